@@ -1,0 +1,64 @@
+#pragma once
+// The int8 inference graph: tensors (NHWC, batch 1, int8 = 1 byte per element) and ops in execution
+// order. The memory planner, the Flash model and (later) the code generator all read this.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tinynas/search_space/network.h"
+
+namespace tinynas::engine {
+
+enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax };
+const char* to_string(OpKind kind);
+
+struct Tensor {
+  int h = 1, w = 1, c = 1;
+  int64_t elements() const { return int64_t(h) * w * c; }
+  int64_t bytes() const { return elements(); }  // int8
+};
+
+struct Op {
+  OpKind kind = OpKind::Conv2D;
+  int input = -1;
+  int input2 = -1;  // second operand of Add, -1 otherwise
+  int output = -1;
+  int kernel = 1;
+  int stride = 1;
+  int pad_h = 0, pad_w = 0;  // top / left padding (SAME: total padding split, extra on the bottom/right)
+  bool relu6 = false;        // ReLU6 folded into the output clamp
+  int block = -1;            // source block, -1 outside blocks
+  const char* role = "";     // "stem", "expand", "depthwise", "project", "residual_add", ...
+
+  int num_inputs() const { return input2 >= 0 ? 2 : 1; }
+};
+
+struct Graph {
+  std::string name;
+  std::vector<Tensor> tensors;
+  std::vector<Op> ops;
+  int input = -1;
+  int output = -1;
+
+  int add_tensor(int h, int w, int c);
+  // Checks tensor indices, execution order and that every op's shapes agree with its attributes;
+  // throws InputError naming the op.
+  void validate() const;
+  void clear();
+};
+
+// Builds the graph of a network: stem conv, per block [expand] -> depthwise -> project [-> add],
+// [feature mix], global average pool, fully connected. `out` is reused (the stage-1 hot path).
+void build_graph_into(const NetworkDesc& net, Graph& out);
+Graph build_graph(const NetworkDesc& net);
+
+// Per-op figures derived from the graph.
+int64_t op_macs(const Graph& g, const Op& op);
+int64_t op_weight_count(const Graph& g, const Op& op);   // int8 weights (0 for ops without weights)
+int64_t op_out_channels_with_params(const Graph& g, const Op& op);  // channels with bias + requant params
+int64_t op_scratch_bytes(const Graph& g, const Op& op);  // from kernels/tn_scratch.h
+
+// SAME padding of one dimension: the padding before the first element.
+int same_pad_before(int in, int kernel, int stride);
+
+}  // namespace tinynas::engine

@@ -1,0 +1,18 @@
+#pragma once
+// A target microcontroller: its memory budgets and what the Flash and latency models need.
+#include <cstdint>
+#include <string>
+
+namespace tinynas::engine {
+
+struct McuProfile {
+  std::string name;           // e.g. "stm32f746"
+  std::string core;           // "cortex-m4", "cortex-m7"
+  std::string qemu_machine;   // QEMU -M name for emulated profiles, empty for real boards
+  int64_t sram_bytes = 0;     // SRAM available to the model (arena + stack)
+  int64_t flash_bytes = 0;    // Flash available to the firmware
+  int64_t runtime_code_bytes = 0;  // kernels + runtime + start-up code, added to the Flash estimate
+  double clock_hz = 0.0;
+};
+
+}  // namespace tinynas::engine

@@ -1,0 +1,52 @@
+#pragma once
+// The memory planner: the single source of truth for SRAM in tinynas. It places every activation
+// tensor and every kernel scratch buffer into one arena, as TinyEngine's scheduler does.
+//
+// Algorithm (documented because tests compute it by hand):
+//  1. Lifetimes: a tensor lives from the op that writes it (the graph input from op 0) to the last op
+//     that reads it (the graph output to the last op), inclusive.
+//  2. In place: a depthwise conv (and an element-wise add) whose input is read by no later op writes
+//     its output over that input: the two tensors share one buffer of the larger size, whose lifetime
+//     is the union. The kernel then needs only its small scratch (kernels/tn_scratch.h).
+//  3. Every op with scratch gets a scratch buffer that lives during that op alone.
+//  4. Greedy placement (as TF-Lite Micro's GreedyMemoryPlanner): buffers sorted by size, largest
+//     first (ties: earlier first use, then creation order); each goes to the lowest aligned offset at
+//     which it overlaps no already placed buffer whose lifetime intersects its own.
+//  5. The arena is the highest end offset. The live-bytes lower bound is the largest sum of buffer
+//     sizes alive at one op: no placement can do better.
+// The layer-wise baseline is the same planner with in-place disabled (TF-Lite Micro's behaviour).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tinynas/engine/graph.h"
+
+namespace tinynas::engine {
+
+struct PlanOptions {
+  bool inplace = true;  // in-place depthwise and add
+  int alignment = 4;    // every buffer offset and size is a multiple of this
+};
+
+struct MemoryPlan {
+  std::vector<int64_t> tensor_offset;  // per tensor
+  std::vector<int64_t> scratch_offset;  // per op (valid where scratch_bytes > 0)
+  std::vector<int64_t> scratch_bytes;   // per op, as reserved (aligned)
+  std::vector<uint8_t> inplace;         // per op: 1 when the output overwrites the input
+  std::vector<int64_t> live_bytes;      // per op: bytes of all buffers alive during the op
+  int64_t arena_bytes = 0;              // the SRAM the model needs for activations + scratch
+  int64_t peak_live_bytes = 0;          // lower bound: max of live_bytes
+};
+
+MemoryPlan plan_memory(const Graph& g, const PlanOptions& options = {});
+
+// The planner's result without per-tensor detail: the stage-1 hot path keeps no vectors alive.
+int64_t plan_arena_bytes(const Graph& g, const PlanOptions& options = {});
+
+// An independent check of a plan: every tensor and scratch buffer lies inside the arena, and no two
+// whose lifetimes intersect overlap in memory, except an in-place op's input and output, which must
+// then start at the same offset and the input must be read by no later op. Returns "" when the plan
+// is sound, otherwise the first violation.
+std::string check_plan(const Graph& g, const MemoryPlan& plan);
+
+}  // namespace tinynas::engine

@@ -1,0 +1,213 @@
+#include "tinynas/engine/graph.h"
+
+#include <algorithm>
+
+#include "tinynas/search_space/errors.h"
+#include "tn_scratch.h"
+
+namespace tinynas::engine {
+
+const char* to_string(OpKind kind) {
+  switch (kind) {
+    case OpKind::Conv2D: return "conv2d";
+    case OpKind::DepthwiseConv2D: return "depthwise_conv2d";
+    case OpKind::PointwiseConv2D: return "pointwise_conv2d";
+    case OpKind::Add: return "add";
+    case OpKind::AvgPool2D: return "avg_pool2d";
+    case OpKind::MaxPool2D: return "max_pool2d";
+    case OpKind::GlobalAvgPool: return "global_avg_pool";
+    case OpKind::FullyConnected: return "fully_connected";
+    case OpKind::Softmax: return "softmax";
+  }
+  return "?";
+}
+
+int same_pad_before(int in, int kernel, int stride) {
+  const int out = conv_out_size(in, stride);
+  const int total = std::max((out - 1) * stride + kernel - in, 0);
+  return total / 2;
+}
+
+int Graph::add_tensor(int h, int w, int c) {
+  tensors.push_back(Tensor{h, w, c});
+  return int(tensors.size()) - 1;
+}
+
+void Graph::clear() {
+  name.clear();
+  tensors.clear();
+  ops.clear();
+  input = output = -1;
+}
+
+void Graph::validate() const {
+  const int nt = int(tensors.size());
+  auto valid = [&](int t) { return t >= 0 && t < nt; };
+  if (!valid(input) || !valid(output)) throw InputError("graph '" + name + "': input/output tensor index out of range");
+  std::vector<char> written(size_t(nt), 0);
+  written[size_t(input)] = 1;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
+    const std::string who = "graph '" + name + "': op " + std::to_string(i) + " (" + to_string(op.kind) + ")";
+    if (!valid(op.input) || !valid(op.output) || (op.input2 != -1 && !valid(op.input2)))
+      throw InputError(who + ": tensor index out of range");
+    if (!written[size_t(op.input)] || (op.input2 >= 0 && !written[size_t(op.input2)]))
+      throw InputError(who + ": reads a tensor before any op writes it");
+    if (written[size_t(op.output)]) throw InputError(who + ": writes a tensor that is already written");
+    written[size_t(op.output)] = 1;
+    const Tensor& in = tensors[size_t(op.input)];
+    const Tensor& out = tensors[size_t(op.output)];
+    auto expect = [&](bool ok, const char* what) {
+      if (!ok) throw InputError(who + ": " + what);
+    };
+    switch (op.kind) {
+      case OpKind::Conv2D:
+      case OpKind::DepthwiseConv2D:
+      case OpKind::PointwiseConv2D:
+      case OpKind::AvgPool2D:
+      case OpKind::MaxPool2D:
+        expect(op.kernel >= 1 && op.stride >= 1, "kernel and stride must be positive");
+        expect(out.h == (in.h + 2 * op.pad_h - op.kernel) / op.stride + 1 ||
+                   out.h == conv_out_size(in.h, op.stride),
+               "output height does not follow from kernel, stride and padding");
+        expect(out.w == (in.w + 2 * op.pad_w - op.kernel) / op.stride + 1 ||
+                   out.w == conv_out_size(in.w, op.stride),
+               "output width does not follow from kernel, stride and padding");
+        if (op.kind == OpKind::PointwiseConv2D) expect(op.kernel == 1, "a pointwise conv has a 1x1 kernel");
+        if (op.kind == OpKind::DepthwiseConv2D || op.kind == OpKind::AvgPool2D || op.kind == OpKind::MaxPool2D)
+          expect(in.c == out.c, "input and output channels must match");
+        break;
+      case OpKind::Add: {
+        expect(op.input2 >= 0, "an add needs two inputs");
+        const Tensor& in2 = tensors[size_t(op.input2)];
+        expect(in.h == in2.h && in.w == in2.w && in.c == in2.c && in.elements() == out.elements(),
+               "add operands and output must have the same shape");
+        break;
+      }
+      case OpKind::GlobalAvgPool: expect(out.h == 1 && out.w == 1 && out.c == in.c, "global pooling gives 1x1xC"); break;
+      case OpKind::FullyConnected: expect(out.h == 1 && out.w == 1, "a fully connected layer gives 1x1xN"); break;
+      case OpKind::Softmax: expect(in.elements() == out.elements(), "softmax keeps the shape"); break;
+    }
+  }
+  if (!written[size_t(output)]) throw InputError("graph '" + name + "': no op writes the output tensor");
+}
+
+void build_graph_into(const NetworkDesc& net, Graph& g) {
+  g.clear();
+  g.name = net.name;
+  g.tensors.reserve(net.blocks.size() * 4 + 6);
+  g.ops.reserve(net.blocks.size() * 4 + 4);
+  auto conv = [&](OpKind kind, const char* role, int block, int in, int out_c, int k, int s, bool relu6) {
+    const Tensor t = g.tensors[size_t(in)];
+    const int ho = conv_out_size(t.h, s), wo = conv_out_size(t.w, s);
+    const int out = g.add_tensor(ho, wo, out_c);
+    Op op;
+    op.kind = kind;
+    op.input = in;
+    op.output = out;
+    op.kernel = k;
+    op.stride = s;
+    op.pad_h = same_pad_before(t.h, k, s);
+    op.pad_w = same_pad_before(t.w, k, s);
+    op.relu6 = relu6;
+    op.block = block;
+    op.role = role;
+    g.ops.push_back(op);
+    return out;
+  };
+  g.input = g.add_tensor(net.resolution, net.resolution, net.in_channels);
+  int x = conv(OpKind::Conv2D, "stem", -1, g.input, net.stem_out, net.stem_kernel, net.stem_stride, true);
+  for (size_t i = 0; i < net.blocks.size(); ++i) {
+    const BlockDesc& b = net.blocks[i];
+    const int bi = int(i);
+    const int block_in = x;
+    if (b.has_expand) x = conv(OpKind::PointwiseConv2D, "expand", bi, x, b.mid_ch, 1, 1, true);
+    x = conv(OpKind::DepthwiseConv2D, "depthwise", bi, x, b.mid_ch, b.kernel, b.stride, true);
+    x = conv(OpKind::PointwiseConv2D, "project", bi, x, b.out_ch, 1, 1, false);
+    if (b.residual) {
+      const Tensor t = g.tensors[size_t(x)];
+      const int out = g.add_tensor(t.h, t.w, t.c);
+      Op add;
+      add.kind = OpKind::Add;
+      add.input = x;  // the projection output first: it dies here and can be overwritten
+      add.input2 = block_in;
+      add.output = out;
+      add.block = bi;
+      add.role = "residual_add";
+      g.ops.push_back(add);
+      x = out;
+    }
+  }
+  if (net.feature_mix_out > 0) x = conv(OpKind::PointwiseConv2D, "feature_mix", -1, x, net.feature_mix_out, 1, 1, true);
+  {
+    const Tensor t = g.tensors[size_t(x)];
+    const int out = g.add_tensor(1, 1, t.c);
+    Op pool;
+    pool.kind = OpKind::GlobalAvgPool;
+    pool.input = x;
+    pool.output = out;
+    pool.kernel = t.h;
+    pool.role = "pool";
+    g.ops.push_back(pool);
+    x = out;
+  }
+  {
+    const int out = g.add_tensor(1, 1, net.num_classes);
+    Op fc;
+    fc.kind = OpKind::FullyConnected;
+    fc.input = x;
+    fc.output = out;
+    fc.role = "classifier";
+    g.ops.push_back(fc);
+    g.output = out;
+  }
+}
+
+Graph build_graph(const NetworkDesc& net) {
+  net.validate();
+  Graph g;
+  build_graph_into(net, g);
+  return g;
+}
+
+int64_t op_weight_count(const Graph& g, const Op& op) {
+  const Tensor& in = g.tensors[size_t(op.input)];
+  const Tensor& out = g.tensors[size_t(op.output)];
+  switch (op.kind) {
+    case OpKind::Conv2D:
+    case OpKind::PointwiseConv2D: return int64_t(out.c) * in.c * op.kernel * op.kernel;
+    case OpKind::DepthwiseConv2D: return int64_t(out.c) * op.kernel * op.kernel;
+    case OpKind::FullyConnected: return in.elements() * out.c;
+    default: return 0;
+  }
+}
+
+int64_t op_out_channels_with_params(const Graph& g, const Op& op) {
+  return op_weight_count(g, op) > 0 ? g.tensors[size_t(op.output)].c : 0;
+}
+
+int64_t op_macs(const Graph& g, const Op& op) {
+  const Tensor& out = g.tensors[size_t(op.output)];
+  switch (op.kind) {
+    case OpKind::Conv2D:
+    case OpKind::PointwiseConv2D:
+    case OpKind::DepthwiseConv2D: return op_weight_count(g, op) * out.h * out.w;
+    case OpKind::FullyConnected: return op_weight_count(g, op);
+    default: return 0;
+  }
+}
+
+int64_t op_scratch_bytes(const Graph& g, const Op& op) {
+  const Tensor& in = g.tensors[size_t(op.input)];
+  const Tensor& out = g.tensors[size_t(op.output)];
+  switch (op.kind) {
+    case OpKind::Conv2D: return tn_conv_scratch_bytes(in.c, op.kernel);
+    case OpKind::PointwiseConv2D: return tn_pointwise_scratch_bytes(in.c);
+    case OpKind::DepthwiseConv2D:
+      return tn_depthwise_scratch_bytes(in.h, in.w, op.pad_h, op.pad_w, op.kernel, op.stride, out.h, out.w);
+    case OpKind::FullyConnected: return tn_fully_connected_scratch_bytes(int32_t(in.elements()));
+    default: return tn_no_scratch_bytes();
+  }
+}
+
+}  // namespace tinynas::engine

@@ -1,0 +1,235 @@
+#include "tinynas/engine/planner.h"
+
+#include <algorithm>
+#include <climits>
+
+namespace tinynas::engine {
+
+namespace {
+
+struct Buffer {
+  int64_t size;
+  int first, last;  // lifetime in op indices, inclusive
+  int id;           // creation order: tensors first, then scratch buffers
+  int64_t offset;
+};
+
+int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+bool lifetimes_meet(int a_first, int a_last, int b_first, int b_last) { return a_first <= b_last && b_first <= a_last; }
+
+// Which op may write its output over which input: a depthwise conv or an add whose input is read by
+// no later op. Returns -1 when the op cannot run in place.
+int inplace_source(const Graph& g, const Op& op, int op_index, const std::vector<int>& last_use) {
+  auto dies_here = [&](int t) { return t >= 0 && t != g.output && last_use[size_t(t)] == op_index; };
+  if (op.kind == OpKind::DepthwiseConv2D && dies_here(op.input) &&
+      g.tensors[size_t(op.output)].bytes() <= g.tensors[size_t(op.input)].bytes())
+    return op.input;
+  if (op.kind == OpKind::Add) {
+    if (dies_here(op.input)) return op.input;
+    if (dies_here(op.input2)) return op.input2;
+  }
+  return -1;
+}
+
+// The planner's working state, reused across calls on one thread (the stage-1 loop plans
+// hundreds of thousands of graphs).
+struct Workspace {
+  std::vector<int> first_use, last_use, buffer_of;
+  std::vector<Buffer> buffers;
+  std::vector<int> order;
+  std::vector<const Buffer*> placed, neighbours;
+};
+
+void compute_lifetimes(const Graph& g, std::vector<int>& first_use, std::vector<int>& last_use) {
+  const int nt = int(g.tensors.size());
+  const int last_op = int(g.ops.size()) - 1;
+  first_use.assign(size_t(nt), 0);
+  last_use.assign(size_t(nt), -1);
+  for (int i = 0; i <= last_op; ++i) {
+    const Op& op = g.ops[size_t(i)];
+    first_use[size_t(op.output)] = i;
+    last_use[size_t(op.output)] = std::max(last_use[size_t(op.output)], i);
+    last_use[size_t(op.input)] = std::max(last_use[size_t(op.input)], i);
+    if (op.input2 >= 0) last_use[size_t(op.input2)] = std::max(last_use[size_t(op.input2)], i);
+  }
+  if (g.output >= 0) last_use[size_t(g.output)] = last_op;
+}
+
+// Plans into `ws`; fills `plan` with per-tensor detail when it is not null. Returns the arena size.
+int64_t plan_into(const Graph& g, const PlanOptions& opt, Workspace& ws, MemoryPlan* plan) {
+  const int nt = int(g.tensors.size());
+  const int nops = int(g.ops.size());
+  const int64_t align = std::max(1, opt.alignment);
+  compute_lifetimes(g, ws.first_use, ws.last_use);
+
+  ws.buffers.clear();
+  ws.buffer_of.assign(size_t(nt), -1);
+  if (plan) plan->inplace.assign(size_t(nops), 0);
+  auto own_buffer = [&](int t) {
+    ws.buffer_of[size_t(t)] = int(ws.buffers.size());
+    ws.buffers.push_back(Buffer{align_up(g.tensors[size_t(t)].bytes(), align), ws.first_use[size_t(t)],
+                                ws.last_use[size_t(t)], int(ws.buffers.size()), 0});
+  };
+  own_buffer(g.input);
+  for (int i = 0; i < nops; ++i) {
+    const Op& op = g.ops[size_t(i)];
+    const int src = opt.inplace ? inplace_source(g, op, i, ws.last_use) : -1;
+    if (src >= 0) {
+      Buffer& b = ws.buffers[size_t(ws.buffer_of[size_t(src)])];
+      ws.buffer_of[size_t(op.output)] = ws.buffer_of[size_t(src)];
+      b.size = std::max(b.size, align_up(g.tensors[size_t(op.output)].bytes(), align));
+      b.last = std::max(b.last, ws.last_use[size_t(op.output)]);
+      if (plan) plan->inplace[size_t(i)] = 1;
+    } else {
+      own_buffer(op.output);
+    }
+  }
+  // Tensors no op touches (possible in a hand-made graph) get a buffer of their own, never live.
+  for (int t = 0; t < nt; ++t)
+    if (ws.buffer_of[size_t(t)] < 0) own_buffer(t);
+  const int first_scratch = int(ws.buffers.size());
+  for (int i = 0; i < nops; ++i) {
+    const int64_t s = op_scratch_bytes(g, g.ops[size_t(i)]);
+    if (s > 0) ws.buffers.push_back(Buffer{align_up(s, align), i, i, int(ws.buffers.size()), 0});
+  }
+
+  const int nb = int(ws.buffers.size());
+  ws.order.resize(size_t(nb));
+  for (int i = 0; i < nb; ++i) ws.order[size_t(i)] = i;
+  std::sort(ws.order.begin(), ws.order.end(), [&](int a, int b) {
+    const Buffer& x = ws.buffers[size_t(a)];
+    const Buffer& y = ws.buffers[size_t(b)];
+    if (x.size != y.size) return x.size > y.size;
+    if (x.first != y.first) return x.first < y.first;
+    return x.id < y.id;
+  });
+
+  int64_t arena = 0;
+  ws.placed.clear();
+  for (int idx : ws.order) {
+    Buffer& b = ws.buffers[size_t(idx)];
+    ws.neighbours.clear();
+    for (const Buffer* p : ws.placed)
+      if (lifetimes_meet(b.first, b.last, p->first, p->last)) ws.neighbours.push_back(p);
+    std::sort(ws.neighbours.begin(), ws.neighbours.end(),
+              [](const Buffer* x, const Buffer* y) { return x->offset < y->offset; });
+    int64_t offset = 0;
+    for (const Buffer* p : ws.neighbours) {
+      if (offset + b.size <= p->offset) break;
+      offset = std::max(offset, align_up(p->offset + p->size, align));
+    }
+    b.offset = offset;
+    ws.placed.push_back(&b);
+    arena = std::max(arena, offset + b.size);
+  }
+
+  if (plan) {
+    plan->arena_bytes = arena;
+    plan->tensor_offset.resize(size_t(nt));
+    for (int t = 0; t < nt; ++t) plan->tensor_offset[size_t(t)] = ws.buffers[size_t(ws.buffer_of[size_t(t)])].offset;
+    plan->scratch_offset.assign(size_t(nops), 0);
+    plan->scratch_bytes.assign(size_t(nops), 0);
+    for (int i = first_scratch; i < nb; ++i) {
+      const Buffer& b = ws.buffers[size_t(i)];
+      plan->scratch_offset[size_t(b.first)] = b.offset;
+      plan->scratch_bytes[size_t(b.first)] = b.size;
+    }
+    plan->live_bytes.assign(size_t(nops), 0);
+    for (const Buffer& b : ws.buffers)
+      for (int i = std::max(0, b.first); i <= b.last && i < nops; ++i) plan->live_bytes[size_t(i)] += b.size;
+    plan->peak_live_bytes = nops ? *std::max_element(plan->live_bytes.begin(), plan->live_bytes.end()) : 0;
+  }
+  return arena;
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const Graph& g, const PlanOptions& options) {
+  Workspace ws;
+  MemoryPlan plan;
+  plan_into(g, options, ws, &plan);
+  return plan;
+}
+
+int64_t plan_arena_bytes(const Graph& g, const PlanOptions& options) {
+  thread_local Workspace ws;
+  return plan_into(g, options, ws, nullptr);
+}
+
+std::string check_plan(const Graph& g, const MemoryPlan& plan) {
+  const int nt = int(g.tensors.size());
+  const int nops = int(g.ops.size());
+  if (int(plan.tensor_offset.size()) != nt || int(plan.scratch_bytes.size()) != nops ||
+      int(plan.scratch_offset.size()) != nops || int(plan.inplace.size()) != nops)
+    return "plan does not match the graph's tensor/op counts";
+
+  // Lifetimes recomputed here, independently of the planner's buffers.
+  std::vector<int> first(size_t(nt), INT_MAX), last(size_t(nt), -1);
+  first[size_t(g.input)] = 0;
+  for (int i = 0; i < nops; ++i) {
+    const Op& op = g.ops[size_t(i)];
+    first[size_t(op.output)] = std::min(first[size_t(op.output)], i);
+    for (int t : {op.input, op.input2})
+      if (t >= 0) last[size_t(t)] = std::max(last[size_t(t)], i);
+  }
+  last[size_t(g.output)] = nops - 1;
+
+  struct Region {
+    int64_t begin, end;
+    int first, last;
+    int tensor;  // -1 for scratch
+    int op;      // op of a scratch region
+  };
+  std::vector<Region> regions;
+  for (int t = 0; t < nt; ++t) {
+    if (first[size_t(t)] == INT_MAX) continue;  // never written: not live
+    const int64_t off = plan.tensor_offset[size_t(t)];
+    regions.push_back({off, off + g.tensors[size_t(t)].bytes(), first[size_t(t)], std::max(first[size_t(t)], last[size_t(t)]), t, -1});
+  }
+  for (int i = 0; i < nops; ++i)
+    if (plan.scratch_bytes[size_t(i)] > 0) {
+      if (plan.scratch_bytes[size_t(i)] < op_scratch_bytes(g, g.ops[size_t(i)]))
+        return "op " + std::to_string(i) + ": scratch smaller than its kernel needs";
+      const int64_t off = plan.scratch_offset[size_t(i)];
+      regions.push_back({off, off + plan.scratch_bytes[size_t(i)], i, i, -1, i});
+    } else if (op_scratch_bytes(g, g.ops[size_t(i)]) > 0) {
+      return "op " + std::to_string(i) + ": needs scratch but none is planned";
+    }
+  for (const Region& r : regions)
+    if (r.begin < 0 || r.end > plan.arena_bytes)
+      return (r.tensor >= 0 ? "tensor " + std::to_string(r.tensor) : "scratch of op " + std::to_string(r.op)) +
+             " lies outside the arena";
+
+  // An overlap is allowed only between an in-place op's input and output.
+  auto inplace_pair = [&](int a, int b) {
+    for (int i = 0; i < nops; ++i) {
+      if (!plan.inplace[size_t(i)]) continue;
+      const Op& op = g.ops[size_t(i)];
+      if (op.kind != OpKind::DepthwiseConv2D && op.kind != OpKind::Add) continue;
+      for (int in : {op.input, op.input2}) {
+        if (in < 0) continue;
+        const bool pair = (a == in && b == op.output) || (b == in && a == op.output);
+        if (pair && last[size_t(in)] == i && plan.tensor_offset[size_t(in)] == plan.tensor_offset[size_t(op.output)])
+          return true;
+      }
+    }
+    return false;
+  };
+  for (size_t x = 0; x < regions.size(); ++x)
+    for (size_t y = x + 1; y < regions.size(); ++y) {
+      const Region& a = regions[x];
+      const Region& b = regions[y];
+      if (!lifetimes_meet(a.first, a.last, b.first, b.last)) continue;
+      if (a.begin >= b.end || b.begin >= a.end) continue;
+      if (a.tensor >= 0 && b.tensor >= 0 && inplace_pair(a.tensor, b.tensor)) continue;
+      auto name = [](const Region& r) {
+        return r.tensor >= 0 ? "tensor " + std::to_string(r.tensor) : "scratch of op " + std::to_string(r.op);
+      };
+      return name(a) + " [" + std::to_string(a.begin) + ", " + std::to_string(a.end) + ") and " + name(b) + " [" +
+             std::to_string(b.begin) + ", " + std::to_string(b.end) + ") overlap while both are live";
+    }
+  return "";
+}
+
+}  // namespace tinynas::engine

@@ -1,0 +1,93 @@
+// tinynas optimize-space: stage 1, ranks (w, r) search spaces by the FLOPs of the subnets that fit.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <iostream>
+
+#include "commands.h"
+#include "tinynas/nas/config.h"
+#include "tinynas/nas/progress.h"
+#include "tinynas/nas/space_optimizer.h"
+#include "tinynas/nas/stage1_report.h"
+#include "tinynas/nas/units.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+
+namespace tinynas::cli {
+
+namespace {
+struct Options {
+  std::string sram, flash, mcu, config, out = "runs/optimize-space";
+  int samples = 0;
+  int64_t seed = -1;
+  bool layerwise = false;
+  bool json = false;
+};
+}  // namespace
+
+Runner add_optimize_space(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "optimize-space",
+      "Stage 1: sample subnets of every (w, r) space in the config's grid, keep those the memory planner fits "
+      "into --sram and whose Flash fits --flash, and rank the spaces by the mean MACs of the fitting subnets.");
+  cmd->add_option("--sram", o->sram, std::string("SRAM budget for the activation arena; ") + kSizeHelp +
+                                         " (default: the MCU profile's)");
+  cmd->add_option("--flash", o->flash, std::string("Flash budget; ") + kSizeHelp + " (default: the MCU profile's)");
+  cmd->add_option("--mcu", o->mcu, "MCU profile: a name in configs/mcu/ or a YAML path (default: the config's)");
+  cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
+  cmd->add_option("--samples", o->samples, "subnets sampled per space (default: the config's, 1000)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", o->seed, "random seed (default: the config's)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--out", o->out, "output folder")->capture_default_str();
+  cmd->add_flag("--layerwise", o->layerwise, "plan memory layer-wise like TF-Lite Micro (no in-place depthwise)");
+  cmd->add_flag("--json", o->json, "print the summary as JSON on stdout instead of the table");
+
+  return [o]() {
+    Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    if (!o->mcu.empty()) x.mcu = load_mcu(o->mcu);
+    SpaceOptimizerOptions opt;
+    opt.space = x.space;
+    opt.widths = x.stage1.widths;
+    opt.resolutions = x.stage1.resolutions;
+    opt.samples = o->samples > 0 ? o->samples : x.stage1.samples;
+    opt.seed = o->seed >= 0 ? uint64_t(o->seed) : x.stage1.seed;
+    opt.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : parse_size(o->sram, "--sram");
+    opt.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : parse_size(o->flash, "--flash");
+    opt.runtime_code_bytes = x.mcu.runtime_code_bytes;
+    opt.inplace = !o->layerwise;
+    const size_t grid = (opt.widths.empty() ? opt.space.width_choices.size() : opt.widths.size()) *
+                        (opt.resolutions.empty() ? opt.space.resolution_choices.size() : opt.resolutions.size());
+    spdlog::info("stage 1: {} spaces x {} subnets, SRAM {} Flash {} ({}), seed {}", grid, opt.samples,
+                 format_size(opt.sram_bytes), format_size(opt.flash_bytes), x.mcu.name, opt.seed);
+    ProgressBar progress("stage 1", int64_t(grid) * opt.samples, "subnets");
+    opt.on_progress = [&](int64_t n) { progress.advance(n); };
+    const SpaceOptimizerResult result = optimize_space(opt);
+    progress.finish();
+    spdlog::info("stage 1: {} subnets sampled and planned in {:.2f} s ({:.0f} subnets/s)", result.subnets,
+                 result.seconds, result.subnets / std::max(result.seconds, 1e-9));
+    if (!result.any_fits()) {
+      int64_t min_arena = INT64_MAX, min_flash = INT64_MAX;
+      for (const auto& s : result.spaces) {
+        min_arena = std::min(min_arena, s.min_arena);
+        min_flash = std::min(min_flash, s.min_flash);
+      }
+      throw InputError("impossible budget: no sampled subnet of any space fits SRAM " + format_size(opt.sram_bytes) +
+                       " and Flash " + format_size(opt.flash_bytes) + " (smallest arena seen " +
+                       format_size(min_arena) + ", smallest Flash " + format_size(min_flash) + ")");
+    }
+    write_stage1_outputs(o->out, result, opt, x);
+    const SpaceStats& best = result.best();
+    if (o->json) {
+      std::cout << read_text_file(o->out + "/summary.json");
+    } else {
+      std::cout << stage1_ranking_table(result, 10) << "\nChosen space: w=" << best.w << " r=" << best.r << " (mean "
+                << best.mean_macs / 1e6 << "M MACs, " << best.fitting << "/" << best.samples << " subnets fit)\n"
+                << "Outputs in " << o->out << "/: ranking.md ranking.csv cdf.csv cdf.svg summary.json space.yaml\n";
+    }
+    return 0;
+  };
+}
+
+}  // namespace tinynas::cli

@@ -1,0 +1,38 @@
+// tinynas profile: per-layer shapes, MACs, params, live bytes, arena offsets and scratch of a network.
+#include <iostream>
+
+#include "commands.h"
+#include "tinynas/nas/config.h"
+#include "tinynas/nas/profile.h"
+#include "tinynas/search_space/zoo_json.h"
+
+namespace tinynas::cli {
+
+namespace {
+struct Options {
+  std::string file, mcu, config;
+  bool json = false;
+};
+}  // namespace
+
+Runner add_profile(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "profile", "Per-layer table of a network: shapes, MACs, params, live bytes, arena offsets, scratch; totals "
+                 "against the layer-wise (TF-Lite Micro) baseline and the MCU's budgets.");
+  cmd->add_option("ARCH", o->file, "an arch JSON {r, w, ks, e, d} or a model-zoo network JSON")->required();
+  cmd->add_option("--mcu", o->mcu, "MCU profile for the budgets and runtime code size (default: the config's)");
+  cmd->add_option("--config", o->config, "experiment YAML whose space describes an arch JSON (default: fashion-mnist)");
+  cmd->add_flag("--json", o->json, "machine-readable output");
+  return [o]() {
+    const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    const engine::McuProfile mcu = o->mcu.empty() ? x.mcu : load_mcu(o->mcu);
+    const NetworkDesc net = load_network_any(o->file, x.space);
+    const auto profile = profile_json(net, mcu, o->file);
+    if (o->json) std::cout << profile.dump(2) << "\n";
+    else std::cout << profile_text(profile);
+    return 0;
+  };
+}
+
+}  // namespace tinynas::cli

@@ -1,0 +1,18 @@
+#pragma once
+// The `tinynas` subcommands: each file adds one to the app and runs it when it was parsed.
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace tinynas::cli {
+
+using Runner = std::function<int()>;
+
+// Each returns the function that runs the subcommand after parsing.
+Runner add_optimize_space(CLI::App& app);
+Runner add_profile(CLI::App& app);
+
+// Size options ("320K", "1M", ...) are parsed by the command with parse_size, for one error style.
+constexpr const char* kSizeHelp = "bytes, or a number with K, M or G (K = 1024): 320K, 320KB, 320KiB, 1M, 1.5MB";
+
+}  // namespace tinynas::cli

@@ -1,0 +1,57 @@
+// tinynas: neural architecture search and deployment for microcontrollers.
+#include <spdlog/spdlog.h>
+#include <tbb/global_control.h>
+
+#include <memory>
+#include <vector>
+
+#include "commands.h"
+#include "tinynas/nas/logging.h"
+#include "tinynas/search_space/errors.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "tinynas: finds and deploys neural networks for microcontrollers (MCUNet-style TinyNAS + TinyEngine).\n"
+      "Exit codes: 0 success, 1 failure, 2 bad input or impossible request."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tinynas 0.1.0");
+  std::string log_level = "info", log_file;
+  int threads = 0;
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
+  app.add_option("--log-file", log_file, "also write the log to this file");
+  app.add_option("--threads", threads, "worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+
+  struct Command {
+    CLI::App* app;
+    tinynas::cli::Runner run;
+  };
+  std::vector<Command> commands;
+  auto add = [&](tinynas::cli::Runner (*adder)(CLI::App&)) {
+    const size_t before = app.get_subcommands({}).size();
+    tinynas::cli::Runner run = adder(app);
+    commands.push_back({app.get_subcommands({})[before], run});
+  };
+  add(tinynas::cli::add_optimize_space);
+  add(tinynas::cli::add_profile);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    tinynas::setup_logging(log_level, log_file);
+    std::unique_ptr<tbb::global_control> limit;
+    if (threads > 0) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
+    for (const Command& c : commands)
+      if (c.app->parsed()) return c.run();
+    return 2;
+  } catch (const tinynas::InputError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,57 @@
+#pragma once
+// Stage 1 of TinyNAS (MCUNet section 3.1): for every (w, r) in a grid, sample subnets, keep those the
+// engine's planner fits into the SRAM budget and whose Flash estimate fits the Flash budget, and
+// rank the spaces by the mean FLOPs (MACs) of the fitting subnets: a space whose fitting subnets
+// compute more is more likely to hold accurate ones.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tinynas/search_space/space.h"
+
+namespace tinynas {
+
+struct SpaceOptimizerOptions {
+  SearchSpace space;
+  std::vector<double> widths;    // the grid; empty = space.width_choices
+  std::vector<int> resolutions;  // empty = space.resolution_choices
+  int samples = 1000;            // m, subnets per (w, r)
+  uint64_t seed = 0;
+  int64_t sram_bytes = 0;        // the arena must fit
+  int64_t flash_bytes = 0;       // weights + params + runtime code must fit
+  int64_t runtime_code_bytes = 0;
+  bool inplace = true;           // plan with in-place depthwise (TinyEngine) or layer-wise (TF-Lite Micro)
+  std::function<void(int64_t)> on_progress;  // called with the number of subnets just finished
+};
+
+struct SpaceStats {
+  double w = 0;
+  int r = 0;
+  int samples = 0;
+  int fitting = 0;                   // subnets that fit both budgets
+  int fit_sram = 0, fit_flash = 0;   // ... each budget on its own
+  double mean_macs = 0;              // over fitting subnets (the ranking key); 0 when none fits
+  std::vector<int64_t> fitting_macs;  // sorted ascending: the FLOPs CDF
+  int64_t min_arena = 0, max_arena = 0;
+  int64_t min_flash = 0, max_flash = 0;
+};
+
+struct SpaceOptimizerResult {
+  std::vector<SpaceStats> spaces;  // in grid order (w outer, r inner)
+  std::vector<int> ranking;        // indices into `spaces`, best first; spaces where nothing fits last
+  int64_t subnets = 0;
+  double seconds = 0;
+  bool any_fits() const { return !spaces.empty() && spaces[size_t(ranking.front())].fitting > 0; }
+  const SpaceStats& best() const { return spaces[size_t(ranking.front())]; }
+};
+
+// Runs stage 1 in parallel (TBB). The result depends only on the options and the seed, never on
+// the number of threads: subnet i of space s is drawn from its own generator seeded by (seed, s, i).
+SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& options);
+
+// The ranking rule on its own: more mean MACs first, then more fitting subnets, then grid order;
+// spaces with no fitting subnet last.
+std::vector<int> rank_spaces(const std::vector<SpaceStats>& spaces);
+
+}  // namespace tinynas

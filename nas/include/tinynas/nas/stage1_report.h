@@ -1,0 +1,20 @@
+#pragma once
+// The outputs of stage 1: a ranking table, the FLOPs CDF of every space (CSV and a gnuplot plot),
+// a JSON summary and the chosen space as YAML for the later stages.
+#include <string>
+
+#include "tinynas/nas/config.h"
+#include "tinynas/nas/space_optimizer.h"
+
+namespace tinynas {
+
+// The ranking as a Markdown table (the `top` best spaces; 0 = all).
+std::string stage1_ranking_table(const SpaceOptimizerResult& result, int top = 0);
+
+// Writes into `out_dir` (created if needed), every file atomically: ranking.md, ranking.csv,
+// cdf.csv, cdf.dat + cdf.gp + cdf.svg (the plot needs gnuplot; without it a warning is logged),
+// summary.json and space.yaml (the chosen space: its w and r fixed, the block choices kept).
+void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult& result,
+                          const SpaceOptimizerOptions& options, const Experiment& experiment);
+
+}  // namespace tinynas

@@ -1,0 +1,14 @@
+#pragma once
+// Human sizes at the edges of the program (CLI, reports); bytes everywhere inside. K = 1024.
+#include <cstdint>
+#include <string>
+
+namespace tinynas {
+
+// Parses "320K", "320KB", "320KiB", "1M", "1.5MB", "1G", "4096" (case-insensitive unit, K = 1024).
+// Throws InputError naming `what` (e.g. "--sram") for anything else, zero or negative sizes included.
+int64_t parse_size(const std::string& text, const std::string& what = "size");
+// "320 KiB", "1.00 MiB", "812 B".
+std::string format_size(int64_t bytes);
+
+}  // namespace tinynas

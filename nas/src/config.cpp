@@ -1,0 +1,207 @@
+#include "tinynas/nas/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "tinynas/nas/units.h"
+#include "tinynas/search_space/errors.h"
+
+#ifndef TINYNAS_DEFAULT_CONFIG_DIR
+#define TINYNAS_DEFAULT_CONFIG_DIR "configs"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace tinynas {
+
+namespace {
+
+YAML::Node load_yaml(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw InputError("config file '" + path + "' does not exist");
+  try {
+    YAML::Node n = YAML::LoadFile(path);
+    if (!n.IsMap()) throw InputError(path + ": the top level must be a mapping of keys to values");
+    return n;
+  } catch (const YAML::Exception& e) {
+    throw InputError(path + ": YAML error: " + e.what());
+  }
+}
+
+void check_keys(const YAML::Node& n, const std::string& where, std::initializer_list<const char*> allowed) {
+  const std::set<std::string> ok(allowed.begin(), allowed.end());
+  for (const auto& kv : n) {
+    const std::string key = kv.first.as<std::string>();
+    if (!ok.count(key)) {
+      std::string list;
+      for (const auto& k : ok) list += (list.empty() ? "" : ", ") + k;
+      throw InputError(where + ": unknown key '" + key + "' (known: " + list + ")");
+    }
+  }
+}
+
+template <typename T>
+T get(const YAML::Node& n, const char* key, const std::string& where) {
+  try {
+    return n[key].as<T>();
+  } catch (const YAML::Exception&) {
+    throw InputError(where + ": '" + key + "' has a value of the wrong type");
+  }
+}
+
+int64_t get_size(const YAML::Node& n, const char* key, const std::string& where) {
+  return parse_size(get<std::string>(n, key, where), where + ": " + key);
+}
+
+// A list of numbers, or a range {from, to, step} with `to` included.
+template <typename T>
+std::vector<T> get_choices(const YAML::Node& n, const char* key, const std::string& where) {
+  const YAML::Node v = n[key];
+  const std::string at = where + ": " + key;
+  try {
+    if (v.IsSequence()) return v.as<std::vector<T>>();
+    if (v.IsMap()) {
+      check_keys(v, at, {"from", "to", "step"});
+      const double from = v["from"].as<double>(), to = v["to"].as<double>(), step = v["step"].as<double>();
+      if (!(step > 0) || to < from) throw InputError(at + ": a range needs step > 0 and to >= from");
+      std::vector<T> out;
+      // Rounded to 1e-6 so that 0.2 + 3 * 0.1 is 0.5, not 0.5000000000000001.
+      for (int i = 0;; ++i) {
+        const double x = std::round((from + i * step) * 1e6) / 1e6;
+        if (x > to + 1e-9) break;
+        out.push_back(T(x));
+      }
+      return out;
+    }
+  } catch (const YAML::Exception&) {
+  }
+  throw InputError(at + ": expected a list of numbers or a range {from, to, step}");
+}
+
+std::string resolve(const std::string& base_file, const std::string& rel) {
+  const fs::path p(rel);
+  if (p.is_absolute()) return rel;
+  return (fs::path(base_file).parent_path() / p).lexically_normal().string();
+}
+
+}  // namespace
+
+std::string config_dir() {
+  if (const char* env = std::getenv("TINYNAS_CONFIG_DIR"); env && *env) return env;
+  return TINYNAS_DEFAULT_CONFIG_DIR;
+}
+
+std::vector<std::string> known_mcus() {
+  std::vector<std::string> names;
+  const fs::path dir = fs::path(config_dir()) / "mcu";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".yaml") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+engine::McuProfile load_mcu(const std::string& name_or_path) {
+  std::string path = name_or_path;
+  const bool looks_like_path = name_or_path.find('/') != std::string::npos || fs::path(name_or_path).extension() == ".yaml";
+  if (!looks_like_path) {
+    path = (fs::path(config_dir()) / "mcu" / (name_or_path + ".yaml")).string();
+    if (!fs::is_regular_file(path)) {
+      std::string list;
+      for (const auto& n : known_mcus()) list += (list.empty() ? "" : ", ") + n;
+      throw InputError("unknown MCU '" + name_or_path + "' (known: " + list + "; or give a path to a profile YAML)");
+    }
+  }
+  const YAML::Node n = load_yaml(path);
+  check_keys(n, path, {"name", "core", "qemu_machine", "sram", "flash", "runtime_code", "clock_mhz", "description"});
+  for (const char* key : {"name", "core", "sram", "flash", "runtime_code", "clock_mhz"})
+    if (!n[key]) throw InputError(path + ": '" + key + "' is missing");
+  engine::McuProfile m;
+  m.name = get<std::string>(n, "name", path);
+  m.core = get<std::string>(n, "core", path);
+  m.qemu_machine = n["qemu_machine"] ? get<std::string>(n, "qemu_machine", path) : "";
+  m.sram_bytes = get_size(n, "sram", path);
+  m.flash_bytes = get_size(n, "flash", path);
+  m.runtime_code_bytes = get_size(n, "runtime_code", path);
+  m.clock_hz = get<double>(n, "clock_mhz", path) * 1e6;
+  if (!(m.clock_hz > 0)) throw InputError(path + ": clock_mhz must be positive");
+  return m;
+}
+
+SearchSpace load_space(const std::string& path) {
+  const YAML::Node n = load_yaml(path);
+  check_keys(n, path,
+             {"name", "description", "base_widths", "stage_strides", "kernel_choices", "expand_choices", "depth_choices",
+              "width_choices", "resolution_choices", "in_channels", "num_classes", "feature_mix_channels"});
+  SearchSpace s;
+  s.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
+  if (n["base_widths"]) s.base_widths = get<std::vector<int>>(n, "base_widths", path);
+  if (n["stage_strides"]) s.stage_strides = get<std::vector<int>>(n, "stage_strides", path);
+  if (n["kernel_choices"]) s.kernel_choices = get_choices<int>(n, "kernel_choices", path);
+  if (n["expand_choices"]) s.expand_choices = get_choices<int>(n, "expand_choices", path);
+  if (n["depth_choices"]) s.depth_choices = get_choices<int>(n, "depth_choices", path);
+  if (n["width_choices"]) s.width_choices = get_choices<double>(n, "width_choices", path);
+  if (n["resolution_choices"]) s.resolution_choices = get_choices<int>(n, "resolution_choices", path);
+  if (n["in_channels"]) s.in_channels = get<int>(n, "in_channels", path);
+  if (n["num_classes"]) s.num_classes = get<int>(n, "num_classes", path);
+  if (n["feature_mix_channels"]) s.feature_mix_channels = get<int>(n, "feature_mix_channels", path);
+  try {
+    s.validate();
+  } catch (const InputError& e) {
+    throw InputError(path + ": " + e.what());
+  }
+  return s;
+}
+
+Experiment load_experiment(const std::string& path) {
+  const YAML::Node n = load_yaml(path);
+  check_keys(n, path, {"name", "description", "space", "mcu", "stage1"});
+  Experiment x;
+  x.path = path;
+  x.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
+  if (!n["space"]) throw InputError(path + ": 'space' (a search-space YAML, relative to this file) is missing");
+  x.space_path = resolve(path, get<std::string>(n, "space", path));
+  x.space = load_space(x.space_path);
+  x.mcu = load_mcu(n["mcu"] ? get<std::string>(n, "mcu", path) : "stm32f746");
+  if (const YAML::Node s1 = n["stage1"]) {
+    const std::string at = path + ": stage1";
+    if (!s1.IsMap()) throw InputError(at + ": must be a mapping");
+    check_keys(s1, at, {"samples", "seed", "widths", "resolutions"});
+    if (s1["samples"]) x.stage1.samples = get<int>(s1, "samples", at);
+    if (s1["seed"]) x.stage1.seed = get<uint64_t>(s1, "seed", at);
+    if (s1["widths"]) x.stage1.widths = get_choices<double>(s1, "widths", at);
+    if (s1["resolutions"]) x.stage1.resolutions = get_choices<int>(s1, "resolutions", at);
+  }
+  return x;
+}
+
+std::string default_experiment_path() { return (fs::path(config_dir()) / "experiments" / "fashion-mnist.yaml").string(); }
+
+std::string space_to_yaml(const SearchSpace& s) {
+  YAML::Emitter out;
+  out.SetDoublePrecision(15);  // 0.9, not 0.90000000000000002
+  auto flow = [&](const char* key, const auto& v) {
+    out << YAML::Key << key << YAML::Value << YAML::Flow << v;
+  };
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << s.name;
+  flow("base_widths", s.base_widths);
+  flow("stage_strides", s.stage_strides);
+  flow("kernel_choices", s.kernel_choices);
+  flow("expand_choices", s.expand_choices);
+  flow("depth_choices", s.depth_choices);
+  flow("width_choices", s.width_choices);
+  flow("resolution_choices", s.resolution_choices);
+  out << YAML::Key << "in_channels" << YAML::Value << s.in_channels;
+  out << YAML::Key << "num_classes" << YAML::Value << s.num_classes;
+  out << YAML::Key << "feature_mix_channels" << YAML::Value << s.feature_mix_channels;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace tinynas

@@ -1,0 +1,34 @@
+#include "tinynas/nas/logging.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "tinynas/search_space/errors.h"
+
+namespace tinynas {
+
+void setup_logging(const std::string& level, const std::string& log_file) {
+  const auto lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off")
+    throw InputError("--log-level: '" + level + "' is not one of trace, debug, info, warn, error, critical, off");
+  std::vector<spdlog::sink_ptr> sinks;
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  console->set_pattern("%^[%l]%$ %v");
+  sinks.push_back(console);
+  if (!log_file.empty()) {
+    try {
+      auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file);
+      file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+      sinks.push_back(file);
+    } catch (const spdlog::spdlog_ex& e) {
+      throw InputError("--log-file: cannot open '" + log_file + "': " + e.what());
+    }
+  }
+  auto logger = std::make_shared<spdlog::logger>("tinynas", sinks.begin(), sinks.end());
+  logger->set_level(lvl);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace tinynas

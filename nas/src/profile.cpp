@@ -1,0 +1,139 @@
+#include "tinynas/nas/profile.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "tinynas/engine/flash.h"
+#include "tinynas/engine/planner.h"
+#include "tinynas/nas/units.h"
+#include "tinynas/search_space/cost.h"
+
+namespace tinynas {
+
+namespace {
+
+// Peak SRAM measured by TinyEngine for published MCUNet models (Lin et al., NeurIPS 2020), keyed by
+// the model-zoo file name.
+struct Reference {
+  const char* zoo_file;
+  const char* what;
+  int64_t bytes;
+};
+constexpr Reference kTinyEngineReferences[] = {
+    {"mcunet-320kb-1mb_imagenet", "TinyEngine, measured on STM32H743", 260 * 1024},
+    {"mcunet-5fps_imagenet", "TinyEngine, measured", 96 * 1024},
+};
+
+std::string shape(const engine::Tensor& t) {
+  return std::to_string(t.h) + "x" + std::to_string(t.w) + "x" + std::to_string(t.c);
+}
+
+int64_t op_params(const engine::Graph& g, const engine::Op& op) {
+  const int64_t weights = engine::op_weight_count(g, op);
+  const int64_t channels = engine::op_out_channels_with_params(g, op);
+  // Convs carry a BN (2 per channel, folded at inference); the classifier carries a bias.
+  return weights + (op.kind == engine::OpKind::FullyConnected ? channels : 2 * channels);
+}
+
+}  // namespace
+
+nlohmann::ordered_json profile_json(const NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source) {
+  const Cost cost = compute_cost(net);
+  const engine::Graph g = engine::build_graph(net);
+  const engine::MemoryPlan plan = engine::plan_memory(g, {true, 4});
+  const engine::MemoryPlan layerwise = engine::plan_memory(g, {false, 4});
+  const engine::FlashEstimate flash = engine::estimate_flash(g, mcu.runtime_code_bytes);
+
+  nlohmann::ordered_json j;
+  j["source"] = source;
+  j["resolution"] = net.resolution;
+  j["in_channels"] = net.in_channels;
+  j["num_classes"] = net.num_classes;
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    const engine::Op& op = g.ops[i];
+    nlohmann::ordered_json l;
+    l["index"] = i;
+    l["op"] = engine::to_string(op.kind);
+    l["role"] = op.role;
+    l["block"] = op.block;
+    l["input"] = shape(g.tensors[size_t(op.input)]);
+    l["output"] = shape(g.tensors[size_t(op.output)]);
+    l["kernel"] = op.kernel;
+    l["stride"] = op.stride;
+    l["macs"] = engine::op_macs(g, op);
+    l["params"] = op_params(g, op);
+    l["live_bytes"] = plan.live_bytes[i];
+    l["input_offset"] = plan.tensor_offset[size_t(op.input)];
+    l["output_offset"] = plan.tensor_offset[size_t(op.output)];
+    l["scratch_bytes"] = plan.scratch_bytes[i];
+    l["scratch_offset"] = plan.scratch_bytes[i] ? nlohmann::ordered_json(plan.scratch_offset[i]) : nlohmann::ordered_json(nullptr);
+    l["inplace"] = bool(plan.inplace[i]);
+    layers.push_back(l);
+  }
+  j["layers"] = layers;
+  nlohmann::ordered_json t;
+  t["macs"] = cost.macs;
+  t["params"] = cost.params;
+  t["analytic_peak_bytes"] = cost.analytic_peak;
+  t["arena_bytes"] = plan.arena_bytes;
+  t["live_lower_bound_bytes"] = plan.peak_live_bytes;
+  t["layerwise_arena_bytes"] = layerwise.arena_bytes;
+  t["flash"] = {{"weight_bytes", flash.weight_bytes},
+                {"bias_bytes", flash.bias_bytes},
+                {"quant_param_bytes", flash.quant_param_bytes},
+                {"code_bytes", flash.code_bytes},
+                {"total_bytes", flash.total()}};
+  t["mcu"] = mcu.name;
+  t["fits_sram"] = plan.arena_bytes <= mcu.sram_bytes;
+  t["fits_flash"] = flash.total() <= mcu.flash_bytes;
+  j["totals"] = t;
+  const std::string stem = std::filesystem::path(source).stem().string();
+  for (const Reference& r : kTinyEngineReferences)
+    if (stem == r.zoo_file) j["reference"] = {{"what", r.what}, {"peak_sram_bytes", r.bytes}};
+  return j;
+}
+
+std::string profile_text(const nlohmann::ordered_json& j) {
+  std::ostringstream out;
+  char line[320];
+  out << "Network " << j["source"].get<std::string>() << " (" << j["resolution"].get<int>() << "x"
+      << j["resolution"].get<int>() << "x" << j["in_channels"].get<int>() << " -> " << j["num_classes"].get<int>()
+      << " classes)\n\n";
+  std::snprintf(line, sizeof line, "%3s %-17s %-12s %5s %-12s %-12s %5s %11s %9s %9s %9s %9s %16s %s\n", "#", "op",
+                "role", "block", "input", "output", "k/s", "MACs", "params", "live", "in@", "out@", "scratch@", "");
+  out << line;
+  for (const auto& l : j["layers"]) {
+    const std::string ks = std::to_string(l["kernel"].get<int>()) + "/" + std::to_string(l["stride"].get<int>());
+    std::string scratch = "-";
+    if (l["scratch_bytes"].get<int64_t>() > 0)
+      scratch = std::to_string(l["scratch_bytes"].get<int64_t>()) + "@" + std::to_string(l["scratch_offset"].get<int64_t>());
+    std::snprintf(line, sizeof line, "%3d %-17s %-12s %5d %-12s %-12s %5s %11lld %9lld %9lld %9lld %9lld %16s %s\n",
+                  l["index"].get<int>(), l["op"].get<std::string>().c_str(), l["role"].get<std::string>().c_str(),
+                  l["block"].get<int>(), l["input"].get<std::string>().c_str(), l["output"].get<std::string>().c_str(),
+                  ks.c_str(), static_cast<long long>(l["macs"].get<int64_t>()), static_cast<long long>(l["params"].get<int64_t>()),
+                  static_cast<long long>(l["live_bytes"].get<int64_t>()), static_cast<long long>(l["input_offset"].get<int64_t>()),
+                  static_cast<long long>(l["output_offset"].get<int64_t>()), scratch.c_str(), l["inplace"].get<bool>() ? "in-place" : "");
+    out << line;
+  }
+  const auto& t = j["totals"];
+  auto bytes = [](int64_t b) { return std::to_string(b) + " B (" + format_size(b) + ")"; };
+  out << "\nMACs                       " << t["macs"].get<int64_t>() << " (" << t["macs"].get<int64_t>() / 1e6 << "M)\n"
+      << "params                     " << t["params"].get<int64_t>() << " (" << t["params"].get<int64_t>() / 1e6 << "M)\n"
+      << "analytic peak activation   " << bytes(t["analytic_peak_bytes"]) << "\n"
+      << "planned arena (in-place)   " << bytes(t["arena_bytes"]) << "   lower bound " << bytes(t["live_lower_bound_bytes"]) << "\n"
+      << "layer-wise arena (TFLM)    " << bytes(t["layerwise_arena_bytes"]) << "\n";
+  if (j.contains("reference"))
+    out << "reference peak SRAM        " << bytes(j["reference"]["peak_sram_bytes"]) << "  ("
+        << j["reference"]["what"].get<std::string>() << ")\n";
+  const auto& f = t["flash"];
+  out << "Flash estimate             " << bytes(f["total_bytes"]) << " = weights " << f["weight_bytes"].get<int64_t>()
+      << " + bias " << f["bias_bytes"].get<int64_t>() << " + requant params " << f["quant_param_bytes"].get<int64_t>()
+      << " + runtime code " << f["code_bytes"].get<int64_t>() << "\n"
+      << "fits " << t["mcu"].get<std::string>() << "             SRAM " << (t["fits_sram"].get<bool>() ? "yes" : "NO")
+      << ", Flash " << (t["fits_flash"].get<bool>() ? "yes" : "NO") << "\n";
+  return out.str();
+}
+
+}  // namespace tinynas

@@ -1,0 +1,106 @@
+#include "tinynas/nas/space_optimizer.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "tinynas/engine/flash.h"
+#include "tinynas/engine/planner.h"
+#include "tinynas/search_space/cost.h"
+#include "tinynas/search_space/errors.h"
+
+namespace tinynas {
+
+std::vector<int> rank_spaces(const std::vector<SpaceStats>& spaces) {
+  std::vector<int> order(spaces.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    const SpaceStats& x = spaces[size_t(a)];
+    const SpaceStats& y = spaces[size_t(b)];
+    if ((x.fitting > 0) != (y.fitting > 0)) return x.fitting > 0;
+    if (x.mean_macs != y.mean_macs) return x.mean_macs > y.mean_macs;
+    return x.fitting > y.fitting;
+  });
+  return order;
+}
+
+SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
+  const auto start = std::chrono::steady_clock::now();
+  opt.space.validate();
+  const std::vector<double> widths = opt.widths.empty() ? opt.space.width_choices : opt.widths;
+  const std::vector<int> resolutions = opt.resolutions.empty() ? opt.space.resolution_choices : opt.resolutions;
+  if (widths.empty() || resolutions.empty()) throw InputError("stage 1: the (w, r) grid is empty");
+  if (opt.samples < 1) throw InputError("stage 1: --samples must be at least 1");
+  if (opt.sram_bytes <= 0 || opt.flash_bytes <= 0) throw InputError("stage 1: SRAM and Flash budgets must be positive");
+  for (double w : widths)
+    if (!(w > 0)) throw InputError("stage 1: grid widths must be positive");
+  for (int r : resolutions)
+    if (r < 8) throw InputError("stage 1: grid resolutions must be at least 8");
+
+  struct Cell {
+    double w;
+    int r;
+  };
+  std::vector<Cell> grid;
+  for (double w : widths)
+    for (int r : resolutions) grid.push_back({w, r});
+  const int64_t m = opt.samples;
+  const int64_t total = int64_t(grid.size()) * m;
+
+  // One slot per subnet, filled in parallel and reduced in order: thread count cannot change results.
+  const size_t n = static_cast<size_t>(total);
+  std::vector<int64_t> macs(n), arena(n), flash(n);
+  const engine::PlanOptions plan_options{opt.inplace, 4};
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, 256), [&](const tbb::blocked_range<int64_t>& range) {
+    NetworkDesc net;
+    engine::Graph graph;
+    for (int64_t i = range.begin(); i != range.end(); ++i) {
+      const Cell& cell = grid[size_t(i / m)];
+      Rng rng(derive_seed(opt.seed, uint64_t(i / m), uint64_t(i % m)));
+      const ArchSpec arch = opt.space.sample(rng, cell.w, cell.r);
+      opt.space.describe_into(arch, net);
+      engine::build_graph_into(net, graph);
+      macs[size_t(i)] = compute_macs(net);
+      arena[size_t(i)] = engine::plan_arena_bytes(graph, plan_options);
+      flash[size_t(i)] = engine::estimate_flash(graph, opt.runtime_code_bytes).total();
+    }
+    if (opt.on_progress) opt.on_progress(int64_t(range.size()));
+  });
+
+  SpaceOptimizerResult result;
+  result.subnets = total;
+  for (size_t s = 0; s < grid.size(); ++s) {
+    SpaceStats st;
+    st.w = grid[s].w;
+    st.r = grid[s].r;
+    st.samples = int(m);
+    const size_t begin = s * size_t(m), end = begin + size_t(m);
+    st.min_arena = *std::min_element(arena.begin() + long(begin), arena.begin() + long(end));
+    st.max_arena = *std::max_element(arena.begin() + long(begin), arena.begin() + long(end));
+    st.min_flash = *std::min_element(flash.begin() + long(begin), flash.begin() + long(end));
+    st.max_flash = *std::max_element(flash.begin() + long(begin), flash.begin() + long(end));
+    double sum = 0;
+    for (size_t i = begin; i < end; ++i) {
+      const bool sram_ok = arena[i] <= opt.sram_bytes;
+      const bool flash_ok = flash[i] <= opt.flash_bytes;
+      st.fit_sram += sram_ok;
+      st.fit_flash += flash_ok;
+      if (sram_ok && flash_ok) {
+        st.fitting_macs.push_back(macs[i]);
+        sum += double(macs[i]);
+      }
+    }
+    st.fitting = int(st.fitting_macs.size());
+    st.mean_macs = st.fitting ? sum / st.fitting : 0.0;
+    std::sort(st.fitting_macs.begin(), st.fitting_macs.end());
+    result.spaces.push_back(std::move(st));
+  }
+  result.ranking = rank_spaces(result.spaces);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace tinynas

@@ -1,0 +1,188 @@
+#include "tinynas/nas/stage1_report.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tinynas/nas/process.h"
+#include "tinynas/nas/units.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+
+namespace fs = std::filesystem;
+
+namespace tinynas {
+
+namespace {
+
+std::string space_label(const SpaceStats& s) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "w%.2g-r%d", s.w, s.r);
+  return buf;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+constexpr int kPlottedSpaces = 6;
+
+}  // namespace
+
+std::string stage1_ranking_table(const SpaceOptimizerResult& result, int top) {
+  std::ostringstream out;
+  out << "| rank | space | w | r | fit | fit SRAM | fit Flash | mean MACs of fitting | arena min..max | Flash min..max |\n"
+      << "|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n";
+  int rank = 0;
+  for (int idx : result.ranking) {
+    if (top > 0 && rank >= top) break;
+    const SpaceStats& s = result.spaces[size_t(idx)];
+    ++rank;
+    out << "| " << rank << " | " << space_label(s) << " | " << fmt("%.2g", s.w) << " | " << s.r << " | "
+        << fmt("%.1f%%", 100.0 * s.fitting / s.samples) << " | " << fmt("%.1f%%", 100.0 * s.fit_sram / s.samples)
+        << " | " << fmt("%.1f%%", 100.0 * s.fit_flash / s.samples) << " | "
+        << (s.fitting ? fmt("%.2fM", s.mean_macs / 1e6) : std::string("nothing fits")) << " | "
+        << format_size(s.min_arena) << " .. " << format_size(s.max_arena) << " | " << format_size(s.min_flash) << " .. "
+        << format_size(s.max_flash) << " |\n";
+  }
+  if (top > 0 && int(result.ranking.size()) > top)
+    out << "\n(" << result.ranking.size() - size_t(top) << " more spaces in ranking.md)\n";
+  return out.str();
+}
+
+void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult& result,
+                          const SpaceOptimizerOptions& opt, const Experiment& experiment) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw InputError("--out: cannot create '" + out_dir + "': " + ec.message());
+  const fs::path dir(out_dir);
+  const SpaceStats& best = result.best();
+
+  std::ostringstream md;
+  md << "# Stage 1: search-space optimization\n\n"
+     << "Experiment `" << experiment.name << "`, space `" << opt.space.name << "`, MCU `" << experiment.mcu.name
+     << "`.\nBudgets: SRAM " << format_size(opt.sram_bytes) << " (planner arena, "
+     << (opt.inplace ? "in-place depthwise" : "layer-wise") << "), Flash " << format_size(opt.flash_bytes)
+     << " (weights + parameters + " << format_size(opt.runtime_code_bytes) << " runtime code).\n"
+     << opt.samples << " subnets per space, seed " << opt.seed << ", " << result.subnets << " subnets in "
+     << fmt("%.2f", result.seconds) << " s.\n\n"
+     << "Chosen space: **" << space_label(best) << "** (mean " << fmt("%.2f", best.mean_macs / 1e6)
+     << "M MACs over the " << best.fitting << " fitting subnets).\n\n"
+     << stage1_ranking_table(result) << "\n![FLOPs CDF](cdf.svg)\n";
+  write_file_atomic((dir / "ranking.md").string(), md.str());
+
+  std::ostringstream csv;
+  csv << "rank,w,r,samples,fitting,fit_sram,fit_flash,mean_macs,min_arena_bytes,max_arena_bytes,min_flash_bytes,"
+         "max_flash_bytes\n";
+  for (size_t rank = 0; rank < result.ranking.size(); ++rank) {
+    const SpaceStats& s = result.spaces[size_t(result.ranking[rank])];
+    csv << rank + 1 << ',' << s.w << ',' << s.r << ',' << s.samples << ',' << s.fitting << ',' << s.fit_sram << ','
+        << s.fit_flash << ',' << fmt("%.1f", s.mean_macs) << ',' << s.min_arena << ',' << s.max_arena << ','
+        << s.min_flash << ',' << s.max_flash << '\n';
+  }
+  write_file_atomic((dir / "ranking.csv").string(), csv.str());
+
+  // The CDF of every space: P(MACs <= x) over the fitting subnets.
+  std::ostringstream cdf;
+  cdf << "w,r,macs,cdf\n";
+  for (const SpaceStats& s : result.spaces)
+    for (size_t i = 0; i < s.fitting_macs.size(); ++i)
+      cdf << s.w << ',' << s.r << ',' << s.fitting_macs[i] << ',' << fmt("%.6f", double(i + 1) / s.fitting_macs.size())
+          << '\n';
+  write_file_atomic((dir / "cdf.csv").string(), cdf.str());
+
+  // gnuplot data: one block per plotted space (the best ones), blocks separated by two blank lines.
+  std::ostringstream dat, gp;
+  std::vector<const SpaceStats*> plotted;
+  for (int idx : result.ranking) {
+    const SpaceStats& s = result.spaces[size_t(idx)];
+    if (s.fitting == 0 || int(plotted.size()) == kPlottedSpaces) break;
+    plotted.push_back(&s);
+  }
+  for (const SpaceStats* s : plotted) {
+    dat << "# " << space_label(*s) << "\n";
+    for (size_t i = 0; i < s->fitting_macs.size(); ++i)
+      dat << fmt("%.4f", s->fitting_macs[i] / 1e6) << ' ' << fmt("%.6f", double(i + 1) / s->fitting_macs.size()) << '\n';
+    dat << "\n\n";
+  }
+  write_file_atomic((dir / "cdf.dat").string(), dat.str());
+  gp << "set terminal svg size 800,500 dynamic font 'sans,12'\n"
+     << "set output 'cdf.svg.tmp'\n"
+     << "set title 'FLOPs CDF of subnets that fit SRAM " << format_size(opt.sram_bytes) << ", Flash "
+     << format_size(opt.flash_bytes) << "'\n"
+     << "set xlabel 'MACs (M)'\nset ylabel 'cumulative probability'\nset yrange [0:1]\nset grid\n"
+     << "set key right bottom\n";
+  if (plotted.empty()) {
+    gp << "set label 'no subnet fits the budgets' at graph 0.3, graph 0.5\nplot [0:1] NaN notitle\n";
+  } else {
+    gp << "plot ";
+    for (size_t i = 0; i < plotted.size(); ++i)
+      gp << (i ? ", \\\n     " : "") << "'cdf.dat' index " << i << " using 1:2 with lines lw 2 title '"
+         << space_label(*plotted[i]) << " (mean " << fmt("%.1f", plotted[i]->mean_macs / 1e6) << "M)'";
+    gp << "\n";
+  }
+  write_file_atomic((dir / "cdf.gp").string(), gp.str());
+  if (program_available("gnuplot")) {
+    const int rc = run_program({"gnuplot", "cdf.gp"}, out_dir, (dir / "gnuplot.log").string());
+    if (rc == 0 && fs::exists(dir / "cdf.svg.tmp")) {
+      fs::rename(dir / "cdf.svg.tmp", dir / "cdf.svg");
+      fs::remove(dir / "gnuplot.log", ec);
+    } else {
+      spdlog::warn("gnuplot failed (exit {}), see {}; the CDF data is in cdf.csv", rc, (dir / "gnuplot.log").string());
+      fs::remove(dir / "cdf.svg.tmp", ec);
+    }
+  } else {
+    spdlog::warn("gnuplot is not installed: no cdf.svg (cdf.gp and cdf.dat are written; scripts/setup.sh installs it)");
+  }
+
+  // The chosen space: w and r fixed, the per-block choices as they were.
+  SearchSpace chosen = opt.space;
+  chosen.name = opt.space.name + "-" + space_label(best);
+  chosen.width_choices = {best.w};
+  chosen.resolution_choices = {best.r};
+  std::ostringstream yaml;
+  yaml << "# Chosen by stage 1 (tinynas optimize-space) for SRAM " << format_size(opt.sram_bytes) << ", Flash "
+       << format_size(opt.flash_bytes) << " on " << experiment.mcu.name << ":\n# mean "
+       << fmt("%.2f", best.mean_macs / 1e6) << "M MACs over " << best.fitting << "/" << best.samples
+       << " fitting subnets.\n"
+       << space_to_yaml(chosen);
+  write_file_atomic((dir / "space.yaml").string(), yaml.str());
+
+  nlohmann::ordered_json j;
+  j["experiment"] = experiment.name;
+  j["space"] = opt.space.name;
+  j["mcu"] = experiment.mcu.name;
+  j["sram_bytes"] = opt.sram_bytes;
+  j["flash_bytes"] = opt.flash_bytes;
+  j["runtime_code_bytes"] = opt.runtime_code_bytes;
+  j["planner"] = opt.inplace ? "inplace" : "layerwise";
+  j["samples_per_space"] = opt.samples;
+  j["seed"] = opt.seed;
+  j["subnets"] = result.subnets;
+  j["seconds"] = result.seconds;
+  j["subnets_per_second"] = result.seconds > 0 ? result.subnets / result.seconds : 0.0;
+  j["best"] = {{"w", best.w}, {"r", best.r}, {"mean_macs", best.mean_macs}, {"fitting", best.fitting}};
+  nlohmann::ordered_json ranking = nlohmann::ordered_json::array();
+  for (int idx : result.ranking) {
+    const SpaceStats& s = result.spaces[size_t(idx)];
+    ranking.push_back({{"w", s.w},
+                       {"r", s.r},
+                       {"fitting", s.fitting},
+                       {"fit_sram", s.fit_sram},
+                       {"fit_flash", s.fit_flash},
+                       {"mean_macs", s.mean_macs},
+                       {"min_arena_bytes", s.min_arena},
+                       {"max_arena_bytes", s.max_arena},
+                       {"min_flash_bytes", s.min_flash},
+                       {"max_flash_bytes", s.max_flash}});
+  }
+  j["ranking"] = ranking;
+  write_file_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
+}
+
+}  // namespace tinynas

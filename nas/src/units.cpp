@@ -1,0 +1,56 @@
+#include "tinynas/nas/units.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "tinynas/search_space/errors.h"
+
+namespace tinynas {
+
+int64_t parse_size(const std::string& text, const std::string& what) {
+  auto fail = [&]() {
+    return InputError(what + ": '" + text +
+                      "' is not a size; use bytes or a number with K, M or G (K = 1024), e.g. 320K, 1M, 1.5MB");
+  };
+  size_t i = 0;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  const size_t num_begin = i;
+  bool dot = false, digit = false;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || (text[i] == '.' && !dot))) {
+    dot |= text[i] == '.';
+    digit |= text[i] != '.';
+    ++i;
+  }
+  if (!digit) throw fail();
+  const double value = std::stod(text.substr(num_begin, i - num_begin));
+  std::string unit;
+  for (; i < text.size(); ++i)
+    if (!std::isspace(static_cast<unsigned char>(text[i]))) unit += char(std::toupper(static_cast<unsigned char>(text[i])));
+  double scale = 1;
+  if (unit.empty() || unit == "B") {
+    scale = 1;
+  } else {
+    const char prefix = unit[0];
+    const std::string rest = unit.substr(1);
+    if (rest != "" && rest != "B" && rest != "IB") throw fail();
+    if (prefix == 'K') scale = 1024.0;
+    else if (prefix == 'M') scale = 1024.0 * 1024.0;
+    else if (prefix == 'G') scale = 1024.0 * 1024.0 * 1024.0;
+    else throw fail();
+  }
+  const double bytes = value * scale;
+  if (!(bytes >= 1.0) || bytes > 9.0e15) throw InputError(what + ": '" + text + "' must be a positive size");
+  if (std::fabs(bytes - std::round(bytes)) > 1e-6) throw InputError(what + ": '" + text + "' is not a whole number of bytes");
+  return int64_t(std::llround(bytes));
+}
+
+std::string format_size(int64_t bytes) {
+  char buf[64];
+  if (bytes < 1024) std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+  else if (bytes < 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%.2f MiB", bytes / (1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace tinynas

@@ -1,0 +1,83 @@
+#pragma once
+// The MCUNet search space (MobileNetV2 / ProxylessNAS backbone) and its once-for-all style arch
+// encoding {r, w, ks[], e[], d[]}.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tinynas/search_space/network.h"
+#include "tinynas/search_space/rng.h"
+
+namespace tinynas {
+
+// One point of the search space. Blocks are numbered stage by stage, max_depth slots per
+// searchable stage, then one slot for the fixed one-block last stage: ks and e have
+// num_stages * max_depth + 1 entries, d has num_stages. Slots past a stage's depth are inactive.
+struct ArchSpec {
+  int r = 0;       // input resolution
+  double w = 0.0;  // width multiplier
+  std::vector<int> ks;
+  std::vector<int> e;
+  std::vector<int> d;
+
+  bool operator==(const ArchSpec& o) const {
+    return r == o.r && w == o.w && ks == o.ks && e == o.e && d == o.d;
+  }
+};
+
+// make_divisible(v, 8) of MobileNetV2: v rounded to the nearest multiple of `divisor`, bumped by
+// one divisor if that falls below 0.9 v, and never below `divisor`.
+int make_divisible(double v, int divisor = 8);
+
+struct SearchSpace {
+  std::string name = "mcunet";
+  // Base widths: stem, first block, the searchable stages, the last stage.
+  std::vector<int> base_widths{32, 16, 24, 40, 80, 96, 192, 320};
+  // Strides of the searchable stages, then of the last stage.
+  std::vector<int> stage_strides{2, 2, 2, 1, 2, 1};
+  std::vector<int> kernel_choices{3, 5, 7};
+  std::vector<int> expand_choices{3, 4, 6};
+  std::vector<int> depth_choices{2, 3, 4};
+  std::vector<double> width_choices{0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+  std::vector<int> resolution_choices{48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224};
+  int in_channels = 3;
+  int num_classes = 1000;
+  int feature_mix_channels = 0;  // base width of an optional feature-mix conv (0 = none), times w
+
+  int num_stages() const { return int(stage_strides.size()) - 1; }
+  int max_depth() const;
+  int num_block_slots() const { return num_stages() * max_depth() + 1; }
+  // Channels of stage `i` (0 = stem, 1 = first block, 2.. = searchable stages, last = last stage).
+  int width(double w, int i) const { return make_divisible(base_widths.at(size_t(i)) * w, 8); }
+
+  // Throws InputError when the space itself is inconsistent.
+  void validate() const;
+  // Throws InputError naming the field when `arch` does not belong to this space.
+  void validate(const ArchSpec& arch) const;
+
+  ArchSpec sample(Rng& rng) const;                  // uniform over every choice, r and w included
+  ArchSpec sample(Rng& rng, double w, int r) const;  // uniform with r and w fixed
+  // Re-samples each choice with probability p (r and w only if `mutate_rw`), as in MCUNet/OFA.
+  ArchSpec mutate(const ArchSpec& arch, double p, Rng& rng, bool mutate_rw = false) const;
+  // Takes each choice from one parent or the other with equal probability.
+  ArchSpec crossover(const ArchSpec& a, const ArchSpec& b, Rng& rng) const;
+  // Inactive slots set to the first choice, so that equal networks have equal encodings.
+  ArchSpec normalized(const ArchSpec& arch) const;
+  // The largest / smallest subnet for a given w and r.
+  ArchSpec largest(double w, int r) const;
+  ArchSpec smallest(double w, int r) const;
+
+  // The network an arch describes (validates it first).
+  NetworkDesc describe(const ArchSpec& arch) const;
+  // Fills `out` in place; no validation, reuses the block vector (the stage-1 hot path).
+  void describe_into(const ArchSpec& arch, NetworkDesc& out) const;
+};
+
+// Canonical JSON of the normalized arch: keys sorted, no spaces. The one arch key of the project.
+std::string arch_key(const SearchSpace& space, const ArchSpec& arch);
+std::string to_json(const ArchSpec& arch, int indent = -1);
+ArchSpec arch_from_json(const std::string& text);  // throws InputError
+ArchSpec load_arch(const std::string& path);       // throws InputError naming the path
+void save_arch(const std::string& path, const ArchSpec& arch);  // atomic (temp file + rename)
+
+}  // namespace tinynas

@@ -1,0 +1,20 @@
+#pragma once
+// The upstream per-layer JSON format of the MCUNet / once-for-all model zoo: first_conv,
+// blocks[].mobile_inverted_conv + shortcut, feature_mix_layer, classifier, resolution.
+#include <string>
+
+#include "tinynas/search_space/network.h"
+
+namespace tinynas {
+
+NetworkDesc network_from_zoo_json(const std::string& text, const std::string& origin = "<json>");
+NetworkDesc load_zoo_json(const std::string& path);  // throws InputError naming the path
+std::string network_to_zoo_json(const NetworkDesc& net, int indent = 2);
+void save_zoo_json(const std::string& path, const NetworkDesc& net);  // atomic
+
+// A file holding either an arch ({r, w, ks, e, d}) or a zoo network: loads it as a network.
+// `space` describes the arch case.
+struct SearchSpace;
+NetworkDesc load_network_any(const std::string& path, const SearchSpace& space);
+
+}  // namespace tinynas

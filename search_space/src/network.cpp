@@ -1,0 +1,39 @@
+#include "tinynas/search_space/network.h"
+
+#include "tinynas/search_space/errors.h"
+
+namespace tinynas {
+
+int NetworkDesc::head_channels() const {
+  if (feature_mix_out > 0) return feature_mix_out;
+  return blocks.empty() ? stem_out : blocks.back().out_ch;
+}
+
+void NetworkDesc::validate() const {
+  const std::string who = name.empty() ? std::string("network") : "network '" + name + "'";
+  auto fail = [&](const std::string& what) { throw InputError(who + ": " + what); };
+  if (resolution <= 0) fail("resolution must be positive, got " + std::to_string(resolution));
+  if (in_channels <= 0) fail("input channels must be positive, got " + std::to_string(in_channels));
+  if (stem_out <= 0) fail("stem output channels must be positive");
+  if (stem_kernel <= 0 || stem_kernel % 2 == 0) fail("stem kernel must be odd and positive");
+  if (stem_stride < 1 || stem_stride > 2) fail("stem stride must be 1 or 2");
+  if (num_classes <= 0) fail("number of classes must be positive, got " + std::to_string(num_classes));
+  int ch = stem_out;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const BlockDesc& b = blocks[i];
+    const std::string at = "block " + std::to_string(i) + ": ";
+    if (b.in_ch != ch)
+      fail(at + "input channels " + std::to_string(b.in_ch) + " do not match the previous layer's " +
+           std::to_string(ch));
+    if (b.out_ch <= 0 || b.mid_ch <= 0) fail(at + "channel counts must be positive");
+    if (!b.has_expand && b.mid_ch != b.in_ch) fail(at + "without an expand conv, mid channels must equal input channels");
+    if (b.kernel <= 0 || b.kernel % 2 == 0) fail(at + "kernel size must be odd, got " + std::to_string(b.kernel));
+    if (b.stride < 1 || b.stride > 2) fail(at + "stride must be 1 or 2, got " + std::to_string(b.stride));
+    if (b.residual && (b.stride != 1 || b.in_ch != b.out_ch))
+      fail(at + "an identity shortcut needs stride 1 and equal input/output channels");
+    ch = b.out_ch;
+  }
+  if (feature_mix_out < 0) fail("feature-mix channels must not be negative");
+}
+
+}  // namespace tinynas

@@ -1,0 +1,279 @@
+#include "tinynas/search_space/space.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+
+namespace tinynas {
+
+int make_divisible(double v, int divisor) {
+  int rounded = std::max(divisor, int(v + divisor / 2.0) / divisor * divisor);
+  if (rounded < 0.9 * v) rounded += divisor;
+  return rounded;
+}
+
+namespace {
+
+bool contains(const std::vector<int>& set, int v) { return std::find(set.begin(), set.end(), v) != set.end(); }
+
+bool contains_width(const std::vector<double>& set, double w) {
+  return std::any_of(set.begin(), set.end(), [&](double x) { return std::fabs(x - w) < 1e-9; });
+}
+
+std::string list_to_string(const std::vector<int>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+template <typename T>
+const T& pick(const std::vector<T>& set, Rng& rng) {
+  return set[rng.below(uint32_t(set.size()))];
+}
+
+}  // namespace
+
+int SearchSpace::max_depth() const {
+  return depth_choices.empty() ? 0 : *std::max_element(depth_choices.begin(), depth_choices.end());
+}
+
+void SearchSpace::validate() const {
+  auto fail = [&](const std::string& what) { throw InputError("search space '" + name + "': " + what); };
+  if (stage_strides.size() < 2) fail("needs at least one searchable stage and the last stage");
+  if (base_widths.size() != stage_strides.size() + 2)
+    fail("base_widths needs " + std::to_string(stage_strides.size() + 2) +
+         " entries (stem, first block, one per stage), got " + std::to_string(base_widths.size()));
+  for (int s : stage_strides)
+    if (s != 1 && s != 2) fail("stage strides must be 1 or 2");
+  for (int b : base_widths)
+    if (b <= 0) fail("base widths must be positive");
+  if (kernel_choices.empty() || expand_choices.empty() || depth_choices.empty() || width_choices.empty() ||
+      resolution_choices.empty())
+    fail("every choice set (kernel, expand, depth, width, resolution) needs at least one value");
+  for (int k : kernel_choices)
+    if (k <= 0 || k % 2 == 0) fail("kernel choices must be odd positive sizes, got " + std::to_string(k));
+  for (int e : expand_choices)
+    if (e < 1) fail("expand choices must be at least 1");
+  for (int d : depth_choices)
+    if (d < 1) fail("depth choices must be at least 1");
+  for (double w : width_choices)
+    if (!(w > 0.0)) fail("width choices must be positive");
+  for (int r : resolution_choices)
+    if (r < 8) fail("resolution choices must be at least 8, got " + std::to_string(r));
+  if (in_channels != 1 && in_channels != 3) fail("input channels must be 1 or 3");
+  if (num_classes < 1) fail("number of classes must be positive");
+  if (feature_mix_channels < 0) fail("feature-mix channels must not be negative");
+}
+
+void SearchSpace::validate(const ArchSpec& a) const {
+  auto fail = [&](const std::string& what) { throw InputError("arch does not belong to search space '" + name + "': " + what); };
+  if (!contains(resolution_choices, a.r))
+    fail("resolution r=" + std::to_string(a.r) + " is not one of " + list_to_string(resolution_choices));
+  if (!contains_width(width_choices, a.w)) fail("width multiplier w=" + std::to_string(a.w) + " is not a choice");
+  const size_t slots = size_t(num_block_slots());
+  if (a.ks.size() != slots) fail("ks needs " + std::to_string(slots) + " entries, got " + std::to_string(a.ks.size()));
+  if (a.e.size() != slots) fail("e needs " + std::to_string(slots) + " entries, got " + std::to_string(a.e.size()));
+  if (a.d.size() != size_t(num_stages()))
+    fail("d needs " + std::to_string(num_stages()) + " entries, got " + std::to_string(a.d.size()));
+  for (size_t i = 0; i < slots; ++i) {
+    if (!contains(kernel_choices, a.ks[i]))
+      fail("ks[" + std::to_string(i) + "]=" + std::to_string(a.ks[i]) + " is not one of " + list_to_string(kernel_choices));
+    if (!contains(expand_choices, a.e[i]))
+      fail("e[" + std::to_string(i) + "]=" + std::to_string(a.e[i]) + " is not one of " + list_to_string(expand_choices));
+  }
+  for (size_t i = 0; i < a.d.size(); ++i)
+    if (!contains(depth_choices, a.d[i]))
+      fail("d[" + std::to_string(i) + "]=" + std::to_string(a.d[i]) + " is not one of " + list_to_string(depth_choices));
+}
+
+ArchSpec SearchSpace::sample(Rng& rng) const {
+  const double w = pick(width_choices, rng);
+  const int r = pick(resolution_choices, rng);
+  return sample(rng, w, r);
+}
+
+ArchSpec SearchSpace::sample(Rng& rng, double w, int r) const {
+  ArchSpec a;
+  a.r = r;
+  a.w = w;
+  const int slots = num_block_slots();
+  a.ks.resize(size_t(slots));
+  a.e.resize(size_t(slots));
+  a.d.resize(size_t(num_stages()));
+  for (int i = 0; i < slots; ++i) {
+    a.ks[size_t(i)] = pick(kernel_choices, rng);
+    a.e[size_t(i)] = pick(expand_choices, rng);
+  }
+  for (auto& d : a.d) d = pick(depth_choices, rng);
+  return a;
+}
+
+ArchSpec SearchSpace::mutate(const ArchSpec& arch, double p, Rng& rng, bool mutate_rw) const {
+  ArchSpec a = arch;
+  if (mutate_rw) {
+    if (rng.uniform() < p) a.r = pick(resolution_choices, rng);
+    if (rng.uniform() < p) a.w = pick(width_choices, rng);
+  }
+  for (size_t i = 0; i < a.ks.size(); ++i) {
+    if (rng.uniform() < p) a.ks[i] = pick(kernel_choices, rng);
+    if (rng.uniform() < p) a.e[i] = pick(expand_choices, rng);
+  }
+  for (auto& d : a.d)
+    if (rng.uniform() < p) d = pick(depth_choices, rng);
+  return a;
+}
+
+ArchSpec SearchSpace::crossover(const ArchSpec& x, const ArchSpec& y, Rng& rng) const {
+  ArchSpec a = x;
+  if (rng.below(2)) a.r = y.r;
+  if (rng.below(2)) a.w = y.w;
+  for (size_t i = 0; i < a.ks.size(); ++i) {
+    if (rng.below(2)) a.ks[i] = y.ks[i];
+    if (rng.below(2)) a.e[i] = y.e[i];
+  }
+  for (size_t i = 0; i < a.d.size(); ++i)
+    if (rng.below(2)) a.d[i] = y.d[i];
+  return a;
+}
+
+ArchSpec SearchSpace::normalized(const ArchSpec& arch) const {
+  ArchSpec a = arch;
+  const int md = max_depth();
+  for (int s = 0; s < num_stages(); ++s)
+    for (int j = a.d[size_t(s)]; j < md; ++j) {
+      a.ks[size_t(s * md + j)] = kernel_choices.front();
+      a.e[size_t(s * md + j)] = expand_choices.front();
+    }
+  return a;
+}
+
+ArchSpec SearchSpace::largest(double w, int r) const {
+  ArchSpec a;
+  a.r = r;
+  a.w = w;
+  a.ks.assign(size_t(num_block_slots()), *std::max_element(kernel_choices.begin(), kernel_choices.end()));
+  a.e.assign(size_t(num_block_slots()), *std::max_element(expand_choices.begin(), expand_choices.end()));
+  a.d.assign(size_t(num_stages()), max_depth());
+  return a;
+}
+
+ArchSpec SearchSpace::smallest(double w, int r) const {
+  ArchSpec a;
+  a.r = r;
+  a.w = w;
+  a.ks.assign(size_t(num_block_slots()), *std::min_element(kernel_choices.begin(), kernel_choices.end()));
+  a.e.assign(size_t(num_block_slots()), *std::min_element(expand_choices.begin(), expand_choices.end()));
+  a.d.assign(size_t(num_stages()), *std::min_element(depth_choices.begin(), depth_choices.end()));
+  return a;
+}
+
+NetworkDesc SearchSpace::describe(const ArchSpec& arch) const {
+  validate(arch);
+  NetworkDesc net;
+  describe_into(arch, net);
+  return net;
+}
+
+void SearchSpace::describe_into(const ArchSpec& a, NetworkDesc& net) const {
+  const int stages = num_stages();
+  const int md = max_depth();
+  net.resolution = a.r;
+  net.in_channels = in_channels;
+  net.stem_out = width(a.w, 0);
+  net.stem_kernel = 3;
+  net.stem_stride = 2;
+  net.num_classes = num_classes;
+  net.feature_mix_out = feature_mix_channels > 0 ? make_divisible(feature_mix_channels * a.w, 8) : 0;
+  net.blocks.clear();
+  auto add_block = [&](int in, int out, int k, int e, int stride) {
+    BlockDesc b;
+    b.in_ch = in;
+    b.out_ch = out;
+    b.has_expand = e != 1;
+    b.mid_ch = b.has_expand ? make_divisible(std::round(double(in) * e), 8) : in;
+    b.kernel = k;
+    b.stride = stride;
+    b.residual = stride == 1 && in == out;
+    net.blocks.push_back(b);
+  };
+  // The first block (expand ratio 1, 3x3) has no shortcut, as in ProxylessNAS/once-for-all.
+  const int first = width(a.w, 1);
+  add_block(net.stem_out, first, 3, 1, 1);
+  net.blocks.back().residual = false;
+  int ch = first;
+  for (int s = 0; s < stages; ++s) {
+    const int out = width(a.w, s + 2);
+    for (int j = 0; j < a.d[size_t(s)]; ++j) {
+      const size_t slot = size_t(s * md + j);
+      add_block(ch, out, a.ks[slot], a.e[slot], j == 0 ? stage_strides[size_t(s)] : 1);
+      ch = out;
+    }
+  }
+  const size_t last = size_t(stages * md);
+  add_block(ch, width(a.w, stages + 2), a.ks[last], a.e[last], stage_strides.back());
+}
+
+std::string to_json(const ArchSpec& a, int indent) {
+  nlohmann::ordered_json j;
+  // Keys in sorted order, so the compact dump is canonical.
+  j["d"] = a.d;
+  j["e"] = a.e;
+  j["ks"] = a.ks;
+  j["r"] = a.r;
+  j["w"] = a.w;
+  return j.dump(indent);
+}
+
+std::string arch_key(const SearchSpace& space, const ArchSpec& arch) { return to_json(space.normalized(arch)); }
+
+ArchSpec arch_from_json(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError(std::string("arch JSON does not parse: ") + e.what());
+  }
+  if (!j.is_object()) throw InputError("arch JSON must be an object with keys r, w, ks, e, d");
+  ArchSpec a;
+  try {
+    for (const char* key : {"r", "w", "ks", "e", "d"})
+      if (!j.contains(key)) throw InputError(std::string("arch JSON lacks the key '") + key + "'");
+    // nlohmann converts 96.5 and true to int silently: check the JSON types first.
+    auto integer = [](const nlohmann::json& v, const std::string& key) {
+      if (!v.is_number_integer()) throw InputError("arch JSON: '" + key + "' must hold integers, got " + v.dump());
+      return v.get<int>();
+    };
+    auto integers = [&](const char* key) {
+      const nlohmann::json& v = j.at(key);
+      if (!v.is_array()) throw InputError(std::string("arch JSON: '") + key + "' must be a list of integers");
+      std::vector<int> out;
+      for (const auto& x : v) out.push_back(integer(x, key));
+      return out;
+    };
+    a.r = integer(j.at("r"), "r");
+    if (!j.at("w").is_number()) throw InputError("arch JSON: 'w' must be a number, got " + j.at("w").dump());
+    a.w = j.at("w").get<double>();
+    a.ks = integers("ks");
+    a.e = integers("e");
+    a.d = integers("d");
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(std::string("arch JSON has a value of the wrong type: ") + e.what());
+  }
+  return a;
+}
+
+ArchSpec load_arch(const std::string& path) {
+  const std::string text = read_text_file(path);
+  try {
+    return arch_from_json(text);
+  } catch (const InputError& e) {
+    throw InputError(path + ": " + e.what());
+  }
+}
+
+void save_arch(const std::string& path, const ArchSpec& arch) { write_file_atomic(path, to_json(arch, 2) + "\n"); }
+
+}  // namespace tinynas

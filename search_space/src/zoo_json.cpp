@@ -1,0 +1,196 @@
+#include "tinynas/search_space/zoo_json.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+#include "tinynas/search_space/space.h"
+
+namespace tinynas {
+
+using nlohmann::json;
+
+namespace {
+
+int get_int(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key) || !j.at(key).is_number_integer())
+    throw InputError(where + ": '" + key + "' must be an integer");
+  return j.at(key).get<int>();
+}
+
+// Upstream writes channel counts either as numbers or as one-element lists.
+int get_channels(const json& j, const char* key, const std::string& where) {
+  if (j.contains(key) && j.at(key).is_array() && j.at(key).size() == 1 && j.at(key)[0].is_number_integer())
+    return j.at(key)[0].get<int>();
+  return get_int(j, key, where);
+}
+
+void require_relu6(const json& j, const std::string& where) {
+  if (j.contains("act_func") && !j.at("act_func").is_null() && j.at("act_func") != "relu6")
+    throw InputError(where + ": activation '" + j.at("act_func").dump() + "' is not supported (only relu6)");
+}
+
+}  // namespace
+
+NetworkDesc network_from_zoo_json(const std::string& text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw InputError(origin + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object() || !j.contains("first_conv") || !j.contains("blocks") || !j.contains("classifier"))
+    throw InputError(origin + ": not a model-zoo network (needs first_conv, blocks, classifier)");
+  NetworkDesc net;
+  try {
+    net.name = j.value("name", std::string("network"));
+    if (!j.contains("resolution")) throw InputError(origin + ": 'resolution' is missing");
+    net.resolution = get_int(j, "resolution", origin);
+    const json& fc = j.at("first_conv");
+    const std::string fw = origin + ": first_conv";
+    require_relu6(fc, fw);
+    net.in_channels = get_channels(fc, "in_channels", fw);
+    net.stem_out = get_channels(fc, "out_channels", fw);
+    net.stem_kernel = get_int(fc, "kernel_size", fw);
+    net.stem_stride = get_int(fc, "stride", fw);
+    if (fc.value("groups", 1) != 1) throw InputError(fw + ": grouped stem convs are not supported");
+    if (!j.at("blocks").is_array()) throw InputError(origin + ": 'blocks' must be a list");
+    int ch = net.stem_out;
+    int index = 0;
+    for (const json& b : j.at("blocks")) {
+      const std::string bw = origin + ": blocks[" + std::to_string(index++) + "]";
+      if (!b.contains("mobile_inverted_conv")) throw InputError(bw + ": 'mobile_inverted_conv' is missing");
+      const json& m = b.at("mobile_inverted_conv");
+      const bool identity = b.contains("shortcut") && !b.at("shortcut").is_null();
+      if (identity && b.at("shortcut").value("name", std::string()) != "IdentityLayer")
+        throw InputError(bw + ": only IdentityLayer shortcuts are supported");
+      const std::string kind = m.value("name", std::string());
+      if (kind == "ZeroLayer") {
+        // A skipped block: the shortcut carries the input through unchanged.
+        if (!identity) throw InputError(bw + ": a ZeroLayer without a shortcut would zero the features");
+        continue;
+      }
+      if (kind != "MBInvertedConvLayer") throw InputError(bw + ": layer '" + kind + "' is not supported");
+      require_relu6(m, bw);
+      if (m.value("use_se", false)) throw InputError(bw + ": squeeze-and-excitation is not supported");
+      BlockDesc d;
+      d.in_ch = get_channels(m, "in_channels", bw);
+      d.out_ch = get_channels(m, "out_channels", bw);
+      d.kernel = get_int(m, "kernel_size", bw);
+      d.stride = get_int(m, "stride", bw);
+      if (!m.contains("expand_ratio") || !m.at("expand_ratio").is_number())
+        throw InputError(bw + ": 'expand_ratio' must be a number");
+      const double e = m.at("expand_ratio").get<double>();
+      if (m.contains("mid_channels") && !m.at("mid_channels").is_null())
+        d.mid_ch = get_channels(m, "mid_channels", bw);
+      else
+        d.mid_ch = int(std::lround(d.in_ch * e));  // upstream's rule when mid_channels is absent
+      d.has_expand = e != 1.0;
+      if (!d.has_expand) d.mid_ch = d.in_ch;
+      d.residual = identity;
+      if (d.in_ch != ch)
+        throw InputError(bw + ": in_channels " + std::to_string(d.in_ch) + " do not match the previous layer's " +
+                         std::to_string(ch));
+      ch = d.out_ch;
+      net.blocks.push_back(d);
+    }
+    if (j.contains("feature_mix_layer") && !j.at("feature_mix_layer").is_null()) {
+      const json& fm = j.at("feature_mix_layer");
+      const std::string fw2 = origin + ": feature_mix_layer";
+      require_relu6(fm, fw2);
+      if (get_int(fm, "kernel_size", fw2) != 1) throw InputError(fw2 + ": only 1x1 feature-mix convs are supported");
+      if (get_channels(fm, "in_channels", fw2) != ch)
+        throw InputError(fw2 + ": in_channels do not match the last block's output channels");
+      net.feature_mix_out = get_channels(fm, "out_channels", fw2);
+    }
+    const json& cl = j.at("classifier");
+    const std::string cw = origin + ": classifier";
+    if (get_int(cl, "in_features", cw) != net.head_channels())
+      throw InputError(cw + ": in_features " + std::to_string(get_int(cl, "in_features", cw)) +
+                       " do not match the head's " + std::to_string(net.head_channels()) + " channels");
+    net.num_classes = get_int(cl, "out_features", cw);
+  } catch (const json::exception& e) {
+    throw InputError(origin + ": malformed network: " + e.what());
+  }
+  try {
+    net.validate();
+  } catch (const InputError& e) {
+    throw InputError(origin + ": " + e.what());
+  }
+  return net;
+}
+
+NetworkDesc load_zoo_json(const std::string& path) { return network_from_zoo_json(read_text_file(path), path); }
+
+std::string network_to_zoo_json(const NetworkDesc& net, int indent) {
+  auto conv_layer = [](int in, int out, int k, int s) {
+    return json{{"name", "ConvLayer"}, {"kernel_size", k},        {"stride", s},       {"dilation", 1},
+                {"groups", 1},         {"bias", false},           {"has_shuffle", false}, {"in_channels", in},
+                {"out_channels", out}, {"use_bn", true},          {"act_func", "relu6"}, {"dropout_rate", 0},
+                {"ops_order", "weight_bn_act"}};
+  };
+  json j;
+  j["name"] = "ProxylessNASNets";
+  j["bn"] = {{"momentum", 0.1}, {"eps", 1e-5}, {"ws_eps", nullptr}};
+  j["first_conv"] = conv_layer(net.in_channels, net.stem_out, net.stem_kernel, net.stem_stride);
+  json blocks = json::array();
+  for (const BlockDesc& b : net.blocks) {
+    json m{{"name", "MBInvertedConvLayer"},
+           {"in_channels", b.in_ch},
+           {"out_channels", b.out_ch},
+           {"kernel_size", b.kernel},
+           {"stride", b.stride},
+           {"expand_ratio", b.has_expand ? double(b.mid_ch) / b.in_ch : 1.0},
+           {"mid_channels", b.has_expand ? json(b.mid_ch) : json(nullptr)},
+           {"act_func", "relu6"},
+           {"use_se", false}};
+    // Integral expand ratios are written as integers, as upstream does.
+    const double e = m["expand_ratio"].get<double>();
+    if (e == std::floor(e)) m["expand_ratio"] = int(e);
+    json shortcut = nullptr;
+    if (b.residual)
+      shortcut = {{"name", "IdentityLayer"}, {"in_channels", {b.in_ch}}, {"out_channels", {b.out_ch}},
+                  {"use_bn", false},         {"act_func", nullptr},      {"dropout_rate", 0},
+                  {"ops_order", "weight_bn_act"}};
+    blocks.push_back({{"name", "MobileInvertedResidualBlock"}, {"mobile_inverted_conv", m}, {"shortcut", shortcut}});
+  }
+  j["blocks"] = blocks;
+  j["feature_mix_layer"] = net.feature_mix_out > 0
+                               ? conv_layer(net.blocks.empty() ? net.stem_out : net.blocks.back().out_ch,
+                                            net.feature_mix_out, 1, 1)
+                               : json(nullptr);
+  j["classifier"] = {{"name", "LinearLayer"}, {"in_features", net.head_channels()}, {"out_features", net.num_classes},
+                     {"bias", true},          {"use_bn", false},                    {"act_func", nullptr},
+                     {"dropout_rate", 0},     {"ops_order", "weight_bn_act"}};
+  j["resolution"] = net.resolution;
+  return j.dump(indent);
+}
+
+void save_zoo_json(const std::string& path, const NetworkDesc& net) {
+  write_file_atomic(path, network_to_zoo_json(net) + "\n");
+}
+
+NetworkDesc load_network_any(const std::string& path, const SearchSpace& space) {
+  const std::string text = read_text_file(path);
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw InputError(path + ": not valid JSON: " + e.what());
+  }
+  if (j.is_object() && j.contains("ks") && j.contains("d")) {
+    ArchSpec a;
+    try {
+      a = arch_from_json(text);
+      NetworkDesc net = space.describe(a);
+      net.name = path;
+      return net;
+    } catch (const InputError& e) {
+      throw InputError(path + ": " + e.what());
+    }
+  }
+  return network_from_zoo_json(text, path);
+}
+
+}  // namespace tinynas

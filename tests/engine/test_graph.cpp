@@ -1,0 +1,262 @@
+// The int8 inference graph: op sequence and shapes of a small network, MACs against the cost model,
+// validation, SAME padding.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "tinynas/engine/graph.h"
+#include "tinynas/search_space/cost.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/zoo_json.h"
+#include "zoo_files.h"
+
+using namespace tinynas;
+using namespace tinynas::engine;
+using tinynas_test::zoo_files;
+
+namespace {
+
+// 9x9x1 input, stem 8 ch 3x3 s2; block 0: 8->16->8 expand, 3x3 s1, residual; block 1: 8->16 no
+// expand, 3x3 s2; feature mix 32; classifier to 10.
+NetworkDesc small_network() {
+  NetworkDesc n;
+  n.name = "small";
+  n.resolution = 9;
+  n.in_channels = 1;
+  n.stem_out = 8;
+  n.blocks = {BlockDesc{8, 8, 16, 3, 1, true, true}, BlockDesc{8, 16, 8, 3, 2, false, false}};
+  n.feature_mix_out = 32;
+  n.num_classes = 10;
+  return n;
+}
+
+void expect_tensor(const Graph& g, int t, int h, int w, int c) {
+  ASSERT_GE(t, 0);
+  ASSERT_LT(t, int(g.tensors.size()));
+  EXPECT_EQ(g.tensors[size_t(t)].h, h) << "tensor " << t;
+  EXPECT_EQ(g.tensors[size_t(t)].w, w) << "tensor " << t;
+  EXPECT_EQ(g.tensors[size_t(t)].c, c) << "tensor " << t;
+}
+
+}  // namespace
+
+TEST(GraphBuild, SmallNetworkOpSequenceAndShapes) {
+  const Graph g = build_graph(small_network());
+  EXPECT_EQ(g.name, "small");
+  ASSERT_EQ(g.ops.size(), 10u);
+  ASSERT_EQ(g.tensors.size(), 11u);
+  EXPECT_EQ(g.input, 0);
+  expect_tensor(g, g.input, 9, 9, 1);
+
+  struct Expect {
+    OpKind kind;
+    const char* role;
+    int block, kernel, stride, pad;
+    bool relu6;
+    int out_h, out_c;
+  };
+  const Expect expected[] = {
+      {OpKind::Conv2D, "stem", -1, 3, 2, 1, true, 5, 8},                 // 9 -> 5; pad (4*2+3-9)/2 = 1
+      {OpKind::PointwiseConv2D, "expand", 0, 1, 1, 0, true, 5, 16},      //
+      {OpKind::DepthwiseConv2D, "depthwise", 0, 3, 1, 1, true, 5, 16},  // pad (4+3-5)/2 = 1
+      {OpKind::PointwiseConv2D, "project", 0, 1, 1, 0, false, 5, 8},    // linear bottleneck
+      {OpKind::Add, "residual_add", 0, 1, 1, 0, false, 5, 8},           //
+      {OpKind::DepthwiseConv2D, "depthwise", 1, 3, 2, 1, true, 3, 8},   // 5 -> 3; pad (2*2+3-5)/2 = 1
+      {OpKind::PointwiseConv2D, "project", 1, 1, 1, 0, false, 3, 16},   //
+      {OpKind::PointwiseConv2D, "feature_mix", -1, 1, 1, 0, true, 3, 32},
+      {OpKind::GlobalAvgPool, "pool", -1, 3, 1, 0, false, 1, 32},  // kernel = input height
+      {OpKind::FullyConnected, "classifier", -1, 1, 1, 0, false, 1, 10},
+  };
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    SCOPED_TRACE("op " + std::to_string(i));
+    const Op& op = g.ops[i];
+    const Expect& e = expected[i];
+    EXPECT_EQ(op.kind, e.kind) << to_string(op.kind);
+    EXPECT_STREQ(op.role, e.role);
+    EXPECT_EQ(op.block, e.block);
+    EXPECT_EQ(op.kernel, e.kernel);
+    EXPECT_EQ(op.stride, e.stride);
+    EXPECT_EQ(op.pad_h, e.pad);
+    EXPECT_EQ(op.pad_w, e.pad);
+    EXPECT_EQ(op.relu6, e.relu6);
+    expect_tensor(g, op.output, e.out_h, e.out_h, e.out_c);
+    // Ops run in order and each writes a fresh tensor.
+    EXPECT_EQ(op.output, int(i) + 1);
+    if (op.kind != OpKind::Add) {
+      EXPECT_EQ(op.input2, -1);
+      EXPECT_EQ(op.num_inputs(), 1);
+    }
+  }
+  // Chaining: stem reads the input, every op reads the previous output...
+  EXPECT_EQ(g.ops[0].input, g.input);
+  for (size_t i = 1; i < g.ops.size(); ++i) EXPECT_EQ(g.ops[i].input, g.ops[i - 1].output) << "op " << i;
+  // ...and the add also reads the block input (the stem output), projection first.
+  EXPECT_EQ(g.ops[4].input, g.ops[3].output);
+  EXPECT_EQ(g.ops[4].input2, g.ops[0].output);
+  EXPECT_EQ(g.ops[4].num_inputs(), 2);
+  EXPECT_EQ(g.output, g.ops.back().output);
+  EXPECT_NO_THROW(g.validate());
+}
+
+TEST(GraphBuild, SmallNetworkPerOpFigures) {
+  const Graph g = build_graph(small_network());
+  // MACs: stem 25*8*9, expand 25*16*8, dw 25*16*9, project 25*8*16, add 0, dw 9*8*9, project 9*16*8,
+  // feature mix 9*32*16, pool 0, fc 32*10.
+  const int64_t macs[] = {1800, 3200, 3600, 3200, 0, 648, 1152, 4608, 0, 320};
+  const int64_t weights[] = {72, 128, 144, 128, 0, 72, 128, 512, 0, 320};
+  const int64_t channels[] = {8, 16, 16, 8, 0, 8, 16, 32, 0, 10};
+  // Scratch (tn_scratch.h): conv 2*k*k*cin*2; pointwise 2*cin*2; depthwise plane of
+  // max((out-1)*s+k, in+pad)^2 int16; fc in*2; add and pool none.
+  //   stem 2*9*1*2=36; expand 2*8*2=32; dw0 max(7,6)^2*2=98; project 2*16*2=64;
+  //   dw1 max((3-1)*2+3=7, 5+1=6)^2*2=98; project 2*8*2=32; feature mix 2*16*2=64; fc 32*2=64.
+  const int64_t scratch[] = {36, 32, 98, 64, 0, 98, 32, 64, 0, 64};
+  int64_t total = 0;
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    SCOPED_TRACE("op " + std::to_string(i));
+    EXPECT_EQ(op_macs(g, g.ops[i]), macs[i]);
+    EXPECT_EQ(op_weight_count(g, g.ops[i]), weights[i]);
+    EXPECT_EQ(op_out_channels_with_params(g, g.ops[i]), channels[i]);
+    EXPECT_EQ(op_scratch_bytes(g, g.ops[i]), scratch[i]);
+    total += op_macs(g, g.ops[i]);
+  }
+  EXPECT_EQ(total, 18528);
+  EXPECT_EQ(total, compute_cost(small_network()).macs);
+}
+
+TEST(GraphBuild, BuildGraphIntoReusesTheGraph) {
+  Graph g = build_graph(load_zoo_json(zoo_files().front()));
+  build_graph_into(small_network(), g);
+  EXPECT_EQ(g.ops.size(), 10u);
+  EXPECT_EQ(g.tensors.size(), 11u);
+  EXPECT_NO_THROW(g.validate());
+}
+
+TEST(GraphBuild, InvalidNetworkThrowsInputError) {
+  NetworkDesc n = small_network();
+  n.blocks[1].in_ch = 16;
+  EXPECT_THROW(build_graph(n), InputError);
+}
+
+TEST(GraphZoo, OpMacsSumToCostModelMacsOnEveryZooFile) {
+  const auto files = zoo_files();
+  ASSERT_EQ(files.size(), 13u);
+  for (const auto& f : files) {
+    SCOPED_TRACE(f);
+    const NetworkDesc net = load_zoo_json(f);
+    const Graph g = build_graph(net);
+    int64_t macs = 0;
+    for (const Op& op : g.ops) macs += op_macs(g, op);
+    EXPECT_EQ(macs, compute_cost(net).macs);
+    // Weight counts plus BN and classifier bias give the cost model's parameters.
+    int64_t params = 0;
+    for (const Op& op : g.ops) {
+      params += op_weight_count(g, op);
+      if (op.kind == OpKind::FullyConnected)
+        params += op_out_channels_with_params(g, op);  // bias
+      else
+        params += 2 * op_out_channels_with_params(g, op);  // BN
+    }
+    EXPECT_EQ(params, compute_cost(net).params);
+  }
+}
+
+TEST(GraphZoo, ValidatePassesOnEveryZooGraph) {
+  for (const auto& f : zoo_files()) {
+    SCOPED_TRACE(f);
+    const NetworkDesc net = load_zoo_json(f);
+    const Graph g = build_graph(net);
+    EXPECT_NO_THROW(g.validate());
+    size_t residuals = 0;
+    for (const BlockDesc& b : net.blocks) residuals += b.residual;
+    size_t adds = 0;
+    for (const Op& op : g.ops) adds += op.kind == OpKind::Add;
+    EXPECT_EQ(adds, residuals);
+    const Tensor& out = g.tensors[size_t(g.output)];
+    EXPECT_EQ(out.elements(), net.num_classes);
+  }
+}
+
+TEST(GraphValidate, WrongOutputShapeThrowsInputErrorNamingTheOp) {
+  Graph g = build_graph(small_network());
+  g.tensors[size_t(g.ops[0].output)].h = 4;  // stem: 9 -> 5, not 4
+  try {
+    g.validate();
+    FAIL() << "no exception";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("op 0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GraphValidate, OtherCorruptionsThrowInputError) {
+  const Graph good = build_graph(small_network());
+  {
+    Graph g = good;
+    g.tensors[size_t(g.ops[2].output)].c = 12;  // depthwise changes channels
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    g.tensors[size_t(g.ops[4].output)].c = 16;  // add output shape differs
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    g.ops[4].input2 = -1;  // add with one operand
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    g.ops[3].input = 99;  // index out of range
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    std::swap(g.ops[1], g.ops[2]);  // reads a tensor before it is written
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    g.ops[5].output = g.ops[4].output;  // writes a tensor twice
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    g.ops[1].kernel = 3;  // a pointwise conv with a 3x3 kernel
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    g.tensors[size_t(g.ops[8].output)].h = 2;  // global pooling gives 1x1
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    g.output = 42;
+    EXPECT_THROW(g.validate(), InputError);
+  }
+  {
+    Graph g = good;
+    g.ops.pop_back();  // nobody writes the output
+    EXPECT_THROW(g.validate(), InputError);
+  }
+}
+
+TEST(GraphPadding, SamePadBefore) {
+  EXPECT_EQ(same_pad_before(7, 3, 2), 1);  // out 4, total (4-1)*2+3-7 = 2
+  EXPECT_EQ(same_pad_before(8, 3, 2), 0);  // out 4, total 1, extra goes after
+  EXPECT_EQ(same_pad_before(5, 5, 1), 2);  // total 4
+  EXPECT_EQ(same_pad_before(5, 3, 1), 1);
+  EXPECT_EQ(same_pad_before(4, 1, 1), 0);
+  EXPECT_EQ(same_pad_before(8, 7, 2), 2);  // out 4, total 6+7-8 = 5
+  EXPECT_EQ(same_pad_before(1, 1, 2), 0);  // total clamps at 0
+}
+
+TEST(GraphNames, OpKindToString) {
+  EXPECT_STREQ(to_string(OpKind::Conv2D), "conv2d");
+  EXPECT_STREQ(to_string(OpKind::DepthwiseConv2D), "depthwise_conv2d");
+  EXPECT_STREQ(to_string(OpKind::PointwiseConv2D), "pointwise_conv2d");
+  EXPECT_STREQ(to_string(OpKind::Add), "add");
+  EXPECT_STREQ(to_string(OpKind::GlobalAvgPool), "global_avg_pool");
+  EXPECT_STREQ(to_string(OpKind::FullyConnected), "fully_connected");
+}

@@ -1,0 +1,307 @@
+// The memory planner: a hand-built graph planned by hand (planner.h's algorithm), properties on every
+// zoo graph, and check_plan on corrupted plans.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tinynas/engine/graph.h"
+#include "tinynas/engine/planner.h"
+#include "tinynas/search_space/zoo_json.h"
+#include "zoo_files.h"
+
+using namespace tinynas;
+using namespace tinynas::engine;
+using tinynas_test::zoo_files;
+using tinynas_test::zoo_path;
+
+namespace {
+
+Op make_op(OpKind kind, int in, int out, int kernel = 1, int stride = 1, int pad = 0, int in2 = -1) {
+  Op op;
+  op.kind = kind;
+  op.input = in;
+  op.input2 = in2;
+  op.output = out;
+  op.kernel = kernel;
+  op.stride = stride;
+  op.pad_h = op.pad_w = pad;
+  return op;
+}
+
+// t0 4x4x8 (128 B) -> op0 MaxPool 3x3 s1 -> t1 4x4x8 (128)
+//                  -> op1 Depthwise 3x3 s1 pad 1 -> t2 4x4x8 (128); scratch 6*6*2 = 72
+//   op2 Add(t2, t1) -> t3 4x4x8 (128)
+//   op3 Depthwise 3x3 s2 pad 0 -> t4 2x2x8 (32); scratch rows (2-1)*2+3 = 5 > 4+0: 5*5*2 = 50 -> 52
+//   op4 GlobalAvgPool -> t5 1x1x8 (8), the graph output.
+// Lifetimes: t0 [0,0], t1 [0,2], t2 [1,2], t3 [2,3], t4 [3,4], t5 [4,4].
+Graph hand_graph() {
+  Graph g;
+  g.name = "hand";
+  const int t0 = g.add_tensor(4, 4, 8);
+  const int t1 = g.add_tensor(4, 4, 8);
+  const int t2 = g.add_tensor(4, 4, 8);
+  const int t3 = g.add_tensor(4, 4, 8);
+  const int t4 = g.add_tensor(2, 2, 8);
+  const int t5 = g.add_tensor(1, 1, 8);
+  g.input = t0;
+  g.output = t5;
+  g.ops.push_back(make_op(OpKind::MaxPool2D, t0, t1, 3, 1, 1));
+  g.ops.push_back(make_op(OpKind::DepthwiseConv2D, t1, t2, 3, 1, 1));
+  g.ops.push_back(make_op(OpKind::Add, t2, t3, 1, 1, 0, t1));
+  g.ops.push_back(make_op(OpKind::DepthwiseConv2D, t3, t4, 3, 2, same_pad_before(4, 3, 2)));
+  g.ops.push_back(make_op(OpKind::GlobalAvgPool, t4, t5, 2));
+  return g;
+}
+
+std::vector<Graph> zoo_graphs() {
+  std::vector<Graph> graphs;
+  for (const auto& f : zoo_files()) {
+    graphs.push_back(build_graph(load_zoo_json(f)));
+    graphs.back().name = f;
+  }
+  return graphs;
+}
+
+PlanOptions layerwise() {
+  PlanOptions o;
+  o.inplace = false;
+  return o;
+}
+
+}  // namespace
+
+TEST(PlannerHand, GraphIsValidAndScratchSizesAreAsComputed) {
+  const Graph g = hand_graph();
+  ASSERT_NO_THROW(g.validate());
+  EXPECT_EQ(same_pad_before(4, 3, 2), 0);
+  EXPECT_EQ(op_scratch_bytes(g, g.ops[0]), 0);
+  EXPECT_EQ(op_scratch_bytes(g, g.ops[1]), 72);
+  EXPECT_EQ(op_scratch_bytes(g, g.ops[2]), 0);
+  EXPECT_EQ(op_scratch_bytes(g, g.ops[3]), 50);
+  EXPECT_EQ(op_scratch_bytes(g, g.ops[4]), 0);
+}
+
+// In place. Buffers in creation order:
+//   B0 t0 128 [0,0]; B1 t1 128 [0,2] (maxpool: never in place); B2 t2 128 [1,2] (op1's input t1 is read
+//   again by op2: not in place); op2 add: t2 dies there -> t3 joins B2, [1,3]; op3 depthwise: t3 dies,
+//   32 <= 128 -> t4 joins B2, [1,4]; B3 t5 8 [4,4]; scratch B4 72 [1,1], B5 52 [3,3].
+// Order: B0, B1, B2 (128; ties by first use 0,0,1 then id), B4 72, B5 52, B3 8.
+//   B0 -> 0. B1 meets B0 -> 128. B2 meets B1@128 only: 0+128 <= 128 -> 0.
+//   B4 [1,1] meets B2@0, B1@128 -> 256. B5 [3,3] meets B2@0 -> 128. B3 [4,4] meets B2@0 -> 128.
+// Arena max(128, 256, 128, 328, 180, 136) = 328.
+// Live: op0 B0+B1=256; op1 B1+B2+B4=328; op2 B1+B2=256; op3 B2+B5=180; op4 B2+B3=136.
+TEST(PlannerHand, InPlacePlanMatchesHandComputation) {
+  const Graph g = hand_graph();
+  const MemoryPlan p = plan_memory(g);
+  EXPECT_EQ(p.tensor_offset, (std::vector<int64_t>{0, 128, 0, 0, 0, 128}));
+  EXPECT_EQ(p.scratch_bytes, (std::vector<int64_t>{0, 72, 0, 52, 0}));
+  EXPECT_EQ(p.scratch_offset[1], 256);
+  EXPECT_EQ(p.scratch_offset[3], 128);
+  EXPECT_EQ(p.inplace, (std::vector<uint8_t>{0, 0, 1, 1, 0}));
+  EXPECT_EQ(p.live_bytes, (std::vector<int64_t>{256, 328, 256, 180, 136}));
+  EXPECT_EQ(p.arena_bytes, 328);
+  EXPECT_EQ(p.peak_live_bytes, 328);
+  EXPECT_EQ(plan_arena_bytes(g), 328);
+  EXPECT_EQ(check_plan(g, p), "");
+}
+
+// Layer-wise: every tensor has its own buffer.
+//   B0 t0 128 [0,0]; B1 t1 128 [0,2]; B2 t2 128 [1,2]; B3 t3 128 [2,3]; B4 t4 32 [3,4]; B5 t5 8 [4,4];
+//   scratch B6 72 [1,1], B7 52 [3,3].
+// Order: B0, B1, B2, B3, B6, B7, B4, B5.
+//   B0 -> 0. B1 -> 128. B2 meets B1@128 -> 0. B3 [2,3] meets B2@0, B1@128 -> 256.
+//   B6 [1,1] meets B2@0, B1@128 -> 256. B7 [3,3] meets B3@256 -> 0.
+//   B4 [3,4] meets B7@0 [0,52), B3@256 -> 52. B5 [4,4] meets B4@52 -> 0.
+// Arena max(128, 256, 128, 384, 328, 52, 84, 8) = 384.
+// Live: op0 256; op1 128+128+72=328; op2 128*3=384; op3 128+32+52=212; op4 32+8=40.
+TEST(PlannerHand, LayerwisePlanMatchesHandComputation) {
+  const Graph g = hand_graph();
+  const MemoryPlan p = plan_memory(g, layerwise());
+  EXPECT_EQ(p.tensor_offset, (std::vector<int64_t>{0, 128, 0, 256, 52, 0}));
+  EXPECT_EQ(p.scratch_bytes, (std::vector<int64_t>{0, 72, 0, 52, 0}));
+  EXPECT_EQ(p.scratch_offset[1], 256);
+  EXPECT_EQ(p.scratch_offset[3], 0);
+  EXPECT_EQ(p.inplace, (std::vector<uint8_t>{0, 0, 0, 0, 0}));
+  EXPECT_EQ(p.live_bytes, (std::vector<int64_t>{256, 328, 384, 212, 40}));
+  EXPECT_EQ(p.arena_bytes, 384);
+  EXPECT_EQ(p.peak_live_bytes, 384);
+  EXPECT_EQ(plan_arena_bytes(g, layerwise()), 384);
+  EXPECT_EQ(check_plan(g, p), "");
+}
+
+// The add may also run in place over its second operand when only that one dies there:
+//   op0 MaxPool t0 -> t1, op1 Add(t1, t0) -> t2, op2 MaxPool t1 -> t3 (t1 still read at op 2),
+//   op3 Add(t3, t2) -> t4, the output.
+TEST(PlannerHand, AddRunsInPlaceOverWhicheverOperandDies) {
+  Graph g;
+  const int t0 = g.add_tensor(2, 2, 4);  // 16 B
+  const int t1 = g.add_tensor(2, 2, 4);
+  const int t2 = g.add_tensor(2, 2, 4);
+  const int t3 = g.add_tensor(2, 2, 4);
+  const int t4 = g.add_tensor(2, 2, 4);
+  g.input = t0;
+  g.output = t4;
+  g.ops.push_back(make_op(OpKind::MaxPool2D, t0, t1, 1));
+  g.ops.push_back(make_op(OpKind::Add, t1, t2, 1, 1, 0, t0));  // t1 read later; t0 dies here
+  g.ops.push_back(make_op(OpKind::MaxPool2D, t1, t3, 1));
+  g.ops.push_back(make_op(OpKind::Add, t3, t4, 1, 1, 0, t2));  // t3 dies here
+  ASSERT_NO_THROW(g.validate());
+  // Buffers: B0 t0 [0,1] + t2 -> [0,3]; B1 t1 [0,2]; B2 t3 [2,3] + t4 -> [2,3]. All 16 B.
+  // Order by first use: B0, B1, B2. B0 -> 0; B1 -> 16; B2 meets both -> 32. Arena 48.
+  const MemoryPlan p = plan_memory(g);
+  EXPECT_EQ(p.inplace, (std::vector<uint8_t>{0, 1, 0, 1}));
+  EXPECT_EQ(p.tensor_offset, (std::vector<int64_t>{0, 16, 0, 32, 32}));
+  EXPECT_EQ(p.arena_bytes, 48);
+  EXPECT_EQ(p.live_bytes, (std::vector<int64_t>{32, 32, 48, 32}));  // B1 dies after op 2
+  EXPECT_EQ(check_plan(g, p), "");
+}
+
+TEST(PlannerHand, AlignmentRoundsSizesAndOffsets) {
+  Graph g;
+  const int t0 = g.add_tensor(1, 1, 5);  // 5 B -> 8
+  const int t1 = g.add_tensor(1, 1, 5);
+  const int t2 = g.add_tensor(1, 1, 3);  // 3 B -> 4
+  g.input = t0;
+  g.output = t2;
+  g.ops.push_back(make_op(OpKind::MaxPool2D, t0, t1, 1));
+  g.ops.push_back(make_op(OpKind::GlobalAvgPool, t1, t2, 1));
+  // Output 1x1x3 from a 1x1x5 input fails "global pooling gives 1x1xC", but the planner only needs sizes.
+  // B0 8 [0,0] -> 0; B1 8 [0,1] -> 8; B2 4 [1,1] meets B1@8 -> 0. Arena 16.
+  const MemoryPlan p = plan_memory(g);
+  EXPECT_EQ(p.tensor_offset, (std::vector<int64_t>{0, 8, 0}));
+  EXPECT_EQ(p.arena_bytes, 16);
+  EXPECT_EQ(p.live_bytes, (std::vector<int64_t>{16, 12}));
+  PlanOptions o;
+  o.alignment = 16;
+  const MemoryPlan q = plan_memory(g, o);
+  EXPECT_EQ(q.tensor_offset, (std::vector<int64_t>{0, 16, 0}));
+  EXPECT_EQ(q.arena_bytes, 32);
+}
+
+// ---- check_plan on corrupted plans ----------------------------------------------------------------
+
+TEST(CheckPlan, DetectsTensorMovedOntoALiveTensor) {
+  const Graph g = hand_graph();
+  MemoryPlan p = plan_memory(g, layerwise());
+  p.tensor_offset[2] = 128;  // t2 onto t1; both live at ops 1-2
+  const std::string msg = check_plan(g, p);
+  EXPECT_NE(msg, "");
+  EXPECT_NE(msg.find("overlap"), std::string::npos) << msg;
+}
+
+TEST(CheckPlan, DetectsScratchOverlappingATensor) {
+  const Graph g = hand_graph();
+  MemoryPlan p = plan_memory(g);
+  p.scratch_offset[1] = 100;  // overlaps t1 at [128, 256) during op 1
+  EXPECT_NE(check_plan(g, p).find("scratch of op 1"), std::string::npos) << check_plan(g, p);
+}
+
+TEST(CheckPlan, DetectsShrunkArena) {
+  const Graph g = hand_graph();
+  for (const PlanOptions& o : {PlanOptions{}, layerwise()}) {
+    MemoryPlan p = plan_memory(g, o);
+    p.arena_bytes -= 4;
+    const std::string msg = check_plan(g, p);
+    EXPECT_NE(msg.find("outside the arena"), std::string::npos) << msg;
+  }
+}
+
+TEST(CheckPlan, DetectsClearedInPlaceFlag) {
+  const Graph g = hand_graph();
+  MemoryPlan p = plan_memory(g);
+  ASSERT_EQ(p.inplace[2], 1);
+  ASSERT_EQ(p.tensor_offset[2], p.tensor_offset[3]);
+  p.inplace[2] = 0;  // t2 and t3 still share offset 0 and are both live at op 2
+  const std::string msg = check_plan(g, p);
+  EXPECT_NE(msg.find("overlap"), std::string::npos) << msg;
+}
+
+TEST(CheckPlan, DetectsBogusInPlaceFlag) {
+  const Graph g = hand_graph();
+  MemoryPlan p = plan_memory(g);
+  // op 1 cannot run in place: its input t1 is read again by op 2.
+  p.inplace[1] = 1;
+  p.tensor_offset[2] = p.tensor_offset[1];
+  EXPECT_NE(check_plan(g, p), "");
+}
+
+TEST(CheckPlan, DetectsMissingOrTooSmallScratch) {
+  const Graph g = hand_graph();
+  MemoryPlan p = plan_memory(g);
+  p.scratch_bytes[1] = 64;  // needs 72
+  EXPECT_NE(check_plan(g, p), "");
+  p = plan_memory(g);
+  p.scratch_bytes[3] = 0;
+  EXPECT_NE(check_plan(g, p), "");
+  p = plan_memory(g);
+  p.tensor_offset.pop_back();
+  EXPECT_NE(check_plan(g, p), "");
+}
+
+// ---- every zoo config -----------------------------------------------------------------------------
+
+TEST(PlannerZoo, CheckPlanPassesInBothModes) {
+  for (const Graph& g : zoo_graphs()) {
+    SCOPED_TRACE(g.name);
+    EXPECT_EQ(check_plan(g, plan_memory(g)), "");
+    EXPECT_EQ(check_plan(g, plan_memory(g, layerwise())), "");
+    PlanOptions wide;
+    wide.alignment = 16;
+    EXPECT_EQ(check_plan(g, plan_memory(g, wide)), "");
+  }
+}
+
+TEST(PlannerZoo, InPlaceNeverNeedsMoreThanLayerwise) {
+  for (const Graph& g : zoo_graphs()) {
+    SCOPED_TRACE(g.name);
+    const MemoryPlan in = plan_memory(g);
+    const MemoryPlan lw = plan_memory(g, layerwise());
+    EXPECT_LE(in.arena_bytes, lw.arena_bytes);
+    EXPECT_LE(in.peak_live_bytes, lw.peak_live_bytes);
+    bool any_inplace = false;
+    for (uint8_t f : in.inplace) any_inplace |= f != 0;
+    EXPECT_TRUE(any_inplace);
+    for (uint8_t f : lw.inplace) EXPECT_EQ(f, 0);
+  }
+}
+
+TEST(PlannerZoo, ArenaIsAtLeastPeakLiveBytesAndAligned) {
+  for (const Graph& g : zoo_graphs()) {
+    SCOPED_TRACE(g.name);
+    for (const PlanOptions& o : {PlanOptions{}, layerwise()}) {
+      const MemoryPlan p = plan_memory(g, o);
+      EXPECT_GE(p.arena_bytes, p.peak_live_bytes);
+      EXPECT_GT(p.peak_live_bytes, 0);
+      ASSERT_EQ(p.live_bytes.size(), g.ops.size());
+      for (int64_t off : p.tensor_offset) EXPECT_EQ(off % 4, 0);
+      for (size_t i = 0; i < g.ops.size(); ++i) {
+        EXPECT_EQ(p.scratch_offset[i] % 4, 0);
+        EXPECT_EQ(p.scratch_bytes[i] % 4, 0);
+        EXPECT_GE(p.scratch_bytes[i], op_scratch_bytes(g, g.ops[i]));
+      }
+    }
+  }
+}
+
+TEST(PlannerZoo, PlanArenaBytesEqualsPlanMemory) {
+  const auto graphs = zoo_graphs();
+  // Twice, alternating modes, so the reused workspace of plan_arena_bytes is exercised.
+  for (int round = 0; round < 2; ++round)
+    for (const Graph& g : graphs) {
+      SCOPED_TRACE(g.name);
+      EXPECT_EQ(plan_arena_bytes(g), plan_memory(g).arena_bytes);
+      EXPECT_EQ(plan_arena_bytes(g, layerwise()), plan_memory(g, layerwise()).arena_bytes);
+    }
+}
+
+TEST(PlannerZoo, Mcunet320kbFitsTinyEngineMeasuredPeak) {
+  const Graph g = build_graph(load_zoo_json(zoo_path("mcunet-320kb-1mb_imagenet.json")));
+  const MemoryPlan p = plan_memory(g);
+  EXPECT_LE(p.arena_bytes, 260 * 1024);
+  EXPECT_LE(p.arena_bytes, plan_memory(g, layerwise()).arena_bytes);
+}
+
+TEST(PlannerZoo, Mcunet5fpsFitsInNinetySixKb) {
+  const Graph g = build_graph(load_zoo_json(zoo_path("mcunet-5fps_imagenet.json")));
+  EXPECT_LE(plan_memory(g).arena_bytes, 96 * 1024);
+}

@@ -1,0 +1,111 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tinynas/nas/config.h"
+#include "tinynas/search_space/errors.h"
+
+namespace fs = std::filesystem;
+using namespace tinynas;
+
+namespace {
+std::string configs() { return std::string(TINYNAS_SOURCE_DIR) + "/configs"; }
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("tinynas-config-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name) << text;
+    return (path / name).string();
+  }
+};
+}  // namespace
+
+TEST(Config, EveryShippedProfileLoadsWithItsBudgets) {
+  setenv("TINYNAS_CONFIG_DIR", configs().c_str(), 1);
+  const auto f412 = load_mcu("stm32f412");
+  EXPECT_EQ(f412.sram_bytes, 256 * 1024);
+  EXPECT_EQ(f412.flash_bytes, 1024 * 1024);
+  EXPECT_EQ(f412.core, "cortex-m4");
+  const auto f746 = load_mcu("stm32f746");
+  EXPECT_EQ(f746.sram_bytes, 320 * 1024);
+  EXPECT_EQ(f746.flash_bytes, 1024 * 1024);
+  EXPECT_DOUBLE_EQ(f746.clock_hz, 216e6);
+  const auto h743 = load_mcu("stm32h743");
+  EXPECT_EQ(h743.sram_bytes, 512 * 1024);
+  EXPECT_EQ(h743.flash_bytes, 2 * 1024 * 1024);
+  EXPECT_EQ(load_mcu("qemu-m4").qemu_machine, "mps2-an386");
+  EXPECT_EQ(load_mcu("qemu-m7").qemu_machine, "mps2-an500");
+  EXPECT_EQ(known_mcus(), (std::vector<std::string>{"qemu-m4", "qemu-m7", "stm32f412", "stm32f746", "stm32h743"}));
+}
+
+TEST(Config, UnknownMcuListsTheKnownOnes) {
+  setenv("TINYNAS_CONFIG_DIR", configs().c_str(), 1);
+  try {
+    load_mcu("stm32f999");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("stm32f746"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, McuNetGridIsMcuNets) {
+  const auto space = load_space(configs() + "/spaces/mcunet-imagenet.yaml");
+  ASSERT_EQ(space.width_choices.size(), 9u);
+  EXPECT_DOUBLE_EQ(space.width_choices[3], 0.5);  // 0.2 + 3 * 0.1 exactly, not 0.5000000000000001
+  EXPECT_DOUBLE_EQ(space.width_choices.back(), 1.0);
+  ASSERT_EQ(space.resolution_choices.size(), 12u);
+  EXPECT_EQ(space.resolution_choices.front(), 48);
+  EXPECT_EQ(space.resolution_choices.back(), 224);
+}
+
+TEST(Config, ExperimentsResolveTheirSpaceRelativeToThemselves) {
+  setenv("TINYNAS_CONFIG_DIR", configs().c_str(), 1);
+  for (const char* name : {"fashion-mnist", "mcunet-imagenet"}) {
+    const auto x = load_experiment(configs() + "/experiments/" + name + ".yaml");
+    EXPECT_FALSE(x.space.resolution_choices.empty()) << name;
+    EXPECT_EQ(x.stage1.samples, 1000) << name;
+  }
+  EXPECT_EQ(load_experiment(default_experiment_path()).space.in_channels, 1);
+}
+
+TEST(Config, SpaceYamlRoundTrips) {
+  TempDir dir;
+  const auto space = load_space(configs() + "/spaces/mcunet-imagenet.yaml");
+  const auto again = load_space(dir.write("space.yaml", space_to_yaml(space)));
+  EXPECT_EQ(again.width_choices, space.width_choices);
+  EXPECT_EQ(again.resolution_choices, space.resolution_choices);
+  EXPECT_EQ(again.base_widths, space.base_widths);
+  EXPECT_EQ(again.expand_choices, space.expand_choices);
+  EXPECT_EQ(again.num_classes, space.num_classes);
+}
+
+TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {
+  TempDir dir;
+  auto expect_error = [](const std::string& path, const std::string& needle) {
+    try {
+      load_space(path);
+      ADD_FAILURE() << "accepted " << path;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error((dir.path / "missing.yaml").string(), "does not exist");
+  expect_error(dir.write("typo.yaml", "kernel_choice: [3]\n"), "unknown key 'kernel_choice'");
+  expect_error(dir.write("broken.yaml", "kernel_choices: [3, 5\n"), "YAML error");
+  expect_error(dir.write("even.yaml", "kernel_choices: [4]\n"), "odd");
+  expect_error(dir.write("type.yaml", "in_channels: three\n"), "in_channels");
+  expect_error(dir.write("range.yaml", "width_choices: {from: 1.0, to: 0.2, step: 0.1}\n"), "range");
+  try {
+    load_experiment(dir.write("x.yaml", "space: nowhere.yaml\n"));
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("nowhere.yaml"), std::string::npos) << e.what();
+  }
+}

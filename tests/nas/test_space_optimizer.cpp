@@ -1,0 +1,156 @@
+#include <gtest/gtest.h>
+#include <tbb/global_control.h>
+
+#include <algorithm>
+#include <tuple>
+
+#include "tinynas/engine/flash.h"
+#include "tinynas/engine/planner.h"
+#include "tinynas/nas/space_optimizer.h"
+#include "tinynas/search_space/cost.h"
+#include "tinynas/search_space/errors.h"
+
+using namespace tinynas;
+
+namespace {
+
+SpaceOptimizerOptions tiny_options() {
+  SpaceOptimizerOptions o;
+  o.space.in_channels = 1;
+  o.space.num_classes = 10;
+  o.widths = {0.25, 0.5, 1.0};
+  o.resolutions = {32, 48, 64};
+  o.space.width_choices = o.widths;
+  o.space.resolution_choices = o.resolutions;
+  o.samples = 60;
+  o.seed = 7;
+  o.sram_bytes = 96 * 1024;
+  o.flash_bytes = 400 * 1024;
+  o.runtime_code_bytes = 32 * 1024;
+  return o;
+}
+
+}  // namespace
+
+// The ranking must equal a direct computation: every subnet drawn from the documented per-subnet
+// generator, measured with the full cost model, the full planner and the Flash model, one by one.
+TEST(SpaceOptimizer, RankingEqualsBruteForce) {
+  const SpaceOptimizerOptions o = tiny_options();
+  const SpaceOptimizerResult result = optimize_space(o);
+
+  std::vector<std::tuple<double, int, int>> expected;  // (-mean, -fitting, grid index) for fitting spaces
+  std::vector<int> nothing_fits;
+  int s = 0;
+  for (double w : o.widths)
+    for (int r : o.resolutions) {
+      double sum = 0;
+      int fit = 0;
+      for (int i = 0; i < o.samples; ++i) {
+        Rng rng(derive_seed(o.seed, uint64_t(s), uint64_t(i)));
+        const NetworkDesc net = o.space.describe(o.space.sample(rng, w, r));
+        const engine::Graph g = engine::build_graph(net);
+        const engine::MemoryPlan plan = engine::plan_memory(g);
+        ASSERT_EQ(engine::check_plan(g, plan), "");
+        const int64_t flash = engine::estimate_flash(g, o.runtime_code_bytes).total();
+        if (plan.arena_bytes <= o.sram_bytes && flash <= o.flash_bytes) {
+          sum += double(compute_cost(net).macs);
+          ++fit;
+        }
+      }
+      const SpaceStats& got = result.spaces[size_t(s)];
+      EXPECT_EQ(got.w, w);
+      EXPECT_EQ(got.r, r);
+      EXPECT_EQ(got.fitting, fit) << "w=" << w << " r=" << r;
+      if (fit) {
+        EXPECT_DOUBLE_EQ(got.mean_macs, sum / fit);
+        expected.emplace_back(-sum / fit, -fit, s);
+      } else {
+        nothing_fits.push_back(s);
+      }
+      ++s;
+    }
+  std::sort(expected.begin(), expected.end());
+  std::vector<int> ranking;
+  for (const auto& e : expected) ranking.push_back(std::get<2>(e));
+  ranking.insert(ranking.end(), nothing_fits.begin(), nothing_fits.end());
+  EXPECT_EQ(result.ranking, ranking);
+  // The budget binds on this grid: some spaces fit fully, some partly, some not at all.
+  EXPECT_FALSE(nothing_fits.empty());
+  EXPECT_FALSE(expected.empty());
+}
+
+TEST(SpaceOptimizer, SameResultWithOneOrManyThreads) {
+  const SpaceOptimizerOptions o = tiny_options();
+  SpaceOptimizerResult one, many;
+  {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
+    one = optimize_space(o);
+  }
+  many = optimize_space(o);
+  ASSERT_EQ(one.spaces.size(), many.spaces.size());
+  for (size_t i = 0; i < one.spaces.size(); ++i) {
+    EXPECT_EQ(one.spaces[i].fitting_macs, many.spaces[i].fitting_macs);
+    EXPECT_EQ(one.spaces[i].min_arena, many.spaces[i].min_arena);
+    EXPECT_EQ(one.spaces[i].max_flash, many.spaces[i].max_flash);
+  }
+  EXPECT_EQ(one.ranking, many.ranking);
+}
+
+TEST(SpaceOptimizer, SeedChangesTheSample) {
+  SpaceOptimizerOptions o = tiny_options();
+  const auto a = optimize_space(o);
+  o.seed = 8;
+  const auto b = optimize_space(o);
+  bool differ = false;
+  for (size_t i = 0; i < a.spaces.size(); ++i) differ |= a.spaces[i].fitting_macs != b.spaces[i].fitting_macs;
+  EXPECT_TRUE(differ);
+}
+
+TEST(SpaceOptimizer, ProgressCountsEverySubnet) {
+  SpaceOptimizerOptions o = tiny_options();
+  std::atomic<int64_t> seen{0};
+  o.on_progress = [&](int64_t n) { seen += n; };
+  const auto r = optimize_space(o);
+  EXPECT_EQ(seen.load(), r.subnets);
+  EXPECT_EQ(r.subnets, 9 * 60);
+}
+
+TEST(SpaceOptimizer, ImpossibleBudgetFitsNothing) {
+  SpaceOptimizerOptions o = tiny_options();
+  o.sram_bytes = 1024;
+  const auto r = optimize_space(o);
+  EXPECT_FALSE(r.any_fits());
+  for (const auto& s : r.spaces) EXPECT_EQ(s.fitting, 0);
+}
+
+TEST(SpaceOptimizer, LayerwisePlanningFitsNoMoreThanInPlace) {
+  SpaceOptimizerOptions o = tiny_options();
+  const auto inplace = optimize_space(o);
+  o.inplace = false;
+  const auto layerwise = optimize_space(o);
+  for (size_t i = 0; i < inplace.spaces.size(); ++i) {
+    EXPECT_LE(layerwise.spaces[i].fit_sram, inplace.spaces[i].fit_sram);
+    EXPECT_GE(layerwise.spaces[i].min_arena, inplace.spaces[i].min_arena);
+  }
+}
+
+TEST(SpaceOptimizer, RejectsBadOptions) {
+  SpaceOptimizerOptions o = tiny_options();
+  o.samples = 0;
+  EXPECT_THROW(optimize_space(o), InputError);
+  o = tiny_options();
+  o.sram_bytes = 0;
+  EXPECT_THROW(optimize_space(o), InputError);
+  o = tiny_options();
+  o.resolutions = {4};
+  EXPECT_THROW(optimize_space(o), InputError);
+}
+
+TEST(RankSpaces, MeanFirstThenFittingCountThenGridOrder) {
+  std::vector<SpaceStats> s(4);
+  s[0].fitting = 0;
+  s[1].fitting = 5, s[1].mean_macs = 10;
+  s[2].fitting = 9, s[2].mean_macs = 10;
+  s[3].fitting = 1, s[3].mean_macs = 20;
+  EXPECT_EQ(rank_spaces(s), (std::vector<int>{3, 2, 1, 0}));
+}

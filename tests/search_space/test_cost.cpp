@@ -1,0 +1,225 @@
+// The analytic cost model: golden figures of the published MCUNet model zoo and hand-computed
+// tiny networks.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "tinynas/search_space/cost.h"
+#include "tinynas/search_space/zoo_json.h"
+#include "zoo_files.h"
+
+using namespace tinynas;
+using tinynas_test::zoo_files;
+using tinynas_test::zoo_path;
+
+namespace {
+
+// Rounded as published: MACs to 0.1M, params to 0.001M.
+double round_to(double v, double unit) { return std::round(v / unit) * unit; }
+
+struct Golden {
+  const char* file;
+  double macs_m;
+  double params_m;
+  int64_t peak;
+};
+
+void expect_golden(const Golden& g) {
+  SCOPED_TRACE(g.file);
+  const Cost c = compute_cost(load_zoo_json(zoo_path(g.file)));
+  EXPECT_NEAR(round_to(c.macs / 1e6, 0.1), g.macs_m, 1e-9) << "MACs " << c.macs;
+  EXPECT_NEAR(round_to(c.params / 1e6, 0.001), g.params_m, 1e-9) << "params " << c.params;
+  EXPECT_EQ(c.analytic_peak, g.peak);
+}
+
+void expect_layer(const LayerCost& l, LayerKind kind, const char* role, int block, int in_hw, int in_c, int out_hw,
+                  int out_c, int kernel, int stride, int64_t macs, int64_t params, int64_t live) {
+  SCOPED_TRACE(std::string(role) + " of block " + std::to_string(block));
+  EXPECT_EQ(l.kind, kind);
+  EXPECT_STREQ(l.role, role);
+  EXPECT_EQ(l.block, block);
+  EXPECT_EQ(l.in_h, in_hw);
+  EXPECT_EQ(l.in_w, in_hw);
+  EXPECT_EQ(l.in_c, in_c);
+  EXPECT_EQ(l.out_h, out_hw);
+  EXPECT_EQ(l.out_w, out_hw);
+  EXPECT_EQ(l.out_c, out_c);
+  EXPECT_EQ(l.kernel, kernel);
+  EXPECT_EQ(l.stride, stride);
+  EXPECT_EQ(l.macs, macs);
+  EXPECT_EQ(l.params, params);
+  EXPECT_EQ(l.analytic_live, live);
+}
+
+// 9x9x1 input (odd, so ceil matters), stem 8 ch 3x3 s2, block 0: 8->16->8 expand 2, 3x3 s1 residual;
+// block 1: 8->16 no expand, 3x3 s2; feature mix 32; classifier to 10.
+NetworkDesc tiny_network() {
+  NetworkDesc n;
+  n.name = "tiny";
+  n.resolution = 9;
+  n.in_channels = 1;
+  n.stem_out = 8;
+  n.stem_kernel = 3;
+  n.stem_stride = 2;
+  BlockDesc b0;
+  b0.in_ch = 8;
+  b0.mid_ch = 16;
+  b0.out_ch = 8;
+  b0.kernel = 3;
+  b0.stride = 1;
+  b0.has_expand = true;
+  b0.residual = true;
+  BlockDesc b1;
+  b1.in_ch = 8;
+  b1.mid_ch = 8;
+  b1.out_ch = 16;
+  b1.kernel = 3;
+  b1.stride = 2;
+  b1.has_expand = false;
+  b1.residual = false;
+  n.blocks = {b0, b1};
+  n.feature_mix_out = 32;
+  n.num_classes = 10;
+  return n;
+}
+
+}  // namespace
+
+TEST(CostGolden, Mcunet320kb1mbMatchesPublishedFigures) {
+  expect_golden({"mcunet-320kb-1mb_imagenet.json", 81.8, 0.737, 340736});
+}
+
+TEST(CostGolden, Mcunet5fpsMatchesPublishedFigures) { expect_golden({"mcunet-5fps_imagenet.json", 12.8, 0.636, 92160}); }
+
+TEST(CostGolden, Mbv2W035R144MatchesPublishedFigures) {
+  expect_golden({"mbv2-w0.35-r144_imagenet.json", 23.5, 0.750, 311040});
+}
+
+TEST(CostGolden, ProxylessW03R176MatchesPublishedFigures) {
+  expect_golden({"proxyless-w0.3-r176_imagenet.json", 38.3, 0.754, 247808});
+}
+
+TEST(CostTiny, EveryLayerMatchesHandComputation) {
+  const Cost c = compute_cost(tiny_network());
+  ASSERT_EQ(c.layers.size(), 9u);
+  // stem: 9x9x1 -> ceil(9/2)=5 -> 5x5x8; MACs 25*8*1*9=1800; params 72+2*8=88; live 81+200=281
+  expect_layer(c.layers[0], LayerKind::Conv, "stem", -1, 9, 1, 5, 8, 3, 2, 1800, 88, 281);
+  // b0 expand: 5x5x8 -> 5x5x16; MACs 25*16*8=3200; params 128+32=160; live 200+400=600
+  expect_layer(c.layers[1], LayerKind::Pointwise, "expand", 0, 5, 8, 5, 16, 1, 1, 3200, 160, 600);
+  // b0 depthwise: 5x5x16 -> 5x5x16; MACs 25*16*9=3600; params 144+32=176; live 400+400+200(block in)=1000
+  expect_layer(c.layers[2], LayerKind::Depthwise, "depthwise", 0, 5, 16, 5, 16, 3, 1, 3600, 176, 1000);
+  // b0 project: 5x5x16 -> 5x5x8; MACs 25*8*16=3200; params 128+16=144; live 400+200+200=800
+  expect_layer(c.layers[3], LayerKind::Pointwise, "project", 0, 5, 16, 5, 8, 1, 1, 3200, 144, 800);
+  // b1 depthwise (no expand): 5x5x8 -> 3x3x8; MACs 9*8*9=648; params 72+16=88; live 200+72=272
+  expect_layer(c.layers[4], LayerKind::Depthwise, "depthwise", 1, 5, 8, 3, 8, 3, 2, 648, 88, 272);
+  // b1 project: 3x3x8 -> 3x3x16; MACs 9*16*8=1152; params 128+32=160; live 72+144=216
+  expect_layer(c.layers[5], LayerKind::Pointwise, "project", 1, 3, 8, 3, 16, 1, 1, 1152, 160, 216);
+  // feature mix: 3x3x16 -> 3x3x32; MACs 9*32*16=4608; params 512+64=576; live 144+288=432
+  expect_layer(c.layers[6], LayerKind::Pointwise, "feature_mix", -1, 3, 16, 3, 32, 1, 1, 4608, 576, 432);
+  // pool: 3x3x32 -> 1x1x32; no MACs/params; live 288+32=320
+  EXPECT_EQ(c.layers[7].kind, LayerKind::GlobalAvgPool);
+  EXPECT_STREQ(c.layers[7].role, "pool");
+  EXPECT_EQ(c.layers[7].out_c, 32);
+  EXPECT_EQ(c.layers[7].macs, 0);
+  EXPECT_EQ(c.layers[7].params, 0);
+  EXPECT_EQ(c.layers[7].analytic_live, 320);
+  // classifier: 32 -> 10; MACs 320; params 320+10 bias (no BN); live 32+10=42
+  EXPECT_EQ(c.layers[8].kind, LayerKind::FullyConnected);
+  EXPECT_STREQ(c.layers[8].role, "classifier");
+  EXPECT_EQ(c.layers[8].in_c, 32);
+  EXPECT_EQ(c.layers[8].out_c, 10);
+  EXPECT_EQ(c.layers[8].macs, 320);
+  EXPECT_EQ(c.layers[8].params, 330);
+  EXPECT_EQ(c.layers[8].analytic_live, 42);
+}
+
+TEST(CostTiny, TotalsMatchHandComputation) {
+  const Cost c = compute_cost(tiny_network());
+  // 1800+3200+3600+3200+648+1152+4608+320
+  EXPECT_EQ(c.macs, 18528);
+  // 88+160+176+144+88+160+576+330
+  EXPECT_EQ(c.params, 1722);
+  EXPECT_EQ(c.analytic_peak, 1000);  // the residual block's depthwise
+  EXPECT_EQ(compute_macs(tiny_network()), 18528);
+}
+
+TEST(CostTiny, ResidualBlockWithoutExpandCountsBlockInputOnlyAtProject) {
+  // 4x4x3 input, stem 8 ch 3x3 s1, one residual block 8->8 without expand, classifier to 2.
+  NetworkDesc n;
+  n.resolution = 4;
+  n.in_channels = 3;
+  n.stem_out = 8;
+  n.stem_kernel = 3;
+  n.stem_stride = 1;
+  BlockDesc b;
+  b.in_ch = b.mid_ch = b.out_ch = 8;
+  b.kernel = 3;
+  b.stride = 1;
+  b.has_expand = false;
+  b.residual = true;
+  n.blocks = {b};
+  n.num_classes = 2;
+  const Cost c = compute_cost(n);
+  ASSERT_EQ(c.layers.size(), 5u);
+  // stem: 16*8*3*9=3456 MACs; 216+16=232 params; live 48+128=176
+  expect_layer(c.layers[0], LayerKind::Conv, "stem", -1, 4, 3, 4, 8, 3, 1, 3456, 232, 176);
+  // depthwise: its input is the block input itself: live 128+128, nothing extra
+  expect_layer(c.layers[1], LayerKind::Depthwise, "depthwise", 0, 4, 8, 4, 8, 3, 1, 1152, 88, 256);
+  // project: 16*8*8=1024 MACs; 64+16 params; live 128+128+128 (block input kept for the add)
+  expect_layer(c.layers[2], LayerKind::Pointwise, "project", 0, 4, 8, 4, 8, 1, 1, 1024, 80, 384);
+  EXPECT_EQ(c.layers[3].analytic_live, 128 + 8);
+  EXPECT_EQ(c.layers[4].macs, 16);
+  EXPECT_EQ(c.layers[4].params, 18);
+  EXPECT_EQ(c.macs, 3456 + 1152 + 1024 + 16);
+  EXPECT_EQ(c.params, 232 + 88 + 80 + 18);
+  EXPECT_EQ(c.analytic_peak, 384);
+}
+
+TEST(CostZoo, ComputeMacsEqualsComputeCostOnEveryZooFile) {
+  const auto files = zoo_files();
+  ASSERT_EQ(files.size(), 13u);
+  for (const auto& f : files) {
+    SCOPED_TRACE(f);
+    const NetworkDesc net = load_zoo_json(f);
+    const Cost c = compute_cost(net);
+    EXPECT_EQ(compute_macs(net), c.macs);
+    int64_t macs = 0, params = 0, peak = 0;
+    for (const LayerCost& l : c.layers) {
+      macs += l.macs;
+      params += l.params;
+      peak = std::max(peak, l.analytic_live);
+    }
+    EXPECT_EQ(macs, c.macs);
+    EXPECT_EQ(params, c.params);
+    EXPECT_EQ(peak, c.analytic_peak);
+  }
+}
+
+TEST(CostZoo, LayerTableHasOneRowPerLayer) {
+  for (const auto& f : zoo_files()) {
+    SCOPED_TRACE(f);
+    const NetworkDesc net = load_zoo_json(f);
+    size_t expected = 1 + 2;  // stem, pool, classifier
+    for (const BlockDesc& b : net.blocks) expected += b.has_expand ? 3 : 2;
+    if (net.feature_mix_out > 0) ++expected;
+    const Cost c = compute_cost(net);
+    ASSERT_EQ(c.layers.size(), expected);
+    // Shapes chain: each layer's input is the previous layer's output.
+    for (size_t i = 1; i < c.layers.size(); ++i) {
+      if (c.layers[i].kind == LayerKind::FullyConnected) continue;
+      EXPECT_EQ(c.layers[i].in_h, c.layers[i - 1].out_h) << "layer " << i;
+      EXPECT_EQ(c.layers[i].in_c, c.layers[i - 1].out_c) << "layer " << i;
+    }
+  }
+}
+
+TEST(CostNames, LayerKindToString) {
+  EXPECT_STREQ(to_string(LayerKind::Conv), "conv");
+  EXPECT_STREQ(to_string(LayerKind::Depthwise), "depthwise");
+  EXPECT_STREQ(to_string(LayerKind::Pointwise), "pointwise");
+  EXPECT_STREQ(to_string(LayerKind::GlobalAvgPool), "global_avg_pool");
+  EXPECT_STREQ(to_string(LayerKind::FullyConnected), "fully_connected");
+}

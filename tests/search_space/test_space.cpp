@@ -1,0 +1,568 @@
+// The MCUNet search space: make_divisible, describe, sampling, mutation, crossover, the arch key and
+// the arch JSON form.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tinynas/search_space/cost.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/space.h"
+#include "tinynas/search_space/zoo_json.h"
+#include "zoo_files.h"
+
+using namespace tinynas;
+using tinynas_test::zoo_path;
+
+namespace {
+
+// The arch of mcunet-320kb-1mb_imagenet.json (w 0.5, r 176), read off its blocks; inactive slots
+// hold the first choice (3).
+ArchSpec mcunet_320kb_arch() {
+  ArchSpec a;
+  a.r = 176;
+  a.w = 0.5;
+  a.d = {4, 3, 3, 3, 3};
+  a.ks = {7, 3, 7, 5,  //
+          5, 5, 5, 3,  //
+          3, 7, 5, 3,  //
+          5, 7, 3, 3,  //
+          3, 7, 3, 3,  //
+          7};
+  a.e = {3, 5, 5, 4,  //
+         5, 5, 5, 3,  //
+         5, 6, 4, 3,  //
+         5, 5, 5, 3,  //
+         6, 5, 4, 3,  //
+         5};
+  return a;
+}
+
+// A fresh directory under the system temp dir, removed at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "tinynas_space_XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+template <typename F>
+std::string input_error_message(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (...) {
+    return "<other exception>";
+  }
+  return "<no exception>";
+}
+
+}  // namespace
+
+// ---- make_divisible -----------------------------------------------------------------------------
+
+TEST(MakeDivisible, RoundsToNearestMultipleOfEight) {
+  EXPECT_EQ(make_divisible(0.5 * 24), 16);  // 12 -> int(16)/8*8 = 16
+  EXPECT_EQ(make_divisible(0.6 * 96), 56);  // 57.6 -> int(61.6)=61 -> 56; 56 >= 0.9*57.6
+  EXPECT_EQ(make_divisible(20.0), 24);      // halfway rounds up
+  EXPECT_EQ(make_divisible(64.0), 64);
+  EXPECT_EQ(make_divisible(0.2 * 32), 8);  // 6.4 -> 8
+}
+
+TEST(MakeDivisible, BumpsWhenRoundingLosesMoreThanTenPercent) {
+  EXPECT_EQ(make_divisible(0.3 * 32), 16);   // 9.6 -> 8 < 8.64 -> 16
+  EXPECT_EQ(make_divisible(0.35 * 32), 16);  // 11.2 -> 8 < 10.08 -> 16
+}
+
+TEST(MakeDivisible, NeverBelowDivisor) {
+  EXPECT_EQ(make_divisible(4.0), 8);
+  EXPECT_EQ(make_divisible(1.0), 8);
+  EXPECT_EQ(make_divisible(3.0, 4), 4);
+}
+
+TEST(SearchSpaceWidth, WidthAppliesMakeDivisibleToBaseWidths) {
+  SearchSpace s;
+  // w=0.5: 32,16,24,40,80,96,192,320 -> 16,8,16,24,40,48,96,160
+  const std::vector<int> expected{16, 8, 16, 24, 40, 48, 96, 160};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(s.width(0.5, i), expected[size_t(i)]) << "stage " << i;
+}
+
+// ---- describe -------------------------------------------------------------------------------------
+
+TEST(SearchSpaceDescribe, ReproducesMcunet320kbZooLayout) {
+  SearchSpace space;
+  space.expand_choices = {3, 4, 5, 6};  // the zoo model uses expand ratio 5
+  const ArchSpec arch = mcunet_320kb_arch();
+  ASSERT_NO_THROW(space.validate(arch));
+  const NetworkDesc described = space.describe(arch);
+  const NetworkDesc zoo = load_zoo_json(zoo_path("mcunet-320kb-1mb_imagenet.json"));
+  ASSERT_EQ(described.blocks.size(), zoo.blocks.size());
+  for (size_t i = 0; i < zoo.blocks.size(); ++i) {
+    const BlockDesc& a = described.blocks[i];
+    const BlockDesc& b = zoo.blocks[i];
+    EXPECT_EQ(a.in_ch, b.in_ch) << "block " << i;
+    EXPECT_EQ(a.out_ch, b.out_ch) << "block " << i;
+    EXPECT_EQ(a.mid_ch, b.mid_ch) << "block " << i;
+    EXPECT_EQ(a.stride, b.stride) << "block " << i;
+    EXPECT_EQ(a.kernel, b.kernel) << "block " << i;
+    EXPECT_EQ(a.residual, b.residual) << "block " << i;
+    EXPECT_EQ(a.has_expand, b.has_expand) << "block " << i;
+  }
+  EXPECT_TRUE(described.same_layers(zoo));
+  EXPECT_EQ(compute_cost(described).macs, compute_cost(zoo).macs);
+}
+
+TEST(SearchSpaceDescribe, DefaultSpaceRejectsExpandRatioFive) {
+  SearchSpace space;  // expand choices {3, 4, 6}
+  EXPECT_THROW(space.describe(mcunet_320kb_arch()), InputError);
+}
+
+TEST(SearchSpaceDescribe, FirstBlockHasNoExpandAndNoShortcut) {
+  SearchSpace space;
+  const NetworkDesc n = space.describe(space.smallest(1.0, 224));
+  ASSERT_FALSE(n.blocks.empty());
+  EXPECT_EQ(n.resolution, 224);
+  EXPECT_EQ(n.in_channels, 3);
+  EXPECT_EQ(n.num_classes, 1000);
+  EXPECT_EQ(n.stem_out, 32);
+  EXPECT_EQ(n.stem_stride, 2);
+  EXPECT_EQ(n.blocks[0].in_ch, 32);
+  EXPECT_EQ(n.blocks[0].out_ch, 16);
+  EXPECT_EQ(n.blocks[0].mid_ch, 32);
+  EXPECT_FALSE(n.blocks[0].has_expand);
+  EXPECT_FALSE(n.blocks[0].residual);
+  EXPECT_EQ(n.blocks[0].kernel, 3);
+  EXPECT_EQ(n.feature_mix_out, 0);
+  EXPECT_NO_THROW(n.validate());
+}
+
+TEST(SearchSpaceDescribe, DescribeIntoMatchesDescribeAndReusesOutput) {
+  SearchSpace space;
+  Rng rng(7);
+  NetworkDesc out;
+  for (int i = 0; i < 200; ++i) {
+    const ArchSpec a = space.sample(rng);
+    space.describe_into(a, out);
+    EXPECT_TRUE(out.same_layers(space.describe(a)));
+  }
+}
+
+// ---- largest / smallest -------------------------------------------------------------------------
+
+TEST(SearchSpaceExtremes, LargestUsesMaximumOfEveryChoice) {
+  SearchSpace space;
+  const ArchSpec a = space.largest(0.5, 176);
+  EXPECT_EQ(a.r, 176);
+  EXPECT_EQ(a.w, 0.5);
+  ASSERT_EQ(a.ks.size(), 21u);
+  ASSERT_EQ(a.e.size(), 21u);
+  EXPECT_EQ(a.ks, std::vector<int>(21, 7));
+  EXPECT_EQ(a.e, std::vector<int>(21, 6));
+  EXPECT_EQ(a.d, std::vector<int>(5, 4));
+  EXPECT_NO_THROW(space.validate(a));
+  EXPECT_EQ(space.describe(a).blocks.size(), 1u + 5 * 4 + 1);
+}
+
+TEST(SearchSpaceExtremes, SmallestUsesMinimumOfEveryChoice) {
+  SearchSpace space;
+  const ArchSpec a = space.smallest(0.5, 176);
+  EXPECT_EQ(a.ks, std::vector<int>(21, 3));
+  EXPECT_EQ(a.e, std::vector<int>(21, 3));
+  EXPECT_EQ(a.d, std::vector<int>(5, 2));
+  EXPECT_NO_THROW(space.validate(a));
+  EXPECT_EQ(space.describe(a).blocks.size(), 1u + 5 * 2 + 1);
+}
+
+TEST(SearchSpaceExtremes, LargestCostsMoreThanAnySampleAndSmallestLess) {
+  SearchSpace space;
+  const int64_t big = compute_macs(space.describe(space.largest(0.5, 128)));
+  const int64_t small = compute_macs(space.describe(space.smallest(0.5, 128)));
+  EXPECT_GT(big, small);
+  Rng rng(3);
+  for (int i = 0; i < 200; ++i) {
+    const int64_t m = compute_macs(space.describe(space.sample(rng, 0.5, 128)));
+    EXPECT_LE(m, big);
+    EXPECT_GE(m, small);
+  }
+}
+
+// ---- sampling -----------------------------------------------------------------------------------
+
+TEST(SearchSpaceSample, CoversEveryChoiceOfEverySlot) {
+  SearchSpace space;
+  Rng rng(12345);
+  const size_t slots = size_t(space.num_block_slots());
+  std::set<int> rs;
+  std::set<double> ws;
+  std::vector<std::set<int>> ks(slots), es(slots), ds(size_t(space.num_stages()));
+  for (int i = 0; i < 2000; ++i) {
+    const ArchSpec a = space.sample(rng);
+    ASSERT_NO_THROW(space.validate(a));
+    rs.insert(a.r);
+    ws.insert(a.w);
+    for (size_t j = 0; j < slots; ++j) {
+      ks[j].insert(a.ks[j]);
+      es[j].insert(a.e[j]);
+    }
+    for (size_t j = 0; j < a.d.size(); ++j) ds[j].insert(a.d[j]);
+  }
+  EXPECT_EQ(rs, std::set<int>(space.resolution_choices.begin(), space.resolution_choices.end()));
+  EXPECT_EQ(ws, std::set<double>(space.width_choices.begin(), space.width_choices.end()));
+  const std::set<int> kc(space.kernel_choices.begin(), space.kernel_choices.end());
+  const std::set<int> ec(space.expand_choices.begin(), space.expand_choices.end());
+  const std::set<int> dc(space.depth_choices.begin(), space.depth_choices.end());
+  for (size_t j = 0; j < slots; ++j) {
+    EXPECT_EQ(ks[j], kc) << "ks slot " << j;
+    EXPECT_EQ(es[j], ec) << "e slot " << j;
+  }
+  for (size_t j = 0; j < ds.size(); ++j) EXPECT_EQ(ds[j], dc) << "d stage " << j;
+}
+
+TEST(SearchSpaceSample, FixedWidthAndResolutionAreKept) {
+  SearchSpace space;
+  Rng rng(5);
+  for (int i = 0; i < 200; ++i) {
+    const ArchSpec a = space.sample(rng, 0.7, 112);
+    EXPECT_EQ(a.r, 112);
+    EXPECT_EQ(a.w, 0.7);
+    EXPECT_NO_THROW(space.validate(a));
+  }
+}
+
+TEST(SearchSpaceSample, SameSeedGivesSameSamples) {
+  SearchSpace space;
+  Rng a(2024), b(2024), c(2025);
+  bool any_difference = false;
+  for (int i = 0; i < 100; ++i) {
+    const ArchSpec x = space.sample(a);
+    EXPECT_EQ(x, space.sample(b)) << "sample " << i;
+    if (!(x == space.sample(c))) any_difference = true;
+  }
+  EXPECT_TRUE(any_difference);
+}
+
+// ---- mutation / crossover -----------------------------------------------------------------------
+
+TEST(SearchSpaceMutate, AlwaysYieldsValidArchs) {
+  SearchSpace space;
+  Rng rng(99);
+  for (double p : {0.1, 1.0}) {
+    for (bool rw : {false, true}) {
+      int invalid = 0;
+      ArchSpec a = space.sample(rng);
+      for (int i = 0; i < 2000; ++i) {
+        const ArchSpec m = space.mutate(a, p, rng, rw);
+        try {
+          space.validate(m);
+        } catch (const InputError&) {
+          ++invalid;
+        }
+        if (!rw) {
+          EXPECT_EQ(m.r, a.r);
+          EXPECT_EQ(m.w, a.w);
+        }
+        a = m;  // a random walk through the space
+      }
+      EXPECT_EQ(invalid, 0) << "p=" << p << " mutate_rw=" << rw;
+    }
+  }
+}
+
+TEST(SearchSpaceMutate, ZeroProbabilityChangesNothingAndOneProbabilityExploresRw) {
+  SearchSpace space;
+  Rng rng(1);
+  const ArchSpec a = space.sample(rng);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(space.mutate(a, 0.0, rng, true), a);
+  std::set<int> rs;
+  for (int i = 0; i < 500; ++i) rs.insert(space.mutate(a, 1.0, rng, true).r);
+  EXPECT_EQ(rs.size(), space.resolution_choices.size());
+}
+
+TEST(SearchSpaceCrossover, AlwaysYieldsValidArchsWithGenesFromAParent) {
+  SearchSpace space;
+  Rng rng(77);
+  int invalid = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const ArchSpec x = space.sample(rng);
+    const ArchSpec y = space.sample(rng);
+    const ArchSpec c = space.crossover(x, y, rng);
+    try {
+      space.validate(c);
+    } catch (const InputError&) {
+      ++invalid;
+    }
+    ASSERT_EQ(c.ks.size(), x.ks.size());
+    ASSERT_EQ(c.d.size(), x.d.size());
+    EXPECT_TRUE(c.r == x.r || c.r == y.r);
+    EXPECT_TRUE(c.w == x.w || c.w == y.w);
+    for (size_t j = 0; j < c.ks.size(); ++j) {
+      EXPECT_TRUE(c.ks[j] == x.ks[j] || c.ks[j] == y.ks[j]);
+      EXPECT_TRUE(c.e[j] == x.e[j] || c.e[j] == y.e[j]);
+    }
+    for (size_t j = 0; j < c.d.size(); ++j) EXPECT_TRUE(c.d[j] == x.d[j] || c.d[j] == y.d[j]);
+  }
+  EXPECT_EQ(invalid, 0);
+}
+
+// ---- normalization and the arch key ---------------------------------------------------------------
+
+TEST(ArchKey, InactiveSlotsDoNotChangeTheKey) {
+  SearchSpace space;
+  ArchSpec a = space.smallest(0.5, 128);  // depth 2 of 4: slots 2, 3 of every stage inactive
+  ArchSpec b = a;
+  for (int s = 0; s < space.num_stages(); ++s) {
+    b.ks[size_t(s * 4 + 2)] = 7;
+    b.e[size_t(s * 4 + 3)] = 6;
+  }
+  ASSERT_FALSE(a == b);
+  EXPECT_TRUE(space.describe(a).same_layers(space.describe(b)));
+  EXPECT_EQ(arch_key(space, a), arch_key(space, b));
+  EXPECT_EQ(space.normalized(a), space.normalized(b));
+  // An active slot does change it.
+  ArchSpec c = a;
+  c.ks[0] = 5;
+  EXPECT_NE(arch_key(space, a), arch_key(space, c));
+}
+
+TEST(ArchKey, NormalizedSetsInactiveSlotsToFirstChoiceAndIsIdempotent) {
+  SearchSpace space;
+  Rng rng(8);
+  for (int i = 0; i < 300; ++i) {
+    const ArchSpec a = space.sample(rng);
+    const ArchSpec n = space.normalized(a);
+    EXPECT_EQ(space.normalized(n), n);
+    EXPECT_TRUE(space.describe(a).same_layers(space.describe(n)));
+    for (int s = 0; s < space.num_stages(); ++s)
+      for (int j = 0; j < space.max_depth(); ++j) {
+        const size_t slot = size_t(s * space.max_depth() + j);
+        if (j >= a.d[size_t(s)]) {
+          EXPECT_EQ(n.ks[slot], space.kernel_choices.front());
+          EXPECT_EQ(n.e[slot], space.expand_choices.front());
+        } else {
+          EXPECT_EQ(n.ks[slot], a.ks[slot]);
+          EXPECT_EQ(n.e[slot], a.e[slot]);
+        }
+      }
+  }
+}
+
+TEST(ArchKey, EqualNetworksHaveEqualKeysOnRandomPairs) {
+  SearchSpace space;
+  Rng rng(31);
+  for (int i = 0; i < 500; ++i) {
+    const ArchSpec a = space.sample(rng, 0.4, 96);
+    // b: same active choices, random inactive ones.
+    ArchSpec b = space.sample(rng, 0.4, 96);
+    b.d = a.d;
+    for (int s = 0; s < space.num_stages(); ++s)
+      for (int j = 0; j < a.d[size_t(s)]; ++j) {
+        const size_t slot = size_t(s * space.max_depth() + j);
+        b.ks[slot] = a.ks[slot];
+        b.e[slot] = a.e[slot];
+      }
+    b.ks.back() = a.ks.back();
+    b.e.back() = a.e.back();
+    ASSERT_TRUE(space.describe(a).same_layers(space.describe(b)));
+    EXPECT_EQ(arch_key(space, a), arch_key(space, b));
+  }
+}
+
+TEST(ArchKey, IsCompactSortedJson) {
+  SearchSpace space;
+  const std::string key = arch_key(space, space.smallest(0.5, 96));
+  EXPECT_EQ(key.find(' '), std::string::npos);
+  EXPECT_EQ(key.rfind("{\"d\":[2,2,2,2,2],\"e\":[", 0), 0u) << key;
+  EXPECT_NE(key.find("],\"ks\":["), std::string::npos) << key;
+  EXPECT_NE(key.find("],\"r\":96,\"w\":0.5}"), std::string::npos) << key;
+}
+
+// ---- JSON form ------------------------------------------------------------------------------------
+
+TEST(ArchJson, RoundTripsEverySampledArch) {
+  SearchSpace space;
+  Rng rng(4);
+  for (int i = 0; i < 500; ++i) {
+    const ArchSpec a = space.sample(rng);
+    EXPECT_EQ(arch_from_json(to_json(a)), a);
+    EXPECT_EQ(arch_from_json(to_json(a, 2)), a);
+  }
+  for (double w : space.width_choices) {
+    const ArchSpec a = space.largest(w, 224);
+    EXPECT_EQ(arch_from_json(to_json(a)), a) << "w=" << w;
+  }
+}
+
+TEST(ArchJson, MalformedJsonThrowsInputError) {
+  EXPECT_THROW(arch_from_json(""), InputError);
+  EXPECT_THROW(arch_from_json("{not json"), InputError);
+  EXPECT_THROW(arch_from_json("[1, 2, 3]"), InputError);
+  EXPECT_THROW(arch_from_json("42"), InputError);
+}
+
+TEST(ArchJson, MissingKeysThrowInputErrorNamingTheKey) {
+  SearchSpace space;
+  const std::string full = to_json(space.smallest(0.5, 96));
+  EXPECT_THROW(arch_from_json("{}"), InputError);
+  for (const char* key : {"r", "w", "ks", "e", "d"}) {
+    nlohmann::json j = nlohmann::json::parse(full);
+    j.erase(key);
+    const std::string msg = input_error_message([&] { arch_from_json(j.dump()); });
+    EXPECT_NE(msg.find(std::string("'") + key + "'"), std::string::npos) << key << ": " << msg;
+  }
+}
+
+TEST(ArchJson, WrongTypesThrowInputError) {
+  SearchSpace space;
+  const nlohmann::json base = nlohmann::json::parse(to_json(space.smallest(0.5, 96)));
+  auto with = [&](const char* key, const nlohmann::json& v) {
+    nlohmann::json j = base;
+    j[key] = v;
+    return j.dump();
+  };
+  EXPECT_THROW(arch_from_json(with("r", "176")), InputError);
+  EXPECT_THROW(arch_from_json(with("w", "0.5")), InputError);
+  EXPECT_THROW(arch_from_json(with("ks", 3)), InputError);
+  EXPECT_THROW(arch_from_json(with("ks", nlohmann::json::array({"3", "5"}))), InputError);
+  EXPECT_THROW(arch_from_json(with("e", nullptr)), InputError);
+  EXPECT_THROW(arch_from_json(with("d", nlohmann::json::object())), InputError);
+}
+
+// A resolution of 176.5 or `true` is not an integer; the zoo reader (get_int) rejects such values,
+// the arch reader should too instead of truncating them.
+TEST(ArchJson, NonIntegerNumbersAndBooleansForIntegerFieldsThrowInputError) {
+  SearchSpace space;
+  const nlohmann::json base = nlohmann::json::parse(to_json(space.smallest(0.5, 96)));
+  auto with = [&](const char* key, const nlohmann::json& v) {
+    nlohmann::json j = base;
+    j[key] = v;
+    return j.dump();
+  };
+  EXPECT_THROW(arch_from_json(with("r", 96.5)), InputError);
+  EXPECT_THROW(arch_from_json(with("r", true)), InputError);
+  nlohmann::json ks = base["ks"];
+  ks[0] = 3.9;
+  EXPECT_THROW(arch_from_json(with("ks", ks)), InputError);
+}
+
+TEST(ArchFiles, LoadArchOnMissingPathNamesThePath) {
+  const std::string path = "/nonexistent/dir/arch_does_not_exist.json";
+  const std::string msg = input_error_message([&] { load_arch(path); });
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+}
+
+TEST(ArchFiles, SaveThenLoadRoundTripsAndMalformedFileNamesThePath) {
+  TempDir dir;
+  SearchSpace space;
+  const ArchSpec a = mcunet_320kb_arch();
+  const std::string path = (dir.path / "arch.json").string();
+  save_arch(path, a);
+  EXPECT_EQ(load_arch(path), a);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+
+  const std::string bad = (dir.path / "bad.json").string();
+  std::ofstream(bad) << "{\"r\": 96}";
+  const std::string msg = input_error_message([&] { load_arch(bad); });
+  EXPECT_NE(msg.find(bad), std::string::npos) << msg;
+}
+
+// ---- validation -----------------------------------------------------------------------------------
+
+TEST(SearchSpaceValidate, AcceptsSampledArchs) {
+  SearchSpace space;
+  EXPECT_NO_THROW(space.validate());
+  EXPECT_NO_THROW(space.validate(space.largest(1.0, 224)));
+  EXPECT_NO_THROW(space.validate(space.smallest(0.2, 48)));
+}
+
+TEST(SearchSpaceValidate, WrongListLengthsThrowInputErrorNamingTheField) {
+  SearchSpace space;
+  const ArchSpec good = space.smallest(0.5, 96);
+  ArchSpec a = good;
+  a.ks.pop_back();
+  EXPECT_NE(input_error_message([&] { space.validate(a); }).find("ks needs 21"), std::string::npos);
+  a = good;
+  a.e.push_back(3);
+  EXPECT_NE(input_error_message([&] { space.validate(a); }).find("e needs 21"), std::string::npos);
+  a = good;
+  a.d.pop_back();
+  EXPECT_NE(input_error_message([&] { space.validate(a); }).find("d needs 5"), std::string::npos);
+  a = good;
+  a.ks.clear();
+  EXPECT_THROW(space.describe(a), InputError);
+}
+
+TEST(SearchSpaceValidate, ValuesOutsideTheChoicesThrowInputError) {
+  SearchSpace space;
+  const ArchSpec good = space.smallest(0.5, 96);
+  ArchSpec a = good;
+  a.ks[4] = 4;
+  EXPECT_NE(input_error_message([&] { space.validate(a); }).find("ks[4]=4"), std::string::npos);
+  a = good;
+  a.e[20] = 5;
+  EXPECT_NE(input_error_message([&] { space.validate(a); }).find("e[20]=5"), std::string::npos);
+  a = good;
+  a.d[2] = 5;
+  EXPECT_NE(input_error_message([&] { space.validate(a); }).find("d[2]=5"), std::string::npos);
+  a = good;
+  a.d[0] = 1;
+  EXPECT_THROW(space.validate(a), InputError);
+}
+
+TEST(SearchSpaceValidate, BadWidthOrResolutionThrowsInputError) {
+  SearchSpace space;
+  const ArchSpec good = space.smallest(0.5, 96);
+  ArchSpec a = good;
+  a.w = 0.55;
+  EXPECT_NE(input_error_message([&] { space.validate(a); }).find("w="), std::string::npos);
+  a.w = 0.0;
+  EXPECT_THROW(space.validate(a), InputError);
+  a = good;
+  a.r = 100;
+  EXPECT_NE(input_error_message([&] { space.validate(a); }).find("r=100"), std::string::npos);
+  a.r = 0;
+  EXPECT_THROW(space.validate(a), InputError);
+  a = good;
+  a.w = 0.3 + 1e-12;  // within the tolerance of a choice
+  EXPECT_NO_THROW(space.validate(a));
+}
+
+TEST(SearchSpaceValidate, InconsistentSpaceThrowsInputError) {
+  {
+    SearchSpace s;
+    s.base_widths.pop_back();
+    EXPECT_THROW(s.validate(), InputError);
+  }
+  {
+    SearchSpace s;
+    s.kernel_choices = {3, 4};
+    EXPECT_THROW(s.validate(), InputError);
+  }
+  {
+    SearchSpace s;
+    s.in_channels = 2;
+    EXPECT_THROW(s.validate(), InputError);
+  }
+  {
+    SearchSpace s;
+    s.depth_choices.clear();
+    EXPECT_THROW(s.validate(), InputError);
+  }
+  {
+    SearchSpace s;
+    s.stage_strides[0] = 3;
+    EXPECT_THROW(s.validate(), InputError);
+  }
+}
