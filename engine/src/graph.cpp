@@ -33,6 +33,31 @@ int Graph::add_tensor(int h, int w, int c) {
   return int(tensors.size()) - 1;
 }
 
+int Graph::add_op(OpKind kind, int input, int output, int kernel, int stride, int input2) {
+  Op op;
+  op.kind = kind;
+  op.input = input;
+  op.input2 = input2;
+  op.output = output;
+  op.kernel = kernel;
+  op.stride = stride;
+  switch (kind) {
+    case OpKind::Conv2D:
+    case OpKind::DepthwiseConv2D:
+    case OpKind::PointwiseConv2D:
+    case OpKind::AvgPool2D:
+    case OpKind::MaxPool2D: {
+      const Tensor& t = tensors[size_t(input)];
+      op.pad_h = same_pad_before(t.h, kernel, stride);
+      op.pad_w = same_pad_before(t.w, kernel, stride);
+      break;
+    }
+    default: break;  // Add, GlobalAvgPool, FullyConnected, Softmax: no padding
+  }
+  ops.push_back(op);
+  return int(ops.size()) - 1;
+}
+
 void Graph::clear() {
   name.clear();
   tensors.clear();
@@ -99,20 +124,11 @@ void build_graph_into(const NetworkDesc& net, Graph& g) {
   g.ops.reserve(net.blocks.size() * 4 + 4);
   auto conv = [&](OpKind kind, const char* role, int block, int in, int out_c, int k, int s, bool relu6) {
     const Tensor t = g.tensors[size_t(in)];
-    const int ho = conv_out_size(t.h, s), wo = conv_out_size(t.w, s);
-    const int out = g.add_tensor(ho, wo, out_c);
-    Op op;
-    op.kind = kind;
-    op.input = in;
-    op.output = out;
-    op.kernel = k;
-    op.stride = s;
-    op.pad_h = same_pad_before(t.h, k, s);
-    op.pad_w = same_pad_before(t.w, k, s);
+    const int out = g.add_tensor(conv_out_size(t.h, s), conv_out_size(t.w, s), out_c);
+    Op& op = g.ops[size_t(g.add_op(kind, in, out, k, s))];
     op.relu6 = relu6;
     op.block = block;
     op.role = role;
-    g.ops.push_back(op);
     return out;
   };
   g.input = g.add_tensor(net.resolution, net.resolution, net.in_channels);
@@ -127,14 +143,10 @@ void build_graph_into(const NetworkDesc& net, Graph& g) {
     if (b.residual) {
       const Tensor t = g.tensors[size_t(x)];
       const int out = g.add_tensor(t.h, t.w, t.c);
-      Op add;
-      add.kind = OpKind::Add;
-      add.input = x;  // the projection output first: it dies here and can be overwritten
-      add.input2 = block_in;
-      add.output = out;
+      // The projection output first: it dies here and can be overwritten.
+      Op& add = g.ops[size_t(g.add_op(OpKind::Add, x, out, 1, 1, block_in))];
       add.block = bi;
       add.role = "residual_add";
-      g.ops.push_back(add);
       x = out;
     }
   }
@@ -142,23 +154,12 @@ void build_graph_into(const NetworkDesc& net, Graph& g) {
   {
     const Tensor t = g.tensors[size_t(x)];
     const int out = g.add_tensor(1, 1, t.c);
-    Op pool;
-    pool.kind = OpKind::GlobalAvgPool;
-    pool.input = x;
-    pool.output = out;
-    pool.kernel = t.h;
-    pool.role = "pool";
-    g.ops.push_back(pool);
+    g.ops[size_t(g.add_op(OpKind::GlobalAvgPool, x, out, t.h))].role = "pool";
     x = out;
   }
   {
     const int out = g.add_tensor(1, 1, net.num_classes);
-    Op fc;
-    fc.kind = OpKind::FullyConnected;
-    fc.input = x;
-    fc.output = out;
-    fc.role = "classifier";
-    g.ops.push_back(fc);
+    g.ops[size_t(g.add_op(OpKind::FullyConnected, x, out))].role = "classifier";
     g.output = out;
   }
 }

@@ -20,6 +20,7 @@ namespace {
 struct Options {
   std::string sram, flash, mcu, config, out = "runs/optimize-space";
   int samples = 0;
+  double min_fit = -1;
   int64_t seed = -1;
   bool layerwise = false;
   bool json = false;
@@ -40,6 +41,10 @@ Runner add_optimize_space(CLI::App& app) {
   cmd->add_option("--samples", o->samples, "subnets sampled per space (default: the config's, 1000)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", o->seed, "random seed (default: the config's)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-fit", o->min_fit,
+                  "rank spaces by mean MACs only if at least this fraction of their subnets fit (default: the "
+                  "config's; 0 = the paper's rule alone)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--out", o->out, "output folder")->capture_default_str();
   cmd->add_flag("--layerwise", o->layerwise, "plan memory layer-wise like TF-Lite Micro (no in-place depthwise)");
   cmd->add_flag("--json", o->json, "print the summary as JSON on stdout instead of the table");
@@ -57,6 +62,7 @@ Runner add_optimize_space(CLI::App& app) {
     opt.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : parse_size(o->flash, "--flash");
     opt.runtime_code_bytes = x.mcu.runtime_code_bytes;
     opt.inplace = !o->layerwise;
+    opt.min_fit_fraction = o->min_fit >= 0 ? o->min_fit : x.stage1.min_fit_fraction;
     const size_t grid = (opt.widths.empty() ? opt.space.width_choices.size() : opt.widths.size()) *
                         (opt.resolutions.empty() ? opt.space.resolution_choices.size() : opt.resolutions.size());
     spdlog::info("stage 1: {} spaces x {} subnets, SRAM {} Flash {} ({}), seed {}", grid, opt.samples,
@@ -82,7 +88,7 @@ Runner add_optimize_space(CLI::App& app) {
     if (o->json) {
       std::cout << read_text_file(o->out + "/summary.json");
     } else {
-      std::cout << stage1_ranking_table(result, 10) << "\nChosen space: w=" << best.w << " r=" << best.r << " (mean "
+      std::cout << stage1_ranking_table(result, opt.min_fit_fraction, 10) << "\nChosen space: w=" << best.w << " r=" << best.r << " (mean "
                 << best.mean_macs / 1e6 << "M MACs, " << best.fitting << "/" << best.samples << " subnets fit)\n"
                 << "Outputs in " << o->out << "/: ranking.md ranking.csv cdf.csv cdf.svg summary.json space.yaml\n";
     }

@@ -171,7 +171,8 @@ Experiment load_experiment(const std::string& path) {
   if (const YAML::Node s1 = n["stage1"]) {
     const std::string at = path + ": stage1";
     if (!s1.IsMap()) throw InputError(at + ": must be a mapping");
-    check_keys(s1, at, {"samples", "seed", "widths", "resolutions"});
+    check_keys(s1, at, {"samples", "seed", "widths", "resolutions", "min_fit_fraction"});
+    if (s1["min_fit_fraction"]) x.stage1.min_fit_fraction = get<double>(s1, "min_fit_fraction", at);
     if (s1["samples"]) x.stage1.samples = get<int>(s1, "samples", at);
     if (s1["seed"]) x.stage1.seed = get<uint64_t>(s1, "seed", at);
     if (s1["widths"]) x.stage1.widths = get_choices<double>(s1, "widths", at);

@@ -14,13 +14,19 @@
 
 namespace tinynas {
 
-std::vector<int> rank_spaces(const std::vector<SpaceStats>& spaces) {
+bool enough_fit(const SpaceStats& s, double min_fit_fraction) {
+  return s.fitting > 0 && s.fitting >= min_fit_fraction * s.samples;
+}
+
+std::vector<int> rank_spaces(const std::vector<SpaceStats>& spaces, double min_fit_fraction) {
   std::vector<int> order(spaces.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
     const SpaceStats& x = spaces[size_t(a)];
     const SpaceStats& y = spaces[size_t(b)];
     if ((x.fitting > 0) != (y.fitting > 0)) return x.fitting > 0;
+    const bool xe = enough_fit(x, min_fit_fraction), ye = enough_fit(y, min_fit_fraction);
+    if (xe != ye) return xe;
     if (x.mean_macs != y.mean_macs) return x.mean_macs > y.mean_macs;
     return x.fitting > y.fitting;
   });
@@ -34,6 +40,8 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   const std::vector<int> resolutions = opt.resolutions.empty() ? opt.space.resolution_choices : opt.resolutions;
   if (widths.empty() || resolutions.empty()) throw InputError("stage 1: the (w, r) grid is empty");
   if (opt.samples < 1) throw InputError("stage 1: --samples must be at least 1");
+  if (!(opt.min_fit_fraction >= 0.0 && opt.min_fit_fraction <= 1.0))
+    throw InputError("stage 1: min_fit_fraction must lie in [0, 1]");
   if (opt.sram_bytes <= 0 || opt.flash_bytes <= 0) throw InputError("stage 1: SRAM and Flash budgets must be positive");
   for (double w : widths)
     if (!(w > 0)) throw InputError("stage 1: grid widths must be positive");
@@ -98,7 +106,7 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
     std::sort(st.fitting_macs.begin(), st.fitting_macs.end());
     result.spaces.push_back(std::move(st));
   }
-  result.ranking = rank_spaces(result.spaces);
+  result.ranking = rank_spaces(result.spaces, opt.min_fit_fraction);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

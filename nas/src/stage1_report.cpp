@@ -34,7 +34,7 @@ constexpr int kPlottedSpaces = 6;
 
 }  // namespace
 
-std::string stage1_ranking_table(const SpaceOptimizerResult& result, int top) {
+std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_fit_fraction, int top) {
   std::ostringstream out;
   out << "| rank | space | w | r | fit | fit SRAM | fit Flash | mean MACs of fitting | arena min..max | Flash min..max |\n"
       << "|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n";
@@ -46,7 +46,8 @@ std::string stage1_ranking_table(const SpaceOptimizerResult& result, int top) {
     out << "| " << rank << " | " << space_label(s) << " | " << fmt("%.2g", s.w) << " | " << s.r << " | "
         << fmt("%.1f%%", 100.0 * s.fitting / s.samples) << " | " << fmt("%.1f%%", 100.0 * s.fit_sram / s.samples)
         << " | " << fmt("%.1f%%", 100.0 * s.fit_flash / s.samples) << " | "
-        << (s.fitting ? fmt("%.2fM", s.mean_macs / 1e6) : std::string("nothing fits")) << " | "
+        << (s.fitting ? fmt("%.2fM", s.mean_macs / 1e6) : std::string("nothing fits"))
+        << (s.fitting && !enough_fit(s, min_fit_fraction) ? " (too few fit)" : "") << " | "
         << format_size(s.min_arena) << " .. " << format_size(s.max_arena) << " | " << format_size(s.min_flash) << " .. "
         << format_size(s.max_flash) << " |\n";
   }
@@ -73,7 +74,10 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
      << fmt("%.2f", result.seconds) << " s.\n\n"
      << "Chosen space: **" << space_label(best) << "** (mean " << fmt("%.2f", best.mean_macs / 1e6)
      << "M MACs over the " << best.fitting << " fitting subnets).\n\n"
-     << stage1_ranking_table(result) << "\n![FLOPs CDF](cdf.svg)\n";
+     << (opt.min_fit_fraction > 0 ? "Spaces where fewer than " + fmt("%.0f%%", 100 * opt.min_fit_fraction) +
+                                        " of the subnets fit are ranked after the others.\n\n"
+                                  : std::string())
+     << stage1_ranking_table(result, opt.min_fit_fraction) << "\n![FLOPs CDF](cdf.svg)\n";
   write_file_atomic((dir / "ranking.md").string(), md.str());
 
   std::ostringstream csv;
@@ -162,6 +166,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   j["runtime_code_bytes"] = opt.runtime_code_bytes;
   j["planner"] = opt.inplace ? "inplace" : "layerwise";
   j["samples_per_space"] = opt.samples;
+  j["min_fit_fraction"] = opt.min_fit_fraction;
   j["seed"] = opt.seed;
   j["subnets"] = result.subnets;
   j["seconds"] = result.seconds;

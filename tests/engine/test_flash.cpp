@@ -6,10 +6,12 @@
 #include "tinynas/engine/graph.h"
 #include "tinynas/search_space/cost.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "test_helpers.h"
 #include "zoo_files.h"
 
 using namespace tinynas;
 using namespace tinynas::engine;
+using tinynas_test::small_network;
 using tinynas_test::zoo_files;
 
 TEST(FlashHand, HandBuiltGraphWithEveryOpKind) {
@@ -25,25 +27,14 @@ TEST(FlashHand, HandBuiltGraphWithEveryOpKind) {
   const int t8 = g.add_tensor(1, 1, 5);
   g.input = t0;
   g.output = t8;
-  auto op = [&](OpKind kind, int in, int out, int k, int s, int in2 = -1) {
-    Op o;
-    o.kind = kind;
-    o.input = in;
-    o.input2 = in2;
-    o.output = out;
-    o.kernel = k;
-    o.stride = s;
-    o.pad_h = o.pad_w = same_pad_before(g.tensors[size_t(in)].h, k, s);
-    g.ops.push_back(o);
-  };
-  op(OpKind::Conv2D, t0, t1, 3, 2);           // 8*3*9 = 216 weights, 8 channels
-  op(OpKind::DepthwiseConv2D, t1, t2, 5, 1);  // 8*25 = 200 weights, 8 channels
-  op(OpKind::PointwiseConv2D, t2, t3, 1, 1);  // 16*8 = 128 weights, 16 channels
-  op(OpKind::Add, t3, t4, 1, 1, t3);          // no weights
-  op(OpKind::AvgPool2D, t4, t5, 2, 2);        // no weights
-  op(OpKind::GlobalAvgPool, t5, t6, 2, 1);    // no weights
-  op(OpKind::FullyConnected, t6, t7, 1, 1);   // 16*5 = 80 weights, 5 channels
-  op(OpKind::Softmax, t7, t8, 1, 1);          // no weights
+  g.add_op(OpKind::Conv2D, t0, t1, 3, 2);           // 8*3*9 = 216 weights, 8 channels
+  g.add_op(OpKind::DepthwiseConv2D, t1, t2, 5, 1);  // 8*25 = 200 weights, 8 channels
+  g.add_op(OpKind::PointwiseConv2D, t2, t3, 1, 1);  // 16*8 = 128 weights, 16 channels
+  g.add_op(OpKind::Add, t3, t4, 1, 1, t3);          // no weights
+  g.add_op(OpKind::AvgPool2D, t4, t5, 2, 2);        // no weights
+  g.add_op(OpKind::GlobalAvgPool, t5, t6, 2, 1);    // no weights
+  g.add_op(OpKind::FullyConnected, t6, t7, 1, 1);   // 16*5 = 80 weights, 5 channels
+  g.add_op(OpKind::Softmax, t7, t8, 1, 1);          // no weights
   ASSERT_NO_THROW(g.validate());
 
   const FlashEstimate f = estimate_flash(g, 0);
@@ -59,14 +50,7 @@ TEST(FlashHand, HandBuiltGraphWithEveryOpKind) {
 
 TEST(FlashHand, TinyNetworkDescription) {
   // 9x9x1, stem 8; block 8->16->8 residual; block 8->16 no expand s2; feature mix 32; 10 classes.
-  NetworkDesc n;
-  n.resolution = 9;
-  n.in_channels = 1;
-  n.stem_out = 8;
-  n.blocks = {BlockDesc{8, 8, 16, 3, 1, true, true}, BlockDesc{8, 16, 8, 3, 2, false, false}};
-  n.feature_mix_out = 32;
-  n.num_classes = 10;
-  const FlashEstimate f = estimate_flash(build_graph(n), 12345);
+  const FlashEstimate f = estimate_flash(build_graph(small_network()), 12345);
   // Weights: stem 72, expand 128, dw 144, project 128, dw 72, project 128, mix 512, fc 320.
   EXPECT_EQ(f.weight_bytes, 1504);
   // Channels with params: 8+16+16+8 + 8+16 + 32 + 10 = 114 (the add and the pool have none).

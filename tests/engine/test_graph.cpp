@@ -9,27 +9,15 @@
 #include "tinynas/search_space/cost.h"
 #include "tinynas/search_space/errors.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "test_helpers.h"
 #include "zoo_files.h"
 
 using namespace tinynas;
 using namespace tinynas::engine;
+using tinynas_test::small_network;
 using tinynas_test::zoo_files;
 
 namespace {
-
-// 9x9x1 input, stem 8 ch 3x3 s2; block 0: 8->16->8 expand, 3x3 s1, residual; block 1: 8->16 no
-// expand, 3x3 s2; feature mix 32; classifier to 10.
-NetworkDesc small_network() {
-  NetworkDesc n;
-  n.name = "small";
-  n.resolution = 9;
-  n.in_channels = 1;
-  n.stem_out = 8;
-  n.blocks = {BlockDesc{8, 8, 16, 3, 1, true, true}, BlockDesc{8, 16, 8, 3, 2, false, false}};
-  n.feature_mix_out = 32;
-  n.num_classes = 10;
-  return n;
-}
 
 void expect_tensor(const Graph& g, int t, int h, int w, int c) {
   ASSERT_GE(t, 0);

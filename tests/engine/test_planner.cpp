@@ -16,19 +16,8 @@ using tinynas_test::zoo_path;
 
 namespace {
 
-Op make_op(OpKind kind, int in, int out, int kernel = 1, int stride = 1, int pad = 0, int in2 = -1) {
-  Op op;
-  op.kind = kind;
-  op.input = in;
-  op.input2 = in2;
-  op.output = out;
-  op.kernel = kernel;
-  op.stride = stride;
-  op.pad_h = op.pad_w = pad;
-  return op;
-}
-
-// t0 4x4x8 (128 B) -> op0 MaxPool 3x3 s1 -> t1 4x4x8 (128)
+// Every op has SAME padding (Graph::add_op).
+// t0 4x4x8 (128 B) -> op0 MaxPool 3x3 s1 pad 1 -> t1 4x4x8 (128)
 //                  -> op1 Depthwise 3x3 s1 pad 1 -> t2 4x4x8 (128); scratch 6*6*2 = 72
 //   op2 Add(t2, t1) -> t3 4x4x8 (128)
 //   op3 Depthwise 3x3 s2 pad 0 -> t4 2x2x8 (32); scratch rows (2-1)*2+3 = 5 > 4+0: 5*5*2 = 50 -> 52
@@ -45,11 +34,11 @@ Graph hand_graph() {
   const int t5 = g.add_tensor(1, 1, 8);
   g.input = t0;
   g.output = t5;
-  g.ops.push_back(make_op(OpKind::MaxPool2D, t0, t1, 3, 1, 1));
-  g.ops.push_back(make_op(OpKind::DepthwiseConv2D, t1, t2, 3, 1, 1));
-  g.ops.push_back(make_op(OpKind::Add, t2, t3, 1, 1, 0, t1));
-  g.ops.push_back(make_op(OpKind::DepthwiseConv2D, t3, t4, 3, 2, same_pad_before(4, 3, 2)));
-  g.ops.push_back(make_op(OpKind::GlobalAvgPool, t4, t5, 2));
+  g.add_op(OpKind::MaxPool2D, t0, t1, 3, 1);
+  g.add_op(OpKind::DepthwiseConv2D, t1, t2, 3, 1);
+  g.add_op(OpKind::Add, t2, t3, 1, 1, t1);
+  g.add_op(OpKind::DepthwiseConv2D, t3, t4, 3, 2);
+  g.add_op(OpKind::GlobalAvgPool, t4, t5, 2);
   return g;
 }
 
@@ -66,6 +55,30 @@ PlanOptions layerwise() {
   PlanOptions o;
   o.inplace = false;
   return o;
+}
+
+// The plan of hand_graph() worked out by hand for one mode.
+struct HandPlan {
+  std::vector<int64_t> tensor_offset;
+  int64_t scratch_offset_op1, scratch_offset_op3;  // the two ops with scratch
+  std::vector<uint8_t> inplace;
+  std::vector<int64_t> live_bytes;
+  int64_t arena_bytes, peak_live_bytes;
+};
+
+void expect_hand_plan(const PlanOptions& o, const HandPlan& e) {
+  const Graph g = hand_graph();
+  const MemoryPlan p = plan_memory(g, o);
+  EXPECT_EQ(p.tensor_offset, e.tensor_offset);
+  EXPECT_EQ(p.scratch_bytes, (std::vector<int64_t>{0, 72, 0, 52, 0}));
+  EXPECT_EQ(p.scratch_offset[1], e.scratch_offset_op1);
+  EXPECT_EQ(p.scratch_offset[3], e.scratch_offset_op3);
+  EXPECT_EQ(p.inplace, e.inplace);
+  EXPECT_EQ(p.live_bytes, e.live_bytes);
+  EXPECT_EQ(p.arena_bytes, e.arena_bytes);
+  EXPECT_EQ(p.peak_live_bytes, e.peak_live_bytes);
+  EXPECT_EQ(plan_arena_bytes(g, o), e.arena_bytes);
+  EXPECT_EQ(check_plan(g, p), "");
 }
 
 }  // namespace
@@ -91,18 +104,7 @@ TEST(PlannerHand, GraphIsValidAndScratchSizesAreAsComputed) {
 // Arena max(128, 256, 128, 328, 180, 136) = 328.
 // Live: op0 B0+B1=256; op1 B1+B2+B4=328; op2 B1+B2=256; op3 B2+B5=180; op4 B2+B3=136.
 TEST(PlannerHand, InPlacePlanMatchesHandComputation) {
-  const Graph g = hand_graph();
-  const MemoryPlan p = plan_memory(g);
-  EXPECT_EQ(p.tensor_offset, (std::vector<int64_t>{0, 128, 0, 0, 0, 128}));
-  EXPECT_EQ(p.scratch_bytes, (std::vector<int64_t>{0, 72, 0, 52, 0}));
-  EXPECT_EQ(p.scratch_offset[1], 256);
-  EXPECT_EQ(p.scratch_offset[3], 128);
-  EXPECT_EQ(p.inplace, (std::vector<uint8_t>{0, 0, 1, 1, 0}));
-  EXPECT_EQ(p.live_bytes, (std::vector<int64_t>{256, 328, 256, 180, 136}));
-  EXPECT_EQ(p.arena_bytes, 328);
-  EXPECT_EQ(p.peak_live_bytes, 328);
-  EXPECT_EQ(plan_arena_bytes(g), 328);
-  EXPECT_EQ(check_plan(g, p), "");
+  expect_hand_plan(PlanOptions{}, {{0, 128, 0, 0, 0, 128}, 256, 128, {0, 0, 1, 1, 0}, {256, 328, 256, 180, 136}, 328, 328});
 }
 
 // Layer-wise: every tensor has its own buffer.
@@ -115,18 +117,7 @@ TEST(PlannerHand, InPlacePlanMatchesHandComputation) {
 // Arena max(128, 256, 128, 384, 328, 52, 84, 8) = 384.
 // Live: op0 256; op1 128+128+72=328; op2 128*3=384; op3 128+32+52=212; op4 32+8=40.
 TEST(PlannerHand, LayerwisePlanMatchesHandComputation) {
-  const Graph g = hand_graph();
-  const MemoryPlan p = plan_memory(g, layerwise());
-  EXPECT_EQ(p.tensor_offset, (std::vector<int64_t>{0, 128, 0, 256, 52, 0}));
-  EXPECT_EQ(p.scratch_bytes, (std::vector<int64_t>{0, 72, 0, 52, 0}));
-  EXPECT_EQ(p.scratch_offset[1], 256);
-  EXPECT_EQ(p.scratch_offset[3], 0);
-  EXPECT_EQ(p.inplace, (std::vector<uint8_t>{0, 0, 0, 0, 0}));
-  EXPECT_EQ(p.live_bytes, (std::vector<int64_t>{256, 328, 384, 212, 40}));
-  EXPECT_EQ(p.arena_bytes, 384);
-  EXPECT_EQ(p.peak_live_bytes, 384);
-  EXPECT_EQ(plan_arena_bytes(g, layerwise()), 384);
-  EXPECT_EQ(check_plan(g, p), "");
+  expect_hand_plan(layerwise(), {{0, 128, 0, 256, 52, 0}, 256, 0, {0, 0, 0, 0, 0}, {256, 328, 384, 212, 40}, 384, 384});
 }
 
 // The add may also run in place over its second operand when only that one dies there:
@@ -141,10 +132,10 @@ TEST(PlannerHand, AddRunsInPlaceOverWhicheverOperandDies) {
   const int t4 = g.add_tensor(2, 2, 4);
   g.input = t0;
   g.output = t4;
-  g.ops.push_back(make_op(OpKind::MaxPool2D, t0, t1, 1));
-  g.ops.push_back(make_op(OpKind::Add, t1, t2, 1, 1, 0, t0));  // t1 read later; t0 dies here
-  g.ops.push_back(make_op(OpKind::MaxPool2D, t1, t3, 1));
-  g.ops.push_back(make_op(OpKind::Add, t3, t4, 1, 1, 0, t2));  // t3 dies here
+  g.add_op(OpKind::MaxPool2D, t0, t1);
+  g.add_op(OpKind::Add, t1, t2, 1, 1, t0);  // t1 read later; t0 dies here
+  g.add_op(OpKind::MaxPool2D, t1, t3);
+  g.add_op(OpKind::Add, t3, t4, 1, 1, t2);  // t3 dies here
   ASSERT_NO_THROW(g.validate());
   // Buffers: B0 t0 [0,1] + t2 -> [0,3]; B1 t1 [0,2]; B2 t3 [2,3] + t4 -> [2,3]. All 16 B.
   // Order by first use: B0, B1, B2. B0 -> 0; B1 -> 16; B2 meets both -> 32. Arena 48.
@@ -163,8 +154,8 @@ TEST(PlannerHand, AlignmentRoundsSizesAndOffsets) {
   const int t2 = g.add_tensor(1, 1, 3);  // 3 B -> 4
   g.input = t0;
   g.output = t2;
-  g.ops.push_back(make_op(OpKind::MaxPool2D, t0, t1, 1));
-  g.ops.push_back(make_op(OpKind::GlobalAvgPool, t1, t2, 1));
+  g.add_op(OpKind::MaxPool2D, t0, t1);
+  g.add_op(OpKind::GlobalAvgPool, t1, t2);
   // Output 1x1x3 from a 1x1x5 input fails "global pooling gives 1x1xC", but the planner only needs sizes.
   // B0 8 [0,0] -> 0; B1 8 [0,1] -> 8; B2 4 [1,1] meets B1@8 -> 0. Arena 16.
   const MemoryPlan p = plan_memory(g);

@@ -10,8 +10,10 @@
 
 #include "tinynas/nas/config.h"
 #include "tinynas/nas/process.h"
+#include "test_helpers.h"
 
 namespace fs = std::filesystem;
+using tinynas_test::TempDir;
 
 namespace {
 
@@ -29,17 +31,6 @@ Run run_tinynas(const std::string& args) {
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("tinynas-cli-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 const std::string kZoo = TINYNAS_ZOO_DIR;
 

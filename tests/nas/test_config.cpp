@@ -1,30 +1,16 @@
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
+#include <string>
 
 #include "tinynas/nas/config.h"
 #include "tinynas/search_space/errors.h"
+#include "test_helpers.h"
 
-namespace fs = std::filesystem;
 using namespace tinynas;
+using tinynas_test::TempDir;
 
 namespace {
 std::string configs() { return std::string(TINYNAS_SOURCE_DIR) + "/configs"; }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("tinynas-config-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
 }  // namespace
 
 TEST(Config, EveryShippedProfileLoadsWithItsBudgets) {

@@ -154,3 +154,16 @@ TEST(RankSpaces, MeanFirstThenFittingCountThenGridOrder) {
   s[3].fitting = 1, s[3].mean_macs = 20;
   EXPECT_EQ(rank_spaces(s), (std::vector<int>{3, 2, 1, 0}));
 }
+
+TEST(RankSpaces, TooFewFittingSubnetsRankAfterTheOthers) {
+  std::vector<SpaceStats> s(3);
+  for (auto& x : s) x.samples = 100;
+  s[0].fitting = 2, s[0].mean_macs = 50;  // the highest mean, but 2 % fit
+  s[1].fitting = 40, s[1].mean_macs = 30;
+  s[2].fitting = 0;
+  EXPECT_EQ(rank_spaces(s), (std::vector<int>{0, 1, 2}));  // the paper's rule alone
+  EXPECT_EQ(rank_spaces(s, 0.05), (std::vector<int>{1, 0, 2}));
+  SpaceOptimizerOptions o = tiny_options();
+  o.min_fit_fraction = 1.5;
+  EXPECT_THROW(optimize_space(o), InputError);
+}

@@ -9,9 +9,11 @@
 
 #include "tinynas/search_space/cost.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "test_helpers.h"
 #include "zoo_files.h"
 
 using namespace tinynas;
+using tinynas_test::small_network;
 using tinynas_test::zoo_files;
 using tinynas_test::zoo_path;
 
@@ -35,55 +37,29 @@ void expect_golden(const Golden& g) {
   EXPECT_EQ(c.analytic_peak, g.peak);
 }
 
+// Kind, role, output channels and figures: all that is checked of the pool and classifier layers.
+void expect_layer_figures(const LayerCost& l, LayerKind kind, const char* role, int out_c, int64_t macs, int64_t params,
+                          int64_t live) {
+  EXPECT_EQ(l.kind, kind);
+  EXPECT_STREQ(l.role, role);
+  EXPECT_EQ(l.out_c, out_c);
+  EXPECT_EQ(l.macs, macs);
+  EXPECT_EQ(l.params, params);
+  EXPECT_EQ(l.analytic_live, live);
+}
+
 void expect_layer(const LayerCost& l, LayerKind kind, const char* role, int block, int in_hw, int in_c, int out_hw,
                   int out_c, int kernel, int stride, int64_t macs, int64_t params, int64_t live) {
   SCOPED_TRACE(std::string(role) + " of block " + std::to_string(block));
-  EXPECT_EQ(l.kind, kind);
-  EXPECT_STREQ(l.role, role);
+  expect_layer_figures(l, kind, role, out_c, macs, params, live);
   EXPECT_EQ(l.block, block);
   EXPECT_EQ(l.in_h, in_hw);
   EXPECT_EQ(l.in_w, in_hw);
   EXPECT_EQ(l.in_c, in_c);
   EXPECT_EQ(l.out_h, out_hw);
   EXPECT_EQ(l.out_w, out_hw);
-  EXPECT_EQ(l.out_c, out_c);
   EXPECT_EQ(l.kernel, kernel);
   EXPECT_EQ(l.stride, stride);
-  EXPECT_EQ(l.macs, macs);
-  EXPECT_EQ(l.params, params);
-  EXPECT_EQ(l.analytic_live, live);
-}
-
-// 9x9x1 input (odd, so ceil matters), stem 8 ch 3x3 s2, block 0: 8->16->8 expand 2, 3x3 s1 residual;
-// block 1: 8->16 no expand, 3x3 s2; feature mix 32; classifier to 10.
-NetworkDesc tiny_network() {
-  NetworkDesc n;
-  n.name = "tiny";
-  n.resolution = 9;
-  n.in_channels = 1;
-  n.stem_out = 8;
-  n.stem_kernel = 3;
-  n.stem_stride = 2;
-  BlockDesc b0;
-  b0.in_ch = 8;
-  b0.mid_ch = 16;
-  b0.out_ch = 8;
-  b0.kernel = 3;
-  b0.stride = 1;
-  b0.has_expand = true;
-  b0.residual = true;
-  BlockDesc b1;
-  b1.in_ch = 8;
-  b1.mid_ch = 8;
-  b1.out_ch = 16;
-  b1.kernel = 3;
-  b1.stride = 2;
-  b1.has_expand = false;
-  b1.residual = false;
-  n.blocks = {b0, b1};
-  n.feature_mix_out = 32;
-  n.num_classes = 10;
-  return n;
 }
 
 }  // namespace
@@ -103,7 +79,7 @@ TEST(CostGolden, ProxylessW03R176MatchesPublishedFigures) {
 }
 
 TEST(CostTiny, EveryLayerMatchesHandComputation) {
-  const Cost c = compute_cost(tiny_network());
+  const Cost c = compute_cost(small_network());
   ASSERT_EQ(c.layers.size(), 9u);
   // stem: 9x9x1 -> ceil(9/2)=5 -> 5x5x8; MACs 25*8*1*9=1800; params 72+2*8=88; live 81+200=281
   expect_layer(c.layers[0], LayerKind::Conv, "stem", -1, 9, 1, 5, 8, 3, 2, 1800, 88, 281);
@@ -120,30 +96,20 @@ TEST(CostTiny, EveryLayerMatchesHandComputation) {
   // feature mix: 3x3x16 -> 3x3x32; MACs 9*32*16=4608; params 512+64=576; live 144+288=432
   expect_layer(c.layers[6], LayerKind::Pointwise, "feature_mix", -1, 3, 16, 3, 32, 1, 1, 4608, 576, 432);
   // pool: 3x3x32 -> 1x1x32; no MACs/params; live 288+32=320
-  EXPECT_EQ(c.layers[7].kind, LayerKind::GlobalAvgPool);
-  EXPECT_STREQ(c.layers[7].role, "pool");
-  EXPECT_EQ(c.layers[7].out_c, 32);
-  EXPECT_EQ(c.layers[7].macs, 0);
-  EXPECT_EQ(c.layers[7].params, 0);
-  EXPECT_EQ(c.layers[7].analytic_live, 320);
+  expect_layer_figures(c.layers[7], LayerKind::GlobalAvgPool, "pool", 32, 0, 0, 320);
   // classifier: 32 -> 10; MACs 320; params 320+10 bias (no BN); live 32+10=42
-  EXPECT_EQ(c.layers[8].kind, LayerKind::FullyConnected);
-  EXPECT_STREQ(c.layers[8].role, "classifier");
+  expect_layer_figures(c.layers[8], LayerKind::FullyConnected, "classifier", 10, 320, 330, 42);
   EXPECT_EQ(c.layers[8].in_c, 32);
-  EXPECT_EQ(c.layers[8].out_c, 10);
-  EXPECT_EQ(c.layers[8].macs, 320);
-  EXPECT_EQ(c.layers[8].params, 330);
-  EXPECT_EQ(c.layers[8].analytic_live, 42);
 }
 
 TEST(CostTiny, TotalsMatchHandComputation) {
-  const Cost c = compute_cost(tiny_network());
+  const Cost c = compute_cost(small_network());
   // 1800+3200+3600+3200+648+1152+4608+320
   EXPECT_EQ(c.macs, 18528);
   // 88+160+176+144+88+160+576+330
   EXPECT_EQ(c.params, 1722);
   EXPECT_EQ(c.analytic_peak, 1000);  // the residual block's depthwise
-  EXPECT_EQ(compute_macs(tiny_network()), 18528);
+  EXPECT_EQ(compute_macs(small_network()), 18528);
 }
 
 TEST(CostTiny, ResidualBlockWithoutExpandCountsBlockInputOnlyAtProject) {

@@ -1,7 +1,6 @@
 // The MCUNet search space: make_divisible, describe, sampling, mutation, crossover, the arch key and
 // the arch JSON form.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,9 +14,12 @@
 #include "tinynas/search_space/errors.h"
 #include "tinynas/search_space/space.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "test_helpers.h"
 #include "zoo_files.h"
 
 using namespace tinynas;
+using tinynas_test::input_error_message;
+using tinynas_test::TempDir;
 using tinynas_test::zoo_path;
 
 namespace {
@@ -44,29 +46,24 @@ ArchSpec mcunet_320kb_arch() {
   return a;
 }
 
-// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tinynas_space_XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+// Every one of the 21 slots of `a` has kernel `k` and expand ratio `e`, each of the 5 stages depth `d`;
+// the arch is valid and describes the first block, 5 * d stage blocks and the last block.
+void expect_uniform_arch(const SearchSpace& space, const ArchSpec& a, int k, int e, int d) {
+  EXPECT_EQ(a.ks, std::vector<int>(21, k));
+  EXPECT_EQ(a.e, std::vector<int>(21, e));
+  EXPECT_EQ(a.d, std::vector<int>(5, d));
+  EXPECT_NO_THROW(space.validate(a));
+  EXPECT_EQ(space.describe(a).blocks.size(), 1u + 5 * size_t(d) + 1);
+}
 
-template <typename F>
-std::string input_error_message(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (...) {
-    return "<other exception>";
-  }
-  return "<no exception>";
+// The JSON form of the smallest arch at w 0.5, r 96.
+nlohmann::json smallest_arch_json() { return nlohmann::json::parse(to_json(SearchSpace().smallest(0.5, 96))); }
+
+// smallest_arch_json() with `key` set to `value`, as text.
+std::string smallest_arch_json_with(const char* key, const nlohmann::json& value) {
+  nlohmann::json j = smallest_arch_json();
+  j[key] = value;
+  return j.dump();
 }
 
 }  // namespace
@@ -168,21 +165,12 @@ TEST(SearchSpaceExtremes, LargestUsesMaximumOfEveryChoice) {
   EXPECT_EQ(a.w, 0.5);
   ASSERT_EQ(a.ks.size(), 21u);
   ASSERT_EQ(a.e.size(), 21u);
-  EXPECT_EQ(a.ks, std::vector<int>(21, 7));
-  EXPECT_EQ(a.e, std::vector<int>(21, 6));
-  EXPECT_EQ(a.d, std::vector<int>(5, 4));
-  EXPECT_NO_THROW(space.validate(a));
-  EXPECT_EQ(space.describe(a).blocks.size(), 1u + 5 * 4 + 1);
+  expect_uniform_arch(space, a, 7, 6, 4);
 }
 
 TEST(SearchSpaceExtremes, SmallestUsesMinimumOfEveryChoice) {
   SearchSpace space;
-  const ArchSpec a = space.smallest(0.5, 176);
-  EXPECT_EQ(a.ks, std::vector<int>(21, 3));
-  EXPECT_EQ(a.e, std::vector<int>(21, 3));
-  EXPECT_EQ(a.d, std::vector<int>(5, 2));
-  EXPECT_NO_THROW(space.validate(a));
-  EXPECT_EQ(space.describe(a).blocks.size(), 1u + 5 * 2 + 1);
+  expect_uniform_arch(space, space.smallest(0.5, 176), 3, 3, 2);
 }
 
 TEST(SearchSpaceExtremes, LargestCostsMoreThanAnySampleAndSmallestLess) {
@@ -412,11 +400,9 @@ TEST(ArchJson, MalformedJsonThrowsInputError) {
 }
 
 TEST(ArchJson, MissingKeysThrowInputErrorNamingTheKey) {
-  SearchSpace space;
-  const std::string full = to_json(space.smallest(0.5, 96));
   EXPECT_THROW(arch_from_json("{}"), InputError);
   for (const char* key : {"r", "w", "ks", "e", "d"}) {
-    nlohmann::json j = nlohmann::json::parse(full);
+    nlohmann::json j = smallest_arch_json();
     j.erase(key);
     const std::string msg = input_error_message([&] { arch_from_json(j.dump()); });
     EXPECT_NE(msg.find(std::string("'") + key + "'"), std::string::npos) << key << ": " << msg;
@@ -424,36 +410,22 @@ TEST(ArchJson, MissingKeysThrowInputErrorNamingTheKey) {
 }
 
 TEST(ArchJson, WrongTypesThrowInputError) {
-  SearchSpace space;
-  const nlohmann::json base = nlohmann::json::parse(to_json(space.smallest(0.5, 96)));
-  auto with = [&](const char* key, const nlohmann::json& v) {
-    nlohmann::json j = base;
-    j[key] = v;
-    return j.dump();
-  };
-  EXPECT_THROW(arch_from_json(with("r", "176")), InputError);
-  EXPECT_THROW(arch_from_json(with("w", "0.5")), InputError);
-  EXPECT_THROW(arch_from_json(with("ks", 3)), InputError);
-  EXPECT_THROW(arch_from_json(with("ks", nlohmann::json::array({"3", "5"}))), InputError);
-  EXPECT_THROW(arch_from_json(with("e", nullptr)), InputError);
-  EXPECT_THROW(arch_from_json(with("d", nlohmann::json::object())), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", "176")), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("w", "0.5")), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", 3)), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", nlohmann::json::array({"3", "5"}))), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("e", nullptr)), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("d", nlohmann::json::object())), InputError);
 }
 
 // A resolution of 176.5 or `true` is not an integer; the zoo reader (get_int) rejects such values,
 // the arch reader should too instead of truncating them.
 TEST(ArchJson, NonIntegerNumbersAndBooleansForIntegerFieldsThrowInputError) {
-  SearchSpace space;
-  const nlohmann::json base = nlohmann::json::parse(to_json(space.smallest(0.5, 96)));
-  auto with = [&](const char* key, const nlohmann::json& v) {
-    nlohmann::json j = base;
-    j[key] = v;
-    return j.dump();
-  };
-  EXPECT_THROW(arch_from_json(with("r", 96.5)), InputError);
-  EXPECT_THROW(arch_from_json(with("r", true)), InputError);
-  nlohmann::json ks = base["ks"];
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", 96.5)), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", true)), InputError);
+  nlohmann::json ks = smallest_arch_json()["ks"];
   ks[0] = 3.9;
-  EXPECT_THROW(arch_from_json(with("ks", ks)), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", ks)), InputError);
 }
 
 TEST(ArchFiles, LoadArchOnMissingPathNamesThePath) {

@@ -1,7 +1,6 @@
 // The upstream model-zoo JSON format: loading all 13 zoo files, round trips, ZeroLayer blocks,
 // malformed inputs and the atomic save.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,40 +12,19 @@
 #include "tinynas/search_space/files.h"
 #include "tinynas/search_space/space.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "test_helpers.h"
 #include "zoo_files.h"
 
 using namespace tinynas;
 using nlohmann::json;
+using tinynas_test::input_error_message;
+using tinynas_test::TempDir;
 using tinynas_test::zoo_files;
 using tinynas_test::zoo_path;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tinynas_zoo_XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 json zoo(const std::string& file) { return json::parse(read_text_file(zoo_path(file))); }
-
-template <typename F>
-std::string input_error_message(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (...) {
-    return "<other exception>";
-  }
-  return "<no exception>";
-}
 
 // Parses a modified copy of mcunet-5fps and returns the InputError message ("<no exception>" if none).
 template <typename Edit>

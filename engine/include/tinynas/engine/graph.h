@@ -41,6 +41,11 @@ struct Graph {
   int output = -1;
 
   int add_tensor(int h, int w, int c);
+  // Appends an op reading `input` (and `input2`, the second operand of an Add) and writing `output`;
+  // returns its index. Convolutions and AvgPool2D/MaxPool2D get SAME padding from the input tensor's
+  // height and width (same_pad_before); the other kinds, which do not pad, get 0. relu6, block and role
+  // keep their defaults: set them on ops[index].
+  int add_op(OpKind kind, int input, int output, int kernel = 1, int stride = 1, int input2 = -1);
   // Checks tensor indices, execution order and that every op's shapes agree with its attributes;
   // throws InputError naming the op.
   void validate() const;

@@ -15,6 +15,7 @@ struct Stage1Config {
   std::vector<int> resolutions;
   int samples = 1000;              // subnets sampled per (w, r) space
   uint64_t seed = 0;
+  double min_fit_fraction = 0.0;   // see SpaceOptimizerOptions
 };
 
 struct Experiment {

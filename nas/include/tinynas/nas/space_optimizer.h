@@ -22,6 +22,9 @@ struct SpaceOptimizerOptions {
   int64_t flash_bytes = 0;       // weights + params + runtime code must fit
   int64_t runtime_code_bytes = 0;
   bool inplace = true;           // plan with in-place depthwise (TinyEngine) or layer-wise (TF-Lite Micro)
+  // Spaces where fewer than this fraction of the samples fit are ranked after the others: a mean over
+  // a handful of subnets is noise. 0 = the paper's rule alone.
+  double min_fit_fraction = 0.0;
   std::function<void(int64_t)> on_progress;  // called with the number of subnets just finished
 };
 
@@ -50,8 +53,11 @@ struct SpaceOptimizerResult {
 // the number of threads: subnet i of space s is drawn from its own generator seeded by (seed, s, i).
 SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& options);
 
-// The ranking rule on its own: more mean MACs first, then more fitting subnets, then grid order;
-// spaces with no fitting subnet last.
-std::vector<int> rank_spaces(const std::vector<SpaceStats>& spaces);
+// The ranking rule on its own: spaces where at least max(1, min_fit_fraction * samples) subnets fit
+// first, by more mean MACs, then more fitting subnets, then grid order; then the spaces with too few
+// fitting subnets in the same order; spaces with no fitting subnet last.
+std::vector<int> rank_spaces(const std::vector<SpaceStats>& spaces, double min_fit_fraction = 0.0);
+// Whether a space has enough fitting subnets to be ranked by its mean.
+bool enough_fit(const SpaceStats& s, double min_fit_fraction);
 
 }  // namespace tinynas

@@ -9,7 +9,7 @@
 namespace tinynas {
 
 // The ranking as a Markdown table (the `top` best spaces; 0 = all).
-std::string stage1_ranking_table(const SpaceOptimizerResult& result, int top = 0);
+std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_fit_fraction, int top = 0);
 
 // Writes into `out_dir` (created if needed), every file atomically: ranking.md, ranking.csv,
 // cdf.csv, cdf.dat + cdf.gp + cdf.svg (the plot needs gnuplot; without it a warning is logged),
