@@ -12,7 +12,8 @@ PACKAGES=(
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libeigen3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libtbb-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-  gnuplot-nox
+  zlib1g-dev gnuplot-nox
+  dataset-fashion-mnist
 )
 
 if [[ "${TINYNAS_SKIP_INSTALL:-0}" != 1 ]]; then
