@@ -12,7 +12,7 @@ PACKAGES=(
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libeigen3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libtbb-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-  zlib1g-dev gnuplot-nox
+  zlib1g-dev libjpeg62-turbo-dev libpng-dev gnuplot-nox
   dataset-fashion-mnist
 )
 

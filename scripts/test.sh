@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test from a fresh Debian 12: installs and builds (scripts/setup.sh), runs the whole
-# GoogleTest suite on the Release build, then builds the Torch-free libraries (search_space, engine)
-# with AddressSanitizer + UndefinedBehaviorSanitizer and runs their tests.
+# GoogleTest suite on the Release build, then builds the Torch-free libraries (search_space, engine,
+# the data readers) with AddressSanitizer + UndefinedBehaviorSanitizer and runs their tests.
 #   TINYNAS_SKIP_SANITIZERS=1 scripts/test.sh    skip the sanitizer build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ echo "== tests (Release build)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 
 if [[ "${TINYNAS_SKIP_SANITIZERS:-0}" != 1 ]]; then
-  echo "== tests of search_space and engine under ASan + UBSan"
+  echo "== tests of the Torch-free libraries (search_space, engine, data readers) under ASan + UBSan"
   cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTINYNAS_TORCH_FREE=ON -DTINYNAS_SANITIZE=ON
   cmake --build build-sanitize -j "$(nproc)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

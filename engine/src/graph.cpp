@@ -22,10 +22,11 @@ const char* to_string(OpKind kind) {
   return "?";
 }
 
-int same_pad_before(int in, int kernel, int stride) {
-  const int out = conv_out_size(in, stride);
-  const int total = std::max((out - 1) * stride + kernel - in, 0);
-  return total / 2;
+int same_pad_before(int /*in*/, int kernel, int /*stride*/) {
+  // kernel / 2 before, the rest (possibly nothing) after: for odd kernels this gives the SAME output
+  // size ceil(in / stride) and is the padding of the PyTorch-trained networks (padding = k / 2), which
+  // differs from TF's SAME (extra row before only when the total is even) for even inputs at stride 2.
+  return kernel / 2;
 }
 
 int Graph::add_tensor(int h, int w, int c) {

@@ -54,20 +54,19 @@ Runner add_optimize_space(CLI::App& app) {
     if (!o->mcu.empty()) x.mcu = load_mcu(o->mcu);
     SpaceOptimizerOptions opt;
     opt.space = x.space;
-    opt.widths = x.stage1.widths;
-    opt.resolutions = x.stage1.resolutions;
-    opt.samples = o->samples > 0 ? o->samples : x.stage1.samples;
-    opt.seed = o->seed >= 0 ? uint64_t(o->seed) : x.stage1.seed;
+    opt.stage1 = x.stage1;
+    if (o->samples > 0) opt.stage1.samples = o->samples;
+    if (o->seed >= 0) opt.stage1.seed = uint64_t(o->seed);
     opt.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : parse_size(o->sram, "--sram");
     opt.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : parse_size(o->flash, "--flash");
     opt.runtime_code_bytes = x.mcu.runtime_code_bytes;
     opt.inplace = !o->layerwise;
-    opt.min_fit_fraction = o->min_fit >= 0 ? o->min_fit : x.stage1.min_fit_fraction;
-    const size_t grid = (opt.widths.empty() ? opt.space.width_choices.size() : opt.widths.size()) *
-                        (opt.resolutions.empty() ? opt.space.resolution_choices.size() : opt.resolutions.size());
-    spdlog::info("stage 1: {} spaces x {} subnets, SRAM {} Flash {} ({}), seed {}", grid, opt.samples,
-                 format_size(opt.sram_bytes), format_size(opt.flash_bytes), x.mcu.name, opt.seed);
-    ProgressBar progress("stage 1", int64_t(grid) * opt.samples, "subnets");
+    if (o->min_fit >= 0) opt.stage1.min_fit_fraction = o->min_fit;
+    const size_t grid = (opt.stage1.widths.empty() ? opt.space.width_choices.size() : opt.stage1.widths.size()) *
+                        (opt.stage1.resolutions.empty() ? opt.space.resolution_choices.size() : opt.stage1.resolutions.size());
+    spdlog::info("stage 1: {} spaces x {} subnets, SRAM {} Flash {} ({}), seed {}", grid, opt.stage1.samples,
+                 format_size(opt.sram_bytes), format_size(opt.flash_bytes), x.mcu.name, opt.stage1.seed);
+    ProgressBar progress("stage 1", int64_t(grid) * opt.stage1.samples, "subnets");
     opt.on_progress = [&](int64_t n) { progress.advance(n); };
     const SpaceOptimizerResult result = optimize_space(opt);
     progress.finish();
@@ -88,7 +87,7 @@ Runner add_optimize_space(CLI::App& app) {
     if (o->json) {
       std::cout << read_text_file(o->out + "/summary.json");
     } else {
-      std::cout << stage1_ranking_table(result, opt.min_fit_fraction, 10) << "\nChosen space: w=" << best.w << " r=" << best.r << " (mean "
+      std::cout << stage1_ranking_table(result, opt.stage1.min_fit_fraction, 10) << "\nChosen space: w=" << best.w << " r=" << best.r << " (mean "
                 << best.mean_macs / 1e6 << "M MACs, " << best.fitting << "/" << best.samples << " subnets fit)\n"
                 << "Outputs in " << o->out << "/: ranking.md ranking.csv cdf.csv cdf.svg summary.json space.yaml\n";
     }

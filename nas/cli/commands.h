@@ -11,6 +11,15 @@ using Runner = std::function<int()>;
 // Each returns the function that runs the subcommand after parsing.
 Runner add_optimize_space(CLI::App& app);
 Runner add_profile(CLI::App& app);
+Runner add_train(CLI::App& app);
+Runner add_eval(CLI::App& app);
+Runner add_extract(CLI::App& app);
+
+// Options given before the subcommand.
+struct GlobalOptions {
+  int threads = 0;  // 0 = the command's default
+};
+GlobalOptions& global_options();
 
 // Size options ("320K", "1M", ...) are parsed by the command with parse_size, for one error style.
 constexpr const char* kSizeHelp = "bytes, or a number with K, M or G (K = 1024): 320K, 320KB, 320KiB, 1M, 1.5MB";

@@ -9,6 +9,13 @@
 #include "tinynas/nas/logging.h"
 #include "tinynas/search_space/errors.h"
 
+namespace tinynas::cli {
+GlobalOptions& global_options() {
+  static GlobalOptions options;
+  return options;
+}
+}  // namespace tinynas::cli
+
 int main(int argc, char** argv) {
   CLI::App app{
       "tinynas: finds and deploys neural networks for microcontrollers (MCUNet-style TinyNAS + TinyEngine).\n"
@@ -16,7 +23,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "tinynas 0.1.0");
   std::string log_level = "info", log_file;
-  int threads = 0;
+  int& threads = tinynas::cli::global_options().threads;
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   app.add_option("--log-file", log_file, "also write the log to this file");
   app.add_option("--threads", threads, "worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
@@ -33,6 +40,9 @@ int main(int argc, char** argv) {
   };
   add(tinynas::cli::add_optimize_space);
   add(tinynas::cli::add_profile);
+  add(tinynas::cli::add_train);
+  add(tinynas::cli::add_eval);
+  add(tinynas::cli::add_extract);
 
   try {
     app.parse(argc, argv);

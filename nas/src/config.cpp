@@ -89,6 +89,135 @@ std::string resolve(const std::string& base_file, const std::string& rel) {
   return (fs::path(base_file).parent_path() / p).lexically_normal().string();
 }
 
+const YAML::Node& mapping(const YAML::Node& n, const std::string& at) {
+  if (!n.IsMap()) throw InputError(at + ": must be a mapping");
+  return n;
+}
+
+data::DataConfig load_data_config(const YAML::Node& node, const std::string& path) {
+  data::DataConfig d;
+  if (!node) return d;
+  const std::string at = path + ": data";
+  const YAML::Node& n = mapping(node, at);
+  check_keys(n, at, {"kind", "path", "channels", "holdout", "seed"});
+  if (n["kind"]) d.kind = get<std::string>(n, "kind", at);
+  if (d.kind != "fashion-mnist" && d.kind != "folder")
+    throw InputError(at + ": kind '" + d.kind + "' is not known (fashion-mnist or folder)");
+  if (n["path"]) d.path = resolve(path, get<std::string>(n, "path", at));
+  if (n["channels"]) d.channels = get<int>(n, "channels", at);
+  if (n["holdout"]) d.holdout = get<int>(n, "holdout", at);
+  if (n["seed"]) d.seed = get<uint64_t>(n, "seed", at);
+  if (d.kind == "folder" && d.path.empty()) throw InputError(at + ": a folder data set needs 'path'");
+  return d;
+}
+
+SupernetConfig load_supernet_config(const YAML::Node& node, const std::string& path, const SearchSpace& space) {
+  SupernetConfig c;
+  c.width = space.width_choices.back();
+  c.resolutions = space.resolution_choices;
+  if (!node) return c;
+  const std::string at = path + ": supernet";
+  const YAML::Node& n = mapping(node, at);
+  check_keys(n, at, {"width", "resolutions", "checkpoint"});
+  if (n["width"]) c.width = get<double>(n, "width", at);
+  if (n["resolutions"]) c.resolutions = get_choices<int>(n, "resolutions", at);
+  if (n["checkpoint"]) c.checkpoint = resolve(path, get<std::string>(n, "checkpoint", at));
+  if (std::find(space.width_choices.begin(), space.width_choices.end(), c.width) == space.width_choices.end())
+    throw InputError(at + ": width " + std::to_string(c.width) + " is not one of the space's widths");
+  for (int r : c.resolutions)
+    if (std::find(space.resolution_choices.begin(), space.resolution_choices.end(), r) == space.resolution_choices.end())
+      throw InputError(at + ": resolution " + std::to_string(r) + " is not one of the space's resolutions");
+  if (c.resolutions.empty()) throw InputError(at + ": resolutions must not be empty");
+  return c;
+}
+
+supernet::PhaseOptions load_phase(const YAML::Node& node, const std::string& at, const supernet::PhaseOptions& defaults) {
+  const YAML::Node& n = mapping(node, at);
+  check_keys(n, at, {"name", "epochs", "lr", "kernels", "expands", "depths", "subnets_per_step", "reorder_channels"});
+  supernet::PhaseOptions p = defaults;
+  if (n["name"]) p.name = get<std::string>(n, "name", at);
+  if (n["epochs"]) p.epochs = get<int>(n, "epochs", at);
+  if (n["lr"]) p.lr = get<double>(n, "lr", at);
+  if (n["kernels"]) p.kernels = get_choices<int>(n, "kernels", at);
+  if (n["expands"]) p.expands = get_choices<int>(n, "expands", at);
+  if (n["depths"]) p.depths = get_choices<int>(n, "depths", at);
+  if (n["subnets_per_step"]) p.subnets_per_step = get<int>(n, "subnets_per_step", at);
+  if (n["reorder_channels"]) p.reorder_channels = get<bool>(n, "reorder_channels", at);
+  return p;
+}
+
+// once-for-all's schedule: the largest network, then elastic kernel, depth and expand (each growing its
+// set in two steps), later phases at lower learning rates.
+std::vector<supernet::PhaseOptions> default_shrinking_phases(const SearchSpace& s, double lr) {
+  auto top = [](std::vector<int> v, size_t n) {
+    std::sort(v.begin(), v.end());
+    return std::vector<int>(v.end() - long(std::min(n, v.size())), v.end());
+  };
+  const auto& ks = s.kernel_choices;
+  const auto& ds = s.depth_choices;
+  const auto& es = s.expand_choices;
+  std::vector<supernet::PhaseOptions> p;
+  p.push_back({"largest", 2, lr, {}, {}, {}, 1, false, false});
+  p.push_back({"kernel", 1, lr * 0.5, ks, {}, {}, 1, false, false});
+  p.push_back({"depth-1", 1, lr * 0.3, ks, {}, top(ds, 2), 2, false, false});
+  p.push_back({"depth-2", 1, lr * 0.3, ks, {}, ds, 2, false, false});
+  p.push_back({"expand-1", 1, lr * 0.3, ks, top(es, 2), ds, 2, false, true});
+  p.push_back({"expand-2", 1, lr * 0.3, ks, es, ds, 4, false, false});
+  return p;
+}
+
+TrainConfig load_train_config(const YAML::Node& node, const std::string& path, const Experiment& x) {
+  TrainConfig c;
+  auto& o = c.options;
+  o.space = x.space;
+  o.width = x.supernet.width;
+  o.resolutions = x.supernet.resolutions;
+  const std::string at = path + ": train";
+  YAML::Node n = node ? mapping(node, at) : YAML::Node(YAML::NodeType::Map);
+  check_keys(n, at,
+             {"method", "epochs", "lr", "subnets_per_step", "phases", "batch_size", "threads", "seed", "momentum",
+              "nesterov", "weight_decay", "label_smoothing", "kd_weight", "warmup_epochs", "recalibration_images",
+              "eval_batch_size", "max_steps_per_epoch"});
+  if (n["method"]) c.method = get<std::string>(n, "method", at);
+  if (n["batch_size"]) o.batch_size = get<int>(n, "batch_size", at);
+  if (n["threads"]) c.threads = get<int>(n, "threads", at);
+  if (n["seed"]) o.seed = get<uint64_t>(n, "seed", at);
+  if (n["momentum"]) o.momentum = get<double>(n, "momentum", at);
+  if (n["nesterov"]) o.nesterov = get<bool>(n, "nesterov", at);
+  if (n["weight_decay"]) o.weight_decay = get<double>(n, "weight_decay", at);
+  if (n["label_smoothing"]) o.label_smoothing = get<double>(n, "label_smoothing", at);
+  if (n["kd_weight"]) o.kd_weight = get<double>(n, "kd_weight", at);
+  if (n["warmup_epochs"]) o.warmup_epochs = get<int>(n, "warmup_epochs", at);
+  if (n["recalibration_images"]) o.recalibration_images = get<int>(n, "recalibration_images", at);
+  if (n["eval_batch_size"]) o.eval_batch_size = get<int>(n, "eval_batch_size", at);
+  if (n["max_steps_per_epoch"]) o.max_steps_per_epoch = get<int64_t>(n, "max_steps_per_epoch", at);
+  const double lr = n["lr"] ? get<double>(n, "lr", at) : 0.05;
+  if (c.threads <= 0) throw InputError(at + ": threads must be positive");
+  if (c.method == "sandwich") {
+    if (n["phases"]) throw InputError(at + ": 'phases' belongs to method progressive_shrinking");
+    supernet::PhaseOptions p{"sandwich", 1, lr, x.space.kernel_choices, x.space.expand_choices, x.space.depth_choices,
+                             4, true, false};
+    if (n["epochs"]) p.epochs = get<int>(n, "epochs", at);
+    if (n["subnets_per_step"]) p.subnets_per_step = get<int>(n, "subnets_per_step", at);
+    o.phases = {p};
+  } else if (c.method == "progressive_shrinking") {
+    if (n["epochs"] || n["subnets_per_step"])
+      throw InputError(at + ": with progressive_shrinking, epochs and subnets_per_step are set per phase");
+    if (n["phases"]) {
+      if (!n["phases"].IsSequence()) throw InputError(at + ": phases must be a list");
+      int i = 0;
+      for (const auto& ph : n["phases"])
+        o.phases.push_back(load_phase(ph, at + ": phases[" + std::to_string(i++) + "]",
+                                      supernet::PhaseOptions{"phase" + std::to_string(i), 1, lr, {}, {}, {}, 1, false, false}));
+    } else {
+      o.phases = default_shrinking_phases(x.space, lr);
+    }
+  } else {
+    throw InputError(at + ": method '" + c.method + "' is not known (sandwich or progressive_shrinking)");
+  }
+  return c;
+}
+
 }  // namespace
 
 std::string config_dir() {
@@ -160,7 +289,7 @@ SearchSpace load_space(const std::string& path) {
 
 Experiment load_experiment(const std::string& path) {
   const YAML::Node n = load_yaml(path);
-  check_keys(n, path, {"name", "description", "space", "mcu", "stage1"});
+  check_keys(n, path, {"name", "description", "space", "mcu", "stage1", "data", "supernet", "train"});
   Experiment x;
   x.path = path;
   x.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
@@ -178,6 +307,9 @@ Experiment load_experiment(const std::string& path) {
     if (s1["widths"]) x.stage1.widths = get_choices<double>(s1, "widths", at);
     if (s1["resolutions"]) x.stage1.resolutions = get_choices<int>(s1, "resolutions", at);
   }
+  x.data = load_data_config(n["data"], path);
+  x.supernet = load_supernet_config(n["supernet"], path, x.space);
+  x.train = load_train_config(n["train"], path, x);
   return x;
 }
 

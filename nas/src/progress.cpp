@@ -39,6 +39,11 @@ void ProgressBar::advance(int64_t n) {
   if (lock.owns_lock()) draw(done, false);
 }
 
+void ProgressBar::set_status(std::string status) {
+  std::lock_guard<std::mutex> lock(draw_mutex_);
+  status_ = std::move(status);
+}
+
 void ProgressBar::finish() {
   std::lock_guard<std::mutex> lock(draw_mutex_);
   if (finished_) return;
@@ -52,10 +57,10 @@ void ProgressBar::draw(int64_t done, bool final_line) {
   const double rate = elapsed > 0 ? done / elapsed : 0.0;
   const double frac = total_ > 0 ? double(done) / total_ : 1.0;
   const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
-  char stats[160];
-  std::snprintf(stats, sizeof stats, "%lld/%lld %3.0f%% %.0f %s/s %s %s", static_cast<long long>(done),
+  char stats[320];
+  std::snprintf(stats, sizeof stats, "%lld/%lld %3.0f%% %.0f %s/s %s %s%s%s", static_cast<long long>(done),
                 static_cast<long long>(total_), 100 * frac, rate, unit_.c_str(), final_line ? "in" : "ETA",
-                format_duration(final_line ? elapsed : eta).c_str());
+                format_duration(final_line ? elapsed : eta).c_str(), status_.empty() ? "" : " ", status_.c_str());
   if (tty_) {
     constexpr int kWidth = 30;
     const int filled = int(frac * kWidth + 0.5);

@@ -36,11 +36,11 @@ std::vector<int> rank_spaces(const std::vector<SpaceStats>& spaces, double min_f
 SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   const auto start = std::chrono::steady_clock::now();
   opt.space.validate();
-  const std::vector<double> widths = opt.widths.empty() ? opt.space.width_choices : opt.widths;
-  const std::vector<int> resolutions = opt.resolutions.empty() ? opt.space.resolution_choices : opt.resolutions;
+  const std::vector<double> widths = opt.stage1.widths.empty() ? opt.space.width_choices : opt.stage1.widths;
+  const std::vector<int> resolutions = opt.stage1.resolutions.empty() ? opt.space.resolution_choices : opt.stage1.resolutions;
   if (widths.empty() || resolutions.empty()) throw InputError("stage 1: the (w, r) grid is empty");
-  if (opt.samples < 1) throw InputError("stage 1: --samples must be at least 1");
-  if (!(opt.min_fit_fraction >= 0.0 && opt.min_fit_fraction <= 1.0))
+  if (opt.stage1.samples < 1) throw InputError("stage 1: --samples must be at least 1");
+  if (!(opt.stage1.min_fit_fraction >= 0.0 && opt.stage1.min_fit_fraction <= 1.0))
     throw InputError("stage 1: min_fit_fraction must lie in [0, 1]");
   if (opt.sram_bytes <= 0 || opt.flash_bytes <= 0) throw InputError("stage 1: SRAM and Flash budgets must be positive");
   for (double w : widths)
@@ -55,7 +55,7 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   std::vector<Cell> grid;
   for (double w : widths)
     for (int r : resolutions) grid.push_back({w, r});
-  const int64_t m = opt.samples;
+  const int64_t m = opt.stage1.samples;
   const int64_t total = int64_t(grid.size()) * m;
 
   // One slot per subnet, filled in parallel and reduced in order: thread count cannot change results.
@@ -67,7 +67,7 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
     engine::Graph graph;
     for (int64_t i = range.begin(); i != range.end(); ++i) {
       const Cell& cell = grid[size_t(i / m)];
-      Rng rng(derive_seed(opt.seed, uint64_t(i / m), uint64_t(i % m)));
+      Rng rng(derive_seed(opt.stage1.seed, uint64_t(i / m), uint64_t(i % m)));
       const ArchSpec arch = opt.space.sample(rng, cell.w, cell.r);
       opt.space.describe_into(arch, net);
       engine::build_graph_into(net, graph);
@@ -106,7 +106,7 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
     std::sort(st.fitting_macs.begin(), st.fitting_macs.end());
     result.spaces.push_back(std::move(st));
   }
-  result.ranking = rank_spaces(result.spaces, opt.min_fit_fraction);
+  result.ranking = rank_spaces(result.spaces, opt.stage1.min_fit_fraction);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

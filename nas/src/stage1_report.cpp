@@ -70,14 +70,14 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
      << "`.\nBudgets: SRAM " << format_size(opt.sram_bytes) << " (planner arena, "
      << (opt.inplace ? "in-place depthwise" : "layer-wise") << "), Flash " << format_size(opt.flash_bytes)
      << " (weights + parameters + " << format_size(opt.runtime_code_bytes) << " runtime code).\n"
-     << opt.samples << " subnets per space, seed " << opt.seed << ", " << result.subnets << " subnets in "
+     << opt.stage1.samples << " subnets per space, seed " << opt.stage1.seed << ", " << result.subnets << " subnets in "
      << fmt("%.2f", result.seconds) << " s.\n\n"
      << "Chosen space: **" << space_label(best) << "** (mean " << fmt("%.2f", best.mean_macs / 1e6)
      << "M MACs over the " << best.fitting << " fitting subnets).\n\n"
-     << (opt.min_fit_fraction > 0 ? "Spaces where fewer than " + fmt("%.0f%%", 100 * opt.min_fit_fraction) +
+     << (opt.stage1.min_fit_fraction > 0 ? "Spaces where fewer than " + fmt("%.0f%%", 100 * opt.stage1.min_fit_fraction) +
                                         " of the subnets fit are ranked after the others.\n\n"
                                   : std::string())
-     << stage1_ranking_table(result, opt.min_fit_fraction) << "\n![FLOPs CDF](cdf.svg)\n";
+     << stage1_ranking_table(result, opt.stage1.min_fit_fraction) << "\n![FLOPs CDF](cdf.svg)\n";
   write_file_atomic((dir / "ranking.md").string(), md.str());
 
   std::ostringstream csv;
@@ -165,9 +165,9 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   j["flash_bytes"] = opt.flash_bytes;
   j["runtime_code_bytes"] = opt.runtime_code_bytes;
   j["planner"] = opt.inplace ? "inplace" : "layerwise";
-  j["samples_per_space"] = opt.samples;
-  j["min_fit_fraction"] = opt.min_fit_fraction;
-  j["seed"] = opt.seed;
+  j["samples_per_space"] = opt.stage1.samples;
+  j["min_fit_fraction"] = opt.stage1.min_fit_fraction;
+  j["seed"] = opt.stage1.seed;
   j["subnets"] = result.subnets;
   j["seconds"] = result.seconds;
   j["subnets_per_second"] = result.seconds > 0 ? result.subnets / result.seconds : 0.0;

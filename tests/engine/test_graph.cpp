@@ -231,13 +231,21 @@ TEST(GraphValidate, OtherCorruptionsThrowInputError) {
 }
 
 TEST(GraphPadding, SamePadBefore) {
-  EXPECT_EQ(same_pad_before(7, 3, 2), 1);  // out 4, total (4-1)*2+3-7 = 2
-  EXPECT_EQ(same_pad_before(8, 3, 2), 0);  // out 4, total 1, extra goes after
-  EXPECT_EQ(same_pad_before(5, 5, 1), 2);  // total 4
+  // PyTorch's padding = k / 2 whatever the input size; TF would put the odd row after for even inputs.
+  EXPECT_EQ(same_pad_before(7, 3, 2), 1);
+  EXPECT_EQ(same_pad_before(8, 3, 2), 1);  // TF SAME would give 0 here
+  EXPECT_EQ(same_pad_before(5, 5, 1), 2);
   EXPECT_EQ(same_pad_before(5, 3, 1), 1);
   EXPECT_EQ(same_pad_before(4, 1, 1), 0);
-  EXPECT_EQ(same_pad_before(8, 7, 2), 2);  // out 4, total 6+7-8 = 5
-  EXPECT_EQ(same_pad_before(1, 1, 2), 0);  // total clamps at 0
+  EXPECT_EQ(same_pad_before(8, 7, 2), 3);
+  EXPECT_EQ(same_pad_before(1, 1, 2), 0);
+  // The output size stays ceil(in / stride): the last window starts inside the padded input.
+  for (int in = 1; in <= 20; ++in)
+    for (int k : {1, 3, 5, 7})
+      for (int s : {1, 2}) {
+        const int p = same_pad_before(in, k, s);
+        EXPECT_EQ((in + 2 * p - k) / s + 1, conv_out_size(in, s)) << in << " " << k << " " << s;
+      }
 }
 
 TEST(GraphNames, OpKindToString) {

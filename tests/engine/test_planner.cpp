@@ -86,7 +86,7 @@ void expect_hand_plan(const PlanOptions& o, const HandPlan& e) {
 TEST(PlannerHand, GraphIsValidAndScratchSizesAreAsComputed) {
   const Graph g = hand_graph();
   ASSERT_NO_THROW(g.validate());
-  EXPECT_EQ(same_pad_before(4, 3, 2), 0);
+  EXPECT_EQ(same_pad_before(4, 3, 2), 1);  // PyTorch-style k / 2
   EXPECT_EQ(op_scratch_bytes(g, g.ops[0]), 0);
   EXPECT_EQ(op_scratch_bytes(g, g.ops[1]), 72);
   EXPECT_EQ(op_scratch_bytes(g, g.ops[2]), 0);

@@ -53,11 +53,32 @@ TEST(Config, McuNetGridIsMcuNets) {
 
 TEST(Config, ExperimentsResolveTheirSpaceRelativeToThemselves) {
   setenv("TINYNAS_CONFIG_DIR", configs().c_str(), 1);
-  for (const char* name : {"fashion-mnist", "mcunet-imagenet"}) {
+  for (const char* name : {"fashion-mnist", "fashion-mnist-progressive", "mcunet-imagenet"}) {
     const auto x = load_experiment(configs() + "/experiments/" + name + ".yaml");
     EXPECT_FALSE(x.space.resolution_choices.empty()) << name;
     EXPECT_EQ(x.stage1.samples, 1000) << name;
+    EXPECT_FALSE(x.train.options.phases.empty()) << name;
   }
+  // The default: a sandwich supernet of the Fashion-MNIST space with the shipped checkpoint.
+  const auto fm = load_experiment(configs() + "/experiments/fashion-mnist.yaml");
+  EXPECT_EQ(fm.train.method, "sandwich");
+  ASSERT_EQ(fm.train.options.phases.size(), 1u);
+  EXPECT_TRUE(fm.train.options.phases[0].sandwich);
+  EXPECT_EQ(fm.train.options.phases[0].subnets_per_step, 4);
+  EXPECT_EQ(fm.supernet.resolutions, (std::vector<int>{24, 32, 40}));
+  EXPECT_NE(fm.supernet.checkpoint.find("supernet/pretrained/fashion-mnist/supernet.pt"), std::string::npos);
+  EXPECT_EQ(fm.data.kind, "fashion-mnist");
+  EXPECT_EQ(fm.data.holdout, 5000);
+  // Progressive shrinking: six phases, the expand phase re-orders channels first.
+  const auto ps = load_experiment(configs() + "/experiments/fashion-mnist-progressive.yaml");
+  ASSERT_EQ(ps.train.options.phases.size(), 6u);
+  EXPECT_TRUE(ps.train.options.phases[4].reorder_channels);
+  EXPECT_EQ(ps.train.options.phases[5].expands, (std::vector<int>{3, 4, 6}));
+  // The ImageNet experiment reads a folder; the default progressive schedule fills its phases.
+  const auto in = load_experiment(configs() + "/experiments/mcunet-imagenet.yaml");
+  EXPECT_EQ(in.data.kind, "folder");
+  EXPECT_EQ(in.data.channels, 3);
+  EXPECT_EQ(in.train.options.phases.front().name, "largest");
   EXPECT_EQ(load_experiment(default_experiment_path()).space.in_channels, 1);
 }
 

@@ -18,12 +18,12 @@ SpaceOptimizerOptions tiny_options() {
   SpaceOptimizerOptions o;
   o.space.in_channels = 1;
   o.space.num_classes = 10;
-  o.widths = {0.25, 0.5, 1.0};
-  o.resolutions = {32, 48, 64};
-  o.space.width_choices = o.widths;
-  o.space.resolution_choices = o.resolutions;
-  o.samples = 60;
-  o.seed = 7;
+  o.stage1.widths = {0.25, 0.5, 1.0};
+  o.stage1.resolutions = {32, 48, 64};
+  o.space.width_choices = o.stage1.widths;
+  o.space.resolution_choices = o.stage1.resolutions;
+  o.stage1.samples = 60;
+  o.stage1.seed = 7;
   o.sram_bytes = 96 * 1024;
   o.flash_bytes = 400 * 1024;
   o.runtime_code_bytes = 32 * 1024;
@@ -41,12 +41,12 @@ TEST(SpaceOptimizer, RankingEqualsBruteForce) {
   std::vector<std::tuple<double, int, int>> expected;  // (-mean, -fitting, grid index) for fitting spaces
   std::vector<int> nothing_fits;
   int s = 0;
-  for (double w : o.widths)
-    for (int r : o.resolutions) {
+  for (double w : o.stage1.widths)
+    for (int r : o.stage1.resolutions) {
       double sum = 0;
       int fit = 0;
-      for (int i = 0; i < o.samples; ++i) {
-        Rng rng(derive_seed(o.seed, uint64_t(s), uint64_t(i)));
+      for (int i = 0; i < o.stage1.samples; ++i) {
+        Rng rng(derive_seed(o.stage1.seed, uint64_t(s), uint64_t(i)));
         const NetworkDesc net = o.space.describe(o.space.sample(rng, w, r));
         const engine::Graph g = engine::build_graph(net);
         const engine::MemoryPlan plan = engine::plan_memory(g);
@@ -99,7 +99,7 @@ TEST(SpaceOptimizer, SameResultWithOneOrManyThreads) {
 TEST(SpaceOptimizer, SeedChangesTheSample) {
   SpaceOptimizerOptions o = tiny_options();
   const auto a = optimize_space(o);
-  o.seed = 8;
+  o.stage1.seed = 8;
   const auto b = optimize_space(o);
   bool differ = false;
   for (size_t i = 0; i < a.spaces.size(); ++i) differ |= a.spaces[i].fitting_macs != b.spaces[i].fitting_macs;
@@ -136,13 +136,13 @@ TEST(SpaceOptimizer, LayerwisePlanningFitsNoMoreThanInPlace) {
 
 TEST(SpaceOptimizer, RejectsBadOptions) {
   SpaceOptimizerOptions o = tiny_options();
-  o.samples = 0;
+  o.stage1.samples = 0;
   EXPECT_THROW(optimize_space(o), InputError);
   o = tiny_options();
   o.sram_bytes = 0;
   EXPECT_THROW(optimize_space(o), InputError);
   o = tiny_options();
-  o.resolutions = {4};
+  o.stage1.resolutions = {4};
   EXPECT_THROW(optimize_space(o), InputError);
 }
 
@@ -164,6 +164,6 @@ TEST(RankSpaces, TooFewFittingSubnetsRankAfterTheOthers) {
   EXPECT_EQ(rank_spaces(s), (std::vector<int>{0, 1, 2}));  // the paper's rule alone
   EXPECT_EQ(rank_spaces(s, 0.05), (std::vector<int>{1, 0, 2}));
   SpaceOptimizerOptions o = tiny_options();
-  o.min_fit_fraction = 1.5;
+  o.stage1.min_fit_fraction = 1.5;
   EXPECT_THROW(optimize_space(o), InputError);
 }

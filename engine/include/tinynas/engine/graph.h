@@ -63,7 +63,9 @@ int64_t op_weight_count(const Graph& g, const Op& op);   // int8 weights (0 for 
 int64_t op_out_channels_with_params(const Graph& g, const Op& op);  // channels with bias + requant params
 int64_t op_scratch_bytes(const Graph& g, const Op& op);  // from kernels/tn_scratch.h
 
-// SAME padding of one dimension: the padding before the first element.
+// The padding before the first element of one dimension: kernel / 2, as the trained PyTorch networks
+// pad (nn.Conv2d padding = k / 2); with odd kernels the output size is ceil(in / stride) (SAME), and
+// the window may stop short of the last padded row.
 int same_pad_before(int in, int kernel, int stride);
 
 }  // namespace tinynas::engine

@@ -6,16 +6,25 @@
 #include <vector>
 
 #include "tinynas/engine/mcu.h"
+#include "tinynas/nas/space_optimizer.h"
 #include "tinynas/search_space/space.h"
+#include "tinynas/supernet/data_config.h"
+#include "tinynas/supernet/train.h"
 
 namespace tinynas {
 
-struct Stage1Config {
-  std::vector<double> widths;      // the (w, r) grid; empty = the space's own choices
+// The supernet an experiment searches: its fixed width and training resolutions, and the trained
+// checkpoint (relative paths are relative to the experiment file).
+struct SupernetConfig {
+  double width = 0.5;
   std::vector<int> resolutions;
-  int samples = 1000;              // subnets sampled per (w, r) space
-  uint64_t seed = 0;
-  double min_fit_fraction = 0.0;   // see SpaceOptimizerOptions
+  std::string checkpoint;
+};
+
+struct TrainConfig {
+  std::string method = "sandwich";  // "sandwich" (BigNAS) or "progressive_shrinking" (once-for-all)
+  supernet::TrainOptions options;    // space, width and resolutions filled from the experiment
+  int threads = 2;
 };
 
 struct Experiment {
@@ -25,6 +34,9 @@ struct Experiment {
   std::string space_path;
   engine::McuProfile mcu;
   Stage1Config stage1;
+  data::DataConfig data;
+  SupernetConfig supernet;
+  TrainConfig train;
 };
 
 // The configs folder: $TINYNAS_CONFIG_DIR, else the source tree's configs/.

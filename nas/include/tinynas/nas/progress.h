@@ -14,6 +14,8 @@ class ProgressBar {
   ProgressBar(std::string label, int64_t total, std::string unit = "it");
   ~ProgressBar();
   void advance(int64_t n = 1);
+  // Extra text shown after the rate and ETA (a running loss, say); thread-safe.
+  void set_status(std::string status);
   // Draws the final state; called by the destructor if not before.
   void finish();
   double elapsed_seconds() const;
@@ -21,7 +23,7 @@ class ProgressBar {
  private:
   void draw(int64_t done, bool final_line);
 
-  std::string label_, unit_;
+  std::string label_, unit_, status_;
   int64_t total_;
   std::atomic<int64_t> done_{0};
   std::atomic<int64_t> next_draw_ns_{0};

@@ -12,19 +12,24 @@
 
 namespace tinynas {
 
-struct SpaceOptimizerOptions {
-  SearchSpace space;
-  std::vector<double> widths;    // the grid; empty = space.width_choices
-  std::vector<int> resolutions;  // empty = space.resolution_choices
+// The stage-1 settings of an experiment config (its stage1: section).
+struct Stage1Config {
+  std::vector<double> widths;    // the (w, r) grid; empty = the space's own choices
+  std::vector<int> resolutions;
   int samples = 1000;            // m, subnets per (w, r)
   uint64_t seed = 0;
+  // Spaces where fewer than this fraction of the samples fit are ranked after the others: a mean over
+  // a handful of subnets is noise. 0 = the paper's rule alone.
+  double min_fit_fraction = 0.0;
+};
+
+struct SpaceOptimizerOptions {
+  SearchSpace space;
+  Stage1Config stage1;
   int64_t sram_bytes = 0;        // the arena must fit
   int64_t flash_bytes = 0;       // weights + params + runtime code must fit
   int64_t runtime_code_bytes = 0;
   bool inplace = true;           // plan with in-place depthwise (TinyEngine) or layer-wise (TF-Lite Micro)
-  // Spaces where fewer than this fraction of the samples fit are ranked after the others: a mean over
-  // a handful of subnets is noise. 0 = the paper's rule alone.
-  double min_fit_fraction = 0.0;
   std::function<void(int64_t)> on_progress;  // called with the number of subnets just finished
 };
 

@@ -1,0 +1,83 @@
+// tinynas train: trains the experiment's once-for-all supernet, with per-epoch checkpoints and --resume.
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "commands.h"
+#include "tinynas/nas/config.h"
+#include "tinynas/nas/progress.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+#include "tinynas/supernet/data_config.h"
+#include "tinynas/supernet/runtime.h"
+#include "tinynas/supernet/train.h"
+
+namespace tinynas::cli {
+
+namespace {
+struct Options {
+  std::string config, out;
+  bool resume = false;
+  int epochs = 0;
+  int64_t max_steps = -1;
+};
+}  // namespace
+
+Runner add_train(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "train", "Train the experiment's once-for-all supernet (progressive shrinking or the sandwich rule, as its "
+               "train: section says). Writes DIR/checkpoint.pt every epoch, DIR/supernet.pt at the end, "
+               "DIR/metrics.csv and DIR/train.log.");
+  cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
+  cmd->add_option("--out", o->out, "output directory (default: runs/<experiment>-supernet)");
+  cmd->add_flag("--resume", o->resume, "continue from DIR/checkpoint.pt; the final weights equal an uninterrupted run");
+  cmd->add_option("--epochs", o->epochs, "override the epochs of a sandwich run")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-steps-per-epoch", o->max_steps, "cap the steps of every epoch (quick trials)")
+      ->check(CLI::NonNegativeNumber);
+  return [o]() {
+    const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    TrainConfig tc = x.train;
+    if (o->epochs > 0) {
+      if (tc.method != "sandwich") throw InputError("--epochs applies to sandwich runs; set epochs per phase in the config");
+      tc.options.phases.front().epochs = o->epochs;
+    }
+    if (o->max_steps >= 0) tc.options.max_steps_per_epoch = o->max_steps;
+    const std::string out = o->out.empty() ? "runs/" + x.name + "-supernet" : o->out;
+    std::filesystem::create_directories(out);
+    auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(out + "/train.log", /*truncate=*/!o->resume);
+    spdlog::default_logger()->sinks().push_back(file_sink);
+    // The experiment as it was run, beside its results.
+    write_file_atomic(out + "/experiment.yaml", read_text_file(x.path));
+
+    const int threads = global_options().threads > 0 ? global_options().threads : tc.threads;
+    supernet::configure_torch(threads);
+    const auto train = data::open_split(x.data, "train");
+    const auto holdout = data::open_split(x.data, "holdout");
+    spdlog::info("experiment '{}' ({}): {} supernet, w {}, resolutions {}, {} threads", x.name, x.path, tc.method,
+                 tc.options.width, fmt::join(tc.options.resolutions, "/"), threads);
+    spdlog::info("data: {} training images, {} holdout images", train->size(), holdout->size());
+
+    std::unique_ptr<ProgressBar> bar;
+    int64_t last_step = 0;
+    const auto on_step = [&](int64_t step, int64_t steps, double loss, double images_per_s) {
+      if (step == 0) {
+        bar = std::make_unique<ProgressBar>("epoch", steps * tc.options.batch_size, "img");
+        last_step = 0;
+        return;
+      }
+      bar->set_status(fmt::format("loss {:.4f} ({:.0f} img/s)", loss, images_per_s));
+      bar->advance((step - last_step) * tc.options.batch_size);
+      last_step = step;
+      if (step == steps) bar.reset();
+    };
+    const auto history = supernet::train_supernet(tc.options, *train, *holdout, supernet::TrainPaths{out}, o->resume, on_step);
+    spdlog::info("trained: {} epochs; supernet in {}/supernet.pt, metrics in {}/metrics.csv", history.size(), out, out);
+    spdlog::default_logger()->sinks().pop_back();
+    return 0;
+  };
+}
+
+}  // namespace tinynas::cli

@@ -1,0 +1,48 @@
+#include "supernet_common.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/rng.h"
+#include "tinynas/supernet/data_config.h"
+#include "tinynas/supernet/evaluate.h"
+
+namespace tinynas::cli {
+
+supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::string& flag) {
+  const std::string path = flag.empty() ? x.supernet.checkpoint : flag;
+  if (path.empty())
+    throw InputError("no supernet: pass --supernet FILE or set supernet.checkpoint in '" + x.path + "'");
+  auto f = supernet::load_supernet(path);
+  if (f.net->space.in_channels != x.space.in_channels || f.net->space.num_classes != x.space.num_classes)
+    throw InputError("'" + path + "' was trained for " + std::to_string(f.net->space.in_channels) + "-channel input and " +
+                     std::to_string(f.net->space.num_classes) + " classes, which does not match the experiment '" +
+                     x.path + "'");
+  return f;
+}
+
+ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::string& arch, int resolution) {
+  const auto& rs = f.resolutions;
+  if (arch == "largest" || arch == "smallest") {
+    const int r = resolution > 0 ? resolution : arch == "largest" ? *std::max_element(rs.begin(), rs.end())
+                                                                  : *std::min_element(rs.begin(), rs.end());
+    return arch == "largest" ? f.net->largest(r) : f.net->smallest(r);
+  }
+  ArchSpec a = load_arch(arch);
+  if (resolution > 0) a.r = resolution;
+  f.net->space.validate(a);
+  if (std::find(rs.begin(), rs.end(), a.r) == rs.end())
+    spdlog::warn("resolution {} is not one the supernet was trained at; its accuracy may be poor", a.r);
+  return a;
+}
+
+void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images) {
+  const auto train = data::open_split(x.data, "train");
+  f.net->set_active(arch);
+  const auto idx = supernet::calibration_indices(*train, images, derive_seed(x.train.options.seed, 4));
+  supernet::recalibrate_bn(f.net, *train, idx, arch.r);
+}
+
+}  // namespace tinynas::cli

@@ -1,0 +1,18 @@
+#pragma once
+// What `eval` and `extract` share: the supernet to load, the arch to activate, BN recalibration.
+#include <string>
+
+#include "tinynas/nas/config.h"
+#include "tinynas/supernet/checkpoint.h"
+
+namespace tinynas::cli {
+
+// --supernet, else the experiment's supernet.checkpoint; InputError when neither is set.
+supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::string& flag);
+// "largest" / "smallest" (at `resolution`, default the supernet's largest / smallest training
+// resolution) or an arch JSON file (whose r `resolution` overrides when given).
+ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::string& arch, int resolution);
+// Recalibrates the BN statistics of the active subnet on the experiment's fixed calibration subset.
+void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images);
+
+}  // namespace tinynas::cli

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Supernet throughput: training and evaluation images/s of the elastic supernet against a static copy of
+# the same network, measured in one run (ratios hold on a noisy machine; absolute figures do not).
+#   (a) once-for-all's upstream configuration: w 0.35, 32x32x3 random input, batch 128, 2 threads, SGD;
+#   (b) the shipped Fashion-MNIST supernet's shape: w 0.5, 40x40x1, 10 classes.
+# With TINYNAS_BENCH_ACCURACY=1 it also trains a static copy of the largest Fashion-MNIST subnet from
+# scratch for as many epochs as the shipped supernet (about an hour) and prints its test top-1 next to the
+# supernet's largest subnet after BN recalibration.
+# Usage: scripts/bench_supernet.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+[[ -x "$BUILD/bench_supernet" ]] || { echo "bench_supernet.sh: $BUILD/bench_supernet not built" >&2; exit 1; }
+THREADS="${TINYNAS_BENCH_THREADS:-2}"
+
+"$BUILD/bench_supernet" --threads "$THREADS" --width 0.35 --resolution 32 --channels 3 --classes 1000
+"$BUILD/bench_supernet" --threads "$THREADS" --width 0.5 --resolution 40 --channels 1 --classes 10
+
+if [[ "${TINYNAS_BENCH_ACCURACY:-0}" == 1 ]]; then
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+  epochs=$(awk '/^train:/{t=1} t && /^  epochs:/{print $2; exit}' configs/experiments/fashion-mnist.yaml)
+  echo "accuracy: the shipped supernet's largest subnet (r 40) vs a static copy trained from scratch for $epochs epochs"
+  "$BUILD/tinynas" --log-level warn eval --arch largest --split test
+  "$BUILD/tinynas" --log-level warn --threads "$THREADS" extract --arch largest --from-scratch --finetune "$epochs" \
+    --lr 0.08 --test --out "$out/static-largest.pt"
+fi

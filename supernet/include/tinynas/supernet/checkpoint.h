@@ -1,0 +1,46 @@
+#pragma once
+// Supernet files: the trained supernet (weights + the space and width it was built for + the training
+// metadata), written atomically and read back with errors that name the file.
+#include <string>
+
+#include "tinynas/search_space/space.h"
+#include "tinynas/supernet/ofa.h"
+
+namespace tinynas::supernet {
+
+std::string space_to_json(const SearchSpace& space);
+SearchSpace space_from_json(const std::string& text);  // throws InputError
+
+struct SupernetFile {
+  OFASupernet net{nullptr};
+  std::vector<int> resolutions;  // the resolutions it was trained at
+  std::string train_options;     // JSON (options_to_json), may be empty
+  std::string path;
+};
+
+// Writes weights and metadata to path (temp file + rename).
+void save_supernet(const std::string& path, OFASupernet& net, const std::vector<int>& resolutions,
+                   const std::string& train_options_json);
+// Throws InputError naming the path when it is missing, corrupt or not a supernet file.
+SupernetFile load_supernet(const std::string& path);
+
+// Writes a torch archive to path through a temporary file in the same directory and a rename.
+void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::string& path);
+// Loads an archive; InputError naming the path for a missing or unreadable file.
+void load_archive(torch::serialize::InputArchive& archive, const std::string& path);
+std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path);
+
+}  // namespace tinynas::supernet
+
+namespace tinynas::supernet {
+
+// A standalone subnet: its arch, its network description and its weights.
+struct SubnetFile {
+  ArchSpec arch;
+  StaticNet net{nullptr};
+  std::string path;
+};
+void save_subnet(const std::string& path, StaticNet& net, const ArchSpec& arch);
+SubnetFile load_subnet(const std::string& path);  // InputError naming the path
+
+}  // namespace tinynas::supernet

@@ -1,0 +1,102 @@
+#pragma once
+// Supernet training: progressive shrinking (once-for-all) or the sandwich rule with in-place
+// distillation (BigNAS), with per-epoch atomic checkpoints that resume to the same final weights.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tinynas/search_space/space.h"
+#include "tinynas/supernet/dataset.h"
+
+namespace tinynas::supernet {
+
+// One training phase: its own SGD optimizer and cosine schedule over `epochs`, with the elastic
+// choices it samples from (empty = the largest only, except where the phase is sandwich).
+struct PhaseOptions {
+  std::string name;
+  int epochs = 1;
+  double lr = 0.05;
+  std::vector<int> kernels;  // kernel sizes sampled in this phase; empty = the largest only
+  std::vector<int> expands;
+  std::vector<int> depths;
+  int subnets_per_step = 1;
+  // BigNAS sandwich rule: every step trains the largest, the smallest and subnets_per_step - 2 random
+  // subnets, the largest (on the true labels) teaching the others through its soft outputs.
+  bool sandwich = false;
+  // Re-order middle channels by importance before the phase (once-for-all, before elastic expand).
+  bool reorder_channels = false;
+};
+
+struct TrainOptions {
+  SearchSpace space;               // the space whose subnets the supernet holds
+  double width = 0.5;              // the supernet's fixed width multiplier
+  std::vector<int> resolutions;    // elastic resolution: one per subnet pass, from this set
+  std::vector<PhaseOptions> phases;
+  int batch_size = 128;
+  uint64_t seed = 0;
+  double momentum = 0.9;
+  bool nesterov = true;
+  double weight_decay = 3e-5;      // conv and linear weights only (not BN, biases, kernel transforms)
+  double label_smoothing = 0.1;
+  // Loss of a distilled subnet: cross-entropy + kd_weight * soft cross-entropy to the teacher. The
+  // teacher is the step's largest subnet (sandwich) or the largest subnet frozen at the end of the first
+  // progressive-shrinking phase; 0 turns distillation off.
+  double kd_weight = 1.0;
+  int warmup_epochs = 0;           // linear warm-up at the start of the first phase
+  int recalibration_images = 2000; // BN recalibration subset (training images) for the epoch metrics
+  int eval_batch_size = 256;
+  int64_t max_steps_per_epoch = 0; // 0 = the whole training set (a smaller value is for tests and benchmarks)
+};
+
+// Where a run writes: checkpoint.pt (latest, every epoch), supernet.pt (final weights + metadata),
+// metrics.csv.
+struct TrainPaths {
+  std::string dir;
+  std::string checkpoint() const { return dir + "/checkpoint.pt"; }
+  std::string supernet() const { return dir + "/supernet.pt"; }
+  std::string metrics() const { return dir + "/metrics.csv"; }
+};
+
+struct EpochMetrics {
+  std::string phase;
+  int epoch = 0;           // 1-based, within the phase
+  int global_epoch = 0;    // 1-based, over all phases
+  double train_loss = 0;   // mean loss of every subnet pass
+  double lr = 0;           // at the end of the epoch
+  double images_per_s = 0; // training images per second (one image = one sample of the batch per step)
+  double seconds = 0;
+  double holdout_largest = 0;   // holdout top-1 after recalibration, largest subnet at the largest r
+  double holdout_smallest = 0;  // smallest subnet at the smallest r
+};
+
+// Called with step 0 when an epoch starts, then after every step with (step within the epoch, steps per
+// epoch, mean loss so far, images per second); for progress bars.
+using StepCallback = std::function<void(int64_t step, int64_t steps, double loss, double images_per_s)>;
+
+// Trains a supernet on `train` (holdout metrics on `holdout`); resume = continue from the checkpoint in
+// paths.dir, which must come from the same options (InputError otherwise). Returns every epoch's metrics.
+std::vector<EpochMetrics> train_supernet(const TrainOptions& options, const data::Dataset& train,
+                                         const data::Dataset& holdout, const TrainPaths& paths, bool resume,
+                                         const StepCallback& on_step = {});
+
+// The options as JSON: stored in checkpoints (to refuse resuming with different options) and in the
+// final supernet file.
+std::string options_to_json(const TrainOptions& options);
+
+}  // namespace tinynas::supernet
+
+namespace tinynas::supernet {
+
+struct FinetuneOptions {
+  int epochs = 1;
+  double lr = 0.01;
+  int batch_size = 128;
+  double momentum = 0.9;
+  double weight_decay = 3e-5;
+  double label_smoothing = 0.1;
+  uint64_t seed = 0;
+  int64_t max_steps_per_epoch = 0;  // 0 = the whole training set
+};
+
+}  // namespace tinynas::supernet

@@ -1,0 +1,165 @@
+#include "tinynas/supernet/checkpoint.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/zoo_json.h"
+
+namespace tinynas::supernet {
+
+namespace fs = std::filesystem;
+
+std::string space_to_json(const SearchSpace& s) {
+  nlohmann::ordered_json j;
+  j["name"] = s.name;
+  j["base_widths"] = s.base_widths;
+  j["stage_strides"] = s.stage_strides;
+  j["kernel_choices"] = s.kernel_choices;
+  j["expand_choices"] = s.expand_choices;
+  j["depth_choices"] = s.depth_choices;
+  j["width_choices"] = s.width_choices;
+  j["resolution_choices"] = s.resolution_choices;
+  j["in_channels"] = s.in_channels;
+  j["num_classes"] = s.num_classes;
+  j["feature_mix_channels"] = s.feature_mix_channels;
+  return j.dump();
+}
+
+SearchSpace space_from_json(const std::string& text) {
+  SearchSpace s;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    j.at("name").get_to(s.name);
+    j.at("base_widths").get_to(s.base_widths);
+    j.at("stage_strides").get_to(s.stage_strides);
+    j.at("kernel_choices").get_to(s.kernel_choices);
+    j.at("expand_choices").get_to(s.expand_choices);
+    j.at("depth_choices").get_to(s.depth_choices);
+    j.at("width_choices").get_to(s.width_choices);
+    j.at("resolution_choices").get_to(s.resolution_choices);
+    j.at("in_channels").get_to(s.in_channels);
+    j.at("num_classes").get_to(s.num_classes);
+    j.at("feature_mix_channels").get_to(s.feature_mix_channels);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(std::string("search space JSON is malformed: ") + e.what());
+  }
+  s.validate();
+  return s;
+}
+
+void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::string& path) {
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw RuntimeFailure("cannot write '" + path + "': " + e.what_without_backtrace());
+  }
+  fs::rename(tmp, target);
+}
+
+void load_archive(torch::serialize::InputArchive& archive, const std::string& path) {
+  if (!fs::is_regular_file(path)) throw InputError("'" + path + "' does not exist or is not a file");
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw InputError("'" + path + "' is not a readable tinynas file (corrupt or truncated?): " +
+                     e.what_without_backtrace());
+  }
+}
+
+std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
+  c10::IValue v;
+  if (!archive.try_read(key, v) || !v.isString())
+    throw InputError("'" + path + "' has no '" + key + "' record: not a file of this kind");
+  return v.toStringRef();
+}
+
+void save_supernet(const std::string& path, OFASupernet& net, const std::vector<int>& resolutions,
+                   const std::string& train_options_json) {
+  nlohmann::ordered_json meta;
+  meta["format"] = "tinynas-supernet-1";
+  meta["space"] = nlohmann::json::parse(space_to_json(net->space));
+  meta["width"] = net->w;
+  meta["resolutions"] = resolutions;
+  meta["train_options"] = train_options_json.empty() ? nlohmann::json() : nlohmann::json::parse(train_options_json);
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(meta.dump()));
+  torch::serialize::OutputArchive model;
+  net->save(model);
+  archive.write("model", model);
+  save_archive_atomic(archive, path);
+}
+
+SupernetFile load_supernet(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  load_archive(archive, path);
+  const std::string meta_text = read_string(archive, "meta", path);
+  SupernetFile f;
+  f.path = path;
+  double w = 0;
+  try {
+    const auto meta = nlohmann::json::parse(meta_text);
+    if (meta.value("format", "") != "tinynas-supernet-1") throw InputError("unknown format");
+    w = meta.at("width").get<double>();
+    meta.at("resolutions").get_to(f.resolutions);
+    if (!meta.at("train_options").is_null()) f.train_options = meta.at("train_options").dump();
+    f.net = OFASupernet(space_from_json(meta.at("space").dump()), w);
+  } catch (const std::exception& e) {
+    throw InputError("'" + path + "' is not a tinynas supernet file: " + e.what());
+  }
+  torch::serialize::InputArchive model;
+  try {
+    if (!archive.try_read("model", model)) throw InputError("no model record");
+    f.net->load(model);
+  } catch (const std::exception& e) {
+    throw InputError("'" + path + "': the weights do not match the supernet they describe: " + e.what());
+  }
+  f.net->eval();
+  return f;
+}
+
+}  // namespace tinynas::supernet
+
+namespace tinynas::supernet {
+
+void save_subnet(const std::string& path, StaticNet& net, const ArchSpec& arch) {
+  nlohmann::ordered_json meta;
+  meta["format"] = "tinynas-subnet-1";
+  meta["arch"] = nlohmann::json::parse(to_json(arch));
+  meta["network"] = nlohmann::json::parse(network_to_zoo_json(net->desc));
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(meta.dump()));
+  torch::serialize::OutputArchive model;
+  net->save(model);
+  archive.write("model", model);
+  save_archive_atomic(archive, path);
+}
+
+SubnetFile load_subnet(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  load_archive(archive, path);
+  SubnetFile f;
+  f.path = path;
+  try {
+    const auto meta = nlohmann::json::parse(read_string(archive, "meta", path));
+    if (meta.value("format", "") != "tinynas-subnet-1") throw InputError("unknown format");
+    f.arch = arch_from_json(meta.at("arch").dump());
+    f.net = StaticNet(network_from_zoo_json(meta.at("network").dump()));
+    torch::serialize::InputArchive model;
+    if (!archive.try_read("model", model)) throw InputError("no model record");
+    f.net->load(model);
+  } catch (const std::exception& e) {
+    throw InputError("'" + path + "' is not a readable tinynas subnet file: " + e.what());
+  }
+  f.net->eval();
+  return f;
+}
+
+}  // namespace tinynas::supernet

@@ -1,0 +1,71 @@
+#include "tinynas/supernet/data_config.h"
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include "tinynas/search_space/errors.h"
+#include "tinynas/supernet/idx.h"
+#include "tinynas/supernet/image_folder.h"
+#include "tinynas/supernet/memory_dataset.h"
+#include "tinynas/supernet/subset.h"
+
+namespace tinynas::data {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The full training split, shared by the train and holdout views (read once per process).
+std::shared_ptr<const Dataset> full_training_split(const DataConfig& c) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<const Dataset>> cache;
+  const std::string key = c.kind + "|" + c.path + "|" + std::to_string(c.channels);
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = cache[key];
+  if (!slot) {
+    if (c.kind == "fashion-mnist") {
+      const std::string dir = c.path.empty() ? kFashionMnistDir : c.path;
+      slot = std::make_shared<MemoryDataset>(load_fashion_mnist("train", dir), dir + " (train)");
+    } else {
+      slot = std::make_shared<ImageFolderDataset>((fs::path(c.path) / "train").string(), c.channels);
+    }
+  }
+  return slot;
+}
+
+void check(const DataConfig& c) {
+  if (c.kind != "fashion-mnist" && c.kind != "folder")
+    throw InputError("data kind '" + c.kind + "' is not known (fashion-mnist or folder)");
+  if (c.kind == "folder") {
+    if (c.path.empty()) throw InputError("a folder data set needs a path (a root with train/ and val/)");
+    if (!fs::is_directory(c.path)) throw InputError("data folder '" + c.path + "' does not exist");
+    if (c.channels != 1 && c.channels != 3) throw InputError("data channels must be 1 or 3");
+  }
+  if (c.holdout < 0) throw InputError("the holdout size must not be negative");
+}
+
+}  // namespace
+
+std::shared_ptr<const Dataset> open_split(const DataConfig& c, const std::string& split) {
+  check(c);
+  if (split == "test") {
+    if (c.kind == "fashion-mnist") {
+      const std::string dir = c.path.empty() ? kFashionMnistDir : c.path;
+      return std::make_shared<MemoryDataset>(load_fashion_mnist("test", dir), dir + " (test)");
+    }
+    fs::path dir = fs::path(c.path) / "val";
+    if (!fs::is_directory(dir) && fs::is_directory(fs::path(c.path) / "test")) dir = fs::path(c.path) / "test";
+    return std::make_shared<ImageFolderDataset>(dir.string(), c.channels);
+  }
+  if (split != "train" && split != "holdout")
+    throw InputError("unknown split '" + split + "' (train, holdout or test)");
+  auto full = full_training_split(c);
+  if (c.holdout >= full->size())
+    throw InputError("the holdout (" + std::to_string(c.holdout) + " images) must be smaller than the training split '" +
+                     full->describe() + "' (" + std::to_string(full->size()) + ")");
+  auto parts = split_holdout(full->size(), c.holdout, c.seed);
+  return std::make_shared<SubsetDataset>(full, split == "train" ? std::move(parts.train) : std::move(parts.holdout));
+}
+
+}  // namespace tinynas::data
