@@ -33,7 +33,7 @@ Runner add_train(CLI::App& app) {
                "DIR/metrics.csv and DIR/train.log.");
   cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
   cmd->add_option("--out", o->out, "output directory (default: runs/<experiment>-supernet)");
-  cmd->add_flag("--resume", o->resume, "continue from DIR/checkpoint.pt; the final weights equal an uninterrupted run");
+  cmd->add_flag("--resume", o->resume, "continue from DIR/checkpoint.pt; with the same thread count the final weights equal an uninterrupted run's");
   cmd->add_option("--epochs", o->epochs, "override the epochs of a sandwich run")->check(CLI::PositiveNumber);
   cmd->add_option("--max-steps-per-epoch", o->max_steps, "cap the steps of every epoch (quick trials)")
       ->check(CLI::NonNegativeNumber);
@@ -59,6 +59,8 @@ Runner add_train(CLI::App& app) {
     spdlog::info("experiment '{}' ({}): {} supernet, w {}, resolutions {}, {} threads", x.name, x.path, tc.method,
                  tc.options.width, fmt::join(tc.options.resolutions, "/"), threads);
     spdlog::info("data: {} training images, {} holdout images", train->size(), holdout->size());
+    tc.options.data_description = fmt::format("{} {}: {} training + {} holdout images (holdout seed {})", x.data.kind,
+                                              x.data.path, train->size(), holdout->size(), x.data.seed);
 
     std::unique_ptr<ProgressBar> bar;
     int64_t last_step = 0;

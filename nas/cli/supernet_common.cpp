@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "tinynas/search_space/errors.h"
 #include "tinynas/search_space/rng.h"
@@ -39,10 +40,19 @@ ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::string& arch, 
 }
 
 void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images) {
+  // The calibration subset and batch size of the run that trained the supernet, so that these figures
+  // reproduce its metrics; the experiment's when the file does not say.
+  uint64_t seed = x.train.options.seed;
+  int batch_size = x.train.options.eval_batch_size;
+  if (!f.train_options.empty()) {
+    const auto j = nlohmann::json::parse(f.train_options);
+    seed = j.value("seed", seed);
+    batch_size = j.value("eval_batch_size", batch_size);
+  }
   const auto train = data::open_split(x.data, "train");
   f.net->set_active(arch);
-  const auto idx = supernet::calibration_indices(*train, images, derive_seed(x.train.options.seed, 4));
-  supernet::recalibrate_bn(f.net, *train, idx, arch.r);
+  const auto idx = supernet::calibration_indices(*train, images, supernet::calibration_seed(seed));
+  supernet::recalibrate_bn(f.net, *train, idx, arch.r, batch_size);
 }
 
 }  // namespace tinynas::cli

@@ -206,9 +206,11 @@ TrainConfig load_train_config(const YAML::Node& node, const std::string& path, c
     if (n["phases"]) {
       if (!n["phases"].IsSequence()) throw InputError(at + ": phases must be a list");
       int i = 0;
-      for (const auto& ph : n["phases"])
-        o.phases.push_back(load_phase(ph, at + ": phases[" + std::to_string(i++) + "]",
+      for (const auto& ph : n["phases"]) {
+        ++i;
+        o.phases.push_back(load_phase(ph, at + ": phases[" + std::to_string(i - 1) + "]",
                                       supernet::PhaseOptions{"phase" + std::to_string(i), 1, lr, {}, {}, {}, 1, false, false}));
+      }
     } else {
       o.phases = default_shrinking_phases(x.space, lr);
     }

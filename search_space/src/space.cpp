@@ -57,6 +57,10 @@ void SearchSpace::validate() const {
     if (k <= 0 || k % 2 == 0) fail("kernel choices must be odd positive sizes, got " + std::to_string(k));
   for (int e : expand_choices)
     if (e < 1) fail("expand choices must be at least 1");
+  // e = 1 means a block without an expand conv: a different layer structure, which a supernet cannot
+  // share weights with, so it may only be the sole choice.
+  if (expand_choices.size() > 1 && std::find(expand_choices.begin(), expand_choices.end(), 1) != expand_choices.end())
+    fail("expand ratio 1 (no expand conv) cannot be mixed with other expand ratios");
   for (int d : depth_choices)
     if (d < 1) fail("depth choices must be at least 1");
   for (double w : width_choices)

@@ -1,5 +1,6 @@
 #include "tinynas/supernet/checkpoint.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -60,6 +61,11 @@ void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::st
     std::error_code ec;
     fs::remove(tmp, ec);
     throw RuntimeFailure("cannot write '" + path + "': " + e.what_without_backtrace());
+  }
+  // On disk before the rename, so that a crash leaves the old file or the new one, never an empty one.
+  if (const int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
   }
   fs::rename(tmp, target);
 }

@@ -63,6 +63,8 @@ Accuracy evaluate(const Forward& forward, const data::Dataset& data, int r, int 
   return acc;
 }
 
+uint64_t calibration_seed(uint64_t train_seed) { return derive_seed(train_seed, 4); }
+
 std::vector<int> calibration_indices(const data::Dataset& data, int count, uint64_t seed) {
   const int n = data.size();
   if (count <= 0) throw InputError("the BN calibration subset needs at least one image");
@@ -83,7 +85,7 @@ void recalibrate_bn(OFASupernet& net, const data::Dataset& data, const std::vect
   try {
     for_each_batch(data, indices, r, batch_size, [&](const torch::Tensor& x, const std::vector<int>&) { net->forward(x); });
   } catch (...) {
-    net->finish_calibration();
+    net->abort_calibration();
     throw;
   }
   net->finish_calibration();

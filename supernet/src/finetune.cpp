@@ -19,7 +19,7 @@ std::vector<double> finetune(StaticNet& net, const data::Dataset& train, const d
   const int64_t full = train.size() / o.batch_size;
   if (full == 0) throw InputError("the training set has fewer images than one batch");
   const int64_t steps = o.max_steps_per_epoch > 0 ? std::min(full, o.max_steps_per_epoch) : full;
-  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(true).weight_decay(o.weight_decay));
+  torch::optim::SGD opt(sgd_param_groups(*net, o.lr, o.momentum, true, o.weight_decay), torch::optim::SGDOptions(o.lr));
   std::vector<double> holdout_top1;
   const int64_t total = steps * o.epochs;
   for (int epoch = 0; epoch < o.epochs; ++epoch) {

@@ -88,6 +88,11 @@ void DynamicBatchNormImpl::start_calibration() {
   count_ = 0;
 }
 
+void DynamicBatchNormImpl::abort_calibration() {
+  calibrating_ = false;
+  seen_channels_ = 0;
+}
+
 void DynamicBatchNormImpl::finish_calibration() {
   calibrating_ = false;
   if (seen_channels_ == 0) return;  // not on the active path
@@ -301,8 +306,18 @@ void OFASupernetImpl::finish_calibration() {
     if (auto* bn = m->as<DynamicBatchNormImpl>()) bn->finish_calibration();
 }
 
+void OFASupernetImpl::abort_calibration() {
+  for (auto& m : modules(false))
+    if (auto* bn = m->as<DynamicBatchNormImpl>()) bn->abort_calibration();
+}
+
 StaticNet OFASupernetImpl::extract(const ArchSpec& arch) {
-  const ArchSpec saved = active_;
+  // The active subnet is restored however this returns.
+  struct RestoreActive {
+    OFASupernetImpl& net;
+    ArchSpec saved;
+    ~RestoreActive() { net.set_active(saved); }
+  } restore{*this, active_};
   set_active(arch);
   const NetworkDesc desc = space.describe(arch);
   StaticNet net(desc);
@@ -335,7 +350,6 @@ StaticNet OFASupernetImpl::extract(const ArchSpec& arch) {
   }
   net->classifier->weight.copy_(classifier->weight);
   net->classifier->bias.copy_(classifier->bias);
-  set_active(saved);
   return net;
 }
 

@@ -17,6 +17,7 @@
 #include "tinynas/search_space/rng.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/evaluate.h"
+#include "tinynas/supernet/finetune.h"
 #include "tinynas/supernet/ofa.h"
 
 namespace tinynas::supernet {
@@ -26,7 +27,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Streams of derive_seed(seed, stream, ...), one per kind of random choice.
-enum Stream : uint64_t { kDataOrder = 1, kAugment = 2, kSubnets = 3, kCalibration = 4 };
+// (calibration_seed() uses stream 4.)
+enum Stream : uint64_t { kDataOrder = 1, kAugment = 2, kSubnets = 3 };
 
 double cosine_lr(double base, int64_t step, int64_t total, int64_t warmup) {
   if (step < warmup) return base * double(step + 1) / double(warmup);
@@ -226,9 +228,16 @@ std::string fingerprint(const std::string& options_json) {
   return j.dump();
 }
 
-std::vector<torch::optim::OptimizerParamGroup> param_groups(OFASupernet& net, const TrainOptions& o, double lr) {
+void set_lr(torch::optim::SGD& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
+}
+
+}  // namespace
+
+std::vector<torch::optim::OptimizerParamGroup> sgd_param_groups(torch::nn::Module& net, double lr, double momentum,
+                                                                bool nesterov, double weight_decay) {
   std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : net->named_parameters()) {
+  for (const auto& p : net.named_parameters()) {
     const auto& key = p.key();
     // Conv and linear weights are decayed; BN affine parameters, biases and the kernel transforms
     // (which start as identities) are not.
@@ -239,20 +248,14 @@ std::vector<torch::optim::OptimizerParamGroup> param_groups(OFASupernet& net, co
   }
   auto opts = [&](double wd) {
     auto so = std::make_unique<torch::optim::SGDOptions>(lr);
-    so->momentum(o.momentum).nesterov(o.nesterov).weight_decay(wd);
+    so->momentum(momentum).nesterov(nesterov).weight_decay(wd);
     return so;
   };
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, opts(o.weight_decay));
+  groups.emplace_back(decay, opts(weight_decay));
   groups.emplace_back(no_decay, opts(0.0));
   return groups;
 }
-
-void set_lr(torch::optim::SGD& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
-}
-
-}  // namespace
 
 std::string options_to_json(const TrainOptions& o) {
   nlohmann::ordered_json j;
@@ -269,6 +272,8 @@ std::string options_to_json(const TrainOptions& o) {
   j["warmup_epochs"] = o.warmup_epochs;
   j["recalibration_images"] = o.recalibration_images;
   j["max_steps_per_epoch"] = o.max_steps_per_epoch;
+  j["eval_batch_size"] = o.eval_batch_size;
+  j["data"] = o.data_description;
   j["phases"] = nlohmann::json::array();
   for (const auto& p : o.phases)
     j["phases"].push_back({{"name", p.name}, {"epochs", p.epochs}, {"lr", p.lr}, {"kernels", p.kernels},
@@ -299,7 +304,8 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
   StaticNet teacher{nullptr};
   std::unique_ptr<torch::optim::SGD> opt;
   auto make_optimizer = [&](const PhaseOptions& p) {
-    opt = std::make_unique<torch::optim::SGD>(param_groups(net, o, p.lr), torch::optim::SGDOptions(p.lr));
+    opt = std::make_unique<torch::optim::SGD>(sgd_param_groups(*net, p.lr, o.momentum, o.nesterov, o.weight_decay),
+                                              torch::optim::SGDOptions(p.lr));
   };
   const int rmin = *std::min_element(o.resolutions.begin(), o.resolutions.end());
   const int rmax = *std::max_element(o.resolutions.begin(), o.resolutions.end());
@@ -336,6 +342,7 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
       archive.read("teacher", t);
       teacher->load(t);
       teacher->eval();
+      for (auto& p : teacher->parameters()) p.set_requires_grad(false);
     }
     spdlog::info("resuming from '{}': phase {} ({}), {} epochs done, step {}", paths.checkpoint(), st.phase + 1,
                  st.phase < int(o.phases.size()) ? o.phases[size_t(st.phase)].name : "done", st.epochs_done,
@@ -344,7 +351,7 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
     spdlog::warn("--resume: no checkpoint in '{}', starting from scratch", paths.dir);
   }
 
-  const auto calib = calibration_indices(train, o.recalibration_images, derive_seed(o.seed, kCalibration));
+  const auto calib = calibration_indices(train, o.recalibration_images, calibration_seed(o.seed));
   int global_epoch = int(st.history.size());
   for (; st.phase < int(o.phases.size()); ++st.phase, st.epochs_done = 0) {
     const PhaseOptions& p = o.phases[size_t(st.phase)];
@@ -435,8 +442,17 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
       // afterwards so that evaluation does not change the training trajectory.
       {
         torch::NoGradGuard no_grad;
-        std::vector<torch::Tensor> saved;
-        for (const auto& b : net->buffers()) saved.push_back(b.clone());
+        // Restored however the block exits.
+        struct RestoreBuffers {
+          OFASupernet& net;
+          std::vector<torch::Tensor> saved;
+          ~RestoreBuffers() {
+            torch::NoGradGuard no_grad;
+            size_t i = 0;
+            for (auto& b : net->buffers()) b.copy_(saved[i++]);
+          }
+        } restore{net, {}};
+        for (const auto& b : net->buffers()) restore.saved.push_back(b.clone());
         const auto measure = [&](const ArchSpec& a) {
           net->set_active(a);
           recalibrate_bn(net, train, calib, a.r, o.eval_batch_size);
@@ -444,8 +460,6 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
         };
         m.holdout_largest = measure(ps.largest(o.width, rmax));
         m.holdout_smallest = measure(ps.smallest(o.width, rmin));
-        size_t i = 0;
-        for (auto& b : net->buffers()) b.copy_(saved[i++]);
       }
       m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       st.history.push_back(m);

@@ -537,4 +537,12 @@ TEST(SearchSpaceValidate, InconsistentSpaceThrowsInputError) {
     s.stage_strides[0] = 3;
     EXPECT_THROW(s.validate(), InputError);
   }
+  {
+    // e = 1 drops the expand conv: a different structure, allowed only as the sole choice.
+    SearchSpace s;
+    s.expand_choices = {1, 3, 6};
+    EXPECT_THROW(s.validate(), InputError);
+    s.expand_choices = {1};
+    EXPECT_NO_THROW(s.validate());
+  }
 }

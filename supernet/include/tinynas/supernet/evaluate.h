@@ -38,6 +38,8 @@ Accuracy evaluate(const Forward& forward, const data::Dataset& data, int r, int 
 
 // The fixed calibration subset: the first `count` images of a seeded permutation of `data`.
 std::vector<int> calibration_indices(const data::Dataset& data, int count, uint64_t seed);
+// The seed of a training run's calibration subset, from the run's seed.
+uint64_t calibration_seed(uint64_t train_seed);
 
 // Re-estimates the running statistics of every BN of the supernet's active subnet from images
 // `indices` of `data` (evaluation transform) at resolution r: each BN's running mean and (unbiased)

@@ -27,6 +27,7 @@ class DynamicBatchNormImpl : public torch::nn::Module {
 
   void start_calibration();
   void finish_calibration();  // running_mean/var of the channels seen <- pooled mean/unbiased var
+  void abort_calibration();   // leaves the running statistics as they were
   bool calibrating() const { return calibrating_; }
 
   int64_t max_channels;
@@ -124,6 +125,7 @@ class OFASupernetImpl : public torch::nn::Module {
   // BN recalibration hooks over every DynamicBatchNorm.
   void start_calibration();
   void finish_calibration();
+  void abort_calibration();
 
   // A StaticNet for `arch` with the supernet's active weights copied in (the running BN statistics
   // included): in eval mode its output equals the supernet's with that arch active.

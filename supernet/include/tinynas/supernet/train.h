@@ -12,7 +12,7 @@
 namespace tinynas::supernet {
 
 // One training phase: its own SGD optimizer and cosine schedule over `epochs`, with the elastic
-// choices it samples from (empty = the largest only, except where the phase is sandwich).
+// choices it samples from (an empty set = the largest choice only).
 struct PhaseOptions {
   std::string name;
   int epochs = 1;
@@ -22,7 +22,8 @@ struct PhaseOptions {
   std::vector<int> depths;
   int subnets_per_step = 1;
   // BigNAS sandwich rule: every step trains the largest, the smallest and subnets_per_step - 2 random
-  // subnets, the largest (on the true labels) teaching the others through its soft outputs.
+  // subnets, the largest (on the true labels) teaching the others through its soft outputs. The step's
+  // gradient is the mean over its subnets (once-for-all and BigNAS sum them: scale lr to compare).
   bool sandwich = false;
   // Re-order middle channels by importance before the phase (once-for-all, before elastic expand).
   bool reorder_channels = false;
@@ -30,6 +31,9 @@ struct PhaseOptions {
 
 struct TrainOptions {
   SearchSpace space;               // the space whose subnets the supernet holds
+  // What the data are (set by the caller: path, split sizes, holdout seed): part of the options a
+  // checkpoint must match, so that a resume cannot silently continue on another split.
+  std::string data_description;
   double width = 0.5;              // the supernet's fixed width multiplier
   std::vector<int> resolutions;    // elastic resolution: one per subnet pass, from this set
   std::vector<PhaseOptions> phases;
