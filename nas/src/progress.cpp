@@ -58,8 +58,9 @@ void ProgressBar::draw(int64_t done, bool final_line) {
   const double frac = total_ > 0 ? double(done) / total_ : 1.0;
   const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
   char stats[320];
-  std::snprintf(stats, sizeof stats, "%lld/%lld %3.0f%% %.0f %s/s %s %s%s%s", static_cast<long long>(done),
-                static_cast<long long>(total_), 100 * frac, rate, unit_.c_str(), final_line ? "in" : "ETA",
+  // Slow loops (a few steps per second) keep one decimal, so the rate never reads 0.
+  std::snprintf(stats, sizeof stats, "%lld/%lld %3.0f%% %.*f %s/s %s %s%s%s", static_cast<long long>(done),
+                static_cast<long long>(total_), 100 * frac, rate < 10 ? 1 : 0, rate, unit_.c_str(), final_line ? "in" : "ETA",
                 format_duration(final_line ? elapsed : eta).c_str(), status_.empty() ? "" : " ", status_.c_str());
   if (tty_) {
     constexpr int kWidth = 30;
