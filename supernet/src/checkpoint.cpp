@@ -87,6 +87,27 @@ std::string read_string(torch::serialize::InputArchive& archive, const std::stri
   return v.toStringRef();
 }
 
+namespace {
+
+// A module file: a JSON "meta" record (its format and what is needed to rebuild the module) and the
+// module's parameters and buffers under "model".
+void save_module_file(const std::string& path, const nlohmann::ordered_json& meta, torch::nn::Module& module) {
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(meta.dump()));
+  torch::serialize::OutputArchive model;
+  module.save(model);
+  archive.write("model", model);
+  save_archive_atomic(archive, path);
+}
+
+void load_model_record(torch::serialize::InputArchive& archive, torch::nn::Module& module) {
+  torch::serialize::InputArchive model;
+  if (!archive.try_read("model", model)) throw InputError("no model record");
+  module.load(model);
+}
+
+}  // namespace
+
 void save_supernet(const std::string& path, OFASupernet& net, const std::vector<int>& resolutions,
                    const std::string& train_options_json) {
   nlohmann::ordered_json meta;
@@ -95,12 +116,7 @@ void save_supernet(const std::string& path, OFASupernet& net, const std::vector<
   meta["width"] = net->w;
   meta["resolutions"] = resolutions;
   meta["train_options"] = train_options_json.empty() ? nlohmann::json() : nlohmann::json::parse(train_options_json);
-  torch::serialize::OutputArchive archive;
-  archive.write("meta", c10::IValue(meta.dump()));
-  torch::serialize::OutputArchive model;
-  net->save(model);
-  archive.write("model", model);
-  save_archive_atomic(archive, path);
+  save_module_file(path, meta, *net);
 }
 
 SupernetFile load_supernet(const std::string& path) {
@@ -120,10 +136,8 @@ SupernetFile load_supernet(const std::string& path) {
   } catch (const std::exception& e) {
     throw InputError("'" + path + "' is not a tinynas supernet file: " + e.what());
   }
-  torch::serialize::InputArchive model;
   try {
-    if (!archive.try_read("model", model)) throw InputError("no model record");
-    f.net->load(model);
+    load_model_record(archive, *f.net);
   } catch (const std::exception& e) {
     throw InputError("'" + path + "': the weights do not match the supernet they describe: " + e.what());
   }
@@ -131,21 +145,12 @@ SupernetFile load_supernet(const std::string& path) {
   return f;
 }
 
-}  // namespace tinynas::supernet
-
-namespace tinynas::supernet {
-
 void save_subnet(const std::string& path, StaticNet& net, const ArchSpec& arch) {
   nlohmann::ordered_json meta;
   meta["format"] = "tinynas-subnet-1";
   meta["arch"] = nlohmann::json::parse(to_json(arch));
   meta["network"] = nlohmann::json::parse(network_to_zoo_json(net->desc));
-  torch::serialize::OutputArchive archive;
-  archive.write("meta", c10::IValue(meta.dump()));
-  torch::serialize::OutputArchive model;
-  net->save(model);
-  archive.write("model", model);
-  save_archive_atomic(archive, path);
+  save_module_file(path, meta, *net);
 }
 
 SubnetFile load_subnet(const std::string& path) {
@@ -158,9 +163,7 @@ SubnetFile load_subnet(const std::string& path) {
     if (meta.value("format", "") != "tinynas-subnet-1") throw InputError("unknown format");
     f.arch = arch_from_json(meta.at("arch").dump());
     f.net = StaticNet(network_from_zoo_json(meta.at("network").dump()));
-    torch::serialize::InputArchive model;
-    if (!archive.try_read("model", model)) throw InputError("no model record");
-    f.net->load(model);
+    load_model_record(archive, *f.net);
   } catch (const std::exception& e) {
     throw InputError("'" + path + "' is not a readable tinynas subnet file: " + e.what());
   }

@@ -1,36 +1,20 @@
 // The tinynas binary end to end: exit codes, messages and outputs.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "run_tinynas.h"
+#include "test_helpers.h"
 #include "tinynas/nas/config.h"
 #include "tinynas/nas/process.h"
-#include "test_helpers.h"
 
 namespace fs = std::filesystem;
 using tinynas_test::TempDir;
+using tinynas_test::run_tinynas;
 
 namespace {
-
-struct Run {
-  int code;
-  std::string out;  // stdout and stderr
-};
-
-Run run_tinynas(const std::string& args) {
-  const std::string cmd = std::string(TINYNAS_BINARY_DIR) + "/tinynas " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 const std::string kZoo = TINYNAS_ZOO_DIR;
 

@@ -1,34 +1,18 @@
 // `tinynas train`, `eval` and `extract` end to end on a tiny Fashion-MNIST experiment, and their errors.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "run_tinynas.h"
 #include "test_helpers.h"
 
 namespace fs = std::filesystem;
 using tinynas_test::TempDir;
+using tinynas_test::run_tinynas;
 
 namespace {
-
-struct Run {
-  int code;
-  std::string out;
-};
-
-Run run(const std::string& args) {
-  const std::string cmd = std::string(TINYNAS_BINARY_DIR) + "/tinynas " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 bool have_fashion_mnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
 
@@ -52,31 +36,31 @@ TEST(CliSupernet, TrainEvalExtract) {
   TempDir dir;
   const std::string cfg = tiny_experiment(dir, kSandwich);
   const std::string out = (dir.path / "run").string();
-  auto r = run("train --config " + cfg + " --out " + out);
+  auto r = run_tinynas("train --config " + cfg + " --out " + out);
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* f : {"supernet.pt", "checkpoint.pt", "metrics.csv", "train.log", "experiment.yaml"})
     EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
   for (const auto& e : fs::directory_iterator(out))
     EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
   // --resume of a finished run is a no-op that keeps the result.
-  r = run("train --config " + cfg + " --out " + out + " --resume");
+  r = run_tinynas("train --config " + cfg + " --out " + out + " --resume");
   EXPECT_EQ(r.code, 0) << r.out;
 
   const std::string supernet = out + "/supernet.pt";
-  r = run("eval --config " + cfg + " --supernet " + supernet + " --arch smallest --json");
+  r = run_tinynas("eval --config " + cfg + " --supernet " + supernet + " --arch smallest --json");
   ASSERT_EQ(r.code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
   EXPECT_EQ(j["images"], 300);
   EXPECT_GE(j["top1"].get<double>(), 0.0);
   EXPECT_EQ(j["arch"]["r"], 24);
-  r = run("eval --config " + cfg + " --supernet " + supernet + " --arch largest --split test");
+  r = run_tinynas("eval --config " + cfg + " --supernet " + supernet + " --arch largest --split test");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("/10000, test split"), std::string::npos) << r.out;
 
   const std::string arch = dir.write("a.json", R"({"r": 24, "w": 0.2, "ks": [3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,5,7],
       "e": [3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,3,4,6], "d": [2,3,4,2,3]})");
   const std::string sub = (dir.path / "sub.pt").string();
-  r = run("extract --config " + cfg + " --supernet " + supernet + " --arch " + arch + " --out " + sub +
+  r = run_tinynas("extract --config " + cfg + " --supernet " + supernet + " --arch " + arch + " --out " + sub +
           " --finetune 1 --max-steps-per-epoch 2");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(sub));
@@ -94,7 +78,7 @@ TEST(CliSupernet, ProgressiveShrinkingFromConfig) {
       "    - {name: expand, epochs: 1, lr: 0.02, kernels: [3, 5, 7], expands: [3, 4, 6], depths: [2, 3, 4], "
       "subnets_per_step: 2, reorder_channels: true}\n");
   const std::string out = (dir.path / "ps").string();
-  const auto r = run("train --config " + cfg + " --out " + out);
+  const auto r = run_tinynas("train --config " + cfg + " --out " + out);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("re-ordered by importance"), std::string::npos);
   EXPECT_NE(r.out.find("distilling from the largest subnet"), std::string::npos);
@@ -108,12 +92,12 @@ TEST(CliSupernet, ClearErrors) {
   TempDir dir;
   // No supernet anywhere: exit 2 with a message saying what to pass.
   const std::string cfg = tiny_experiment(dir, kSandwich);
-  auto r = run("eval --config " + cfg + " --arch largest");
+  auto r = run_tinynas("eval --config " + cfg + " --arch largest");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("--supernet"), std::string::npos) << r.out;
   // A corrupt supernet file is named.
   const std::string bad = dir.write("bad.pt", "garbage");
-  r = run("eval --config " + cfg + " --supernet " + bad + " --arch largest");
+  r = run_tinynas("eval --config " + cfg + " --supernet " + bad + " --arch largest");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("bad.pt"), std::string::npos) << r.out;
   // A missing data folder is named.
@@ -121,7 +105,7 @@ TEST(CliSupernet, ClearErrors) {
       "folder.yaml", "name: f\nspace: " + std::string(TINYNAS_SOURCE_DIR) +
                          "/configs/spaces/fashion-mnist.yaml\ndata: {kind: folder, path: /nonexistent/images}\n"
                          "supernet: {width: 0.2, resolutions: [24]}\n" + kSandwich);
-  r = run("train --config " + folder_cfg + " --out " + (dir.path / "o").string());
+  r = run_tinynas("train --config " + folder_cfg + " --out " + (dir.path / "o").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("/nonexistent/images"), std::string::npos) << r.out;
   // Config mistakes: unknown method, a width outside the space, unknown keys.
@@ -130,12 +114,12 @@ TEST(CliSupernet, ClearErrors) {
         std::string("train: {method: sandwich, learning_rate: 1}\n")}) {
     const std::string c = dir.write("c.yaml", "name: c\nspace: " + std::string(TINYNAS_SOURCE_DIR) +
                                                   "/configs/spaces/fashion-mnist.yaml\n" + section);
-    r = run("train --config " + c + " --out " + (dir.path / "o2").string());
+    r = run_tinynas("train --config " + c + " --out " + (dir.path / "o2").string());
     EXPECT_EQ(r.code, 2) << section << r.out;
   }
   const std::string w = dir.write("w.yaml", "name: w\nspace: " + std::string(TINYNAS_SOURCE_DIR) +
                                                 "/configs/spaces/fashion-mnist.yaml\nsupernet: {width: 0.35}\n");
-  r = run("train --config " + w + " --out " + (dir.path / "o3").string());
+  r = run_tinynas("train --config " + w + " --out " + (dir.path / "o3").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("width"), std::string::npos) << r.out;
 }
