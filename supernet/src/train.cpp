@@ -152,11 +152,6 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
   write_file_atomic(path, out.str());
 }
 
-struct Checkpoint {
-  TrainState state;
-  std::string options_json;
-};
-
 // SGD's state by parameter position (group by group): the momentum buffers, and which parameters have
 // a gradient tensor. LibTorch's SGD skips a parameter whose gradient is undefined but keeps applying
 // momentum to one whose gradient was zeroed (a parameter no subnet of the step used), so a resumed run
