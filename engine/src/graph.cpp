@@ -22,6 +22,15 @@ const char* to_string(OpKind kind) {
   return "?";
 }
 
+const char* to_string(Activation act) {
+  switch (act) {
+    case Activation::None: return "none";
+    case Activation::Relu: return "relu";
+    case Activation::Relu6: return "relu6";
+  }
+  return "?";
+}
+
 int same_pad_before(int /*in*/, int kernel, int /*stride*/) {
   // kernel / 2 before, the rest (possibly nothing) after: for odd kernels this gives the SAME output
   // size ceil(in / stride) and is the padding of the PyTorch-trained networks (padding = k / 2), which
@@ -66,6 +75,18 @@ void Graph::clear() {
   input = output = -1;
 }
 
+namespace {
+
+// An output size is consistent when some padding after the input (0 to kernel - 1 elements, as
+// ONNX's explicit pads allow) gives it; `pad_before` is the op's.
+bool output_size_fits(int in, int out, int kernel, int stride, int pad_before) {
+  for (int pad_after = 0; pad_after < kernel; ++pad_after)
+    if (in + pad_before + pad_after >= kernel && out == (in + pad_before + pad_after - kernel) / stride + 1) return true;
+  return false;
+}
+
+}  // namespace
+
 void Graph::validate() const {
   const int nt = int(tensors.size());
   auto valid = [&](int t) { return t >= 0 && t < nt; };
@@ -93,11 +114,9 @@ void Graph::validate() const {
       case OpKind::AvgPool2D:
       case OpKind::MaxPool2D:
         expect(op.kernel >= 1 && op.stride >= 1, "kernel and stride must be positive");
-        expect(out.h == (in.h + 2 * op.pad_h - op.kernel) / op.stride + 1 ||
-                   out.h == conv_out_size(in.h, op.stride),
+        expect(output_size_fits(in.h, out.h, op.kernel, op.stride, op.pad_h),
                "output height does not follow from kernel, stride and padding");
-        expect(out.w == (in.w + 2 * op.pad_w - op.kernel) / op.stride + 1 ||
-                   out.w == conv_out_size(in.w, op.stride),
+        expect(output_size_fits(in.w, out.w, op.kernel, op.stride, op.pad_w),
                "output width does not follow from kernel, stride and padding");
         if (op.kind == OpKind::PointwiseConv2D) expect(op.kernel == 1, "a pointwise conv has a 1x1 kernel");
         if (op.kind == OpKind::DepthwiseConv2D || op.kind == OpKind::AvgPool2D || op.kind == OpKind::MaxPool2D)
@@ -127,7 +146,7 @@ void build_graph_into(const NetworkDesc& net, Graph& g) {
     const Tensor t = g.tensors[size_t(in)];
     const int out = g.add_tensor(conv_out_size(t.h, s), conv_out_size(t.w, s), out_c);
     Op& op = g.ops[size_t(g.add_op(kind, in, out, k, s))];
-    op.relu6 = relu6;
+    op.activation = relu6 ? Activation::Relu6 : Activation::None;
     op.block = block;
     op.role = role;
     return out;

@@ -14,6 +14,7 @@ Runner add_profile(CLI::App& app);
 Runner add_train(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_extract(CLI::App& app);
+Runner add_export(CLI::App& app);
 
 // Options given before the subcommand.
 struct GlobalOptions {

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   add(tinynas::cli::add_train);
   add(tinynas::cli::add_eval);
   add(tinynas::cli::add_extract);
+  add(tinynas::cli::add_export);
 
   try {
     app.parse(argc, argv);

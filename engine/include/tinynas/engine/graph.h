@@ -12,6 +12,10 @@ namespace tinynas::engine {
 enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax };
 const char* to_string(OpKind kind);
 
+// The activation folded into an op's output clamp.
+enum class Activation { None, Relu, Relu6 };
+const char* to_string(Activation act);
+
 struct Tensor {
   int h = 1, w = 1, c = 1;
   int64_t elements() const { return int64_t(h) * w * c; }
@@ -26,7 +30,7 @@ struct Op {
   int kernel = 1;
   int stride = 1;
   int pad_h = 0, pad_w = 0;  // top / left padding (SAME: total padding split, extra on the bottom/right)
-  bool relu6 = false;        // ReLU6 folded into the output clamp
+  Activation activation = Activation::None;  // folded into the output clamp
   int block = -1;            // source block, -1 outside blocks
   const char* role = "";     // "stem", "expand", "depthwise", "project", "residual_add", ...
 
@@ -43,8 +47,8 @@ struct Graph {
   int add_tensor(int h, int w, int c);
   // Appends an op reading `input` (and `input2`, the second operand of an Add) and writing `output`;
   // returns its index. Convolutions and AvgPool2D/MaxPool2D get SAME padding from the input tensor's
-  // height and width (same_pad_before); the other kinds, which do not pad, get 0. relu6, block and role
-  // keep their defaults: set them on ops[index].
+  // height and width (same_pad_before); the other kinds, which do not pad, get 0. activation, block and
+  // role keep their defaults: set them on ops[index].
   int add_op(OpKind kind, int input, int output, int kernel = 1, int stride = 1, int input2 = -1);
   // Checks tensor indices, execution order and that every op's shapes agree with its attributes;
   // throws InputError naming the op.

@@ -1,0 +1,140 @@
+// Instructions per multiply-accumulate of the int8 kernels on an emulated Cortex-M4 (QEMU mps2-an386
+// under -icount shift=0): the layers the well-known CMSIS-NN figures describe, and whole networks
+// with random weights. Each case is a generated firmware bundle, built and run as `tinynas export`
+// does; the figures count everything that runs on the MCU (widening, padding copies, requantization).
+//
+//   bench_engine [--board mps2-an386] [--keep DIR]
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tinynas/engine/codegen.h"
+#include "tinynas/engine/float_model.h"
+#include "tinynas/engine/quantize.h"
+#include "tinynas/engine/toolchain.h"
+#include "tinynas/search_space/zoo_json.h"
+
+using namespace tinynas;
+using namespace tinynas::engine;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::vector<float>> random_inputs(const Graph& g, int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  std::vector<std::vector<float>> xs;
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> x(size_t(g.tensors[size_t(g.input)].elements()));
+    for (float& v : x) v = (float(pixel(rng)) - 128.0f) / 128.0f;
+    xs.push_back(std::move(x));
+  }
+  return xs;
+}
+
+Graph single_layer(const std::string& name, OpKind kind, int size, int in_c, int out_c, int k, int s) {
+  Graph g;
+  g.name = name;
+  g.input = g.add_tensor(size, size, in_c);
+  g.output = g.add_tensor(conv_out_size(size, s), conv_out_size(size, s), out_c);
+  g.ops[size_t(g.add_op(kind, g.input, g.output, k, s))].activation = Activation::Relu6;
+  return g;
+}
+
+struct Result {
+  FirmwareOutput out;
+  BuildResult build;
+  int64_t arena = 0;
+};
+
+Result run(const Graph& g, const Board& board, const fs::path& dir) {
+  const FloatModel fm = random_float_model(g, 1);
+  const QuantizedModel qm = quantize(fm, random_inputs(g, 2, 2));
+  BundleOptions o;
+  for (const auto& x : random_inputs(g, 1, 3)) {
+    std::vector<int8_t> q(x.size());
+    for (size_t i = 0; i < x.size(); ++i) q[i] = int8_t(std::lround(x[i] * 128.0f));
+    o.test_inputs.push_back(q);
+  }
+  Result r;
+  r.arena = write_bundle(qm, o, dir.string()).arena_bytes;
+  r.build = build_bundle(dir.string(), board);
+  if (!r.build.ok) throw std::runtime_error("build failed: " + r.build.error_summary());
+  const RunResult run = run_in_qemu(r.build.elf, board, 1800);
+  if (!run.ok) throw std::runtime_error("run failed: " + run.output + run.errors);
+  r.out = parse_firmware_output(run.output);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string board_name = "mps2-an386", keep;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--board" && i + 1 < argc) board_name = argv[++i];
+    else if (a == "--keep" && i + 1 < argc) keep = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: bench_engine [--board mps2-an386|mps2-an500] [--keep DIR]\n");
+      return 2;
+    }
+  }
+  if (!arm_toolchain_available() || !qemu_available()) {
+    std::fprintf(stderr, "bench_engine: needs arm-none-eabi-gcc and qemu-system-arm\n");
+    return 2;
+  }
+  const Board& board = board_by_name(board_name);
+  const fs::path root = keep.empty() ? fs::temp_directory_path() / "tinynas_bench_engine" : fs::path(keep);
+  fs::create_directories(root);
+  std::printf("# int8 kernels on %s (QEMU, -icount shift=0): instructions per MAC\n", board.name.c_str());
+  std::printf("%-34s %12s %14s %9s\n", "layer", "MACs", "instructions", "per MAC");
+  struct Layer {
+    const char* name;
+    OpKind kind;
+    int size, in_c, out_c, k, s;
+    double cmsis_nn;
+  };
+  const Layer layers[] = {
+      {"1x1 conv 48->48 @20x20", OpKind::PointwiseConv2D, 20, 48, 48, 1, 1, 2.3},
+      {"3x3 depthwise 48 @20x20", OpKind::DepthwiseConv2D, 20, 48, 48, 3, 1, 8.7},
+      {"3x3 s2 stem 3->16 @64x64", OpKind::Conv2D, 64, 3, 16, 3, 2, 4.8},
+      {"3x3 depthwise s2 48 @20x20", OpKind::DepthwiseConv2D, 20, 48, 48, 3, 2, 0},
+      {"5x5 depthwise 48 @20x20", OpKind::DepthwiseConv2D, 20, 48, 48, 5, 1, 0},
+      {"7x7 depthwise 48 @20x20", OpKind::DepthwiseConv2D, 20, 48, 48, 7, 1, 0},
+      {"1x1 conv 16->96 @20x20", OpKind::PointwiseConv2D, 20, 16, 96, 1, 1, 0},
+  };
+  for (const Layer& l : layers) {
+    const Graph g = single_layer(l.name, l.kind, l.size, l.in_c, l.out_c, l.k, l.s);
+    const Result r = run(g, board, root / "layer");
+    const auto& layer = r.out.layers.at(0);
+    std::printf("%-34s %12lld %14llu %9.2f", l.name, (long long)layer.macs, (unsigned long long)layer.instructions,
+                double(layer.instructions) / double(layer.macs));
+    if (l.cmsis_nn > 0) std::printf("   (CMSIS-NN about %.1f)", l.cmsis_nn);
+    std::printf("\n");
+  }
+  std::printf("\n# whole networks, random weights\n");
+  std::printf("%-34s %12s %14s %9s %10s %10s %10s\n", "network", "MACs", "instructions", "per MAC", "arena", "stack",
+              "flash");
+  struct Net {
+    const char* file;
+    int resolution;
+  };
+  for (const Net& n : {Net{"mcunet-320kb-1mb_imagenet.json", 0}, Net{"mcunet-5fps_imagenet.json", 0},
+                       Net{"mbv2-w0.35-r144_imagenet.json", 0}}) {
+    const std::string path = std::string(TINYNAS_ZOO_DIR) + "/" + n.file;
+    NetworkDesc net = load_zoo_json(path);
+    if (n.resolution) net.resolution = n.resolution;
+    const Graph g = build_graph(net);
+    const Result r = run(g, board, root / "network");
+    int64_t macs = 0;
+    for (const auto& l : r.out.layers) macs += l.macs;
+    const uint64_t instr = r.out.inferences.at(0).instructions;
+    std::printf("%-34s %12lld %14llu %9.2f %10lld %10llu %10lld\n", n.file, (long long)macs, (unsigned long long)instr,
+                double(instr) / double(macs), (long long)r.arena, (unsigned long long)r.out.stack_peak_bytes,
+                (long long)r.build.flash_bytes());
+  }
+  if (keep.empty()) fs::remove_all(root);
+  return 0;
+}

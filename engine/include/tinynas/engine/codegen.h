@@ -1,0 +1,64 @@
+#pragma once
+// The code generator: a quantized model becomes a self-contained firmware bundle.
+//
+//   model.h / model.c  one direct kernel call per layer with literal shapes and arena offsets from the
+//                      memory planner; weights, biases and requantization parameters as const arrays
+//                      (Flash); one static arena of exactly the planned size; model_invoke().
+//   main.c             runs the model on embedded test inputs and prints, per input, the predicted
+//                      class, the output bytes and a checksum, then instructions per layer and in
+//                      total and the stack peak (format: parse_firmware_output).
+//   kernels/           the C99 kernels; board support and the Makefile (toolchain.h).
+// The same sources build for the host and for every board, so outputs can be compared bit for bit.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tinynas/engine/lowering.h"
+#include "tinynas/engine/quantize.h"
+
+namespace tinynas::engine {
+
+struct BundleOptions {
+  std::vector<std::vector<int8_t>> test_inputs;  // at least one; each the model's int8 input
+  std::vector<int> test_labels;                  // optional, one per input (printed beside the class)
+};
+
+struct BundleSummary {
+  int64_t arena_bytes = 0;     // the planner's arena, the size of the static arena in model.c
+  int64_t constant_bytes = 0;  // weights + biases + requantization parameters + layer descriptors
+  int64_t test_input_bytes = 0;
+  int64_t macs = 0;
+  std::vector<std::string> files;  // relative to the bundle directory
+};
+
+// Writes the bundle into `dir`: everything goes to a temporary sibling directory first, which then
+// replaces `dir` in one rename, so an interrupted export never leaves a half-written bundle.
+BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& options, const std::string& dir);
+
+// What a bundle's main.c printed.
+struct FirmwareOutput {
+  std::string board;
+  int64_t arena_bytes = 0;
+  struct Inference {
+    int predicted = -1;
+    int label = -1;
+    std::vector<int8_t> output;
+    uint32_t checksum = 0;
+    uint64_t instructions = 0;  // the whole model_invoke()
+  };
+  std::vector<Inference> inferences;
+  struct Layer {
+    std::string kernel;
+    int64_t macs = 0;
+    uint64_t instructions = 0;  // of the last inference
+  };
+  std::vector<Layer> layers;
+  uint64_t stack_peak_bytes = 0;
+};
+// Throws RuntimeFailure when the text is not a complete run's output (e.g. the firmware crashed).
+FirmwareOutput parse_firmware_output(const std::string& text);
+
+// FNV-1a over the output bytes: the checksum main.c prints.
+uint32_t output_checksum(const std::vector<int8_t>& output);
+
+}  // namespace tinynas::engine

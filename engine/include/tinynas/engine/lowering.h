@@ -1,0 +1,52 @@
+#pragma once
+// Lowering a quantized model to kernel calls: which C kernel runs each op, with which literal
+// parameters and packed weights. The host interpreter and the code generator both read this, so the
+// firmware runs exactly what the host tests check.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tinynas/engine/planner.h"
+#include "tinynas/engine/quantize.h"
+
+namespace tinynas::engine {
+
+enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool };
+// The C function of a kernel, e.g. "tn_pointwise_conv_s8".
+const char* kernel_function(KernelKind kind);
+
+struct KernelCall {
+  KernelKind kind = KernelKind::Conv;
+  int op = -1;                           // graph op index
+  int input = -1, input2 = -1, output = -1;  // tensor ids
+  // Shapes (convolutions and pools: NHWC; fully connected: in_c = in_features, out_c = out_features).
+  int in_h = 1, in_w = 1, in_c = 1, out_h = 1, out_w = 1, out_c = 1;
+  int kernel = 1, stride = 1, pad_h = 0, pad_w = 0;
+  std::vector<int8_t> weights;  // in the kernel's packed layout
+  std::vector<int32_t> bias, multiplier, shift;
+  int32_t input_offset = 0, output_offset = 0, act_min = -128, act_max = 127;
+  // Add (TF-Lite's parameters; input_offset/output_offset above are unused for it).
+  int32_t input1_offset = 0, input2_offset = 0, left_shift = 0;
+  QuantizedMultiplier input1_requant, input2_requant, output_requant;
+  int64_t scratch_bytes = 0;  // the kernel's scratch function's figure
+};
+
+// One call per op. Throws InputError when an op cannot run on the int8 kernels.
+std::vector<KernelCall> lower(const QuantizedModel& model);
+
+// Runs the lowered model on the host with the C kernels in one arena laid out by the memory
+// planner, exactly as the firmware does.
+class Int8Interpreter {
+ public:
+  explicit Int8Interpreter(const QuantizedModel& model);
+  std::vector<int8_t> run(const std::vector<int8_t>& input);
+  const MemoryPlan& plan() const { return plan_; }
+
+ private:
+  const QuantizedModel& model_;
+  std::vector<KernelCall> calls_;
+  MemoryPlan plan_;
+  std::vector<int32_t> arena_;  // int32 for the 4-byte alignment the kernels need
+};
+
+}  // namespace tinynas::engine

@@ -1,0 +1,246 @@
+/* Standard and 1x1 convolutions as one matrix multiply: TN_CONV_PIXELS_PER_STEP output pixels at a
+ * time, their im2col columns widened to int16 in the scratch, times the packed weight rows.
+ *
+ * Column layout in the scratch, for the 4 pixels p of a step and the row values j (ky, kx, ic):
+ * groups of 4 values, [j / 4][p][4], so one pointer walks all four pixels. In the DSP build the 4
+ * values of a group are stored in lane order (v0, v2, v1, v3): the words (v0, v2) and (v1, v3) then
+ * meet the weight word split by SXTB16 into (w0, w2) and (w1, w3), and each SMLAD adds two products. */
+#include <string.h>
+
+#include "tn_arith.h"
+#include "tn_kernels.h"
+#include "tn_scratch.h"
+
+#define TN_PX TN_CONV_PIXELS_PER_STEP
+
+/* Where value t (0..3) of a group goes. */
+#if defined(TN_DSP)
+#define TN_LANE(t) ((t) == 1 ? 2 : ((t) == 2 ? 1 : (t)))
+#else
+#define TN_LANE(t) (t)
+#endif
+
+TN_INLINE int16_t* tn_column_group(int16_t* cols, int32_t group, int32_t pixel) {
+  return cols + ((group * TN_PX) + pixel) * 4;
+}
+
+/* Widens `count` contiguous int8 values (plus the input offset) into pixel `pixel`'s column,
+ * starting at row value `first` (a multiple of 4). */
+TN_INLINE void tn_widen_run(const int8_t* src, int32_t count, int32_t first, int32_t input_offset, int16_t* cols,
+                            int32_t pixel) {
+  int32_t j = 0;
+#if defined(TN_DSP)
+  const int32_t offset2 = (int32_t)(((uint32_t)(uint16_t)input_offset) | ((uint32_t)(uint16_t)input_offset << 16));
+  for (; j + 4 <= count; j += 4) {
+    const int32_t v = tn_read_s32(src + j);
+    int16_t* dst = tn_column_group(cols, (first + j) >> 2, pixel);
+    tn_write_s32(dst, tn_sxtab16(offset2, v));
+    tn_write_s32(dst + 2, tn_sxtab16(offset2, (int32_t)tn_ror8((uint32_t)v)));
+  }
+#endif
+  for (; j < count; ++j) {
+    const int32_t r = first + j;
+    tn_column_group(cols, r >> 2, pixel)[TN_LANE(r & 3)] = (int16_t)(src[j] + input_offset);
+  }
+}
+
+TN_INLINE void tn_zero_run(int32_t first, int32_t count, int16_t* cols, int32_t pixel) {
+  int32_t j;
+  for (j = first; j < first + count; ++j) tn_column_group(cols, j >> 2, pixel)[TN_LANE(j & 3)] = 0;
+}
+
+/* The im2col column of output pixel (oy, ox) into slot `pixel`. Inlined with constant kernel,
+ * stride and channels for the stem, where the loops then unroll. */
+TN_INLINE void tn_im2col_pixel(const tn_conv_params* p, const int8_t* input, int32_t oy, int32_t ox, int16_t* cols,
+                               int32_t pixel, int32_t kernel, int32_t stride, int32_t in_c) {
+  const int32_t row = tn_conv_weights_row_length(in_c, kernel);
+  int32_t j = 0;
+  int32_t ky, kx;
+  for (ky = 0; ky < kernel; ++ky) {
+    const int32_t iy = oy * stride - p->pad_h + ky;
+    for (kx = 0; kx < kernel; ++kx) {
+      const int32_t ix = ox * stride - p->pad_w + kx;
+      if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+        tn_zero_run(j, in_c, cols, pixel);
+      } else if ((j & 3) == 0) {
+        tn_widen_run(input + (iy * p->in_w + ix) * in_c, in_c, j, p->q.input_offset, cols, pixel);
+      } else {
+        const int8_t* src = input + (iy * p->in_w + ix) * in_c;
+        int32_t c;
+        for (c = 0; c < in_c; ++c)
+          tn_column_group(cols, (j + c) >> 2, pixel)[TN_LANE((j + c) & 3)] = (int16_t)(src[c] + p->q.input_offset);
+      }
+      j += in_c;
+    }
+  }
+  tn_zero_run(j, row - j, cols, pixel);
+}
+
+/* The columns of TN_PX pixels times every weight row; writes `valid` pixels of out_c values. */
+TN_INLINE void tn_matmul_step(const tn_conv_params* p, const int16_t* cols, int32_t row, int8_t* out, int32_t valid,
+                              int full_range) {
+  /* Everything the loop needs in locals: stores through int8_t pointers may alias any memory, so the
+   * compiler would otherwise reload each parameter after every output byte. */
+  const int8_t* w = p->weights;
+  const int32_t* const bias = p->bias;
+  const int32_t* const multiplier = p->q.multiplier;
+  const int32_t* const shift = p->q.shift;
+  const int32_t out_c = p->out_c;
+  const int32_t offset = p->q.output_offset, act_min = p->q.act_min, act_max = p->q.act_max;
+  int32_t oc;
+  for (oc = 0; oc < out_c; ++oc) {
+    const int32_t b = bias[oc];
+    int32_t a0 = b, a1 = b, a2 = b, a3 = b;
+#if TN_PX == 8
+    int32_t a4 = b, a5 = b, a6 = b, a7 = b;
+#endif
+    const int16_t* c = cols;
+    int8_t* o = out + oc;
+#if defined(TN_DSP)
+    /* One weight word (4 row values) feeds 2 SMLADs per pixel; two words per iteration. */
+#define TN_MAC_PIXEL(acc, base, k)                   \
+  TN_LOAD_PAIR(lo, hi, c, (base) + 8 * (k));         \
+  acc = tn_smlad(hi, w13, tn_smlad(lo, w02, acc));
+#if TN_PX == 8
+#define TN_MAC_REST(base) \
+  TN_MAC_PIXEL(a4, base, 4) TN_MAC_PIXEL(a5, base, 5) TN_MAC_PIXEL(a6, base, 6) TN_MAC_PIXEL(a7, base, 7)
+#else
+#define TN_MAC_REST(base)
+#endif
+#define TN_MATMUL_GROUP(base)                                                                             \
+  {                                                                                                       \
+    const int32_t wv = tn_read_s32(w);                                                                    \
+    const int32_t w02 = tn_sxtb16(wv);                                                                    \
+    const int32_t w13 = tn_sxtb16_ror8(wv);                                                               \
+    int32_t lo, hi;                                                                                       \
+    w += 4;                                                                                               \
+    TN_MAC_PIXEL(a0, base, 0) TN_MAC_PIXEL(a1, base, 1) TN_MAC_PIXEL(a2, base, 2) TN_MAC_PIXEL(a3, base, 3) \
+    TN_MAC_REST(base)                                                                                     \
+  }
+    {
+      const int16_t* end = c + (row >> 3) * 8 * TN_PX;
+      while (c != end) {
+        TN_MATMUL_GROUP(0)
+        TN_MATMUL_GROUP(8 * TN_PX)
+        c += 8 * TN_PX;
+      }
+      if (row & 4) TN_MATMUL_GROUP(0)
+    }
+#undef TN_MATMUL_GROUP
+#undef TN_MAC_REST
+#undef TN_MAC_PIXEL
+    {
+      const tn_fast_requant r = tn_fast_requant_init(multiplier[oc], shift[oc]);
+#define TN_STORE(k, acc) \
+  if (valid > (k)) o[(k) * out_c] = tn_output_value(tn_fast_requantize(acc, &r), offset, act_min, act_max, full_range);
+      TN_STORE(0, a0) TN_STORE(1, a1) TN_STORE(2, a2) TN_STORE(3, a3)
+#if TN_PX == 8
+      TN_STORE(4, a4) TN_STORE(5, a5) TN_STORE(6, a6) TN_STORE(7, a7)
+#endif
+#undef TN_STORE
+    }
+#else
+    {
+      int32_t acc[TN_PX];
+      int32_t g, t, k;
+      for (k = 0; k < TN_PX; ++k) acc[k] = b;
+      for (g = row >> 2; g > 0; --g) {
+        for (k = 0; k < TN_PX; ++k)
+          for (t = 0; t < 4; ++t) acc[k] += c[4 * k + t] * w[t];
+        w += 4;
+        c += 4 * TN_PX;
+      }
+      for (k = 0; k < valid; ++k)
+        o[k * out_c] = tn_output_value(tn_requantize(acc[k], multiplier[oc], shift[oc]), offset, act_min, act_max,
+                                       full_range);
+      (void)a0, (void)a1, (void)a2, (void)a3;
+#if TN_PX == 8
+      (void)a4, (void)a5, (void)a6, (void)a7;
+#endif
+    }
+#endif
+  }
+}
+
+TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const int16_t* cols, int32_t row, int8_t* out,
+                                       int32_t valid) {
+  /* Instances with constants for the common case: full steps, and the clamp of no activation or of
+   * a ReLU6 whose range covers the output's, which is one SSAT. */
+  const int full_range = p->q.act_min == -128 && p->q.act_max == 127;
+  if (valid == TN_PX && full_range)
+    tn_matmul_step(p, cols, row, out, TN_PX, 1);
+  else if (valid == TN_PX)
+    tn_matmul_step(p, cols, row, out, TN_PX, 0);
+  else
+    tn_matmul_step(p, cols, row, out, valid, 0);
+}
+
+static int tn_conv_params_valid(const tn_conv_params* p) {
+  return p->in_h > 0 && p->in_w > 0 && p->in_c > 0 && p->out_h > 0 && p->out_w > 0 && p->out_c > 0 &&
+         p->kernel > 0 && p->stride > 0 && p->pad_h >= 0 && p->pad_w >= 0 && p->pad_h < p->kernel &&
+         p->pad_w < p->kernel && p->weights && p->bias && p->q.multiplier && p->q.shift &&
+         p->q.act_min <= p->q.act_max && p->q.act_min >= -128 && p->q.act_max <= 127;
+}
+
+/* The convolution loop over steps of TN_PX output pixels; kernel, stride and in_c are passed
+ * separately so the stem instance sees constants. */
+TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* cols,
+                            int32_t kernel, int32_t stride, int32_t in_c) {
+  const int32_t row = tn_conv_weights_row_length(in_c, kernel);
+  const int32_t pixels = p->out_h * p->out_w;
+  int32_t first;
+  int32_t oy = 0, ox = 0;
+  for (first = 0; first < pixels; first += TN_PX) {
+    const int32_t valid = pixels - first < TN_PX ? pixels - first : TN_PX;
+    int32_t s;
+    for (s = 0; s < TN_PX; ++s) {
+      if (s < valid) {
+        tn_im2col_pixel(p, input, oy, ox, cols, s, kernel, stride, in_c);
+        if (++ox == p->out_w) {
+          ox = 0;
+          ++oy;
+        }
+      } else {
+        tn_zero_run(0, row, cols, s);
+      }
+    }
+    tn_matmul_step_dispatch(p, cols, row, output + first * p->out_c, valid);
+  }
+}
+
+tn_status tn_conv2d_s8(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* scratch) {
+  if (!p || !input || !output || !scratch || !tn_conv_params_valid(p)) return TN_ERROR_ARGUMENT;
+  /* The stem: 3x3 stride 2 over a gray or RGB image, with the im2col loops unrolled. */
+  if (p->kernel == 3 && p->stride == 2 && p->in_c == 3)
+    tn_conv_loop(p, input, output, scratch, 3, 2, 3);
+  else if (p->kernel == 3 && p->stride == 2 && p->in_c == 1)
+    tn_conv_loop(p, input, output, scratch, 3, 2, 1);
+  else
+    tn_conv_loop(p, input, output, scratch, p->kernel, p->stride, p->in_c);
+  return TN_OK;
+}
+
+tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* scratch) {
+  const int32_t pixels = p ? p->in_h * p->in_w : 0;
+  int32_t first;
+  if (!p || !input || !output || !scratch || !tn_conv_params_valid(p) || p->kernel != 1 || p->stride != 1 ||
+      p->pad_h != 0 || p->pad_w != 0 || p->out_h != p->in_h || p->out_w != p->in_w)
+    return TN_ERROR_ARGUMENT;
+  {
+    const int32_t row = tn_conv_weights_row_length(p->in_c, 1);
+    for (first = 0; first < pixels; first += TN_PX) {
+      const int32_t valid = pixels - first < TN_PX ? pixels - first : TN_PX;
+      int32_t s;
+      for (s = 0; s < TN_PX; ++s) {
+        if (s < valid) {
+          tn_widen_run(input + (first + s) * p->in_c, p->in_c, 0, p->q.input_offset, scratch, s);
+          tn_zero_run(p->in_c, row - p->in_c, scratch, s);
+        } else {
+          tn_zero_run(0, row, scratch, s);
+        }
+      }
+      tn_matmul_step_dispatch(p, scratch, row, output + first * p->out_c, valid);
+    }
+  }
+  return TN_OK;
+}

@@ -1,0 +1,333 @@
+/* Depthwise convolution, one channel at a time through an int16 plane in the scratch.
+ *
+ * The plane holds the channel with its padding, widened to int16 (raw values; the input offset is
+ * folded into the bias), so the inner loops need no bounds checks and load two neighbouring values
+ * with one (unaligned) word load for SMLAD. Copying the whole channel out before writing any of its
+ * outputs is also what makes the in-place variant safe: output (oy, ox, c) only overwrites input
+ * slots of channel c, which the plane already holds. The plane's border is set to the zero point
+ * once per call; each channel then rewrites only the interior. */
+#include <string.h>
+
+#include "tn_arith.h"
+#include "tn_kernels.h"
+#include "tn_scratch.h"
+
+/* Largest kernel whose weights are widened into a local array. */
+#define TN_DW_MAX_KERNEL 7
+
+/* Copies channel `channel` of the input into the plane's interior as raw int8 values: the input
+ * offset is folded into the bias instead (tn_effective_bias) and the border holds the zero point, so
+ * the copy is one load and one store per element. */
+static void tn_fill_plane(const tn_depthwise_params* p, const int8_t* input, int32_t channel, int16_t* plane,
+                          int32_t plane_w) {
+  const int32_t c = p->channels, c2 = 2 * p->channels, c3 = 3 * p->channels, in_w = p->in_w;
+  int32_t y;
+  for (y = 0; y < p->in_h; ++y) {
+    const int8_t* src = input + y * in_w * c + channel;
+    int16_t* dst = plane + (y + p->pad_h) * plane_w + p->pad_w;
+    int16_t* const end4 = dst + (in_w & ~3);
+    int16_t* const end = dst + in_w;
+    while (dst != end4) {
+      dst[0] = src[0];
+      dst[1] = src[c];
+      dst[2] = src[c2];
+      dst[3] = src[c3];
+      dst += 4;
+      src += 4 * c;
+    }
+    while (dst != end) {
+      *dst++ = *src;
+      src += c;
+    }
+  }
+}
+
+/* The plane before the first channel: every element the zero point (-input_offset), so the border
+ * stands for real zeros once the interior holds raw values. */
+static void tn_init_plane(int16_t* plane, int32_t elements, int32_t input_offset) {
+  int32_t i;
+  for (i = 0; i < elements; ++i) plane[i] = (int16_t)-input_offset;
+}
+
+/* bias + input_offset * sum(weights): the sums over raw input values then equal the sums over
+ * offset-corrected ones, exactly. */
+static int32_t tn_effective_bias(int32_t bias, const int8_t* w, int32_t taps, int32_t input_offset) {
+  int32_t sum = 0, i;
+  for (i = 0; i < taps; ++i) sum += w[i];
+  return bias + input_offset * sum;
+}
+
+#if defined(TN_DSP)
+
+/* The 3x3 kernels (stride 1 or 2), the depthwise layers of most MCU networks, in two passes per output
+ * row: a multiply-accumulate pass that writes int32 sums into the row buffer and a requantization
+ * pass. Each is its own function, so each gets the registers for its constants (the nine weights in
+ * five words; the requantization constants) instead of reloading them from the stack. Two outputs
+ * share the loads of each plane row. */
+#if defined(__GNUC__)
+#define TN_NOINLINE __attribute__((noinline))
+#else
+#define TN_NOINLINE
+#endif
+
+typedef struct {
+  int32_t w01, w34, w67; /* (w[ky][0], w[ky][1]) */
+  int32_t w25, w8;       /* the last column: (w[0][2], w[1][2]) and (w[2][2], 0) */
+  int32_t bias;
+} tn_dw3x3_weights;
+
+/* Sums of one output row, `pairs` pairs of outputs, rows r0 (r0 + plane_w, r0 + 2 plane_w). */
+static TN_NOINLINE void tn_dw3x3_sums_s1(const int16_t* r0, int32_t plane_w, int32_t pairs, const tn_dw3x3_weights* k,
+                                         int32_t* s) {
+  const int32_t w01 = k->w01, w34 = k->w34, w67 = k->w67, w25 = k->w25, w8 = k->w8, bias = k->bias;
+  const int16_t* r1 = r0 + plane_w;
+  const int16_t* r2 = r1 + plane_w;
+  int32_t* const end2 = s + 4 * (pairs >> 1);
+  /* One pair of outputs at column offset `col` of the row pointers; two pairs per iteration so the
+   * pointer updates are shared. */
+#define TN_DW3X3_S1_PAIR(col, out)                                  \
+  {                                                                 \
+    int32_t a0 = bias, a1 = bias, x;                                \
+    x = tn_read_s32(r0 + (col) + 2);                                \
+    a0 = tn_smlabb(x, w25, tn_smlad(tn_read_s32(r0 + (col)), w01, a0));     \
+    a1 = tn_smlatb(x, w25, tn_smlad(tn_read_s32(r0 + (col) + 1), w01, a1)); \
+    x = tn_read_s32(r1 + (col) + 2);                                \
+    a0 = tn_smlabt(x, w25, tn_smlad(tn_read_s32(r1 + (col)), w34, a0));     \
+    a1 = tn_smlatt(x, w25, tn_smlad(tn_read_s32(r1 + (col) + 1), w34, a1)); \
+    x = tn_read_s32(r2 + (col) + 2);                                \
+    a0 = tn_smlabb(x, w8, tn_smlad(tn_read_s32(r2 + (col)), w67, a0));      \
+    a1 = tn_smlatb(x, w8, tn_smlad(tn_read_s32(r2 + (col) + 1), w67, a1));  \
+    (out)[0] = a0;                                                  \
+    (out)[1] = a1;                                                  \
+  }
+  while (s != end2) {
+    TN_DW3X3_S1_PAIR(0, s)
+    TN_DW3X3_S1_PAIR(2, s + 2)
+    s += 4;
+    r0 += 4;
+    r1 += 4;
+    r2 += 4;
+  }
+  if (pairs & 1) TN_DW3X3_S1_PAIR(0, s)
+#undef TN_DW3X3_S1_PAIR
+}
+
+/* Stride 2: output 0 reads columns 0-2, output 1 columns 2-4. */
+static TN_NOINLINE void tn_dw3x3_sums_s2(const int16_t* r0, int32_t plane_w, int32_t pairs, const tn_dw3x3_weights* k,
+                                         int32_t* s) {
+  const int32_t w01 = k->w01, w34 = k->w34, w67 = k->w67, w25 = k->w25, w8 = k->w8, bias = k->bias;
+  const int16_t* r1 = r0 + plane_w;
+  const int16_t* r2 = r1 + plane_w;
+  int32_t* const end = s + 2 * pairs;
+  while (s != end) {
+    int32_t a0 = bias, a1 = bias, x;
+    x = tn_read_s32(r0 + 2);
+    a0 = tn_smlabb(x, w25, tn_smlad(tn_read_s32(r0), w01, a0));
+    a1 = tn_smlabb(tn_read_s32(r0 + 4), w25, tn_smlad(x, w01, a1));
+    x = tn_read_s32(r1 + 2);
+    a0 = tn_smlabt(x, w25, tn_smlad(tn_read_s32(r1), w34, a0));
+    a1 = tn_smlabt(tn_read_s32(r1 + 4), w25, tn_smlad(x, w34, a1));
+    x = tn_read_s32(r2 + 2);
+    a0 = tn_smlabb(x, w8, tn_smlad(tn_read_s32(r2), w67, a0));
+    a1 = tn_smlabb(tn_read_s32(r2 + 4), w8, tn_smlad(x, w67, a1));
+    s[0] = a0;
+    s[1] = a1;
+    s += 2;
+    r0 += 4;
+    r1 += 4;
+    r2 += 4;
+  }
+}
+
+/* Requantizes n sums into every c-th output byte. */
+TN_INLINE void tn_requant_row(const int32_t* sums, int32_t n, const tn_fast_requant* rq, int8_t* o, int32_t c,
+                              int32_t offset, int32_t act_min, int32_t act_max, int full_range) {
+  const tn_fast_requant r = *rq;
+  const int32_t* const end2 = sums + (n & ~1);
+  while (sums != end2) { /* two per iteration: one loop test for two outputs */
+    o[0] = tn_output_value(tn_fast_requantize(sums[0], &r), offset, act_min, act_max, full_range);
+    o[c] = tn_output_value(tn_fast_requantize(sums[1], &r), offset, act_min, act_max, full_range);
+    sums += 2;
+    o += 2 * c;
+  }
+  if (n & 1) *o = tn_output_value(tn_fast_requantize(*sums, &r), offset, act_min, act_max, full_range);
+}
+static TN_NOINLINE void tn_requant_row_full(const int32_t* sums, int32_t n, const tn_fast_requant* r, int8_t* o,
+                                            int32_t c, int32_t offset) {
+  tn_requant_row(sums, n, r, o, c, offset, -128, 127, 1);
+}
+static TN_NOINLINE void tn_requant_row_clamp(const int32_t* sums, int32_t n, const tn_fast_requant* r, int8_t* o,
+                                             int32_t c, int32_t offset, int32_t act_min, int32_t act_max) {
+  tn_requant_row(sums, n, r, o, c, offset, act_min, act_max, 0);
+}
+
+static void tn_dw3x3_channel_dsp(const tn_depthwise_params* p, const int16_t* plane, int32_t plane_w, const int8_t* w,
+                                 int32_t bias, const tn_fast_requant* r, int32_t* sums, int8_t* out, int full_range) {
+  const int32_t stride = p->stride, out_w = p->out_w, c = p->channels;
+  const int32_t pairs = out_w >> 1;
+  tn_dw3x3_weights k;
+  int32_t oy;
+  k.w01 = tn_pack16(w[0], w[1]);
+  k.w34 = tn_pack16(w[3], w[4]);
+  k.w67 = tn_pack16(w[6], w[7]);
+  k.w25 = tn_pack16(w[2], w[5]);
+  k.w8 = tn_pack16(w[8], 0);
+  k.bias = bias;
+  for (oy = 0; oy < p->out_h; ++oy) {
+    const int16_t* r0 = plane + oy * stride * plane_w;
+    int8_t* o = out + oy * out_w * c;
+    if (stride == 1)
+      tn_dw3x3_sums_s1(r0, plane_w, pairs, &k, sums);
+    else
+      tn_dw3x3_sums_s2(r0, plane_w, pairs, &k, sums);
+    if (out_w & 1) { /* the odd last output */
+      const int16_t* q = r0 + (out_w - 1) * stride;
+      int32_t a = bias;
+      a = tn_smlad(tn_read_s32(q), k.w01, a) + q[2] * w[2];
+      a = tn_smlad(tn_read_s32(q + plane_w), k.w34, a) + q[plane_w + 2] * w[5];
+      a = tn_smlad(tn_read_s32(q + 2 * plane_w), k.w67, a) + q[2 * plane_w + 2] * w[8];
+      sums[out_w - 1] = a;
+    }
+    if (full_range)
+      tn_requant_row_full(sums, out_w, r, o, c, p->q.output_offset);
+    else
+      tn_requant_row_clamp(sums, out_w, r, o, c, p->q.output_offset, p->q.act_min, p->q.act_max);
+  }
+}
+
+/* One channel with SMLAD: weights as (w[ky][kx], w[ky][kx+1]) pairs per row, an odd last column
+ * as a single. Inlined with constant kernel and stride so the window loops unroll. For stride 1,
+ * two horizontally adjacent outputs share the loads of each row's last columns. */
+TN_INLINE void tn_dw_channel_dsp(const tn_depthwise_params* p, const int16_t* plane, int32_t plane_w,
+                                 const int32_t* wpairs, const int32_t* wlast, int32_t bias, tn_fast_requant r,
+                                 int8_t* out, int32_t kernel, int32_t stride, int full_range) {
+  /* Parameters in locals: stores through int8_t pointers may alias any memory, so the compiler would
+   * otherwise reload them after every output byte. */
+  const int32_t c = p->channels, out_h = p->out_h, out_w = p->out_w;
+  const int32_t offset = p->q.output_offset, act_min = p->q.act_min, act_max = p->q.act_max;
+  const int32_t pairs = kernel >> 1;
+  int32_t oy;
+  for (oy = 0; oy < out_h; ++oy) {
+    const int16_t* top = plane + oy * stride * plane_w;
+    int8_t* o = out + oy * out_w * c;
+    int32_t ox = 0;
+    if (stride == 1 && (kernel & 1)) {
+      for (; ox + 2 <= out_w; ox += 2) {
+        int32_t a0 = bias, a1 = bias;
+        int32_t ky, k;
+        for (ky = 0; ky < kernel; ++ky) {
+          const int16_t* rowp = top + ky * plane_w + ox;
+          for (k = 0; k < pairs; ++k) {
+            a0 = tn_smlad(tn_read_s32(rowp + 2 * k), wpairs[ky * pairs + k], a0);
+            a1 = tn_smlad(tn_read_s32(rowp + 2 * k + 1), wpairs[ky * pairs + k], a1);
+          }
+          {
+            /* Columns kernel-1 and kernel of the row: the last tap of output 0 and of output 1. */
+            const int32_t tail = tn_read_s32(rowp + kernel - 1);
+            a0 = tn_smlabb(tail, wlast[ky], a0);
+            a1 = tn_smlatb(tail, wlast[ky], a1);
+          }
+        }
+        o[0] = tn_output_value(tn_fast_requantize(a0, &r), offset, act_min, act_max, full_range);
+        o[c] = tn_output_value(tn_fast_requantize(a1, &r), offset, act_min, act_max, full_range);
+        o += 2 * c;
+      }
+    }
+    for (; ox < out_w; ++ox) {
+      int32_t a = bias;
+      int32_t ky, k;
+      for (ky = 0; ky < kernel; ++ky) {
+        const int16_t* rowp = top + ky * plane_w + ox * stride;
+        for (k = 0; k < pairs; ++k) a = tn_smlad(tn_read_s32(rowp + 2 * k), wpairs[ky * pairs + k], a);
+        if (kernel & 1) a += rowp[kernel - 1] * (int16_t)wlast[ky];
+      }
+      o[0] = tn_output_value(tn_fast_requantize(a, &r), offset, act_min, act_max, full_range);
+      o += c;
+    }
+  }
+}
+
+#endif
+
+static void tn_dw_channel_generic(const tn_depthwise_params* p, const int16_t* plane, int32_t plane_w,
+                                  const int8_t* w, int32_t bias, int32_t channel, int8_t* out, int full_range) {
+  const int32_t c = p->channels, k = p->kernel, stride = p->stride;
+  const int32_t multiplier = p->q.multiplier[channel], shift = p->q.shift[channel];
+  const int32_t offset = p->q.output_offset, act_min = p->q.act_min, act_max = p->q.act_max;
+  int32_t oy, ox, ky, kx;
+  for (oy = 0; oy < p->out_h; ++oy)
+    for (ox = 0; ox < p->out_w; ++ox) {
+      int32_t a = bias;
+      for (ky = 0; ky < k; ++ky) {
+        const int16_t* rowp = plane + (oy * stride + ky) * plane_w + ox * stride;
+        for (kx = 0; kx < k; ++kx) a += rowp[kx] * w[ky * k + kx];
+      }
+      out[(oy * p->out_w + ox) * c] =
+          tn_output_value(tn_requantize(a, multiplier, shift), offset, act_min, act_max, full_range);
+    }
+}
+
+tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input, int8_t* output, int16_t* scratch) {
+  int32_t plane_h, plane_w, ch;
+  int32_t* sums;
+  int16_t* plane;
+  int full_range;
+  if (!p || !input || !output || !scratch || p->in_h <= 0 || p->in_w <= 0 || p->channels <= 0 || p->out_h <= 0 ||
+      p->out_w <= 0 || p->kernel <= 0 || p->stride <= 0 || p->pad_h < 0 || p->pad_w < 0 || !p->weights ||
+      !p->bias || !p->q.multiplier || !p->q.shift || p->q.act_min > p->q.act_max || p->q.act_min < -128 ||
+      p->q.act_max > 127)
+    return TN_ERROR_ARGUMENT;
+  /* In place needs the output to fit in the input's slots. */
+  if (output == input && p->out_h * p->out_w > p->in_h * p->in_w) return TN_ERROR_ARGUMENT;
+  plane_h = tn_depthwise_plane_extent(p->in_h, p->pad_h, p->kernel, p->stride, p->out_h);
+  plane_w = tn_depthwise_plane_extent(p->in_w, p->pad_w, p->kernel, p->stride, p->out_w);
+  sums = (int32_t*)(void*)scratch;
+  (void)sums; /* the portable build needs no row buffer */
+  plane = scratch + 2 * p->out_w;
+  tn_init_plane(plane, plane_h * plane_w, p->q.input_offset);
+  full_range = p->q.act_min == -128 && p->q.act_max == 127;
+  for (ch = 0; ch < p->channels; ++ch) {
+    const int8_t* w = p->weights + ch * p->kernel * p->kernel;
+    const int32_t bias = tn_effective_bias(p->bias[ch], w, p->kernel * p->kernel, p->q.input_offset);
+    tn_fill_plane(p, input, ch, plane, plane_w);
+#if defined(TN_DSP)
+    if (p->kernel == 3 && (p->stride == 1 || p->stride == 2)) {
+      const tn_fast_requant r = tn_fast_requant_init(p->q.multiplier[ch], p->q.shift[ch]);
+      tn_dw3x3_channel_dsp(p, plane, plane_w, w, bias, &r, sums, output + ch, full_range);
+      continue;
+    }
+    if (p->kernel <= TN_DW_MAX_KERNEL) {
+      int32_t wpairs[TN_DW_MAX_KERNEL * (TN_DW_MAX_KERNEL / 2)];
+      int32_t wlast[TN_DW_MAX_KERNEL];
+      const int32_t k = p->kernel, pairs = k >> 1;
+      const tn_fast_requant r = tn_fast_requant_init(p->q.multiplier[ch], p->q.shift[ch]);
+      int32_t ky, kx;
+      for (ky = 0; ky < k; ++ky) {
+        for (kx = 0; kx < pairs; ++kx)
+          wpairs[ky * pairs + kx] = (int32_t)(((uint32_t)(uint16_t)w[ky * k + 2 * kx]) |
+                                              ((uint32_t)(uint16_t)w[ky * k + 2 * kx + 1] << 16));
+        wlast[ky] = (k & 1) ? (int32_t)(uint16_t)w[ky * k + k - 1] : 0;
+      }
+#define TN_DW_CASE(K, S)                                                                                     \
+  if (k == (K) && p->stride == (S)) {                                                                       \
+    if (full_range)                                                                                         \
+      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, output + ch, K, S, 1);         \
+    else                                                                                                    \
+      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, output + ch, K, S, 0);         \
+    continue;                                                                                               \
+  }
+      TN_DW_CASE(3, 1)
+      TN_DW_CASE(3, 2)
+      TN_DW_CASE(5, 1)
+      TN_DW_CASE(5, 2)
+      TN_DW_CASE(7, 1)
+      TN_DW_CASE(7, 2)
+#undef TN_DW_CASE
+      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, output + ch, k, p->stride, 0);
+      continue;
+    }
+#endif
+    tn_dw_channel_generic(p, plane, plane_w, w, bias, ch, output + ch, full_range);
+  }
+  return TN_OK;
+}

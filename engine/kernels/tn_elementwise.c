@@ -1,0 +1,33 @@
+/* Element-wise add with TF-Lite's int8 arithmetic. */
+#include "tn_arith.h"
+#include "tn_kernels.h"
+
+tn_status tn_add_s8(const tn_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output) {
+  int32_t i;
+  if (!p || !input1 || !input2 || !output || p->size < 0 || p->left_shift < 0 || p->left_shift > 20 ||
+      p->input1_shift > 0 || p->input2_shift > 0 || p->output_shift > 0 || p->act_min > p->act_max ||
+      p->act_min < -128 || p->act_max > 127)
+    return TN_ERROR_ARGUMENT;
+  {
+#if defined(TN_DSP)
+    /* Inputs shifted left by at most 20 stay below 2^29 in magnitude, inside the fast path's bound. */
+    const tn_fast_requant r1 = tn_fast_requant_init(p->input1_multiplier, p->input1_shift);
+    const tn_fast_requant r2 = tn_fast_requant_init(p->input2_multiplier, p->input2_shift);
+    const tn_fast_requant ro = tn_fast_requant_init(p->output_multiplier, p->output_shift);
+#endif
+    for (i = 0; i < p->size; ++i) {
+      const int32_t x1 = (int32_t)((uint32_t)(input1[i] + p->input1_offset) << p->left_shift);
+      const int32_t x2 = (int32_t)((uint32_t)(input2[i] + p->input2_offset) << p->left_shift);
+#if defined(TN_DSP)
+      const int32_t sum = tn_fast_requantize(x1, &r1) + tn_fast_requantize(x2, &r2);
+      const int32_t out = tn_fast_requantize(sum, &ro) + p->output_offset;
+#else
+      const int32_t sum = tn_requantize(x1, p->input1_multiplier, p->input1_shift) +
+                          tn_requantize(x2, p->input2_multiplier, p->input2_shift);
+      const int32_t out = tn_requantize(sum, p->output_multiplier, p->output_shift) + p->output_offset;
+#endif
+      output[i] = (int8_t)tn_clamp(out, p->act_min, p->act_max);
+    }
+  }
+  return TN_OK;
+}

@@ -1,0 +1,117 @@
+/* The int8 kernels of the tinynas MCU runtime. C99, no heap, nothing from libc but memcpy/memset.
+ *
+ * Conventions (TF-Lite's int8 scheme):
+ *  - tensors are NHWC with batch 1, int8, per-tensor scale and zero point;
+ *  - weights are int8 with zero point 0, one scale per output channel; bias is int32;
+ *  - output = clamp(requantize(acc, multiplier[c], shift[c]) + output_offset, act_min, act_max) with
+ *    TF-Lite's MultiplyByQuantizedMultiplier (tn_arith.h); input_offset is minus the input zero point;
+ *  - every kernel that needs scratch takes it from the planned arena; its size in bytes is given by
+ *    the matching function of tn_scratch.h, and the planner reserves exactly that.
+ * Every kernel returns TN_OK, or TN_ERROR_ARGUMENT for parameters it cannot run (never aborts).
+ *
+ * Two builds of the same source: portable C, and a Cortex-M DSP path (see tn_arith.h). Both give
+ * identical outputs. */
+#ifndef TN_KERNELS_H
+#define TN_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { TN_OK = 0, TN_ERROR_ARGUMENT = -1 } tn_status;
+
+/* Per-output-channel requantization and the output's quantization. */
+typedef struct {
+  const int32_t* multiplier; /* [out_c] */
+  const int32_t* shift;      /* [out_c], TF-Lite convention: > 0 shifts left */
+  int32_t input_offset;      /* minus the input zero point */
+  int32_t output_offset;     /* the output zero point */
+  int32_t act_min, act_max;  /* the output clamp, activation folded in */
+} tn_requant_params;
+
+/* Standard kxk convolution, any stride and padding (pad_h/pad_w before; the padding after follows
+ * from the output size). Weights are packed by tn_conv_weights_row_length: [out_c][row], each row the
+ * OHWI weights of one output channel (ky, kx, ic) followed by zeros up to a multiple of 4. */
+typedef struct {
+  int32_t in_h, in_w, in_c;
+  int32_t out_h, out_w, out_c;
+  int32_t kernel, stride, pad_h, pad_w;
+  const int8_t* weights;
+  const int32_t* bias; /* [out_c] */
+  tn_requant_params q;
+} tn_conv_params;
+
+/* Length of a packed weight row (and of one im2col column) of a standard or 1x1 convolution. */
+static inline int32_t tn_conv_weights_row_length(int32_t in_c, int32_t kernel) {
+  return (kernel * kernel * in_c + 3) & ~3;
+}
+
+/* Standard convolution; picks the 3x3 stride-2 stem path for 1 or 3 input channels. */
+tn_status tn_conv2d_s8(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* scratch);
+/* 1x1 convolution with stride 1 (kernel = 1, stride = 1, no padding; same packed weight rows). */
+tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* scratch);
+
+/* Depthwise kxk convolution (channel multiplier 1): weights [c][k][k]. The output may overwrite the
+ * input (output == input) when it has no more elements than the input: each channel is copied to
+ * the scratch plane before any of its outputs is written. Other overlaps are not allowed. */
+typedef struct {
+  int32_t in_h, in_w, channels;
+  int32_t out_h, out_w;
+  int32_t kernel, stride, pad_h, pad_w;
+  const int8_t* weights;
+  const int32_t* bias; /* [channels] */
+  tn_requant_params q;
+} tn_depthwise_params;
+
+tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input, int8_t* output, int16_t* scratch);
+
+/* Fully connected: output[o] = sum_i weights[o][i] (input[i] + input_offset) + bias[o], requantized.
+ * Weights are packed as [out][row] with row = in_features rounded up to a multiple of 4 (zeros). */
+typedef struct {
+  int32_t in_features, out_features;
+  const int8_t* weights;
+  const int32_t* bias;
+  tn_requant_params q;
+} tn_fully_connected_params;
+
+static inline int32_t tn_fully_connected_row_length(int32_t in_features) { return (in_features + 3) & ~3; }
+
+tn_status tn_fully_connected_s8(const tn_fully_connected_params* p, const int8_t* input, int8_t* output,
+                                int16_t* scratch);
+
+/* Element-wise add with TF-Lite's int8 arithmetic: both inputs shifted left by left_shift, rescaled
+ * to a common scale, summed, requantized to the output. The output may overwrite either input. */
+typedef struct {
+  int32_t size;
+  int32_t input1_offset, input2_offset; /* minus the zero points */
+  int32_t input1_multiplier, input1_shift;
+  int32_t input2_multiplier, input2_shift;
+  int32_t left_shift;
+  int32_t output_multiplier, output_shift;
+  int32_t output_offset;
+  int32_t act_min, act_max;
+} tn_add_params;
+
+tn_status tn_add_s8(const tn_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output);
+
+/* Average and max pooling (the output keeps the input's scale and zero point). The average is over
+ * the window's elements inside the input and rounds half away from zero (TF-Lite). */
+typedef struct {
+  int32_t in_h, in_w, channels;
+  int32_t out_h, out_w;
+  int32_t kernel, stride, pad_h, pad_w;
+  int32_t act_min, act_max;
+} tn_pool_params;
+
+tn_status tn_avg_pool_s8(const tn_pool_params* p, const int8_t* input, int8_t* output);
+tn_status tn_max_pool_s8(const tn_pool_params* p, const int8_t* input, int8_t* output);
+/* Global average pooling over in_h x in_w (a pool whose window is the whole input). */
+tn_status tn_global_avg_pool_s8(const tn_pool_params* p, const int8_t* input, int8_t* output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TN_KERNELS_H */

@@ -1,0 +1,71 @@
+/* Average, max and global average pooling. The output keeps the input's scale and zero point, so
+ * the kernels work on the raw int8 values (TF-Lite). */
+#include "tn_arith.h"
+#include "tn_kernels.h"
+
+static int tn_pool_params_valid(const tn_pool_params* p) {
+  return p->in_h > 0 && p->in_w > 0 && p->channels > 0 && p->out_h > 0 && p->out_w > 0 && p->kernel > 0 &&
+         p->stride > 0 && p->pad_h >= 0 && p->pad_w >= 0 && p->act_min <= p->act_max && p->act_min >= -128 &&
+         p->act_max <= 127;
+}
+
+/* Integer division rounding half away from zero (TF-Lite's average). */
+TN_INLINE int32_t tn_rounded_average(int32_t sum, int32_t count) {
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+static void tn_pool(const tn_pool_params* p, const int8_t* input, int8_t* output, int average) {
+  const int32_t c = p->channels;
+  int32_t oy, ox, ch, ky, kx;
+  for (oy = 0; oy < p->out_h; ++oy)
+    for (ox = 0; ox < p->out_w; ++ox) {
+      const int32_t y0 = oy * p->stride - p->pad_h, x0 = ox * p->stride - p->pad_w;
+      const int32_t ky0 = y0 < 0 ? -y0 : 0, kx0 = x0 < 0 ? -x0 : 0;
+      const int32_t ky1 = y0 + p->kernel > p->in_h ? p->in_h - y0 : p->kernel;
+      const int32_t kx1 = x0 + p->kernel > p->in_w ? p->in_w - x0 : p->kernel;
+      int8_t* out = output + (oy * p->out_w + ox) * c;
+      for (ch = 0; ch < c; ++ch) {
+        int32_t acc = average ? 0 : -128;
+        int32_t count = 0;
+        for (ky = ky0; ky < ky1; ++ky)
+          for (kx = kx0; kx < kx1; ++kx) {
+            const int32_t v = input[((y0 + ky) * p->in_w + x0 + kx) * c + ch];
+            if (average)
+              acc += v;
+            else if (v > acc)
+              acc = v;
+            ++count;
+          }
+        if (average) acc = count > 0 ? tn_rounded_average(acc, count) : 0;
+        out[ch] = (int8_t)tn_clamp(acc, p->act_min, p->act_max);
+      }
+    }
+}
+
+tn_status tn_avg_pool_s8(const tn_pool_params* p, const int8_t* input, int8_t* output) {
+  if (!p || !input || !output || !tn_pool_params_valid(p)) return TN_ERROR_ARGUMENT;
+  tn_pool(p, input, output, 1);
+  return TN_OK;
+}
+
+tn_status tn_max_pool_s8(const tn_pool_params* p, const int8_t* input, int8_t* output) {
+  if (!p || !input || !output || !tn_pool_params_valid(p)) return TN_ERROR_ARGUMENT;
+  tn_pool(p, input, output, 0);
+  return TN_OK;
+}
+
+tn_status tn_global_avg_pool_s8(const tn_pool_params* p, const int8_t* input, int8_t* output) {
+  const int32_t pixels = p ? p->in_h * p->in_w : 0;
+  int32_t ch, i;
+  if (!p || !input || !output || !tn_pool_params_valid(p) || p->out_h != 1 || p->out_w != 1) return TN_ERROR_ARGUMENT;
+  for (ch = 0; ch < p->channels; ++ch) {
+    const int8_t* x = input + ch;
+    int32_t acc = 0;
+    for (i = 0; i < pixels; ++i) {
+      acc += *x;
+      x += p->channels;
+    }
+    output[ch] = (int8_t)tn_clamp(tn_rounded_average(acc, pixels), p->act_min, p->act_max);
+  }
+  return TN_OK;
+}

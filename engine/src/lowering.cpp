@@ -1,0 +1,194 @@
+#include "tinynas/engine/lowering.h"
+
+#include <cstring>
+
+#include "tinynas/search_space/errors.h"
+#include "tn_kernels.h"
+
+namespace tinynas::engine {
+
+const char* kernel_function(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::Conv: return "tn_conv2d_s8";
+    case KernelKind::Pointwise: return "tn_pointwise_conv_s8";
+    case KernelKind::Depthwise: return "tn_depthwise_conv_s8";
+    case KernelKind::FullyConnected: return "tn_fully_connected_s8";
+    case KernelKind::Add: return "tn_add_s8";
+    case KernelKind::AvgPool: return "tn_avg_pool_s8";
+    case KernelKind::MaxPool: return "tn_max_pool_s8";
+    case KernelKind::GlobalAvgPool: return "tn_global_avg_pool_s8";
+  }
+  return "?";
+}
+
+namespace {
+
+// Rows of `length` values into the kernels' rows of `packed` values (zero tail).
+std::vector<int8_t> pack_rows(const std::vector<int8_t>& w, int64_t rows, int64_t length, int64_t packed) {
+  std::vector<int8_t> out(size_t(rows * packed), 0);
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(&out[size_t(r * packed)], &w[size_t(r * length)], size_t(length));
+  return out;
+}
+
+void copy_requant(const QuantizedOpParams& q, KernelCall& call) {
+  call.bias = q.bias;
+  for (const QuantizedMultiplier& m : q.requant) {
+    call.multiplier.push_back(m.multiplier);
+    call.shift.push_back(m.shift);
+  }
+}
+
+}  // namespace
+
+std::vector<KernelCall> lower(const QuantizedModel& model) {
+  const Graph& g = model.graph;
+  std::vector<KernelCall> calls;
+  calls.reserve(g.ops.size());
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    const Op& op = g.ops[i];
+    const QuantizedOpParams& q = model.params[i];
+    const Tensor& in = g.tensors[size_t(op.input)];
+    const Tensor& out = g.tensors[size_t(op.output)];
+    const TensorQuant& qin = model.tensors[size_t(op.input)];
+    const TensorQuant& qout = model.tensors[size_t(op.output)];
+    KernelCall c;
+    c.op = int(i);
+    c.input = op.input;
+    c.input2 = op.input2;
+    c.output = op.output;
+    c.in_h = in.h, c.in_w = in.w, c.in_c = in.c;
+    c.out_h = out.h, c.out_w = out.w, c.out_c = out.c;
+    c.kernel = op.kernel, c.stride = op.stride, c.pad_h = op.pad_h, c.pad_w = op.pad_w;
+    c.input_offset = -qin.zero_point;
+    c.output_offset = qout.zero_point;
+    c.act_min = q.act_min;
+    c.act_max = q.act_max;
+    c.scratch_bytes = op_scratch_bytes(g, op);
+    switch (op.kind) {
+      case OpKind::Conv2D:
+      case OpKind::PointwiseConv2D: {
+        const bool pointwise = op.kernel == 1 && op.stride == 1 && op.pad_h == 0 && op.pad_w == 0 &&
+                               out.h == in.h && out.w == in.w;
+        c.kind = pointwise ? KernelKind::Pointwise : KernelKind::Conv;
+        const int64_t length = int64_t(op.kernel) * op.kernel * in.c;
+        c.weights = pack_rows(q.weights, out.c, length, tn_conv_weights_row_length(in.c, op.kernel));
+        copy_requant(q, c);
+        break;
+      }
+      case OpKind::DepthwiseConv2D:
+        c.kind = KernelKind::Depthwise;
+        c.weights = q.weights;
+        copy_requant(q, c);
+        break;
+      case OpKind::FullyConnected:
+        c.kind = KernelKind::FullyConnected;
+        c.in_c = int(in.elements());
+        c.in_h = c.in_w = 1;
+        c.weights = pack_rows(q.weights, out.c, in.elements(), tn_fully_connected_row_length(int32_t(in.elements())));
+        copy_requant(q, c);
+        break;
+      case OpKind::Add: {
+        c.kind = KernelKind::Add;
+        c.input1_offset = -qin.zero_point;
+        c.input2_offset = -model.tensors[size_t(op.input2)].zero_point;
+        c.left_shift = q.left_shift;
+        c.input1_requant = q.input1;
+        c.input2_requant = q.input2;
+        c.output_requant = q.output;
+        break;
+      }
+      case OpKind::AvgPool2D: c.kind = KernelKind::AvgPool; break;
+      case OpKind::MaxPool2D: c.kind = KernelKind::MaxPool; break;
+      case OpKind::GlobalAvgPool: c.kind = KernelKind::GlobalAvgPool; break;
+      case OpKind::Softmax:
+        throw InputError("model '" + g.name + "': op " + std::to_string(i) + " (softmax) has no int8 kernel");
+    }
+    calls.push_back(std::move(c));
+  }
+  return calls;
+}
+
+namespace {
+
+tn_requant_params requant_params(const KernelCall& c) {
+  return tn_requant_params{c.multiplier.data(), c.shift.data(), c.input_offset, c.output_offset, c.act_min, c.act_max};
+}
+
+}  // namespace
+
+Int8Interpreter::Int8Interpreter(const QuantizedModel& model)
+    : model_(model), calls_(lower(model)), plan_(plan_memory(model.graph)) {
+  const std::string problem = check_plan(model.graph, plan_);
+  if (!problem.empty()) throw RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
+  arena_.assign(size_t((plan_.arena_bytes + 3) / 4), 0);
+}
+
+std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
+  const Graph& g = model_.graph;
+  if (int64_t(input.size()) != g.tensors[size_t(g.input)].elements())
+    throw InputError("model '" + g.name + "': input has " + std::to_string(input.size()) + " values, expected " +
+                     std::to_string(g.tensors[size_t(g.input)].elements()));
+  int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
+  auto tensor = [&](int t) { return base + plan_.tensor_offset[size_t(t)]; };
+  std::memcpy(tensor(g.input), input.data(), input.size());
+  for (const KernelCall& c : calls_) {
+    int16_t* scratch = reinterpret_cast<int16_t*>(base + plan_.scratch_offset[size_t(c.op)]);
+    const int8_t* x = tensor(c.input);
+    int8_t* y = tensor(c.output);
+    tn_status status = TN_OK;
+    switch (c.kind) {
+      case KernelKind::Conv:
+      case KernelKind::Pointwise: {
+        const tn_conv_params p{c.in_h,  c.in_w,   c.in_c,  c.out_h,          c.out_w,       c.out_c,          c.kernel,
+                               c.stride, c.pad_h, c.pad_w, c.weights.data(), c.bias.data(), requant_params(c)};
+        status = c.kind == KernelKind::Conv ? tn_conv2d_s8(&p, x, y, scratch) : tn_pointwise_conv_s8(&p, x, y, scratch);
+        break;
+      }
+      case KernelKind::Depthwise: {
+        const tn_depthwise_params p{c.in_h,   c.in_w,  c.in_c,  c.out_h,          c.out_w,       c.kernel,
+                                    c.stride, c.pad_h, c.pad_w, c.weights.data(), c.bias.data(), requant_params(c)};
+        status = tn_depthwise_conv_s8(&p, x, y, scratch);
+        break;
+      }
+      case KernelKind::FullyConnected: {
+        const tn_fully_connected_params p{c.in_c, c.out_c, c.weights.data(), c.bias.data(), requant_params(c)};
+        status = tn_fully_connected_s8(&p, x, y, scratch);
+        break;
+      }
+      case KernelKind::Add: {
+        const tn_add_params p{int32_t(g.tensors[size_t(c.output)].elements()),
+                              c.input1_offset,
+                              c.input2_offset,
+                              c.input1_requant.multiplier,
+                              c.input1_requant.shift,
+                              c.input2_requant.multiplier,
+                              c.input2_requant.shift,
+                              c.left_shift,
+                              c.output_requant.multiplier,
+                              c.output_requant.shift,
+                              c.output_offset,
+                              c.act_min,
+                              c.act_max};
+        status = tn_add_s8(&p, x, tensor(c.input2), y);
+        break;
+      }
+      case KernelKind::AvgPool:
+      case KernelKind::MaxPool:
+      case KernelKind::GlobalAvgPool: {
+        const tn_pool_params p{c.in_h,  c.in_w,   c.in_c,  c.out_h,  c.out_w,
+                               c.kernel, c.stride, c.pad_h, c.pad_w, c.act_min, c.act_max};
+        status = c.kind == KernelKind::AvgPool   ? tn_avg_pool_s8(&p, x, y)
+                 : c.kind == KernelKind::MaxPool ? tn_max_pool_s8(&p, x, y)
+                                                 : tn_global_avg_pool_s8(&p, x, y);
+        break;
+      }
+    }
+    if (status != TN_OK)
+      throw RuntimeFailure("model '" + g.name + "': kernel " + kernel_function(c.kind) + " rejected op " +
+                           std::to_string(c.op) + "'s parameters");
+  }
+  const int8_t* out = tensor(g.output);
+  return std::vector<int8_t>(out, out + g.tensors[size_t(g.output)].elements());
+}
+
+}  // namespace tinynas::engine

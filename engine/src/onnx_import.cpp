@@ -1,0 +1,1025 @@
+// ONNX -> FloatModel (see onnx.h for what is supported and how each op maps to the engine graph).
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <set>
+#include <sstream>
+
+#include "tinynas/engine/onnx.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+
+namespace tinynas::engine {
+
+namespace {
+
+using onnx::NodeProto;
+using onnx::TensorProto;
+
+std::string shape_string(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+// The product of dims[from, to), bounds clamped to the dims.
+int64_t product(const std::vector<int64_t>& dims, size_t from = 0, size_t to = SIZE_MAX) {
+  to = std::min(to, dims.size());
+  from = std::min(from, to);
+  return std::accumulate(dims.begin() + ptrdiff_t(from), dims.begin() + ptrdiff_t(to), int64_t(1), std::multiplies<>());
+}
+
+std::string format_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+// A constant tensor (initializer, Constant node or folded node), values widened to double so that
+// int32 biases stay exact.
+struct Constant {
+  std::vector<int64_t> dims;
+  int32_t type = TensorProto::FLOAT;
+  std::vector<double> values;
+};
+
+// The values of a tensor stored as T: raw little-endian bytes (as the hosts) or the typed field.
+template <typename T, typename Field>
+void read_values(const TensorProto& t, const Field& typed, std::vector<double>& out) {
+  if (!t.has_raw_data()) {
+    out.assign(typed.begin(), typed.end());
+    return;
+  }
+  const std::string& raw = t.raw_data();
+  out.resize(raw.size() / sizeof(T));
+  for (size_t i = 0; i < out.size(); ++i) {
+    T v;
+    std::memcpy(&v, raw.data() + i * sizeof(T), sizeof(T));
+    out[i] = double(v);
+  }
+}
+
+// Throws a plain string; the caller adds where the tensor comes from.
+Constant read_tensor(const TensorProto& t) {
+  if (t.data_location() == TensorProto::EXTERNAL) throw std::string("external data is not supported");
+  Constant c;
+  c.dims.assign(t.dims().begin(), t.dims().end());
+  c.type = t.data_type();
+  switch (c.type) {
+    case TensorProto::FLOAT: read_values<float>(t, t.float_data(), c.values); break;
+    case TensorProto::DOUBLE: read_values<double>(t, t.double_data(), c.values); break;
+    case TensorProto::INT8: read_values<int8_t>(t, t.int32_data(), c.values); break;
+    case TensorProto::UINT8: read_values<uint8_t>(t, t.int32_data(), c.values); break;
+    case TensorProto::INT32: read_values<int32_t>(t, t.int32_data(), c.values); break;
+    case TensorProto::INT64: read_values<int64_t>(t, t.int64_data(), c.values); break;
+    default: throw std::string("element type ") + TensorProto::DataType_Name(c.type) + " is not supported";
+  }
+  if (int64_t(c.values.size()) != product(c.dims))
+    throw "holds " + std::to_string(c.values.size()) + " values for shape " + shape_string(c.dims);
+  return c;
+}
+
+bool is_quantized_type(int32_t type) { return type == TensorProto::INT8 || type == TensorProto::UINT8; }
+
+// An activation of the ONNX graph: the engine tensor holding its real value.
+struct Value {
+  int tensor = -1;
+  std::vector<int64_t> shape;  // ONNX shape, batch first
+  // The engine op writing `tensor` when every ONNX value on the way from it has this value as its only
+  // reader: the op can then absorb a following activation, batch norm or bias. -1 otherwise.
+  int producer = -1;
+  bool quantized = false;  // an int8/uint8 ONNX tensor (the engine holds its real value)
+};
+
+const onnx::AttributeProto* find_attribute(const NodeProto& node, const char* name) {
+  for (const auto& a : node.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+int64_t attribute_int(const NodeProto& node, const char* name, int64_t fallback) {
+  const auto* a = find_attribute(node, name);
+  return a ? a->i() : fallback;
+}
+float attribute_float(const NodeProto& node, const char* name, float fallback) {
+  const auto* a = find_attribute(node, name);
+  return a ? a->f() : fallback;
+}
+std::string attribute_string(const NodeProto& node, const char* name, const std::string& fallback) {
+  const auto* a = find_attribute(node, name);
+  return a ? a->s() : fallback;
+}
+std::vector<int64_t> attribute_ints(const NodeProto& node, const char* name) {
+  const auto* a = find_attribute(node, name);
+  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+}
+
+Activation combine(Activation first, Activation then) {
+  if (first == Activation::None) return then;
+  if (then == Activation::None) return first;
+  return (first == Activation::Relu6 || then == Activation::Relu6) ? Activation::Relu6 : Activation::Relu;
+}
+
+bool has_bias(OpKind kind) {
+  return kind == OpKind::Conv2D || kind == OpKind::PointwiseConv2D || kind == OpKind::DepthwiseConv2D ||
+         kind == OpKind::FullyConnected;
+}
+
+// Kernel, stride, padding before and output size of a convolution or pooling window.
+struct Window {
+  int kernel = 1, stride = 1, pad_top = 0, pad_left = 0, out_h = 1, out_w = 1;
+};
+
+class Importer {
+ public:
+  Importer(const onnx::ModelProto& model, std::string origin) : model_(model), origin_(std::move(origin)) {}
+
+  FloatModel run() {
+    check_and_infer();
+    read_graph_interface();
+    for (const NodeProto& node : model_.graph().node()) import_node(node);
+    set_output();
+    m_.validate();
+    return std::move(m_);
+  }
+
+ private:
+  onnx::ModelProto model_;
+  std::string origin_;
+  int64_t opset_ = 1;
+  FloatModel m_;
+  std::map<std::string, Constant> constants_;
+  std::map<std::string, Value> values_;
+  std::map<std::string, std::vector<const NodeProto*>> readers_;
+  std::set<std::string> graph_outputs_;
+  std::map<std::string, std::vector<int64_t>> declared_shapes_;  // -1 for an unknown dimension
+
+  // ---- errors
+
+  [[noreturn]] void fail(const std::string& what) const { throw InputError(origin_ + ": " + what); }
+  [[noreturn]] void fail(const NodeProto& node, const std::string& what) const { fail(describe(node) + ": " + what); }
+
+  static std::string describe(const NodeProto& node) {
+    if (!node.name().empty()) return node.op_type() + " '" + node.name() + "'";
+    return node.op_type() + " (output '" + (node.output_size() ? node.output(0) : std::string()) + "')";
+  }
+
+  // " (read by Conv 'a', Relu 'b')", or "" for a value nothing reads.
+  std::string describe_readers(const std::string& name) const {
+    auto it = readers_.find(name);
+    if (it == readers_.end() || it->second.empty()) return "";
+    std::string s = " (read by ";
+    for (size_t i = 0; i < it->second.size(); ++i) s += (i ? ", " : "") + describe(*it->second[i]);
+    return s + ")";
+  }
+
+  // ---- the model as a whole
+
+  void check_and_infer() {
+    try {
+      onnx::checker::check_model(model_);
+    } catch (const std::exception& e) {
+      fail(std::string("not a valid ONNX model: ") + e.what());
+    }
+    try {
+      onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(),
+                                         onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict_mode=*/1));
+    } catch (const std::exception& e) {
+      fail(std::string("shape inference failed: ") + e.what());
+    }
+    for (const auto& opset : model_.opset_import())
+      if (opset.domain().empty() || opset.domain() == "ai.onnx") opset_ = opset.version();
+  }
+
+  void read_graph_interface() {
+    const onnx::GraphProto& g = model_.graph();
+    m_.graph.name = g.name();
+    auto declare = [&](const onnx::ValueInfoProto& v) {
+      if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
+      std::vector<int64_t> dims;
+      for (const auto& d : v.type().tensor_type().shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      declared_shapes_[v.name()] = dims;
+    };
+    for (const auto& v : g.input()) declare(v);
+    for (const auto& v : g.value_info()) declare(v);
+    for (const auto& v : g.output()) declare(v);
+    for (const auto& t : g.initializer()) constants_[t.name()] = read_constant(t, "initializer '" + t.name() + "'");
+    for (const NodeProto& node : g.node())
+      for (const auto& in : node.input())
+        if (!in.empty()) readers_[in].push_back(&node);
+    for (const auto& out : g.output()) graph_outputs_.insert(out.name());
+    for (const auto& prop : model_.metadata_props()) {
+      if (prop.key() == kOnnxInputMeanKey) m_.input_mean = metadata_float(prop);
+      if (prop.key() == kOnnxInputStdKey) m_.input_std = metadata_float(prop);
+    }
+
+    std::vector<const onnx::ValueInfoProto*> inputs;
+    for (const auto& v : g.input())
+      if (!constants_.count(v.name())) inputs.push_back(&v);
+    if (inputs.size() != 1) {
+      std::string names;
+      for (const auto* v : inputs) names += (names.empty() ? "'" : ", '") + v->name() + "'";
+      fail("the engine takes one input; the graph has " + std::to_string(inputs.size()) +
+           (names.empty() ? "" : " (" + names + ")"));
+    }
+    read_input(*inputs[0]);
+  }
+
+  Constant read_constant(const TensorProto& t, const std::string& what) const {
+    try {
+      return read_tensor(t);
+    } catch (const std::string& e) {
+      fail(what + ": " + e);
+    }
+  }
+
+  float metadata_float(const onnx::StringStringEntryProto& prop) const {
+    try {
+      size_t used = 0;
+      const float v = std::stof(prop.value(), &used);
+      if (used == prop.value().size()) return v;
+    } catch (const std::exception&) {
+    }
+    fail("metadata '" + prop.key() + "' is not a number: '" + prop.value() + "'");
+  }
+
+  void read_input(const onnx::ValueInfoProto& input) {
+    const std::string& name = input.name();
+    const auto& type = input.type().tensor_type();
+    const std::string who = "graph input '" + name + "'" + describe_readers(name);
+    std::vector<int64_t> dims;
+    for (const auto& d : type.shape().dim()) {
+      if (!d.has_dim_value()) fail(who + ": every dimension must be fixed");
+      dims.push_back(d.dim_value());
+    }
+    Value v;
+    v.shape = dims;
+    v.tensor = add_input_tensor(dims, who);
+    if (is_quantized_type(type.elem_type())) {
+      v.quantized = true;
+      set_input_quantization(name, type.elem_type(), who);
+    } else if (type.elem_type() != TensorProto::FLOAT) {
+      fail(who + ": element type " + TensorProto::DataType_Name(TensorProto::DataType(type.elem_type())) +
+           " is not supported (float, or uint8/int8 read by DequantizeLinear or QLinearConv)");
+    }
+    m_.graph.input = v.tensor;
+    values_[name] = v;
+  }
+
+  // An int8/uint8 input x = scale * (q - zero_point): the engine's input is the real value, with the
+  // pixel the uint8 q (int8: q + 128).
+  void set_input_quantization(const std::string& name, int32_t type, const std::string& who) {
+    bool found = false;
+    float scale = 0.0f;
+    double zero_point = 0.0;
+    for (const NodeProto* reader : readers_[name]) {
+      if ((reader->op_type() != "DequantizeLinear" && reader->op_type() != "QLinearConv") || reader->input(0) != name)
+        fail(who + ": an integer input must be read by DequantizeLinear or QLinearConv, which give its scale");
+      const float s = float(scalar(*reader, 1, "input scale"));
+      const double z = optional_scalar(*reader, 2, 0.0);
+      if (found && (s != scale || z != zero_point)) fail(who + ": its readers give different scales or zero points");
+      found = true;
+      scale = s;
+      zero_point = z;
+    }
+    if (!found) fail(who + ": an integer input must be read by DequantizeLinear or QLinearConv, which give its scale");
+    if (!(scale > 0.0f)) fail(who + ": the input scale must be positive");
+    m_.input_mean = float(zero_point + (type == TensorProto::INT8 ? 128.0 : 0.0));
+    m_.input_std = 1.0f / scale;
+  }
+
+  // The engine tensor of the graph input, of ONNX shape [1,C], [1,C,L] or [1,C,H,W].
+  int add_input_tensor(const std::vector<int64_t>& dims, const std::string& who) {
+    const bool batch_one = !dims.empty() && dims[0] == 1;
+    if (dims.size() < 2 || dims.size() > 4 || !batch_one)
+      fail(who + " has shape " + shape_string(dims) + "; the engine takes [1,C], [1,C,L] or [1,C,H,W] (batch 1)");
+    for (int64_t d : dims)
+      if (d < 1 || d > (1 << 24)) fail(who + " has shape " + shape_string(dims) + ": dimensions must be in [1, 2^24]");
+    const int c = int(dims[1]);
+    const int h = dims.size() > 2 ? int(dims[2]) : 1;
+    const int w = dims.size() > 3 ? int(dims[3]) : 1;
+    return m_.graph.add_tensor(h, w, c);
+  }
+
+  void set_output() {
+    const auto& outputs = model_.graph().output();
+    if (outputs.size() != 1) fail("the engine has one output; the graph has " + std::to_string(outputs.size()));
+    auto it = values_.find(outputs[0].name());
+    if (it == values_.end()) fail("graph output '" + outputs[0].name() + "' is a constant");
+    m_.graph.output = it->second.tensor;
+  }
+
+  // ---- node inputs and outputs
+
+  bool has_input(const NodeProto& node, int i) const { return node.input_size() > i && !node.input(i).empty(); }
+
+  const Constant* find_constant(const NodeProto& node, int i) const {
+    if (!has_input(node, i)) return nullptr;
+    auto it = constants_.find(node.input(i));
+    return it == constants_.end() ? nullptr : &it->second;
+  }
+
+  const Constant& constant(const NodeProto& node, int i, const char* what) const {
+    if (!has_input(node, i)) fail(node, std::string(what) + " is missing");
+    const Constant* c = find_constant(node, i);
+    if (!c) fail(node, std::string(what) + " ('" + node.input(i) + "') must be a constant");
+    return *c;
+  }
+
+  double scalar(const NodeProto& node, int i, const char* what) const {
+    const Constant& c = constant(node, i, what);
+    if (c.values.size() != 1) fail(node, std::string(what) + " must be a single value (per-tensor), got shape " + shape_string(c.dims));
+    return c.values[0];
+  }
+
+  double optional_scalar(const NodeProto& node, int i, double fallback) const {
+    return has_input(node, i) ? scalar(node, i, "zero point") : fallback;
+  }
+
+  // An activation input; `quantized_ok` for the ops whose result on an int8/uint8 tensor is the same as
+  // on its real value.
+  const Value& activation(const NodeProto& node, int i, bool quantized_ok = false) const {
+    if (!has_input(node, i)) fail(node, "input " + std::to_string(i) + " is missing");
+    auto it = values_.find(node.input(i));
+    if (it == values_.end()) fail(node, "input '" + node.input(i) + "' is not an activation the engine computes");
+    if (it->second.quantized && !quantized_ok)
+      fail(node, "reads the quantized tensor '" + node.input(i) + "'; dequantize it first (DequantizeLinear)");
+    return it->second;
+  }
+
+  // Records output 0 of `node`, after checking the shape the engine computed against the model's.
+  void define(const NodeProto& node, Value v) {
+    const std::string& name = node.output(0);
+    auto it = declared_shapes_.find(name);
+    if (it != declared_shapes_.end()) {
+      const auto& declared = it->second;
+      bool same = declared.size() == v.shape.size();
+      for (size_t i = 0; same && i < declared.size(); ++i) same = declared[i] < 0 || declared[i] == v.shape[i];
+      if (!same)
+        fail(node, "output '" + name + "' has shape " + shape_string(v.shape) + " but the model declares " +
+                       shape_string(declared));
+    }
+    values_[name] = std::move(v);
+  }
+
+  // The same tensor under a new name (and possibly a new ONNX shape).
+  void define_alias(const NodeProto& node, const Value& x, std::vector<int64_t> shape, bool quantized) {
+    Value y = x;
+    y.shape = std::move(shape);
+    y.quantized = quantized;
+    y.producer = sole_reader(node.input(0)) ? x.producer : -1;
+    define(node, y);
+  }
+
+  bool sole_reader(const std::string& name) const {
+    auto it = readers_.find(name);
+    return it != readers_.end() && it->second.size() == 1 && !graph_outputs_.count(name);
+  }
+
+  // The op that can absorb `node`, which reads `x` as input 0: nothing else reads the op's output.
+  // -1 when there is none.
+  int absorbing_producer(const NodeProto& node, const Value& x) const {
+    return x.producer >= 0 && sole_reader(node.input(0)) ? x.producer : -1;
+  }
+
+  // A flattened tensor: an ONNX [1, N] whose engine tensor has h * w > 1 (its ONNX order is C, H, W).
+  bool flattened(const Value& x) const {
+    const Tensor& t = m_.graph.tensors[size_t(x.tensor)];
+    return x.shape.size() == 2 && int64_t(t.h) * t.w > 1;
+  }
+
+  int channels(const Value& x) const { return m_.graph.tensors[size_t(x.tensor)].c; }
+
+  int add_op(const NodeProto& node, OpKind kind, int input, int output, FloatOpParams params, int kernel = 1,
+             int stride = 1, int input2 = -1) {
+    const int index = m_.graph.add_op(kind, input, output, kernel, stride, input2);
+    m_.params.push_back(std::move(params));
+    m_.op_names.push_back(node.name().empty() ? node.output(0) : node.name());
+    return index;
+  }
+
+  // ---- dispatch
+
+  void import_node(const NodeProto& node) {
+    const std::string& op = node.op_type();
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      fail(node, "operators of domain '" + node.domain() + "' are not supported");
+    if (op == "Constant") return import_constant(node);
+    if (std::all_of(node.input().begin(), node.input().end(),
+                    [&](const std::string& in) { return in.empty() || constants_.count(in); }))
+      return fold_constants(node);
+    if (op == "Conv") return import_conv(node);
+    if (op == "QLinearConv") return import_qlinear_conv(node);
+    if (op == "Gemm") return import_gemm(node);
+    if (op == "MatMul") return import_matmul(node);
+    if (op == "Add") return import_add(node);
+    if (op == "BatchNormalization") return import_batch_norm(node);
+    if (op == "Relu") return import_activation(node, Activation::Relu);
+    if (op == "Clip") return import_clip(node);
+    if (op == "AveragePool" || op == "MaxPool") return import_pool(node);
+    if (op == "GlobalAveragePool") return import_global_average_pool(node);
+    if (op == "Softmax") return import_softmax(node);
+    if (op == "Flatten") return import_flatten(node);
+    if (op == "Reshape") return import_reshape(node);
+    if (op == "Identity" || op == "Dropout") return import_identity(node);
+    if (op == "QuantizeLinear" || op == "DequantizeLinear") return import_quantize_linear(node);
+    fail(node, "the engine has no such op");
+  }
+
+  // ---- constants
+
+  void import_constant(const NodeProto& node) {
+    const auto* value = find_attribute(node, "value");
+    if (!value) fail(node, "only the 'value' form of Constant is supported");
+    constants_[node.output(0)] = read_constant(value->t(), describe(node));
+  }
+
+  void fold_constants(const NodeProto& node) {
+    const std::string& op = node.op_type();
+    if (op == "Identity") {
+      constants_[node.output(0)] = constant(node, 0, "input");
+    } else if (op == "DequantizeLinear") {
+      constants_[node.output(0)] = dequantize(node);
+    } else if (op == "QuantizeLinear") {
+      constants_[node.output(0)] = quantize(node);
+    } else if (op == "Reshape" || op == "Flatten") {
+      // The shape inference of the checked model knows the result.
+      Constant c = constant(node, 0, "input");
+      auto it = declared_shapes_.find(node.output(0));
+      if (it == declared_shapes_.end() || product(it->second) != int64_t(c.values.size()))
+        fail(node, "the shape of the folded constant is unknown");
+      c.dims = it->second;
+      constants_[node.output(0)] = std::move(c);
+    } else {
+      fail(node, "constant folding of this op is not supported");
+    }
+  }
+
+  // The per-element scale and zero point of QuantizeLinear / DequantizeLinear on a constant `x`.
+  struct AxisQuantization {
+    std::vector<double> scale, zero_point;
+    int64_t block = 1;  // consecutive elements sharing one scale
+    int32_t zero_point_type = TensorProto::UINT8;
+    double at_scale(size_t i) const { return scale[(i / size_t(block)) % scale.size()]; }
+    double at_zero_point(size_t i) const { return zero_point[(i / size_t(block)) % zero_point.size()]; }
+  };
+
+  AxisQuantization axis_quantization(const NodeProto& node, const Constant& x) const {
+    AxisQuantization q;
+    const Constant& scale = constant(node, 1, "scale");
+    q.scale = scale.values;
+    if (const Constant* zp = find_constant(node, 2)) {
+      q.zero_point = zp->values;
+      q.zero_point_type = zp->type;
+    } else if (has_input(node, 2)) {
+      fail(node, "the zero point must be a constant");
+    } else {
+      q.zero_point.assign(q.scale.size(), 0.0);
+    }
+    if (q.zero_point.size() != q.scale.size()) fail(node, "scale and zero point differ in size");
+    if (q.scale.size() > 1) {
+      int64_t axis = attribute_int(node, "axis", 1);
+      if (axis < 0) axis += int64_t(x.dims.size());
+      if (axis < 0 || axis >= int64_t(x.dims.size()) || x.dims[size_t(axis)] != int64_t(q.scale.size()))
+        fail(node, "per-axis scale of " + std::to_string(q.scale.size()) + " values does not match axis " +
+                       std::to_string(axis) + " of shape " + shape_string(x.dims));
+      q.block = product(x.dims, size_t(axis) + 1);
+    }
+    return q;
+  }
+
+  Constant dequantize(const NodeProto& node) const {
+    Constant x = constant(node, 0, "input");
+    const AxisQuantization q = axis_quantization(node, x);
+    for (size_t i = 0; i < x.values.size(); ++i)
+      x.values[i] = double(float((x.values[i] - q.at_zero_point(i)) * q.at_scale(i)));
+    x.type = TensorProto::FLOAT;
+    return x;
+  }
+
+  Constant quantize(const NodeProto& node) const {
+    Constant x = constant(node, 0, "input");
+    const AxisQuantization q = axis_quantization(node, x);
+    const double lo = q.zero_point_type == TensorProto::INT8 ? -128 : 0;
+    const double hi = q.zero_point_type == TensorProto::INT8 ? 127 : 255;
+    for (size_t i = 0; i < x.values.size(); ++i)
+      x.values[i] = std::clamp(std::nearbyint(x.values[i] / q.at_scale(i)) + q.at_zero_point(i), lo, hi);
+    x.type = q.zero_point_type;
+    return x;
+  }
+
+  // A constant broadcast against activation `x` (ONNX rules) that varies at most along the channel
+  // axis: its value per engine channel.
+  std::vector<float> per_channel(const NodeProto& node, const Constant& c, const Value& x, const char* what) const {
+    const size_t rank = x.shape.size();
+    bool ok = c.dims.size() <= rank;
+    bool varies = false;
+    for (size_t i = 0; ok && i < c.dims.size(); ++i) {
+      const size_t axis = rank - c.dims.size() + i;
+      if (c.dims[i] == 1) continue;
+      ok = axis == 1 && c.dims[i] == x.shape[1];
+      varies = true;
+    }
+    if (ok && varies && flattened(x)) ok = false;
+    if (!ok)
+      fail(node, std::string(what) + " of shape " + shape_string(c.dims) + " does not act per channel on " +
+                     shape_string(x.shape));
+    std::vector<float> v(static_cast<size_t>(channels(x)));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = float(c.values[varies ? i : 0]);
+    return v;
+  }
+
+  // ---- convolutions
+
+  // Kernel, stride, padding and output size from the window attributes of a Conv / pooling node on the
+  // [1,C,H,W] input `x`; the engine needs square kernels, equal strides, no dilation, padding smaller
+  // than the kernel and windows that start inside the padded input.
+  Window window(const NodeProto& node, const Value& x, int64_t kernel_h, int64_t kernel_w, bool pooling) const {
+    if (kernel_h != kernel_w)
+      fail(node, "non-square kernel " + std::to_string(kernel_h) + "x" + std::to_string(kernel_w) + " is not supported");
+    for (int64_t d : attribute_ints(node, "dilations"))
+      if (d != 1) fail(node, "dilations other than 1 are not supported");
+    std::vector<int64_t> strides = attribute_ints(node, "strides");
+    if (strides.empty()) strides = {1, 1};
+    if (strides.size() != 2 || strides[0] != strides[1] || strides[0] < 1)
+      fail(node, "strides " + shape_string(strides) + ": the engine needs one stride for both dimensions");
+    std::vector<int64_t> pads = attribute_ints(node, "pads");
+    if (pads.empty()) pads = {0, 0, 0, 0};
+    if (pads.size() != 4 || std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p < 0; }))
+      fail(node, "pads " + shape_string(pads) + ": expected 4 values, none negative");
+    const std::string auto_pad = attribute_string(node, "auto_pad", "NOTSET");
+    if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID")
+      fail(node, "auto_pad '" + auto_pad + "' is not supported");
+    const bool ceil_mode = pooling && attribute_int(node, "ceil_mode", 0) != 0;
+    const int64_t k = kernel_h, s = strides[0];
+
+    auto dimension = [&](int64_t in, int64_t pad_before, int64_t pad_after, const char* which, int& out_size) {
+      int64_t out = 0;
+      if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+        out = (in + s - 1) / s;
+        const int64_t total = std::max<int64_t>(0, (out - 1) * s + k - in);
+        pad_before = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      } else {
+        if (auto_pad == "VALID") pad_before = pad_after = 0;
+        const int64_t span = in + pad_before + pad_after - k;
+        if (span < 0) fail(node, std::string("the kernel is larger than the padded input ") + which);
+        out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+      }
+      const int64_t implied_after = std::max<int64_t>(0, (out - 1) * s + k - in - pad_before);
+      if (pad_before >= k || implied_after >= k)
+        fail(node, std::string("padding of the ") + which + " must be smaller than the kernel");
+      if ((out - 1) * s - pad_before >= in)
+        fail(node, std::string("the last window along the ") + which + " lies entirely in the padding");
+      out_size = int(out);
+      return int(pad_before);
+    };
+    Window win;
+    win.kernel = int(k);
+    win.stride = int(s);
+    win.pad_top = dimension(x.shape[2], pads[0], pads[2], "height", win.out_h);
+    win.pad_left = dimension(x.shape[3], pads[1], pads[3], "width", win.out_w);
+    return win;
+  }
+
+  void require_image(const NodeProto& node, const Value& x) const {
+    if (x.shape.size() != 4)
+      fail(node, "the engine runs 2-D windows on [1,C,H,W]; the input has shape " + shape_string(x.shape));
+  }
+
+  // A convolution with float weights of ONNX shape [M, C/group, k, k] and `bias` (empty: none).
+  void add_conv(const NodeProto& node, const Value& x, const std::vector<int64_t>& wdims, const std::vector<double>& weights,
+                std::vector<float> bias) {
+    require_image(node, x);
+    if (wdims.size() != 4) fail(node, "weights of shape " + shape_string(wdims) + " for a 2-D convolution");
+    const int64_t out_c = wdims[0], group_c = wdims[1], in_c = x.shape[1];
+    const int64_t group = attribute_int(node, "group", 1);
+    if (group_c * group != in_c)
+      fail(node, "weights " + shape_string(wdims) + " with group " + std::to_string(group) + " expect " +
+                     std::to_string(group_c * group) + " input channels; the input has " + std::to_string(in_c));
+    const auto kernel_shape = attribute_ints(node, "kernel_shape");
+    if (!kernel_shape.empty() && kernel_shape != std::vector<int64_t>{wdims[2], wdims[3]})
+      fail(node, "kernel_shape " + shape_string(kernel_shape) + " differs from the weights " + shape_string(wdims));
+    if (!bias.empty() && int64_t(bias.size()) != out_c)
+      fail(node, "bias has " + std::to_string(bias.size()) + " values for " + std::to_string(out_c) + " channels");
+    const Window win = window(node, x, wdims[2], wdims[3], false);
+    const int k = win.kernel;
+
+    OpKind kind = OpKind::Conv2D;
+    if (group == in_c && in_c > 1) {
+      if (out_c != in_c)
+        fail(node, "a depthwise convolution with channel multiplier " + std::to_string(out_c / in_c) + " is not supported");
+      kind = OpKind::DepthwiseConv2D;
+    } else if (group != 1) {
+      fail(node, "group " + std::to_string(group) + " is not supported (1, or the channel count for depthwise)");
+    } else if (k == 1 && win.stride == 1 && win.pad_top == 0 && win.pad_left == 0) {
+      kind = OpKind::PointwiseConv2D;
+    }
+
+    FloatOpParams p;
+    p.bias = std::move(bias);
+    p.weights.resize(weights.size());
+    if (kind == OpKind::DepthwiseConv2D) {
+      std::transform(weights.begin(), weights.end(), p.weights.begin(), [](double v) { return float(v); });
+    } else {  // OIHW -> OHWI
+      for (int64_t o = 0; o < out_c; ++o)
+        for (int64_t i = 0; i < in_c; ++i)
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx)
+              p.weights[size_t(((o * k + ky) * k + kx) * in_c + i)] = float(weights[size_t(((o * in_c + i) * k + ky) * k + kx)]);
+    }
+    const int out = m_.graph.add_tensor(win.out_h, win.out_w, int(out_c));
+    const int index = add_op(node, kind, x.tensor, out, std::move(p), k, win.stride);
+    set_padding(index, win);
+    define(node, Value{out, {1, out_c, win.out_h, win.out_w}, index, false});
+  }
+
+  void set_padding(int op, const Window& win) {
+    m_.graph.ops[size_t(op)].pad_h = win.pad_top;
+    m_.graph.ops[size_t(op)].pad_w = win.pad_left;
+  }
+
+  void import_conv(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    const Constant& w = constant(node, 1, "weights W");
+    std::vector<float> bias;
+    if (has_input(node, 2)) {
+      const Constant& b = constant(node, 2, "bias B");
+      bias.assign(b.values.begin(), b.values.end());
+    }
+    add_conv(node, x, w.dims, w.values, std::move(bias));
+  }
+
+  // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point[, B]: a float conv on the
+  // real values, with w and B dequantized.
+  void import_qlinear_conv(const NodeProto& node) {
+    const Value& x = activation(node, 0, /*quantized_ok=*/true);
+    const double x_scale = scalar(node, 1, "x_scale");
+    const Constant& w = constant(node, 3, "weights w");
+    const Constant& w_scale = constant(node, 4, "w_scale");
+    const Constant& w_zero_point = constant(node, 5, "w_zero_point");
+    scalar(node, 6, "y_scale");  // per-tensor output quantization, dropped with the rounding
+    const int64_t out_c = w.dims.empty() ? 0 : w.dims[0];
+    auto per_output_channel = [&](const Constant& c, const char* what) {
+      if (c.values.size() != 1 && int64_t(c.values.size()) != out_c)
+        fail(node, std::string(what) + " has " + std::to_string(c.values.size()) + " values for " +
+                       std::to_string(out_c) + " output channels");
+      return [&c](int64_t o) { return c.values[c.values.size() == 1 ? 0 : size_t(o)]; };
+    };
+    const auto scale_of = per_output_channel(w_scale, "w_scale");
+    const auto zero_point_of = per_output_channel(w_zero_point, "w_zero_point");
+    std::vector<double> weights(w.values.size());
+    const size_t per_channel = out_c > 0 ? weights.size() / size_t(out_c) : 1;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      const int64_t o = int64_t(i / per_channel);
+      weights[i] = (w.values[i] - zero_point_of(o)) * scale_of(o);
+    }
+    std::vector<float> bias;
+    if (has_input(node, 8)) {
+      const Constant& b = constant(node, 8, "bias B");
+      if (int64_t(b.values.size()) != out_c) fail(node, "bias B must have one value per output channel");
+      for (int64_t o = 0; o < out_c; ++o) bias.push_back(float(b.values[size_t(o)] * x_scale * scale_of(o)));
+    }
+    add_conv(node, x, w.dims, weights, std::move(bias));
+    values_[node.output(0)].quantized = true;
+  }
+
+  // ---- fully connected
+
+  // For each element of the ONNX [1, N] value `x`, in ONNX order, its index in the engine tensor:
+  // a flattened tensor is C, H, W in ONNX and H, W, C in the engine.
+  std::vector<size_t> engine_order(const Value& x) const {
+    const Tensor& t = m_.graph.tensors[size_t(x.tensor)];
+    std::vector<size_t> order(size_t(t.elements()));
+    size_t k = 0;
+    for (int c = 0; c < t.c; ++c)
+      for (int y = 0; y < t.h; ++y)
+        for (int xx = 0; xx < t.w; ++xx) order[k++] = (size_t(y) * size_t(t.w) + size_t(xx)) * size_t(t.c) + size_t(c);
+    return order;
+  }
+
+  // `weight(n, k)`: the ONNX weight from input element k (ONNX order) to output n.
+  template <typename WeightAt>
+  void add_fully_connected(const NodeProto& node, const Value& x, int64_t outputs, WeightAt weight, std::vector<float> bias) {
+    if (x.shape.size() != 2) fail(node, "expects a [1, K] input, got " + shape_string(x.shape));
+    const int64_t inputs = x.shape[1];
+    const std::vector<size_t> order = engine_order(x);
+    FloatOpParams p;
+    p.weights.resize(size_t(outputs * inputs));
+    for (int64_t n = 0; n < outputs; ++n)
+      for (int64_t k = 0; k < inputs; ++k) p.weights[size_t(n * inputs) + order[size_t(k)]] = float(weight(n, k));
+    p.bias = std::move(bias);
+    const int out = m_.graph.add_tensor(1, 1, int(outputs));
+    const int index = add_op(node, OpKind::FullyConnected, x.tensor, out, std::move(p));
+    define(node, Value{out, {1, outputs}, index, false});
+  }
+
+  void import_gemm(const NodeProto& node) {
+    const Value& a = activation(node, 0);
+    if (attribute_int(node, "transA", 0) != 0) fail(node, "transA is not supported (the input is one row)");
+    const Constant& b = constant(node, 1, "B");
+    const bool trans_b = attribute_int(node, "transB", 0) != 0;
+    const double alpha = attribute_float(node, "alpha", 1.0f), beta = attribute_float(node, "beta", 1.0f);
+    if (b.dims.size() != 2) fail(node, "B must be a matrix, got shape " + shape_string(b.dims));
+    const int64_t k_dim = trans_b ? b.dims[1] : b.dims[0], n_dim = trans_b ? b.dims[0] : b.dims[1];
+    if (a.shape.size() != 2 || a.shape[1] != k_dim)
+      fail(node, "input " + shape_string(a.shape) + " does not match B " + shape_string(b.dims));
+    std::vector<float> bias;
+    if (has_input(node, 2)) {
+      const Constant& c = constant(node, 2, "C");
+      bias = gemm_bias(node, c, n_dim);
+      for (float& v : bias) v = float(beta * v);
+    }
+    add_fully_connected(
+        node, a, n_dim,
+        [&](int64_t n, int64_t k) { return alpha * b.values[size_t(trans_b ? n * k_dim + k : k * n_dim + n)]; },
+        std::move(bias));
+  }
+
+  // Gemm's C, broadcast to the [1, N] output.
+  std::vector<float> gemm_bias(const NodeProto& node, const Constant& c, int64_t n) const {
+    bool ok = c.dims.size() <= 2;
+    for (size_t i = 0; ok && i < c.dims.size(); ++i) {
+      const size_t axis = 2 - c.dims.size() + i;
+      ok = c.dims[i] == 1 || (axis == 1 && c.dims[i] == n);
+    }
+    if (!ok) fail(node, "C of shape " + shape_string(c.dims) + " does not broadcast to the output [1," + std::to_string(n) + "]");
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = float(c.values[c.values.size() == 1 ? 0 : size_t(i)]);
+    return v;
+  }
+
+  void import_matmul(const NodeProto& node) {
+    const Value& a = activation(node, 0);
+    const Constant& b = constant(node, 1, "B");
+    if (a.shape.size() != 2 || b.dims.size() != 2 || a.shape[1] != b.dims[0])
+      fail(node, "the engine multiplies a [1, K] input by a constant [K, N]; got " + shape_string(a.shape) + " x " +
+                     shape_string(b.dims));
+    const int64_t n_dim = b.dims[1];
+    add_fully_connected(node, a, n_dim, [&](int64_t n, int64_t k) { return b.values[size_t(k * n_dim + n)]; }, {});
+  }
+
+  // ---- per-channel affine ops: folded into the producer, or a 1x1 depthwise conv
+
+  // y = x * scale[c] + shift[c], then `act`.
+  void add_channel_affine(const NodeProto& node, const Value& x, std::vector<float> scale, std::vector<float> shift,
+                          Activation act) {
+    const Tensor t = m_.graph.tensors[size_t(x.tensor)];
+    const int out = m_.graph.add_tensor(t.h, t.w, t.c);
+    FloatOpParams p;
+    p.weights = std::move(scale);
+    p.bias = std::move(shift);
+    const int index = add_op(node, OpKind::DepthwiseConv2D, x.tensor, out, std::move(p), 1, 1);
+    m_.graph.ops[size_t(index)].activation = act;
+    define(node, Value{out, x.shape, index, false});
+  }
+
+  // The producing op when `node` can be folded into its weights and bias (it has no activation yet);
+  // -1 otherwise.
+  int foldable_linear_producer(const NodeProto& node, const Value& x) const {
+    const int index = absorbing_producer(node, x);
+    if (index < 0) return -1;
+    const Op& op = m_.graph.ops[size_t(index)];
+    return has_bias(op.kind) && op.activation == Activation::None ? index : -1;
+  }
+
+  void scale_and_shift_op(int index, const std::vector<float>& scale, const std::vector<float>& shift) {
+    FloatOpParams& p = m_.params[size_t(index)];
+    const size_t out_c = shift.size();
+    if (p.bias.empty()) p.bias.assign(out_c, 0.0f);
+    const size_t per_channel = p.weights.size() / out_c;  // every layout has the output channel first
+    for (size_t c = 0; c < out_c; ++c) {
+      for (size_t j = 0; j < per_channel; ++j) p.weights[c * per_channel + j] *= scale[c];
+      p.bias[c] = p.bias[c] * scale[c] + shift[c];
+    }
+  }
+
+  void channel_affine(const NodeProto& node, const Value& x, const std::vector<float>& scale, const std::vector<float>& shift) {
+    if (const int producer = foldable_linear_producer(node, x); producer >= 0) {
+      scale_and_shift_op(producer, scale, shift);
+      define_alias(node, x, x.shape, false);
+    } else {
+      add_channel_affine(node, x, scale, shift, Activation::None);
+    }
+  }
+
+  void import_add(const NodeProto& node) {
+    const bool first_constant = constants_.count(node.input(0)) > 0;
+    const bool second_constant = constants_.count(node.input(1)) > 0;
+    if (!first_constant && !second_constant) {
+      const Value& a = activation(node, 0);
+      const Value& b = activation(node, 1);
+      const Tensor& ta = m_.graph.tensors[size_t(a.tensor)];
+      const Tensor& tb = m_.graph.tensors[size_t(b.tensor)];
+      if (a.shape != b.shape || ta.h != tb.h || ta.w != tb.w || ta.c != tb.c)
+        fail(node, "operands " + shape_string(a.shape) + " and " + shape_string(b.shape) +
+                       " differ; the engine adds tensors of one shape");
+      const int out = m_.graph.add_tensor(ta.h, ta.w, ta.c);
+      const int index = add_op(node, OpKind::Add, a.tensor, out, {}, 1, 1, b.tensor);
+      define(node, Value{out, a.shape, index, false});
+      return;
+    }
+    const int xi = first_constant ? 1 : 0;
+    const Value& x = activation(node, xi);
+    const Constant& c = constant(node, 1 - xi, "the constant operand");
+    const std::vector<float> shift = per_channel(node, c, x, "the constant operand");
+    channel_affine(node, x, std::vector<float>(shift.size(), 1.0f), shift);
+  }
+
+  void import_batch_norm(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    if (attribute_int(node, "training_mode", 0) != 0 || node.output_size() > 1)
+      fail(node, "training mode (running statistics as outputs) is not supported");
+    if (attribute_int(node, "spatial", 1) != 1) fail(node, "spatial = 0 is not supported");
+    if (flattened(x)) fail(node, "normalizing a flattened tensor is not supported");
+    const int c_count = channels(x);
+    const Constant* params[4] = {&constant(node, 1, "scale"), &constant(node, 2, "bias B"), &constant(node, 3, "mean"),
+                                 &constant(node, 4, "var")};
+    for (const Constant* p : params)
+      if (int64_t(p->values.size()) != c_count) fail(node, "parameters must have one value per channel");
+    const double epsilon = attribute_float(node, "epsilon", 1e-5f);
+    std::vector<float> scale(static_cast<size_t>(c_count)), shift(static_cast<size_t>(c_count));
+    for (size_t c = 0; c < size_t(c_count); ++c) {
+      const double s = params[0]->values[c] / std::sqrt(params[3]->values[c] + epsilon);
+      scale[c] = float(s);
+      shift[c] = float(params[1]->values[c] - params[2]->values[c] * s);
+    }
+    channel_affine(node, x, scale, shift);
+  }
+
+  // ---- activations
+
+  void import_activation(const NodeProto& node, Activation act) {
+    const Value& x = activation(node, 0);
+    const int producer = absorbing_producer(node, x);
+    if (producer >= 0 && m_.graph.ops[size_t(producer)].kind != OpKind::Softmax) {
+      Op& op = m_.graph.ops[size_t(producer)];
+      op.activation = combine(op.activation, act);
+      define_alias(node, x, x.shape, false);
+    } else {
+      const size_t c = size_t(channels(x));
+      add_channel_affine(node, x, std::vector<float>(c, 1.0f), std::vector<float>(c, 0.0f), act);
+    }
+  }
+
+  void import_clip(const NodeProto& node) {
+    double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+    if (opset_ < 11) {
+      lo = attribute_float(node, "min", -std::numeric_limits<float>::max());
+      hi = attribute_float(node, "max", std::numeric_limits<float>::max());
+    } else {
+      if (has_input(node, 1)) lo = scalar(node, 1, "min");
+      if (has_input(node, 2)) hi = scalar(node, 2, "max");
+    }
+    const double big = std::numeric_limits<float>::max();
+    const bool no_min = lo <= -big, no_max = hi >= big;
+    if (no_min && no_max) return import_identity(node);
+    if (lo == 0.0 && no_max) return import_activation(node, Activation::Relu);
+    if (lo == 0.0 && hi == 6.0) return import_activation(node, Activation::Relu6);
+    fail(node, "bounds [" + format_number(lo) + ", " + format_number(hi) +
+                   "]: the engine clamps to [0, 6] (ReLU6) or [0, inf) (ReLU) only");
+  }
+
+  // ---- pooling and softmax
+
+  void import_pool(const NodeProto& node) {
+    const bool average = node.op_type() == "AveragePool";
+    const Value& x = activation(node, 0, /*quantized_ok=*/!average);  // max commutes with the affine dequantization
+    require_image(node, x);
+    if (node.output_size() > 1 && !node.output(1).empty()) fail(node, "the Indices output is not supported");
+    const auto kernel = attribute_ints(node, "kernel_shape");
+    if (kernel.size() != 2) fail(node, "kernel_shape " + shape_string(kernel) + ": the engine pools 2-D windows");
+    const Window win = window(node, x, kernel[0], kernel[1], true);
+    const int c = channels(x);
+    const int out = m_.graph.add_tensor(win.out_h, win.out_w, c);
+    const std::vector<int64_t> shape{1, c, win.out_h, win.out_w};
+    int index = -1;
+    if (average && attribute_int(node, "count_include_pad", 0) != 0) {
+      // The padding counts in the average: a depthwise conv with weights 1 / k^2 over zero padding.
+      if (attribute_int(node, "ceil_mode", 0) != 0) fail(node, "count_include_pad together with ceil_mode is not supported");
+      FloatOpParams p;
+      p.weights.assign(size_t(c) * size_t(win.kernel * win.kernel), 1.0f / float(win.kernel * win.kernel));
+      index = add_op(node, OpKind::DepthwiseConv2D, x.tensor, out, std::move(p), win.kernel, win.stride);
+    } else {
+      index = add_op(node, average ? OpKind::AvgPool2D : OpKind::MaxPool2D, x.tensor, out, {}, win.kernel, win.stride);
+    }
+    set_padding(index, win);
+    define(node, Value{out, shape, index, x.quantized});
+  }
+
+  void import_global_average_pool(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    if (x.shape.size() < 3) fail(node, "expects [1,C,H,W] or [1,C,L], got " + shape_string(x.shape));
+    const Tensor t = m_.graph.tensors[size_t(x.tensor)];
+    const int out = m_.graph.add_tensor(1, 1, t.c);
+    const int index = add_op(node, OpKind::GlobalAvgPool, x.tensor, out, {}, t.h);
+    std::vector<int64_t> shape(x.shape.size(), 1);
+    shape[1] = t.c;
+    define(node, Value{out, shape, index, false});
+  }
+
+  // The engine's softmax runs over the channels of each pixel.
+  void import_softmax(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    const int64_t rank = int64_t(x.shape.size());
+    int64_t axis = attribute_int(node, "axis", opset_ < 13 ? 1 : -1);
+    if (axis < 0) axis += rank;
+    const Tensor t = m_.graph.tensors[size_t(x.tensor)];
+    const bool one_pixel = int64_t(t.h) * t.w == 1;
+    // Before opset 13 the softmax spans every axis from `axis` on.
+    const bool over_channels = axis == 1 && !flattened(x) && (opset_ >= 13 || one_pixel);
+    if (!over_channels)
+      fail(node, "axis " + std::to_string(axis) + " of " + shape_string(x.shape) +
+                     ": the engine's softmax runs over the channels of each pixel");
+    const int out = m_.graph.add_tensor(t.h, t.w, t.c);
+    const int index = add_op(node, OpKind::Softmax, x.tensor, out, {});
+    define(node, Value{out, x.shape, index, false});
+  }
+
+  // ---- ops that change no data
+
+  void import_flatten(const NodeProto& node) {
+    const Value& x = activation(node, 0, /*quantized_ok=*/true);
+    const int64_t rank = int64_t(x.shape.size());
+    int64_t axis = attribute_int(node, "axis", 1);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis > rank) fail(node, "axis out of range");
+    const int64_t rows = product(x.shape, 0, size_t(axis)), cols = product(x.shape, size_t(axis));
+    if (rows != 1)
+      fail(node, "axis " + std::to_string(axis) + " gives [" + std::to_string(rows) + "," + std::to_string(cols) +
+                     "]; the engine flattens to [1, N] only");
+    define_alias(node, x, {1, cols}, x.quantized);
+  }
+
+  void import_reshape(const NodeProto& node) {
+    const Value& x = activation(node, 0, /*quantized_ok=*/true);
+    const Constant& shape = constant(node, 1, "shape");
+    const bool allow_zero = attribute_int(node, "allowzero", 0) != 0;
+    std::vector<int64_t> target(shape.values.begin(), shape.values.end());
+    int64_t known = 1;
+    int inferred = -1;
+    for (size_t i = 0; i < target.size(); ++i) {
+      if (target[i] == 0 && !allow_zero && i < x.shape.size()) target[i] = x.shape[i];
+      if (target[i] == -1) inferred = int(i);
+      else known *= target[i];
+    }
+    const int64_t elements = product(x.shape);
+    if (inferred >= 0 && known > 0) target[size_t(inferred)] = elements / known;
+    const Tensor& t = m_.graph.tensors[size_t(x.tensor)];
+    const bool flatten = target.size() == 2 && target[0] == 1 && target[1] == elements;
+    // A 1x1xC tensor may take any [1, C, 1, ...] form.
+    bool channel_vector = int64_t(t.h) * t.w == 1 && target.size() >= 2 && target.size() <= 4 && target[0] == 1 &&
+                          target[1] == t.c;
+    for (size_t i = 2; channel_vector && i < target.size(); ++i) channel_vector = target[i] == 1;
+    if (!flatten && !channel_vector)
+      fail(node, "reshaping " + shape_string(x.shape) + " to " + shape_string(target) +
+                     " is not supported (only to [1, N], or a 1x1 tensor to [1, C, 1, 1])");
+    define_alias(node, x, target, x.quantized);
+  }
+
+  void import_identity(const NodeProto& node) {
+    if (node.op_type() == "Dropout" && node.output_size() > 1 && !node.output(1).empty())
+      fail(node, "the mask output is not supported");
+    const Value& x = activation(node, 0, /*quantized_ok=*/true);
+    define_alias(node, x, x.shape, x.quantized);
+  }
+
+  // On activations: no data change (the engine holds real values), for per-tensor quantization only.
+  void import_quantize_linear(const NodeProto& node) {
+    const Value& x = activation(node, 0, /*quantized_ok=*/true);
+    const double scale = scalar(node, 1, "scale");
+    if (!(scale > 0.0)) fail(node, "the scale must be positive");
+    if (has_input(node, 2)) scalar(node, 2, "zero point");
+    const bool to_quantized = node.op_type() == "QuantizeLinear";
+    define_alias(node, x, x.shape, to_quantized);
+  }
+};
+
+}  // namespace
+
+std::vector<double> onnx_tensor_values(const onnx::TensorProto& tensor) {
+  try {
+    return read_tensor(tensor).values;
+  } catch (const std::string& e) {
+    throw InputError("ONNX tensor '" + tensor.name() + "': " + e);
+  }
+}
+
+FloatModel import_onnx(const onnx::ModelProto& model, const std::string& origin) {
+  return Importer(model, origin).run();
+}
+
+FloatModel import_onnx(const std::string& path) {
+  const std::string bytes = read_text_file(path);
+  onnx::ModelProto model;
+  if (bytes.empty() || !model.ParseFromString(bytes)) throw InputError("'" + path + "' is not an ONNX model (not a ModelProto)");
+  return import_onnx(model, "'" + path + "'");
+}
+
+}  // namespace tinynas::engine

@@ -1,0 +1,73 @@
+#include "tinynas/supernet/to_engine.h"
+
+#include "tinynas/search_space/errors.h"
+
+namespace tinynas::supernet {
+
+namespace {
+
+// Conv weight [out, in/groups, k, k] and its BN as folded engine parameters: w * gamma / sigma in the
+// engine layout (OHWI, or [c][k][k] for depthwise), bias beta - mean * gamma / sigma.
+engine::FloatOpParams fold(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn, bool depthwise) {
+  torch::NoGradGuard no_grad;
+  const auto& o = bn->options;
+  const torch::Tensor scale = bn->weight / torch::sqrt(bn->running_var + o.eps());
+  torch::Tensor w = conv->weight * scale.view({-1, 1, 1, 1});
+  // OHWI for standard convs; depthwise [c, 1, k, k] is already [c][k][k].
+  w = depthwise ? w.contiguous() : w.permute({0, 2, 3, 1}).contiguous();
+  torch::Tensor b = bn->bias - bn->running_mean * scale;
+  if (conv->options.bias()) b = b + conv->bias * scale;
+  w = w.to(torch::kFloat32).contiguous();
+  b = b.to(torch::kFloat32).contiguous();
+  engine::FloatOpParams p;
+  p.weights.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  p.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  return p;
+}
+
+}  // namespace
+
+engine::FloatModel to_float_model(StaticNet& net) {
+  const NetworkDesc& d = net->desc;
+  engine::FloatModel m;
+  m.graph = engine::build_graph(d);
+  m.params.resize(m.graph.ops.size());
+  m.op_names.resize(m.graph.ops.size());
+  m.input_mean = 128.0f;
+  m.input_std = 128.0f;
+  // The graph lists the ops in the order StaticNet::forward runs them (engine::build_graph_into).
+  size_t i = 0;
+  auto next = [&](engine::OpKind kind, const std::string& name) -> size_t {
+    if (i >= m.graph.ops.size() || m.graph.ops[i].kind != kind)
+      throw RuntimeFailure("network '" + d.name + "': the engine graph does not follow the LibTorch modules at " + name);
+    m.op_names[i] = name;
+    return i++;
+  };
+  m.params[next(engine::OpKind::Conv2D, "stem")] = fold(net->stem, net->stem_bn, false);
+  for (size_t b = 0; b < net->blocks.size(); ++b) {
+    auto& block = net->blocks[b];
+    const std::string prefix = "block" + std::to_string(b) + ".";
+    if (block->desc.has_expand)
+      m.params[next(engine::OpKind::PointwiseConv2D, prefix + "expand")] = fold(block->expand, block->expand_bn, false);
+    m.params[next(engine::OpKind::DepthwiseConv2D, prefix + "depthwise")] =
+        fold(block->depthwise, block->depthwise_bn, true);
+    m.params[next(engine::OpKind::PointwiseConv2D, prefix + "project")] = fold(block->project, block->project_bn, false);
+    if (block->desc.residual) next(engine::OpKind::Add, prefix + "add");
+  }
+  if (net->feature_mix)
+    m.params[next(engine::OpKind::PointwiseConv2D, "feature_mix")] = fold(net->feature_mix, net->feature_mix_bn, false);
+  next(engine::OpKind::GlobalAvgPool, "pool");
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor w = net->classifier->weight.to(torch::kFloat32).contiguous();
+    const torch::Tensor b = net->classifier->bias.to(torch::kFloat32).contiguous();
+    engine::FloatOpParams& p = m.params[next(engine::OpKind::FullyConnected, "classifier")];
+    p.weights.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+    p.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  }
+  if (i != m.graph.ops.size()) throw RuntimeFailure("network '" + d.name + "': the engine graph has ops no module fills");
+  m.validate();
+  return m;
+}
+
+}  // namespace tinynas::supernet

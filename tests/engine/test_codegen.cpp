@@ -1,0 +1,156 @@
+// The code generator: a bundle built for the host prints the outputs of the host interpreter; built
+// for QEMU's Cortex-M4 and M7 it prints the same bytes and counts instructions per layer; a model
+// too big for a board fails its link with the board's name; bundles replace old ones atomically.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "test_helpers.h"
+#include "tinynas/engine/codegen.h"
+#include "tinynas/engine/float_model.h"
+#include "tinynas/engine/lowering.h"
+#include "tinynas/engine/quantize.h"
+#include "tinynas/engine/toolchain.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/zoo_json.h"
+#include "zoo_files.h"
+
+using namespace tinynas;
+using namespace tinynas::engine;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::vector<float>> random_float_inputs(const Graph& g, int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  std::vector<std::vector<float>> xs;
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> x(size_t(g.tensors[size_t(g.input)].elements()));
+    for (float& v : x) v = (float(pixel(rng)) - 128.0f) / 128.0f;
+    xs.push_back(std::move(x));
+  }
+  return xs;
+}
+
+std::vector<int8_t> as_int8(const std::vector<float>& x) {
+  std::vector<int8_t> q(x.size());
+  for (size_t i = 0; i < x.size(); ++i) q[i] = int8_t(std::lround(x[i] * 128.0f));
+  return q;
+}
+
+QuantizedModel random_quantized(const Graph& g, uint64_t seed) {
+  return quantize(random_float_model(g, seed), random_float_inputs(g, 4, seed + 1));
+}
+
+BundleOptions inputs_for(const Graph& g, int n, uint64_t seed) {
+  BundleOptions o;
+  for (const auto& x : random_float_inputs(g, n, seed)) o.test_inputs.push_back(as_int8(x));
+  return o;
+}
+
+FirmwareOutput build_and_run(const std::string& dir, const std::string& board_name) {
+  const Board& board = board_by_name(board_name);
+  const BuildResult build = build_bundle(dir, board);
+  EXPECT_TRUE(build.ok) << build.error_summary();
+  if (!build.ok) return {};
+  const RunResult run = board.is_host() ? run_host(build.elf, 120) : run_in_qemu(build.elf, board, 300);
+  EXPECT_TRUE(run.ok) << run.output << run.errors;
+  return parse_firmware_output(run.output);
+}
+
+}  // namespace
+
+TEST(Codegen, HostBundlePrintsTheInterpretersOutputs) {
+  const Graph g = build_graph(tinynas_test::small_network());
+  const QuantizedModel qm = random_quantized(g, 11);
+  const BundleOptions options = inputs_for(g, 3, 5);
+  tinynas_test::TempDir tmp;
+  const std::string dir = (tmp.path / "bundle").string();
+  const BundleSummary s = write_bundle(qm, options, dir);
+  EXPECT_EQ(s.arena_bytes, plan_arena_bytes(g));
+  for (const char* f : {"model.c", "model.h", "main.c", "Makefile", "kernels/tn_conv.c", "tn_board.h"})
+    EXPECT_NE(std::find(s.files.begin(), s.files.end(), f), s.files.end()) << f;
+  const FirmwareOutput out = build_and_run(dir, "host");
+  ASSERT_EQ(out.inferences.size(), 3u);
+  EXPECT_EQ(out.arena_bytes, s.arena_bytes);
+  EXPECT_EQ(out.layers.size(), g.ops.size());
+  Int8Interpreter interpreter(qm);
+  for (size_t i = 0; i < 3; ++i) {
+    const auto expected = interpreter.run(options.test_inputs[i]);
+    EXPECT_EQ(out.inferences[i].output, expected) << "input " << i;
+    EXPECT_EQ(out.inferences[i].checksum, output_checksum(expected));
+  }
+}
+
+TEST(Codegen, CortexMRunsAreBitIdenticalToTheHost) {
+  if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  // A zoo network with random weights (reduced resolution keeps the run short) and every op kind of
+  // the search space: stem, expand, depthwise 3/5/7, project, residual adds, pooling, classifier.
+  NetworkDesc net = load_zoo_json(tinynas_test::zoo_path("mcunet-320kb-1mb_imagenet.json"));
+  net.resolution = 48;
+  net.num_classes = 10;
+  const Graph g = build_graph(net);
+  const QuantizedModel qm = random_quantized(g, 3);
+  tinynas_test::TempDir tmp;
+  const std::string dir = (tmp.path / "bundle").string();
+  write_bundle(qm, inputs_for(g, 2, 9), dir);
+  const FirmwareOutput host = build_and_run(dir, "host");
+  ASSERT_EQ(host.inferences.size(), 2u);
+  for (const char* board : {"mps2-an386", "mps2-an500"}) {
+    SCOPED_TRACE(board);
+    const FirmwareOutput arm = build_and_run(dir, board);
+    ASSERT_EQ(arm.inferences.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
+    ASSERT_EQ(arm.layers.size(), g.ops.size());
+    uint64_t sum = 0;
+    for (const auto& l : arm.layers) {
+      EXPECT_GT(l.instructions, 0u) << l.kernel;
+      sum += l.instructions;
+    }
+    // The whole invoke is the layers plus the timing itself (a few instructions per layer).
+    EXPECT_GE(arm.inferences[1].instructions + 40, sum);
+    EXPECT_LE(arm.inferences[1].instructions, sum + 200 * arm.layers.size());
+    EXPECT_GT(arm.stack_peak_bytes, 0u);
+    EXPECT_LT(arm.stack_peak_bytes, 4096u);
+  }
+}
+
+TEST(Codegen, ModelTooBigForTheBoardFailsTheLinkNamingIt) {
+  if (!arm_toolchain_available()) GTEST_SKIP() << "arm-none-eabi-gcc missing";
+  // 1.2 MB of classifier weights: more than the STM32F746's 1 MB of Flash.
+  Graph g;
+  g.name = "too-big";
+  g.input = g.add_tensor(1, 1, 1200);
+  g.output = g.add_tensor(1, 1, 1000);
+  g.add_op(OpKind::FullyConnected, g.input, g.output);
+  const QuantizedModel qm = random_quantized(g, 1);
+  tinynas_test::TempDir tmp;
+  const std::string dir = (tmp.path / "bundle").string();
+  write_bundle(qm, inputs_for(g, 1, 2), dir);
+  const BuildResult f746 = build_bundle(dir, board_by_name("stm32f746"));
+  EXPECT_FALSE(f746.ok);
+  EXPECT_TRUE(f746.does_not_fit());
+  EXPECT_NE(f746.error_summary().find("STM32F746"), std::string::npos) << f746.error_summary();
+  const BuildResult h743 = build_bundle(dir, board_by_name("stm32h743"));  // 2 MB of Flash
+  EXPECT_TRUE(h743.ok) << h743.error_summary();
+}
+
+TEST(Codegen, BundlesReplaceOldOnesWhole) {
+  const Graph g = build_graph(tinynas_test::small_network());
+  tinynas_test::TempDir tmp;
+  const std::string dir = (tmp.path / "bundle").string();
+  write_bundle(random_quantized(g, 1), inputs_for(g, 1, 1), dir);
+  tmp.write("bundle/stale.txt", "from an older export");
+  write_bundle(random_quantized(g, 2), inputs_for(g, 1, 1), dir);
+  EXPECT_FALSE(fs::exists(tmp.path / "bundle" / "stale.txt"));
+  EXPECT_TRUE(fs::exists(tmp.path / "bundle" / "model.c"));
+  for (const auto& e : fs::directory_iterator(tmp.path)) EXPECT_EQ(e.path().filename(), "bundle");
+  EXPECT_THROW(write_bundle(random_quantized(g, 1), BundleOptions{}, dir), InputError);
+}
+
+TEST(Codegen, ParserRejectsAnUnfinishedRun) {
+  EXPECT_THROW(parse_firmware_output("tinynas-firmware board=host arena=10 layers=1 inputs=1\ninference 0 class"),
+               RuntimeFailure);
+}

@@ -1,0 +1,168 @@
+// Post-training quantization and the host int8 interpreter: TF-Lite's multiplier encoding, int8
+// outputs close to the float reference on random-weight networks with every op kind, the arena of
+// the planner, and clear errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "test_helpers.h"
+#include "tinynas/engine/float_model.h"
+#include "tinynas/engine/lowering.h"
+#include "tinynas/engine/quantize.h"
+#include "tinynas/search_space/errors.h"
+
+using namespace tinynas;
+using namespace tinynas::engine;
+
+namespace {
+
+std::vector<std::vector<float>> random_images(const Graph& g, int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  std::vector<std::vector<float>> images;
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> x(size_t(g.tensors[size_t(g.input)].elements()));
+    for (float& v : x) v = (float(pixel(rng)) - 128.0f) / 128.0f;
+    images.push_back(std::move(x));
+  }
+  return images;
+}
+
+std::vector<int8_t> to_int8_input(const std::vector<float>& x) {
+  std::vector<int8_t> q(x.size());
+  for (size_t i = 0; i < x.size(); ++i) q[i] = int8_t(std::lround(x[i] * 128.0f));
+  return q;
+}
+
+// A graph with every op kind the int8 engine runs.
+Graph every_op_graph() {
+  Graph g;
+  g.name = "every-op";
+  g.input = g.add_tensor(12, 12, 3);
+  const int stem = g.add_tensor(6, 6, 8);
+  g.ops[size_t(g.add_op(OpKind::Conv2D, g.input, stem, 3, 2))].activation = Activation::Relu6;
+  const int dw = g.add_tensor(6, 6, 8);
+  g.ops[size_t(g.add_op(OpKind::DepthwiseConv2D, stem, dw, 5, 1))].activation = Activation::Relu;
+  const int pw = g.add_tensor(6, 6, 8);
+  g.add_op(OpKind::PointwiseConv2D, dw, pw, 1, 1);
+  const int sum = g.add_tensor(6, 6, 8);
+  g.add_op(OpKind::Add, pw, sum, 1, 1, stem);
+  const int avg = g.add_tensor(3, 3, 8);
+  g.add_op(OpKind::AvgPool2D, sum, avg, 3, 2);
+  const int mx = g.add_tensor(3, 3, 8);
+  g.add_op(OpKind::MaxPool2D, avg, mx, 3, 1);
+  const int conv = g.add_tensor(2, 2, 12);
+  g.ops[size_t(g.add_op(OpKind::Conv2D, mx, conv, 3, 2))].activation = Activation::Relu6;
+  const int gap = g.add_tensor(1, 1, 12);
+  g.add_op(OpKind::GlobalAvgPool, conv, gap, 2, 1);
+  const int fc = g.add_tensor(1, 1, 10);
+  g.add_op(OpKind::FullyConnected, gap, fc);
+  g.output = fc;
+  g.validate();
+  return g;
+}
+
+// Dequantized int8 outputs against the float reference: the largest error relative to the output's
+// range, and how often the arg-max agrees.
+struct Agreement {
+  double max_relative_error = 0;
+  double top1 = 0;
+};
+Agreement compare(const FloatModel& fm, const QuantizedModel& qm, const std::vector<std::vector<float>>& images) {
+  Agreement a;
+  Int8Interpreter interpreter(qm);
+  int same = 0;
+  for (const auto& x : images) {
+    const auto expected = run_float(fm, x);
+    const auto got = dequantize_output(qm, interpreter.run(to_int8_input(x)));
+    const auto [lo, hi] = std::minmax_element(expected.begin(), expected.end());
+    const double range = std::max(1e-6, double(*hi - *lo));
+    for (size_t i = 0; i < got.size(); ++i)
+      a.max_relative_error = std::max(a.max_relative_error, std::fabs(double(got[i] - expected[i])) / range);
+    same += std::max_element(got.begin(), got.end()) - got.begin() == hi - expected.begin();
+  }
+  a.top1 = double(same) / double(images.size());
+  return a;
+}
+
+}  // namespace
+
+TEST(Quantize, MultiplierEncodingIsTfLites) {
+  auto m = quantize_multiplier(0.5);
+  EXPECT_EQ(m.multiplier, 1 << 30);
+  EXPECT_EQ(m.shift, 0);
+  m = quantize_multiplier(1.0);
+  EXPECT_EQ(m.multiplier, 1 << 30);
+  EXPECT_EQ(m.shift, 1);
+  m = quantize_multiplier(0.75);
+  EXPECT_EQ(m.multiplier, 1610612736);
+  EXPECT_EQ(m.shift, 0);
+  m = quantize_multiplier(0.001);
+  EXPECT_EQ(m.shift, -9);  // 0.001 = 0.512 * 2^-9
+  EXPECT_EQ(m.multiplier, int32_t(std::llround(0.512 * double(int64_t(1) << 31))));
+  m = quantize_multiplier(1e-12);  // below 2^-31: zero
+  EXPECT_EQ(m.multiplier, 0);
+  EXPECT_EQ(m.shift, 0);
+  m = quantize_multiplier(0.0);
+  EXPECT_EQ(m.multiplier, 0);
+  // Rounding up to 2^31 renormalizes.
+  m = quantize_multiplier(0.99999999999);
+  EXPECT_EQ(m.multiplier, 1 << 30);
+  EXPECT_EQ(m.shift, 1);
+}
+
+TEST(Quantize, EveryOpKindTracksTheFloatReference) {
+  const Graph g = every_op_graph();
+  const FloatModel fm = random_float_model(g, 42);
+  const auto calibration = random_images(g, 16, 1);
+  const QuantizedModel qm = quantize(fm, calibration);
+  // Pools keep their input's quantization; ReLU6 outputs use the range [0, min(max, 6)].
+  EXPECT_EQ(qm.tensors[size_t(g.ops[4].output)].scale, qm.tensors[size_t(g.ops[4].input)].scale);
+  EXPECT_EQ(qm.tensors[size_t(g.ops[7].output)].zero_point, qm.tensors[size_t(g.ops[7].input)].zero_point);
+  EXPECT_EQ(qm.tensors[size_t(g.ops[0].output)].zero_point, -128);
+  EXPECT_EQ(qm.params[0].act_min, -128);
+  const Agreement a = compare(fm, qm, random_images(g, 24, 2));
+  EXPECT_LT(a.max_relative_error, 0.08);
+  EXPECT_GE(a.top1, 0.8);
+}
+
+TEST(Quantize, SearchSpaceNetworkTracksTheFloatReference) {
+  const Graph g = build_graph(tinynas_test::small_network());
+  const FloatModel fm = random_float_model(g, 7);
+  for (const auto calibration : {QuantizeOptions::Calibration::MinMax, QuantizeOptions::Calibration::Percentile}) {
+    QuantizeOptions options;
+    options.calibration = calibration;
+    const QuantizedModel qm = quantize(fm, random_images(g, 16, 3), options);
+    const Agreement a = compare(fm, qm, random_images(g, 24, 4));
+    EXPECT_LT(a.max_relative_error, 0.1);
+    EXPECT_GE(a.top1, 0.75);
+  }
+}
+
+TEST(Quantize, InterpreterUsesThePlannedArena) {
+  const Graph g = every_op_graph();
+  const QuantizedModel qm = quantize(random_float_model(g, 1), random_images(g, 4, 5));
+  Int8Interpreter interpreter(qm);
+  EXPECT_EQ(interpreter.plan().arena_bytes, plan_arena_bytes(g));
+  // The same input twice gives the same output (no state leaks between runs).
+  const auto x = to_int8_input(random_images(g, 1, 6)[0]);
+  EXPECT_EQ(interpreter.run(x), interpreter.run(x));
+  EXPECT_THROW(interpreter.run(std::vector<int8_t>(3)), InputError);
+}
+
+TEST(Quantize, RejectsWhatTheKernelsCannotRun) {
+  Graph g = every_op_graph();
+  const int probs = g.add_tensor(1, 1, 10);
+  g.add_op(OpKind::Softmax, g.output, probs);
+  g.output = probs;
+  const FloatModel fm = random_float_model(g, 1);
+  const std::string message = tinynas_test::input_error_message([&] { quantize(fm, random_images(g, 2, 1)); });
+  EXPECT_NE(message.find("softmax"), std::string::npos) << message;
+  EXPECT_THROW(quantize(random_float_model(every_op_graph(), 1), {}), InputError);
+  // A bias out of all proportion to the weights would overflow the accumulator bound.
+  FloatModel huge = random_float_model(every_op_graph(), 1);
+  huge.params[0].bias[0] = 1e9f;
+  const std::string bound = tinynas_test::input_error_message([&] { quantize(huge, random_images(huge.graph, 2, 1)); });
+  EXPECT_NE(bound.find("accumulator"), std::string::npos) << bound;
+}

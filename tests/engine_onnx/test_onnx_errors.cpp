@@ -1,0 +1,65 @@
+// Bad input files: missing, not ONNX, an invalid model, an op the engine cannot run.
+#include <gtest/gtest.h>
+
+#include "onnx_test_util.h"
+#include "test_helpers.h"
+#include "tinynas/engine/onnx.h"
+
+using namespace tinynas::engine;
+using tinynas_test::input_error_message;
+using tinynas_test::OnnxBuilder;
+using tinynas_test::TempDir;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(OnnxImportErrors, MissingFile) {
+  const std::string msg = input_error_message([] { import_onnx("/nonexistent/model.onnx"); });
+  EXPECT_TRUE(contains(msg, "cannot read '/nonexistent/model.onnx'")) << msg;
+}
+
+TEST(OnnxImportErrors, NotAnOnnxFile) {
+  TempDir dir;
+  for (const std::string& text : {std::string(), std::string("r: 48\nw: 0.5\n"), std::string("\x08\x07\x12\x03xyz", 7)}) {
+    const std::string path = dir.write("model.onnx", text);
+    const std::string msg = input_error_message([&] { import_onnx(path); });
+    EXPECT_TRUE(contains(msg, path)) << msg;
+    EXPECT_TRUE(contains(msg, "not an ONNX model") || contains(msg, "not a valid ONNX model")) << msg;
+  }
+}
+
+TEST(OnnxImportErrors, InvalidModel) {
+  OnnxBuilder b({1, 2, 4, 4});
+  b.node("Relu", {"missing"}, "y");
+  const std::string msg = input_error_message([&] { import_onnx(b.finish("y"), "hand.onnx"); });
+  EXPECT_TRUE(contains(msg, "hand.onnx: not a valid ONNX model")) << msg;
+}
+
+TEST(OnnxImportErrors, UnsupportedOpInAFile) {
+  TempDir dir;
+  OnnxBuilder b({1, 2, 4, 4});
+  b.node("Relu", {"x"}, "r", "relu");
+  b.node("LeakyRelu", {"r"}, "y", "leaky");
+  const onnx::ModelProto model = b.finish("y");
+  std::string bytes;
+  ASSERT_TRUE(model.SerializeToString(&bytes));
+  const std::string path = dir.write("leaky.onnx", bytes);
+  const std::string msg = input_error_message([&] { import_onnx(path); });
+  EXPECT_EQ(msg, "'" + path + "': LeakyRelu 'leaky': the engine has no such op");
+}
+
+TEST(OnnxImportErrors, InputAndOutputCounts) {
+  OnnxBuilder two_inputs({1, 2, 4, 4});
+  OnnxBuilder::declare(two_inputs.graph.add_input(), "x2", {1, 2, 4, 4});
+  two_inputs.node("Add", {"x", "x2"}, "y");
+  std::string msg = input_error_message([&] { import_onnx(two_inputs.finish("y")); });
+  EXPECT_TRUE(contains(msg, "the engine takes one input; the graph has 2 ('x', 'x2')")) << msg;
+
+  OnnxBuilder batch({2, 2, 4, 4});
+  batch.node("Relu", {"x"}, "y");
+  msg = input_error_message([&] { import_onnx(batch.finish("y")); });
+  EXPECT_TRUE(contains(msg, "graph input 'x' (read by Relu 'y') has shape [2,2,4,4]")) << msg;
+}
+
+}  // namespace

@@ -1,0 +1,363 @@
+// The int8 kernels against the independent integer reference (reference.h), bit for bit, on
+// adversarial shapes and quantization parameters. The same file is built twice: against the portable
+// C kernels and against the DSP path with its instructions modelled in C (TN_EMULATE_DSP).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "reference.h"
+#include "tn_kernels.h"
+#include "tn_scratch.h"
+
+namespace {
+
+std::vector<int8_t> random_bytes(std::mt19937& rng, size_t n) {
+  std::uniform_int_distribution<int> d(-128, 127);
+  std::vector<int8_t> v(n);
+  for (auto& x : v) x = int8_t(d(rng));
+  return v;
+}
+
+// Weights in [-127, 127] (symmetric, as the quantizer produces).
+std::vector<int8_t> random_weights(std::mt19937& rng, size_t n) {
+  std::uniform_int_distribution<int> d(-127, 127);
+  std::vector<int8_t> v(n);
+  for (auto& x : v) x = int8_t(d(rng));
+  return v;
+}
+
+// Quantization parameters whose outputs span the int8 range for accumulators of about
+// `typical_acc`, with some channels saturating and some left shifts. Biases stay small enough for
+// the accumulator bound of the DSP path (|acc| * 2^(left + 1) < 2^31).
+ref::Requant random_requant(std::mt19937& rng, int channels, double typical_acc, int32_t input_zero_point,
+                            int32_t output_zero_point, int32_t act_min = -128, int32_t act_max = 127) {
+  ref::Requant q;
+  std::uniform_int_distribution<int32_t> mult(1 << 30, std::numeric_limits<int32_t>::max());
+  std::uniform_int_distribution<int> jitter(-3, 2);
+  const int base = -int(std::lround(std::log2(std::max(1.0, typical_acc) / 64.0)));
+  for (int c = 0; c < channels; ++c) {
+    q.multiplier.push_back(mult(rng));
+    q.shift.push_back(std::min(2, base + jitter(rng)));
+  }
+  q.input_offset = -input_zero_point;
+  q.output_offset = output_zero_point;
+  q.act_min = act_min;
+  q.act_max = act_max;
+  return q;
+}
+
+std::vector<int32_t> random_bias(std::mt19937& rng, int n, int32_t magnitude) {
+  std::uniform_int_distribution<int32_t> d(-magnitude, magnitude);
+  std::vector<int32_t> b(static_cast<size_t>(n));
+  for (auto& x : b) x = d(rng);
+  return b;
+}
+
+tn_requant_params to_kernel(const ref::Requant& q) {
+  return tn_requant_params{q.multiplier.data(), q.shift.data(), q.input_offset, q.output_offset, q.act_min, q.act_max};
+}
+
+// OHWI weights into the kernels' packed rows (zero-padded to a multiple of 4).
+std::vector<int8_t> pack_rows(const std::vector<int8_t>& w, int rows, int length, int packed_length) {
+  std::vector<int8_t> out(size_t(rows) * packed_length, 0);
+  for (int r = 0; r < rows; ++r) std::memcpy(&out[size_t(r) * packed_length], &w[size_t(r) * length], size_t(length));
+  return out;
+}
+
+// Scratch with guard bytes after the planned size: a kernel that writes past its scratch function's
+// figure fails the test.
+struct Scratch {
+  explicit Scratch(int32_t bytes) : size(size_t(bytes)), words((size_t(bytes) + 64 + 3) / 4, 0x5A5A5A5A) {}
+  int16_t* get() { return reinterpret_cast<int16_t*>(words.data()); }
+  bool guard_intact() const {
+    const uint8_t* b = reinterpret_cast<const uint8_t*>(words.data());
+    for (size_t i = size; i < words.size() * 4; ++i)
+      if (b[i] != 0x5A) return false;
+    return true;
+  }
+  size_t size;
+  std::vector<uint32_t> words;
+};
+
+struct Quant {
+  int32_t input_zp, output_zp, act_min, act_max;
+};
+// Zero points at the int8 limits and in between; full and narrowed (ReLU6-like) output clamps.
+const Quant kQuants[] = {{0, 0, -128, 127}, {-128, -128, -128, 127}, {127, 127, -128, 127},
+                         {-5, 3, -128, 127}, {-128, -128, -128, 90}, {17, -20, -20, 127}};
+
+struct ConvCase {
+  int in_h, in_w, in_c, out_c, k, stride, pad_h, pad_w, pad_h_after, pad_w_after;
+};
+
+int out_size(int in, int k, int stride, int before, int after) { return (in + before + after - k) / stride + 1; }
+
+std::string describe(const ConvCase& c) {
+  return std::to_string(c.in_h) + "x" + std::to_string(c.in_w) + "x" + std::to_string(c.in_c) + " -> " +
+         std::to_string(c.out_c) + " k" + std::to_string(c.k) + " s" + std::to_string(c.stride) + " pad " +
+         std::to_string(c.pad_h) + "," + std::to_string(c.pad_w) + "/" + std::to_string(c.pad_h_after) + "," +
+         std::to_string(c.pad_w_after);
+}
+
+}  // namespace
+
+TEST(Kernels, StandardConvolutionMatchesReference) {
+  const ConvCase cases[] = {
+      {9, 9, 3, 16, 3, 2, 1, 1, 1, 1},    // the RGB stem path, odd input
+      {8, 10, 3, 8, 3, 2, 1, 1, 0, 0},    // the RGB stem path, even input (PyTorch padding)
+      {9, 7, 1, 8, 3, 2, 1, 1, 1, 1},     // the gray stem path
+      {5, 5, 5, 7, 3, 1, 1, 1, 1, 1},     // odd channels
+      {1, 1, 3, 5, 3, 1, 1, 1, 1, 1},     // 1x1 spatial
+      {11, 11, 4, 6, 7, 2, 3, 3, 3, 3},   // k7 s2
+      {6, 6, 17, 3, 5, 2, 2, 2, 2, 2},    // 17 input channels
+      {4, 4, 2, 3, 1, 2, 0, 0, 0, 0},     // 1x1 with stride 2 (generic path)
+      {3, 3, 16, 16, 3, 1, 0, 0, 0, 0},   // no padding
+      {7, 5, 8, 9, 3, 2, 1, 0, 1, 1},     // asymmetric padding
+      {6, 6, 4, 4, 2, 2, 0, 0, 0, 0},     // even kernel
+  };
+  std::mt19937 rng(1234);
+  for (const ConvCase& c : cases)
+    for (const Quant& qz : kQuants) {
+      SCOPED_TRACE(describe(c) + " zp " + std::to_string(qz.input_zp) + "/" + std::to_string(qz.output_zp));
+      const int out_h = out_size(c.in_h, c.k, c.stride, c.pad_h, c.pad_h_after);
+      const int out_w = out_size(c.in_w, c.k, c.stride, c.pad_w, c.pad_w_after);
+      const int length = c.k * c.k * c.in_c;
+      const auto input = random_bytes(rng, size_t(c.in_h) * c.in_w * c.in_c);
+      const auto weights = random_weights(rng, size_t(c.out_c) * length);
+      const auto bias = random_bias(rng, c.out_c, 1 << 16);
+      const auto q = random_requant(rng, c.out_c, std::sqrt(double(length)) * 127 * 100, qz.input_zp, qz.output_zp,
+                                    qz.act_min, qz.act_max);
+      const auto expected = ref::conv(input, c.in_h, c.in_w, c.in_c, weights, bias, c.out_c, c.k, c.stride, c.pad_h,
+                                      c.pad_w, out_h, out_w, q);
+      const int32_t row = tn_conv_weights_row_length(c.in_c, c.k);
+      const auto packed = pack_rows(weights, c.out_c, length, row);
+      tn_conv_params p{c.in_h, c.in_w, c.in_c, out_h, out_w, c.out_c, c.k, c.stride, c.pad_h, c.pad_w,
+                       packed.data(), bias.data(), to_kernel(q)};
+      Scratch scratch(tn_conv_scratch_bytes(c.in_c, c.k));
+      std::vector<int8_t> out(expected.size(), 0);
+      ASSERT_EQ(tn_conv2d_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
+      EXPECT_EQ(out, expected);
+      EXPECT_TRUE(scratch.guard_intact());
+    }
+}
+
+TEST(Kernels, PointwiseConvolutionMatchesReference) {
+  struct Case {
+    int h, w, in_c, out_c;
+  };
+  const Case cases[] = {{5, 3, 1, 3},  {4, 4, 3, 16}, {1, 1, 5, 7},  {3, 3, 8, 8},  {2, 7, 17, 5},
+                        {6, 6, 48, 48}, {1, 2, 4, 1},  {3, 1, 12, 9}, {5, 5, 20, 24}};
+  std::mt19937 rng(99);
+  for (const Case& c : cases)
+    for (const Quant& qz : kQuants) {
+      SCOPED_TRACE(std::to_string(c.h) + "x" + std::to_string(c.w) + " " + std::to_string(c.in_c) + " -> " +
+                   std::to_string(c.out_c));
+      const auto input = random_bytes(rng, size_t(c.h) * c.w * c.in_c);
+      const auto weights = random_weights(rng, size_t(c.out_c) * c.in_c);
+      const auto bias = random_bias(rng, c.out_c, 1 << 16);
+      const auto q = random_requant(rng, c.out_c, std::sqrt(double(c.in_c)) * 127 * 100, qz.input_zp, qz.output_zp,
+                                    qz.act_min, qz.act_max);
+      const auto expected = ref::conv(input, c.h, c.w, c.in_c, weights, bias, c.out_c, 1, 1, 0, 0, c.h, c.w, q);
+      const auto packed = pack_rows(weights, c.out_c, c.in_c, tn_conv_weights_row_length(c.in_c, 1));
+      tn_conv_params p{c.h, c.w, c.in_c, c.h, c.w, c.out_c, 1, 1, 0, 0, packed.data(), bias.data(), to_kernel(q)};
+      Scratch scratch(tn_pointwise_scratch_bytes(c.in_c));
+      std::vector<int8_t> out(expected.size(), 0);
+      ASSERT_EQ(tn_pointwise_conv_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
+      EXPECT_EQ(out, expected);
+      EXPECT_TRUE(scratch.guard_intact());
+      // The standard convolution computes the same layer.
+      std::vector<int8_t> out2(expected.size(), 0);
+      Scratch scratch2(tn_conv_scratch_bytes(c.in_c, 1));
+      ASSERT_EQ(tn_conv2d_s8(&p, input.data(), out2.data(), scratch2.get()), TN_OK);
+      EXPECT_EQ(out2, expected);
+    }
+}
+
+TEST(Kernels, DepthwiseConvolutionMatchesReferenceAndRunsInPlace) {
+  struct Case {
+    int in_h, in_w, c, k, stride, pad_h, pad_w, pad_h_after, pad_w_after;
+  };
+  const Case cases[] = {
+      {5, 5, 8, 3, 1, 1, 1, 1, 1}, {6, 7, 3, 3, 2, 1, 1, 0, 1}, {1, 1, 17, 3, 1, 1, 1, 1, 1},
+      {7, 7, 4, 5, 1, 2, 2, 2, 2}, {9, 8, 5, 5, 2, 2, 2, 2, 1}, {8, 8, 3, 7, 1, 3, 3, 3, 3},
+      {11, 11, 2, 7, 2, 3, 3, 3, 3}, {4, 4, 1, 7, 2, 3, 3, 3, 3}, {6, 6, 3, 9, 1, 4, 4, 4, 4},  // k9: generic
+      {5, 6, 3, 4, 1, 1, 2, 2, 1},  // even kernel
+      {20, 20, 16, 3, 1, 1, 1, 1, 1}, {3, 5, 6, 3, 1, 0, 0, 0, 0},
+  };
+  std::mt19937 rng(7);
+  for (const Case& c : cases)
+    for (const Quant& qz : kQuants) {
+      SCOPED_TRACE(std::to_string(c.in_h) + "x" + std::to_string(c.in_w) + "x" + std::to_string(c.c) + " k" +
+                   std::to_string(c.k) + " s" + std::to_string(c.stride));
+      const int out_h = out_size(c.in_h, c.k, c.stride, c.pad_h, c.pad_h_after);
+      const int out_w = out_size(c.in_w, c.k, c.stride, c.pad_w, c.pad_w_after);
+      const auto input = random_bytes(rng, size_t(c.in_h) * c.in_w * c.c);
+      const auto weights = random_weights(rng, size_t(c.c) * c.k * c.k);
+      const auto bias = random_bias(rng, c.c, 1 << 16);
+      const auto q = random_requant(rng, c.c, double(c.k) * 127 * 100, qz.input_zp, qz.output_zp, qz.act_min, qz.act_max);
+      const auto expected =
+          ref::depthwise(input, c.in_h, c.in_w, c.c, weights, bias, c.k, c.stride, c.pad_h, c.pad_w, out_h, out_w, q);
+      tn_depthwise_params p{c.in_h, c.in_w, c.c, out_h, out_w, c.k, c.stride, c.pad_h, c.pad_w,
+                            weights.data(), bias.data(), to_kernel(q)};
+      const int32_t scratch_bytes =
+          tn_depthwise_scratch_bytes(c.in_h, c.in_w, c.pad_h, c.pad_w, c.k, c.stride, out_h, out_w);
+      {
+        Scratch scratch(scratch_bytes);
+        std::vector<int8_t> out(expected.size(), 0);
+        ASSERT_EQ(tn_depthwise_conv_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
+        EXPECT_EQ(out, expected);
+        EXPECT_TRUE(scratch.guard_intact());
+      }
+      if (out_h * out_w <= c.in_h * c.in_w) {  // in place: the output overwrites the input
+        Scratch scratch(scratch_bytes);
+        std::vector<int8_t> buffer = input;
+        ASSERT_EQ(tn_depthwise_conv_s8(&p, buffer.data(), buffer.data(), scratch.get()), TN_OK);
+        buffer.resize(expected.size());
+        EXPECT_EQ(buffer, expected);
+      }
+    }
+}
+
+TEST(Kernels, FullyConnectedMatchesReference) {
+  struct Case {
+    int in, out;
+  };
+  const Case cases[] = {{1, 1}, {3, 10}, {4, 4}, {17, 3}, {64, 10}, {1280, 10}};
+  std::mt19937 rng(5);
+  for (const Case& c : cases)
+    for (const Quant& qz : kQuants) {
+      SCOPED_TRACE(std::to_string(c.in) + " -> " + std::to_string(c.out));
+      const auto input = random_bytes(rng, size_t(c.in));
+      const auto weights = random_weights(rng, size_t(c.out) * c.in);
+      const auto bias = random_bias(rng, c.out, 1 << 16);
+      const auto q = random_requant(rng, c.out, std::sqrt(double(c.in)) * 127 * 100, qz.input_zp, qz.output_zp,
+                                    qz.act_min, qz.act_max);
+      const auto expected = ref::fully_connected(input, weights, bias, c.out, q);
+      const auto packed = pack_rows(weights, c.out, c.in, tn_fully_connected_row_length(c.in));
+      tn_fully_connected_params p{c.in, c.out, packed.data(), bias.data(), to_kernel(q)};
+      Scratch scratch(tn_fully_connected_scratch_bytes(c.in));
+      std::vector<int8_t> out(expected.size(), 0);
+      ASSERT_EQ(tn_fully_connected_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
+      EXPECT_EQ(out, expected);
+      EXPECT_TRUE(scratch.guard_intact());
+    }
+}
+
+TEST(Kernels, AddMatchesReferenceAndRunsInPlace) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int32_t> mult(1 << 30, std::numeric_limits<int32_t>::max());
+  std::uniform_int_distribution<int> shift(-4, 0);
+  for (const Quant& qz : kQuants)
+    for (int trial = 0; trial < 4; ++trial) {
+      ref::AddParams r{-qz.input_zp, qz.output_zp == 127 ? 128 : -qz.output_zp, 20, mult(rng), shift(rng) - 1,
+                       mult(rng),    shift(rng) - 1, mult(rng), shift(rng) - 18, qz.output_zp, qz.act_min, qz.act_max};
+      const size_t n = 1 + size_t(trial) * 37;
+      const auto a = random_bytes(rng, n), b = random_bytes(rng, n);
+      const auto expected = ref::add(a, b, r);
+      tn_add_params p{int32_t(n),         r.input1_offset,    r.input2_offset, r.input1_multiplier,
+                      r.input1_shift,     r.input2_multiplier, r.input2_shift, r.left_shift,
+                      r.output_multiplier, r.output_shift,    r.output_offset, r.act_min,
+                      r.act_max};
+      std::vector<int8_t> out(n, 0);
+      ASSERT_EQ(tn_add_s8(&p, a.data(), b.data(), out.data()), TN_OK);
+      EXPECT_EQ(out, expected);
+      std::vector<int8_t> in_place = b;
+      ASSERT_EQ(tn_add_s8(&p, a.data(), in_place.data(), in_place.data()), TN_OK);
+      EXPECT_EQ(in_place, expected);
+    }
+}
+
+TEST(Kernels, PoolingMatchesReference) {
+  struct Case {
+    int in_h, in_w, c, k, stride, pad_h, pad_w, pad_h_after, pad_w_after;
+  };
+  const Case cases[] = {{4, 4, 3, 2, 2, 0, 0, 0, 0}, {5, 5, 2, 3, 1, 1, 1, 1, 1}, {7, 6, 5, 3, 2, 1, 1, 1, 0},
+                        {1, 1, 4, 3, 1, 1, 1, 1, 1}, {6, 6, 1, 5, 3, 2, 2, 1, 1}};
+  std::mt19937 rng(3);
+  for (const Case& c : cases)
+    for (const bool average : {true, false})
+      for (const Quant& qz : kQuants) {
+        const int out_h = out_size(c.in_h, c.k, c.stride, c.pad_h, c.pad_h_after);
+        const int out_w = out_size(c.in_w, c.k, c.stride, c.pad_w, c.pad_w_after);
+        const auto input = random_bytes(rng, size_t(c.in_h) * c.in_w * c.c);
+        const auto expected = ref::pool(input, c.in_h, c.in_w, c.c, c.k, c.stride, c.pad_h, c.pad_w, out_h, out_w,
+                                        average, qz.act_min, qz.act_max);
+        tn_pool_params p{c.in_h, c.in_w, c.c, out_h, out_w, c.k, c.stride, c.pad_h, c.pad_w, qz.act_min, qz.act_max};
+        std::vector<int8_t> out(expected.size(), 0);
+        ASSERT_EQ(average ? tn_avg_pool_s8(&p, input.data(), out.data()) : tn_max_pool_s8(&p, input.data(), out.data()),
+                  TN_OK);
+        EXPECT_EQ(out, expected);
+      }
+  // Global average pooling is the pool whose window is the whole input.
+  for (const int size : {1, 2, 5, 7, 20}) {
+    const auto input = random_bytes(rng, size_t(size) * size * 6);
+    const auto expected = ref::pool(input, size, size, 6, size, 1, 0, 0, 1, 1, true, -128, 127);
+    tn_pool_params p{size, size, 6, 1, 1, size, 1, 0, 0, -128, 127};
+    std::vector<int8_t> out(6, 0);
+    ASSERT_EQ(tn_global_avg_pool_s8(&p, input.data(), out.data()), TN_OK);
+    EXPECT_EQ(out, expected) << size;
+  }
+}
+
+TEST(Kernels, RequantizationMatchesTfLiteOnEdgeValues) {
+  // Exact ties, negative values, the largest shifts and multipliers: a 1x1 conv with one input
+  // channel and weight 1 passes the accumulator (bias + input) straight to the requantization.
+  std::mt19937 rng(17);
+  const int32_t multipliers[] = {1 << 30, (1 << 30) + 1, 1518500250, std::numeric_limits<int32_t>::max()};
+  const int32_t shifts[] = {-31, -20, -8, -1, 0, 1, 2};
+  for (const int32_t m : multipliers)
+    for (const int32_t s : shifts) {
+      const int n = 64;
+      std::vector<int8_t> input(static_cast<size_t>(n));
+      std::vector<int32_t> bias(1);
+      for (int trial = 0; trial < 8; ++trial) {
+        // Accumulators at exact halves of the final step, and random ones, both signs.
+        std::uniform_int_distribution<int32_t> big(-(1 << 26), 1 << 26);
+        bias[0] = trial < 4 ? (trial % 2 ? -1 : 1) * (int32_t(1) << std::min(29, std::max(0, -s) + trial)) : big(rng);
+        if (s > 0) bias[0] >>= s + 1;  // keep |acc| * 2^(shift + 1) < 2^31
+        for (int i = 0; i < n; ++i) input[size_t(i)] = int8_t(i - 32);
+        const std::vector<int8_t> w = {1};
+        ref::Requant q;
+        q.multiplier = {m};
+        q.shift = {s};
+        const auto expected = ref::conv(input, 1, n, 1, w, bias, 1, 1, 1, 0, 0, 1, n, q);
+        const auto packed = pack_rows(w, 1, 1, 4);
+        tn_conv_params p{1, n, 1, 1, n, 1, 1, 1, 0, 0, packed.data(), bias.data(), to_kernel(q)};
+        Scratch scratch(tn_pointwise_scratch_bytes(1));
+        std::vector<int8_t> out(static_cast<size_t>(n));
+        ASSERT_EQ(tn_pointwise_conv_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
+        EXPECT_EQ(out, expected) << "multiplier " << m << " shift " << s << " bias " << bias[0];
+      }
+    }
+}
+
+TEST(Kernels, RejectInvalidArguments) {
+  const std::vector<int8_t> w(16, 1), in(64, 0);
+  const std::vector<int32_t> bias(4, 0), mult(4, 1 << 30), shift(4, 0);
+  std::vector<int8_t> out(64);
+  Scratch scratch(1024);
+  const tn_requant_params q{mult.data(), shift.data(), 0, 0, -128, 127};
+  tn_conv_params conv{4, 4, 1, 4, 4, 4, 1, 1, 0, 0, w.data(), bias.data(), q};
+  EXPECT_EQ(tn_conv2d_s8(&conv, in.data(), out.data(), nullptr), TN_ERROR_ARGUMENT);
+  tn_conv_params bad = conv;
+  bad.stride = 0;
+  EXPECT_EQ(tn_conv2d_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
+  bad = conv;
+  bad.q.act_min = 10;
+  bad.q.act_max = 5;
+  EXPECT_EQ(tn_pointwise_conv_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
+  bad = conv;
+  bad.kernel = 3;  // not a pointwise layer
+  EXPECT_EQ(tn_pointwise_conv_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
+  tn_depthwise_params dw{2, 2, 4, 4, 4, 3, 1, 1, 1, w.data(), bias.data(), q};
+  std::vector<int8_t> buffer(64);
+  // In place with more output than input elements.
+  EXPECT_EQ(tn_depthwise_conv_s8(&dw, buffer.data(), buffer.data(), scratch.get()), TN_ERROR_ARGUMENT);
+  tn_pool_params pool{4, 4, 1, 1, 1, 4, 1, 0, 0, -128, 127};
+  pool.out_h = 2;
+  EXPECT_EQ(tn_global_avg_pool_s8(&pool, in.data(), out.data()), TN_ERROR_ARGUMENT);
+}

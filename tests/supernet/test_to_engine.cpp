@@ -1,0 +1,117 @@
+// The adapter to the engine: a LibTorch StaticNet and its engine FloatModel compute the same function
+// (BN folded), and the shipped Fashion-MNIST network quantized to int8 keeps its predictions.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "test_helpers.h"
+#include "tinynas/engine/lowering.h"
+#include "tinynas/engine/quantize.h"
+#include "tinynas/supernet/checkpoint.h"
+#include "tinynas/supernet/data_config.h"
+#include "tinynas/supernet/evaluate.h"
+#include "tinynas/supernet/to_engine.h"
+
+using namespace tinynas;
+using namespace tinynas::supernet;
+
+namespace {
+
+// NCHW tensor of one image -> the engine's NHWC vector.
+std::vector<float> to_nhwc(const torch::Tensor& x) {
+  const torch::Tensor t = x.permute({0, 2, 3, 1}).contiguous();
+  return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+}
+
+void randomize_bn(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& sub : m.modules(false))
+    if (auto* bn = sub->as<torch::nn::BatchNorm2dImpl>()) {
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.2, 0.2);
+      bn->running_mean.uniform_(-0.1, 0.1);
+      bn->running_var.uniform_(0.5, 2.0);
+    }
+}
+
+bool have_fashion_mnist() {
+  return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
+}
+
+}  // namespace
+
+TEST(ToEngine, FoldedFloatModelComputesWhatLibTorchComputes) {
+  torch::manual_seed(3);
+  NetworkDesc d = tinynas_test::small_network();
+  StaticNet net(d);
+  randomize_bn(*net);
+  net->eval();
+  const engine::FloatModel m = to_float_model(net);
+  EXPECT_EQ(m.op_names[0], "stem");
+  torch::NoGradGuard no_grad;
+  for (int trial = 0; trial < 3; ++trial) {
+    const torch::Tensor x = torch::rand({1, d.in_channels, d.resolution, d.resolution}) * 2 - 1;
+    const torch::Tensor expected = net->forward(x).contiguous();
+    const auto got = engine::run_float(m, to_nhwc(x));
+    ASSERT_EQ(int64_t(got.size()), expected.numel());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected.data_ptr<float>()[i], 1e-4) << i;
+  }
+}
+
+TEST(ToEngine, ShippedNetworkKeepsItsPredictionsInInt8) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  torch::set_num_threads(2);
+  auto f = load_supernet(std::string(TINYNAS_SOURCE_DIR) + "/supernet/pretrained/fashion-mnist/supernet.pt");
+  data::DataConfig config;
+  const auto train = data::open_split(config, "train");
+  const auto test = data::open_split(config, "test");
+  const ArchSpec arch = f.net->smallest(24);
+  f.net->set_active(arch);
+  recalibrate_bn(f.net, *train, calibration_indices(*train, 2000, calibration_seed(0)), arch.r);
+  StaticNet net = f.net->extract(arch);
+  net->eval();
+  const engine::FloatModel fm = to_float_model(net);
+
+  // Calibration on training images; evaluation on the first test images.
+  const int r = arch.r, c = train->channels();
+  auto images = [&](const data::Dataset& data, const std::vector<int>& idx) {
+    std::vector<uint8_t> pixels(idx.size() * size_t(r * r * c));
+    data.load_batch(idx, r, false, 0, pixels.data());
+    return pixels;
+  };
+  std::vector<int> calib_idx(64);
+  for (int i = 0; i < 64; ++i) calib_idx[size_t(i)] = i * 97;
+  const auto calib_pixels = images(*train, calib_idx);
+  std::vector<std::vector<float>> calibration;
+  const size_t image_size = size_t(r * r * c);
+  for (size_t i = 0; i < calib_idx.size(); ++i) {
+    std::vector<float> x(image_size);
+    for (size_t j = 0; j < image_size; ++j) x[j] = (float(calib_pixels[i * image_size + j]) - 128.0f) / 128.0f;
+    calibration.push_back(std::move(x));
+  }
+  const engine::QuantizedModel qm = engine::quantize(fm, calibration);
+  engine::Int8Interpreter interpreter(qm);
+
+  const int n = 500;
+  std::vector<int> test_idx(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) test_idx[size_t(i)] = i;
+  const auto pixels = images(*test, test_idx);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor logits = net->forward(to_input(pixels.data(), n, r, c));
+  int float_correct = 0, int8_correct = 0, agree = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::vector<uint8_t> img(pixels.begin() + i * long(image_size), pixels.begin() + (i + 1) * long(image_size));
+    const auto q = interpreter.run(engine::quantize_pixels(img));
+    const int int8_class = int(std::max_element(q.begin(), q.end()) - q.begin());
+    const int float_class = int(logits[i].argmax().item<int64_t>());
+    const int label = int(test->label(i));
+    float_correct += float_class == label;
+    int8_correct += int8_class == label;
+    agree += float_class == int8_class;
+  }
+  RecordProperty("float_top1", float_correct);
+  RecordProperty("int8_top1", int8_correct);
+  EXPECT_GE(agree, n * 97 / 100) << "float and int8 predictions agree on " << agree << " of " << n;
+  EXPECT_GE(int8_correct, float_correct - n / 100) << "int8 " << int8_correct << " vs float " << float_correct;
+}
