@@ -186,6 +186,19 @@ TN_INLINE int32_t tn_fast_requantize(int32_t acc, const tn_fast_requant* r) {
   return (x + r->half + ((x >> 31) & r->neg_mask)) >> r->exponent;
 }
 
+/* With 1 <= e <= 22 the rounding constant and the output zero point fold into one constant:
+ * adding offset * 2^e before the shift adds exactly offset after it, and |x| < 2^30,
+ * 2^(e-1) + 128 * 2^e < 2^30 keep the sum inside int32. requantize + offset in three steps after the
+ * multiply. */
+TN_INLINE int tn_fast_requant_folds(const tn_fast_requant* r) { return r->exponent >= 1 && r->exponent <= 22; }
+TN_INLINE int32_t tn_fast_requant_folded_constant(const tn_fast_requant* r, int32_t output_offset) {
+  return r->half + (int32_t)((uint32_t)output_offset << r->exponent);
+}
+TN_INLINE int32_t tn_fast_requantize_folded(int32_t acc, const tn_fast_requant* r, int32_t folded) {
+  const int32_t x = tn_smmulr((int32_t)((uint32_t)acc << r->pre_shift), r->multiplier);
+  return (x + (x >> 31) + folded) >> r->exponent;
+}
+
 #endif /* TN_DSP */
 
 TN_INLINE int8_t tn_output_value(int32_t requantized, int32_t offset, int32_t act_min, int32_t act_max,

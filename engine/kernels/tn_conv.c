@@ -12,6 +12,9 @@
 #include "tn_scratch.h"
 
 #define TN_PX TN_CONV_PIXELS_PER_STEP
+#if TN_PX != 4
+#error "the DSP matrix multiply is written for 4 pixels per step"
+#endif
 
 /* Where value t (0..3) of a group goes. */
 #if defined(TN_DSP)
@@ -49,31 +52,39 @@ TN_INLINE void tn_zero_run(int32_t first, int32_t count, int16_t* cols, int32_t 
   for (j = first; j < first + count; ++j) tn_column_group(cols, j >> 2, pixel)[TN_LANE(j & 3)] = 0;
 }
 
-/* The im2col column of output pixel (oy, ox) into slot `pixel`. Inlined with constant kernel,
- * stride and channels for the stem, where the loops then unroll. */
+/* The im2col column of output pixel (oy, ox) into slot `pixel`, in two steps: the raw int8 values
+ * (ky, kx, ic) are gathered into the staging row, the zero point standing for padding (it becomes 0
+ * once the offset is added), then widened 4 at a time (in lane order in the DSP build). Gathering
+ * contiguous runs of bytes and widening whole words is cheaper than placing values one by one.
+ * Inlined with constant kernel, stride and channels for the stem, where the loops unroll. */
 TN_INLINE void tn_im2col_pixel(const tn_conv_params* p, const int8_t* input, int32_t oy, int32_t ox, int16_t* cols,
-                               int32_t pixel, int32_t kernel, int32_t stride, int32_t in_c) {
+                               int8_t* stage, int32_t pixel, int32_t kernel, int32_t stride, int32_t in_c) {
   const int32_t row = tn_conv_weights_row_length(in_c, kernel);
-  int32_t j = 0;
-  int32_t ky, kx;
+  const int8_t pad = (int8_t)-p->q.input_offset;
+  const int32_t x0 = ox * stride - p->pad_w;
+  int8_t* dst = stage;
+  int32_t ky, kx, c;
   for (ky = 0; ky < kernel; ++ky) {
     const int32_t iy = oy * stride - p->pad_h + ky;
-    for (kx = 0; kx < kernel; ++kx) {
-      const int32_t ix = ox * stride - p->pad_w + kx;
-      if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-        tn_zero_run(j, in_c, cols, pixel);
-      } else if ((j & 3) == 0) {
-        tn_widen_run(input + (iy * p->in_w + ix) * in_c, in_c, j, p->q.input_offset, cols, pixel);
-      } else {
-        const int8_t* src = input + (iy * p->in_w + ix) * in_c;
-        int32_t c;
-        for (c = 0; c < in_c; ++c)
-          tn_column_group(cols, (j + c) >> 2, pixel)[TN_LANE((j + c) & 3)] = (int16_t)(src[c] + p->q.input_offset);
+    if (iy < 0 || iy >= p->in_h) {
+      for (c = 0; c < kernel * in_c; ++c) *dst++ = pad;
+    } else if (x0 >= 0 && x0 + kernel <= p->in_w) { /* the whole window row is inside: one run */
+      const int8_t* src = input + (iy * p->in_w + x0) * in_c;
+      for (c = 0; c < kernel * in_c; ++c) *dst++ = src[c];
+    } else {
+      for (kx = 0; kx < kernel; ++kx) {
+        const int32_t ix = x0 + kx;
+        if (ix < 0 || ix >= p->in_w) {
+          for (c = 0; c < in_c; ++c) *dst++ = pad;
+        } else {
+          const int8_t* src = input + (iy * p->in_w + ix) * in_c;
+          for (c = 0; c < in_c; ++c) *dst++ = src[c];
+        }
       }
-      j += in_c;
     }
   }
-  tn_zero_run(j, row - j, cols, pixel);
+  while (dst != stage + row) *dst++ = pad;
+  tn_widen_run(stage, row, 0, p->q.input_offset, cols, pixel);
 }
 
 /* The columns of TN_PX pixels times every weight row; writes `valid` pixels of out_c values. */
@@ -90,23 +101,14 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const int16_t* cols, int3
   int32_t oc;
   for (oc = 0; oc < out_c; ++oc) {
     const int32_t b = bias[oc];
-    int32_t a0 = b, a1 = b, a2 = b, a3 = b;
-#if TN_PX == 8
-    int32_t a4 = b, a5 = b, a6 = b, a7 = b;
-#endif
     const int16_t* c = cols;
     int8_t* o = out + oc;
 #if defined(TN_DSP)
+    int32_t a0 = b, a1 = b, a2 = b, a3 = b;
     /* One weight word (4 row values) feeds 2 SMLADs per pixel; two words per iteration. */
 #define TN_MAC_PIXEL(acc, base, k)                   \
   TN_LOAD_PAIR(lo, hi, c, (base) + 8 * (k));         \
   acc = tn_smlad(hi, w13, tn_smlad(lo, w02, acc));
-#if TN_PX == 8
-#define TN_MAC_REST(base) \
-  TN_MAC_PIXEL(a4, base, 4) TN_MAC_PIXEL(a5, base, 5) TN_MAC_PIXEL(a6, base, 6) TN_MAC_PIXEL(a7, base, 7)
-#else
-#define TN_MAC_REST(base)
-#endif
 #define TN_MATMUL_GROUP(base)                                                                             \
   {                                                                                                       \
     const int32_t wv = tn_read_s32(w);                                                                    \
@@ -115,7 +117,6 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const int16_t* cols, int3
     int32_t lo, hi;                                                                                       \
     w += 4;                                                                                               \
     TN_MAC_PIXEL(a0, base, 0) TN_MAC_PIXEL(a1, base, 1) TN_MAC_PIXEL(a2, base, 2) TN_MAC_PIXEL(a3, base, 3) \
-    TN_MAC_REST(base)                                                                                     \
   }
     {
       const int16_t* end = c + (row >> 3) * 8 * TN_PX;
@@ -127,17 +128,16 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const int16_t* cols, int3
       if (row & 4) TN_MATMUL_GROUP(0)
     }
 #undef TN_MATMUL_GROUP
-#undef TN_MAC_REST
 #undef TN_MAC_PIXEL
     {
+      /* Pixels 0 and 1 from o, pixels 2 and 3 from o + 2 out_c: two base registers and one stride,
+       * so the store addresses need no registers of their own across the channel loop. */
       const tn_fast_requant r = tn_fast_requant_init(multiplier[oc], shift[oc]);
-#define TN_STORE(k, acc) \
-  if (valid > (k)) o[(k) * out_c] = tn_output_value(tn_fast_requantize(acc, &r), offset, act_min, act_max, full_range);
-      TN_STORE(0, a0) TN_STORE(1, a1) TN_STORE(2, a2) TN_STORE(3, a3)
-#if TN_PX == 8
-      TN_STORE(4, a4) TN_STORE(5, a5) TN_STORE(6, a6) TN_STORE(7, a7)
-#endif
-#undef TN_STORE
+      int8_t* const o2 = o + 2 * out_c;
+      o[0] = tn_output_value(tn_fast_requantize(a0, &r), offset, act_min, act_max, full_range);
+      if (valid > 1) o[out_c] = tn_output_value(tn_fast_requantize(a1, &r), offset, act_min, act_max, full_range);
+      if (valid > 2) o2[0] = tn_output_value(tn_fast_requantize(a2, &r), offset, act_min, act_max, full_range);
+      if (valid > 3) o2[out_c] = tn_output_value(tn_fast_requantize(a3, &r), offset, act_min, act_max, full_range);
     }
 #else
     {
@@ -153,10 +153,6 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const int16_t* cols, int3
       for (k = 0; k < valid; ++k)
         o[k * out_c] = tn_output_value(tn_requantize(acc[k], multiplier[oc], shift[oc]), offset, act_min, act_max,
                                        full_range);
-      (void)a0, (void)a1, (void)a2, (void)a3;
-#if TN_PX == 8
-      (void)a4, (void)a5, (void)a6, (void)a7;
-#endif
     }
 #endif
   }
@@ -187,6 +183,7 @@ static int tn_conv_params_valid(const tn_conv_params* p) {
 TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* cols,
                             int32_t kernel, int32_t stride, int32_t in_c) {
   const int32_t row = tn_conv_weights_row_length(in_c, kernel);
+  int8_t* const stage = (int8_t*)(void*)(cols + TN_PX * row);
   const int32_t pixels = p->out_h * p->out_w;
   int32_t first;
   int32_t oy = 0, ox = 0;
@@ -195,7 +192,7 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
     int32_t s;
     for (s = 0; s < TN_PX; ++s) {
       if (s < valid) {
-        tn_im2col_pixel(p, input, oy, ox, cols, s, kernel, stride, in_c);
+        tn_im2col_pixel(p, input, oy, ox, cols, stage, s, kernel, stride, in_c);
         if (++ox == p->out_w) {
           ox = 0;
           ++oy;

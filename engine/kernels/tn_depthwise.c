@@ -152,9 +152,22 @@ TN_INLINE void tn_requant_row(const int32_t* sums, int32_t n, const tn_fast_requ
   }
   if (n & 1) *o = tn_output_value(tn_fast_requantize(*sums, &r), offset, act_min, act_max, full_range);
 }
-static TN_NOINLINE void tn_requant_row_full(const int32_t* sums, int32_t n, const tn_fast_requant* r, int8_t* o,
+static TN_NOINLINE void tn_requant_row_full(const int32_t* sums, int32_t n, const tn_fast_requant* rq, int8_t* o,
                                             int32_t c, int32_t offset) {
-  tn_requant_row(sums, n, r, o, c, offset, -128, 127, 1);
+  if (tn_fast_requant_folds(rq)) { /* the common case: rounding and zero point in one constant */
+    const tn_fast_requant r = *rq;
+    const int32_t folded = tn_fast_requant_folded_constant(&r, offset);
+    const int32_t* const end2 = sums + (n & ~1);
+    while (sums != end2) {
+      o[0] = (int8_t)tn_ssat8(tn_fast_requantize_folded(sums[0], &r, folded));
+      o[c] = (int8_t)tn_ssat8(tn_fast_requantize_folded(sums[1], &r, folded));
+      sums += 2;
+      o += 2 * c;
+    }
+    if (n & 1) *o = (int8_t)tn_ssat8(tn_fast_requantize_folded(*sums, &r, folded));
+    return;
+  }
+  tn_requant_row(sums, n, rq, o, c, offset, -128, 127, 1);
 }
 static TN_NOINLINE void tn_requant_row_clamp(const int32_t* sums, int32_t n, const tn_fast_requant* r, int8_t* o,
                                              int32_t c, int32_t offset, int32_t act_min, int32_t act_max) {

@@ -16,13 +16,18 @@ extern "C" {
  * feeds this many multiply-accumulates. */
 #define TN_CONV_PIXELS_PER_STEP 4
 
-/* Standard kxk convolution (the stem included): the im2col columns of one step, widened to int16. */
+/* Standard kxk convolution (the stem included): the im2col columns of one step, widened to int16,
+ * and one int8 staging row the columns are gathered in. */
 static inline int32_t tn_conv_scratch_bytes(int32_t in_c, int32_t kernel) {
-  return TN_CONV_PIXELS_PER_STEP * tn_conv_weights_row_length(in_c, kernel) * (int32_t)sizeof(int16_t);
+  const int32_t row = tn_conv_weights_row_length(in_c, kernel);
+  return TN_CONV_PIXELS_PER_STEP * row * (int32_t)sizeof(int16_t) + row;
 }
 
-/* 1x1 pointwise convolution: the input pixels of one step, widened to int16. */
-static inline int32_t tn_pointwise_scratch_bytes(int32_t in_c) { return tn_conv_scratch_bytes(in_c, 1); }
+/* 1x1 pointwise convolution with stride 1: the input pixels of one step, widened to int16 straight
+ * from the input. */
+static inline int32_t tn_pointwise_scratch_bytes(int32_t in_c) {
+  return TN_CONV_PIXELS_PER_STEP * tn_conv_weights_row_length(in_c, 1) * (int32_t)sizeof(int16_t);
+}
 
 /* Depthwise kxk convolution, in place or not: one output row of int32 sums, then one zero-padded
  * input channel plane in int16, so a channel can be read out of the shared buffer before its output

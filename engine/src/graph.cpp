@@ -218,12 +218,20 @@ int64_t op_macs(const Graph& g, const Op& op) {
   }
 }
 
+bool runs_as_pointwise(const Graph& g, const Op& op) {
+  if (op.kind != OpKind::Conv2D && op.kind != OpKind::PointwiseConv2D) return false;
+  const Tensor& in = g.tensors[size_t(op.input)];
+  const Tensor& out = g.tensors[size_t(op.output)];
+  return op.kernel == 1 && op.stride == 1 && op.pad_h == 0 && op.pad_w == 0 && out.h == in.h && out.w == in.w;
+}
+
 int64_t op_scratch_bytes(const Graph& g, const Op& op) {
   const Tensor& in = g.tensors[size_t(op.input)];
   const Tensor& out = g.tensors[size_t(op.output)];
   switch (op.kind) {
-    case OpKind::Conv2D: return tn_conv_scratch_bytes(in.c, op.kernel);
-    case OpKind::PointwiseConv2D: return tn_pointwise_scratch_bytes(in.c);
+    case OpKind::Conv2D:
+    case OpKind::PointwiseConv2D:
+      return runs_as_pointwise(g, op) ? tn_pointwise_scratch_bytes(in.c) : tn_conv_scratch_bytes(in.c, op.kernel);
     case OpKind::DepthwiseConv2D:
       return tn_depthwise_scratch_bytes(in.h, in.w, op.pad_h, op.pad_w, op.kernel, op.stride, out.h, out.w);
     case OpKind::FullyConnected: return tn_fully_connected_scratch_bytes(int32_t(in.elements()));

@@ -67,9 +67,7 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
     switch (op.kind) {
       case OpKind::Conv2D:
       case OpKind::PointwiseConv2D: {
-        const bool pointwise = op.kernel == 1 && op.stride == 1 && op.pad_h == 0 && op.pad_w == 0 &&
-                               out.h == in.h && out.w == in.w;
-        c.kind = pointwise ? KernelKind::Pointwise : KernelKind::Conv;
+        c.kind = runs_as_pointwise(g, op) ? KernelKind::Pointwise : KernelKind::Conv;
         const int64_t length = int64_t(op.kernel) * op.kernel * in.c;
         c.weights = pack_rows(q.weights, out.c, length, tn_conv_weights_row_length(in.c, op.kernel));
         copy_requant(q, c);

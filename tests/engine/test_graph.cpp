@@ -97,9 +97,9 @@ TEST(GraphBuild, SmallNetworkPerOpFigures) {
   // Scratch (tn_scratch.h): conv and pointwise 4 pixels of an int16 column of k*k*cin values rounded
   // up to a multiple of 4; depthwise a row of out_w int32 sums plus a plane of
   // max((out-1)*s+k, in+pad)^2 int16; fc in (rounded up to 4) * 2; add and pool none.
-  //   stem 4*12*2=96; expand 4*8*2=64; dw0 5*4 + max(7,6)^2*2=118; project 4*16*2=128;
+  //   stem 4*12*2 + 12 (the int8 staging row) = 108; expand 4*8*2=64; dw0 5*4 + max(7,6)^2*2=118; project 4*16*2=128;
   //   dw1 3*4 + max((3-1)*2+3=7, 5+1=6)^2*2=110; project 4*8*2=64; feature mix 4*16*2=128; fc 32*2=64.
-  const int64_t scratch[] = {96, 64, 118, 128, 0, 110, 64, 128, 0, 64};
+  const int64_t scratch[] = {108, 64, 118, 128, 0, 110, 64, 128, 0, 64};
   int64_t total = 0;
   for (size_t i = 0; i < g.ops.size(); ++i) {
     SCOPED_TRACE("op " + std::to_string(i));

@@ -331,6 +331,14 @@ TEST(Kernels, RequantizationMatchesTfLiteOnEdgeValues) {
         std::vector<int8_t> out(static_cast<size_t>(n));
         ASSERT_EQ(tn_pointwise_conv_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
         EXPECT_EQ(out, expected) << "multiplier " << m << " shift " << s << " bias " << bias[0];
+        // The same accumulators through the 3x3 depthwise path (its own requantization code): a
+        // kernel whose centre tap is 1 passes bias + input on.
+        const std::vector<int8_t> centre = {0, 0, 0, 0, 1, 0, 0, 0, 0};
+        tn_depthwise_params dw{1, n, 1, 1, n, 3, 1, 1, 1, centre.data(), bias.data(), to_kernel(q)};
+        Scratch dw_scratch(tn_depthwise_scratch_bytes(1, n, 1, 1, 3, 1, 1, n));
+        std::vector<int8_t> dw_out(static_cast<size_t>(n));
+        ASSERT_EQ(tn_depthwise_conv_s8(&dw, input.data(), dw_out.data(), dw_scratch.get()), TN_OK);
+        EXPECT_EQ(dw_out, expected) << "depthwise: multiplier " << m << " shift " << s << " bias " << bias[0];
       }
     }
 }

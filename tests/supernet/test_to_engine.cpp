@@ -1,12 +1,15 @@
 // The adapter to the engine: a LibTorch StaticNet and its engine FloatModel compute the same function
-// (BN folded), and the shipped Fashion-MNIST network quantized to int8 keeps its predictions.
+// (BN folded), the exported ONNX file runs in a third-party runtime (OpenCV DNN) to LibTorch's outputs,
+// and the shipped Fashion-MNIST network quantized to int8 keeps its predictions.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <opencv2/dnn.hpp>
 
 #include "test_helpers.h"
 #include "tinynas/engine/lowering.h"
+#include "tinynas/engine/onnx.h"
 #include "tinynas/engine/quantize.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/data_config.h"
@@ -56,6 +59,30 @@ TEST(ToEngine, FoldedFloatModelComputesWhatLibTorchComputes) {
     const auto got = engine::run_float(m, to_nhwc(x));
     ASSERT_EQ(int64_t(got.size()), expected.numel());
     for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected.data_ptr<float>()[i], 1e-4) << i;
+  }
+}
+
+TEST(ToEngine, ExportedOnnxRunsInOpenCvToLibTorchsOutputs) {
+  // The shipped supernet's largest subnet with its trained weights and BN statistics.
+  auto f = load_supernet(std::string(TINYNAS_SOURCE_DIR) + "/supernet/pretrained/fashion-mnist/supernet.pt");
+  const ArchSpec arch = f.net->largest(40);
+  StaticNet net = f.net->extract(arch);
+  net->eval();
+  tinynas_test::TempDir dir;
+  const std::string path = (dir.path / "model.onnx").string();
+  engine::export_onnx_float(to_float_model(net), path);
+  cv::dnn::Net cv_net = cv::dnn::readNetFromONNX(path);
+  torch::manual_seed(5);
+  torch::NoGradGuard no_grad;
+  for (int trial = 0; trial < 3; ++trial) {
+    torch::Tensor x = (torch::rand({1, 1, arch.r, arch.r}) * 2 - 1).contiguous();
+    const torch::Tensor expected = net->forward(x).contiguous();
+    const int dims[] = {1, 1, arch.r, arch.r};
+    cv_net.setInput(cv::Mat(4, dims, CV_32F, x.data_ptr<float>()));
+    const cv::Mat y = cv_net.forward().clone();
+    ASSERT_EQ(int64_t(y.total()), expected.numel());
+    for (int64_t i = 0; i < expected.numel(); ++i)
+      EXPECT_NEAR(y.ptr<float>()[i], expected.data_ptr<float>()[i], 1e-4) << "trial " << trial << " output " << i;
   }
 }
 

@@ -66,6 +66,9 @@ int64_t op_macs(const Graph& g, const Op& op);
 int64_t op_weight_count(const Graph& g, const Op& op);   // int8 weights (0 for ops without weights)
 int64_t op_out_channels_with_params(const Graph& g, const Op& op);  // channels with bias + requant params
 int64_t op_scratch_bytes(const Graph& g, const Op& op);  // from kernels/tn_scratch.h
+// A convolution the 1x1 kernel runs (kernel 1, stride 1, no padding); the others run as standard
+// convolutions. The lowering and the scratch sizes both follow this.
+bool runs_as_pointwise(const Graph& g, const Op& op);
 
 // The padding before the first element of one dimension: kernel / 2, as the trained PyTorch networks
 // pad (nn.Conv2d padding = k / 2); with odd kernels the output size is ceil(in / stride) (SAME), and
