@@ -37,7 +37,9 @@ std::string c_string(const std::string& s) {
 
 template <typename T>
 void write_array(std::ostream& os, const char* type, const std::string& name, const std::vector<T>& values) {
-  os << "static const " << type << " " << name << "[" << std::max<size_t>(1, values.size()) << "] = {";
+  // Word-aligned: the kernels read packed weights with word (and double-word) loads.
+  os << "static const " << type << " " << name << "[" << std::max<size_t>(1, values.size())
+     << "] __attribute__((aligned(4))) = {";
   if (values.empty()) os << "0";
   for (size_t i = 0; i < values.size(); ++i) {
     if (i % 20 == 0) os << "\n  ";
