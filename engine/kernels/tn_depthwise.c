@@ -174,12 +174,69 @@ static TN_NOINLINE void tn_requant_row_clamp(const int32_t* sums, int32_t n, con
   tn_requant_row(sums, n, r, o, c, offset, act_min, act_max, 0);
 }
 
+/* The common case of the 3x3 kernels, a whole channel in one call: the full int8 output range, a
+ * rounding exponent that folds with the zero point (tn_fast_requant_folds), and weights and bias
+ * pre-scaled by 2^pre_shift (the caller checks that they fit int16 / int32), so the sums are already
+ * shifted for SMMULR. Per output row: the multiply-accumulate pass, then the requantization pass. */
+static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plane_w, int32_t stride, int32_t out_h,
+                                              int32_t out_w, const tn_dw3x3_weights* k, int32_t* sums, int8_t* out,
+                                              int32_t c, const tn_fast_requant* rq, int32_t folded) {
+  const int32_t multiplier = rq->multiplier, exponent = rq->exponent;
+  const int32_t pairs = out_w >> 1;
+  int32_t oy;
+  for (oy = 0; oy < out_h; ++oy) {
+    const int16_t* r0 = plane + oy * stride * plane_w;
+    int8_t* o = out + oy * out_w * c;
+    if (stride == 1)
+      tn_dw3x3_sums_s1(r0, plane_w, pairs, k, sums);
+    else
+      tn_dw3x3_sums_s2(r0, plane_w, pairs, k, sums);
+    if (out_w & 1) { /* the odd last output */
+      const int16_t* q = r0 + (out_w - 1) * stride;
+      int32_t a = k->bias;
+      a = tn_smlabb(tn_read_s32(q + 2), k->w25, tn_smlad(tn_read_s32(q), k->w01, a));
+      a = tn_smlabt(tn_read_s32(q + plane_w + 2), k->w25, tn_smlad(tn_read_s32(q + plane_w), k->w34, a));
+      a = tn_smlabb(tn_read_s32(q + 2 * plane_w + 2), k->w8, tn_smlad(tn_read_s32(q + 2 * plane_w), k->w67, a));
+      sums[out_w - 1] = a;
+    }
+    {
+      const int32_t* s = sums;
+      const int32_t* const end2 = sums + (out_w & ~1);
+      while (s != end2) {
+        int32_t x0 = tn_smmulr(s[0], multiplier), x1 = tn_smmulr(s[1], multiplier);
+        o[0] = (int8_t)tn_ssat8((x0 + (x0 >> 31) + folded) >> exponent);
+        o[c] = (int8_t)tn_ssat8((x1 + (x1 >> 31) + folded) >> exponent);
+        s += 2;
+        o += 2 * c;
+      }
+      if (out_w & 1) {
+        const int32_t x = tn_smmulr(*s, multiplier);
+        *o = (int8_t)tn_ssat8((x + (x >> 31) + folded) >> exponent);
+      }
+    }
+  }
+}
+
 static void tn_dw3x3_channel_dsp(const tn_depthwise_params* p, const int16_t* plane, int32_t plane_w, const int8_t* w,
                                  int32_t bias, const tn_fast_requant* r, int32_t* sums, int8_t* out, int full_range) {
   const int32_t stride = p->stride, out_w = p->out_w, c = p->channels;
   const int32_t pairs = out_w >> 1;
   tn_dw3x3_weights k;
   int32_t oy;
+  if (full_range && tn_fast_requant_folds(r) && r->pre_shift <= 8) {
+    /* Weights times 2^pre_shift stay within int16 (|w| <= 127, pre_shift <= 8); the bias times it
+     * within int32 by the accumulator bound quantization checks. */
+    const int32_t sh = r->pre_shift;
+    k.w01 = tn_pack16(w[0] << sh, w[1] << sh);
+    k.w34 = tn_pack16(w[3] << sh, w[4] << sh);
+    k.w67 = tn_pack16(w[6] << sh, w[7] << sh);
+    k.w25 = tn_pack16(w[2] << sh, w[5] << sh);
+    k.w8 = tn_pack16(w[8] << sh, 0);
+    k.bias = (int32_t)((uint32_t)bias << sh);
+    tn_dw3x3_channel_fast(plane, plane_w, stride, p->out_h, out_w, &k, sums, out, c, r,
+                          tn_fast_requant_folded_constant(r, p->q.output_offset));
+    return;
+  }
   k.w01 = tn_pack16(w[0], w[1]);
   k.w34 = tn_pack16(w[3], w[4]);
   k.w67 = tn_pack16(w[6], w[7]);
