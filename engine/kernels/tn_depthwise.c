@@ -226,13 +226,13 @@ static void tn_dw3x3_channel_dsp(const tn_depthwise_params* p, const int16_t* pl
   if (full_range && tn_fast_requant_folds(r) && r->pre_shift <= 8) {
     /* Weights times 2^pre_shift stay within int16 (|w| <= 127, pre_shift <= 8); the bias times it
      * within int32 by the accumulator bound quantization checks. */
-    const int32_t sh = r->pre_shift;
-    k.w01 = tn_pack16(w[0] << sh, w[1] << sh);
-    k.w34 = tn_pack16(w[3] << sh, w[4] << sh);
-    k.w67 = tn_pack16(w[6] << sh, w[7] << sh);
-    k.w25 = tn_pack16(w[2] << sh, w[5] << sh);
-    k.w8 = tn_pack16(w[8] << sh, 0);
-    k.bias = (int32_t)((uint32_t)bias << sh);
+    const int32_t scale = 1 << r->pre_shift; /* a product, not a shift: the weights may be negative */
+    k.w01 = tn_pack16(w[0] * scale, w[1] * scale);
+    k.w34 = tn_pack16(w[3] * scale, w[4] * scale);
+    k.w67 = tn_pack16(w[6] * scale, w[7] * scale);
+    k.w25 = tn_pack16(w[2] * scale, w[5] * scale);
+    k.w8 = tn_pack16(w[8] * scale, 0);
+    k.bias = (int32_t)((uint32_t)bias << r->pre_shift);
     tn_dw3x3_channel_fast(plane, plane_w, stride, p->out_h, out_w, &k, sums, out, c, r,
                           tn_fast_requant_folded_constant(r, p->q.output_offset));
     return;
