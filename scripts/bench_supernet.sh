@@ -4,7 +4,7 @@
 #   (a) once-for-all's upstream configuration: w 0.35, 32x32x3 random input, batch 128, 2 threads, SGD;
 #   (b) the shipped Fashion-MNIST supernet's shape: w 0.5, 40x40x1, 10 classes.
 # With TINYNAS_BENCH_ACCURACY=1 it also trains a static copy of the largest Fashion-MNIST subnet from
-# scratch for as many epochs as the shipped supernet (about an hour) and prints its test top-1 next to the
+# scratch for as many epochs as the shipped supernet (about half an hour) and prints its test top-1 next to the
 # supernet's largest subnet after BN recalibration.
 # Usage: scripts/bench_supernet.sh [BUILD_DIR]
 set -euo pipefail

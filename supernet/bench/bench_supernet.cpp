@@ -55,7 +55,9 @@ int main(int argc, char** argv) {
   OFASupernet net(space, w);
   const ArchSpec largest = net->largest(int(r)), smallest = net->smallest(int(r));
   StaticNet static_net = net->extract(largest);
-  const auto x = torch::randn({batch, space.in_channels, r, r});
+  // NHWC memory viewed as NCHW, exactly as the data loader hands images to training (to_input): the
+  // memory format picks LibTorch's convolution path, and channels-last is the fast one.
+  const auto x = torch::randn({batch, r, r, int64_t(space.in_channels)}).permute({0, 3, 1, 2});
   const auto y = torch::randint(space.num_classes, {batch}, torch::kInt64);
 
   auto train_steps = [&](torch::nn::Module& m, const std::function<std::vector<torch::Tensor>()>& passes) {
