@@ -6,7 +6,6 @@
 //   bench_engine [--board mps2-an386] [--keep DIR]
 #include <cstdio>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -21,18 +20,6 @@ using namespace tinynas::engine;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::vector<float>> random_inputs(const Graph& g, int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> pixel(0, 255);
-  std::vector<std::vector<float>> xs;
-  for (int i = 0; i < n; ++i) {
-    std::vector<float> x(size_t(g.tensors[size_t(g.input)].elements()));
-    for (float& v : x) v = (float(pixel(rng)) - 128.0f) / 128.0f;
-    xs.push_back(std::move(x));
-  }
-  return xs;
-}
 
 Graph single_layer(const std::string& name, OpKind kind, int size, int in_c, int out_c, int k, int s) {
   Graph g;
@@ -51,13 +38,9 @@ struct Result {
 
 Result run(const Graph& g, const Board& board, const fs::path& dir) {
   const FloatModel fm = random_float_model(g, 1);
-  const QuantizedModel qm = quantize(fm, random_inputs(g, 2, 2));
+  const QuantizedModel qm = quantize(fm, random_image_inputs(g, 2, 2));
   BundleOptions o;
-  for (const auto& x : random_inputs(g, 1, 3)) {
-    std::vector<int8_t> q(x.size());
-    for (size_t i = 0; i < x.size(); ++i) q[i] = int8_t(std::lround(x[i] * 128.0f));
-    o.test_inputs.push_back(q);
-  }
+  o.test_inputs.push_back(quantize_input(qm, random_image_inputs(g, 1, 3)[0]));
   Result r;
   r.arena = write_bundle(qm, o, dir.string()).arena_bytes;
   r.build = build_bundle(dir.string(), board);

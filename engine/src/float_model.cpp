@@ -120,6 +120,18 @@ FloatModel random_float_model(const Graph& g, uint64_t seed) {
   return m;
 }
 
+std::vector<std::vector<float>> random_image_inputs(const Graph& g, int count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  std::vector<std::vector<float>> images;
+  for (int i = 0; i < count; ++i) {
+    std::vector<float> x(size_t(g.tensors[size_t(g.input)].elements()));
+    for (float& v : x) v = (float(pixel(rng)) - 128.0f) / 128.0f;
+    images.push_back(std::move(x));
+  }
+  return images;
+}
+
 std::vector<std::vector<float>> run_float_all(const FloatModel& m, const std::vector<float>& input) {
   const Graph& g = m.graph;
   std::vector<std::vector<float>> t(g.tensors.size());

@@ -234,6 +234,14 @@ std::vector<int8_t> quantize_pixels(const std::vector<uint8_t>& pixels) {
   return q;
 }
 
+std::vector<int8_t> quantize_input(const QuantizedModel& model, const std::vector<float>& x) {
+  const TensorQuant& q = model.tensors[size_t(model.graph.input)];
+  std::vector<int8_t> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    out[i] = int8_t(std::clamp<long>(std::lround(double(x[i]) / double(q.scale)) + q.zero_point, -128, 127));
+  return out;
+}
+
 std::vector<int8_t> run_int8(const QuantizedModel& model, const std::vector<int8_t>& input) {
   Int8Interpreter interpreter(model);
   return interpreter.run(input);

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <random>
 
 #include "test_helpers.h"
 #include "tinynas/engine/codegen.h"
@@ -22,31 +21,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::vector<float>> random_float_inputs(const Graph& g, int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> pixel(0, 255);
-  std::vector<std::vector<float>> xs;
-  for (int i = 0; i < n; ++i) {
-    std::vector<float> x(size_t(g.tensors[size_t(g.input)].elements()));
-    for (float& v : x) v = (float(pixel(rng)) - 128.0f) / 128.0f;
-    xs.push_back(std::move(x));
-  }
-  return xs;
-}
-
-std::vector<int8_t> as_int8(const std::vector<float>& x) {
-  std::vector<int8_t> q(x.size());
-  for (size_t i = 0; i < x.size(); ++i) q[i] = int8_t(std::lround(x[i] * 128.0f));
-  return q;
-}
-
 QuantizedModel random_quantized(const Graph& g, uint64_t seed) {
-  return quantize(random_float_model(g, seed), random_float_inputs(g, 4, seed + 1));
+  return quantize(random_float_model(g, seed), random_image_inputs(g, 4, seed + 1));
 }
 
-BundleOptions inputs_for(const Graph& g, int n, uint64_t seed) {
+BundleOptions inputs_for(const QuantizedModel& qm, int n, uint64_t seed) {
   BundleOptions o;
-  for (const auto& x : random_float_inputs(g, n, seed)) o.test_inputs.push_back(as_int8(x));
+  for (const auto& x : random_image_inputs(qm.graph, n, seed)) o.test_inputs.push_back(quantize_input(qm, x));
   return o;
 }
 
@@ -65,7 +46,7 @@ FirmwareOutput build_and_run(const std::string& dir, const std::string& board_na
 TEST(Codegen, HostBundlePrintsTheInterpretersOutputs) {
   const Graph g = build_graph(tinynas_test::small_network());
   const QuantizedModel qm = random_quantized(g, 11);
-  const BundleOptions options = inputs_for(g, 3, 5);
+  const BundleOptions options = inputs_for(qm, 3, 5);
   tinynas_test::TempDir tmp;
   const std::string dir = (tmp.path / "bundle").string();
   const BundleSummary s = write_bundle(qm, options, dir);
@@ -95,7 +76,7 @@ TEST(Codegen, CortexMRunsAreBitIdenticalToTheHost) {
   const QuantizedModel qm = random_quantized(g, 3);
   tinynas_test::TempDir tmp;
   const std::string dir = (tmp.path / "bundle").string();
-  write_bundle(qm, inputs_for(g, 2, 9), dir);
+  write_bundle(qm, inputs_for(qm, 2, 9), dir);
   const FirmwareOutput host = build_and_run(dir, "host");
   ASSERT_EQ(host.inferences.size(), 2u);
   for (const char* board : {"mps2-an386", "mps2-an500"}) {
@@ -128,7 +109,7 @@ TEST(Codegen, ModelTooBigForTheBoardFailsTheLinkNamingIt) {
   const QuantizedModel qm = random_quantized(g, 1);
   tinynas_test::TempDir tmp;
   const std::string dir = (tmp.path / "bundle").string();
-  write_bundle(qm, inputs_for(g, 1, 2), dir);
+  write_bundle(qm, inputs_for(qm, 1, 2), dir);
   const BuildResult f746 = build_bundle(dir, board_by_name("stm32f746"));
   EXPECT_FALSE(f746.ok);
   EXPECT_TRUE(f746.does_not_fit());
@@ -141,13 +122,14 @@ TEST(Codegen, BundlesReplaceOldOnesWhole) {
   const Graph g = build_graph(tinynas_test::small_network());
   tinynas_test::TempDir tmp;
   const std::string dir = (tmp.path / "bundle").string();
-  write_bundle(random_quantized(g, 1), inputs_for(g, 1, 1), dir);
+  const QuantizedModel first = random_quantized(g, 1), second = random_quantized(g, 2);
+  write_bundle(first, inputs_for(first, 1, 1), dir);
   tmp.write("bundle/stale.txt", "from an older export");
-  write_bundle(random_quantized(g, 2), inputs_for(g, 1, 1), dir);
+  write_bundle(second, inputs_for(second, 1, 1), dir);
   EXPECT_FALSE(fs::exists(tmp.path / "bundle" / "stale.txt"));
   EXPECT_TRUE(fs::exists(tmp.path / "bundle" / "model.c"));
   for (const auto& e : fs::directory_iterator(tmp.path)) EXPECT_EQ(e.path().filename(), "bundle");
-  EXPECT_THROW(write_bundle(random_quantized(g, 1), BundleOptions{}, dir), InputError);
+  EXPECT_THROW(write_bundle(first, BundleOptions{}, dir), InputError);
 }
 
 TEST(Codegen, ParserRejectsAnUnfinishedRun) {

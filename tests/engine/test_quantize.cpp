@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 
 #include "test_helpers.h"
 #include "tinynas/engine/float_model.h"
@@ -16,24 +15,6 @@ using namespace tinynas;
 using namespace tinynas::engine;
 
 namespace {
-
-std::vector<std::vector<float>> random_images(const Graph& g, int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> pixel(0, 255);
-  std::vector<std::vector<float>> images;
-  for (int i = 0; i < n; ++i) {
-    std::vector<float> x(size_t(g.tensors[size_t(g.input)].elements()));
-    for (float& v : x) v = (float(pixel(rng)) - 128.0f) / 128.0f;
-    images.push_back(std::move(x));
-  }
-  return images;
-}
-
-std::vector<int8_t> to_int8_input(const std::vector<float>& x) {
-  std::vector<int8_t> q(x.size());
-  for (size_t i = 0; i < x.size(); ++i) q[i] = int8_t(std::lround(x[i] * 128.0f));
-  return q;
-}
 
 // A graph with every op kind the int8 engine runs.
 Graph every_op_graph() {
@@ -75,7 +56,7 @@ Agreement compare(const FloatModel& fm, const QuantizedModel& qm, const std::vec
   int same = 0;
   for (const auto& x : images) {
     const auto expected = run_float(fm, x);
-    const auto got = dequantize_output(qm, interpreter.run(to_int8_input(x)));
+    const auto got = dequantize_output(qm, interpreter.run(quantize_input(qm, x)));
     const auto [lo, hi] = std::minmax_element(expected.begin(), expected.end());
     const double range = std::max(1e-6, double(*hi - *lo));
     for (size_t i = 0; i < got.size(); ++i)
@@ -115,14 +96,14 @@ TEST(Quantize, MultiplierEncodingIsTfLites) {
 TEST(Quantize, EveryOpKindTracksTheFloatReference) {
   const Graph g = every_op_graph();
   const FloatModel fm = random_float_model(g, 42);
-  const auto calibration = random_images(g, 16, 1);
+  const auto calibration = random_image_inputs(g, 16, 1);
   const QuantizedModel qm = quantize(fm, calibration);
   // Pools keep their input's quantization; ReLU6 outputs use the range [0, min(max, 6)].
   EXPECT_EQ(qm.tensors[size_t(g.ops[4].output)].scale, qm.tensors[size_t(g.ops[4].input)].scale);
   EXPECT_EQ(qm.tensors[size_t(g.ops[7].output)].zero_point, qm.tensors[size_t(g.ops[7].input)].zero_point);
   EXPECT_EQ(qm.tensors[size_t(g.ops[0].output)].zero_point, -128);
   EXPECT_EQ(qm.params[0].act_min, -128);
-  const Agreement a = compare(fm, qm, random_images(g, 24, 2));
+  const Agreement a = compare(fm, qm, random_image_inputs(g, 24, 2));
   EXPECT_LT(a.max_relative_error, 0.08);
   EXPECT_GE(a.top1, 0.8);
 }
@@ -133,8 +114,8 @@ TEST(Quantize, SearchSpaceNetworkTracksTheFloatReference) {
   for (const auto calibration : {QuantizeOptions::Calibration::MinMax, QuantizeOptions::Calibration::Percentile}) {
     QuantizeOptions options;
     options.calibration = calibration;
-    const QuantizedModel qm = quantize(fm, random_images(g, 16, 3), options);
-    const Agreement a = compare(fm, qm, random_images(g, 24, 4));
+    const QuantizedModel qm = quantize(fm, random_image_inputs(g, 16, 3), options);
+    const Agreement a = compare(fm, qm, random_image_inputs(g, 24, 4));
     EXPECT_LT(a.max_relative_error, 0.1);
     EXPECT_GE(a.top1, 0.75);
   }
@@ -142,11 +123,11 @@ TEST(Quantize, SearchSpaceNetworkTracksTheFloatReference) {
 
 TEST(Quantize, InterpreterUsesThePlannedArena) {
   const Graph g = every_op_graph();
-  const QuantizedModel qm = quantize(random_float_model(g, 1), random_images(g, 4, 5));
+  const QuantizedModel qm = quantize(random_float_model(g, 1), random_image_inputs(g, 4, 5));
   Int8Interpreter interpreter(qm);
   EXPECT_EQ(interpreter.plan().arena_bytes, plan_arena_bytes(g));
   // The same input twice gives the same output (no state leaks between runs).
-  const auto x = to_int8_input(random_images(g, 1, 6)[0]);
+  const auto x = quantize_input(qm, random_image_inputs(g, 1, 6)[0]);
   EXPECT_EQ(interpreter.run(x), interpreter.run(x));
   EXPECT_THROW(interpreter.run(std::vector<int8_t>(3)), InputError);
 }
@@ -157,12 +138,24 @@ TEST(Quantize, RejectsWhatTheKernelsCannotRun) {
   g.add_op(OpKind::Softmax, g.output, probs);
   g.output = probs;
   const FloatModel fm = random_float_model(g, 1);
-  const std::string message = tinynas_test::input_error_message([&] { quantize(fm, random_images(g, 2, 1)); });
+  const std::string message = tinynas_test::input_error_message([&] { quantize(fm, random_image_inputs(g, 2, 1)); });
   EXPECT_NE(message.find("softmax"), std::string::npos) << message;
   EXPECT_THROW(quantize(random_float_model(every_op_graph(), 1), {}), InputError);
   // A bias out of all proportion to the weights would overflow the accumulator bound.
   FloatModel huge = random_float_model(every_op_graph(), 1);
   huge.params[0].bias[0] = 1e9f;
-  const std::string bound = tinynas_test::input_error_message([&] { quantize(huge, random_images(huge.graph, 2, 1)); });
+  const std::string bound = tinynas_test::input_error_message([&] { quantize(huge, random_image_inputs(huge.graph, 2, 1)); });
   EXPECT_NE(bound.find("accumulator"), std::string::npos) << bound;
+}
+
+TEST(Quantize, FloatInputsQuantizeToThePixelsMinus128) {
+  const Graph g = every_op_graph();
+  const QuantizedModel qm = quantize(random_float_model(g, 1), random_image_inputs(g, 2, 1));
+  std::vector<uint8_t> pixels(size_t(g.tensors[size_t(g.input)].elements()));
+  std::vector<float> x(pixels.size());
+  for (size_t i = 0; i < pixels.size(); ++i) {
+    pixels[i] = uint8_t((i * 37) % 256);
+    x[i] = (float(pixels[i]) - 128.0f) / 128.0f;
+  }
+  EXPECT_EQ(quantize_input(qm, x), quantize_pixels(pixels));
 }

@@ -37,6 +37,9 @@ struct FloatModel {
 
 // Random weights for a graph (He-uniform weights, small uniform biases): the test and benchmark models.
 FloatModel random_float_model(const Graph& g, uint64_t seed);
+// Images of uniformly random pixels for a graph's input, as float inputs of the networks trained here:
+// (pixel - 128) / 128 (calibration and test inputs for random-weight models).
+std::vector<std::vector<float>> random_image_inputs(const Graph& g, int count, uint64_t seed);
 
 // The float reference interpreter: runs every op in order and returns the value of every tensor
 // (index = tensor id); `input` is the graph input in NHWC. Plain loops with float accumulation: the

@@ -63,6 +63,8 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
 
 // The int8 input of a quantized model for one raw image (uint8 pixels, NHWC): pixel - 128.
 std::vector<int8_t> quantize_pixels(const std::vector<uint8_t>& pixels);
+// The int8 input for a float input (the model's float input scale): round(x / scale) + zero point.
+std::vector<int8_t> quantize_input(const QuantizedModel& model, const std::vector<float>& x);
 
 // Runs the int8 network on the host with the engine's C kernels (the same code the firmware runs)
 // in an arena laid out by the memory planner; returns the int8 output.
