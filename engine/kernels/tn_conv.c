@@ -5,8 +5,6 @@
  * groups of 4 values, [j / 4][p][4], so one pointer walks all four pixels. In the DSP build the 4
  * values of a group are stored in lane order (v0, v2, v1, v3): the words (v0, v2) and (v1, v3) then
  * meet the weight word split by SXTB16 into (w0, w2) and (w1, w3), and each SMLAD adds two products. */
-#include <string.h>
-
 #include "tn_arith.h"
 #include "tn_kernels.h"
 #include "tn_scratch.h"

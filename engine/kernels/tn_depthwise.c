@@ -6,8 +6,6 @@
  * outputs is also what makes the in-place variant safe: output (oy, ox, c) only overwrites input
  * slots of channel c, which the plane already holds. The plane's border is set to the zero point
  * once per call; each channel then rewrites only the interior. */
-#include <string.h>
-
 #include "tn_arith.h"
 #include "tn_kernels.h"
 #include "tn_scratch.h"
