@@ -17,7 +17,8 @@ namespace tinynas::supernet {
 constexpr double kInputScale = 1.0 / 128.0;
 constexpr int kInputZeroPixel = 128;
 
-// uint8 NHWC [n, r, r, c] -> float NCHW, normalized as above.
+// uint8 NHWC [n, r, r, c] -> float [n, c, r, r] in channels-last memory (LibTorch's fast CPU
+// convolution path), normalized as above.
 torch::Tensor to_input(const uint8_t* pixels, int64_t n, int64_t r, int64_t c);
 // Loads images idx of `data` at resolution r (evaluation transform unless train) as network input.
 torch::Tensor load_input(const data::Dataset& data, const std::vector<int>& idx, int r, bool train = false,
