@@ -88,9 +88,11 @@ int main(int argc, char** argv) {
       {"7x7 depthwise 48 @20x20", OpKind::DepthwiseConv2D, 20, 48, 48, 7, 1, 0},
       {"1x1 conv 16->96 @20x20", OpKind::PointwiseConv2D, 20, 16, 96, 1, 1, 0},
   };
+  int index = 0;
   for (const Layer& l : layers) {
     const Graph g = single_layer(l.name, l.kind, l.size, l.in_c, l.out_c, l.k, l.s);
-    const Result r = run(g, board, root / "layer");
+    // One directory per case, so --keep leaves every bundle for inspection (disassembly, traces).
+    const Result r = run(g, board, root / ("layer" + std::to_string(index++)));
     const auto& layer = r.out.layers.at(0);
     std::printf("%-34s %12lld %14llu %9.2f", l.name, (long long)layer.macs, (unsigned long long)layer.instructions,
                 double(layer.instructions) / double(layer.macs));
@@ -104,13 +106,14 @@ int main(int argc, char** argv) {
     const char* file;
     int resolution;
   };
+  index = 0;
   for (const Net& n : {Net{"mcunet-320kb-1mb_imagenet.json", 0}, Net{"mcunet-5fps_imagenet.json", 0},
                        Net{"mbv2-w0.35-r144_imagenet.json", 0}}) {
     const std::string path = std::string(TINYNAS_ZOO_DIR) + "/" + n.file;
     NetworkDesc net = load_zoo_json(path);
     if (n.resolution) net.resolution = n.resolution;
     const Graph g = build_graph(net);
-    const Result r = run(g, board, root / "network");
+    const Result r = run(g, board, root / ("network" + std::to_string(index++)));
     int64_t macs = 0;
     for (const auto& l : r.out.layers) macs += l.macs;
     const uint64_t instr = r.out.inferences.at(0).instructions;

@@ -62,6 +62,18 @@ TN_INLINE int32_t tn_read_s32(const void* p) {
 }
 TN_INLINE void tn_write_s32(void* p, int32_t v) { memcpy(p, &v, 4); }
 
+/* Two int16 values in the lanes of a word (lane 0 in bits 0-15, lane 1 in bits 16-31): one PKHBT
+ * on the DSP cores (GCC emits two instructions for the C form). */
+TN_INLINE int32_t tn_pack16(int32_t lane0, int32_t lane1) {
+#if defined(TN_DSP_NATIVE)
+  int32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lane0), "r"(lane1));
+  return r;
+#else
+  return (int32_t)(((uint32_t)(uint16_t)lane0) | ((uint32_t)(uint16_t)lane1 << 16));
+#endif
+}
+
 /* The last step of every requantizing kernel: add the output zero point and clamp. With the full
  * int8 range as the clamp (no activation, or a ReLU6 whose range covers the output's) the DSP build
  * uses one SSAT; kernels pass full_range as a constant so each instance keeps one form. */
@@ -75,10 +87,6 @@ TN_INLINE int8_t tn_output_value(int32_t requantized, int32_t offset, int32_t ac
  * ------------------------------------------------------------------------------------------- */
 TN_INLINE uint32_t tn_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
 
-/* Two int16 values in the lanes of a word. */
-TN_INLINE int32_t tn_pack16(int32_t lane0, int32_t lane1) {
-  return (int32_t)(((uint32_t)(uint16_t)lane0) | ((uint32_t)(uint16_t)lane1 << 16));
-}
 
 #if defined(TN_DSP_NATIVE)
 /* Bytes 0 and 2 of x, sign-extended into the two lanes. */
@@ -102,16 +110,31 @@ TN_INLINE int32_t tn_smmulr(int32_t a, int32_t b) {
   return r;
 }
 #define tn_ssat8(x) __ssat((x), 8)
+/* c + ((a * b + 2^31) >> 32): SMMULR plus an addend, exactly (SMMLAR adds c * 2^32 before the
+ * rounding shift; not in ACLE). */
+TN_INLINE int32_t tn_smmlar(int32_t a, int32_t b, int32_t c) {
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+  return r;
+}
 /* SXTB16 of x rotated right by 8: bytes 1 and 3 (the rotation is free in the instruction). */
 TN_INLINE int32_t tn_sxtb16_ror8(int32_t x) {
   int32_t r;
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
   return r;
 }
+/* a + SXTB16 of x rotated right by 8: a + bytes 1 and 3, lane-wise. */
+TN_INLINE int32_t tn_sxtab16_ror8(int32_t a, int32_t x) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+  return r;
+}
 /* Two words from a 4-byte aligned address plus a constant offset: one LDRD (GCC does not merge the
  * two loads itself). */
 #define TN_LOAD_PAIR(lo, hi, ptr, offset) \
   __asm__("ldrd %0, %1, [%2, %3]" : "=&r"(lo), "=&r"(hi) : "r"(ptr), "I"(offset) : "memory")
+/* Two words to a 4-byte aligned address: one STRD. */
+#define TN_STORE_PAIR(ptr, lo, hi) __asm__("strd %1, %2, [%0]" : : "r"(ptr), "r"(lo), "r"(hi) : "memory")
 #else
 TN_INLINE int32_t tn_lane0(int32_t x) { return (int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
 TN_INLINE int32_t tn_lane1(int32_t x) { return (int16_t)(uint16_t)((uint32_t)x >> 16); }
@@ -144,12 +167,21 @@ TN_INLINE int32_t tn_smlatt(int32_t x, int32_t y, int32_t acc) {
 TN_INLINE int32_t tn_smmulr(int32_t a, int32_t b) {
   return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
 }
+TN_INLINE int32_t tn_smmlar(int32_t a, int32_t b, int32_t c) {
+  return (int32_t)(((int64_t)c * ((int64_t)1 << 32) + (int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+}
 TN_INLINE int32_t tn_ssat8(int32_t x) { return tn_clamp(x, -128, 127); }
 TN_INLINE int32_t tn_sxtb16_ror8(int32_t x) { return tn_sxtb16((int32_t)tn_ror8((uint32_t)x)); }
+TN_INLINE int32_t tn_sxtab16_ror8(int32_t a, int32_t x) { return tn_sxtab16(a, (int32_t)tn_ror8((uint32_t)x)); }
 #define TN_LOAD_PAIR(lo, hi, ptr, offset)                            \
   do {                                                               \
     (lo) = tn_read_s32((const char*)(const void*)(ptr) + (offset));     \
     (hi) = tn_read_s32((const char*)(const void*)(ptr) + (offset) + 4); \
+  } while (0)
+#define TN_STORE_PAIR(ptr, lo, hi)                     \
+  do {                                                 \
+    tn_write_s32((ptr), (lo));                         \
+    tn_write_s32((char*)(void*)(ptr) + 4, (hi));       \
   } while (0)
 #endif
 
@@ -188,15 +220,22 @@ TN_INLINE int32_t tn_fast_requantize(int32_t acc, const tn_fast_requant* r) {
 
 /* With 1 <= e <= 22 the rounding constant and the output zero point fold into one constant:
  * adding offset * 2^e before the shift adds exactly offset after it, and |x| < 2^30,
- * 2^(e-1) + 128 * 2^e < 2^30 keep the sum inside int32. requantize + offset in three steps after the
- * multiply. */
+ * 2^(e-1) + 128 * 2^e < 2^30 keep the sum inside int32. SMMLAR adds the constant in the multiply.
+ * The sign term may come from the accumulator instead of x: they differ only when x = 0 and acc < 0,
+ * and then (folded - 1) >> e = (folded >> e) = offset because 0 <= 2^(e-1) - 1 < 2^e.
+ * requantize + offset in three instructions after the pre-shift. */
 TN_INLINE int tn_fast_requant_folds(const tn_fast_requant* r) { return r->exponent >= 1 && r->exponent <= 22; }
 TN_INLINE int32_t tn_fast_requant_folded_constant(const tn_fast_requant* r, int32_t output_offset) {
   return r->half + (int32_t)((uint32_t)output_offset << r->exponent);
 }
+/* For an accumulator already multiplied by 2^pre_shift. */
+TN_INLINE int32_t tn_fast_requantize_folded_shifted(int32_t shifted, int32_t multiplier, int32_t folded,
+                                                    int32_t exponent) {
+  return (tn_smmlar(shifted, multiplier, folded) + (shifted >> 31)) >> exponent;
+}
 TN_INLINE int32_t tn_fast_requantize_folded(int32_t acc, const tn_fast_requant* r, int32_t folded) {
-  const int32_t x = tn_smmulr((int32_t)((uint32_t)acc << r->pre_shift), r->multiplier);
-  return (x + (x >> 31) + folded) >> r->exponent;
+  return tn_fast_requantize_folded_shifted((int32_t)((uint32_t)acc << r->pre_shift), r->multiplier, folded,
+                                           r->exponent);
 }
 
 #endif /* TN_DSP */

@@ -1,8 +1,8 @@
-/* Standard and 1x1 convolutions as one matrix multiply: TN_CONV_PIXELS_PER_STEP output pixels at a
+/* Standard and 1x1 convolutions as one matrix multiply: TN_CONV_PIXELS_PER_STEP (6) output pixels at a
  * time, their im2col columns widened to int16 in the scratch, times the packed weight rows.
  *
- * Column layout in the scratch, for the 4 pixels p of a step and the row values j (ky, kx, ic):
- * groups of 4 values, [j / 4][p][4], so one pointer walks all four pixels. In the DSP build the 4
+ * Column layout in the scratch, for the pixels p of a step and the row values j (ky, kx, ic):
+ * groups of 4 values, [j / 4][p][4], so one pointer walks all the pixels. In the DSP build the 4
  * values of a group are stored in lane order (v0, v2, v1, v3): the words (v0, v2) and (v1, v3) then
  * meet the weight word split by SXTB16 into (w0, w2) and (w1, w3), and each SMLAD adds two products. */
 #include "tn_arith.h"
@@ -10,8 +10,8 @@
 #include "tn_scratch.h"
 
 #define TN_PX TN_CONV_PIXELS_PER_STEP
-#if TN_PX != 4
-#error "the DSP matrix multiply is written for 4 pixels per step"
+#if TN_PX != 6
+#error "the DSP matrix multiply is written for 6 pixels per step"
 #endif
 
 /* Where value t (0..3) of a group goes. */
@@ -25,24 +25,18 @@ TN_INLINE int16_t* tn_column_group(int16_t* cols, int32_t group, int32_t pixel) 
   return cols + ((group * TN_PX) + pixel) * 4;
 }
 
-/* Widens `count` contiguous int8 values (plus the input offset) into pixel `pixel`'s column,
- * starting at row value `first` (a multiple of 4). */
-TN_INLINE void tn_widen_run(const int8_t* src, int32_t count, int32_t first, int32_t input_offset, int16_t* cols,
-                            int32_t pixel) {
+/* Widens `count` contiguous int8 values (plus the input offset) into pixel `pixel`'s column. */
+TN_INLINE void tn_widen_run(const int8_t* src, int32_t count, int32_t input_offset, int16_t* cols, int32_t pixel) {
   int32_t j = 0;
 #if defined(TN_DSP)
-  const int32_t offset2 = (int32_t)(((uint32_t)(uint16_t)input_offset) | ((uint32_t)(uint16_t)input_offset << 16));
-  for (; j + 4 <= count; j += 4) {
+  const int32_t offset2 = tn_pack16(input_offset, input_offset);
+  int16_t* dst = tn_column_group(cols, 0, pixel);
+  for (; j + 4 <= count; j += 4, dst += 4 * TN_PX) {
     const int32_t v = tn_read_s32(src + j);
-    int16_t* dst = tn_column_group(cols, (first + j) >> 2, pixel);
-    tn_write_s32(dst, tn_sxtab16(offset2, v));
-    tn_write_s32(dst + 2, tn_sxtab16(offset2, (int32_t)tn_ror8((uint32_t)v)));
+    TN_STORE_PAIR(dst, tn_sxtab16(offset2, v), tn_sxtab16_ror8(offset2, v));
   }
 #endif
-  for (; j < count; ++j) {
-    const int32_t r = first + j;
-    tn_column_group(cols, r >> 2, pixel)[TN_LANE(r & 3)] = (int16_t)(src[j] + input_offset);
-  }
+  for (; j < count; ++j) tn_column_group(cols, j >> 2, pixel)[TN_LANE(j & 3)] = (int16_t)(src[j] + input_offset);
 }
 
 TN_INLINE void tn_zero_run(int32_t first, int32_t count, int16_t* cols, int32_t pixel) {
@@ -82,7 +76,7 @@ TN_INLINE void tn_im2col_pixel(const tn_conv_params* p, const int8_t* input, int
     }
   }
   while (dst != stage + row) *dst++ = pad;
-  tn_widen_run(stage, row, 0, p->q.input_offset, cols, pixel);
+  tn_widen_run(stage, row, p->q.input_offset, cols, pixel);
 }
 
 /* The columns of TN_PX pixels times every weight row; writes `valid` pixels of out_c values. */
@@ -102,40 +96,99 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const int16_t* cols, int3
     const int16_t* c = cols;
     int8_t* o = out + oc;
 #if defined(TN_DSP)
-    int32_t a0 = b, a1 = b, a2 = b, a3 = b;
-    /* One weight word (4 row values) feeds 2 SMLADs per pixel; two words per iteration. */
-#define TN_MAC_PIXEL(acc, base, k)                   \
-  TN_LOAD_PAIR(lo, hi, c, (base) + 8 * (k));         \
-  acc = tn_smlad(hi, w13, tn_smlad(lo, w02, acc));
-#define TN_MATMUL_GROUP(base)                                                                             \
-  {                                                                                                       \
-    const int32_t wv = tn_read_s32(w);                                                                    \
-    const int32_t w02 = tn_sxtb16(wv);                                                                    \
-    const int32_t w13 = tn_sxtb16_ror8(wv);                                                               \
-    int32_t lo, hi;                                                                                       \
-    w += 4;                                                                                               \
-    TN_MAC_PIXEL(a0, base, 0) TN_MAC_PIXEL(a1, base, 1) TN_MAC_PIXEL(a2, base, 2) TN_MAC_PIXEL(a3, base, 3) \
+    int32_t a0, a1, a2, a3, a4, a5;
+    /* One weight word (4 row values) feeds 2 SMLADs per pixel: 6 pixels, 24 multiply-accumulates
+     * per word loaded. */
+#define TN_MAC_PIXEL(acc, from, base, k)     \
+  TN_LOAD_PAIR(lo, hi, c, (base) + 8 * (k)); \
+  acc = tn_smlad(hi, w13, tn_smlad(lo, w02, from));
+#define TN_MATMUL_GROUP(base, f0, f1, f2, f3, f4, f5)                                             \
+  {                                                                                               \
+    const int32_t wv = tn_read_s32(w);                                                            \
+    const int32_t w02 = tn_sxtb16(wv);                                                            \
+    const int32_t w13 = tn_sxtb16_ror8(wv);                                                       \
+    int32_t lo, hi;                                                                               \
+    w += 4;                                                                                       \
+    TN_MAC_PIXEL(a0, f0, base, 0) TN_MAC_PIXEL(a1, f1, base, 1) TN_MAC_PIXEL(a2, f2, base, 2)     \
+    TN_MAC_PIXEL(a3, f3, base, 3) TN_MAC_PIXEL(a4, f4, base, 4) TN_MAC_PIXEL(a5, f5, base, 5)     \
   }
+#define TN_GROUP_BYTES (8 * TN_PX)
     {
-      const int16_t* end = c + (row >> 3) * 8 * TN_PX;
-      while (c != end) {
-        TN_MATMUL_GROUP(0)
-        TN_MATMUL_GROUP(8 * TN_PX)
-        c += 8 * TN_PX;
+      /* The groups left over by the four-group loop first, then the loop. */
+      const int16_t* const end = c + (row >> 2) * 4 * TN_PX;
+      const int16_t* const end1 = c + ((row >> 2) & 3) * 4 * TN_PX;
+      a0 = a1 = a2 = a3 = a4 = a5 = b;
+      while (c != end1) {
+        TN_MATMUL_GROUP(0, a0, a1, a2, a3, a4, a5)
+        c += 4 * TN_PX;
       }
-      if (row & 4) TN_MATMUL_GROUP(0)
+      if (c != end) {
+#if defined(TN_DSP_NATIVE)
+        /* Four weight words per iteration. In assembly: the six sums, the weight pair, the column
+         * pair and two pointers take 12 registers (the end pointer is read from memory once per
+         * iteration); in C, GCC spills a sum in every group. */
+#define TN_ASM_PIXEL(base, k, acc)                                         \
+  "ldrd %[lo], %[hi], [%[c], #" #base "+8*" #k "]\n\t"                    \
+  "smlad %[" #acc "], %[lo], %[w02], %[" #acc "]\n\t"                    \
+  "smlad %[" #acc "], %[hi], %[w13], %[" #acc "]\n\t"
+#define TN_ASM_GROUP(base)                                                 \
+  "ldr %[w02], [%[w]], #4\n\t"                                           \
+  "sxtb16 %[w13], %[w02], ror #8\n\t"                                    \
+  "sxtb16 %[w02], %[w02]\n\t"                                            \
+  TN_ASM_PIXEL(base, 0, a0) TN_ASM_PIXEL(base, 1, a1) TN_ASM_PIXEL(base, 2, a2) \
+  TN_ASM_PIXEL(base, 3, a3) TN_ASM_PIXEL(base, 4, a4) TN_ASM_PIXEL(base, 5, a5)
+        int32_t w02, w13, lo, hi;
+        __asm__ volatile("1:\n\t"
+                         TN_ASM_GROUP(0) TN_ASM_GROUP(48) TN_ASM_GROUP(96) TN_ASM_GROUP(144)
+                         "adds %[c], %[c], #192\n\t"
+                         "ldr %[lo], %[end]\n\t"
+                         "cmp %[c], %[lo]\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
+                           [c] "+r"(c), [w] "+r"(w), [w02] "=&r"(w02), [w13] "=&r"(w13), [lo] "=&r"(lo),
+                           [hi] "=&r"(hi)
+                         : [end] "m"(end)
+                         : "cc", "memory");
+#undef TN_ASM_GROUP
+#undef TN_ASM_PIXEL
+#else
+        do {
+          TN_MATMUL_GROUP(0, a0, a1, a2, a3, a4, a5)
+          TN_MATMUL_GROUP(TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5)
+          TN_MATMUL_GROUP(2 * TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5)
+          TN_MATMUL_GROUP(3 * TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5)
+          c += 16 * TN_PX;
+        } while (c != end);
+#endif
+      }
     }
+#undef TN_GROUP_BYTES
 #undef TN_MATMUL_GROUP
 #undef TN_MAC_PIXEL
     {
-      /* Pixels 0 and 1 from o, pixels 2 and 3 from o + 2 out_c: two base registers and one stride,
-       * so the store addresses need no registers of their own across the channel loop. */
+      /* Pixels 0-2 from o, pixels 3-5 from o + 3 out_c: two base registers and two offsets. */
       const tn_fast_requant r = tn_fast_requant_init(multiplier[oc], shift[oc]);
-      int8_t* const o2 = o + 2 * out_c;
-      o[0] = tn_output_value(tn_fast_requantize(a0, &r), offset, act_min, act_max, full_range);
-      if (valid > 1) o[out_c] = tn_output_value(tn_fast_requantize(a1, &r), offset, act_min, act_max, full_range);
-      if (valid > 2) o2[0] = tn_output_value(tn_fast_requantize(a2, &r), offset, act_min, act_max, full_range);
-      if (valid > 3) o2[out_c] = tn_output_value(tn_fast_requantize(a3, &r), offset, act_min, act_max, full_range);
+      int8_t* const o3 = o + 3 * out_c;
+      const int32_t out_c2 = 2 * out_c;
+      /* The six outputs of the step, each through STORE(destination, sum). */
+#define TN_STORE_STEP(STORE)                 \
+  STORE(o[0], a0);                           \
+  if (valid > 1) STORE(o[out_c], a1);        \
+  if (valid > 2) STORE(o[out_c2], a2);       \
+  if (valid > 3) STORE(o3[0], a3);           \
+  if (valid > 4) STORE(o3[out_c], a4);       \
+  if (valid > 5) STORE(o3[out_c2], a5);
+      if (tn_fast_requant_folds(&r)) { /* the common case: rounding and zero point in one constant */
+        const int32_t folded = tn_fast_requant_folded_constant(&r, offset);
+#define TN_STORE(dst, acc) dst = tn_output_value(tn_fast_requantize_folded(acc, &r, folded), 0, act_min, act_max, full_range)
+        TN_STORE_STEP(TN_STORE)
+#undef TN_STORE
+      } else {
+#define TN_STORE(dst, acc) dst = tn_output_value(tn_fast_requantize(acc, &r), offset, act_min, act_max, full_range)
+        TN_STORE_STEP(TN_STORE)
+#undef TN_STORE
+      }
+#undef TN_STORE_STEP
     }
 #else
     {
@@ -228,7 +281,7 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
       int32_t s;
       for (s = 0; s < TN_PX; ++s) {
         if (s < valid) {
-          tn_widen_run(input + (first + s) * p->in_c, p->in_c, 0, p->q.input_offset, scratch, s);
+          tn_widen_run(input + (first + s) * p->in_c, p->in_c, p->q.input_offset, scratch, s);
           tn_zero_run(p->in_c, row - p->in_c, scratch, s);
         } else {
           tn_zero_run(0, row, scratch, s);

@@ -18,26 +18,36 @@
  * the copy is one load and one store per element. */
 static void tn_fill_plane(const tn_depthwise_params* p, const int8_t* input, int32_t channel, int16_t* plane,
                           int32_t plane_w) {
-  const int32_t c = p->channels, c2 = 2 * p->channels, c3 = 3 * p->channels, in_w = p->in_w;
-  int32_t y;
-  for (y = 0; y < p->in_h; ++y) {
-    const int8_t* src = input + y * in_w * c + channel;
-    int16_t* dst = plane + (y + p->pad_h) * plane_w + p->pad_w;
-    int16_t* const end4 = dst + (in_w & ~3);
-    int16_t* const end = dst + in_w;
-    while (dst != end4) {
-      dst[0] = src[0];
-      dst[1] = src[c];
-      dst[2] = src[c2];
-      dst[3] = src[c3];
-      dst += 4;
-      src += 4 * c;
+  const int32_t c = p->channels, c2 = 2 * c, c3 = 3 * c, in_w = p->in_w;
+  const int8_t* src = input + channel;
+  int16_t* dst = plane + p->pad_h * plane_w + p->pad_w;
+  int16_t* const end = dst + p->in_h * plane_w;
+  const int32_t skip = plane_w - in_w; /* the border columns between two rows */
+  do {
+    /* Eight values per iteration, two per (unaligned) word store; the second four through their
+     * own base pointer, so every load is a base plus one of three offset registers. Rows of the
+     * input follow each other, so src just keeps going. */
+    int32_t n = in_w;
+    for (; n >= 8; n -= 8) {
+      const int8_t* src4 = src + 2 * c2;
+      tn_write_s32(dst, tn_pack16(src[0], src[c]));
+      tn_write_s32(dst + 2, tn_pack16(src[c2], src[c3]));
+      tn_write_s32(dst + 4, tn_pack16(src4[0], src4[c]));
+      tn_write_s32(dst + 6, tn_pack16(src4[c2], src4[c3]));
+      src = src4 + 2 * c2;
+      dst += 8;
     }
-    while (dst != end) {
+    for (; n >= 2; n -= 2) {
+      tn_write_s32(dst, tn_pack16(src[0], src[c]));
+      src += c2;
+      dst += 2;
+    }
+    if (n) {
       *dst++ = *src;
       src += c;
     }
-  }
+    dst += skip;
+  } while (dst != end);
 }
 
 /* The plane before the first channel: every element the zero point (-input_offset), so the border
@@ -74,66 +84,100 @@ typedef struct {
   int32_t bias;
 } tn_dw3x3_weights;
 
-/* Sums of one output row, `pairs` pairs of outputs, rows r0 (r0 + plane_w, r0 + 2 plane_w). */
-static TN_NOINLINE void tn_dw3x3_sums_s1(const int16_t* r0, int32_t plane_w, int32_t pairs, const tn_dw3x3_weights* k,
-                                         int32_t* s) {
+/* The last output of an odd-width row, its window at q (rows q, q + plane_w, q + 2 plane_w). The
+ * third column is loaded as a single value: a word load would reach one element past the plane. */
+TN_INLINE int32_t tn_dw3x3_single(const int16_t* q, int32_t plane_w, const tn_dw3x3_weights* k) {
+  int32_t a = k->bias;
+  a = tn_smlabb(q[2], k->w25, tn_smlad(tn_read_s32(q), k->w01, a));
+  a = tn_smlabt(q[plane_w + 2], k->w25, tn_smlad(tn_read_s32(q + plane_w), k->w34, a));
+  return tn_smlabb(q[2 * plane_w + 2], k->w8, tn_smlad(tn_read_s32(q + 2 * plane_w), k->w67, a));
+}
+
+/* Sums of `rows` output rows of width out_w into s (row after row), the first row's window at r0.
+ * One call per TN_DW_SUM_ROWS rows keeps the call overhead off the short rows of small feature maps. */
+static TN_NOINLINE void tn_dw3x3_sums_s1(const int16_t* r0, int32_t plane_w, int32_t out_w, int32_t rows,
+                                         const tn_dw3x3_weights* k, int32_t* s) {
   const int32_t w01 = k->w01, w34 = k->w34, w67 = k->w67, w25 = k->w25, w8 = k->w8, bias = k->bias;
-  const int16_t* r1 = r0 + plane_w;
-  const int16_t* r2 = r1 + plane_w;
-  int32_t* const end2 = s + 4 * (pairs >> 1);
-  /* One pair of outputs at column offset `col` of the row pointers; two pairs per iteration so the
-   * pointer updates are shared. */
+  const int32_t pairs = out_w >> 1;
+  /* One pair of outputs at column offset `col` of the row pointers. */
 #define TN_DW3X3_S1_PAIR(col, out)                                  \
   {                                                                 \
     int32_t a0 = bias, a1 = bias, x;                                \
-    x = tn_read_s32(r0 + (col) + 2);                                \
-    a0 = tn_smlabb(x, w25, tn_smlad(tn_read_s32(r0 + (col)), w01, a0));     \
-    a1 = tn_smlatb(x, w25, tn_smlad(tn_read_s32(r0 + (col) + 1), w01, a1)); \
-    x = tn_read_s32(r1 + (col) + 2);                                \
-    a0 = tn_smlabt(x, w25, tn_smlad(tn_read_s32(r1 + (col)), w34, a0));     \
-    a1 = tn_smlatt(x, w25, tn_smlad(tn_read_s32(r1 + (col) + 1), w34, a1)); \
-    x = tn_read_s32(r2 + (col) + 2);                                \
-    a0 = tn_smlabb(x, w8, tn_smlad(tn_read_s32(r2 + (col)), w67, a0));      \
-    a1 = tn_smlatb(x, w8, tn_smlad(tn_read_s32(r2 + (col) + 1), w67, a1));  \
+    x = tn_read_s32(p0 + (col) + 2);                                \
+    a0 = tn_smlabb(x, w25, tn_smlad(tn_read_s32(p0 + (col)), w01, a0));     \
+    a1 = tn_smlatb(x, w25, tn_smlad(tn_read_s32(p0 + (col) + 1), w01, a1)); \
+    x = tn_read_s32(p1 + (col) + 2);                                \
+    a0 = tn_smlabt(x, w25, tn_smlad(tn_read_s32(p1 + (col)), w34, a0));     \
+    a1 = tn_smlatt(x, w25, tn_smlad(tn_read_s32(p1 + (col) + 1), w34, a1)); \
+    x = tn_read_s32(p2 + (col) + 2);                                \
+    a0 = tn_smlabb(x, w8, tn_smlad(tn_read_s32(p2 + (col)), w67, a0));      \
+    a1 = tn_smlatb(x, w8, tn_smlad(tn_read_s32(p2 + (col) + 1), w67, a1));  \
     (out)[0] = a0;                                                  \
     (out)[1] = a1;                                                  \
   }
-  while (s != end2) {
-    TN_DW3X3_S1_PAIR(0, s)
-    TN_DW3X3_S1_PAIR(2, s + 2)
-    s += 4;
-    r0 += 4;
-    r1 += 4;
-    r2 += 4;
+  {
+    /* The row pointers run on from row to row, past the border columns in between. */
+    const int16_t* p0 = r0;
+    const int16_t* p1 = p0 + plane_w;
+    const int16_t* p2 = p1 + plane_w;
+    const int32_t skip = plane_w - 2 * pairs;
+    int32_t* const end = s + rows * out_w;
+    do {
+      int32_t* const end4 = s + 4 * (pairs >> 1);
+      while (s != end4) { /* two pairs per iteration, so the pointer updates are shared */
+        TN_DW3X3_S1_PAIR(0, s)
+        TN_DW3X3_S1_PAIR(2, s + 2)
+        s += 4;
+        p0 += 4;
+        p1 += 4;
+        p2 += 4;
+      }
+      if (pairs & 1) {
+        TN_DW3X3_S1_PAIR(0, s)
+        s += 2;
+        p0 += 2;
+        p1 += 2;
+        p2 += 2;
+      }
+      if (out_w & 1) *s++ = tn_dw3x3_single(p0, plane_w, k);
+      p0 += skip;
+      p1 += skip;
+      p2 += skip;
+    } while (s != end);
   }
-  if (pairs & 1) TN_DW3X3_S1_PAIR(0, s)
 #undef TN_DW3X3_S1_PAIR
 }
 
-/* Stride 2: output 0 reads columns 0-2, output 1 columns 2-4. */
-static TN_NOINLINE void tn_dw3x3_sums_s2(const int16_t* r0, int32_t plane_w, int32_t pairs, const tn_dw3x3_weights* k,
-                                         int32_t* s) {
+/* Stride 2: output 0 reads columns 0-2, output 1 columns 2-4; rows advance by two plane rows. */
+static TN_NOINLINE void tn_dw3x3_sums_s2(const int16_t* r0, int32_t plane_w, int32_t out_w, int32_t rows,
+                                         const tn_dw3x3_weights* k, int32_t* s) {
   const int32_t w01 = k->w01, w34 = k->w34, w67 = k->w67, w25 = k->w25, w8 = k->w8, bias = k->bias;
-  const int16_t* r1 = r0 + plane_w;
-  const int16_t* r2 = r1 + plane_w;
-  int32_t* const end = s + 2 * pairs;
-  while (s != end) {
-    int32_t a0 = bias, a1 = bias, x;
-    x = tn_read_s32(r0 + 2);
-    a0 = tn_smlabb(x, w25, tn_smlad(tn_read_s32(r0), w01, a0));
-    a1 = tn_smlabb(tn_read_s32(r0 + 4), w25, tn_smlad(x, w01, a1));
-    x = tn_read_s32(r1 + 2);
-    a0 = tn_smlabt(x, w25, tn_smlad(tn_read_s32(r1), w34, a0));
-    a1 = tn_smlabt(tn_read_s32(r1 + 4), w25, tn_smlad(x, w34, a1));
-    x = tn_read_s32(r2 + 2);
-    a0 = tn_smlabb(x, w8, tn_smlad(tn_read_s32(r2), w67, a0));
-    a1 = tn_smlabb(tn_read_s32(r2 + 4), w8, tn_smlad(x, w67, a1));
-    s[0] = a0;
-    s[1] = a1;
-    s += 2;
-    r0 += 4;
-    r1 += 4;
-    r2 += 4;
+  const int32_t pairs = out_w >> 1;
+  int32_t row;
+  for (row = 0; row < rows; ++row) {
+    const int16_t* p0 = r0 + 2 * row * plane_w;
+    const int16_t* p1 = p0 + plane_w;
+    const int16_t* p2 = p1 + plane_w;
+    int32_t* const end = s + 2 * pairs;
+    while (s != end) {
+      int32_t a0 = bias, a1 = bias, x;
+      x = tn_read_s32(p0 + 2);
+      a0 = tn_smlabb(x, w25, tn_smlad(tn_read_s32(p0), w01, a0));
+      a1 = tn_smlabb(tn_read_s32(p0 + 4), w25, tn_smlad(x, w01, a1));
+      x = tn_read_s32(p1 + 2);
+      a0 = tn_smlabt(x, w25, tn_smlad(tn_read_s32(p1), w34, a0));
+      a1 = tn_smlabt(tn_read_s32(p1 + 4), w25, tn_smlad(x, w34, a1));
+      x = tn_read_s32(p2 + 2);
+      a0 = tn_smlabb(x, w8, tn_smlad(tn_read_s32(p2), w67, a0));
+      a1 = tn_smlabb(tn_read_s32(p2 + 4), w8, tn_smlad(x, w67, a1));
+      s[0] = a0;
+      s[1] = a1;
+      s += 2;
+      p0 += 4;
+      p1 += 4;
+      p2 += 4;
+    }
+    if (out_w & 1) *s++ = tn_dw3x3_single(p0, plane_w, k);
   }
 }
 
@@ -180,37 +224,38 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
                                               int32_t out_w, const tn_dw3x3_weights* k, int32_t* sums, int8_t* out,
                                               int32_t c, const tn_fast_requant* rq, int32_t folded) {
   const int32_t multiplier = rq->multiplier, exponent = rq->exponent;
-  const int32_t pairs = out_w >> 1;
   int32_t oy;
-  for (oy = 0; oy < out_h; ++oy) {
+  for (oy = 0; oy < out_h; oy += TN_DW_SUM_ROWS) {
+    const int32_t rows = out_h - oy < TN_DW_SUM_ROWS ? out_h - oy : TN_DW_SUM_ROWS;
     const int16_t* r0 = plane + oy * stride * plane_w;
+    /* The outputs of consecutive rows of one channel are every c-th byte without a gap. */
     int8_t* o = out + oy * out_w * c;
     if (stride == 1)
-      tn_dw3x3_sums_s1(r0, plane_w, pairs, k, sums);
+      tn_dw3x3_sums_s1(r0, plane_w, out_w, rows, k, sums);
     else
-      tn_dw3x3_sums_s2(r0, plane_w, pairs, k, sums);
-    if (out_w & 1) { /* the odd last output */
-      const int16_t* q = r0 + (out_w - 1) * stride;
-      int32_t a = k->bias;
-      a = tn_smlabb(tn_read_s32(q + 2), k->w25, tn_smlad(tn_read_s32(q), k->w01, a));
-      a = tn_smlabt(tn_read_s32(q + plane_w + 2), k->w25, tn_smlad(tn_read_s32(q + plane_w), k->w34, a));
-      a = tn_smlabb(tn_read_s32(q + 2 * plane_w + 2), k->w8, tn_smlad(tn_read_s32(q + 2 * plane_w), k->w67, a));
-      sums[out_w - 1] = a;
-    }
+      tn_dw3x3_sums_s2(r0, plane_w, out_w, rows, k, sums);
     {
+      /* Four outputs per iteration: two LDRDs, one loop test. */
+      const int32_t n = rows * out_w;
       const int32_t* s = sums;
-      const int32_t* const end2 = sums + (out_w & ~1);
-      while (s != end2) {
-        int32_t x0 = tn_smmulr(s[0], multiplier), x1 = tn_smmulr(s[1], multiplier);
-        o[0] = (int8_t)tn_ssat8((x0 + (x0 >> 31) + folded) >> exponent);
-        o[c] = (int8_t)tn_ssat8((x1 + (x1 >> 31) + folded) >> exponent);
-        s += 2;
-        o += 2 * c;
+      const int32_t* const end4 = sums + (n & ~3);
+      const int32_t* const end = sums + n;
+      const int32_t c2 = 2 * c, c3 = 3 * c;
+#define TN_DW_OUT(k) (int8_t) tn_ssat8(tn_fast_requantize_folded_shifted(s[k], multiplier, folded, exponent))
+      while (s != end4) {
+        o[0] = TN_DW_OUT(0);
+        o[c] = TN_DW_OUT(1);
+        o[c2] = TN_DW_OUT(2);
+        o[c3] = TN_DW_OUT(3);
+        s += 4;
+        o += 4 * c;
       }
-      if (out_w & 1) {
-        const int32_t x = tn_smmulr(*s, multiplier);
-        *o = (int8_t)tn_ssat8((x + (x >> 31) + folded) >> exponent);
+      while (s != end) {
+        *o = TN_DW_OUT(0);
+        s += 1;
+        o += c;
       }
+#undef TN_DW_OUT
     }
   }
 }
@@ -218,7 +263,6 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
 static void tn_dw3x3_channel_dsp(const tn_depthwise_params* p, const int16_t* plane, int32_t plane_w, const int8_t* w,
                                  int32_t bias, const tn_fast_requant* r, int32_t* sums, int8_t* out, int full_range) {
   const int32_t stride = p->stride, out_w = p->out_w, c = p->channels;
-  const int32_t pairs = out_w >> 1;
   tn_dw3x3_weights k;
   int32_t oy;
   if (full_range && tn_fast_requant_folds(r) && r->pre_shift <= 8) {
@@ -245,17 +289,9 @@ static void tn_dw3x3_channel_dsp(const tn_depthwise_params* p, const int16_t* pl
     const int16_t* r0 = plane + oy * stride * plane_w;
     int8_t* o = out + oy * out_w * c;
     if (stride == 1)
-      tn_dw3x3_sums_s1(r0, plane_w, pairs, &k, sums);
+      tn_dw3x3_sums_s1(r0, plane_w, out_w, 1, &k, sums);
     else
-      tn_dw3x3_sums_s2(r0, plane_w, pairs, &k, sums);
-    if (out_w & 1) { /* the odd last output */
-      const int16_t* q = r0 + (out_w - 1) * stride;
-      int32_t a = bias;
-      a = tn_smlad(tn_read_s32(q), k.w01, a) + q[2] * w[2];
-      a = tn_smlad(tn_read_s32(q + plane_w), k.w34, a) + q[plane_w + 2] * w[5];
-      a = tn_smlad(tn_read_s32(q + 2 * plane_w), k.w67, a) + q[2 * plane_w + 2] * w[8];
-      sums[out_w - 1] = a;
-    }
+      tn_dw3x3_sums_s2(r0, plane_w, out_w, 1, &k, sums);
     if (full_range)
       tn_requant_row_full(sums, out_w, r, o, c, p->q.output_offset);
     else
@@ -351,7 +387,7 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
   plane_w = tn_depthwise_plane_extent(p->in_w, p->pad_w, p->kernel, p->stride, p->out_w);
   sums = (int32_t*)(void*)scratch;
   (void)sums; /* the portable build needs no row buffer */
-  plane = scratch + 2 * p->out_w;
+  plane = scratch + 2 * tn_depthwise_sum_rows(p->out_h) * p->out_w;
   tn_init_plane(plane, plane_h * plane_w, p->q.input_offset);
   full_range = p->q.act_min == -128 && p->q.act_max == 127;
   for (ch = 0; ch < p->channels; ++ch) {

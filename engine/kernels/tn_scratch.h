@@ -14,7 +14,7 @@ extern "C" {
 
 /* Output pixels a standard or 1x1 convolution computes per step: each weight word it loads then
  * feeds this many multiply-accumulates. */
-#define TN_CONV_PIXELS_PER_STEP 4
+#define TN_CONV_PIXELS_PER_STEP 6
 
 /* Standard kxk convolution (the stem included): the im2col columns of one step, widened to int16,
  * and one int8 staging row the columns are gathered in. */
@@ -29,9 +29,14 @@ static inline int32_t tn_pointwise_scratch_bytes(int32_t in_c) {
   return TN_CONV_PIXELS_PER_STEP * tn_conv_weights_row_length(in_c, 1) * (int32_t)sizeof(int16_t);
 }
 
-/* Depthwise kxk convolution, in place or not: one output row of int32 sums, then one zero-padded
- * input channel plane in int16, so a channel can be read out of the shared buffer before its output
- * overwrites it. */
+/* Output rows of int32 sums the 3x3 depthwise kernels compute per pass before requantizing them
+ * (fewer when the output has fewer rows). */
+#define TN_DW_SUM_ROWS 4
+static inline int32_t tn_depthwise_sum_rows(int32_t out_h) { return out_h < TN_DW_SUM_ROWS ? out_h : TN_DW_SUM_ROWS; }
+
+/* Depthwise kxk convolution, in place or not: tn_depthwise_sum_rows output rows of int32 sums, then one
+ * zero-padded input channel plane in int16, so a channel can be read out of the shared buffer before
+ * its output overwrites it. */
 static inline int32_t tn_depthwise_plane_extent(int32_t in, int32_t pad, int32_t kernel, int32_t stride, int32_t out) {
   /* Every row (column) the kernel window reaches, padding included, and at least the input. */
   const int32_t reach = (out - 1) * stride + kernel;
@@ -39,7 +44,7 @@ static inline int32_t tn_depthwise_plane_extent(int32_t in, int32_t pad, int32_t
 }
 static inline int32_t tn_depthwise_scratch_bytes(int32_t in_h, int32_t in_w, int32_t pad_h, int32_t pad_w,
                                                  int32_t kernel, int32_t stride, int32_t out_h, int32_t out_w) {
-  return out_w * (int32_t)sizeof(int32_t) + tn_depthwise_plane_extent(in_h, pad_h, kernel, stride, out_h) *
+  return tn_depthwise_sum_rows(out_h) * out_w * (int32_t)sizeof(int32_t) + tn_depthwise_plane_extent(in_h, pad_h, kernel, stride, out_h) *
                                                tn_depthwise_plane_extent(in_w, pad_w, kernel, stride, out_w) *
                                                (int32_t)sizeof(int16_t);
 }

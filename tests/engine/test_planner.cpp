@@ -18,10 +18,11 @@ namespace {
 
 // Every op has SAME padding (Graph::add_op).
 // t0 4x4x8 (128 B) -> op0 MaxPool 3x3 s1 pad 1 -> t1 4x4x8 (128)
-//                  -> op1 Depthwise 3x3 s1 pad 1 -> t2 4x4x8 (128); scratch 4*4 + 6*6*2 = 88
+//                  -> op1 Depthwise 3x3 s1 pad 1 -> t2 4x4x8 (128); scratch 4 rows of 4 int32 sums
+//                     + a 6*6 int16 plane: 64 + 72 = 136
 //   op2 Add(t2, t1) -> t3 4x4x8 (128)
-//   op3 Depthwise 3x3 s2 pad 1 -> t4 2x2x8 (32); scratch 2*4 + plane rows max((2-1)*2+3 = 5, 4+1):
-//   8 + 5*5*2 = 58 -> 60
+//   op3 Depthwise 3x3 s2 pad 1 -> t4 2x2x8 (32); scratch 2 rows (all there are) of 2 sums + plane rows
+//   max((2-1)*2+3 = 5, 4+1): 16 + 5*5*2 = 66 -> 68
 //   op4 GlobalAvgPool -> t5 1x1x8 (8), the graph output.
 // Lifetimes: t0 [0,0], t1 [0,2], t2 [1,2], t3 [2,3], t4 [3,4], t5 [4,4].
 Graph hand_graph() {
@@ -71,7 +72,7 @@ void expect_hand_plan(const PlanOptions& o, const HandPlan& e) {
   const Graph g = hand_graph();
   const MemoryPlan p = plan_memory(g, o);
   EXPECT_EQ(p.tensor_offset, e.tensor_offset);
-  EXPECT_EQ(p.scratch_bytes, (std::vector<int64_t>{0, 88, 0, 60, 0}));
+  EXPECT_EQ(p.scratch_bytes, (std::vector<int64_t>{0, 136, 0, 68, 0}));
   EXPECT_EQ(p.scratch_offset[1], e.scratch_offset_op1);
   EXPECT_EQ(p.scratch_offset[3], e.scratch_offset_op3);
   EXPECT_EQ(p.inplace, e.inplace);
@@ -89,36 +90,36 @@ TEST(PlannerHand, GraphIsValidAndScratchSizesAreAsComputed) {
   ASSERT_NO_THROW(g.validate());
   EXPECT_EQ(same_pad_before(4, 3, 2), 1);  // PyTorch-style k / 2
   EXPECT_EQ(op_scratch_bytes(g, g.ops[0]), 0);
-  EXPECT_EQ(op_scratch_bytes(g, g.ops[1]), 88);
+  EXPECT_EQ(op_scratch_bytes(g, g.ops[1]), 136);
   EXPECT_EQ(op_scratch_bytes(g, g.ops[2]), 0);
-  EXPECT_EQ(op_scratch_bytes(g, g.ops[3]), 58);
+  EXPECT_EQ(op_scratch_bytes(g, g.ops[3]), 66);
   EXPECT_EQ(op_scratch_bytes(g, g.ops[4]), 0);
 }
 
 // In place. Buffers in creation order:
 //   B0 t0 128 [0,0]; B1 t1 128 [0,2] (maxpool: never in place); B2 t2 128 [1,2] (op1's input t1 is read
 //   again by op2: not in place); op2 add: t2 dies there -> t3 joins B2, [1,3]; op3 depthwise: t3 dies,
-//   32 <= 128 -> t4 joins B2, [1,4]; B3 t5 8 [4,4]; scratch B4 88 [1,1], B5 60 [3,3].
-// Order: B0, B1, B2 (128; ties by first use 0,0,1 then id), B4 88, B5 60, B3 8.
-//   B0 -> 0. B1 meets B0 -> 128. B2 meets B1@128 only: 0+128 <= 128 -> 0.
-//   B4 [1,1] meets B2@0, B1@128 -> 256. B5 [3,3] meets B2@0 -> 128. B3 [4,4] meets B2@0 -> 128.
-// Arena max(128, 256, 128, 344, 188, 136) = 344.
-// Live: op0 B0+B1=256; op1 B1+B2+B4=344; op2 B1+B2=256; op3 B2+B5=188; op4 B2+B3=136.
+//   32 <= 128 -> t4 joins B2, [1,4]; B3 t5 8 [4,4]; scratch B4 136 [1,1], B5 68 [3,3].
+// Order by size: B4 136, B0, B1, B2 (128; ties by first use 0,0,1 then id), B5 68, B3 8.
+//   B4 -> 0. B0 [0,0] meets nothing -> 0. B1 [0,2] meets B4@0 [0,136), B0@0 -> 136.
+//   B2 [1,4] meets B4@0, B1@136 -> 264. B5 [3,3] meets B2@264 -> 0. B3 [4,4] meets B2@264 -> 0.
+// Arena 264 + 128 = 392.
+// Live: op0 B0+B1=256; op1 B1+B2+B4=392; op2 B1+B2=256; op3 B2+B5=196; op4 B2+B3=136.
 TEST(PlannerHand, InPlacePlanMatchesHandComputation) {
-  expect_hand_plan(PlanOptions{}, {{0, 128, 0, 0, 0, 128}, 256, 128, {0, 0, 1, 1, 0}, {256, 344, 256, 188, 136}, 344, 344});
+  expect_hand_plan(PlanOptions{}, {{0, 136, 264, 264, 264, 0}, 0, 0, {0, 0, 1, 1, 0}, {256, 392, 256, 196, 136}, 392, 392});
 }
 
 // Layer-wise: every tensor has its own buffer.
 //   B0 t0 128 [0,0]; B1 t1 128 [0,2]; B2 t2 128 [1,2]; B3 t3 128 [2,3]; B4 t4 32 [3,4]; B5 t5 8 [4,4];
-//   scratch B6 88 [1,1], B7 60 [3,3].
-// Order: B0, B1, B2, B3, B6, B7, B4, B5.
-//   B0 -> 0. B1 -> 128. B2 meets B1@128 -> 0. B3 [2,3] meets B2@0, B1@128 -> 256.
-//   B6 [1,1] meets B2@0, B1@128 -> 256. B7 [3,3] meets B3@256 -> 0.
-//   B4 [3,4] meets B7@0 [0,60), B3@256 -> 60. B5 [4,4] meets B4@60 -> 0.
-// Arena max(128, 256, 128, 384, 344, 60, 92, 8) = 384.
-// Live: op0 256; op1 128+128+88=344; op2 128*3=384; op3 128+32+60=220; op4 32+8=40.
+//   scratch B6 136 [1,1], B7 68 [3,3].
+// Order by size: B6, B0, B1, B2, B3, B7, B4, B5.
+//   B6 -> 0. B0 [0,0] -> 0. B1 [0,2] meets B6@0 [0,136), B0@0 -> 136. B2 [1,2] meets B6@0, B1@136 -> 264.
+//   B3 [2,3] meets B1@136, B2@264 -> 0. B7 [3,3] meets B3@0 -> 128.
+//   B4 [3,4] meets B3@0, B7@128 [128,196) -> 196. B5 [4,4] meets B4@196 -> 0.
+// Arena 264 + 128 = 392.
+// Live: op0 256; op1 128+128+136=392; op2 128*3=384; op3 128+32+68=228; op4 32+8=40.
 TEST(PlannerHand, LayerwisePlanMatchesHandComputation) {
-  expect_hand_plan(layerwise(), {{0, 128, 0, 256, 60, 0}, 256, 0, {0, 0, 0, 0, 0}, {256, 344, 384, 220, 40}, 384, 384});
+  expect_hand_plan(layerwise(), {{0, 136, 264, 0, 196, 0}, 0, 128, {0, 0, 0, 0, 0}, {256, 392, 384, 228, 40}, 392, 392});
 }
 
 // The add may also run in place over its second operand when only that one dies there:

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "reference.h"
+#include "tn_arith.h"
 #include "tn_kernels.h"
 #include "tn_scratch.h"
 
@@ -341,6 +342,36 @@ TEST(Kernels, RequantizationMatchesTfLiteOnEdgeValues) {
         EXPECT_EQ(dw_out, expected) << "depthwise: multiplier " << m << " shift " << s << " bias " << bias[0];
       }
     }
+}
+
+TEST(Kernels, FastRequantizationEqualsTfLiteOnEveryAccumulatorNearZero) {
+#if defined(TN_DSP)
+  // The DSP path's requantization (SMMULR, and SMMLAR with the rounding constant and zero point folded
+  // in) against the reference for every accumulator in [-4096, 4096], where the products round to
+  // zero or one and the sign terms matter, and for large ones.
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int32_t> large(-(1 << 22), 1 << 22);
+  const int32_t multipliers[] = {1 << 30, (1 << 30) + 1, 1518500250, 2100000000, std::numeric_limits<int32_t>::max()};
+  for (const int32_t m : multipliers)
+    for (int32_t shift = -24; shift <= 2; ++shift)
+      for (const int32_t offset : {-128, -1, 0, 5, 127}) {
+        const tn_fast_requant r = tn_fast_requant_init(m, shift);
+        const bool folds = tn_fast_requant_folds(&r);
+        const int32_t folded = folds ? tn_fast_requant_folded_constant(&r, offset) : 0;
+        std::vector<int32_t> accs;
+        for (int32_t a = -4096; a <= 4096; ++a) accs.push_back(a);
+        for (int i = 0; i < 2000; ++i) accs.push_back(large(rng) >> std::max(0, shift));
+        for (const int32_t acc : accs) {
+          const int32_t expected = ref::multiply_by_quantized_multiplier(acc, m, shift) + offset;
+          ASSERT_EQ(tn_fast_requantize(acc, &r) + offset, expected) << m << " " << shift << " " << acc;
+          if (folds) {
+            ASSERT_EQ(tn_fast_requantize_folded(acc, &r, folded), expected) << m << " " << shift << " " << acc;
+          }
+        }
+      }
+#else
+  GTEST_SKIP() << "the fast requantization is part of the DSP path";
+#endif
 }
 
 TEST(Kernels, RejectInvalidArguments) {
