@@ -15,6 +15,7 @@ Runner add_train(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_extract(CLI::App& app);
 Runner add_export(CLI::App& app);
+Runner add_calibrate(CLI::App& app);
 
 // Options given before the subcommand.
 struct GlobalOptions {

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   add(tinynas::cli::add_eval);
   add(tinynas::cli::add_extract);
   add(tinynas::cli::add_export);
+  add(tinynas::cli::add_calibrate);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,58 @@
+#pragma once
+// Calibration of the latency model on the engine's own kernels: random subnets of a search space are
+// exported as micro-benchmark firmware (random weights, one test input), run (QEMU under -icount, or a
+// real board whose serial output the user captures), and the per-layer counts they print are the
+// samples the model is fit to. Whole subnets kept out of the fit validate it.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tinynas/engine/mcu.h"
+#include "tinynas/engine/toolchain.h"
+#include "tinynas/evaluator/latency_model.h"
+#include "tinynas/search_space/space.h"
+
+namespace tinynas {
+
+struct CalibrationOptions {
+  SearchSpace space;
+  engine::McuProfile mcu;
+  int fit_subnets = 30;       // measured to fit the model
+  int validate_subnets = 20;  // measured to validate it
+  uint64_t seed = 0;
+  std::string work_dir;       // one bundle per subnet: DIR/subnet-NNN
+  int timeout_seconds = 600;  // per QEMU run
+  std::function<void(int done, int total)> on_progress;
+};
+
+// The subnets a calibration measures: drawn uniformly over the space's (w, r) choices and blocks,
+// kept when the planner's arena fits the MCU's SRAM and the Flash model its Flash (what the search
+// will ask about), deterministic in the seed.
+std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::McuProfile& mcu, int count,
+                                        uint64_t seed);
+
+// One subnet as micro-benchmark firmware for `board` in `dir` (random weights, one test input).
+engine::Graph write_calibration_bundle(const SearchSpace& space, const ArchSpec& arch, const std::string& dir);
+
+struct SubnetMeasurement {
+  ArchSpec arch;
+  engine::Graph graph;
+  engine::FirmwareOutput run;
+  double measured = 0;   // the whole invoke
+  double predicted = 0;  // filled by validation
+};
+
+// Builds and runs the bundle in `dir` under QEMU; throws RuntimeFailure with the build or run log.
+engine::FirmwareOutput run_calibration_bundle(const std::string& dir, const engine::Board& board, int timeout_seconds);
+
+// Fits the model to the fit subnets' layers and fills the validation figures from the others.
+LatencyModel fit_and_validate(const std::vector<SubnetMeasurement>& fit, std::vector<SubnetMeasurement>& validate);
+
+// The whole calibration on a QEMU board: measure (in parallel), fit, validate.
+LatencyModel calibrate_in_qemu(const CalibrationOptions& options);
+
+// Splits a captured serial log holding several firmware runs (each starts with its
+// "tinynas-firmware ... model=NAME" line) into (model name, run) pairs.
+std::vector<std::pair<std::string, engine::FirmwareOutput>> split_serial_log(const std::string& text);
+
+}  // namespace tinynas

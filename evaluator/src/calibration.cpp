@@ -1,0 +1,163 @@
+#include "tinynas/evaluator/calibration.h"
+
+#include <tbb/parallel_for.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+
+#include "tinynas/engine/codegen.h"
+#include "tinynas/engine/flash.h"
+#include "tinynas/engine/float_model.h"
+#include "tinynas/engine/planner.h"
+#include "tinynas/engine/quantize.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/rng.h"
+
+namespace tinynas {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string subnet_name(size_t index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "subnet-%03zu", index);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::McuProfile& mcu, int count,
+                                        uint64_t seed) {
+  std::vector<ArchSpec> archs;
+  const int max_draws = 1000 * std::max(count, 1);
+  for (int draw = 0; draw < max_draws && int(archs.size()) < count; ++draw) {
+    Rng rng(derive_seed(seed, uint64_t(draw)));
+    const ArchSpec arch = space.sample(rng);
+    const engine::Graph g = engine::build_graph(space.describe(arch));
+    if (mcu.sram_bytes > 0 && engine::plan_arena_bytes(g) > mcu.sram_bytes) continue;
+    if (mcu.flash_bytes > 0 && engine::estimate_flash(g, mcu.runtime_code_bytes).total() > mcu.flash_bytes) continue;
+    archs.push_back(space.normalized(arch));
+  }
+  if (int(archs.size()) < count)
+    throw InputError("only " + std::to_string(archs.size()) + " of " + std::to_string(max_draws) +
+                     " random subnets of the space fit " + mcu.name + "; calibration needs " + std::to_string(count));
+  return archs;
+}
+
+engine::Graph write_calibration_bundle(const SearchSpace& space, const ArchSpec& arch, const std::string& dir) {
+  engine::Graph g = engine::build_graph(space.describe(arch));
+  g.name = fs::path(dir).filename().string();  // the firmware prints it: model=NAME
+  const uint64_t seed = std::hash<std::string>{}(g.name);
+  const engine::QuantizedModel qm =
+      engine::quantize(engine::random_float_model(g, seed), engine::random_image_inputs(g, 2, seed + 1));
+  engine::BundleOptions o;
+  // Two inputs: the counts printed are the second inference's, after any cache warm-up on a board.
+  for (const auto& x : engine::random_image_inputs(g, 2, seed + 2)) o.test_inputs.push_back(engine::quantize_input(qm, x));
+  engine::write_bundle(qm, o, dir);
+  return g;
+}
+
+engine::FirmwareOutput run_calibration_bundle(const std::string& dir, const engine::Board& board, int timeout_seconds) {
+  const engine::BuildResult build = engine::build_bundle(dir, board);
+  if (!build.ok) throw RuntimeFailure("building " + dir + " for " + board.name + " failed:\n" + build.error_summary());
+  const engine::RunResult run = engine::run_in_qemu(build.elf, board, timeout_seconds);
+  if (!run.ok)
+    throw RuntimeFailure("running " + dir + " on " + board.name + " failed" + (run.timed_out ? " (timed out)" : "") +
+                         ":\n" + run.output + run.errors);
+  return engine::parse_firmware_output(run.output);
+}
+
+LatencyModel fit_and_validate(const std::vector<SubnetMeasurement>& fit, std::vector<SubnetMeasurement>& validate) {
+  std::vector<LayerSample> samples;
+  for (const auto& m : fit) {
+    const auto s = layer_samples(m.graph, m.run);
+    samples.insert(samples.end(), s.begin(), s.end());
+  }
+  LatencyModel model = fit_latency_model(samples);
+  double sum = 0, worst = 0;
+  for (auto& m : validate) {
+    m.predicted = model.predict(m.graph);
+    const double error = std::abs(m.predicted - m.measured) / m.measured * 100.0;
+    sum += error;
+    worst = std::max(worst, error);
+  }
+  model.validation_subnets = int(validate.size());
+  model.validation_mape_percent = validate.empty() ? 0 : sum / double(validate.size());
+  model.validation_max_error_percent = worst;
+  return model;
+}
+
+LatencyModel calibrate_in_qemu(const CalibrationOptions& o) {
+  if (o.mcu.qemu_machine.empty())
+    throw InputError(o.mcu.name + " is not emulated: generate the benchmarks with --generate, run them on the board "
+                                  "and pass the captured serial output with --measurements");
+  if (o.fit_subnets < 1 || o.validate_subnets < 0) throw InputError("calibration needs at least one subnet to fit");
+  const engine::Board* board = nullptr;
+  for (const auto& b : engine::known_boards())
+    if (b.qemu_machine == o.mcu.qemu_machine) board = &b;
+  if (!board) throw InputError("no board support for the QEMU machine " + o.mcu.qemu_machine);
+  const int total = o.fit_subnets + o.validate_subnets;
+  const std::vector<ArchSpec> archs = calibration_archs(o.space, o.mcu, total, o.seed);
+  fs::create_directories(o.work_dir);
+  std::vector<SubnetMeasurement> all(archs.size());
+  std::atomic<int> done{0};
+  std::mutex progress;
+  tbb::parallel_for(size_t(0), archs.size(), [&](size_t i) {
+    const std::string dir = (fs::path(o.work_dir) / subnet_name(i)).string();
+    all[i].arch = archs[i];
+    all[i].graph = write_calibration_bundle(o.space, archs[i], dir);
+    all[i].run = run_calibration_bundle(dir, *board, o.timeout_seconds);
+    all[i].measured = double(all[i].run.inferences.back().instructions);
+    const int n = ++done;
+    if (o.on_progress) {
+      std::lock_guard<std::mutex> lock(progress);
+      o.on_progress(n, total);
+    }
+  });
+  std::vector<SubnetMeasurement> fit(all.begin(), all.begin() + o.fit_subnets);
+  std::vector<SubnetMeasurement> validate(all.begin() + o.fit_subnets, all.end());
+  LatencyModel model = fit_and_validate(fit, validate);
+  model.mcu = o.mcu.name;
+  model.unit = "instructions";
+  model.clock_hz = o.mcu.clock_hz;
+  std::ostringstream source;
+  source << "QEMU " << o.mcu.qemu_machine << " -icount shift=0: " << o.fit_subnets << " subnets fit, "
+         << o.validate_subnets << " validate, seed " << o.seed;
+  model.source = source.str();
+  return model;
+}
+
+std::vector<std::pair<std::string, engine::FirmwareOutput>> split_serial_log(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> chunks;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // serial terminals end lines with CR LF
+    const auto start = line.find("tinynas-firmware ");
+    if (start != std::string::npos) {
+      line = line.substr(start);
+      const auto m = line.find(" model=");
+      if (m == std::string::npos) throw InputError("serial log: a firmware header without model=: " + line);
+      const auto end = line.find(' ', m + 7);
+      chunks.push_back({line.substr(m + 7, end == std::string::npos ? std::string::npos : end - m - 7), ""});
+    }
+    if (!chunks.empty()) chunks.back().second += line + "\n";
+  }
+  if (chunks.empty()) throw InputError("serial log: no firmware run (no 'tinynas-firmware' line)");
+  std::vector<std::pair<std::string, engine::FirmwareOutput>> runs;
+  for (const auto& [name, chunk] : chunks) {
+    try {
+      runs.push_back({name, engine::parse_firmware_output(chunk)});
+    } catch (const std::exception& e) {
+      throw InputError("serial log: the run of " + name + " is incomplete (" + e.what() + ")");
+    }
+  }
+  return runs;
+}
+
+}  // namespace tinynas

@@ -1,0 +1,241 @@
+#include "tinynas/evaluator/latency_model.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <sstream>
+
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+#include "tn_scratch.h"
+
+namespace tinynas {
+
+using engine::Graph;
+using engine::Op;
+using engine::OpKind;
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+std::string latency_kind(const Graph& g, const Op& op) {
+  const std::string ks = "_k" + std::to_string(op.kernel) + "_s" + std::to_string(op.stride);
+  switch (op.kind) {
+    case OpKind::Conv2D:
+    case OpKind::PointwiseConv2D:
+      return engine::runs_as_pointwise(g, op) ? "pointwise" : "conv" + ks;
+    case OpKind::DepthwiseConv2D: return "depthwise" + ks;
+    case OpKind::Add: return "add";
+    case OpKind::AvgPool2D: return "avgpool" + ks;
+    case OpKind::MaxPool2D: return "maxpool" + ks;
+    case OpKind::GlobalAvgPool: return "global_avgpool";
+    case OpKind::FullyConnected: return "fully_connected";
+    case OpKind::Softmax: return "softmax";
+  }
+  return "unknown";
+}
+
+std::vector<std::string> latency_feature_names(const std::string& kind) {
+  if (kind == "pointwise" || kind.rfind("conv_", 0) == 0)
+    // The matrix multiply over whole steps of pixels (a partial last step computes all its slots):
+    // MACs, one epilogue per (step, output channel) and per step, the im2col values widened and the
+    // unused slots zeroed, the weight groups the unrolled loop leaves to the single-group loop, the
+    // channels of the partial last step.
+    return {"constant",       "step_macs",      "channel_steps", "steps",
+            "widened_values", "zeroed_values", "leftover_groups", "channels"};
+  if (kind.rfind("depthwise_", 0) == 0)
+    // The plane initialised once; per channel: its rows copied in, the passes over output rows, the
+    // outputs requantized (and odd last columns), the setup.
+    return {"constant", "macs", "plane", "inputs", "input_rows", "row_passes", "outputs", "odd_outputs", "channels"};
+  if (kind == "fully_connected") return {"constant", "macs", "outputs"};
+  if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0) return {"constant", "window_reads", "outputs"};
+  if (kind == "global_avgpool") return {"constant", "inputs", "channels"};
+  return {"constant", "elements"};  // add, softmax
+}
+
+std::vector<double> latency_features(const Graph& g, const Op& op) {
+  const auto& in = g.tensors.at(size_t(op.input));
+  const auto& out = g.tensors.at(size_t(op.output));
+  const std::string kind = latency_kind(g, op);
+  const double macs = double(engine::op_macs(g, op));
+  if (kind == "pointwise" || kind.rfind("conv_", 0) == 0) {
+    const int64_t pixels = int64_t(out.h) * out.w;
+    const int64_t row = tn_conv_weights_row_length(in.c, op.kernel);
+    const int64_t steps = ceil_div(pixels, TN_CONV_PIXELS_PER_STEP);
+    return {1.0,
+            double(steps * TN_CONV_PIXELS_PER_STEP * row * out.c),
+            double(steps * out.c),
+            double(steps),
+            double(pixels * row),
+            double((steps * TN_CONV_PIXELS_PER_STEP - pixels) * row),
+            double(steps * out.c * ((row / 4) % 4)),
+            double(out.c)};
+  }
+  if (kind.rfind("depthwise_", 0) == 0) {
+    const int64_t plane = int64_t(tn_depthwise_plane_extent(in.h, op.pad_h, op.kernel, op.stride, out.h)) *
+                          tn_depthwise_plane_extent(in.w, op.pad_w, op.kernel, op.stride, out.w);
+    return {1.0,
+            macs,
+            double(plane),
+            double(in.elements()),
+            double(int64_t(in.h) * in.c),
+            double(int64_t(out.c) * ceil_div(out.h, TN_DW_SUM_ROWS)),
+            double(out.elements()),
+            double(int64_t(out.h) * out.c * (out.w % 2)),
+            double(out.c)};
+  }
+  if (kind == "fully_connected") return {1.0, macs, double(out.elements())};
+  if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0)
+    return {1.0, double(out.elements()) * op.kernel * op.kernel, double(out.elements())};
+  if (kind == "global_avgpool") return {1.0, double(in.elements()), double(in.c)};
+  return {1.0, double(out.elements())};
+}
+
+std::vector<LayerSample> layer_samples(const Graph& g, const engine::FirmwareOutput& run) {
+  if (run.layers.size() != g.ops.size())
+    throw InputError("the run of " + g.name + " has " + std::to_string(run.layers.size()) + " layers, the graph " +
+                     std::to_string(g.ops.size()));
+  std::vector<LayerSample> samples;
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    if (run.layers[i].macs != engine::op_macs(g, g.ops[i]))
+      throw InputError("layer " + std::to_string(i) + " of the run of " + g.name + " has " +
+                       std::to_string(run.layers[i].macs) + " MACs, the graph's op " +
+                       std::to_string(engine::op_macs(g, g.ops[i])) + ": the run is of another network");
+    samples.push_back({latency_kind(g, g.ops[i]), latency_features(g, g.ops[i]), double(run.layers[i].instructions)});
+  }
+  return samples;
+}
+
+double LatencyModel::predict_op(const Graph& g, const Op& op) const {
+  const std::string kind = latency_kind(g, op);
+  const auto it = kinds.find(kind);
+  if (it == kinds.end())
+    throw InputError("the latency model of " + mcu + " has no coefficients for " + kind +
+                     " layers; calibrate it over a space that contains them");
+  const std::vector<double> f = latency_features(g, op);
+  double y = 0;
+  for (size_t i = 0; i < f.size() && i < it->second.coefficients.size(); ++i) y += f[i] * it->second.coefficients[i];
+  return std::max(y, 0.0);
+}
+
+double LatencyModel::predict(const Graph& g) const {
+  double total = 0;
+  for (const auto& op : g.ops) total += predict_op(g, op);
+  return total;
+}
+
+double LatencyModel::predict_ms(const Graph& g) const {
+  if (!(clock_hz > 0)) throw InputError("the latency model of " + mcu + " has no clock frequency");
+  return predict(g) / clock_hz * 1000.0;
+}
+
+LatencyModel fit_latency_model(const std::vector<LayerSample>& samples) {
+  std::map<std::string, std::vector<const LayerSample*>> by_kind;
+  for (const auto& s : samples) {
+    if (!(s.count > 0)) throw InputError("a measured " + s.kind + " layer has no positive count");
+    by_kind[s.kind].push_back(&s);
+  }
+  LatencyModel model;
+  for (const auto& [kind, rows] : by_kind) {
+    const size_t n = rows.size(), m = rows.front()->features.size();
+    Eigen::MatrixXd a(n, m);
+    Eigen::VectorXd b(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (rows[i]->features.size() != m) throw InputError("the " + kind + " samples have different feature counts");
+      const double weight = 1.0 / rows[i]->count;  // relative error: small layers count too
+      for (size_t j = 0; j < m; ++j) a(Eigen::Index(i), Eigen::Index(j)) = rows[i]->features[j] * weight;
+      b(Eigen::Index(i)) = 1.0;
+    }
+    // Columns scaled to unit norm, so features of very different magnitudes (1 vs millions of MACs)
+    // do not make the rank decision depend on units.
+    Eigen::VectorXd scale(m);
+    for (size_t j = 0; j < m; ++j) {
+      const double norm = a.col(Eigen::Index(j)).norm();
+      scale(Eigen::Index(j)) = norm > 0 ? norm : 1.0;
+      a.col(Eigen::Index(j)) /= scale(Eigen::Index(j));
+    }
+    Eigen::CompleteOrthogonalDecomposition<Eigen::MatrixXd> solver(a);
+    solver.setThreshold(1e-10);
+    const Eigen::VectorXd x = solver.solve(b).cwiseQuotient(scale);
+    LatencyModel::Kind k;
+    k.samples = int(n);
+    k.coefficients.assign(x.data(), x.data() + x.size());
+    double sq = 0;
+    for (const auto* r : rows) {
+      double y = 0;
+      for (size_t j = 0; j < m; ++j) y += r->features[j] * k.coefficients[j];
+      sq += std::pow((y - r->count) / r->count, 2);
+    }
+    k.rms_relative_error = std::sqrt(sq / double(n));
+    model.kinds[kind] = k;
+  }
+  return model;
+}
+
+void save_latency_model(const std::string& path, const LatencyModel& model) {
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  e << YAML::Key << "mcu" << YAML::Value << model.mcu;
+  e << YAML::Key << "unit" << YAML::Value << model.unit;
+  e << YAML::Key << "clock_hz" << YAML::Value << model.clock_hz;
+  e << YAML::Key << "source" << YAML::Value << model.source;
+  e << YAML::Key << "validation" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "subnets" << YAML::Value << model.validation_subnets;
+  e << YAML::Key << "mape_percent" << YAML::Value << model.validation_mape_percent;
+  e << YAML::Key << "max_error_percent" << YAML::Value << model.validation_max_error_percent;
+  e << YAML::EndMap;
+  e << YAML::Key << "kinds" << YAML::Value << YAML::BeginMap;
+  e.SetDoublePrecision(17);
+  for (const auto& [kind, k] : model.kinds) {
+    e << YAML::Key << kind << YAML::Value << YAML::BeginMap;
+    e << YAML::Key << "features" << YAML::Value << YAML::Flow << latency_feature_names(kind);
+    e << YAML::Key << "coefficients" << YAML::Value << YAML::Flow << k.coefficients;
+    e << YAML::Key << "samples" << YAML::Value << k.samples;
+    e << YAML::Key << "rms_relative_error" << YAML::Value << k.rms_relative_error;
+    e << YAML::EndMap;
+  }
+  e << YAML::EndMap << YAML::EndMap;
+  write_file_atomic(path, std::string("# tinynas latency model: count = sum of features x coefficients, per kernel kind\n") +
+                              e.c_str() + "\n");
+}
+
+LatencyModel load_latency_model(const std::string& path) {
+  const std::string text = read_text_file(path);
+  try {
+    const YAML::Node n = YAML::Load(text);
+    LatencyModel m;
+    m.mcu = n["mcu"].as<std::string>();
+    m.unit = n["unit"].as<std::string>();
+    if (m.unit != "instructions" && m.unit != "cycles") throw InputError("unit must be instructions or cycles");
+    m.clock_hz = n["clock_hz"].as<double>();
+    if (n["source"]) m.source = n["source"].as<std::string>();
+    if (const YAML::Node v = n["validation"]) {
+      m.validation_subnets = v["subnets"].as<int>();
+      m.validation_mape_percent = v["mape_percent"].as<double>();
+      m.validation_max_error_percent = v["max_error_percent"].as<double>();
+    }
+    for (const auto& kv : n["kinds"]) {
+      const std::string kind = kv.first.as<std::string>();
+      LatencyModel::Kind k;
+      k.coefficients = kv.second["coefficients"].as<std::vector<double>>();
+      if (k.coefficients.size() != latency_feature_names(kind).size())
+        throw InputError(kind + " has " + std::to_string(k.coefficients.size()) + " coefficients, expected " +
+                         std::to_string(latency_feature_names(kind).size()));
+      k.samples = kv.second["samples"].as<int>();
+      k.rms_relative_error = kv.second["rms_relative_error"].as<double>();
+      m.kinds[kind] = k;
+    }
+    if (m.kinds.empty()) throw InputError("no kinds");
+    return m;
+  } catch (const InputError& e) {
+    throw InputError(path + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw InputError(path + ": not a latency model (" + e.what() + ")");
+  }
+}
+
+}  // namespace tinynas

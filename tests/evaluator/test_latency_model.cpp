@@ -1,0 +1,199 @@
+// The latency model: features by hand for a few layers, least squares recovering known coefficients
+// from synthetic counts, the YAML round trip and its errors, and the calibration on real QEMU runs:
+// the counts of two generated micro-benchmarks are reproduced by the model fit to them.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "test_helpers.h"
+#include "tinynas/engine/toolchain.h"
+#include "tinynas/evaluator/calibration.h"
+#include "tinynas/evaluator/latency_model.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/rng.h"
+
+using namespace tinynas;
+using engine::Graph;
+using engine::OpKind;
+
+namespace {
+
+// The Fashion-MNIST space: gray 24-40 px images, w 0.5, 10 classes.
+SearchSpace fashion_space() {
+  SearchSpace s;
+  s.in_channels = 1;
+  s.num_classes = 10;
+  s.width_choices = {0.5};
+  s.resolution_choices = {24, 32, 40};
+  return s;
+}
+
+std::vector<Graph> random_graphs(const SearchSpace& space, int n, uint64_t seed) {
+  std::vector<Graph> graphs;
+  for (int i = 0; i < n; ++i) {
+    Rng rng(derive_seed(seed, uint64_t(i)));
+    graphs.push_back(engine::build_graph(space.describe(space.sample(rng))));
+  }
+  return graphs;
+}
+
+}  // namespace
+
+TEST(LatencyFeatures, HandComputedForEachKind) {
+  Graph g;
+  const int t0 = g.add_tensor(20, 20, 16);
+  const int t1 = g.add_tensor(20, 20, 48);
+  const int t2 = g.add_tensor(10, 10, 48);
+  const int t3 = g.add_tensor(10, 10, 48);
+  g.input = t0;
+  g.output = t3;
+  g.add_op(OpKind::PointwiseConv2D, t0, t1);
+  g.add_op(OpKind::DepthwiseConv2D, t1, t2, 3, 2);
+  g.add_op(OpKind::Add, t2, t3, 1, 1, t2);
+  EXPECT_EQ(latency_kind(g, g.ops[0]), "pointwise");
+  EXPECT_EQ(latency_kind(g, g.ops[1]), "depthwise_k3_s2");
+  EXPECT_EQ(latency_kind(g, g.ops[2]), "add");
+  // Pointwise: ceil(400 / 6) = 67 steps of 6 px * 16 * 48 MACs; 67 steps * 48 channels; 67 steps;
+  // 400 px * 16 values widened, (402 - 400) * 16 zeroed; 16 / 4 = 4 groups leave none to the
+  // single-group loop; 48 channels.
+  EXPECT_EQ(latency_features(g, g.ops[0]),
+            (std::vector<double>{1, 67 * 6 * 16 * 48, 67 * 48, 67, 6400, 32, 0, 48}));
+  // Depthwise 3x3 s2, pad 1: 100 * 48 * 9 MACs; plane max(9*2+3, 21)^2 = 441; 19200 inputs; 20 * 48
+  // rows copied; 48 channels * ceil(10 / 4) passes; 4800 outputs, none odd; 48 channels.
+  EXPECT_EQ(latency_features(g, g.ops[1]), (std::vector<double>{1, 43200, 441, 19200, 960, 48 * 3, 4800, 0, 48}));
+  EXPECT_EQ(latency_features(g, g.ops[2]), (std::vector<double>{1, 4800}));
+  for (const auto& op : g.ops)
+    EXPECT_EQ(latency_features(g, op).size(), latency_feature_names(latency_kind(g, op)).size());
+}
+
+TEST(LatencyModelFit, RecoversKnownCoefficientsFromSyntheticCounts) {
+  // Counts made from known coefficients per kind; the fit must give them back and predict exactly.
+  const SearchSpace space = fashion_space();
+  std::map<std::string, std::vector<double>> truth;
+  std::vector<LayerSample> samples;
+  const auto graphs = random_graphs(space, 40, 1);
+  for (const auto& g : graphs)
+    for (const auto& op : g.ops) {
+      const std::string kind = latency_kind(g, op);
+      if (!truth.count(kind)) {
+        std::vector<double> c;
+        for (size_t i = 0; i < latency_feature_names(kind).size(); ++i) c.push_back(100.0 / double(i + 1) + 0.5 * i);
+        truth[kind] = c;
+      }
+      const auto f = latency_features(g, op);
+      double y = 0;
+      for (size_t i = 0; i < f.size(); ++i) y += f[i] * truth[kind][i];
+      samples.push_back({kind, f, y});
+    }
+  const LatencyModel m = fit_latency_model(samples);
+  for (const auto& [kind, c] : truth) {
+    ASSERT_TRUE(m.kinds.count(kind)) << kind;
+    const auto& k = m.kinds.at(kind);
+    EXPECT_LT(k.rms_relative_error, 1e-9) << kind;
+    // Identifiable kinds give the coefficients back; collinear features (e.g. outputs = inputs of a
+    // stride-1 depthwise with fixed shapes) can trade off, but predictions stay exact.
+    if (kind == "pointwise" || kind == "add") {
+      for (size_t i = 0; i < c.size(); ++i) EXPECT_NEAR(k.coefficients[i], c[i], 1e-6 * std::abs(c[i])) << kind << " " << i;
+    }
+  }
+  for (const auto& g : random_graphs(space, 5, 2)) {
+    double expected = 0;
+    for (const auto& op : g.ops) {
+      const auto f = latency_features(g, op);
+      for (size_t i = 0; i < f.size(); ++i) expected += f[i] * truth.at(latency_kind(g, op))[i];
+    }
+    EXPECT_NEAR(m.predict(g), expected, 1e-6 * expected);
+  }
+}
+
+TEST(LatencyModelFit, SavesAndLoadsAndNamesErrors) {
+  tinynas_test::TempDir tmp;
+  LatencyModel m;
+  m.mcu = "qemu-m4";
+  m.clock_hz = 100e6;
+  m.source = "test";
+  m.kinds["add"] = {{12.5, 3.25}, 7, 0.01};
+  m.kinds["pointwise"] = {{100, 1.0 / 3.0, 20, 4, 1, 2, 3, 5}, 9, 0.02};
+  m.validation_subnets = 20;
+  m.validation_mape_percent = 1.5;
+  m.validation_max_error_percent = 3.0;
+  const std::string path = (tmp.path / "m.yaml").string();
+  save_latency_model(path, m);
+  const LatencyModel back = load_latency_model(path);
+  EXPECT_EQ(back.mcu, "qemu-m4");
+  EXPECT_EQ(back.clock_hz, 100e6);
+  EXPECT_EQ(back.kinds.at("pointwise").coefficients, m.kinds.at("pointwise").coefficients);  // 17 digits
+  EXPECT_EQ(back.kinds.at("add").samples, 7);
+  EXPECT_EQ(back.validation_mape_percent, 1.5);
+  // Predictions in milliseconds use the clock; a kind the model lacks is an InputError naming it.
+  Graph g;
+  const int a = g.add_tensor(4, 4, 8), b = g.add_tensor(4, 4, 8);
+  g.input = a;
+  g.output = b;
+  g.add_op(OpKind::Add, a, b, 1, 1, a);
+  EXPECT_DOUBLE_EQ(back.predict(g), 12.5 + 3.25 * 128);
+  EXPECT_DOUBLE_EQ(back.predict_ms(g), (12.5 + 3.25 * 128) / 100e6 * 1000);
+  g.ops[0].kind = OpKind::GlobalAvgPool;
+  g.ops[0].input2 = -1;
+  EXPECT_NE(tinynas_test::input_error_message([&] { back.predict(g); }).find("global_avgpool"), std::string::npos);
+  EXPECT_THROW(load_latency_model((tmp.path / "missing.yaml").string()), InputError);
+  const std::string bad = tmp.write("bad.yaml", "mcu: x\nunit: seconds\nclock_hz: 1\nkinds: {}\n");
+  const std::string message = tinynas_test::input_error_message([&] { load_latency_model(bad); });
+  EXPECT_NE(message.find("bad.yaml"), std::string::npos) << message;
+  EXPECT_NE(message.find("unit"), std::string::npos) << message;
+}
+
+TEST(Calibration, SplitsASerialLogIntoRuns) {
+  const std::string one =
+      "tinynas-firmware board=stm32f746 model=subnet-000 arena=100 layers=1 inputs=1\r\n"
+      "inference 0 class 3 label -1 checksum 5 instructions 900\r\noutput 0 1 2\r\n"
+      "layer 0 tn_add_s8 macs 0 instructions 800\r\nstack_peak 500\r\ndone\r\n";
+  std::string two = one;
+  two.replace(two.find("subnet-000"), 10, "subnet-001");
+  const auto runs = split_serial_log("boot noise\n" + one + two);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].first, "subnet-000");
+  EXPECT_EQ(runs[1].first, "subnet-001");
+  EXPECT_EQ(runs[1].second.layers.at(0).instructions, 800u);
+  EXPECT_THROW(split_serial_log("nothing here\n"), InputError);
+  EXPECT_THROW(split_serial_log(one.substr(0, one.find("layer 0"))), InputError);  // a cut-off run
+}
+
+TEST(Calibration, QemuCountsOfTwoMicroBenchmarksAreReproduced) {
+  if (!engine::arm_toolchain_available() || !engine::qemu_available())
+    GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  tinynas_test::TempDir tmp;
+  const SearchSpace space = fashion_space();
+  engine::McuProfile mcu;
+  mcu.name = "qemu-m4";
+  mcu.qemu_machine = "mps2-an386";
+  mcu.sram_bytes = 256 * 1024;
+  mcu.flash_bytes = 1024 * 1024;
+  const auto archs = calibration_archs(space, mcu, 2, 5);
+  ASSERT_EQ(archs.size(), 2u);
+  const engine::Board& board = engine::board_by_name("mps2-an386");
+  std::vector<SubnetMeasurement> measured(2);
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string dir = (tmp.path / ("subnet-" + std::to_string(i))).string();
+    measured[i].graph = write_calibration_bundle(space, archs[i], dir);
+    measured[i].run = run_calibration_bundle(dir, board, 300);
+    measured[i].measured = double(measured[i].run.inferences.back().instructions);
+  }
+  std::vector<SubnetMeasurement> validate = measured;
+  const LatencyModel m = fit_and_validate(measured, validate);
+  // Fit and checked on the same two runs: the model reproduces their totals closely, and every layer
+  // of a kind measured more than a few times within a few percent.
+  EXPECT_EQ(m.validation_subnets, 2);
+  EXPECT_LT(m.validation_mape_percent, 2.0) << m.validation_max_error_percent;
+  for (const auto& s : measured) {
+    const auto samples = layer_samples(s.graph, s.run);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const auto& k = m.kinds.at(samples[i].kind);
+      if (k.samples < 8) continue;
+      EXPECT_NEAR(m.predict_op(s.graph, s.graph.ops[i]), samples[i].count, 0.1 * samples[i].count)
+          << s.graph.name << " layer " << i << " " << samples[i].kind;
+    }
+  }
+}
