@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata libopencv-dnn-dev
+  libopenblas0-pthread
   libeigen3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libtbb-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
   zlib1g-dev libjpeg62-turbo-dev libpng-dev gnuplot-nox

@@ -16,6 +16,7 @@ Runner add_eval(CLI::App& app);
 Runner add_extract(CLI::App& app);
 Runner add_export(CLI::App& app);
 Runner add_calibrate(CLI::App& app);
+Runner add_predictor(CLI::App& app);
 
 // Options given before the subcommand.
 struct GlobalOptions {

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   add(tinynas::cli::add_extract);
   add(tinynas::cli::add_export);
   add(tinynas::cli::add_calibrate);
+  add(tinynas::cli::add_predictor);
 
   try {
     app.parse(argc, argv);

@@ -39,20 +39,23 @@ ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::string& arch, 
   return a;
 }
 
+uint64_t training_seed(const supernet::SupernetFile& f, const Experiment& x) {
+  if (f.train_options.empty()) return x.train.options.seed;
+  return nlohmann::json::parse(f.train_options).value("seed", x.train.options.seed);
+}
+
+int training_eval_batch_size(const supernet::SupernetFile& f, const Experiment& x) {
+  if (f.train_options.empty()) return x.train.options.eval_batch_size;
+  return nlohmann::json::parse(f.train_options).value("eval_batch_size", x.train.options.eval_batch_size);
+}
+
 void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images) {
   // The calibration subset and batch size of the run that trained the supernet, so that these figures
-  // reproduce its metrics; the experiment's when the file does not say.
-  uint64_t seed = x.train.options.seed;
-  int batch_size = x.train.options.eval_batch_size;
-  if (!f.train_options.empty()) {
-    const auto j = nlohmann::json::parse(f.train_options);
-    seed = j.value("seed", seed);
-    batch_size = j.value("eval_batch_size", batch_size);
-  }
+  // reproduce its metrics.
   const auto train = data::open_split(x.data, "train");
   f.net->set_active(arch);
-  const auto idx = supernet::calibration_indices(*train, images, supernet::calibration_seed(seed));
-  supernet::recalibrate_bn(f.net, *train, idx, arch.r, batch_size);
+  const auto idx = supernet::calibration_indices(*train, images, supernet::calibration_seed(training_seed(f, x)));
+  supernet::recalibrate_bn(f.net, *train, idx, arch.r, training_eval_batch_size(f, x));
 }
 
 }  // namespace tinynas::cli

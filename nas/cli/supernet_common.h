@@ -12,6 +12,10 @@ supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::
 // "largest" / "smallest" (at `resolution`, default the supernet's largest / smallest training
 // resolution) or an arch JSON file (whose r `resolution` overrides when given).
 ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::string& arch, int resolution);
+// The seed and evaluation batch size of the run that trained the supernet (its calibration subset
+// follows from the seed), the experiment's when the file does not say.
+uint64_t training_seed(const supernet::SupernetFile& f, const Experiment& x);
+int training_eval_batch_size(const supernet::SupernetFile& f, const Experiment& x);
 // Recalibrates the BN statistics of the active subnet on the experiment's fixed calibration subset.
 void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images);
 

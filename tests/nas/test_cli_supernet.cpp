@@ -65,6 +65,21 @@ TEST(CliSupernet, TrainEvalExtract) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(sub));
   EXPECT_NE(r.out.find("fine-tune epoch 1/1"), std::string::npos) << r.out;
+
+  // The accuracy predictor of this supernet: measured subnets are cached, so a second build measures
+  // nothing.
+  const std::string predictor = (dir.path / "predictor" / "p.pt").string();
+  const std::string build = "predictor build --config " + cfg + " --supernet " + supernet +
+                            " --samples 10 --epochs 5 --out " + predictor;
+  r = run_tinynas(build);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(predictor));
+  EXPECT_TRUE(fs::exists(dir.path / "predictor" / "accuracy_cache.json"));
+  EXPECT_NE(r.out.find("10 subnets measured, 0 from the cache"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("on 2 held-out subnets"), std::string::npos) << r.out;
+  r = run_tinynas(build);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("0 subnets measured, 10 from the cache"), std::string::npos) << r.out;
 }
 
 TEST(CliSupernet, ProgressiveShrinkingFromConfig) {

@@ -1,0 +1,80 @@
+#include "tinynas/evaluator/subnet_accuracy.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+#include "tinynas/supernet/cached_dataset.h"
+#include "tinynas/supernet/evaluate.h"
+#include "tinynas/supernet/subset.h"
+
+namespace tinynas {
+
+using json = nlohmann::json;
+
+SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const SearchSpace& space,
+                               std::shared_ptr<const data::Dataset> train, std::shared_ptr<const data::Dataset> holdout,
+                               SubnetAccuracyOptions options)
+    : net_(std::move(net)), space_(space), train_(std::move(train)), holdout_(std::move(holdout)), options_(options) {
+  if (!train_ || !holdout_) throw InputError("subnet accuracy needs a training and a holdout split");
+  // The calibration images and the holdout stay decoded and resized in memory per resolution: every
+  // measurement reads the same images, so after the first one only the forward passes remain.
+  const std::vector<int> subset =
+      supernet::calibration_indices(*train_, options_.calibration_images, options_.calibration_seed);
+  train_ = std::make_shared<data::CachedDataset>(std::make_shared<data::SubsetDataset>(train_, subset));
+  holdout_ = std::make_shared<data::CachedDataset>(holdout_);
+  for (int i = 0; i < int(subset.size()); ++i) calibration_.push_back(i);
+  if (!options_.cache_path.empty() && std::filesystem::exists(options_.cache_path)) {
+    try {
+      const json j = json::parse(read_text_file(options_.cache_path));
+      if (j.at("tag").get<std::string>() != options_.cache_tag)
+        throw InputError("it holds figures of " + j.at("tag").get<std::string>() + ", not of " + options_.cache_tag);
+      for (const auto& [key, value] : j.at("top1").items()) cache_[key] = value.get<double>();
+    } catch (const InputError& e) {
+      throw InputError("accuracy cache " + options_.cache_path + ": " + e.what());
+    } catch (const std::exception& e) {
+      throw InputError("accuracy cache " + options_.cache_path + " is not a cache file (" + e.what() + ")");
+    }
+  }
+}
+
+double SubnetAccuracy::cached(const ArchSpec& arch) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = cache_.find(arch_key(space_, arch));
+  return it == cache_.end() ? -1.0 : it->second;
+}
+
+double SubnetAccuracy::operator()(const ArchSpec& arch) {
+  const std::string key = arch_key(space_, arch);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (const auto it = cache_.find(key); it != cache_.end()) {
+    ++hits_;
+    return it->second;
+  }
+  torch::NoGradGuard no_grad;
+  net_->set_active(arch);
+  supernet::recalibrate_bn(net_, *train_, calibration_, arch.r, options_.batch_size);
+  const auto acc = supernet::evaluate([&](const torch::Tensor& in) { return net_->forward(in); }, *holdout_, arch.r,
+                                      options_.batch_size);
+  const double top1 = acc.top1();
+  cache_[key] = top1;
+  ++measured_;
+  if (!options_.cache_path.empty() && save_every > 0 && measured_ % save_every == 0) {
+    std::filesystem::create_directories(std::filesystem::absolute(options_.cache_path).parent_path());
+    json j{{"tag", options_.cache_tag}, {"top1", cache_}};
+    write_file_atomic(options_.cache_path, j.dump(1) + "\n");
+  }
+  return top1;
+}
+
+void SubnetAccuracy::save() const {
+  if (options_.cache_path.empty()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto parent = std::filesystem::absolute(options_.cache_path).parent_path();
+  std::filesystem::create_directories(parent);
+  json j{{"tag", options_.cache_tag}, {"top1", cache_}};
+  write_file_atomic(options_.cache_path, j.dump(1) + "\n");
+}
+
+}  // namespace tinynas

@@ -1,0 +1,165 @@
+// Subnet accuracy (BN recalibration + holdout top-1, cached by arch key) against the same steps done by
+// hand, and the accuracy predictor: its encoding, Kendall's tau by hand, learning a known function of
+// the arch to the targets, and its file.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "synthetic_dataset.h"
+#include "test_helpers.h"
+#include "tinynas/evaluator/accuracy_predictor.h"
+#include "tinynas/evaluator/subnet_accuracy.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/rng.h"
+#include "tinynas/supernet/evaluate.h"
+
+using namespace tinynas;
+
+namespace {
+
+SearchSpace gray_space() {
+  SearchSpace s;
+  s.name = "gray";
+  s.in_channels = 1;
+  s.num_classes = 10;
+  s.width_choices = {0.25};
+  s.resolution_choices = {16, 24};
+  return s;
+}
+
+// A known accuracy: a base plus a contribution of every active block and of the resolution.
+double synthetic_top1(const SearchSpace& space, const ArchSpec& arch) {
+  const ArchSpec a = space.normalized(arch);
+  double acc = 70 + 0.05 * a.r;
+  const int depth = space.max_depth();
+  for (int s = 0; s < space.num_stages(); ++s)
+    for (int b = 0; b < a.d[size_t(s)]; ++b) {
+      const size_t slot = size_t(s * depth + b);
+      acc += 0.15 * (a.ks[slot] - 3) / 2.0 + 0.1 * (a.e[slot] - 3) + 0.2 * (s + 1) / 5.0;
+    }
+  return acc;
+}
+
+std::vector<MeasuredArch> synthetic_set(const SearchSpace& space, int n, uint64_t seed) {
+  std::vector<MeasuredArch> v;
+  for (int i = 0; i < n; ++i) {
+    Rng rng(derive_seed(seed, uint64_t(i)));
+    const ArchSpec a = space.sample(rng);
+    v.push_back({a, synthetic_top1(space, a)});
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST(AccuracyPredictor, EncodingIsOneHotOverActiveSlots) {
+  SearchSpace s;  // MCUNet: 21 slots x (3 + 3), 5 stages x 3 depths, 12 resolutions, 9 widths
+  EXPECT_EQ(arch_encoding_size(s), 21 * 6 + 15 + 12 + 9);
+  Rng rng(1);
+  ArchSpec a = s.sample(rng);
+  a.d[0] = 2;
+  const auto e = encode_arch(s, a);
+  ASSERT_EQ(int(e.size()), arch_encoding_size(s));
+  // Slot 0 (active): exactly one kernel and one expand bit; slot 2 of stage 0 (inactive): all zeros.
+  EXPECT_EQ(e[0] + e[1] + e[2], 1.0f);
+  EXPECT_EQ(e[3] + e[4] + e[5], 1.0f);
+  for (int i = 12; i < 18; ++i) EXPECT_EQ(e[size_t(i)], 0.0f) << i;
+  // An inactive slot's value does not change the encoding; an active one does.
+  ArchSpec b = a;
+  b.ks[2] = b.ks[2] == 3 ? 5 : 3;
+  EXPECT_EQ(encode_arch(s, b), e);
+  b.ks[1] = b.ks[1] == 3 ? 5 : 3;
+  EXPECT_NE(encode_arch(s, b), e);
+}
+
+TEST(AccuracyPredictor, KendallTauByHand) {
+  EXPECT_DOUBLE_EQ(kendall_tau({1, 2, 3, 4}, {10, 20, 30, 40}), 1.0);
+  EXPECT_DOUBLE_EQ(kendall_tau({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
+  // Pairs: (1,2) C, (1,3) C, (2,3) D -> (2 - 1) / 3.
+  EXPECT_NEAR(kendall_tau({1, 2, 3}, {1, 3, 2}), 1.0 / 3.0, 1e-12);
+  // Tau-b with a tie in b: pairs (1,2) tie_b, (1,3) C, (2,3) C -> 2 / sqrt(3 * 2).
+  EXPECT_NEAR(kendall_tau({1, 2, 3}, {1, 1, 2}), 2.0 / std::sqrt(6.0), 1e-12);
+  EXPECT_THROW(kendall_tau({1}, {1, 2}), InputError);
+}
+
+TEST(AccuracyPredictor, LearnsAKnownFunctionToTheTargets) {
+  const SearchSpace s = gray_space();
+  const auto train = synthetic_set(s, 600, 1);
+  const auto test = synthetic_set(s, 150, 2);
+  PredictorTrainOptions o;
+  o.epochs = 150;
+  const AccuracyPredictor p = AccuracyPredictor::train(s, train, o);
+  const PredictorMetrics m = p.evaluate(test);
+  EXPECT_EQ(m.test_samples, 150);
+  EXPECT_LE(m.rmse, 0.5);  // the targets: RMSE <= 0.5 point, tau >= 0.9
+  EXPECT_GE(m.kendall_tau, 0.9);
+  // The same seed trains the same predictor.
+  const AccuracyPredictor again = AccuracyPredictor::train(s, train, o);
+  EXPECT_EQ(again.predict(test[0].arch), p.predict(test[0].arch));
+}
+
+TEST(AccuracyPredictor, FileRoundTripAndWrongSpace) {
+  tinynas_test::TempDir tmp;
+  const SearchSpace s = gray_space();
+  PredictorTrainOptions o;
+  o.epochs = 5;
+  o.hidden = 16;
+  const AccuracyPredictor p = AccuracyPredictor::train(s, synthetic_set(s, 50, 3), o);
+  PredictorMetrics m;
+  m.train_samples = 50;
+  m.rmse = 0.25;
+  m.kendall_tau = 0.95;
+  const std::string path = (tmp.path / "predictor.pt").string();
+  p.save(path, m, "synthetic");
+  const AccuracyPredictor back = AccuracyPredictor::load(path, s);
+  for (const auto& t : synthetic_set(s, 10, 4)) EXPECT_FLOAT_EQ(float(back.predict(t.arch)), float(p.predict(t.arch)));
+  EXPECT_EQ(back.saved_metrics().kendall_tau, 0.95);
+  EXPECT_EQ(back.notes(), "synthetic");
+  SearchSpace other = s;
+  other.resolution_choices = {16, 24, 32};
+  const std::string message = tinynas_test::input_error_message([&] { AccuracyPredictor::load(path, other); });
+  EXPECT_NE(message.find("predictor.pt"), std::string::npos) << message;
+  EXPECT_NE(message.find("another space"), std::string::npos) << message;
+  EXPECT_THROW(AccuracyPredictor::load((tmp.path / "none.pt").string(), s), InputError);
+}
+
+TEST(SubnetAccuracy, EqualsRecalibrationAndEvaluationByHandAndIsCached) {
+  tinynas_test::TempDir tmp;
+  const SearchSpace s = gray_space();
+  torch::manual_seed(3);
+  supernet::OFASupernet net(s, 0.25);
+  auto train = std::make_shared<tinynas_test::SyntheticImages>(300, 10, 1, 1);
+  auto holdout = std::make_shared<tinynas_test::SyntheticImages>(120, 10, 1, 2);
+  SubnetAccuracyOptions o;
+  o.calibration_images = 100;
+  o.calibration_seed = 9;
+  o.cache_path = (tmp.path / "cache.json").string();
+  o.cache_tag = "synthetic supernet";
+  Rng rng(5);
+  const ArchSpec arch = s.sample(rng, 0.25, 24);
+  double first = 0;
+  {
+    SubnetAccuracy acc(net, s, train, holdout, o);
+    first = acc(arch);
+    EXPECT_EQ(acc(arch), first);
+    EXPECT_EQ(acc.measured(), 1);
+    EXPECT_EQ(acc.hits(), 1);
+    acc.save();
+  }
+  // By hand: the same subset, recalibration and evaluation.
+  net->set_active(arch);
+  supernet::recalibrate_bn(net, *train, supernet::calibration_indices(*train, 100, 9), 24);
+  const auto by_hand = supernet::evaluate([&](const torch::Tensor& in) { return net->forward(in); }, *holdout, 24);
+  EXPECT_DOUBLE_EQ(first, by_hand.top1());
+  // A new evaluator reads the cache file instead of measuring.
+  SubnetAccuracy again(net, s, train, holdout, o);
+  EXPECT_EQ(again.cached(arch), first);
+  EXPECT_EQ(again(arch), first);
+  EXPECT_EQ(again.measured(), 0);
+  // A cache of another supernet is refused.
+  o.cache_tag = "another supernet";
+  const std::string message =
+      tinynas_test::input_error_message([&] { SubnetAccuracy(net, s, train, holdout, o); });
+  EXPECT_NE(message.find("cache.json"), std::string::npos) << message;
+}
