@@ -249,7 +249,8 @@ engine::McuProfile load_mcu(const std::string& name_or_path) {
     }
   }
   const YAML::Node n = load_yaml(path);
-  check_keys(n, path, {"name", "core", "qemu_machine", "sram", "flash", "runtime_code", "clock_mhz", "description"});
+  check_keys(n, path,
+             {"name", "core", "qemu_machine", "sram", "flash", "runtime_code", "clock_mhz", "latency_model", "description"});
   for (const char* key : {"name", "core", "sram", "flash", "runtime_code", "clock_mhz"})
     if (!n[key]) throw InputError(path + ": '" + key + "' is missing");
   engine::McuProfile m;
@@ -261,6 +262,7 @@ engine::McuProfile load_mcu(const std::string& name_or_path) {
   m.runtime_code_bytes = get_size(n, "runtime_code", path);
   m.clock_hz = get<double>(n, "clock_mhz", path) * 1e6;
   if (!(m.clock_hz > 0)) throw InputError(path + ": clock_mhz must be positive");
+  m.latency_model = n["latency_model"] ? get<std::string>(n, "latency_model", path) : m.name;
   return m;
 }
 

@@ -13,6 +13,9 @@ struct McuProfile {
   int64_t flash_bytes = 0;    // Flash available to the firmware
   int64_t runtime_code_bytes = 0;  // kernels + runtime + start-up code, added to the Flash estimate
   double clock_hz = 0.0;
+  // The calibrated latency model (configs/calibration/NAME.yaml) whose counts stand for this MCU's
+  // cycles: its own, or an emulated core's when the board cannot be measured here.
+  std::string latency_model;
 };
 
 }  // namespace tinynas::engine

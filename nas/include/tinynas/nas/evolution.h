@@ -21,15 +21,10 @@
 #include <string>
 #include <vector>
 
+#include "tinynas/evaluator/cost_model.h"  // CandidateCosts
 #include "tinynas/search_space/space.h"
 
 namespace tinynas {
-
-struct CandidateCosts {
-  int64_t sram_bytes = 0;   // peak SRAM of the deployed network (planner arena, plus what the caller adds)
-  int64_t flash_bytes = 0;  // Flash of the deployed network
-  double latency_ms = 0;    // predicted latency on the target MCU
-};
 
 // Hard limits; 0 means no limit.
 struct SearchConstraints {
