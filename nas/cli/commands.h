@@ -17,6 +17,7 @@ Runner add_extract(CLI::App& app);
 Runner add_export(CLI::App& app);
 Runner add_calibrate(CLI::App& app);
 Runner add_predictor(CLI::App& app);
+Runner add_search(CLI::App& app);
 
 // Options given before the subcommand.
 struct GlobalOptions {

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   add(tinynas::cli::add_export);
   add(tinynas::cli::add_calibrate);
   add(tinynas::cli::add_predictor);
+  add(tinynas::cli::add_search);
 
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tinynas/nas/plot.h"
 #include "tinynas/nas/process.h"
 #include "tinynas/nas/units.h"
 #include "tinynas/search_space/errors.h"
@@ -131,18 +132,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
     gp << "\n";
   }
   write_file_atomic((dir / "cdf.gp").string(), gp.str());
-  if (program_available("gnuplot")) {
-    const int rc = run_program({"gnuplot", "cdf.gp"}, out_dir, (dir / "gnuplot.log").string());
-    if (rc == 0 && fs::exists(dir / "cdf.svg.tmp")) {
-      fs::rename(dir / "cdf.svg.tmp", dir / "cdf.svg");
-      fs::remove(dir / "gnuplot.log", ec);
-    } else {
-      spdlog::warn("gnuplot failed (exit {}), see {}; the CDF data is in cdf.csv", rc, (dir / "gnuplot.log").string());
-      fs::remove(dir / "cdf.svg.tmp", ec);
-    }
-  } else {
-    spdlog::warn("gnuplot is not installed: no cdf.svg (cdf.gp and cdf.dat are written; scripts/setup.sh installs it)");
-  }
+  render_svg(out_dir, "cdf.gp", "cdf.svg");
 
   // The chosen space: w and r fixed, the per-block choices as they were.
   SearchSpace chosen = opt.space;

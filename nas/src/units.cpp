@@ -45,6 +45,28 @@ int64_t parse_size(const std::string& text, const std::string& what) {
   return int64_t(std::llround(bytes));
 }
 
+double parse_duration_ms(const std::string& text, const std::string& what) {
+  const auto fail = [&]() {
+    return InputError(what + ": '" + text + "' is not a duration; use milliseconds or seconds, e.g. 200ms, 0.5s");
+  };
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw fail();
+  }
+  std::string unit;
+  for (size_t i = used; i < text.size(); ++i)
+    if (!std::isspace(static_cast<unsigned char>(text[i]))) unit += char(std::tolower(static_cast<unsigned char>(text[i])));
+  double ms = 0;
+  if (unit.empty() || unit == "ms") ms = value;
+  else if (unit == "s") ms = value * 1000.0;
+  else throw fail();
+  if (!(ms > 0) || !std::isfinite(ms)) throw InputError(what + ": '" + text + "' must be a positive duration");
+  return ms;
+}
+
 std::string format_size(int64_t bytes) {
   char buf[64];
   if (bytes < 1024) std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));

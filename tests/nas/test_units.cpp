@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include "test_helpers.h"
 #include "tinynas/nas/units.h"
 #include "tinynas/search_space/errors.h"
 
 using tinynas::InputError;
+using tinynas::parse_duration_ms;
 using tinynas::parse_size;
 
 TEST(ParseSize, AcceptsEveryDocumentedSpelling) {
@@ -28,6 +30,18 @@ TEST(ParseSize, RejectsBadSizesWithTheFlagName) {
       EXPECT_NE(std::string(e.what()).find("--sram"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(ParseDuration, MillisecondsAndSeconds) {
+  EXPECT_EQ(parse_duration_ms("200ms"), 200.0);
+  EXPECT_EQ(parse_duration_ms("200 ms"), 200.0);
+  EXPECT_EQ(parse_duration_ms("200"), 200.0);
+  EXPECT_EQ(parse_duration_ms("0.5s"), 500.0);
+  EXPECT_EQ(parse_duration_ms("1.5 S"), 1500.0);
+  for (const char* bad : {"", "fast", "200us", "-5ms", "0", "nan"})
+    EXPECT_NE(tinynas_test::input_error_message([&] { parse_duration_ms(bad, "--latency"); }).find("--latency"),
+              std::string::npos)
+        << bad;
 }
 
 TEST(FormatSize, HumanUnits) {

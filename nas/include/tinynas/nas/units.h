@@ -8,6 +8,8 @@ namespace tinynas {
 // Parses "320K", "320KB", "320KiB", "1M", "1.5MB", "1G", "4096" (case-insensitive unit, K = 1024).
 // Throws InputError naming `what` (e.g. "--sram") for anything else, zero or negative sizes included.
 int64_t parse_size(const std::string& text, const std::string& what = "size");
+// "200ms", "200 ms", "0.2s", "200" (milliseconds) -> 200. Throws InputError naming `what` otherwise.
+double parse_duration_ms(const std::string& text, const std::string& what = "duration");
 // "320 KiB", "1.00 MiB", "812 B".
 std::string format_size(int64_t bytes);
 

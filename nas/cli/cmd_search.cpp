@@ -1,0 +1,284 @@
+// tinynas search: stage 1 over the supernet's spaces, the evolutionary search with the accuracy
+// predictor and the engine's cost model, the top candidates and the scaled baselines re-measured with
+// the supernet, the winner exported as firmware, and a report.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "commands.h"
+#include "supernet_common.h"
+#include "tinynas/engine/planner.h"
+#include "tinynas/engine/toolchain.h"
+#include "tinynas/evaluator/accuracy_predictor.h"
+#include "tinynas/evaluator/cost_model.h"
+#include "tinynas/evaluator/subnet_accuracy.h"
+#include "tinynas/nas/baselines.h"
+#include "tinynas/nas/evolution.h"
+#include "tinynas/nas/process.h"
+#include "tinynas/nas/search_report.h"
+#include "tinynas/nas/space_optimizer.h"
+#include "tinynas/nas/stage1_report.h"
+#include "tinynas/nas/units.h"
+#include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/files.h"
+#include "tinynas/supernet/data_config.h"
+#include "tinynas/supernet/evaluate.h"
+#include "tinynas/supernet/runtime.h"
+
+namespace tinynas::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Options {
+  std::string sram, flash, latency, mcu, config, supernet, predictor, out = "runs/search", objective = "accuracy";
+  int64_t seed = 0;
+  int population = 0, parents = 0, mutations = -1, crossovers = -1, generations = -1, top_k = 5;
+  double mutate_prob = -1;
+  bool resume = false, no_firmware = false;
+};
+
+std::string self_path() {
+  std::error_code ec;
+  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "tinynas" : p.string();
+}
+
+}  // namespace
+
+Runner add_search(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "search",
+      "Find the most accurate subnet of the trained supernet that meets --sram, --flash (and --latency) on the MCU: "
+      "stage 1, evolution with the accuracy predictor and the engine's cost model, the best candidates and the "
+      "scaled MobileNetV2 / ProxylessNAS baselines re-measured, the winner exported as firmware, a report.");
+  cmd->add_option("--sram", o->sram, std::string("SRAM limit (arena + stack); ") + kSizeHelp + " (default: the MCU's)");
+  cmd->add_option("--flash", o->flash, std::string("Flash limit; ") + kSizeHelp + " (default: the MCU's)");
+  cmd->add_option("--latency", o->latency, "latency limit on the MCU, e.g. 200ms or 0.5s (default: none)");
+  cmd->add_option("--mcu", o->mcu, "MCU profile: a name in configs/mcu/ or a YAML path (default: the config's)");
+  cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
+  cmd->add_option("--supernet", o->supernet, "supernet file (default: the experiment's supernet.checkpoint)");
+  cmd->add_option("--predictor", o->predictor,
+                  "accuracy predictor (default: predictor.pt beside the supernet); 'none' measures every candidate");
+  cmd->add_option("--out", o->out, "output folder")->capture_default_str();
+  cmd->add_option("--objective", o->objective, "accuracy, pareto-latency or pareto-sram")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "random seed")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--population", o->population, "population size (default 100)")->check(CLI::PositiveNumber);
+  cmd->add_option("--parents", o->parents, "parents kept per generation (default 20)")->check(CLI::PositiveNumber);
+  cmd->add_option("--mutations", o->mutations, "mutation children per generation (default 50)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--crossovers", o->crossovers, "crossover children per generation (default 50)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--mutate-prob", o->mutate_prob, "probability of re-drawing each choice (default 0.1)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--generations", o->generations, "generations (default 30)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-k", o->top_k, "best candidates re-measured with the supernet")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--resume", o->resume, "continue the evolution from the checkpoint in --out");
+  cmd->add_flag("--no-firmware", o->no_firmware, "do not export the winner as a firmware bundle");
+  return [o]() {
+    Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    if (!o->mcu.empty()) x.mcu = load_mcu(o->mcu);
+    SearchConstraints limits;
+    limits.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : parse_size(o->sram, "--sram");
+    limits.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : parse_size(o->flash, "--flash");
+    if (!o->latency.empty()) limits.latency_ms = parse_duration_ms(o->latency, "--latency");
+    EvolutionOptions evo;
+    evo.objective = parse_search_objective(o->objective);
+    evo.seed = uint64_t(o->seed);
+    if (o->population > 0) evo.population = o->population;
+    if (o->parents > 0) evo.parents = o->parents;
+    if (o->mutations >= 0) evo.mutations = o->mutations;
+    if (o->crossovers >= 0) evo.crossovers = o->crossovers;
+    if (o->mutate_prob >= 0) evo.mutate_prob = o->mutate_prob;
+    if (o->generations >= 0) evo.generations = o->generations;
+    evo.parents = std::min(evo.parents, evo.population);
+    supernet::configure_torch(global_options().threads > 0 ? global_options().threads : x.train.threads);
+
+    // The supernet, its predictor and the MCU's latency model.
+    auto f = load_experiment_supernet(x, o->supernet);
+    const SearchSpace& space = f.net->space;
+    const double w = f.net->largest(f.resolutions.front()).w;
+    SearchSpace trained = space;  // the candidates: the supernet's width, the resolutions it was trained at
+    trained.width_choices = {w};
+    trained.resolution_choices = f.resolutions;
+    const std::string predictor_path =
+        o->predictor.empty() ? (fs::path(f.path).parent_path() / "predictor.pt").string() : o->predictor;
+    std::optional<AccuracyPredictor> predictor;
+    if (predictor_path != "none") {
+      if (!fs::exists(predictor_path))
+        throw InputError("no accuracy predictor at " + predictor_path +
+                         ": build it with `tinynas predictor build`, or pass --predictor none to measure every candidate");
+      predictor = AccuracyPredictor::load(predictor_path, space);
+    }
+    const std::string latency_path = (fs::path(config_dir()) / "calibration" / (x.mcu.latency_model + ".yaml")).string();
+    LatencyModel latency;
+    if (fs::exists(latency_path)) latency = load_latency_model(latency_path);
+    else if (limits.latency_ms > 0)
+      throw InputError("--latency needs a latency model of " + x.mcu.name + " (" + latency_path +
+                       "): run `tinynas calibrate --mcu " + x.mcu.latency_model + "`");
+    else spdlog::warn("no latency model at {}: latencies are reported as 0", latency_path);
+    const CostModel costs(space, x.mcu, latency);
+    {
+      // Nothing is written when no subnet can meet the limits (exit code 2).
+      const int r_min = *std::min_element(f.resolutions.begin(), f.resolutions.end());
+      const CandidateCosts smallest = costs(f.net->smallest(r_min));
+      if (!limits.admits(smallest))
+        throw InputError("no subnet of the supernet meets " + limits.describe() + ": the smallest (r " +
+                         std::to_string(r_min) + ") needs SRAM " + format_size(smallest.sram_bytes) + ", Flash " +
+                         format_size(smallest.flash_bytes) + ", latency " + std::to_string(smallest.latency_ms) + " ms");
+    }
+    fs::create_directories(o->out);
+    // Stage 1 over the supernet's (w, r) spaces: the FLOPs CDF of what fits, for the report.
+    SpaceOptimizerOptions s1;
+    s1.space = space;
+    s1.stage1 = x.stage1;
+    s1.stage1.widths = {w};
+    s1.stage1.resolutions = f.resolutions;
+    s1.sram_bytes = limits.sram_bytes - kStackBoundBytes;
+    s1.flash_bytes = limits.flash_bytes;
+    s1.runtime_code_bytes = x.mcu.runtime_code_bytes;
+    const SpaceOptimizerResult stage1 = optimize_space(s1);
+    write_stage1_outputs((fs::path(o->out) / "stage1").string(), stage1, s1, x);
+
+    // Evolution.
+    SubnetAccuracyOptions ao;
+    ao.calibration_images = x.train.options.recalibration_images;
+    ao.calibration_seed = supernet::calibration_seed(training_seed(f, x));
+    ao.batch_size = training_eval_batch_size(f, x);
+    ao.cache_path = (fs::path(o->out) / "accuracy_cache.json").string();
+    ao.cache_tag = fs::path(f.path).filename().string() + ", " + std::to_string(ao.calibration_images) +
+                   " recalibration images, " + x.data.kind + " holdout of " + std::to_string(x.data.holdout);
+    SubnetAccuracy measure(f.net, space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"), ao);
+    evo.free_wr = true;
+    evo.checkpoint_path = (fs::path(o->out) / "evolution.json").string();
+    evo.resume = o->resume;
+    EvolutionCallbacks cb;
+    cb.costs = [&](const ArchSpec& a) { return costs(a); };
+    if (predictor) cb.accuracy = [&](const ArchSpec& a) { return predictor->predict(a); };
+    else cb.accuracy = [&](const ArchSpec& a) { return measure(a); };
+    cb.on_generation = [&](const GenerationStats& s) {
+      spdlog::info("generation {}/{}: best {:.2f}, mean {:.2f}, {} children, {} scored ({:.2f} s)", s.generation,
+                   evo.generations, s.best_accuracy, s.mean_accuracy, s.children, s.scored, s.seconds);
+    };
+    spdlog::info("evolution: {} x {} under {} ({}), r in the supernet's resolutions", evo.generations, evo.population,
+                 limits.describe(), predictor ? "predicted accuracy" : "measured accuracy");
+    const EvolutionResult result = evolve(trained, limits, evo, cb);
+
+    // The best distinct candidates and the baselines, measured with the supernet.
+    SearchReport report;
+    report.experiment = x.name;
+    report.mcu = x.mcu.name;
+    report.supernet = f.path;
+    report.predictor = predictor ? predictor_path : "none (every candidate measured)";
+    report.latency_model = fs::exists(latency_path) ? latency_path : "none";
+    report.limits = limits;
+    report.evolution = result;
+    auto reported = [&](const std::string& name, const Candidate& c) {
+      ReportedNetwork n;
+      n.name = name;
+      n.candidate = c;
+      n.predicted = predictor ? predictor->predict(c.arch) : -1;
+      n.holdout_top1 = measure(c.arch);
+      const engine::Graph g = engine::build_graph(space.describe(c.arch));
+      for (const auto& op : g.ops) n.macs += engine::op_macs(g, op);
+      return n;
+    };
+    std::vector<Candidate> ranked = result.population;
+    std::sort(ranked.begin(), ranked.end(),
+              [](const Candidate& a, const Candidate& b) { return a.accuracy != b.accuracy ? a.accuracy > b.accuracy : a.key < b.key; });
+    for (size_t i = 0; i < ranked.size() && int(report.top_k.size()) < o->top_k; ++i)
+      report.top_k.push_back(reported("candidate " + std::to_string(i + 1), ranked[i]));
+    const auto best = std::max_element(report.top_k.begin(), report.top_k.end(),
+                                       [](const ReportedNetwork& a, const ReportedNetwork& b) {
+                                         return a.holdout_top1 < b.holdout_top1;
+                                       });
+    ReportedNetwork winner = *best;
+    winner.name = "searched (tinynas)";
+    report.networks.push_back(winner);
+    const auto cost_fn = [&](const ArchSpec& a) { return costs(a); };
+    for (const auto& [name, make] :
+         std::vector<std::pair<std::string, std::function<ArchSpec(double, int)>>>{
+             {"MobileNetV2 (scaled)", [&](double bw, int r) { return mobilenetv2_arch(space, bw, r); }},
+             {"ProxylessNAS (scaled)", [&](double bw, int r) { return proxylessnas_arch(space, bw, r); }}}) {
+      const auto b = scale_to_fit(name, make, {w}, f.resolutions, limits, cost_fn);
+      if (!b) {
+        report.notes.push_back(name + " does not fit the limits at any resolution of the supernet");
+        continue;
+      }
+      Candidate c;
+      c.arch = b->arch;
+      c.key = arch_key(space, b->arch);
+      c.costs = costs(b->arch);
+      report.networks.push_back(reported(name, c));
+    }
+    measure.save();
+    // Whether each limit binds: does the largest subnet at the largest resolution meet it?
+    const int r_max = *std::max_element(f.resolutions.begin(), f.resolutions.end());
+    const CandidateCosts largest = costs(f.net->largest(r_max));
+    if (largest.sram_bytes <= limits.sram_bytes)
+      report.notes.push_back("the SRAM limit does not bind: the largest subnet (r " + std::to_string(r_max) +
+                             ") needs " + format_size(largest.sram_bytes));
+    if (largest.flash_bytes <= limits.flash_bytes)
+      report.notes.push_back("the Flash limit does not bind: the largest subnet needs " +
+                             format_size(largest.flash_bytes));
+    if (limits.latency_ms > 0 && largest.latency_ms <= limits.latency_ms)
+      report.notes.push_back("the latency limit does not bind: the largest subnet takes " +
+                             std::to_string(largest.latency_ms) + " ms");
+    report.winner_graph = engine::build_graph(space.describe(winner.candidate.arch));
+    const std::string winner_path = (fs::path(o->out) / "winner.json").string();
+    save_arch(winner_path, winner.candidate.arch);
+
+    // The winner as firmware, through `tinynas export` (the one export path).
+    if (o->no_firmware) {
+      report.firmware = "not exported (--no-firmware); `tinynas export --arch winner.json` does it.";
+    } else {
+      const std::string bundle = (fs::path(o->out) / "firmware").string();
+      std::vector<std::string> argv = {self_path(), "--log-level", "warn", "export", "--config", x.path,
+                                       "--supernet", f.path, "--arch", winner_path, "--mcu", x.mcu.name,
+                                       "--out", bundle};
+      const bool qemu = engine::arm_toolchain_available() && engine::qemu_available();
+      if (qemu) argv.push_back("--run-qemu");
+      const std::string log = (fs::path(o->out) / "export.log").string();
+      spdlog::info("exporting the winner: {}", fmt::join(argv, " "));
+      const int rc = run_program(argv, "", log);
+      if (rc != 0) throw RuntimeFailure("exporting the winner failed (exit " + std::to_string(rc) + "), see " + log);
+      // The winner's instructions on the emulated core, against the latency model's prediction.
+      std::string measured;
+      {
+        const std::string text = read_text_file(log);
+        const auto at = text.find("total: ");
+        if (at != std::string::npos && !latency.kinds.empty()) {
+          const double count = std::stod(text.substr(at + 7));
+          const double predicted = latency.predict(report.winner_graph);
+          measured = " Instructions of one inference on the emulated core: " + std::to_string(int64_t(count)) +
+                     "; the latency model predicted " + std::to_string(int64_t(predicted)) + " (" +
+                     (predicted >= count ? "+" : "") + std::to_string(100.0 * (predicted - count) / count).substr(0, 5) +
+                     " %).";
+        }
+      }
+      report.firmware = "`firmware/` (report in `firmware/report.md`, the export's output in `export.log`): " +
+                        std::string(qemu ? "built and run on the emulated core, outputs bit-identical to the host"
+                                         : engine::arm_toolchain_available() ? "built (no QEMU here)"
+                                                                             : "written, not built (no arm-none-eabi-gcc)") +
+                        "." + measured;
+    }
+    write_search_report(o->out, report);
+    std::cout << "searched: " << to_json(winner.candidate.arch) << "\n  holdout top-1 "
+              << winner.holdout_top1 << " %, SRAM " << format_size(winner.candidate.costs.sram_bytes) << ", Flash "
+              << format_size(winner.candidate.costs.flash_bytes) << ", latency " << winner.candidate.costs.latency_ms
+              << " ms\n";
+    for (size_t i = 1; i < report.networks.size(); ++i)
+      std::cout << report.networks[i].name << ": holdout top-1 " << report.networks[i].holdout_top1 << " %, SRAM "
+                << format_size(report.networks[i].candidate.costs.sram_bytes) << "\n";
+    std::cout << "report: " << (fs::path(o->out) / "report.md").string() << "\n";
+    return 0;
+  };
+}
+
+}  // namespace tinynas::cli
