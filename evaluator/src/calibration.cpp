@@ -52,7 +52,8 @@ std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::
 engine::Graph write_calibration_bundle(const SearchSpace& space, const ArchSpec& arch, const std::string& dir) {
   engine::Graph g = engine::build_graph(space.describe(arch));
   g.name = fs::path(dir).filename().string();  // the firmware prints it: model=NAME
-  const uint64_t seed = std::hash<std::string>{}(g.name);
+  uint64_t seed = 14695981039346656037ull;  // FNV-1a of the name: the same weights on every platform
+  for (const unsigned char ch : g.name) seed = (seed ^ ch) * 1099511628211ull;
   const engine::QuantizedModel qm =
       engine::quantize(engine::random_float_model(g, seed), engine::random_image_inputs(g, 2, seed + 1));
   engine::BundleOptions o;

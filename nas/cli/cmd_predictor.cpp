@@ -65,14 +65,7 @@ Runner add_predictor(CLI::App& app) {
     const std::string cache =
         o->cache.empty() ? (fs::path(out).parent_path() / "accuracy_cache.json").string() : o->cache;
     const int images = o->calibration_images > 0 ? o->calibration_images : x.train.options.recalibration_images;
-    SubnetAccuracyOptions ao;
-    ao.calibration_images = images;
-    ao.calibration_seed = supernet::calibration_seed(training_seed(f, x));
-    ao.batch_size = training_eval_batch_size(f, x);
-    ao.cache_path = cache;
-    ao.cache_tag = fs::path(f.path).filename().string() + ", " + std::to_string(images) + " recalibration images, " +
-                   x.data.kind + " holdout of " + std::to_string(x.data.holdout) + " (seed " +
-                   std::to_string(x.data.seed) + ")";
+    const SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, images, cache);
     SubnetAccuracy accuracy(f.net, f.net->space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"),
                             ao);
     // Subnets of the supernet's width at the resolutions it was trained at.

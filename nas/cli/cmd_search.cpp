@@ -147,13 +147,8 @@ Runner add_search(CLI::App& app) {
     write_stage1_outputs((fs::path(o->out) / "stage1").string(), stage1, s1, x);
 
     // Evolution.
-    SubnetAccuracyOptions ao;
-    ao.calibration_images = x.train.options.recalibration_images;
-    ao.calibration_seed = supernet::calibration_seed(training_seed(f, x));
-    ao.batch_size = training_eval_batch_size(f, x);
-    ao.cache_path = (fs::path(o->out) / "accuracy_cache.json").string();
-    ao.cache_tag = fs::path(f.path).filename().string() + ", " + std::to_string(ao.calibration_images) +
-                   " recalibration images, " + x.data.kind + " holdout of " + std::to_string(x.data.holdout);
+    const SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, x.train.options.recalibration_images,
+                                                             (fs::path(o->out) / "accuracy_cache.json").string());
     SubnetAccuracy measure(f.net, space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"), ao);
     evo.free_wr = true;
     evo.checkpoint_path = (fs::path(o->out) / "evolution.json").string();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "tinynas/search_space/errors.h"
@@ -47,6 +48,19 @@ uint64_t training_seed(const supernet::SupernetFile& f, const Experiment& x) {
 int training_eval_batch_size(const supernet::SupernetFile& f, const Experiment& x) {
   if (f.train_options.empty()) return x.train.options.eval_batch_size;
   return nlohmann::json::parse(f.train_options).value("eval_batch_size", x.train.options.eval_batch_size);
+}
+
+SubnetAccuracyOptions subnet_accuracy_options(const supernet::SupernetFile& f, const Experiment& x, int images,
+                                              const std::string& cache_path) {
+  SubnetAccuracyOptions o;
+  o.calibration_images = images;
+  o.calibration_seed = supernet::calibration_seed(training_seed(f, x));
+  o.batch_size = training_eval_batch_size(f, x);
+  o.cache_path = cache_path;
+  o.cache_tag = std::filesystem::path(f.path).filename().string() + ", " + std::to_string(images) +
+                " recalibration images, " + x.data.kind + " holdout of " + std::to_string(x.data.holdout) + " (seed " +
+                std::to_string(x.data.seed) + ")";
+  return o;
 }
 
 void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images) {

@@ -2,6 +2,7 @@
 // What `eval` and `extract` share: the supernet to load, the arch to activate, BN recalibration.
 #include <string>
 
+#include "tinynas/evaluator/subnet_accuracy.h"
 #include "tinynas/nas/config.h"
 #include "tinynas/supernet/checkpoint.h"
 
@@ -16,6 +17,11 @@ ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::string& arch, 
 // follows from the seed), the experiment's when the file does not say.
 uint64_t training_seed(const supernet::SupernetFile& f, const Experiment& x);
 int training_eval_batch_size(const supernet::SupernetFile& f, const Experiment& x);
+// How `predictor build` and `search` measure subnets of `f`: the training run's calibration subset and
+// batch size, `images` recalibration images, figures cached in `cache_path` under a tag naming the
+// supernet file and the data.
+SubnetAccuracyOptions subnet_accuracy_options(const supernet::SupernetFile& f, const Experiment& x, int images,
+                                              const std::string& cache_path);
 // Recalibrates the BN statistics of the active subnet on the experiment's fixed calibration subset.
 void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images);
 
