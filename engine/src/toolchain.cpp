@@ -181,6 +181,16 @@ const Board& board_by_name(const std::string& name) {
   throw InputError("unknown board '" + name + "' (known: " + list + ")");
 }
 
+const Board& board_for_mcu(const McuProfile& mcu) {
+  for (const auto& b : known_boards()) {
+    if (!mcu.qemu_machine.empty() && b.qemu_machine == mcu.qemu_machine) return b;
+    if (mcu.qemu_machine.empty() && b.name == mcu.name) return b;
+  }
+  std::string list;
+  for (const auto& b : known_boards()) list += (list.empty() ? "" : ", ") + b.name;
+  throw InputError("no board support for the MCU profile " + mcu.name + " (boards: " + list + ")");
+}
+
 std::string firmware_dir() {
   if (const char* env = std::getenv("TINYNAS_FIRMWARE_DIR"); env && *env) return env;
   return TINYNAS_FIRMWARE_DIR;

@@ -98,10 +98,7 @@ LatencyModel calibrate_in_qemu(const CalibrationOptions& o) {
     throw InputError(o.mcu.name + " is not emulated: generate the benchmarks with --generate, run them on the board "
                                   "and pass the captured serial output with --measurements");
   if (o.fit_subnets < 1 || o.validate_subnets < 0) throw InputError("calibration needs at least one subnet to fit");
-  const engine::Board* board = nullptr;
-  for (const auto& b : engine::known_boards())
-    if (b.qemu_machine == o.mcu.qemu_machine) board = &b;
-  if (!board) throw InputError("no board support for the QEMU machine " + o.mcu.qemu_machine);
+  const engine::Board* board = &engine::board_for_mcu(o.mcu);
   const int total = o.fit_subnets + o.validate_subnets;
   const std::vector<ArchSpec> archs = calibration_archs(o.space, o.mcu, total, o.seed);
   fs::create_directories(o.work_dir);

@@ -31,15 +31,6 @@ struct Options {
 
 const char* kManifest = "calibration.json";
 
-// The board whose linker script and start-up code the bundles of `mcu` use.
-const engine::Board& board_for(const engine::McuProfile& mcu) {
-  for (const auto& b : engine::known_boards()) {
-    if (!mcu.qemu_machine.empty() && b.qemu_machine == mcu.qemu_machine) return b;
-    if (mcu.qemu_machine.empty() && b.name == mcu.name) return b;
-  }
-  throw InputError("no board support for " + mcu.name + " (boards: mps2-an386, mps2-an500, stm32f746, stm32h743)");
-}
-
 void report(const LatencyModel& m) {
   for (const auto& [kind, k] : m.kinds)
     spdlog::info("  {:<18} {:>4} layers, rms relative error {:.2f} %", kind, k.samples, 100 * k.rms_relative_error);
@@ -49,7 +40,7 @@ void report(const LatencyModel& m) {
 
 // --generate: the bundles of a real board and a manifest of what they hold.
 int generate(const Options& o, const Experiment& x) {
-  const engine::Board& board = board_for(x.mcu);
+  const engine::Board& board = engine::board_for_mcu(x.mcu);
   const auto archs = calibration_archs(x.space, x.mcu, o.subnets + o.validate, uint64_t(o.seed));
   fs::create_directories(o.generate);
   json manifest{{"mcu", x.mcu.name}, {"board", board.name}, {"space", space_to_yaml(x.space)},

@@ -58,11 +58,7 @@ Target resolve_target(const std::string& mcu, const Experiment& x) {
   const auto& boards = engine::known_boards();
   const bool is_board =
       std::any_of(boards.begin(), boards.end(), [&](const engine::Board& b) { return b.name == name; });
-  if (!is_board) {  // an MCU profile: its QEMU machine, or the board of the same
-                    // name
-    const engine::McuProfile p = load_mcu(name);
-    name = !p.qemu_machine.empty() ? p.qemu_machine : p.name;
-  }
+  if (!is_board) name = engine::board_for_mcu(load_mcu(name)).name;  // an MCU profile
   Target t{&engine::board_by_name(name), nullptr};
   for (const auto& b : boards)
     if (b.runs_in_qemu() && !b.core.empty() && b.core == t.board->core) {

@@ -8,7 +8,6 @@
 #include <sstream>
 
 #include "tinynas/nas/plot.h"
-#include "tinynas/nas/process.h"
 #include "tinynas/nas/units.h"
 #include "tinynas/search_space/errors.h"
 #include "tinynas/search_space/files.h"

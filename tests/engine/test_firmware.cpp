@@ -124,6 +124,18 @@ TEST(FirmwareBoards, KnownBoards) {
   EXPECT_TRUE(board_by_name("host").is_host());
 }
 
+TEST(FirmwareBoards, AnMcuProfilesBoardIsItsQemuMachineOrItsName) {
+  McuProfile emulated;
+  emulated.name = "qemu-m4";
+  emulated.qemu_machine = "mps2-an386";
+  EXPECT_EQ(board_for_mcu(emulated).name, "mps2-an386");
+  McuProfile real;
+  real.name = "stm32f746";
+  EXPECT_EQ(board_for_mcu(real).name, "stm32f746");
+  real.name = "stm32f412";  // a profile without board support
+  EXPECT_NE(tinynas_test::input_error_message([&] { board_for_mcu(real); }).find("stm32f412"), std::string::npos);
+}
+
 TEST(FirmwareBoards, UnknownBoardListsTheKnownOnes) {
   const std::string message = input_error_message([] { board_by_name("stm32f999"); });
   EXPECT_NE(message.find("stm32f999"), std::string::npos) << message;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tinynas/engine/mcu.h"
+
 namespace tinynas::engine {
 
 struct Board {
@@ -26,6 +28,9 @@ const std::vector<Board>& known_boards();
 
 // Throws InputError listing the known names when `name` is not one of them.
 const Board& board_by_name(const std::string& name);
+// The board an MCU profile's firmware is built for: its QEMU machine for emulated profiles, else the
+// board of the same name. Throws InputError naming the profile when there is none.
+const Board& board_for_mcu(const McuProfile& mcu);
 
 // The board support sources (engine/firmware): the path compiled in, unless the environment variable
 // TINYNAS_FIRMWARE_DIR names another.
