@@ -15,6 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
   zlib1g-dev libjpeg62-turbo-dev libpng-dev gnuplot-nox
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  libopenmpi-dev openmpi-bin slurm-wlm munge
   dataset-fashion-mnist
 )
 

@@ -82,6 +82,40 @@ double kendall_tau(const std::vector<double>& a, const std::vector<double>& b) {
   return n1 > 0 && n2 > 0 ? double(concordant - discordant) / std::sqrt(n1 * n2) : 0.0;
 }
 
+MeasurementNoise measurement_noise(const std::vector<std::pair<double, double>>& halves, uint64_t seed) {
+  if (halves.size() < 3) throw InputError("measurement noise needs at least 3 subnets measured on both holdout halves");
+  MeasurementNoise m;
+  m.subnets = int(halves.size());
+  std::vector<double> a, b, full;
+  double sum = 0, sum_sq = 0;
+  for (const auto& [x, y] : halves) {
+    a.push_back(x);
+    b.push_back(y);
+    full.push_back(0.5 * (x + y));
+    sum += x - y;
+    sum_sq += (x - y) * (x - y);
+  }
+  const double n = double(halves.size());
+  // Each half's error has twice the variance of the full figure's; their difference, four times.
+  const double var_diff = std::max(0.0, (sum_sq - sum * sum / n) / (n - 1));
+  m.sd = 0.5 * std::sqrt(var_diff);
+  m.halves_tau = kendall_tau(a, b);
+  constexpr int kDraws = 200;
+  Rng rng(seed);
+  double tau_sum = 0;
+  std::vector<double> noisy(full.size());
+  for (int t = 0; t < kDraws; ++t) {
+    for (size_t i = 0; i < full.size(); ++i) {
+      // Box-Muller; 1 - u keeps the logarithm finite.
+      const double u = 1.0 - rng.uniform(), v = rng.uniform();
+      noisy[i] = full[i] + m.sd * std::sqrt(-2.0 * std::log(u)) * std::cos(2.0 * M_PI * v);
+    }
+    tau_sum += kendall_tau(noisy, full);
+  }
+  m.perfect_predictor_tau = tau_sum / kDraws;
+  return m;
+}
+
 AccuracyPredictor AccuracyPredictor::train(const SearchSpace& space, const std::vector<MeasuredArch>& data,
                                            const PredictorTrainOptions& o) {
   if (data.empty()) throw InputError("the accuracy predictor needs measured subnets to train on");

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tinynas/engine/codegen.h"
+#include "tinynas/supernet/cluster.h"
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/float_model.h"
 #include "tinynas/engine/planner.h"
@@ -63,14 +64,14 @@ engine::Graph write_calibration_bundle(const SearchSpace& space, const ArchSpec&
   return g;
 }
 
-engine::FirmwareOutput run_calibration_bundle(const std::string& dir, const engine::Board& board, int timeout_seconds) {
+std::string run_calibration_bundle(const std::string& dir, const engine::Board& board, int timeout_seconds) {
   const engine::BuildResult build = engine::build_bundle(dir, board);
   if (!build.ok) throw RuntimeFailure("building " + dir + " for " + board.name + " failed:\n" + build.error_summary());
   const engine::RunResult run = engine::run_in_qemu(build.elf, board, timeout_seconds);
   if (!run.ok)
     throw RuntimeFailure("running " + dir + " on " + board.name + " failed" + (run.timed_out ? " (timed out)" : "") +
                          ":\n" + run.output + run.errors);
-  return engine::parse_firmware_output(run.output);
+  return run.output;
 }
 
 LatencyModel fit_and_validate(const std::vector<SubnetMeasurement>& fit, std::vector<SubnetMeasurement>& validate) {
@@ -105,18 +106,30 @@ LatencyModel calibrate_in_qemu(const CalibrationOptions& o) {
   std::vector<SubnetMeasurement> all(archs.size());
   std::atomic<int> done{0};
   std::mutex progress;
-  tbb::parallel_for(size_t(0), archs.size(), [&](size_t i) {
-    const std::string dir = (fs::path(o.work_dir) / subnet_name(i)).string();
+  // Every rank of an MPI job runs its share of the subnets (in parallel on its cores); their serial
+  // outputs are then exchanged, so every rank fits the same model.
+  const std::vector<std::string> outputs = dist::map_items(
+      dist::Cluster::world(), archs.size(),
+      [&](size_t i) {
+        const std::string dir = (fs::path(o.work_dir) / subnet_name(i)).string();
+        write_calibration_bundle(o.space, archs[i], dir);
+        std::string text = run_calibration_bundle(dir, *board, o.timeout_seconds);
+        const int n = ++done;
+        if (o.on_progress) {
+          std::lock_guard<std::mutex> lock(progress);
+          o.on_progress(n, total);
+        }
+        return text;
+      },
+      /*parallel=*/true);
+  for (size_t i = 0; i < archs.size(); ++i) {
     all[i].arch = archs[i];
-    all[i].graph = write_calibration_bundle(o.space, archs[i], dir);
-    all[i].run = run_calibration_bundle(dir, *board, o.timeout_seconds);
+    all[i].graph = engine::build_graph(o.space.describe(archs[i]));
+    all[i].graph.name = subnet_name(i);
+    all[i].run = engine::parse_firmware_output(outputs[i]);
+    if (all[i].run.inferences.empty()) throw RuntimeFailure(subnet_name(i) + " printed no inference:\n" + outputs[i]);
     all[i].measured = double(all[i].run.inferences.back().instructions);
-    const int n = ++done;
-    if (o.on_progress) {
-      std::lock_guard<std::mutex> lock(progress);
-      o.on_progress(n, total);
-    }
-  });
+  }
   std::vector<SubnetMeasurement> fit(all.begin(), all.begin() + o.fit_subnets);
   std::vector<SubnetMeasurement> validate(all.begin() + o.fit_subnets, all.end());
   LatencyModel model = fit_and_validate(fit, validate);

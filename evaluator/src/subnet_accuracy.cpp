@@ -24,6 +24,10 @@ SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const SearchSpace& spa
       supernet::calibration_indices(*train_, options_.calibration_images, options_.calibration_seed);
   train_ = std::make_shared<data::CachedDataset>(std::make_shared<data::SubsetDataset>(train_, subset));
   holdout_ = std::make_shared<data::CachedDataset>(holdout_);
+  std::vector<int> even, odd;
+  for (int i = 0; i < holdout_->size(); ++i) (i % 2 ? odd : even).push_back(i);
+  holdout_even_ = std::make_shared<data::SubsetDataset>(holdout_, even);
+  holdout_odd_ = std::make_shared<data::SubsetDataset>(holdout_, odd);
   for (int i = 0; i < int(subset.size()); ++i) calibration_.push_back(i);
   if (!options_.cache_path.empty() && std::filesystem::exists(options_.cache_path)) {
     try {
@@ -60,7 +64,7 @@ double SubnetAccuracy::operator()(const ArchSpec& arch) {
   const double top1 = acc.top1();
   cache_[key] = top1;
   ++measured_;
-  if (!options_.cache_path.empty() && save_every > 0 && measured_ % save_every == 0) {
+  if (!options_.cache_path.empty() && options_.write_cache && save_every > 0 && measured_ % save_every == 0) {
     std::filesystem::create_directories(std::filesystem::absolute(options_.cache_path).parent_path());
     json j{{"tag", options_.cache_tag}, {"top1", cache_}};
     write_file_atomic(options_.cache_path, j.dump(1) + "\n");
@@ -68,8 +72,61 @@ double SubnetAccuracy::operator()(const ArchSpec& arch) {
   return top1;
 }
 
+std::pair<double, double> SubnetAccuracy::split_halves(const ArchSpec& arch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  torch::NoGradGuard no_grad;
+  net_->set_active(arch);
+  supernet::recalibrate_bn(net_, *train_, calibration_, arch.r, options_.batch_size);
+  const auto forward = [&](const torch::Tensor& in) { return net_->forward(in); };
+  return {supernet::evaluate(forward, *holdout_even_, arch.r, options_.batch_size).top1(),
+          supernet::evaluate(forward, *holdout_odd_, arch.r, options_.batch_size).top1()};
+}
+
+std::vector<double> SubnetAccuracy::measure_all(const std::vector<ArchSpec>& archs, const dist::Cluster& cluster,
+                                                const std::function<void()>& on_measured) {
+  std::vector<std::string> keys;
+  std::string all_keys;
+  for (const auto& a : archs) {
+    keys.push_back(arch_key(space_, a));
+    all_keys += keys.back() + "\n";
+  }
+  if (cluster.size() > 1) {
+    // The ranks run the same deterministic steps; a different list would pair wrong figures with archs.
+    std::string root_keys = all_keys;
+    cluster.broadcast(root_keys);
+    if (cluster.any(root_keys != all_keys))
+      throw RuntimeFailure("MPI ranks disagree on the subnets to measure (rank " + std::to_string(cluster.rank()) +
+                           "): they must run the same command with the same files");
+  }
+  std::vector<size_t> todo;  // uncached, first occurrence only
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::map<std::string, bool> queued;
+    for (size_t i = 0; i < archs.size(); ++i) {
+      if (cache_.count(keys[i])) ++hits_;
+      else if (queued.emplace(keys[i], true).second) todo.push_back(i);
+    }
+  }
+  int64_t measured_here = 0;
+  const auto figures = dist::map_items(cluster, todo.size(), [&](size_t k) {
+    const double top1 = (*this)(archs[todo[k]]);
+    ++measured_here;
+    if (on_measured) on_measured();
+    return json(top1).dump();
+  });
+  std::vector<double> out;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    measured_ += int64_t(todo.size()) - measured_here;  // the other ranks' measurements count too
+    for (size_t k = 0; k < todo.size(); ++k) cache_[keys[todo[k]]] = json::parse(figures[k]).get<double>();
+    for (const auto& key : keys) out.push_back(cache_.at(key));
+  }
+  if (!todo.empty()) save();
+  return out;
+}
+
 void SubnetAccuracy::save() const {
-  if (options_.cache_path.empty()) return;
+  if (options_.cache_path.empty() || !options_.write_cache) return;
   std::lock_guard<std::mutex> lock(mutex_);
   const auto parent = std::filesystem::absolute(options_.cache_path).parent_path();
   std::filesystem::create_directories(parent);

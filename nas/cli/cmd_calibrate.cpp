@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "tinynas/supernet/cluster.h"
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/calibration.h"
 #include "tinynas/nas/config.h"
@@ -147,6 +148,7 @@ Runner add_calibrate(CLI::App& app) {
       model = calibrate_in_qemu(c);
       progress.finish();
     }
+    if (!dist::Cluster::world().is_root()) return 0;  // under MPI, rank 0 reports and writes the model
     report(model);
     fs::create_directories(fs::absolute(out).parent_path());
     save_latency_model(out, model);

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "supernet_common.h"
@@ -13,6 +14,8 @@
 #include "tinynas/nas/progress.h"
 #include "tinynas/search_space/errors.h"
 #include "tinynas/search_space/rng.h"
+#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/supernet/cluster.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/runtime.h"
@@ -30,6 +33,7 @@ struct Options {
   int epochs = 500;
   int calibration_images = 0;
   int64_t seed = 0;
+  bool noise_check = false;
 };
 
 }  // namespace
@@ -54,6 +58,9 @@ Runner add_predictor(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "random seed of the sampled subnets and the training")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--noise-check", o->noise_check,
+               "also measure the held-out subnets on the two halves of the holdout and report how noisy the "
+               "targets are: the tau an error-free predictor could reach (costs one more measurement per subnet)");
   cmd->add_option("--out", o->out, "predictor file (default: predictor.pt beside the supernet)");
   cmd->add_option("--cache", o->cache,
                   "measured accuracies, kept between runs (default: accuracy_cache.json beside the predictor)");
@@ -65,19 +72,37 @@ Runner add_predictor(CLI::App& app) {
     const std::string cache =
         o->cache.empty() ? (fs::path(out).parent_path() / "accuracy_cache.json").string() : o->cache;
     const int images = o->calibration_images > 0 ? o->calibration_images : x.train.options.recalibration_images;
-    const SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, images, cache);
+    // Under MPI the measurements are split between the ranks; rank 0 writes the cache and the predictor.
+    const dist::Cluster& cluster = dist::Cluster::world();
+    install_stop_handlers();
+    SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, images, cache);
+    ao.write_cache = cluster.is_root();
     SubnetAccuracy accuracy(f.net, f.net->space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"),
                             ao);
     // Subnets of the supernet's width at the resolutions it was trained at.
     const double w = f.net->largest(f.resolutions.front()).w;
-    std::vector<MeasuredArch> measured;
-    ProgressBar progress("measuring subnets", o->samples, "subnets");
+    std::vector<ArchSpec> sampled;
     for (int i = 0; i < o->samples; ++i) {
       Rng rng(derive_seed(uint64_t(o->seed), uint64_t(i)));
       const int r = f.resolutions[rng.below(uint32_t(f.resolutions.size()))];
-      const ArchSpec arch = f.net->space.sample(rng, w, r);
-      measured.push_back({arch, accuracy(arch)});
-      progress.advance();
+      sampled.push_back(f.net->space.sample(rng, w, r));
+    }
+    // In chunks, so that a stop signal (Slurm's time limit) ends the run between two of them with the
+    // cache saved: the same command then measures only what is missing.
+    std::vector<MeasuredArch> measured;
+    ProgressBar progress("measuring subnets", o->samples, "subnets");
+    const size_t chunk = size_t(8 * cluster.size());
+    for (size_t first = 0; first < sampled.size(); first += chunk) {
+      if (cluster.any(stop_requested())) {
+        accuracy.save();
+        throw Interrupted("measured " + std::to_string(first) + " of " + std::to_string(sampled.size()) +
+                          " subnets, cached in " + cache + "; the same command measures the rest");
+      }
+      const std::vector<ArchSpec> part(sampled.begin() + std::ptrdiff_t(first),
+                                       sampled.begin() + std::ptrdiff_t(std::min(sampled.size(), first + chunk)));
+      const std::vector<double> top1 = accuracy.measure_all(part, cluster);
+      for (size_t k = 0; k < part.size(); ++k) measured.push_back({part[k], top1[k]});
+      progress.advance(int64_t(part.size()));
     }
     progress.finish();
     accuracy.save();
@@ -85,6 +110,29 @@ Runner add_predictor(CLI::App& app) {
     const size_t test = std::max<size_t>(2, size_t(double(measured.size()) * o->test_fraction));
     const std::vector<MeasuredArch> train_set(measured.begin(), measured.end() - std::ptrdiff_t(test));
     const std::vector<MeasuredArch> test_set(measured.end() - std::ptrdiff_t(test), measured.end());
+    std::string notes = "supernet " + fs::path(f.path).filename().string() + ", " + ao.cache_tag;
+    std::string noise_line;
+    if (o->noise_check) {
+      std::vector<std::pair<double, double>> halves;
+      ProgressBar bar("holdout halves", int64_t(test_set.size()), "subnets");
+      for (const std::string& r : dist::map_items(cluster, test_set.size(), [&](size_t i) {
+             const auto h = accuracy.split_halves(test_set[i].arch);
+             bar.advance();
+             return nlohmann::json::array({h.first, h.second}).dump();
+           })) {
+        const auto j = nlohmann::json::parse(r);
+        halves.push_back({j[0].get<double>(), j[1].get<double>()});
+      }
+      bar.finish();
+      const MeasurementNoise noise = measurement_noise(halves, uint64_t(o->seed));
+      noise_line = fmt::format(
+          "measurement noise on those subnets: a holdout figure is off by {:.2f} points (sd), the two holdout halves "
+          "rank them with tau {:.3f}, an error-free predictor would reach tau {:.3f} at most",
+          noise.sd, noise.halves_tau, noise.perfect_predictor_tau);
+      notes += fmt::format("; noise: sd {:.2f} points, error-free predictor tau {:.3f}", noise.sd,
+                           noise.perfect_predictor_tau);
+    }
+    if (!cluster.is_root()) return 0;  // rank 0 trains and writes the predictor
     PredictorTrainOptions po;
     po.epochs = o->epochs;
     po.seed = uint64_t(o->seed);
@@ -93,9 +141,10 @@ Runner add_predictor(CLI::App& app) {
     PredictorMetrics m = p.evaluate(test_set);
     m.train_samples = int(train_set.size());
     fs::create_directories(fs::absolute(out).parent_path());
-    p.save(out, m, "supernet " + fs::path(f.path).filename().string() + ", " + ao.cache_tag);
+    p.save(out, m, notes);
     std::cout << "accuracy predictor written to " << out << ": on " << m.test_samples << " held-out subnets RMSE "
               << m.rmse << " points, Kendall tau " << m.kendall_tau << " (trained on " << m.train_samples << ")\n";
+    if (!noise_line.empty()) std::cout << noise_line << "\n";
     return 0;
   };
 }

@@ -23,6 +23,8 @@
 #include "tinynas/nas/units.h"
 #include "tinynas/search_space/errors.h"
 #include "tinynas/search_space/files.h"
+#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/supernet/cluster.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/runtime.h"
@@ -133,6 +135,12 @@ Runner add_search(CLI::App& app) {
                          std::to_string(r_min) + ") needs SRAM " + format_size(smallest.sram_bytes) + ", Flash " +
                          format_size(smallest.flash_bytes) + ", latency " + std::to_string(smallest.latency_ms) + " ms");
     }
+    // Under MPI every rank runs these same steps; the subnet measurements are split between the ranks
+    // and rank 0 alone writes files.
+    const dist::Cluster& cluster = dist::Cluster::world();
+    const bool root = cluster.is_root();
+    install_stop_handlers();
+    if (cluster.size() > 1) spdlog::info("search on {} MPI ranks: measurements split between them", cluster.size());
     fs::create_directories(o->out);
     // Stage 1 over the supernet's (w, r) spaces: the FLOPs CDF of what fits, for the report.
     SpaceOptimizerOptions s1;
@@ -144,19 +152,22 @@ Runner add_search(CLI::App& app) {
     s1.flash_bytes = limits.flash_bytes;
     s1.runtime_code_bytes = x.mcu.runtime_code_bytes;
     const SpaceOptimizerResult stage1 = optimize_space(s1);
-    write_stage1_outputs((fs::path(o->out) / "stage1").string(), stage1, s1, x);
+    if (root) write_stage1_outputs((fs::path(o->out) / "stage1").string(), stage1, s1, x);
 
     // Evolution.
-    const SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, x.train.options.recalibration_images,
-                                                             (fs::path(o->out) / "accuracy_cache.json").string());
+    SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, x.train.options.recalibration_images,
+                                                       (fs::path(o->out) / "accuracy_cache.json").string());
+    ao.write_cache = root;
     SubnetAccuracy measure(f.net, space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"), ao);
     evo.free_wr = true;
     evo.checkpoint_path = (fs::path(o->out) / "evolution.json").string();
     evo.resume = o->resume;
+    evo.write_checkpoints = root;
     EvolutionCallbacks cb;
     cb.costs = [&](const ArchSpec& a) { return costs(a); };
     if (predictor) cb.accuracy = [&](const ArchSpec& a) { return predictor->predict(a); };
-    else cb.accuracy = [&](const ArchSpec& a) { return measure(a); };
+    else cb.accuracy_batch = [&](const std::vector<ArchSpec>& archs) { return measure.measure_all(archs, cluster); };
+    cb.should_stop = [&] { return cluster.any(stop_requested()); };
     cb.on_generation = [&](const GenerationStats& s) {
       spdlog::info("generation {}/{}: best {:.2f}, mean {:.2f}, {} children, {} scored ({:.2f} s)", s.generation,
                    evo.generations, s.best_accuracy, s.mean_accuracy, s.children, s.scored, s.seconds);
@@ -187,6 +198,30 @@ Runner add_search(CLI::App& app) {
     std::vector<Candidate> ranked = result.population;
     std::sort(ranked.begin(), ranked.end(),
               [](const Candidate& a, const Candidate& b) { return a.accuracy != b.accuracy ? a.accuracy > b.accuracy : a.key < b.key; });
+    // The baselines: MobileNetV2 and ProxylessNAS as subnets of the space, scaled until they fit.
+    const auto cost_fn = [&](const ArchSpec& a) { return costs(a); };
+    struct Baseline {
+      std::string name, file;  // file: its arch, written beside winner.json for fine-tuning comparisons
+      std::optional<ArchSpec> arch;
+    };
+    std::vector<Baseline> baselines;
+    for (const auto& [name, file, make] :
+         std::vector<std::tuple<std::string, std::string, std::function<ArchSpec(double, int)>>>{
+             {"MobileNetV2 (scaled)", "baseline-mobilenetv2.json",
+              [&](double bw, int r) { return mobilenetv2_arch(space, bw, r); }},
+             {"ProxylessNAS (scaled)", "baseline-proxylessnas.json",
+              [&](double bw, int r) { return proxylessnas_arch(space, bw, r); }}}) {
+      const auto b = scale_to_fit(name, make, {w}, f.resolutions, limits, cost_fn);
+      baselines.push_back({name, file, b ? std::optional<ArchSpec>(b->arch) : std::nullopt});
+    }
+    {
+      // The top-k and the baselines measured at once (split between the ranks); `reported` finds them cached.
+      std::vector<ArchSpec> batch;
+      for (size_t i = 0; i < ranked.size() && int(batch.size()) < o->top_k; ++i) batch.push_back(ranked[i].arch);
+      for (const auto& b : baselines)
+        if (b.arch) batch.push_back(*b.arch);
+      measure.measure_all(batch, cluster);
+    }
     for (size_t i = 0; i < ranked.size() && int(report.top_k.size()) < o->top_k; ++i)
       report.top_k.push_back(reported("candidate " + std::to_string(i + 1), ranked[i]));
     const auto best = std::max_element(report.top_k.begin(), report.top_k.end(),
@@ -196,21 +231,17 @@ Runner add_search(CLI::App& app) {
     ReportedNetwork winner = *best;
     winner.name = "searched (tinynas)";
     report.networks.push_back(winner);
-    const auto cost_fn = [&](const ArchSpec& a) { return costs(a); };
-    for (const auto& [name, make] :
-         std::vector<std::pair<std::string, std::function<ArchSpec(double, int)>>>{
-             {"MobileNetV2 (scaled)", [&](double bw, int r) { return mobilenetv2_arch(space, bw, r); }},
-             {"ProxylessNAS (scaled)", [&](double bw, int r) { return proxylessnas_arch(space, bw, r); }}}) {
-      const auto b = scale_to_fit(name, make, {w}, f.resolutions, limits, cost_fn);
-      if (!b) {
-        report.notes.push_back(name + " does not fit the limits at any resolution of the supernet");
+    for (const Baseline& b : baselines) {
+      if (!b.arch) {
+        report.notes.push_back(b.name + " does not fit the limits at any resolution of the supernet");
         continue;
       }
+      if (root) save_arch((fs::path(o->out) / b.file).string(), *b.arch);
       Candidate c;
-      c.arch = b->arch;
-      c.key = arch_key(space, b->arch);
-      c.costs = costs(b->arch);
-      report.networks.push_back(reported(name, c));
+      c.arch = *b.arch;
+      c.key = arch_key(space, *b.arch);
+      c.costs = costs(*b.arch);
+      report.networks.push_back(reported(b.name, c));
     }
     measure.save();
     // Whether each limit binds: does the largest subnet at the largest resolution meet it?
@@ -225,6 +256,8 @@ Runner add_search(CLI::App& app) {
     if (limits.latency_ms > 0 && largest.latency_ms <= limits.latency_ms)
       report.notes.push_back("the latency limit does not bind: the largest subnet takes " +
                              std::to_string(largest.latency_ms) + " ms");
+    // The rest writes files and exports firmware: rank 0 only.
+    if (!root) return 0;
     report.winner_graph = engine::build_graph(space.describe(winner.candidate.arch));
     const std::string winner_path = (fs::path(o->out) / "winner.json").string();
     save_arch(winner_path, winner.candidate.arch);

@@ -6,6 +6,8 @@
 #include <iostream>
 
 #include "commands.h"
+#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/supernet/cluster.h"
 #include "tinynas/nas/config.h"
 #include "tinynas/nas/progress.h"
 #include "tinynas/search_space/errors.h"
@@ -22,6 +24,7 @@ struct Options {
   bool resume = false;
   int epochs = 0;
   int64_t max_steps = -1;
+  int batch_parts = 0;
 };
 }  // namespace
 
@@ -37,6 +40,10 @@ Runner add_train(CLI::App& app) {
   cmd->add_option("--epochs", o->epochs, "override the epochs of a sandwich run")->check(CLI::PositiveNumber);
   cmd->add_option("--max-steps-per-epoch", o->max_steps, "cap the steps of every epoch (quick trials)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch-parts", o->batch_parts,
+                  "split every batch into N parts with their own BN statistics, gradients averaged (what N MPI "
+                  "ranks do; default: the config's train.batch_parts, or the rank count under mpirun)")
+      ->check(CLI::PositiveNumber);
   return [o]() {
     const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
     TrainConfig tc = x.train;
@@ -45,12 +52,21 @@ Runner add_train(CLI::App& app) {
       tc.options.phases.front().epochs = o->epochs;
     }
     if (o->max_steps >= 0) tc.options.max_steps_per_epoch = o->max_steps;
+    // SIGTERM / SIGUSR1 (Slurm's time limit or preemption) stop after the current step, with a checkpoint.
+    install_stop_handlers();
+    const dist::Cluster& cluster = dist::Cluster::world();
+    if (o->batch_parts > 0) tc.options.batch_parts = o->batch_parts;
+    else if (tc.options.batch_parts == 1 && cluster.size() > 1) tc.options.batch_parts = cluster.size();
     const std::string out = o->out.empty() ? "runs/" + x.name + "-supernet" : o->out;
     std::filesystem::create_directories(out);
-    auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(out + "/train.log", /*truncate=*/!o->resume);
-    spdlog::default_logger()->sinks().push_back(file_sink);
-    // The experiment as it was run, beside its results.
-    write_file_atomic(out + "/experiment.yaml", read_text_file(x.path));
+    // Rank 0 keeps the log file and the experiment copy; every rank reads the same data.
+    const bool root = cluster.is_root();
+    if (root) {
+      auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(out + "/train.log", /*truncate=*/!o->resume);
+      spdlog::default_logger()->sinks().push_back(file_sink);
+      // The experiment as it was run, beside its results.
+      write_file_atomic(out + "/experiment.yaml", read_text_file(x.path));
+    }
 
     const int threads = global_options().threads > 0 ? global_options().threads : tc.threads;
     supernet::configure_torch(threads);
@@ -77,7 +93,7 @@ Runner add_train(CLI::App& app) {
     };
     const auto history = supernet::train_supernet(tc.options, *train, *holdout, supernet::TrainPaths{out}, o->resume, on_step);
     spdlog::info("trained: {} epochs; supernet in {}/supernet.pt, metrics in {}/metrics.csv", history.size(), out, out);
-    spdlog::default_logger()->sinks().pop_back();
+    if (root) spdlog::default_logger()->sinks().pop_back();
     return 0;
   };
 }

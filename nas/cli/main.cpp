@@ -8,6 +8,8 @@
 #include "commands.h"
 #include "tinynas/nas/logging.h"
 #include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/stop_signal.h"  // Interrupted, its exit code
+#include "tinynas/supernet/cluster.h"
 
 namespace tinynas::cli {
 GlobalOptions& global_options() {
@@ -19,7 +21,8 @@ GlobalOptions& global_options() {
 int main(int argc, char** argv) {
   CLI::App app{
       "tinynas: finds and deploys neural networks for microcontrollers (MCUNet-style TinyNAS + TinyEngine).\n"
-      "Exit codes: 0 success, 1 failure, 2 bad input or impossible request."};
+      "Exit codes: 0 success, 1 failure, 2 bad input or impossible request, 3 stopped by SIGTERM/SIGUSR1 after\n"
+      "writing a checkpoint (run the same command with --resume)."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tinynas 0.1.0");
   std::string log_level = "info", log_file;
@@ -54,6 +57,12 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  // One rank that fails ends the whole MPI job: the others would wait for it in their next collective.
+  const auto fail = [](int code) {
+    const auto& cluster = tinynas::dist::Cluster::world();
+    if (cluster.size() > 1) cluster.abort(code);
+    return code;
+  };
   try {
     tinynas::setup_logging(log_level, log_file);
     std::unique_ptr<tbb::global_control> limit;
@@ -61,11 +70,15 @@ int main(int argc, char** argv) {
     for (const Command& c : commands)
       if (c.app->parsed()) return c.run();
     return 2;
+  } catch (const tinynas::Interrupted& e) {
+    // Every rank stops at the same step, so no abort: they all exit with this code.
+    spdlog::warn("stopped: {}", e.what());
+    return tinynas::kInterruptedExitCode;
   } catch (const tinynas::InputError& e) {
     spdlog::error("{}", e.what());
-    return 2;
+    return fail(2);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    return 1;
+    return fail(1);
   }
 }

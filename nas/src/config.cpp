@@ -177,7 +177,7 @@ TrainConfig load_train_config(const YAML::Node& node, const std::string& path, c
   check_keys(n, at,
              {"method", "epochs", "lr", "subnets_per_step", "phases", "batch_size", "threads", "seed", "momentum",
               "nesterov", "weight_decay", "label_smoothing", "kd_weight", "warmup_epochs", "recalibration_images",
-              "eval_batch_size", "max_steps_per_epoch"});
+              "eval_batch_size", "max_steps_per_epoch", "batch_parts"});
   if (n["method"]) c.method = get<std::string>(n, "method", at);
   if (n["batch_size"]) o.batch_size = get<int>(n, "batch_size", at);
   if (n["threads"]) c.threads = get<int>(n, "threads", at);
@@ -191,6 +191,7 @@ TrainConfig load_train_config(const YAML::Node& node, const std::string& path, c
   if (n["recalibration_images"]) o.recalibration_images = get<int>(n, "recalibration_images", at);
   if (n["eval_batch_size"]) o.eval_batch_size = get<int>(n, "eval_batch_size", at);
   if (n["max_steps_per_epoch"]) o.max_steps_per_epoch = get<int64_t>(n, "max_steps_per_epoch", at);
+  if (n["batch_parts"]) o.batch_parts = get<int>(n, "batch_parts", at);
   const double lr = n["lr"] ? get<double>(n, "lr", at) : 0.05;
   if (c.threads <= 0) throw InputError(at + ": threads must be positive");
   if (c.method == "sandwich") {

@@ -14,6 +14,7 @@
 
 #include "tinynas/nas/units.h"
 #include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/stop_signal.h"
 #include "tinynas/search_space/files.h"
 #include "tinynas/search_space/rng.h"
 
@@ -212,7 +213,8 @@ class Search {
 
   EvolutionResult run() {
     validate_options(space_, o_);
-    if (!cb_.costs || !cb_.accuracy) throw InputError("evolution: costs and accuracy callbacks are required");
+    if (!cb_.costs || (!cb_.accuracy && !cb_.accuracy_batch))
+      throw InputError("evolution: costs and accuracy callbacks are required");
     int generation = 0;
     if (o_.resume && std::filesystem::exists(o_.checkpoint_path)) {
       generation = load_checkpoint();
@@ -224,6 +226,11 @@ class Search {
     int run_here = 0;
     for (int g = generation + 1; g <= o_.generations; ++g) {
       if (o_.stop_after >= 0 && run_here >= o_.stop_after) break;
+      if (cb_.should_stop && cb_.should_stop())
+        throw Interrupted("evolution stopped after generation " + std::to_string(generation) +
+                          (o_.checkpoint_path.empty() ? std::string(" (no checkpoint file)")
+                                                      : ": checkpoint " + o_.checkpoint_path +
+                                                            "; the same command with --resume continues from there"));
       next_generation(g);
       save_checkpoint(g);
       generation = g;
@@ -257,7 +264,14 @@ class Search {
     for (size_t i = 0; i < candidates.size(); ++i)
       if (!archive_.count(candidates[i].key) && first.emplace(candidates[i].key, i).second) todo.push_back(i);
     std::vector<double> acc(todo.size());
-    tbb::parallel_for(size_t(0), todo.size(), [&](size_t k) { acc[k] = cb_.accuracy(candidates[todo[k]].arch); });
+    if (cb_.accuracy_batch) {
+      std::vector<ArchSpec> archs;
+      for (size_t k : todo) archs.push_back(candidates[k].arch);
+      acc = cb_.accuracy_batch(archs);
+      if (acc.size() != todo.size()) throw RuntimeFailure("evolution: the batch accuracy returned a wrong count");
+    } else {
+      tbb::parallel_for(size_t(0), todo.size(), [&](size_t k) { acc[k] = cb_.accuracy(candidates[todo[k]].arch); });
+    }
     for (size_t k = 0; k < todo.size(); ++k) {
       Candidate c = candidates[todo[k]];
       c.accuracy = acc[k];
@@ -376,7 +390,7 @@ class Search {
   }
 
   void save_checkpoint(int g) {
-    if (o_.checkpoint_path.empty()) return;
+    if (o_.checkpoint_path.empty() || !o_.write_checkpoints) return;
     json j;
     j["format"] = "tinynas-evolution-1";
     j["settings"] = settings_json(space_, limits_, o_);

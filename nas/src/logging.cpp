@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "tinynas/search_space/errors.h"
+#include "tinynas/supernet/cluster.h"
 
 namespace tinynas {
 
@@ -12,11 +13,15 @@ void setup_logging(const std::string& level, const std::string& log_file) {
   const auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off")
     throw InputError("--log-level: '" + level + "' is not one of trace, debug, info, warn, error, critical, off");
+  // Under MPI, rank 0 logs as a single process does; the other ranks print warnings and errors only,
+  // tagged with their rank, and write no log file.
+  const dist::Cluster& cluster = dist::Cluster::world();
   std::vector<spdlog::sink_ptr> sinks;
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  console->set_pattern("%^[%l]%$ %v");
+  console->set_pattern(cluster.size() > 1 ? "%^[%l]%$ [rank " + std::to_string(cluster.rank()) + "] %v" : "%^[%l]%$ %v");
+  if (!cluster.is_root()) console->set_level(std::max(lvl, spdlog::level::warn));
   sinks.push_back(console);
-  if (!log_file.empty()) {
+  if (!log_file.empty() && cluster.is_root()) {
     try {
       auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file);
       file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");

@@ -26,6 +26,20 @@ bool program_available(const std::string& name) {
 
 int run_program(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log_path) {
   if (argv.empty()) return -1;
+  // The child is not a rank of this process's MPI job: without the launcher's variables it runs as a
+  // plain process (a tinynas child would otherwise try to join the job).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    const std::string v = *e;
+    if (v.rfind("OMPI_", 0) == 0 || v.rfind("PMIX_", 0) == 0 || v.rfind("PMI_", 0) == 0) continue;
+    env_strings.push_back(v);
+  }
+  std::vector<char*> envp;
+  for (auto& v : env_strings) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) return -1;
   if (pid == 0) {
@@ -38,10 +52,7 @@ int run_program(const std::vector<std::string>& argv, const std::string& cwd, co
         ::close(fd);
       }
     }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
+    ::execvpe(args[0], args.data(), envp.data());
     ::_exit(127);
   }
   int status = 0;

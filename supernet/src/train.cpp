@@ -15,7 +15,9 @@
 #include "tinynas/search_space/errors.h"
 #include "tinynas/search_space/files.h"
 #include "tinynas/search_space/rng.h"
+#include "tinynas/search_space/stop_signal.h"
 #include "tinynas/supernet/checkpoint.h"
+#include "tinynas/supernet/cluster.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/finetune.h"
 #include "tinynas/supernet/ofa.h"
@@ -89,6 +91,13 @@ void validate_options(const TrainOptions& o) {
   o.space.validate();
   if (o.phases.empty()) throw InputError("training needs at least one phase");
   if (o.batch_size <= 0) throw InputError("batch_size must be positive");
+  if (o.batch_parts <= 0 || o.batch_size % o.batch_parts != 0)
+    throw InputError("batch_parts (" + std::to_string(o.batch_parts) + ") must divide the batch size (" +
+                     std::to_string(o.batch_size) + ")");
+  const int ranks = dist::Cluster::world().size();
+  if (o.batch_parts % ranks != 0)
+    throw InputError("batch_parts (" + std::to_string(o.batch_parts) + ") must be a multiple of the " +
+                     std::to_string(ranks) + " MPI ranks (every rank runs the same number of parts)");
   if (o.resolutions.empty()) throw InputError("the supernet needs at least one training resolution");
   for (int r : o.resolutions)
     if (std::find(o.space.resolution_choices.begin(), o.space.resolution_choices.end(), r) ==
@@ -115,6 +124,11 @@ struct TrainState {
   int64_t global_step = 0;   // optimizer steps over the whole run (seeds the subnet sampling)
   bool has_teacher = false;
   std::vector<EpochMetrics> history;
+  // Within the current epoch, when a run stopped between steps (0 = at an epoch boundary).
+  int64_t step_in_epoch = 0;
+  double epoch_loss_sum = 0;
+  int64_t epoch_passes = 0;
+  double epoch_seconds = 0;  // training time of the epoch so far (for images/s)
 };
 
 nlohmann::json metrics_json(const EpochMetrics& m) {
@@ -200,6 +214,10 @@ void save_checkpoint(const TrainPaths& paths, const std::string& options_json, c
   j["phase"] = st.phase;
   j["epochs_done"] = st.epochs_done;
   j["global_step"] = st.global_step;
+  j["step_in_epoch"] = st.step_in_epoch;
+  j["epoch_loss_sum"] = st.epoch_loss_sum;
+  j["epoch_passes"] = st.epoch_passes;
+  j["epoch_seconds"] = st.epoch_seconds;
   j["has_teacher"] = teacher != nullptr;
   j["history"] = nlohmann::json::array();
   for (const auto& m : st.history) j["history"].push_back(metrics_json(m));
@@ -221,6 +239,12 @@ void save_checkpoint(const TrainPaths& paths, const std::string& options_json, c
 std::string fingerprint(const std::string& options_json) {
   auto j = nlohmann::json::parse(options_json);
   return j.dump();
+}
+
+// What stopped the run, for its message: this rank's signal, or one another rank received.
+std::string stop_reason() {
+  const std::string name = stop_signal_name();
+  return name.empty() ? "a signal to another rank" : name;
 }
 
 void set_lr(torch::optim::SGD& opt, double lr) {
@@ -268,6 +292,7 @@ std::string options_to_json(const TrainOptions& o) {
   j["recalibration_images"] = o.recalibration_images;
   j["max_steps_per_epoch"] = o.max_steps_per_epoch;
   j["eval_batch_size"] = o.eval_batch_size;
+  if (o.batch_parts != 1) j["batch_parts"] = o.batch_parts;  // absent = 1 (files written before it existed)
   j["data"] = o.data_description;
   j["phases"] = nlohmann::json::array();
   for (const auto& p : o.phases)
@@ -321,6 +346,10 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
     st.phase = j.at("phase");
     st.epochs_done = j.at("epochs_done");
     st.global_step = j.at("global_step");
+    st.step_in_epoch = j.value("step_in_epoch", int64_t(0));
+    st.epoch_loss_sum = j.value("epoch_loss_sum", 0.0);
+    st.epoch_passes = j.value("epoch_passes", int64_t(0));
+    st.epoch_seconds = j.value("epoch_seconds", 0.0);
     st.has_teacher = j.at("has_teacher");
     for (const auto& m : j.at("history")) st.history.push_back(metrics_from_json(m));
     torch::serialize::InputArchive model, optim;
@@ -347,11 +376,19 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
   }
 
   const auto calib = calibration_indices(train, o.recalibration_images, calibration_seed(o.seed));
+  const dist::Cluster& cluster = dist::Cluster::world();
+  const int64_t part_size = o.batch_size / o.batch_parts;
+  std::vector<int> my_parts;  // the parts of every batch this rank runs
+  for (int k = cluster.rank(); k < o.batch_parts; k += cluster.size()) my_parts.push_back(k);
+  const bool data_parallel = o.batch_parts > 1 || cluster.size() > 1;
+  if (cluster.size() > 1)
+    spdlog::info("data-parallel training on {} ranks: {} parts of {} images per step, {} on this rank",
+                 cluster.size(), o.batch_parts, part_size, my_parts.size());
   int global_epoch = int(st.history.size());
   for (; st.phase < int(o.phases.size()); ++st.phase, st.epochs_done = 0) {
     const PhaseOptions& p = o.phases[size_t(st.phase)];
     const SearchSpace ps = phase_space(o, p);
-    if (st.epochs_done == 0) {
+    if (st.epochs_done == 0 && st.step_in_epoch == 0) {  // not when resuming inside its first epoch
       // The teacher of progressive shrinking: the largest subnet as the first phase left it.
       if (st.phase > 0 && !st.has_teacher && o.kd_weight > 0 && !p.sandwich) {
         teacher = net->extract(net->largest(rmax));
@@ -382,49 +419,145 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
       Rng order_rng(derive_seed(o.seed, kDataOrder, uint64_t(st.phase) << 32 | uint64_t(st.epochs_done)));
       for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[order_rng.below(uint32_t(i))]);
       const uint64_t aug_seed = derive_seed(o.seed, kAugment, uint64_t(st.phase) << 32 | uint64_t(st.epochs_done));
+      // This rank's rows of batch b: its parts, one after the other (all of the batch for one part).
       auto batch_indices = [&](int64_t b) {
-        return std::vector<int>(order.begin() + b * o.batch_size, order.begin() + (b + 1) * o.batch_size);
+        std::vector<int> idx;
+        for (int k : my_parts) {
+          const auto first = order.begin() + b * o.batch_size + int64_t(k) * part_size;
+          idx.insert(idx.end(), first, first + part_size);
+        }
+        return idx;
       };
       auto load = [&](int64_t b) { return load_input(train, batch_indices(b), rmax, true, aug_seed); };
-      std::future<torch::Tensor> next = std::async(std::launch::async, load, 0);
-      double loss_sum = 0;
-      int64_t passes = 0;
+      const int64_t first_step = st.step_in_epoch;
+      std::future<torch::Tensor> next = std::async(std::launch::async, load, first_step);
+      double loss_sum = st.epoch_loss_sum;
+      int64_t passes = st.epoch_passes;
+      const double seconds_before = st.epoch_seconds;
+      double allreduce_seconds = 0;
+      int64_t allreduce_floats = 0;
       const int64_t phase_step0 = int64_t(st.epochs_done) * steps_per_epoch;
       if (on_step) on_step(0, steps_per_epoch, 0.0, 0.0);
       double lr = p.lr;
-      for (int64_t b = 0; b < steps_per_epoch; ++b) {
-        torch::Tensor x_full = next.get();
+      for (int64_t b = first_step; b < steps_per_epoch; ++b) {
+        torch::Tensor x_mine = next.get();
         if (b + 1 < steps_per_epoch) next = std::async(std::launch::async, load, b + 1);
-        const torch::Tensor y = labels_of(train, batch_indices(b));
+        const torch::Tensor y_mine = labels_of(train, batch_indices(b));
         lr = cosine_lr(p.lr, phase_step0 + b, phase_steps, warmup);
         set_lr(*opt, lr);
         opt->zero_grad();
         const auto subnets = sample_subnets(o, p, ps, uint64_t(st.global_step));
-        torch::Tensor soft_targets;
-        if (teacher && !p.sandwich) {
+        // One part's forward and backward passes; the loss is scaled so that the parts' gradients sum
+        // to the mean over the step's subnets and parts. Returns the part's loss sum over its passes.
+        const auto run_part = [&](const torch::Tensor& x, const torch::Tensor& y) {
+          double part_loss = 0;
+          torch::Tensor soft_targets;
+          if (teacher && !p.sandwich) {
+            torch::NoGradGuard no_grad;
+            soft_targets = torch::softmax(teacher->forward(x), 1);
+          }
+          for (const auto& s : subnets) {
+            net->set_active(s.arch);
+            const auto logits = net->forward(resize_input(x, s.arch.r));
+            auto loss = torch::nn::functional::cross_entropy(
+                logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing));
+            if (soft_targets.defined() && !s.teacher && o.kd_weight > 0)
+              loss = loss + o.kd_weight * soft_cross_entropy(logits, soft_targets);
+            if (s.teacher && o.kd_weight > 0) soft_targets = torch::softmax(logits.detach(), 1);
+            (loss / double(subnets.size() * size_t(o.batch_parts))).backward();
+            part_loss += loss.item<double>();
+          }
+          return part_loss;
+        };
+        bool stop = false;
+        if (!data_parallel) {
+          loss_sum += run_part(x_mine, y_mine);
+          passes += int64_t(subnets.size());
+          stop = stop_requested();
+        } else {
+          // Every part starts from the same BN running statistics; their results are averaged below.
+          std::vector<torch::Tensor> buffers, start;
+          for (auto& t : net->buffers()) buffers.push_back(t);
+          if (my_parts.size() > 1)
+            for (auto& t : buffers) start.push_back(t.clone());
+          std::vector<torch::Tensor> grads;  // the parameters with a gradient, in a fixed order
+          torch::Tensor fused;
+          double local_loss = 0;
+          for (size_t j = 0; j < my_parts.size(); ++j) {
+            if (j > 0) {
+              torch::NoGradGuard no_grad;
+              for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(start[i]);
+              for (auto& prm : grads) prm.mutable_grad().zero_();
+            }
+            local_loss += run_part(x_mine.narrow(0, int64_t(j) * part_size, part_size),
+                                   y_mine.narrow(0, int64_t(j) * part_size, part_size));
+            if (j == 0)
+              for (auto& prm : net->parameters())
+                if (prm.grad().defined()) grads.push_back(prm);
+            // One buffer per step: gradients, floating BN statistics, then the loss, the pass count and
+            // the stop flag, so a single MPI_Allreduce carries the whole step.
+            std::vector<torch::Tensor> pieces;
+            for (auto& prm : grads) pieces.push_back(prm.grad().reshape({-1}));
+            for (auto& t : buffers)
+              if (t.is_floating_point()) pieces.push_back(t.reshape({-1}).to(torch::kFloat));
+            pieces.push_back(torch::zeros({3}));
+            torch::Tensor flat = torch::cat(pieces);
+            fused = j == 0 ? flat : fused.add_(flat);
+          }
+          const int64_t n = fused.numel();
+          float* tail = fused.data_ptr<float>() + n - 3;
+          tail[0] = float(local_loss);
+          tail[1] = float(my_parts.size() * subnets.size());
+          tail[2] = stop_requested() ? 1.0f : 0.0f;
+          const auto reduce_start = Clock::now();
+          cluster.allreduce_sum(fused.data_ptr<float>(), size_t(n));
+          allreduce_seconds += std::chrono::duration<double>(Clock::now() - reduce_start).count();
+          allreduce_floats = n;
           torch::NoGradGuard no_grad;
-          soft_targets = torch::softmax(teacher->forward(x_full), 1);
-        }
-        for (const auto& s : subnets) {
-          net->set_active(s.arch);
-          const auto logits = net->forward(resize_input(x_full, s.arch.r));
-          auto loss = torch::nn::functional::cross_entropy(
-              logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing));
-          if (soft_targets.defined() && !s.teacher && o.kd_weight > 0)
-            loss = loss + o.kd_weight * soft_cross_entropy(logits, soft_targets);
-          if (s.teacher && o.kd_weight > 0) soft_targets = torch::softmax(logits.detach(), 1);
-          (loss / double(subnets.size())).backward();
-          loss_sum += loss.item<double>();
-          ++passes;
+          int64_t at = 0;
+          for (auto& prm : grads) {
+            const int64_t k = prm.numel();
+            prm.mutable_grad().copy_(fused.narrow(0, at, k).view_as(prm));
+            at += k;
+          }
+          for (auto& t : buffers)
+            if (t.is_floating_point()) {
+              const int64_t k = t.numel();
+              t.copy_(fused.narrow(0, at, k).view_as(t) / double(o.batch_parts));
+              at += k;
+            }
+          loss_sum += double(tail[0]);
+          passes += int64_t(tail[1] + 0.5f);
+          stop = tail[2] > 0;
         }
         opt->step();
         ++st.global_step;
-        if (on_step) {
-          const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-          on_step(b + 1, steps_per_epoch, loss_sum / double(passes), double((b + 1) * o.batch_size) / secs);
+        const double secs = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
+        if (on_step)
+          on_step(b + 1, steps_per_epoch, loss_sum / double(std::max<int64_t>(passes, 1)),
+                  double((b + 1 - first_step) * o.batch_size) / std::max(1e-9, secs - seconds_before));
+        if (stop && b + 1 < steps_per_epoch) {
+          // Preempted: a checkpoint of this very point (the next step is the first one a resume runs).
+          TrainState saved_state = st;
+          saved_state.step_in_epoch = b + 1;
+          saved_state.epoch_loss_sum = loss_sum;
+          saved_state.epoch_passes = passes;
+          saved_state.epoch_seconds = secs;
+          if (cluster.is_root())
+            save_checkpoint(paths, options_json, saved_state, net, *opt, teacher ? &teacher : nullptr);
+          cluster.barrier();
+          throw Interrupted(stop_reason() + " at step " + std::to_string(b + 1) + "/" +
+                            std::to_string(steps_per_epoch) + " of epoch " + std::to_string(global_epoch + 1) +
+                            ": checkpoint written to " + paths.checkpoint() + "; the same command with --resume "
+                            "continues from there");
         }
       }
-      const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      next = {};
+      const double train_secs = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
+      st.step_in_epoch = 0;
+      st.epoch_loss_sum = 0;
+      st.epoch_passes = 0;
+      st.epoch_seconds = 0;
 
       EpochMetrics m;
       m.phase = p.name;
@@ -432,9 +565,13 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
       m.global_epoch = ++global_epoch;
       m.train_loss = loss_sum / double(std::max<int64_t>(passes, 1));
       m.lr = lr;
-      m.images_per_s = double(steps_per_epoch * o.batch_size) / train_secs;
+      m.images_per_s = double((steps_per_epoch - first_step) * o.batch_size) /
+                       std::max(1e-9, train_secs - seconds_before);
+      m.allreduce_seconds = allreduce_seconds;
+      m.allreduce_floats = allreduce_floats;
       // Holdout accuracy of the extremes after BN recalibration; the training BN statistics are restored
-      // afterwards so that evaluation does not change the training trajectory.
+      // afterwards so that evaluation does not change the training trajectory. With several ranks, each
+      // measures its share of the two.
       {
         torch::NoGradGuard no_grad;
         // Restored however the block exits.
@@ -448,16 +585,25 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
           }
         } restore{net, {}};
         for (const auto& b : net->buffers()) restore.saved.push_back(b.clone());
-        const auto measure = [&](const ArchSpec& a) {
+        const std::vector<ArchSpec> extremes = {ps.largest(o.width, rmax), ps.smallest(o.width, rmin)};
+        const auto top1 = dist::map_items(cluster, extremes.size(), [&](size_t i) {
+          const ArchSpec& a = extremes[i];
           net->set_active(a);
           recalibrate_bn(net, train, calib, a.r, o.eval_batch_size);
-          return evaluate([&](const torch::Tensor& x) { return net->forward(x); }, holdout, a.r, o.eval_batch_size).top1();
-        };
-        m.holdout_largest = measure(ps.largest(o.width, rmax));
-        m.holdout_smallest = measure(ps.smallest(o.width, rmin));
+          const double v =
+              evaluate([&](const torch::Tensor& x) { return net->forward(x); }, holdout, a.r, o.eval_batch_size).top1();
+          return nlohmann::json(v).dump();
+        });
+        m.holdout_largest = nlohmann::json::parse(top1[0]).get<double>();
+        m.holdout_smallest = nlohmann::json::parse(top1[1]).get<double>();
       }
-      m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      m.seconds = std::chrono::duration<double>(Clock::now() - t0).count() + seconds_before;
       st.history.push_back(m);
+      if (cluster.size() > 1)
+        spdlog::info("epoch {}: gradient allreduce {:.1f} % of the training time ({:.2f} ms per step, {} floats)",
+                     m.global_epoch, 100.0 * allreduce_seconds / std::max(1e-9, train_secs - seconds_before),
+                     1e3 * allreduce_seconds / double(std::max<int64_t>(1, steps_per_epoch - first_step)),
+                     allreduce_floats);
       spdlog::info("epoch {} ({} {}/{}): loss {:.4f}, lr {:.5f}, {:.0f} img/s, holdout top-1 largest {:.2f} % "
                    "smallest {:.2f} %, {:.0f} s",
                    m.global_epoch, p.name, m.epoch, p.epochs, m.train_loss, m.lr, m.images_per_s, m.holdout_largest,
@@ -468,13 +614,24 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
         ++saved_state.phase;
         saved_state.epochs_done = 0;
       }
-      save_checkpoint(paths, options_json, saved_state, net, *opt, teacher ? &teacher : nullptr);
-      write_metrics_csv(paths.metrics(), st.history);
+      if (cluster.is_root()) {
+        save_checkpoint(paths, options_json, saved_state, net, *opt, teacher ? &teacher : nullptr);
+        write_metrics_csv(paths.metrics(), st.history);
+      }
+      const bool last = st.phase + 1 == int(o.phases.size()) && st.epochs_done + 1 == p.epochs;
+      if (!last && cluster.any(stop_requested())) {
+        cluster.barrier();
+        throw Interrupted(stop_reason() + " after epoch " + std::to_string(global_epoch) + ": checkpoint written to " +
+                          paths.checkpoint() + "; the same command with --resume continues from there");
+      }
     }
   }
   net->eval();
-  save_supernet(paths.supernet(), net, o.resolutions, options_json);
-  write_metrics_csv(paths.metrics(), st.history);
+  if (cluster.is_root()) {
+    save_supernet(paths.supernet(), net, o.resolutions, options_json);
+    write_metrics_csv(paths.metrics(), st.history);
+  }
+  cluster.barrier();
   return st.history;
 }
 

@@ -83,6 +83,36 @@ TEST(AccuracyPredictor, KendallTauByHand) {
   EXPECT_THROW(kendall_tau({1}, {1, 2}), InputError);
 }
 
+TEST(AccuracyPredictor, MeasurementNoiseOfKnownNoise) {
+  // Without noise the halves agree: no error, and ranking is perfect.
+  const auto exact = measurement_noise({{80, 80}, {81, 81}, {82.5, 82.5}, {79, 79}});
+  EXPECT_EQ(exact.sd, 0.0);
+  EXPECT_EQ(exact.halves_tau, 1.0);
+  EXPECT_EQ(exact.perfect_predictor_tau, 1.0);
+  // True accuracies spread with sd 0.5, every half off by Gaussian noise of sd 0.3 * sqrt(2), so a full
+  // figure is off by 0.3: the estimate finds 0.3, and the simulated tau of an error-free predictor is
+  // close to (slightly above) the tau of the true accuracies against the full figures.
+  Rng rng(11);
+  const auto gauss = [&] { return std::sqrt(-2 * std::log(1 - rng.uniform())) * std::cos(2 * M_PI * rng.uniform()); };
+  std::vector<std::pair<double, double>> halves;
+  std::vector<double> truth, full;
+  for (int i = 0; i < 400; ++i) {
+    const double t = 88 + 0.5 * gauss();
+    const double a = t + 0.3 * std::sqrt(2.0) * gauss(), b = t + 0.3 * std::sqrt(2.0) * gauss();
+    halves.push_back({a, b});
+    truth.push_back(t);
+    full.push_back(0.5 * (a + b));
+  }
+  const auto noisy = measurement_noise(halves, 3);
+  EXPECT_EQ(noisy.subnets, 400);
+  EXPECT_NEAR(noisy.sd, 0.3, 0.03);
+  const double achievable = kendall_tau(truth, full);
+  EXPECT_GT(noisy.perfect_predictor_tau, achievable - 0.02);
+  EXPECT_LT(noisy.perfect_predictor_tau, achievable + 0.08);
+  EXPECT_LT(noisy.halves_tau, noisy.perfect_predictor_tau);
+  EXPECT_THROW(measurement_noise({{1, 1}, {2, 2}}), InputError);
+}
+
 TEST(AccuracyPredictor, LearnsAKnownFunctionToTheTargets) {
   const SearchSpace s = gray_space();
   const auto train = synthetic_set(s, 600, 1);
@@ -154,6 +184,10 @@ TEST(SubnetAccuracy, EqualsRecalibrationAndEvaluationByHandAndIsCached) {
   EXPECT_DOUBLE_EQ(first, by_hand.top1());
   // A new evaluator reads the cache file instead of measuring.
   SubnetAccuracy again(net, s, train, holdout, o);
+  // The two holdout halves (60 images each) average to the full figure.
+  const auto [even, odd] = again.split_halves(arch);
+  EXPECT_NEAR(0.5 * (even + odd), first, 1e-9);
+  EXPECT_NEAR(even * 60 / 100, std::round(even * 60 / 100), 1e-9);
   EXPECT_EQ(again.cached(arch), first);
   EXPECT_EQ(again(arch), first);
   EXPECT_EQ(again.measured(), 0);

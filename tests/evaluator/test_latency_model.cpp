@@ -178,7 +178,7 @@ TEST(Calibration, QemuCountsOfTwoMicroBenchmarksAreReproduced) {
   for (size_t i = 0; i < 2; ++i) {
     const std::string dir = (tmp.path / ("subnet-" + std::to_string(i))).string();
     measured[i].graph = write_calibration_bundle(space, archs[i], dir);
-    measured[i].run = run_calibration_bundle(dir, board, 300);
+    measured[i].run = engine::parse_firmware_output(run_calibration_bundle(dir, board, 300));
     measured[i].measured = double(measured[i].run.inferences.back().instructions);
   }
   std::vector<SubnetMeasurement> validate = measured;

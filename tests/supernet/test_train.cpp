@@ -2,12 +2,16 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <fstream>
+#include <numeric>
 #include <stdexcept>
 
 #include "synthetic_dataset.h"
 #include "test_helpers.h"
 #include "tinynas/search_space/errors.h"
+#include "tinynas/search_space/rng.h"
+#include "tinynas/search_space/stop_signal.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/finetune.h"
@@ -95,6 +99,122 @@ TEST(Train, ProgressiveShrinkingResumeAcrossPhasesWithTeacherAndReorder) {
               PhaseOptions{"kernel", 1, 0.03, {3, 5, 7}, {}, {}, 1, false, false},
               PhaseOptions{"expand", 2, 0.02, {3, 5, 7}, {3, 6}, {1, 2}, 2, false, true}};
   expect_resume_equal(o, 4, 1);  // stopped in the expand phase, after the teacher and the re-ordering
+}
+
+// A stop signal in the middle of an epoch: the run finishes that step, writes a checkpoint of it and
+// throws Interrupted; the resumed run continues from the next step to the same final weights.
+void expect_signal_resume_equal(const TrainOptions& o, int stop_epoch, int stop_step) {
+  torch::set_num_threads(1);
+  SyntheticImages train(64, 4, 1), holdout(16, 4, 1, 99);
+  TempDir a, b;
+  const auto full = train_supernet(o, train, holdout, TrainPaths{a.path.string()}, false);
+  int epoch = 0;
+  int64_t steps_seen = 0;
+  auto signal = [&](int64_t step, int64_t, double, double) {
+    if (step == 0) ++epoch;
+    if (step > 0) ++steps_seen;
+    if (epoch == stop_epoch && step == stop_step) request_stop(SIGUSR1);
+  };
+  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{b.path.string()}, false, signal), Interrupted);
+  request_stop(0);
+  // The signal came after step stop_step had checked for one: the next step is the last.
+  EXPECT_EQ(steps_seen, int64_t(stop_epoch - 1) * o.max_steps_per_epoch + stop_step + 1);
+  EXPECT_FALSE(std::filesystem::exists(TrainPaths{b.path.string()}.supernet()));
+  int64_t resumed_steps = 0;
+  const auto resumed = train_supernet(o, train, holdout, TrainPaths{b.path.string()}, true,
+                                      [&](int64_t step, int64_t, double, double) { resumed_steps += step > 0; });
+  EXPECT_EQ(steps_seen + resumed_steps, int64_t(full.size()) * o.max_steps_per_epoch);  // none run twice
+  ASSERT_EQ(resumed.size(), full.size());
+  for (size_t i = 0; i < full.size(); ++i) EXPECT_EQ(resumed[i].train_loss, full[i].train_loss) << "epoch " << i + 1;
+  const auto wa = final_state(a.path.string()), wb = final_state(b.path.string());
+  EXPECT_TRUE(torch::equal(wa, wb)) << "max diff " << (wa - wb).abs().max().item<double>();
+}
+
+TEST(Train, SignalMidEpochCheckpointsThatStepAndResumesEqual) {
+  auto o = tiny_options();
+  o.phases = {PhaseOptions{"sandwich", 2, 0.05, {3, 5, 7}, {3, 4, 6}, {1, 2}, 3, true, false}};
+  expect_signal_resume_equal(o, 2, 1);
+  // The same with the batch in two parts (the data-parallel step).
+  o.batch_parts = 2;
+  expect_signal_resume_equal(o, 1, 1);
+}
+
+TEST(Train, BatchPartsAverageGradientsAndStatistics) {
+  // With one subnet and the largest choices only, a step over 2 parts of 4 images must equal two
+  // independent single-part steps' mean: the same start, each part's gradient computed alone.
+  torch::set_num_threads(1);
+  auto o = tiny_options();
+  o.phases = {PhaseOptions{"largest", 1, 0.05, {}, {}, {}, 1, false, false}};
+  o.resolutions = {16};
+  o.max_steps_per_epoch = 1;
+  o.momentum = 0;
+  o.nesterov = false;
+  o.weight_decay = 0;
+  o.kd_weight = 0;
+  o.batch_parts = 2;
+  SyntheticImages train(64, 4, 1), holdout(16, 4, 1, 99);
+  TempDir dir;
+  train_supernet(o, train, holdout, TrainPaths{dir.path.string()}, false);
+  const auto trained = load_supernet(TrainPaths{dir.path.string()}.supernet());
+
+  // By hand: the initial supernet, the step's 8 images in the same order, two halves.
+  torch::manual_seed(int64_t(o.seed));
+  OFASupernet net(o.space, o.width);
+  net->train();
+  std::vector<int> order(64);
+  std::iota(order.begin(), order.end(), 0);
+  Rng order_rng(derive_seed(o.seed, 1, 0));  // the epoch's data order (stream 1, phase 0, epoch 0)
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[order_rng.below(uint32_t(i))]);
+  const uint64_t aug = derive_seed(o.seed, 2, 0);
+  const ArchSpec largest = net->largest(16);
+  net->set_active(largest);
+  std::vector<torch::Tensor> params, grad_sum, buffer_sum;
+  for (auto& p : net->parameters()) params.push_back(p);
+  std::vector<torch::Tensor> start;
+  for (auto& b : net->buffers()) start.push_back(b.clone());
+  for (int part = 0; part < 2; ++part) {
+    const std::vector<int> idx(order.begin() + part * 4, order.begin() + part * 4 + 4);
+    {
+      torch::NoGradGuard no_grad;
+      size_t i = 0;
+      for (auto& b : net->buffers()) b.copy_(start[i++]);
+    }
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    const auto logits = net->forward(load_input(train, idx, 16, true, aug));
+    torch::nn::functional::cross_entropy(
+        logits, labels_of(train, idx), torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing))
+        .backward();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const torch::Tensor g = params[i].grad().defined() ? params[i].grad() : torch::zeros_like(params[i]);
+      if (part == 0) grad_sum.push_back(g.clone());
+      else grad_sum[i] += g;
+    }
+    size_t i = 0;
+    for (auto& b : net->buffers()) {
+      if (part == 0) buffer_sum.push_back(b.clone().to(torch::kDouble));
+      else buffer_sum[i] += b.to(torch::kDouble);
+      ++i;
+    }
+  }
+  // Plain SGD (no momentum, no decay) at the cosine schedule's first step of a one-step phase: lr * 1.
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> expected, got;
+  for (size_t i = 0; i < params.size(); ++i) expected.push_back((params[i] - o.phases[0].lr * grad_sum[i] / 2).flatten());
+  for (auto& p : trained.net->parameters()) got.push_back(p.flatten());
+  const auto e = torch::cat(expected), g = torch::cat(got);
+  ASSERT_EQ(e.numel(), g.numel());
+  std::vector<torch::Tensor> initial;
+  for (auto& p : params) initial.push_back(p.flatten());
+  const auto moved = (e - torch::cat(initial)).abs().max().item<double>();
+  // Float rounding only: relative to the step's largest update (a random network takes large ones).
+  EXPECT_LT((e - g).abs().max().item<double>(), 1e-6 * std::max(1.0, moved)) << "largest update " << moved;
+  // Running statistics: the mean of the two parts' (integer counters are the same in both).
+  size_t i = 0;
+  for (auto& b : trained.net->buffers()) {
+    if (b.is_floating_point())
+      EXPECT_LT((b.to(torch::kDouble) - buffer_sum[i] / 2).abs().max().item<double>(), 1e-6) << "buffer " << i;
+    ++i;
+  }
 }
 
 TEST(Train, RefusesResumeWithOtherOptionsOrCorruptCheckpoint) {

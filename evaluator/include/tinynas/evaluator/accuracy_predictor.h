@@ -5,6 +5,7 @@
 // (Eigen), so the search can query it from many threads at once.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Dense>
@@ -40,6 +41,20 @@ struct PredictorMetrics {
 
 // Kendall's tau-b of two equally long lists.
 double kendall_tau(const std::vector<double>& a, const std::vector<double>& b);
+
+// How noisy the predictor's targets are, from subnets measured on the two halves of the holdout
+// (equal sizes, so a full-holdout figure is their mean): the limit on the tau any predictor can reach
+// against measured figures.
+struct MeasurementNoise {
+  int subnets = 0;
+  double sd = 0;                     // error of a full-holdout figure, points: sd(half A - half B) / 2
+  double halves_tau = 0;             // tau between the two half-holdout figures
+  double perfect_predictor_tau = 0;  // expected tau of an error-free predictor against full-holdout figures
+};
+// Throws InputError for fewer than 3 subnets. The last figure is simulated (full figures plus Gaussian
+// noise of `sd`, 200 draws, deterministic in the seed); it slightly overestimates the limit, since the
+// measured figures are themselves spread wider than the true accuracies.
+MeasurementNoise measurement_noise(const std::vector<std::pair<double, double>>& halves, uint64_t seed = 0);
 
 class AccuracyPredictor {
  public:

@@ -42,13 +42,15 @@ struct SubnetMeasurement {
   double predicted = 0;  // filled by validation
 };
 
-// Builds and runs the bundle in `dir` under QEMU; throws RuntimeFailure with the build or run log.
-engine::FirmwareOutput run_calibration_bundle(const std::string& dir, const engine::Board& board, int timeout_seconds);
+// Builds and runs the bundle in `dir` under QEMU and returns its serial output (parse_firmware_output
+// reads it); throws RuntimeFailure with the build or run log.
+std::string run_calibration_bundle(const std::string& dir, const engine::Board& board, int timeout_seconds);
 
 // Fits the model to the fit subnets' layers and fills the validation figures from the others.
 LatencyModel fit_and_validate(const std::vector<SubnetMeasurement>& fit, std::vector<SubnetMeasurement>& validate);
 
-// The whole calibration on a QEMU board: measure (in parallel), fit, validate.
+// The whole calibration on a QEMU board: measure (in parallel, and split between the ranks of an MPI
+// job), fit, validate.
 LatencyModel calibrate_in_qemu(const CalibrationOptions& options);
 
 // Splits a captured serial log holding several firmware runs (each starts with its

@@ -10,12 +10,15 @@
 // (MCUNet: 10k), whose standard error near 90 % top-1 is 0.4 points. One measurement then costs about
 // 7000 forward images: 0.5-1.5 s for the Fashion-MNIST subnets on 2 cores.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "tinynas/search_space/space.h"
+#include "tinynas/supernet/cluster.h"
 #include "tinynas/supernet/dataset.h"
 #include "tinynas/supernet/ofa.h"
 
@@ -28,6 +31,7 @@ struct SubnetAccuracyOptions {
   std::string cache_path;         // "" = in memory only
   std::string cache_tag;          // what the cached figures belong to (supernet file, data); a cache
                                   // file with another tag is refused
+  bool write_cache = true;        // false: read the cache file, never write it (MPI ranks other than 0)
 };
 
 class SubnetAccuracy {
@@ -37,6 +41,14 @@ class SubnetAccuracy {
                  std::shared_ptr<const data::Dataset> holdout, SubnetAccuracyOptions options);
   // Top-1 (%) on the holdout; thread-safe (measurements are serialized, LibTorch uses the cores).
   double operator()(const ArchSpec& arch);
+  // Top-1 of every arch, the uncached ones measured across the job's ranks (each rank its share, the
+  // figures then exchanged, so every rank's cache holds them all). Every rank must call it with the
+  // same list: a rank whose list differs from rank 0's throws RuntimeFailure.
+  std::vector<double> measure_all(const std::vector<ArchSpec>& archs, const dist::Cluster& cluster,
+                                  const std::function<void()>& on_measured = {});
+  // Top-1 (%) on the even- and on the odd-numbered holdout images, after the same recalibration; not
+  // cached. Over many subnets, the two halves' disagreement measures how noisy a holdout figure is.
+  std::pair<double, double> split_halves(const ArchSpec& arch);
   // Cached figure, or -1.
   double cached(const ArchSpec& arch) const;
   int64_t measured() const { return measured_; }  // measurements run (cache misses)
@@ -49,6 +61,7 @@ class SubnetAccuracy {
   supernet::OFASupernet net_;
   SearchSpace space_;
   std::shared_ptr<const data::Dataset> train_, holdout_;  // the calibration subset and the holdout, cached
+  std::shared_ptr<const data::Dataset> holdout_even_, holdout_odd_;
   SubnetAccuracyOptions options_;
   std::vector<int> calibration_;
   std::map<std::string, double> cache_;

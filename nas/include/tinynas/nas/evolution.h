@@ -66,6 +66,7 @@ struct EvolutionOptions {
   SearchObjective objective = SearchObjective::Accuracy;
   // Written (atomically) after the initial population and after every generation; "" = none.
   std::string checkpoint_path;
+  bool write_checkpoints = true;  // false: read checkpoint_path for resume only (MPI ranks other than 0)
   // Continue from checkpoint_path when it exists (it must come from the same settings).
   bool resume = false;
   // Stop after this many generations of this run (the checkpoint stays resumable); -1 = run to the end.
@@ -85,7 +86,12 @@ struct EvolutionCallbacks {
   // Both are called from several threads at once and must be deterministic.
   std::function<CandidateCosts(const ArchSpec&)> costs;
   std::function<double(const ArchSpec&)> accuracy;
+  // When set, used instead of `accuracy`: every new candidate of a generation at once, from the calling
+  // thread (for measurements spread over MPI ranks). Must return one figure per arch, deterministically.
+  std::function<std::vector<double>(const std::vector<ArchSpec>&)> accuracy_batch;
   std::function<void(const GenerationStats&)> on_generation;  // called from the calling thread
+  // Polled after every generation's checkpoint; true ends the run with Interrupted (stop_signal.h).
+  std::function<bool()> should_stop;
 };
 
 struct EvolutionResult {

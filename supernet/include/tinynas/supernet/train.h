@@ -51,6 +51,13 @@ struct TrainOptions {
   int recalibration_images = 2000; // BN recalibration subset (training images) for the epoch metrics
   int eval_batch_size = 256;
   int64_t max_steps_per_epoch = 0; // 0 = the whole training set (a smaller value is for tests and benchmarks)
+  // Data parallelism: every step's batch is split into this many equal parts, each with its own forward
+  // and backward pass (BN normalizes per part, as in data-parallel training without synchronized BN);
+  // the gradients are averaged over the parts and the BN running statistics, each updated from the same
+  // starting point, too. The job's MPI ranks share the parts (rank k runs parts k, k + ranks, ...), so
+  // a run on N ranks equals a one-process run with the same batch_parts. Must divide batch_size and be
+  // a multiple of the rank count; 1 and one rank is the plain single-batch step.
+  int batch_parts = 1;
 };
 
 // Where a run writes: checkpoint.pt (latest, every epoch), supernet.pt (final weights + metadata),
@@ -72,6 +79,9 @@ struct EpochMetrics {
   double seconds = 0;
   double holdout_largest = 0;   // holdout top-1 after recalibration, largest subnet at the largest r
   double holdout_smallest = 0;  // smallest subnet at the smallest r
+  // Data-parallel steps only (not in metrics.csv): time in the gradient MPI_Allreduce and its size.
+  double allreduce_seconds = 0;
+  int64_t allreduce_floats = 0;  // of the last step's fused buffer
 };
 
 // Called with step 0 when an epoch starts, then after every step with (step within the epoch, steps per
@@ -80,6 +90,9 @@ using StepCallback = std::function<void(int64_t step, int64_t steps, double loss
 
 // Trains a supernet on `train` (holdout metrics on `holdout`); resume = continue from the checkpoint in
 // paths.dir, which must come from the same options (InputError otherwise). Returns every epoch's metrics.
+// Under MPI every rank calls it with the same options; rank 0 writes the files (paths.dir must be on a
+// file system all ranks see, for resuming). On SIGTERM / SIGUSR1 (on any rank) the run finishes its
+// step, writes a checkpoint of that point and throws Interrupted; resuming continues from that step.
 std::vector<EpochMetrics> train_supernet(const TrainOptions& options, const data::Dataset& train,
                                          const data::Dataset& holdout, const TrainPaths& paths, bool resume,
                                          const StepCallback& on_step = {});
