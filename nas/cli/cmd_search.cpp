@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "supernet_common.h"
+#include "tinynas/engine/flash.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/accuracy_predictor.h"
@@ -40,13 +41,73 @@ struct Options {
   int64_t seed = 0;
   int population = 0, parents = 0, mutations = -1, crossovers = -1, generations = -1, top_k = 5;
   double mutate_prob = -1;
-  bool resume = false, no_firmware = false;
+  bool resume = false, no_firmware = false, train = false;
+  int predictor_samples = 300;
 };
 
 std::string self_path() {
   std::error_code ec;
   const fs::path p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? "tinynas" : p.string();
+}
+
+// `search --train`: the supernet's space (the config's, or stage 1's best under the limits), then
+// `tinynas train` and `tinynas predictor build` into OUT/supernet/ (the one training and predictor
+// path; both resume what is there). Returns the supernet file.
+std::string train_for_search(const Options& o, const Experiment& x, const SearchConstraints& limits) {
+  if (dist::Cluster::world().size() > 1)
+    throw InputError("--train runs in one process: under MPI, train with `mpirun tinynas train` "
+                     "(scripts/slurm/train.sbatch), then search with --supernet");
+  double w = x.supernet.width;
+  std::vector<int> resolutions = x.supernet.resolutions;
+  if (!x.supernet.width_given) {
+    SpaceOptimizerOptions s1;
+    s1.space = x.space;
+    s1.stage1 = x.stage1;
+    s1.sram_bytes = limits.sram_bytes - kStackBoundBytes;
+    s1.flash_bytes = limits.flash_bytes;
+    s1.runtime_code_bytes = x.mcu.runtime_code_bytes;
+    const SpaceOptimizerResult stage1 = optimize_space(s1);
+    if (!stage1.any_fits())
+      throw InputError("no space of the stage-1 grid has a subnet that meets " + limits.describe());
+    w = stage1.best().w;
+    // The best resolution and its neighbours in the space: the search then trades resolution for depth.
+    const std::vector<int>& all = x.space.resolution_choices;
+    const auto at = std::find(all.begin(), all.end(), stage1.best().r);
+    resolutions.clear();
+    for (auto it = at == all.begin() ? at : at - 1; it != all.end() && it <= at + 1; ++it) resolutions.push_back(*it);
+    spdlog::info("stage 1 chose w {} r {} of {} spaces: training resolutions {}", w, stage1.best().r,
+                 stage1.spaces.size(), fmt::join(resolutions, "/"));
+  } else {
+    // Nothing is trained for a budget the configured space cannot meet (the same check as below, without
+    // the latency, which needs the supernet's file for nothing but is checked again after training).
+    const int r_min = *std::min_element(resolutions.begin(), resolutions.end());
+    const engine::Graph g = engine::build_graph(x.space.describe(x.space.smallest(w, r_min)));
+    const int64_t sram = engine::plan_arena_bytes(g) + kStackBoundBytes;
+    const int64_t flash = engine::estimate_flash(g, x.mcu.runtime_code_bytes).total();
+    if (sram > limits.sram_bytes || flash > limits.flash_bytes)
+      throw InputError("no subnet of the configured supernet (w " + std::to_string(w) + ") meets " + limits.describe() +
+                       ": the smallest (r " + std::to_string(r_min) + ") needs SRAM " + format_size(sram) +
+                       ", Flash " + format_size(flash));
+  }
+  const fs::path dir = fs::path(o.out) / "supernet";
+  fs::create_directories(dir);
+  std::string rs;
+  for (int r : resolutions) rs += (rs.empty() ? "" : ",") + std::to_string(r);
+  const auto run = [&](const std::vector<std::string>& argv, const std::string& what, const fs::path& log) {
+    spdlog::info("{}: {} (log: {})", what, fmt::join(argv, " "), log.string());
+    const int rc = run_program(argv, "", log.string());
+    if (rc != 0) throw RuntimeFailure(what + " failed (exit " + std::to_string(rc) + "), see " + log.string());
+  };
+  run({self_path(), "train", "--config", x.path, "--out", dir.string(), "--resume", "--width", std::to_string(w),
+       "--resolutions", rs},
+      "training the supernet", dir / "train.out");
+  const std::string supernet = (dir / "supernet.pt").string();
+  if (o.predictor != "none")
+    run({self_path(), "predictor", "build", "--config", x.path, "--supernet", supernet, "--samples",
+         std::to_string(o.predictor_samples)},
+        "building its accuracy predictor", dir / "predictor.out");
+  return supernet;
 }
 
 }  // namespace
@@ -82,6 +143,13 @@ Runner add_search(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--resume", o->resume, "continue the evolution from the checkpoint in --out");
+  cmd->add_flag("--train", o->train,
+                "train a supernet first (OUT/supernet/, with `tinynas train`; resumes if it is there) and build its "
+                "accuracy predictor, then search it; the config's supernet.width fixes its space, else stage 1 "
+                "chooses (w, r) under the limits");
+  cmd->add_option("--predictor-samples", o->predictor_samples, "with --train: subnets measured for the predictor")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 1000000));
   cmd->add_flag("--no-firmware", o->no_firmware, "do not export the winner as a firmware bundle");
   return [o]() {
     Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
@@ -102,6 +170,10 @@ Runner add_search(CLI::App& app) {
     evo.parents = std::min(evo.parents, evo.population);
     supernet::configure_torch(global_options().threads > 0 ? global_options().threads : x.train.threads);
 
+    if (o->train) {
+      if (!o->supernet.empty()) throw InputError("--train trains its own supernet: drop --supernet");
+      o->supernet = train_for_search(*o, x, limits);
+    }
     // The supernet, its predictor and the MCU's latency model.
     auto f = load_experiment_supernet(x, o->supernet);
     const SearchSpace& space = f.net->space;

@@ -25,6 +25,8 @@ struct Options {
   int epochs = 0;
   int64_t max_steps = -1;
   int batch_parts = 0;
+  double width = 0;
+  std::vector<int> resolutions;
 };
 }  // namespace
 
@@ -32,7 +34,8 @@ Runner add_train(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "train", "Train the experiment's once-for-all supernet (progressive shrinking or the sandwich rule, as its "
-               "train: section says). Writes DIR/checkpoint.pt every epoch, DIR/supernet.pt at the end, "
+               "train: section says). Writes DIR/checkpoint.pt every epoch (and at the step where SIGTERM / SIGUSR1 stopped "
+               "it: exit code 3), DIR/supernet.pt at the end, "
                "DIR/metrics.csv and DIR/train.log.");
   cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
   cmd->add_option("--out", o->out, "output directory (default: runs/<experiment>-supernet)");
@@ -40,6 +43,10 @@ Runner add_train(CLI::App& app) {
   cmd->add_option("--epochs", o->epochs, "override the epochs of a sandwich run")->check(CLI::PositiveNumber);
   cmd->add_option("--max-steps-per-epoch", o->max_steps, "cap the steps of every epoch (quick trials)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--width", o->width, "the supernet's width multiplier (default: the config's supernet.width)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--resolutions", o->resolutions, "training resolutions (default: the config's supernet.resolutions)")
+      ->delimiter(',');
   cmd->add_option("--batch-parts", o->batch_parts,
                   "split every batch into N parts with their own BN statistics, gradients averaged (what N MPI "
                   "ranks do; default: the config's train.batch_parts, or the rank count under mpirun)")
@@ -52,6 +59,12 @@ Runner add_train(CLI::App& app) {
       tc.options.phases.front().epochs = o->epochs;
     }
     if (o->max_steps >= 0) tc.options.max_steps_per_epoch = o->max_steps;
+    // The supernet's space, as `search --train` chooses it (checked against the space's choices below).
+    if (o->width > 0) tc.options.width = o->width;
+    if (!o->resolutions.empty()) tc.options.resolutions = o->resolutions;
+    const auto& widths = x.space.width_choices;
+    if (std::find(widths.begin(), widths.end(), tc.options.width) == widths.end())
+      throw InputError("--width " + std::to_string(tc.options.width) + " is not one of the space's widths");
     // SIGTERM / SIGUSR1 (Slurm's time limit or preemption) stop after the current step, with a checkpoint.
     install_stop_handlers();
     const dist::Cluster& cluster = dist::Cluster::world();

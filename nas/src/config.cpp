@@ -119,7 +119,10 @@ SupernetConfig load_supernet_config(const YAML::Node& node, const std::string& p
   const std::string at = path + ": supernet";
   const YAML::Node& n = mapping(node, at);
   check_keys(n, at, {"width", "resolutions", "checkpoint"});
-  if (n["width"]) c.width = get<double>(n, "width", at);
+  if (n["width"]) {
+    c.width = get<double>(n, "width", at);
+    c.width_given = true;
+  }
   if (n["resolutions"]) c.resolutions = get_choices<int>(n, "resolutions", at);
   if (n["checkpoint"]) c.checkpoint = resolve(path, get<std::string>(n, "checkpoint", at));
   if (std::find(space.width_choices.begin(), space.width_choices.end(), c.width) == space.width_choices.end())

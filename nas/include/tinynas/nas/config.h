@@ -19,6 +19,7 @@ struct SupernetConfig {
   double width = 0.5;
   std::vector<int> resolutions;
   std::string checkpoint;
+  bool width_given = false;  // the config fixes the supernet's space (else `search --train` asks stage 1)
 };
 
 struct TrainConfig {
