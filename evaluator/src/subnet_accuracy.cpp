@@ -57,26 +57,32 @@ double SubnetAccuracy::operator()(const ArchSpec& arch) {
     return it->second;
   }
   torch::NoGradGuard no_grad;
-  net_->set_active(arch);
-  supernet::recalibrate_bn(net_, *train_, calibration_, arch.r, options_.batch_size);
-  const auto acc = supernet::evaluate([&](const torch::Tensor& in) { return net_->forward(in); }, *holdout_, arch.r,
-                                      options_.batch_size);
-  const double top1 = acc.top1();
+  activate_and_recalibrate(arch);
+  const double top1 = supernet::evaluate([&](const torch::Tensor& in) { return net_->forward(in); }, *holdout_, arch.r,
+                                         options_.batch_size)
+                          .top1();
   cache_[key] = top1;
   ++measured_;
-  if (!options_.cache_path.empty() && options_.write_cache && save_every > 0 && measured_ % save_every == 0) {
-    std::filesystem::create_directories(std::filesystem::absolute(options_.cache_path).parent_path());
-    json j{{"tag", options_.cache_tag}, {"top1", cache_}};
-    write_file_atomic(options_.cache_path, j.dump(1) + "\n");
-  }
+  if (save_every > 0 && measured_ % save_every == 0) write_cache_file();
   return top1;
+}
+
+void SubnetAccuracy::activate_and_recalibrate(const ArchSpec& arch) {
+  net_->set_active(arch);
+  supernet::recalibrate_bn(net_, *train_, calibration_, arch.r, options_.batch_size);
+}
+
+void SubnetAccuracy::write_cache_file() const {
+  if (options_.cache_path.empty() || !options_.write_cache) return;
+  std::filesystem::create_directories(std::filesystem::absolute(options_.cache_path).parent_path());
+  json j{{"tag", options_.cache_tag}, {"top1", cache_}};
+  write_file_atomic(options_.cache_path, j.dump(1) + "\n");
 }
 
 std::pair<double, double> SubnetAccuracy::split_halves(const ArchSpec& arch) {
   std::lock_guard<std::mutex> lock(mutex_);
   torch::NoGradGuard no_grad;
-  net_->set_active(arch);
-  supernet::recalibrate_bn(net_, *train_, calibration_, arch.r, options_.batch_size);
+  activate_and_recalibrate(arch);
   const auto forward = [&](const torch::Tensor& in) { return net_->forward(in); };
   return {supernet::evaluate(forward, *holdout_even_, arch.r, options_.batch_size).top1(),
           supernet::evaluate(forward, *holdout_odd_, arch.r, options_.batch_size).top1()};
@@ -126,12 +132,8 @@ std::vector<double> SubnetAccuracy::measure_all(const std::vector<ArchSpec>& arc
 }
 
 void SubnetAccuracy::save() const {
-  if (options_.cache_path.empty() || !options_.write_cache) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  const auto parent = std::filesystem::absolute(options_.cache_path).parent_path();
-  std::filesystem::create_directories(parent);
-  json j{{"tag", options_.cache_tag}, {"top1", cache_}};
-  write_file_atomic(options_.cache_path, j.dump(1) + "\n");
+  write_cache_file();
 }
 
 }  // namespace tinynas

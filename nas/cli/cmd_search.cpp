@@ -51,6 +51,18 @@ std::string self_path() {
   return ec ? "tinynas" : p.string();
 }
 
+// Stage 1 over the config's grid of `space` under the search's limits (the stack bound comes off the
+// SRAM limit, as the cost model adds it to the arena).
+SpaceOptimizerOptions stage1_options(const Experiment& x, const SearchSpace& space, const SearchConstraints& limits) {
+  SpaceOptimizerOptions s1;
+  s1.space = space;
+  s1.stage1 = x.stage1;
+  s1.sram_bytes = limits.sram_bytes - kStackBoundBytes;
+  s1.flash_bytes = limits.flash_bytes;
+  s1.runtime_code_bytes = x.mcu.runtime_code_bytes;
+  return s1;
+}
+
 // `search --train`: the supernet's space (the config's, or stage 1's best under the limits), then
 // `tinynas train` and `tinynas predictor build` into OUT/supernet/ (the one training and predictor
 // path; both resume what is there). Returns the supernet file.
@@ -61,13 +73,7 @@ std::string train_for_search(const Options& o, const Experiment& x, const Search
   double w = x.supernet.width;
   std::vector<int> resolutions = x.supernet.resolutions;
   if (!x.supernet.width_given) {
-    SpaceOptimizerOptions s1;
-    s1.space = x.space;
-    s1.stage1 = x.stage1;
-    s1.sram_bytes = limits.sram_bytes - kStackBoundBytes;
-    s1.flash_bytes = limits.flash_bytes;
-    s1.runtime_code_bytes = x.mcu.runtime_code_bytes;
-    const SpaceOptimizerResult stage1 = optimize_space(s1);
+    const SpaceOptimizerResult stage1 = optimize_space(stage1_options(x, x.space, limits));
     if (!stage1.any_fits())
       throw InputError("no space of the stage-1 grid has a subnet that meets " + limits.describe());
     w = stage1.best().w;
@@ -215,14 +221,9 @@ Runner add_search(CLI::App& app) {
     if (cluster.size() > 1) spdlog::info("search on {} MPI ranks: measurements split between them", cluster.size());
     fs::create_directories(o->out);
     // Stage 1 over the supernet's (w, r) spaces: the FLOPs CDF of what fits, for the report.
-    SpaceOptimizerOptions s1;
-    s1.space = space;
-    s1.stage1 = x.stage1;
+    SpaceOptimizerOptions s1 = stage1_options(x, space, limits);
     s1.stage1.widths = {w};
     s1.stage1.resolutions = f.resolutions;
-    s1.sram_bytes = limits.sram_bytes - kStackBoundBytes;
-    s1.flash_bytes = limits.flash_bytes;
-    s1.runtime_code_bytes = x.mcu.runtime_code_bytes;
     const SpaceOptimizerResult stage1 = optimize_space(s1);
     if (root) write_stage1_outputs((fs::path(o->out) / "stage1").string(), stage1, s1, x);
 

@@ -58,6 +58,11 @@ class SubnetAccuracy {
   int save_every = 20;
 
  private:
+  // Both expect mutex_ held: the subnet set active with BN statistics of the calibration subset; the
+  // cache written (when it has a file and this rank writes it).
+  void activate_and_recalibrate(const ArchSpec& arch);
+  void write_cache_file() const;
+
   supernet::OFASupernet net_;
   SearchSpace space_;
   std::shared_ptr<const data::Dataset> train_, holdout_;  // the calibration subset and the holdout, cached
