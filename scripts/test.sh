@@ -6,6 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The project stands alone: nothing tracked may point at material beside the clone.
+outside='\.\./'"shared"
+if git rev-parse --git-dir >/dev/null 2>&1 && git grep -nI -e "$outside" -- . ; then
+  echo "test.sh: the tracked files above refer to a folder outside the project" >&2
+  exit 1
+fi
+
 scripts/setup.sh
 
 echo "== tests (Release build)"

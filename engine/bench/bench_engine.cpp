@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tinynas/core/data_dir.h"
 #include "tinynas/engine/codegen.h"
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/float_model.h"
@@ -113,7 +114,7 @@ int main(int argc, char** argv) {
   index = 0;
   for (const Net& n : {Net{"mcunet-320kb-1mb_imagenet.json", 0}, Net{"mcunet-5fps_imagenet.json", 0},
                        Net{"mbv2-w0.35-r144_imagenet.json", 0}}) {
-    const std::string path = std::string(TINYNAS_ZOO_DIR) + "/" + n.file;
+    const std::string path = core::data_path("zoo/mcunet/" + std::string(n.file));
     NetworkDesc net = load_zoo_json(path);
     if (n.resolution) net.resolution = n.resolution;
     const Graph g = build_graph(net);

@@ -8,7 +8,8 @@
 #include <sstream>
 
 #include "tinynas/engine/toolchain.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/data_dir.h"
+#include "tinynas/core/errors.h"
 
 namespace fs = std::filesystem;
 
@@ -206,7 +207,7 @@ std::string main_source(const QuantizedModel& m, const BundleOptions& o) {
      << "#define TEST_INPUTS " << o.test_inputs.size() << "\n"
      << "static const int8_t test_inputs[TEST_INPUTS][MODEL_INPUT_SIZE] = {\n";
   for (const auto& x : o.test_inputs) {
-    if (x.size() != size) throw InputError("bundle test input has " + std::to_string(x.size()) + " values, the model takes " + std::to_string(size));
+    if (x.size() != size) throw core::InputError("bundle test input has " + std::to_string(x.size()) + " values, the model takes " + std::to_string(size));
     os << "  {";
     for (size_t i = 0; i < x.size(); ++i) os << (i ? (i % 32 == 0 ? ",\n   " : ", ") : "") << int(x[i]);
     os << "},\n";
@@ -258,17 +259,17 @@ void write_text(const fs::path& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   f << text;
   f.close();
-  if (!f) throw RuntimeFailure("cannot write '" + path.string() + "'");
+  if (!f) throw core::RuntimeFailure("cannot write '" + path.string() + "'");
 }
 
 }  // namespace
 
 BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& options, const std::string& dir) {
-  if (options.test_inputs.empty()) throw InputError("a firmware bundle needs at least one test input");
+  if (options.test_inputs.empty()) throw core::InputError("a firmware bundle needs at least one test input");
   const std::vector<KernelCall> calls = lower(model);
   const MemoryPlan plan = plan_memory(model.graph);
   const std::string problem = check_plan(model.graph, plan);
-  if (!problem.empty()) throw RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
+  if (!problem.empty()) throw core::RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
 
   BundleSummary s;
   s.arena_bytes = plan.arena_bytes;
@@ -282,8 +283,8 @@ BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& opt
     write_text(tmp / "model.c", model_source(model, calls, plan, s.constant_bytes, s.macs));
     write_text(tmp / "main.c", main_source(model, options));
     s.test_input_bytes = int64_t(options.test_inputs.size() * options.test_inputs[0].size());
-    const fs::path kernels = fs::path(firmware_dir()).parent_path() / "kernels";
-    if (!fs::is_directory(kernels)) throw RuntimeFailure("kernel sources not found in '" + kernels.string() + "'");
+    const fs::path kernels = core::data_path("kernels");
+    if (!fs::is_directory(kernels)) throw core::RuntimeFailure("kernel sources not found in '" + kernels.string() + "'");
     for (const auto& e : fs::directory_iterator(kernels)) {
       const auto ext = e.path().extension();
       if (ext == ".c" || ext == ".h") fs::copy_file(e.path(), tmp / "kernels" / e.path().filename());
@@ -328,19 +329,19 @@ FirmwareOutput parse_firmware_output(const std::string& text) {
       int index = 0;
       std::string k1, k2, k3, k4;
       ls >> index >> k1 >> inf.predicted >> k2 >> inf.label >> k3 >> inf.checksum >> k4 >> inf.instructions;
-      if (!ls || index != int(out.inferences.size())) throw RuntimeFailure("firmware output: malformed line '" + line + "'");
+      if (!ls || index != int(out.inferences.size())) throw core::RuntimeFailure("firmware output: malformed line '" + line + "'");
       out.inferences.push_back(inf);
     } else if (word == "output") {
       int index = -1, v = 0;
       ls >> index;
-      if (index < 0 || index >= int(out.inferences.size())) throw RuntimeFailure("firmware output: malformed line '" + line + "'");
+      if (index < 0 || index >= int(out.inferences.size())) throw core::RuntimeFailure("firmware output: malformed line '" + line + "'");
       while (ls >> v) out.inferences[size_t(index)].output.push_back(int8_t(v));
     } else if (word == "layer") {
       FirmwareOutput::Layer layer;
       int index = 0;
       std::string k1, k2;
       ls >> index >> layer.kernel >> k1 >> layer.macs >> k2 >> layer.instructions;
-      if (!ls) throw RuntimeFailure("firmware output: malformed line '" + line + "'");
+      if (!ls) throw core::RuntimeFailure("firmware output: malformed line '" + line + "'");
       out.layers.push_back(layer);
     } else if (word == "stack_peak") {
       ls >> out.stack_peak_bytes;
@@ -350,7 +351,7 @@ FirmwareOutput parse_firmware_output(const std::string& text) {
   }
   if (!header || !done) {
     std::string tail = text.size() > 600 ? text.substr(text.size() - 600) : text;
-    throw RuntimeFailure("the firmware did not finish its run; its output ends with:\n" + tail);
+    throw core::RuntimeFailure("the firmware did not finish its run; its output ends with:\n" + tail);
   }
   return out;
 }

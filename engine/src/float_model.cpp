@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas::engine {
 
@@ -79,23 +79,23 @@ void pool(const Graph& g, const Op& op, const std::vector<float>& in, std::vecto
 void FloatModel::validate() const {
   graph.validate();
   if (params.size() != graph.ops.size())
-    throw InputError("model '" + graph.name + "': " + std::to_string(params.size()) + " parameter sets for " +
+    throw core::InputError("model '" + graph.name + "': " + std::to_string(params.size()) + " parameter sets for " +
                      std::to_string(graph.ops.size()) + " ops");
   for (size_t i = 0; i < graph.ops.size(); ++i) {
     const Op& op = graph.ops[i];
     const std::string who = "model '" + graph.name + "': op " + std::to_string(i) + " (" + to_string(op.kind) + ")";
     const int64_t nw = op_weight_count(graph, op);
     if (int64_t(params[i].weights.size()) != nw)
-      throw InputError(who + ": has " + std::to_string(params[i].weights.size()) + " weights, its shapes need " +
+      throw core::InputError(who + ": has " + std::to_string(params[i].weights.size()) + " weights, its shapes need " +
                        std::to_string(nw));
     const int64_t nb = bias_count(graph, op);
     if (!params[i].bias.empty() && int64_t(params[i].bias.size()) != nb)
-      throw InputError(who + ": has " + std::to_string(params[i].bias.size()) + " biases, its shapes need " +
+      throw core::InputError(who + ": has " + std::to_string(params[i].bias.size()) + " biases, its shapes need " +
                        std::to_string(nb));
     if (op.kind == OpKind::DepthwiseConv2D && graph.tensors[size_t(op.input)].c != graph.tensors[size_t(op.output)].c)
-      throw InputError(who + ": a depthwise conv keeps the channel count");
+      throw core::InputError(who + ": a depthwise conv keeps the channel count");
   }
-  if (!(input_std > 0.0f)) throw InputError("model '" + graph.name + "': input std must be positive");
+  if (!(input_std > 0.0f)) throw core::InputError("model '" + graph.name + "': input std must be positive");
 }
 
 FloatModel random_float_model(const Graph& g, uint64_t seed) {
@@ -136,7 +136,7 @@ std::vector<std::vector<float>> run_float_all(const FloatModel& m, const std::ve
   const Graph& g = m.graph;
   std::vector<std::vector<float>> t(g.tensors.size());
   if (int64_t(input.size()) != g.tensors[size_t(g.input)].elements())
-    throw InputError("model '" + g.name + "': input has " + std::to_string(input.size()) + " values, expected " +
+    throw core::InputError("model '" + g.name + "': input has " + std::to_string(input.size()) + " values, expected " +
                      std::to_string(g.tensors[size_t(g.input)].elements()));
   t[size_t(g.input)] = input;
   for (size_t i = 0; i < g.ops.size(); ++i) {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tn_scratch.h"
 
 namespace tinynas::engine {
@@ -90,22 +90,22 @@ bool output_size_fits(int in, int out, int kernel, int stride, int pad_before) {
 void Graph::validate() const {
   const int nt = int(tensors.size());
   auto valid = [&](int t) { return t >= 0 && t < nt; };
-  if (!valid(input) || !valid(output)) throw InputError("graph '" + name + "': input/output tensor index out of range");
+  if (!valid(input) || !valid(output)) throw core::InputError("graph '" + name + "': input/output tensor index out of range");
   std::vector<char> written(size_t(nt), 0);
   written[size_t(input)] = 1;
   for (size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
     const std::string who = "graph '" + name + "': op " + std::to_string(i) + " (" + to_string(op.kind) + ")";
     if (!valid(op.input) || !valid(op.output) || (op.input2 != -1 && !valid(op.input2)))
-      throw InputError(who + ": tensor index out of range");
+      throw core::InputError(who + ": tensor index out of range");
     if (!written[size_t(op.input)] || (op.input2 >= 0 && !written[size_t(op.input2)]))
-      throw InputError(who + ": reads a tensor before any op writes it");
-    if (written[size_t(op.output)]) throw InputError(who + ": writes a tensor that is already written");
+      throw core::InputError(who + ": reads a tensor before any op writes it");
+    if (written[size_t(op.output)]) throw core::InputError(who + ": writes a tensor that is already written");
     written[size_t(op.output)] = 1;
     const Tensor& in = tensors[size_t(op.input)];
     const Tensor& out = tensors[size_t(op.output)];
     auto expect = [&](bool ok, const char* what) {
-      if (!ok) throw InputError(who + ": " + what);
+      if (!ok) throw core::InputError(who + ": " + what);
     };
     switch (op.kind) {
       case OpKind::Conv2D:
@@ -134,7 +134,7 @@ void Graph::validate() const {
       case OpKind::Softmax: expect(in.elements() == out.elements(), "softmax keeps the shape"); break;
     }
   }
-  if (!written[size_t(output)]) throw InputError("graph '" + name + "': no op writes the output tensor");
+  if (!written[size_t(output)]) throw core::InputError("graph '" + name + "': no op writes the output tensor");
 }
 
 void build_graph_into(const NetworkDesc& net, Graph& g) {

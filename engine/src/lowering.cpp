@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tn_kernels.h"
 
 namespace tinynas::engine {
@@ -99,7 +99,7 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
       case OpKind::MaxPool2D: c.kind = KernelKind::MaxPool; break;
       case OpKind::GlobalAvgPool: c.kind = KernelKind::GlobalAvgPool; break;
       case OpKind::Softmax:
-        throw InputError("model '" + g.name + "': op " + std::to_string(i) + " (softmax) has no int8 kernel");
+        throw core::InputError("model '" + g.name + "': op " + std::to_string(i) + " (softmax) has no int8 kernel");
     }
     calls.push_back(std::move(c));
   }
@@ -117,14 +117,14 @@ tn_requant_params requant_params(const KernelCall& c) {
 Int8Interpreter::Int8Interpreter(const QuantizedModel& model)
     : model_(model), calls_(lower(model)), plan_(plan_memory(model.graph)) {
   const std::string problem = check_plan(model.graph, plan_);
-  if (!problem.empty()) throw RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
+  if (!problem.empty()) throw core::RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
   arena_.assign(size_t((plan_.arena_bytes + 3) / 4), 0);
 }
 
 std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
   const Graph& g = model_.graph;
   if (int64_t(input.size()) != g.tensors[size_t(g.input)].elements())
-    throw InputError("model '" + g.name + "': input has " + std::to_string(input.size()) + " values, expected " +
+    throw core::InputError("model '" + g.name + "': input has " + std::to_string(input.size()) + " values, expected " +
                      std::to_string(g.tensors[size_t(g.input)].elements()));
   int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
   auto tensor = [&](int t) { return base + plan_.tensor_offset[size_t(t)]; };
@@ -182,7 +182,7 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
       }
     }
     if (status != TN_OK)
-      throw RuntimeFailure("model '" + g.name + "': kernel " + kernel_function(c.kind) + " rejected op " +
+      throw core::RuntimeFailure("model '" + g.name + "': kernel " + kernel_function(c.kind) + " rejected op " +
                            std::to_string(c.op) + "'s parameters");
   }
   const int8_t* out = tensor(g.output);

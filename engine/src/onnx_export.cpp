@@ -10,8 +10,8 @@
 #include <map>
 
 #include "tinynas/engine/onnx.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 
 namespace tinynas::engine {
 
@@ -318,7 +318,7 @@ class Exporter {
         const bool image = image_form_[size_t(op.input)];
         // Before opset 13 a softmax spans every axis from `axis` on: over the channels only for 1x1.
         if (opset_ < 13 && int64_t(in.h) * in.w > 1)
-          throw InputError("model '" + g_.name + "': " + name + ": a softmax over the channels of an " +
+          throw core::InputError("model '" + g_.name + "': " + name + ": a softmax over the channels of an " +
                            std::to_string(in.h) + "x" + std::to_string(in.w) + " tensor has no opset-" +
                            std::to_string(opset_) + " form");
         set_int(add_node("Softmax", {published(op.input)}, main_output(i), name), "axis", 1);
@@ -337,7 +337,7 @@ class Exporter {
       onnx::shape_inference::InferShapes(inferred, onnx::OpSchemaRegistry::Instance(),
                                          onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict_mode=*/1));
     } catch (const std::exception& e) {
-      throw RuntimeFailure(std::string("exported ONNX model '") + graph_->name() + "' does not check: " + e.what());
+      throw core::RuntimeFailure(std::string("exported ONNX model '") + graph_->name() + "' does not check: " + e.what());
     }
   }
 };
@@ -346,7 +346,7 @@ void validate_quantized(const QuantizedModel& m) {
   m.graph.validate();
   const std::string who = "quantized model '" + m.graph.name + "'";
   if (m.tensors.size() != m.graph.tensors.size() || m.params.size() != m.graph.ops.size())
-    throw InputError(who + ": needs one quantization per tensor and one parameter set per op");
+    throw core::InputError(who + ": needs one quantization per tensor and one parameter set per op");
   for (size_t i = 0; i < m.graph.ops.size(); ++i) {
     const Op& op = m.graph.ops[i];
     const QuantizedOpParams& p = m.params[i];
@@ -355,18 +355,18 @@ void validate_quantized(const QuantizedModel& m) {
                     int64_t(p.weight_scales.size()) == channels &&
                     (p.bias.empty() || int64_t(p.bias.size()) == channels);
     if (!ok)
-      throw InputError(who + ": op " + std::to_string(i) + " (" + to_string(op.kind) +
+      throw core::InputError(who + ": op " + std::to_string(i) + " (" + to_string(op.kind) +
                        "): weights, weight scales or bias do not match its shapes");
   }
   for (const TensorQuant& q : m.tensors)
     if (!(q.scale > 0.0f) || q.zero_point < -128 || q.zero_point > 127)
-      throw InputError(who + ": a tensor has a non-positive scale or a zero point outside int8");
+      throw core::InputError(who + ": a tensor has a non-positive scale or a zero point outside int8");
 }
 
 void write_model(const onnx::ModelProto& model, const std::string& path) {
   std::string bytes;
-  if (!model.SerializeToString(&bytes)) throw RuntimeFailure("cannot serialize the ONNX model for '" + path + "'");
-  write_file_atomic(path, bytes);
+  if (!model.SerializeToString(&bytes)) throw core::RuntimeFailure("cannot serialize the ONNX model for '" + path + "'");
+  core::write_file_atomic(path, bytes);
 }
 
 }  // namespace

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "tinynas/engine/onnx.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 
 namespace tinynas::engine {
 
@@ -163,7 +163,7 @@ class Importer {
 
   // ---- errors
 
-  [[noreturn]] void fail(const std::string& what) const { throw InputError(origin_ + ": " + what); }
+  [[noreturn]] void fail(const std::string& what) const { throw core::InputError(origin_ + ": " + what); }
   [[noreturn]] void fail(const NodeProto& node, const std::string& what) const { fail(describe(node) + ": " + what); }
 
   static std::string describe(const NodeProto& node) {
@@ -1007,7 +1007,7 @@ std::vector<double> onnx_tensor_values(const onnx::TensorProto& tensor) {
   try {
     return read_tensor(tensor).values;
   } catch (const std::string& e) {
-    throw InputError("ONNX tensor '" + tensor.name() + "': " + e);
+    throw core::InputError("ONNX tensor '" + tensor.name() + "': " + e);
   }
 }
 
@@ -1016,9 +1016,9 @@ FloatModel import_onnx(const onnx::ModelProto& model, const std::string& origin)
 }
 
 FloatModel import_onnx(const std::string& path) {
-  const std::string bytes = read_text_file(path);
+  const std::string bytes = core::read_text_file(path);
   onnx::ModelProto model;
-  if (bytes.empty() || !model.ParseFromString(bytes)) throw InputError("'" + path + "' is not an ONNX model (not a ModelProto)");
+  if (bytes.empty() || !model.ParseFromString(bytes)) throw core::InputError("'" + path + "' is not an ONNX model (not a ModelProto)");
   return import_onnx(model, "'" + path + "'");
 }
 

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "tinynas/engine/lowering.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas::engine {
 
@@ -152,7 +152,7 @@ void check_accumulator_bound(const FloatModel& model, size_t i, const QuantizedM
     for (int64_t j = 0; j < per_channel; ++j) bound += std::abs(int64_t(q.weights[size_t(c * per_channel + j)])) * max_input;
     const int shift = std::max(0, q.requant[size_t(c)].shift) + 1;
     if (bound >= (int64_t(1) << (31 - shift)))
-      throw InputError("model '" + model.graph.name + "': " + op_label(model, i) + " channel " + std::to_string(c) +
+      throw core::InputError("model '" + model.graph.name + "': " + op_label(model, i) + " channel " + std::to_string(c) +
                        ": the int32 accumulator may reach " + std::to_string(bound) +
                        ", beyond what the int8 kernels requantize exactly (2^" + std::to_string(31 - shift) +
                        "); the bias is out of proportion to the weights");
@@ -165,10 +165,10 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
                         const QuantizeOptions& options) {
   model.validate();
   const Graph& g = model.graph;
-  if (calibration_inputs.empty()) throw InputError("quantize '" + g.name + "': no calibration inputs");
+  if (calibration_inputs.empty()) throw core::InputError("quantize '" + g.name + "': no calibration inputs");
   for (size_t i = 0; i < g.ops.size(); ++i)
     if (g.ops[i].kind == OpKind::Softmax)
-      throw InputError("model '" + g.name + "': " + op_label(model, i) +
+      throw core::InputError("model '" + g.name + "': " + op_label(model, i) +
                        " has no int8 kernel; remove it (the arg-max of the logits is the same)");
   const std::vector<Range> ranges = calibrate_ranges(model, calibration_inputs, options);
 
@@ -183,7 +183,7 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
     in.scale = 1.0f / model.input_std;
     const long zp = std::lround(double(model.input_mean) - 128.0);
     if (zp < -128 || zp > 127)
-      throw InputError("model '" + g.name + "': input mean " + std::to_string(model.input_mean) +
+      throw core::InputError("model '" + g.name + "': input mean " + std::to_string(model.input_mean) +
                        " gives a zero point outside int8 for pixel - 128 inputs");
     in.zero_point = int32_t(zp);
   }

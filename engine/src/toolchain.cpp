@@ -1,25 +1,14 @@
 #include "tinynas/engine/toolchain.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-#include "tinynas/search_space/errors.h"
-
-extern char** environ;
+#include "tinynas/core/data_dir.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/process.h"
 
 namespace tinynas::engine {
 
@@ -30,128 +19,11 @@ namespace {
 constexpr int64_t KiB = 1024;
 constexpr int64_t MiB = 1024 * KiB;
 
-// A firmware printing in a loop must not fill the memory before its timeout.
-constexpr size_t kMaxCapturedBytes = 16 * 1024 * 1024;
-
-struct Process {
-  bool started = false;
-  int exit_code = -1;  // -1 when killed by a signal
-  bool timed_out = false;
-  std::string out, err;
-};
-
-void close_fd(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
-// Runs argv[0] (looked up on PATH) with stdin from /dev/null, capturing stdout and stderr (stderr
-// into `out` too when merge_stderr). timeout_s <= 0 waits for ever; on timeout the process is killed.
-Process run_process(const std::vector<std::string>& argv, double timeout_s, bool merge_stderr) {
-  Process result;
-  int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || (!merge_stderr && ::pipe2(err_pipe, O_CLOEXEC) != 0)) {
-    close_fd(out_pipe[0]);
-    close_fd(out_pipe[1]);
-    throw RuntimeFailure(std::string("cannot create a pipe: ") + std::strerror(errno));
-  }
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, merge_stderr ? out_pipe[1] : err_pipe[1], 2);
-  // The child gets default signal dispositions: a parent that ignores SIGPIPE must not pass that on.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int spawn_error = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close_fd(out_pipe[1]);
-  close_fd(err_pipe[1]);
-  if (spawn_error != 0) {
-    close_fd(out_pipe[0]);
-    close_fd(err_pipe[0]);
-    result.err = "cannot run " + argv[0] + ": " + std::strerror(spawn_error) + "\n";
-    if (merge_stderr) result.out = result.err;
-    return result;
-  }
-  result.started = true;
-
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
-  int fds[2] = {out_pipe[0], err_pipe[0]};
-  std::string* sinks[2] = {&result.out, &result.err};
-  char buffer[65536];
-  while (fds[0] >= 0 || fds[1] >= 0) {
-    pollfd polled[2];
-    int count = 0, which[2];
-    for (int i = 0; i < 2; ++i)
-      if (fds[i] >= 0) {
-        polled[count] = {fds[i], POLLIN, 0};
-        which[count++] = i;
-      }
-    int wait_ms = -1;
-    if (timeout_s > 0) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) {
-        ::kill(pid, SIGKILL);
-        result.timed_out = true;
-        break;
-      }
-      wait_ms = int(std::min<int64_t>(left, 1000));
-    }
-    const int ready = ::poll(polled, nfds_t(count), wait_ms);
-    if (ready < 0 && errno != EINTR) break;
-    for (int k = 0; k < count && ready > 0; ++k) {
-      if (!(polled[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const int i = which[k];
-      const ssize_t n = ::read(fds[i], buffer, sizeof buffer);
-      if (n > 0) {
-        if (sinks[i]->size() < kMaxCapturedBytes) sinks[i]->append(buffer, size_t(n));
-      } else if (n == 0 || errno != EINTR) {
-        close_fd(fds[i]);
-      }
-    }
-  }
-  close_fd(fds[0]);
-  close_fd(fds[1]);
-
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  return result;
-}
-
-bool on_path(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  if (!path) return false;
-  std::stringstream dirs(path);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    const fs::path candidate = fs::path(dir.empty() ? "." : dir) / program;
-    std::error_code ec;
-    if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
-RunResult to_run_result(const Process& p) {
+RunResult to_run_result(const core::ProcessResult& p) {
   RunResult r;
   r.exit_code = p.exit_code;
   r.timed_out = p.timed_out;
-  r.ok = p.started && !p.timed_out && p.exit_code == 0;
+  r.ok = p.ok();
   r.output = p.out;
   r.errors = p.err;
   return r;
@@ -178,7 +50,7 @@ const Board& board_by_name(const std::string& name) {
     if (b.name == name) return b;
   std::string list;
   for (const auto& b : known_boards()) list += (list.empty() ? "" : ", ") + b.name;
-  throw InputError("unknown board '" + name + "' (known: " + list + ")");
+  throw core::InputError("unknown board '" + name + "' (known: " + list + ")");
 }
 
 const Board& board_for_mcu(const McuProfile& mcu) {
@@ -188,21 +60,18 @@ const Board& board_for_mcu(const McuProfile& mcu) {
   }
   std::string list;
   for (const auto& b : known_boards()) list += (list.empty() ? "" : ", ") + b.name;
-  throw InputError("no board support for the MCU profile " + mcu.name + " (boards: " + list + ")");
+  throw core::InputError("no board support for the MCU profile " + mcu.name + " (boards: " + list + ")");
 }
 
-std::string firmware_dir() {
-  if (const char* env = std::getenv("TINYNAS_FIRMWARE_DIR"); env && *env) return env;
-  return TINYNAS_FIRMWARE_DIR;
-}
+std::string firmware_dir() { return core::data_path("firmware"); }
 
 void copy_board_support(const std::string& bundle_dir) {
   const fs::path from = firmware_dir();
   std::error_code ec;
   if (!fs::is_directory(from, ec))
-    throw RuntimeFailure("board support directory " + from.string() + " is missing (set TINYNAS_FIRMWARE_DIR)");
+    throw core::RuntimeFailure("board support directory " + from.string() + " is missing (set TINYNAS_DATA_DIR)");
   fs::create_directories(bundle_dir, ec);
-  if (ec) throw RuntimeFailure("cannot create " + bundle_dir + ": " + ec.message());
+  if (ec) throw core::RuntimeFailure("cannot create " + bundle_dir + ": " + ec.message());
   for (const auto& entry : fs::directory_iterator(from)) {
     const std::string name = entry.path().filename().string();
     if (!entry.is_regular_file() || name.empty() || name[0] == '.') continue;
@@ -213,13 +82,13 @@ void copy_board_support(const std::string& bundle_dir) {
     if (!ec) fs::rename(temporary, target, ec);
     if (ec) {
       fs::remove(temporary);
-      throw RuntimeFailure("cannot copy " + entry.path().string() + " to " + target.string() + ": " + ec.message());
+      throw core::RuntimeFailure("cannot copy " + entry.path().string() + " to " + target.string() + ": " + ec.message());
     }
   }
 }
 
-bool arm_toolchain_available() { return on_path("arm-none-eabi-gcc"); }
-bool qemu_available() { return on_path("qemu-system-arm"); }
+bool arm_toolchain_available() { return core::program_available("arm-none-eabi-gcc"); }
+bool qemu_available() { return core::program_available("qemu-system-arm"); }
 
 bool BuildResult::does_not_fit() const {
   return log.find("overflowed by") != std::string::npos || log.find("will not fit in region") != std::string::npos;
@@ -249,7 +118,7 @@ std::string BuildResult::error_summary() const {
 
 BuildResult build_bundle(const std::string& bundle_dir, const Board& board) {
   if (!fs::is_regular_file(fs::path(bundle_dir) / "Makefile"))
-    throw InputError(bundle_dir + ": not a firmware bundle (no Makefile)");
+    throw core::InputError(bundle_dir + ": not a firmware bundle (no Makefile)");
   BuildResult r;
   const fs::path out = fs::path(bundle_dir) / "build" / board.make_target;
   r.elf = (out / (board.is_host() ? "firmware" : "firmware.elf")).string();
@@ -260,7 +129,9 @@ BuildResult build_bundle(const std::string& bundle_dir, const Board& board) {
       return r;
     }
   }
-  const Process p = run_process({"make", "--no-print-directory", "-C", bundle_dir, board.make_target}, 0.0, true);
+  core::ProcessOptions merged;
+  merged.merge_stderr = true;
+  const core::ProcessResult p = core::run_process({"make", "--no-print-directory", "-C", bundle_dir, board.make_target}, merged);
   r.log = p.out;
   r.ok = p.exit_code == 0;
   if (!r.ok || board.is_host()) return r;
@@ -276,7 +147,7 @@ BuildResult build_bundle(const std::string& bundle_dir, const Board& board) {
     r.log += "cannot read the section sizes from " + (out / "firmware.size").string() + "\n";
     return r;
   }
-  const Process sections = run_process({"arm-none-eabi-size", "-A", r.elf}, 0.0, true);
+  const core::ProcessResult sections = core::run_process({"arm-none-eabi-size", "-A", r.elf}, merged);
   std::istringstream lines(sections.out);
   for (std::string line; std::getline(lines, line);) {
     std::istringstream f(line);
@@ -291,7 +162,9 @@ BuildResult build_bundle(const std::string& bundle_dir, const Board& board) {
 }
 
 int64_t symbol_size(const std::string& elf, const std::string& symbol) {
-  const Process p = run_process({"arm-none-eabi-nm", "-S", elf}, 0.0, true);
+  core::ProcessOptions merged;
+  merged.merge_stderr = true;
+  const core::ProcessResult p = core::run_process({"arm-none-eabi-nm", "-S", elf}, merged);
   std::istringstream lines(p.out);
   for (std::string line; std::getline(lines, line);) {
     std::istringstream f(line);
@@ -309,21 +182,25 @@ std::vector<std::string> qemu_command(const std::string& elf, const Board& board
 
 RunResult run_in_qemu(const std::string& elf, const Board& board, double timeout_s) {
   if (!board.runs_in_qemu())
-    throw InputError("board " + board.name + " does not run in QEMU (mps2-an386 and mps2-an500 do)");
-  if (!fs::is_regular_file(elf)) throw InputError(elf + ": no such firmware");
+    throw core::InputError("board " + board.name + " does not run in QEMU (mps2-an386 and mps2-an500 do)");
+  if (!fs::is_regular_file(elf)) throw core::InputError(elf + ": no such firmware");
   if (!qemu_available()) {
     RunResult r;
     r.errors = "qemu-system-arm is not on PATH (Debian: qemu-system-arm)\n";
     return r;
   }
-  return to_run_result(run_process(qemu_command(elf, board), timeout_s, false));
+  core::ProcessOptions limited;
+  limited.timeout_s = timeout_s;
+  return to_run_result(core::run_process(qemu_command(elf, board), limited));
 }
 
 RunResult run_host(const std::string& exe, double timeout_s) {
-  if (!fs::is_regular_file(exe)) throw InputError(exe + ": no such program");
+  if (!fs::is_regular_file(exe)) throw core::InputError(exe + ": no such program");
   // posix_spawnp would search PATH for a bare name: make the path explicit.
   const std::string path = fs::path(exe).has_parent_path() ? exe : "./" + exe;
-  return to_run_result(run_process({path}, timeout_s, false));
+  core::ProcessOptions limited;
+  limited.timeout_s = timeout_s;
+  return to_run_result(core::run_process({path}, limited));
 }
 
 }  // namespace tinynas::engine

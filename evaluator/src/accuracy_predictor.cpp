@@ -6,8 +6,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 #include "tinynas/supernet/checkpoint.h"
 
 namespace tinynas {
@@ -67,7 +67,7 @@ int arch_encoding_size(const SearchSpace& space) {
 }
 
 double kendall_tau(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) throw InputError("kendall_tau: lists of different lengths");
+  if (a.size() != b.size()) throw core::InputError("kendall_tau: lists of different lengths");
   int64_t concordant = 0, discordant = 0, ties_a = 0, ties_b = 0;
   for (size_t i = 0; i < a.size(); ++i)
     for (size_t j = i + 1; j < a.size(); ++j) {
@@ -83,7 +83,7 @@ double kendall_tau(const std::vector<double>& a, const std::vector<double>& b) {
 }
 
 MeasurementNoise measurement_noise(const std::vector<std::pair<double, double>>& halves, uint64_t seed) {
-  if (halves.size() < 3) throw InputError("measurement noise needs at least 3 subnets measured on both holdout halves");
+  if (halves.size() < 3) throw core::InputError("measurement noise needs at least 3 subnets measured on both holdout halves");
   MeasurementNoise m;
   m.subnets = int(halves.size());
   std::vector<double> a, b, full;
@@ -101,7 +101,7 @@ MeasurementNoise measurement_noise(const std::vector<std::pair<double, double>>&
   m.sd = 0.5 * std::sqrt(var_diff);
   m.halves_tau = kendall_tau(a, b);
   constexpr int kDraws = 200;
-  Rng rng(seed);
+  core::Rng rng(seed);
   double tau_sum = 0;
   std::vector<double> noisy(full.size());
   for (int t = 0; t < kDraws; ++t) {
@@ -118,7 +118,7 @@ MeasurementNoise measurement_noise(const std::vector<std::pair<double, double>>&
 
 AccuracyPredictor AccuracyPredictor::train(const SearchSpace& space, const std::vector<MeasuredArch>& data,
                                            const PredictorTrainOptions& o) {
-  if (data.empty()) throw InputError("the accuracy predictor needs measured subnets to train on");
+  if (data.empty()) throw core::InputError("the accuracy predictor needs measured subnets to train on");
   // One thread: for an MLP this small, a second one only adds synchronisation (measured: 5 ms per
   // step on one thread, 15 ms on two). Restored on the way out.
   struct ThreadsGuard {
@@ -150,7 +150,7 @@ AccuracyPredictor AccuracyPredictor::train(const SearchSpace& space, const std::
   }
   mlp->push_back(torch::nn::Linear(width, 1));
   torch::optim::Adam opt(mlp->parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
-  Rng rng(o.seed);
+  core::Rng rng(o.seed);
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
   for (int epoch = 0; epoch < o.epochs; ++epoch) {
@@ -179,7 +179,7 @@ AccuracyPredictor AccuracyPredictor::train(const SearchSpace& space, const std::
 }
 
 double AccuracyPredictor::predict(const ArchSpec& arch) const {
-  if (weights_.empty()) throw InputError("the accuracy predictor is not trained");
+  if (weights_.empty()) throw core::InputError("the accuracy predictor is not trained");
   const std::vector<float> e = encode_arch(space_, arch);
   Eigen::VectorXf h = Eigen::Map<const Eigen::VectorXf>(e.data(), Eigen::Index(e.size()));
   for (size_t l = 0; l < weights_.size(); ++l) {
@@ -233,11 +233,11 @@ AccuracyPredictor AccuracyPredictor::load(const std::string& path, const SearchS
   supernet::load_archive(archive, path);
   try {
     c10::IValue v;
-    if (!archive.try_read("meta", v) || !v.isString()) throw InputError("no description record");
+    if (!archive.try_read("meta", v) || !v.isString()) throw core::InputError("no description record");
     const json meta = json::parse(v.toStringRef());
-    if (meta.at("format") != "tinynas-accuracy-predictor-1") throw InputError("not an accuracy predictor");
+    if (meta.at("format") != "tinynas-accuracy-predictor-1") throw core::InputError("not an accuracy predictor");
     if (meta.at("space") != space_fingerprint(space))
-      throw InputError("it was trained for another space: " + meta.at("space").dump());
+      throw core::InputError("it was trained for another space: " + meta.at("space").dump());
     AccuracyPredictor p;
     p.space_ = space;
     p.mean_ = meta.at("mean").get<double>();
@@ -258,12 +258,12 @@ AccuracyPredictor AccuracyPredictor::load(const std::string& path, const SearchS
       p.biases_.push_back(Eigen::Map<const Eigen::VectorXf>(b.data_ptr<float>(), b.size(0)));
     }
     if (p.weights_.empty() || p.weights_.front().cols() != arch_encoding_size(space))
-      throw InputError("its first layer does not read this space's encoding");
+      throw core::InputError("its first layer does not read this space's encoding");
     return p;
-  } catch (const InputError& e) {
-    throw InputError(path + ": " + e.what());
+  } catch (const core::InputError& e) {
+    throw core::InputError(path + ": " + e.what());
   } catch (const std::exception& e) {
-    throw InputError(path + ": not an accuracy predictor (" + e.what() + ")");
+    throw core::InputError(path + ": not an accuracy predictor (" + e.what() + ")");
   }
 }
 

@@ -15,8 +15,8 @@
 #include "tinynas/engine/float_model.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/quantize.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 
 namespace tinynas {
 
@@ -37,7 +37,7 @@ std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::
   std::vector<ArchSpec> archs;
   const int max_draws = 1000 * std::max(count, 1);
   for (int draw = 0; draw < max_draws && int(archs.size()) < count; ++draw) {
-    Rng rng(derive_seed(seed, uint64_t(draw)));
+    core::Rng rng(core::derive_seed(seed, uint64_t(draw)));
     const ArchSpec arch = space.sample(rng);
     const engine::Graph g = engine::build_graph(space.describe(arch));
     if (mcu.sram_bytes > 0 && engine::plan_arena_bytes(g) > mcu.sram_bytes) continue;
@@ -45,7 +45,7 @@ std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::
     archs.push_back(space.normalized(arch));
   }
   if (int(archs.size()) < count)
-    throw InputError("only " + std::to_string(archs.size()) + " of " + std::to_string(max_draws) +
+    throw core::InputError("only " + std::to_string(archs.size()) + " of " + std::to_string(max_draws) +
                      " random subnets of the space fit " + mcu.name + "; calibration needs " + std::to_string(count));
   return archs;
 }
@@ -66,10 +66,10 @@ engine::Graph write_calibration_bundle(const SearchSpace& space, const ArchSpec&
 
 std::string run_calibration_bundle(const std::string& dir, const engine::Board& board, int timeout_seconds) {
   const engine::BuildResult build = engine::build_bundle(dir, board);
-  if (!build.ok) throw RuntimeFailure("building " + dir + " for " + board.name + " failed:\n" + build.error_summary());
+  if (!build.ok) throw core::RuntimeFailure("building " + dir + " for " + board.name + " failed:\n" + build.error_summary());
   const engine::RunResult run = engine::run_in_qemu(build.elf, board, timeout_seconds);
   if (!run.ok)
-    throw RuntimeFailure("running " + dir + " on " + board.name + " failed" + (run.timed_out ? " (timed out)" : "") +
+    throw core::RuntimeFailure("running " + dir + " on " + board.name + " failed" + (run.timed_out ? " (timed out)" : "") +
                          ":\n" + run.output + run.errors);
   return run.output;
 }
@@ -96,9 +96,9 @@ LatencyModel fit_and_validate(const std::vector<SubnetMeasurement>& fit, std::ve
 
 LatencyModel calibrate_in_qemu(const CalibrationOptions& o) {
   if (o.mcu.qemu_machine.empty())
-    throw InputError(o.mcu.name + " is not emulated: generate the benchmarks with --generate, run them on the board "
+    throw core::InputError(o.mcu.name + " is not emulated: generate the benchmarks with --generate, run them on the board "
                                   "and pass the captured serial output with --measurements");
-  if (o.fit_subnets < 1 || o.validate_subnets < 0) throw InputError("calibration needs at least one subnet to fit");
+  if (o.fit_subnets < 1 || o.validate_subnets < 0) throw core::InputError("calibration needs at least one subnet to fit");
   const engine::Board* board = &engine::board_for_mcu(o.mcu);
   const int total = o.fit_subnets + o.validate_subnets;
   const std::vector<ArchSpec> archs = calibration_archs(o.space, o.mcu, total, o.seed);
@@ -127,7 +127,7 @@ LatencyModel calibrate_in_qemu(const CalibrationOptions& o) {
     all[i].graph = engine::build_graph(o.space.describe(archs[i]));
     all[i].graph.name = subnet_name(i);
     all[i].run = engine::parse_firmware_output(outputs[i]);
-    if (all[i].run.inferences.empty()) throw RuntimeFailure(subnet_name(i) + " printed no inference:\n" + outputs[i]);
+    if (all[i].run.inferences.empty()) throw core::RuntimeFailure(subnet_name(i) + " printed no inference:\n" + outputs[i]);
     all[i].measured = double(all[i].run.inferences.back().instructions);
   }
   std::vector<SubnetMeasurement> fit(all.begin(), all.begin() + o.fit_subnets);
@@ -153,19 +153,19 @@ std::vector<std::pair<std::string, engine::FirmwareOutput>> split_serial_log(con
     if (start != std::string::npos) {
       line = line.substr(start);
       const auto m = line.find(" model=");
-      if (m == std::string::npos) throw InputError("serial log: a firmware header without model=: " + line);
+      if (m == std::string::npos) throw core::InputError("serial log: a firmware header without model=: " + line);
       const auto end = line.find(' ', m + 7);
       chunks.push_back({line.substr(m + 7, end == std::string::npos ? std::string::npos : end - m - 7), ""});
     }
     if (!chunks.empty()) chunks.back().second += line + "\n";
   }
-  if (chunks.empty()) throw InputError("serial log: no firmware run (no 'tinynas-firmware' line)");
+  if (chunks.empty()) throw core::InputError("serial log: no firmware run (no 'tinynas-firmware' line)");
   std::vector<std::pair<std::string, engine::FirmwareOutput>> runs;
   for (const auto& [name, chunk] : chunks) {
     try {
       runs.push_back({name, engine::parse_firmware_output(chunk)});
     } catch (const std::exception& e) {
-      throw InputError("serial log: the run of " + name + " is incomplete (" + e.what() + ")");
+      throw core::InputError("serial log: the run of " + name + " is incomplete (" + e.what() + ")");
     }
   }
   return runs;

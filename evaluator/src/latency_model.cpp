@@ -6,8 +6,8 @@
 #include <cmath>
 #include <sstream>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tn_scratch.h"
 
 namespace tinynas {
@@ -97,12 +97,12 @@ std::vector<double> latency_features(const Graph& g, const Op& op) {
 
 std::vector<LayerSample> layer_samples(const Graph& g, const engine::FirmwareOutput& run) {
   if (run.layers.size() != g.ops.size())
-    throw InputError("the run of " + g.name + " has " + std::to_string(run.layers.size()) + " layers, the graph " +
+    throw core::InputError("the run of " + g.name + " has " + std::to_string(run.layers.size()) + " layers, the graph " +
                      std::to_string(g.ops.size()));
   std::vector<LayerSample> samples;
   for (size_t i = 0; i < g.ops.size(); ++i) {
     if (run.layers[i].macs != engine::op_macs(g, g.ops[i]))
-      throw InputError("layer " + std::to_string(i) + " of the run of " + g.name + " has " +
+      throw core::InputError("layer " + std::to_string(i) + " of the run of " + g.name + " has " +
                        std::to_string(run.layers[i].macs) + " MACs, the graph's op " +
                        std::to_string(engine::op_macs(g, g.ops[i])) + ": the run is of another network");
     samples.push_back({latency_kind(g, g.ops[i]), latency_features(g, g.ops[i]), double(run.layers[i].instructions)});
@@ -114,7 +114,7 @@ double LatencyModel::predict_op(const Graph& g, const Op& op) const {
   const std::string kind = latency_kind(g, op);
   const auto it = kinds.find(kind);
   if (it == kinds.end())
-    throw InputError("the latency model of " + mcu + " has no coefficients for " + kind +
+    throw core::InputError("the latency model of " + mcu + " has no coefficients for " + kind +
                      " layers; calibrate it over a space that contains them");
   const std::vector<double> f = latency_features(g, op);
   double y = 0;
@@ -129,14 +129,14 @@ double LatencyModel::predict(const Graph& g) const {
 }
 
 double LatencyModel::predict_ms(const Graph& g) const {
-  if (!(clock_hz > 0)) throw InputError("the latency model of " + mcu + " has no clock frequency");
+  if (!(clock_hz > 0)) throw core::InputError("the latency model of " + mcu + " has no clock frequency");
   return predict(g) / clock_hz * 1000.0;
 }
 
 LatencyModel fit_latency_model(const std::vector<LayerSample>& samples) {
   std::map<std::string, std::vector<const LayerSample*>> by_kind;
   for (const auto& s : samples) {
-    if (!(s.count > 0)) throw InputError("a measured " + s.kind + " layer has no positive count");
+    if (!(s.count > 0)) throw core::InputError("a measured " + s.kind + " layer has no positive count");
     by_kind[s.kind].push_back(&s);
   }
   LatencyModel model;
@@ -145,7 +145,7 @@ LatencyModel fit_latency_model(const std::vector<LayerSample>& samples) {
     Eigen::MatrixXd a(n, m);
     Eigen::VectorXd b(n);
     for (size_t i = 0; i < n; ++i) {
-      if (rows[i]->features.size() != m) throw InputError("the " + kind + " samples have different feature counts");
+      if (rows[i]->features.size() != m) throw core::InputError("the " + kind + " samples have different feature counts");
       const double weight = 1.0 / rows[i]->count;  // relative error: small layers count too
       for (size_t j = 0; j < m; ++j) a(Eigen::Index(i), Eigen::Index(j)) = rows[i]->features[j] * weight;
       b(Eigen::Index(i)) = 1.0;
@@ -199,18 +199,18 @@ void save_latency_model(const std::string& path, const LatencyModel& model) {
     e << YAML::EndMap;
   }
   e << YAML::EndMap << YAML::EndMap;
-  write_file_atomic(path, std::string("# tinynas latency model: count = sum of features x coefficients, per kernel kind\n") +
+  core::write_file_atomic(path, std::string("# tinynas latency model: count = sum of features x coefficients, per kernel kind\n") +
                               e.c_str() + "\n");
 }
 
 LatencyModel load_latency_model(const std::string& path) {
-  const std::string text = read_text_file(path);
+  const std::string text = core::read_text_file(path);
   try {
     const YAML::Node n = YAML::Load(text);
     LatencyModel m;
     m.mcu = n["mcu"].as<std::string>();
     m.unit = n["unit"].as<std::string>();
-    if (m.unit != "instructions" && m.unit != "cycles") throw InputError("unit must be instructions or cycles");
+    if (m.unit != "instructions" && m.unit != "cycles") throw core::InputError("unit must be instructions or cycles");
     m.clock_hz = n["clock_hz"].as<double>();
     if (n["source"]) m.source = n["source"].as<std::string>();
     if (const YAML::Node v = n["validation"]) {
@@ -223,18 +223,18 @@ LatencyModel load_latency_model(const std::string& path) {
       LatencyModel::Kind k;
       k.coefficients = kv.second["coefficients"].as<std::vector<double>>();
       if (k.coefficients.size() != latency_feature_names(kind).size())
-        throw InputError(kind + " has " + std::to_string(k.coefficients.size()) + " coefficients, expected " +
+        throw core::InputError(kind + " has " + std::to_string(k.coefficients.size()) + " coefficients, expected " +
                          std::to_string(latency_feature_names(kind).size()));
       k.samples = kv.second["samples"].as<int>();
       k.rms_relative_error = kv.second["rms_relative_error"].as<double>();
       m.kinds[kind] = k;
     }
-    if (m.kinds.empty()) throw InputError("no kinds");
+    if (m.kinds.empty()) throw core::InputError("no kinds");
     return m;
-  } catch (const InputError& e) {
-    throw InputError(path + ": " + e.what());
+  } catch (const core::InputError& e) {
+    throw core::InputError(path + ": " + e.what());
   } catch (const std::exception& e) {
-    throw InputError(path + ": not a latency model (" + e.what() + ")");
+    throw core::InputError(path + ": not a latency model (" + e.what() + ")");
   }
 }
 

@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/supernet/cached_dataset.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/subset.h"
@@ -17,7 +17,7 @@ SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const SearchSpace& spa
                                std::shared_ptr<const data::Dataset> train, std::shared_ptr<const data::Dataset> holdout,
                                SubnetAccuracyOptions options)
     : net_(std::move(net)), space_(space), train_(std::move(train)), holdout_(std::move(holdout)), options_(options) {
-  if (!train_ || !holdout_) throw InputError("subnet accuracy needs a training and a holdout split");
+  if (!train_ || !holdout_) throw core::InputError("subnet accuracy needs a training and a holdout split");
   // The calibration images and the holdout stay decoded and resized in memory per resolution: every
   // measurement reads the same images, so after the first one only the forward passes remain.
   const std::vector<int> subset =
@@ -31,14 +31,14 @@ SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const SearchSpace& spa
   for (int i = 0; i < int(subset.size()); ++i) calibration_.push_back(i);
   if (!options_.cache_path.empty() && std::filesystem::exists(options_.cache_path)) {
     try {
-      const json j = json::parse(read_text_file(options_.cache_path));
+      const json j = json::parse(core::read_text_file(options_.cache_path));
       if (j.at("tag").get<std::string>() != options_.cache_tag)
-        throw InputError("it holds figures of " + j.at("tag").get<std::string>() + ", not of " + options_.cache_tag);
+        throw core::InputError("it holds figures of " + j.at("tag").get<std::string>() + ", not of " + options_.cache_tag);
       for (const auto& [key, value] : j.at("top1").items()) cache_[key] = value.get<double>();
-    } catch (const InputError& e) {
-      throw InputError("accuracy cache " + options_.cache_path + ": " + e.what());
+    } catch (const core::InputError& e) {
+      throw core::InputError("accuracy cache " + options_.cache_path + ": " + e.what());
     } catch (const std::exception& e) {
-      throw InputError("accuracy cache " + options_.cache_path + " is not a cache file (" + e.what() + ")");
+      throw core::InputError("accuracy cache " + options_.cache_path + " is not a cache file (" + e.what() + ")");
     }
   }
 }
@@ -76,7 +76,7 @@ void SubnetAccuracy::write_cache_file() const {
   if (options_.cache_path.empty() || !options_.write_cache) return;
   std::filesystem::create_directories(std::filesystem::absolute(options_.cache_path).parent_path());
   json j{{"tag", options_.cache_tag}, {"top1", cache_}};
-  write_file_atomic(options_.cache_path, j.dump(1) + "\n");
+  core::write_file_atomic(options_.cache_path, j.dump(1) + "\n");
 }
 
 std::pair<double, double> SubnetAccuracy::split_halves(const ArchSpec& arch) {
@@ -101,7 +101,7 @@ std::vector<double> SubnetAccuracy::measure_all(const std::vector<ArchSpec>& arc
     std::string root_keys = all_keys;
     cluster.broadcast(root_keys);
     if (cluster.any(root_keys != all_keys))
-      throw RuntimeFailure("MPI ranks disagree on the subnets to measure (rank " + std::to_string(cluster.rank()) +
+      throw core::RuntimeFailure("MPI ranks disagree on the subnets to measure (rank " + std::to_string(cluster.rank()) +
                            "): they must run the same command with the same files");
   }
   std::vector<size_t> todo;  // uncached, first occurrence only

@@ -16,8 +16,8 @@
 #include "tinynas/evaluator/cost_model.h"
 #include "tinynas/nas/config.h"
 #include "tinynas/nas/evolution.h"
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/units.h"
+#include "tinynas/core/rng.h"
 
 using namespace tinynas;
 namespace fs = std::filesystem;
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--predictor" && i + 1 < argc) predictor_path = argv[++i];
     else if (a == "--mcu" && i + 1 < argc) mcu_name = argv[++i];
-    else if (a == "--sram" && i + 1 < argc) sram = parse_size(argv[++i], "--sram");
+    else if (a == "--sram" && i + 1 < argc) sram = core::parse_size(argv[++i], "--sram");
     else {
       std::fprintf(stderr, "usage: bench_search [--predictor FILE] [--sram SIZE] [--mcu NAME]\n");
       return 2;
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   const int n = 20000;
   std::vector<ArchSpec> archs;
   for (int i = 0; i < n; ++i) {
-    Rng rng(derive_seed(1, uint64_t(i)));
+    core::Rng rng(core::derive_seed(1, uint64_t(i)));
     archs.push_back(space.sample(rng, w, rs[rng.below(uint32_t(rs.size()))]));
   }
   std::printf("# search inner loop (%s, %s; predictor %s)\n", x.name.c_str(), mcu.name.c_str(), predictor_path.c_str());
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   std::printf("evolution, %d generations x %d (%s): %.2f s wall, %lld candidates costed, %lld scored; best "
               "predicted top-1 %.2f %% at r %d (SRAM %s, Flash %s, %.1f ms)\n",
               o.generations, o.population, limits.describe().c_str(), evo, (long long)r.cost_queries,
-              (long long)r.scored, r.best.accuracy, r.best.arch.r, format_size(r.best.costs.sram_bytes).c_str(),
-              format_size(r.best.costs.flash_bytes).c_str(), r.best.costs.latency_ms);
+              (long long)r.scored, r.best.accuracy, r.best.arch.r, core::format_size(r.best.costs.sram_bytes).c_str(),
+              core::format_size(r.best.costs.flash_bytes).c_str(), r.best.costs.latency_ms);
   return sink == 12345.0 ? 1 : 0;  // keeps the loops from being optimized away
 }

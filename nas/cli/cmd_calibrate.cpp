@@ -13,9 +13,9 @@
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/calibration.h"
 #include "tinynas/nas/config.h"
-#include "tinynas/nas/progress.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/progress.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 
 namespace tinynas::cli {
 
@@ -46,7 +46,7 @@ int generate(const Options& o, const Experiment& x) {
   fs::create_directories(o.generate);
   json manifest{{"mcu", x.mcu.name}, {"board", board.name}, {"space", space_to_yaml(x.space)},
                 {"fit", o.subnets},  {"seed", o.seed},      {"subnets", json::array()}};
-  ProgressBar progress("writing bundles", int64_t(archs.size()), "bundles");
+  core::ProgressBar progress("writing bundles", int64_t(archs.size()), "bundles");
   for (size_t i = 0; i < archs.size(); ++i) {
     char name[32];
     std::snprintf(name, sizeof name, "subnet-%03zu", i);
@@ -55,7 +55,7 @@ int generate(const Options& o, const Experiment& x) {
     progress.advance();
   }
   progress.finish();
-  write_file_atomic((fs::path(o.generate) / kManifest).string(), manifest.dump(1) + "\n");
+  core::write_file_atomic((fs::path(o.generate) / kManifest).string(), manifest.dump(1) + "\n");
   std::cout << "wrote " << archs.size() << " benchmark bundles to " << o.generate << "\n"
             << "build each with `make -C " << o.generate << "/subnet-NNN " << board.make_target
             << "`, flash it, capture the serial output of all runs into one file, then run\n"
@@ -68,30 +68,30 @@ LatencyModel from_measurements(const Options& o, const Experiment& x) {
   const std::string manifest_path = (fs::path(o.bundles) / kManifest).string();
   json manifest;
   try {
-    manifest = json::parse(read_text_file(manifest_path));
+    manifest = json::parse(core::read_text_file(manifest_path));
   } catch (const json::exception& e) {
-    throw InputError(manifest_path + ": not a calibration manifest (" + e.what() + ")");
+    throw core::InputError(manifest_path + ": not a calibration manifest (" + e.what() + ")");
   }
   const std::string space_file = (fs::path(o.bundles) / "space.yaml").string();
-  write_file_atomic(space_file, manifest.at("space").get<std::string>());
+  core::write_file_atomic(space_file, manifest.at("space").get<std::string>());
   const SearchSpace space = load_space(space_file);
   std::map<std::string, ArchSpec> archs;
   for (const auto& s : manifest.at("subnets")) archs[s.at("name")] = arch_from_json(s.at("arch").dump());
   const int fit_count = manifest.at("fit").get<int>();
   std::vector<SubnetMeasurement> fit, validate;
-  for (auto& [name, run] : split_serial_log(read_text_file(o.measurements))) {
+  for (auto& [name, run] : split_serial_log(core::read_text_file(o.measurements))) {
     const auto it = archs.find(name);
-    if (it == archs.end()) throw InputError(o.measurements + ": a run of " + name + ", which " + manifest_path + " does not list");
+    if (it == archs.end()) throw core::InputError(o.measurements + ": a run of " + name + ", which " + manifest_path + " does not list");
     SubnetMeasurement m;
     m.arch = it->second;
     m.graph = engine::build_graph(space.describe(m.arch));
     m.graph.name = name;
     m.run = run;
-    if (m.run.inferences.empty()) throw InputError(o.measurements + ": the run of " + name + " has no inference");
+    if (m.run.inferences.empty()) throw core::InputError(o.measurements + ": the run of " + name + " has no inference");
     m.measured = double(m.run.inferences.back().instructions);
     (std::stoi(name.substr(7)) < fit_count ? fit : validate).push_back(std::move(m));
   }
-  if (fit.empty()) throw InputError(o.measurements + ": none of the runs is of a subnet to fit (subnet-000 ...)");
+  if (fit.empty()) throw core::InputError(o.measurements + ": none of the runs is of a subnet to fit (subnet-000 ...)");
   LatencyModel model = fit_and_validate(fit, validate);
   model.mcu = x.mcu.name;
   model.unit = "cycles";
@@ -115,7 +115,7 @@ Runner add_calibrate(CLI::App& app) {
   cmd->add_option("--subnets", o->subnets, "subnets to fit")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--validate", o->validate, "subnets to validate on")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--out", o->out, "model file (default: configs/calibration/MCU.yaml)");
+  cmd->add_option("--out", o->out, "model file (default: runs/calibrate/MCU.yaml; `search --latency-model` reads it)");
   cmd->add_option("--work", o->work, "folder for the QEMU benchmark bundles (default: runs/calibrate-MCU)");
   cmd->add_option("--generate", o->generate, "real board: write the benchmark bundles and a manifest into this folder");
   cmd->add_option("--bundles", o->bundles, "real board: the folder --generate wrote");
@@ -125,15 +125,15 @@ Runner add_calibrate(CLI::App& app) {
     Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
     if (!o->mcu.empty()) x.mcu = load_mcu(o->mcu);
     if (!o->generate.empty()) return generate(*o, x);
-    if (!o->measurements.empty() && o->bundles.empty()) throw InputError("--measurements needs --bundles");
+    if (!o->measurements.empty() && o->bundles.empty()) throw core::InputError("--measurements needs --bundles");
     const std::string out =
-        o->out.empty() ? (fs::path(config_dir()) / "calibration" / (x.mcu.name + ".yaml")).string() : o->out;
+        o->out.empty() ? (fs::path("runs") / "calibrate" / (x.mcu.name + ".yaml")).string() : o->out;
     LatencyModel model;
     if (!o->measurements.empty()) {
       model = from_measurements(*o, x);
     } else {
       if (!engine::arm_toolchain_available() || !engine::qemu_available())
-        throw RuntimeFailure("calibrating in QEMU needs arm-none-eabi-gcc and qemu-system-arm (scripts/setup.sh)");
+        throw core::RuntimeFailure("calibrating in QEMU needs arm-none-eabi-gcc and qemu-system-arm (scripts/setup.sh)");
       CalibrationOptions c;
       c.space = x.space;
       c.mcu = x.mcu;
@@ -143,7 +143,7 @@ Runner add_calibrate(CLI::App& app) {
       c.work_dir = o->work.empty() ? "runs/calibrate-" + x.mcu.name : o->work;
       spdlog::info("calibrating {} on {} + {} subnets of {} in QEMU {}", x.mcu.name, c.fit_subnets, c.validate_subnets,
                    x.space.name, x.mcu.qemu_machine);
-      ProgressBar progress("calibrate", c.fit_subnets + c.validate_subnets, "subnets");
+      core::ProgressBar progress("calibrate", c.fit_subnets + c.validate_subnets, "subnets");
       c.on_progress = [&](int, int) { progress.advance(); };
       model = calibrate_in_qemu(c);
       progress.finish();

@@ -21,9 +21,9 @@
 #include "tinynas/engine/onnx.h"
 #include "tinynas/engine/quantize.h"
 #include "tinynas/engine/toolchain.h"
-#include "tinynas/nas/progress.h"
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/progress.h"
+#include "tinynas/core/units.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/data_config.h"
@@ -123,7 +123,7 @@ int argmax(const std::vector<T>& v) {
 void report_accuracy(const engine::FloatModel& fm, const engine::QuantizedModel& qm, const Images& test) {
   const int n = int(test.pixels.size());
   std::atomic<int> float_correct{0}, int8_correct{0}, agree{0};
-  ProgressBar bar("evaluate float vs int8", n, "img");
+  core::ProgressBar bar("evaluate float vs int8", n, "img");
   tbb::enumerable_thread_specific<std::unique_ptr<engine::Int8Interpreter>> interpreters;
   tbb::parallel_for(0, n, [&](int i) {
     auto& interpreter = interpreters.local();
@@ -193,8 +193,8 @@ Runner add_export(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "seed of random weights and random inputs")->capture_default_str();
   return [o]() {
     if (o->arch.empty() && o->subnet.empty() && o->onnx.empty())
-      throw InputError("export: choose the network with --arch, --subnet or --onnx");
-    if (o->random_weights && o->arch.empty()) throw InputError("--random-weights goes with --arch");
+      throw core::InputError("export: choose the network with --arch, --subnet or --onnx");
+    if (o->random_weights && o->arch.empty()) throw core::InputError("--random-weights goes with --arch");
     const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
     const Target target = resolve_target(o->mcu, x);
     const int threads = global_options().threads;
@@ -237,14 +237,14 @@ Runner add_export(CLI::App& app) {
       const auto train = data::open_split(x.data, "train");
       const auto test = data::open_split(x.data, "test");
       if (train->channels() != in.c)
-        throw InputError("the network takes " + std::to_string(in.c) + " channels, the data has " +
+        throw core::InputError("the network takes " + std::to_string(in.c) + " channels, the data has " +
                          std::to_string(train->channels()));
       calibration = load_images(*train, o->calibration_images, in.h, x.train.options.seed, true);
       tests = load_images(*test, o->test_inputs, in.h, 0, false);
       if (o->eval_images != 0)
         evaluation = load_images(*test, o->eval_images < 0 ? test->size() : o->eval_images, in.h, 0, false);
     } else {
-      if (o->eval_images != 0) throw InputError("--eval-images needs a network that takes the experiment's images");
+      if (o->eval_images != 0) throw core::InputError("--eval-images needs a network that takes the experiment's images");
       spdlog::info(
           "calibrating on random pixels (the network does not take "
           "the experiment's images)");
@@ -275,7 +275,7 @@ Runner add_export(CLI::App& app) {
     std::cout << fmt::format(
         "wrote {} ({} layers, {} MACs): arena {} B ({}), "
         "constants {} B, Flash model {} B\n",
-        o->out, g.ops.size(), summary.macs, summary.arena_bytes, format_size(summary.arena_bytes),
+        o->out, g.ops.size(), summary.macs, summary.arena_bytes, core::format_size(summary.arena_bytes),
         summary.constant_bytes, flash.total());
 
     std::string report = "# Firmware bundle: " + g.name + "\n\n";
@@ -295,8 +295,8 @@ Runner add_export(CLI::App& app) {
       const engine::BuildResult b = engine::build_bundle(o->out, *target.board);
       if (!b.ok) {
         if (b.does_not_fit())
-          throw InputError("the model does not fit " + target.board->name + ":\n" + b.error_summary());
-        throw RuntimeFailure("building the bundle for " + target.board->name + " failed:\n" + b.error_summary());
+          throw core::InputError("the model does not fit " + target.board->name + ":\n" + b.error_summary());
+        throw core::RuntimeFailure("building the bundle for " + target.board->name + " failed:\n" + b.error_summary());
       }
       if (target.board->is_host()) {
         std::cout << "host: built " << b.elf << "\n";
@@ -314,23 +314,23 @@ Runner add_export(CLI::App& app) {
             "(data + bss) | {} |\n| arena symbol | {} |\n\n",
             b.flash_bytes(), b.ram_bytes(), arena_symbol);
         if (arena_symbol != summary.arena_bytes)
-          throw RuntimeFailure(
+          throw core::RuntimeFailure(
               fmt::format("the firmware's arena is {} B, the planner's {} B", arena_symbol, summary.arena_bytes));
       }
     }
     if (o->run_qemu) {
-      if (!target.emulator) throw InputError("--run-qemu: no QEMU machine emulates " + target.board->core);
-      if (!engine::qemu_available()) throw InputError("--run-qemu: qemu-system-arm is not installed");
+      if (!target.emulator) throw core::InputError("--run-qemu: no QEMU machine emulates " + target.board->core);
+      if (!engine::qemu_available()) throw core::InputError("--run-qemu: qemu-system-arm is not installed");
       const engine::BuildResult host = engine::build_bundle(o->out, engine::board_by_name("host"));
-      if (!host.ok) throw RuntimeFailure("building the bundle for the host failed:\n" + host.error_summary());
+      if (!host.ok) throw core::RuntimeFailure("building the bundle for the host failed:\n" + host.error_summary());
       const engine::BuildResult arm = engine::build_bundle(o->out, *target.emulator);
       if (!arm.ok)
-        throw RuntimeFailure("building the bundle for " + target.emulator->name + " failed:\n" + arm.error_summary());
+        throw core::RuntimeFailure("building the bundle for " + target.emulator->name + " failed:\n" + arm.error_summary());
       const auto host_run = engine::run_host(host.elf, 600);
-      if (!host_run.ok) throw RuntimeFailure("the host build failed to run:\n" + host_run.output + host_run.errors);
+      if (!host_run.ok) throw core::RuntimeFailure("the host build failed to run:\n" + host_run.output + host_run.errors);
       spdlog::info("running in QEMU: {}", fmt::join(engine::qemu_command(arm.elf, *target.emulator), " "));
       const auto arm_run = engine::run_in_qemu(arm.elf, *target.emulator, 3600);
-      if (!arm_run.ok) throw RuntimeFailure(target.emulator->name + " run failed:\n" + arm_run.output + arm_run.errors);
+      if (!arm_run.ok) throw core::RuntimeFailure(target.emulator->name + " run failed:\n" + arm_run.output + arm_run.errors);
       const auto h = engine::parse_firmware_output(host_run.output);
       const auto a = engine::parse_firmware_output(arm_run.output);
       engine::Int8Interpreter interpreter(qm);
@@ -338,7 +338,7 @@ Runner add_export(CLI::App& app) {
       for (size_t i = 0; identical && i < a.inferences.size(); ++i)
         identical = a.inferences[i].output == h.inferences[i].output &&
                     h.inferences[i].output == interpreter.run(bo.test_inputs[i]);
-      if (!identical) throw RuntimeFailure("the outputs of " + target.emulator->name + " and the host differ");
+      if (!identical) throw core::RuntimeFailure("the outputs of " + target.emulator->name + " and the host differ");
       std::cout << fmt::format("{}: outputs of {} inputs bit-identical to the host build\n", target.emulator->name,
                                a.inferences.size());
       std::string table = fmt::format(

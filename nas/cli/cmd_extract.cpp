@@ -5,9 +5,9 @@
 #include <iostream>
 
 #include "commands.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "supernet_common.h"
-#include "tinynas/nas/progress.h"
+#include "tinynas/core/progress.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
@@ -46,7 +46,7 @@ Runner add_extract(CLI::App& app) {
   return [o]() {
     const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
     supernet::configure_torch(global_options().threads > 0 ? global_options().threads : x.train.threads);
-    if (o->from_scratch && o->finetune.epochs == 0) throw InputError("--from-scratch needs --finetune N (epochs)");
+    if (o->from_scratch && o->finetune.epochs == 0) throw core::InputError("--from-scratch needs --finetune N (epochs)");
     auto f = load_experiment_supernet(x, o->supernet);
     const ArchSpec arch = resolve_arch(f, o->arch, o->resolution);
     supernet::StaticNet net{nullptr};
@@ -66,11 +66,11 @@ Runner add_extract(CLI::App& app) {
       const auto train = data::open_split(x.data, "train");
       o->finetune.batch_size = x.train.options.batch_size;
       o->finetune.seed = x.train.options.seed;
-      std::unique_ptr<ProgressBar> bar;
+      std::unique_ptr<core::ProgressBar> bar;
       supernet::finetune(net, *train, *holdout, arch.r, o->finetune,
                          [&](int64_t step, int64_t steps, double loss, double) {
                            if (step == 0) {
-                             bar = std::make_unique<ProgressBar>("fine-tune", steps, "step");
+                             bar = std::make_unique<core::ProgressBar>("fine-tune", steps, "step");
                              return;
                            }
                            bar->set_status(fmt::format("loss {:.4f}", loss));

@@ -7,12 +7,12 @@
 
 #include "commands.h"
 #include "tinynas/nas/config.h"
-#include "tinynas/nas/progress.h"
+#include "tinynas/core/progress.h"
 #include "tinynas/nas/space_optimizer.h"
 #include "tinynas/nas/stage1_report.h"
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/units.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 
 namespace tinynas::cli {
 
@@ -57,16 +57,16 @@ Runner add_optimize_space(CLI::App& app) {
     opt.stage1 = x.stage1;
     if (o->samples > 0) opt.stage1.samples = o->samples;
     if (o->seed >= 0) opt.stage1.seed = uint64_t(o->seed);
-    opt.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : parse_size(o->sram, "--sram");
-    opt.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : parse_size(o->flash, "--flash");
+    opt.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : core::parse_size(o->sram, "--sram");
+    opt.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : core::parse_size(o->flash, "--flash");
     opt.runtime_code_bytes = x.mcu.runtime_code_bytes;
     opt.inplace = !o->layerwise;
     if (o->min_fit >= 0) opt.stage1.min_fit_fraction = o->min_fit;
     const size_t grid = (opt.stage1.widths.empty() ? opt.space.width_choices.size() : opt.stage1.widths.size()) *
                         (opt.stage1.resolutions.empty() ? opt.space.resolution_choices.size() : opt.stage1.resolutions.size());
     spdlog::info("stage 1: {} spaces x {} subnets, SRAM {} Flash {} ({}), seed {}", grid, opt.stage1.samples,
-                 format_size(opt.sram_bytes), format_size(opt.flash_bytes), x.mcu.name, opt.stage1.seed);
-    ProgressBar progress("stage 1", int64_t(grid) * opt.stage1.samples, "subnets");
+                 core::format_size(opt.sram_bytes), core::format_size(opt.flash_bytes), x.mcu.name, opt.stage1.seed);
+    core::ProgressBar progress("stage 1", int64_t(grid) * opt.stage1.samples, "subnets");
     opt.on_progress = [&](int64_t n) { progress.advance(n); };
     const SpaceOptimizerResult result = optimize_space(opt);
     progress.finish();
@@ -78,14 +78,14 @@ Runner add_optimize_space(CLI::App& app) {
         min_arena = std::min(min_arena, s.min_arena);
         min_flash = std::min(min_flash, s.min_flash);
       }
-      throw InputError("impossible budget: no sampled subnet of any space fits SRAM " + format_size(opt.sram_bytes) +
-                       " and Flash " + format_size(opt.flash_bytes) + " (smallest arena seen " +
-                       format_size(min_arena) + ", smallest Flash " + format_size(min_flash) + ")");
+      throw core::InputError("impossible budget: no sampled subnet of any space fits SRAM " + core::format_size(opt.sram_bytes) +
+                       " and Flash " + core::format_size(opt.flash_bytes) + " (smallest arena seen " +
+                       core::format_size(min_arena) + ", smallest Flash " + core::format_size(min_flash) + ")");
     }
     write_stage1_outputs(o->out, result, opt, x);
     const SpaceStats& best = result.best();
     if (o->json) {
-      std::cout << read_text_file(o->out + "/summary.json");
+      std::cout << core::read_text_file(o->out + "/summary.json");
     } else {
       std::cout << stage1_ranking_table(result, opt.stage1.min_fit_fraction, 10) << "\nChosen space: w=" << best.w << " r=" << best.r << " (mean "
                 << best.mean_macs / 1e6 << "M MACs, " << best.fitting << "/" << best.samples << " subnets fit)\n"

@@ -11,10 +11,10 @@
 #include "supernet_common.h"
 #include "tinynas/evaluator/accuracy_predictor.h"
 #include "tinynas/evaluator/subnet_accuracy.h"
-#include "tinynas/nas/progress.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
-#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/core/progress.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
+#include "tinynas/core/stop_signal.h"
 #include "tinynas/supernet/cluster.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
@@ -74,7 +74,7 @@ Runner add_predictor(CLI::App& app) {
     const int images = o->calibration_images > 0 ? o->calibration_images : x.train.options.recalibration_images;
     // Under MPI the measurements are split between the ranks; rank 0 writes the cache and the predictor.
     const dist::Cluster& cluster = dist::Cluster::world();
-    install_stop_handlers();
+    core::install_stop_handlers();
     SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, images, cache);
     ao.write_cache = cluster.is_root();
     SubnetAccuracy accuracy(f.net, f.net->space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"),
@@ -83,19 +83,19 @@ Runner add_predictor(CLI::App& app) {
     const double w = f.net->largest(f.resolutions.front()).w;
     std::vector<ArchSpec> sampled;
     for (int i = 0; i < o->samples; ++i) {
-      Rng rng(derive_seed(uint64_t(o->seed), uint64_t(i)));
+      core::Rng rng(core::derive_seed(uint64_t(o->seed), uint64_t(i)));
       const int r = f.resolutions[rng.below(uint32_t(f.resolutions.size()))];
       sampled.push_back(f.net->space.sample(rng, w, r));
     }
     // In chunks, so that a stop signal (Slurm's time limit) ends the run between two of them with the
     // cache saved: the same command then measures only what is missing.
     std::vector<MeasuredArch> measured;
-    ProgressBar progress("measuring subnets", o->samples, "subnets");
+    core::ProgressBar progress("measuring subnets", o->samples, "subnets");
     const size_t chunk = size_t(8 * cluster.size());
     for (size_t first = 0; first < sampled.size(); first += chunk) {
-      if (cluster.any(stop_requested())) {
+      if (cluster.any(core::stop_requested())) {
         accuracy.save();
-        throw Interrupted("measured " + std::to_string(first) + " of " + std::to_string(sampled.size()) +
+        throw core::Interrupted("measured " + std::to_string(first) + " of " + std::to_string(sampled.size()) +
                           " subnets, cached in " + cache + "; the same command measures the rest");
       }
       const std::vector<ArchSpec> part(sampled.begin() + std::ptrdiff_t(first),
@@ -114,7 +114,7 @@ Runner add_predictor(CLI::App& app) {
     std::string noise_line;
     if (o->noise_check) {
       std::vector<std::pair<double, double>> halves;
-      ProgressBar bar("holdout halves", int64_t(test_set.size()), "subnets");
+      core::ProgressBar bar("holdout halves", int64_t(test_set.size()), "subnets");
       for (const std::string& r : dist::map_items(cluster, test_set.size(), [&](size_t i) {
              const auto h = accuracy.split_halves(test_set[i].arch);
              bar.advance();

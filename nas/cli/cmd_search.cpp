@@ -1,7 +1,10 @@
 // tinynas search: stage 1 over the supernet's spaces, the evolutionary search with the accuracy
 // predictor and the engine's cost model, the top candidates and the scaled baselines re-measured with
 // the supernet, the winner exported as firmware, and a report.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -17,14 +20,14 @@
 #include "tinynas/evaluator/subnet_accuracy.h"
 #include "tinynas/nas/baselines.h"
 #include "tinynas/nas/evolution.h"
-#include "tinynas/nas/process.h"
+#include "tinynas/core/process.h"
 #include "tinynas/nas/search_report.h"
 #include "tinynas/nas/space_optimizer.h"
 #include "tinynas/nas/stage1_report.h"
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
-#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/core/units.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
+#include "tinynas/core/stop_signal.h"
 #include "tinynas/supernet/cluster.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
@@ -36,8 +39,48 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Runs a tinynas child (train, predictor, export) without the MPI launcher's variables, output to log_path.
+int run_program(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log_path) {
+  if (argv.empty()) return -1;
+  // The child is not a rank of this process's MPI job: without the launcher's variables it runs as a
+  // plain process (a tinynas child would otherwise try to join the job).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    const std::string v = *e;
+    if (v.rfind("OMPI_", 0) == 0 || v.rfind("PMIX_", 0) == 0 || v.rfind("PMI_", 0) == 0) continue;
+    env_strings.push_back(v);
+  }
+  std::vector<char*> envp;
+  for (auto& v : env_strings) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
+    if (!log_path.empty()) {
+      const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+      }
+    }
+    ::execvpe(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+
 struct Options {
-  std::string sram, flash, latency, mcu, config, supernet, predictor, out = "runs/search", objective = "accuracy";
+  std::string sram, flash, latency, mcu, config, supernet, predictor, latency_model, out = "runs/search", objective = "accuracy";
   int64_t seed = 0;
   int population = 0, parents = 0, mutations = -1, crossovers = -1, generations = -1, top_k = 5;
   double mutate_prob = -1;
@@ -68,14 +111,14 @@ SpaceOptimizerOptions stage1_options(const Experiment& x, const SearchSpace& spa
 // path; both resume what is there). Returns the supernet file.
 std::string train_for_search(const Options& o, const Experiment& x, const SearchConstraints& limits) {
   if (dist::Cluster::world().size() > 1)
-    throw InputError("--train runs in one process: under MPI, train with `mpirun tinynas train` "
+    throw core::InputError("--train runs in one process: under MPI, train with `mpirun tinynas train` "
                      "(scripts/slurm/train.sbatch), then search with --supernet");
   double w = x.supernet.width;
   std::vector<int> resolutions = x.supernet.resolutions;
   if (!x.supernet.width_given) {
     const SpaceOptimizerResult stage1 = optimize_space(stage1_options(x, x.space, limits));
     if (!stage1.any_fits())
-      throw InputError("no space of the stage-1 grid has a subnet that meets " + limits.describe());
+      throw core::InputError("no space of the stage-1 grid has a subnet that meets " + limits.describe());
     w = stage1.best().w;
     // The best resolution and its neighbours in the space: the search then trades resolution for depth.
     const std::vector<int>& all = x.space.resolution_choices;
@@ -92,9 +135,9 @@ std::string train_for_search(const Options& o, const Experiment& x, const Search
     const int64_t sram = engine::plan_arena_bytes(g) + kStackBoundBytes;
     const int64_t flash = engine::estimate_flash(g, x.mcu.runtime_code_bytes).total();
     if (sram > limits.sram_bytes || flash > limits.flash_bytes)
-      throw InputError("no subnet of the configured supernet (w " + std::to_string(w) + ") meets " + limits.describe() +
-                       ": the smallest (r " + std::to_string(r_min) + ") needs SRAM " + format_size(sram) +
-                       ", Flash " + format_size(flash));
+      throw core::InputError("no subnet of the configured supernet (w " + std::to_string(w) + ") meets " + limits.describe() +
+                       ": the smallest (r " + std::to_string(r_min) + ") needs SRAM " + core::format_size(sram) +
+                       ", Flash " + core::format_size(flash));
   }
   const fs::path dir = fs::path(o.out) / "supernet";
   fs::create_directories(dir);
@@ -103,7 +146,7 @@ std::string train_for_search(const Options& o, const Experiment& x, const Search
   const auto run = [&](const std::vector<std::string>& argv, const std::string& what, const fs::path& log) {
     spdlog::info("{}: {} (log: {})", what, fmt::join(argv, " "), log.string());
     const int rc = run_program(argv, "", log.string());
-    if (rc != 0) throw RuntimeFailure(what + " failed (exit " + std::to_string(rc) + "), see " + log.string());
+    if (rc != 0) throw core::RuntimeFailure(what + " failed (exit " + std::to_string(rc) + "), see " + log.string());
   };
   run({self_path(), "train", "--config", x.path, "--out", dir.string(), "--resume", "--width", std::to_string(w),
        "--resolutions", rs},
@@ -133,6 +176,9 @@ Runner add_search(CLI::App& app) {
   cmd->add_option("--supernet", o->supernet, "supernet file (default: the experiment's supernet.checkpoint)");
   cmd->add_option("--predictor", o->predictor,
                   "accuracy predictor (default: predictor.pt beside the supernet); 'none' measures every candidate");
+  cmd->add_option("--latency-model", o->latency_model,
+                  "latency model file (`tinynas calibrate` writes one; default: the shipped "
+                  "configs/calibration/<the MCU's latency_model>.yaml)");
   cmd->add_option("--out", o->out, "output folder")->capture_default_str();
   cmd->add_option("--objective", o->objective, "accuracy, pareto-latency or pareto-sram")->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -161,9 +207,9 @@ Runner add_search(CLI::App& app) {
     Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
     if (!o->mcu.empty()) x.mcu = load_mcu(o->mcu);
     SearchConstraints limits;
-    limits.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : parse_size(o->sram, "--sram");
-    limits.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : parse_size(o->flash, "--flash");
-    if (!o->latency.empty()) limits.latency_ms = parse_duration_ms(o->latency, "--latency");
+    limits.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : core::parse_size(o->sram, "--sram");
+    limits.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : core::parse_size(o->flash, "--flash");
+    if (!o->latency.empty()) limits.latency_ms = core::parse_duration_ms(o->latency, "--latency");
     EvolutionOptions evo;
     evo.objective = parse_search_objective(o->objective);
     evo.seed = uint64_t(o->seed);
@@ -177,7 +223,7 @@ Runner add_search(CLI::App& app) {
     supernet::configure_torch(global_options().threads > 0 ? global_options().threads : x.train.threads);
 
     if (o->train) {
-      if (!o->supernet.empty()) throw InputError("--train trains its own supernet: drop --supernet");
+      if (!o->supernet.empty()) throw core::InputError("--train trains its own supernet: drop --supernet");
       o->supernet = train_for_search(*o, x, limits);
     }
     // The supernet, its predictor and the MCU's latency model.
@@ -192,15 +238,19 @@ Runner add_search(CLI::App& app) {
     std::optional<AccuracyPredictor> predictor;
     if (predictor_path != "none") {
       if (!fs::exists(predictor_path))
-        throw InputError("no accuracy predictor at " + predictor_path +
+        throw core::InputError("no accuracy predictor at " + predictor_path +
                          ": build it with `tinynas predictor build`, or pass --predictor none to measure every candidate");
       predictor = AccuracyPredictor::load(predictor_path, space);
     }
-    const std::string latency_path = (fs::path(config_dir()) / "calibration" / (x.mcu.latency_model + ".yaml")).string();
+    const std::string latency_path =
+        o->latency_model.empty() ? (fs::path(config_dir()) / "calibration" / (x.mcu.latency_model + ".yaml")).string()
+                                 : o->latency_model;
+    if (!o->latency_model.empty() && !fs::exists(latency_path))
+      throw core::InputError("--latency-model " + latency_path + ": no such file");
     LatencyModel latency;
     if (fs::exists(latency_path)) latency = load_latency_model(latency_path);
     else if (limits.latency_ms > 0)
-      throw InputError("--latency needs a latency model of " + x.mcu.name + " (" + latency_path +
+      throw core::InputError("--latency needs a latency model of " + x.mcu.name + " (" + latency_path +
                        "): run `tinynas calibrate --mcu " + x.mcu.latency_model + "`");
     else spdlog::warn("no latency model at {}: latencies are reported as 0", latency_path);
     const CostModel costs(space, x.mcu, latency);
@@ -209,15 +259,15 @@ Runner add_search(CLI::App& app) {
       const int r_min = *std::min_element(f.resolutions.begin(), f.resolutions.end());
       const CandidateCosts smallest = costs(f.net->smallest(r_min));
       if (!limits.admits(smallest))
-        throw InputError("no subnet of the supernet meets " + limits.describe() + ": the smallest (r " +
-                         std::to_string(r_min) + ") needs SRAM " + format_size(smallest.sram_bytes) + ", Flash " +
-                         format_size(smallest.flash_bytes) + ", latency " + std::to_string(smallest.latency_ms) + " ms");
+        throw core::InputError("no subnet of the supernet meets " + limits.describe() + ": the smallest (r " +
+                         std::to_string(r_min) + ") needs SRAM " + core::format_size(smallest.sram_bytes) + ", Flash " +
+                         core::format_size(smallest.flash_bytes) + ", latency " + std::to_string(smallest.latency_ms) + " ms");
     }
     // Under MPI every rank runs these same steps; the subnet measurements are split between the ranks
     // and rank 0 alone writes files.
     const dist::Cluster& cluster = dist::Cluster::world();
     const bool root = cluster.is_root();
-    install_stop_handlers();
+    core::install_stop_handlers();
     if (cluster.size() > 1) spdlog::info("search on {} MPI ranks: measurements split between them", cluster.size());
     fs::create_directories(o->out);
     // Stage 1 over the supernet's (w, r) spaces: the FLOPs CDF of what fits, for the report.
@@ -240,7 +290,7 @@ Runner add_search(CLI::App& app) {
     cb.costs = [&](const ArchSpec& a) { return costs(a); };
     if (predictor) cb.accuracy = [&](const ArchSpec& a) { return predictor->predict(a); };
     else cb.accuracy_batch = [&](const std::vector<ArchSpec>& archs) { return measure.measure_all(archs, cluster); };
-    cb.should_stop = [&] { return cluster.any(stop_requested()); };
+    cb.should_stop = [&] { return cluster.any(core::stop_requested()); };
     cb.on_generation = [&](const GenerationStats& s) {
       spdlog::info("generation {}/{}: best {:.2f}, mean {:.2f}, {} children, {} scored ({:.2f} s)", s.generation,
                    evo.generations, s.best_accuracy, s.mean_accuracy, s.children, s.scored, s.seconds);
@@ -322,10 +372,10 @@ Runner add_search(CLI::App& app) {
     const CandidateCosts largest = costs(f.net->largest(r_max));
     if (largest.sram_bytes <= limits.sram_bytes)
       report.notes.push_back("the SRAM limit does not bind: the largest subnet (r " + std::to_string(r_max) +
-                             ") needs " + format_size(largest.sram_bytes));
+                             ") needs " + core::format_size(largest.sram_bytes));
     if (largest.flash_bytes <= limits.flash_bytes)
       report.notes.push_back("the Flash limit does not bind: the largest subnet needs " +
-                             format_size(largest.flash_bytes));
+                             core::format_size(largest.flash_bytes));
     if (limits.latency_ms > 0 && largest.latency_ms <= limits.latency_ms)
       report.notes.push_back("the latency limit does not bind: the largest subnet takes " +
                              std::to_string(largest.latency_ms) + " ms");
@@ -348,11 +398,11 @@ Runner add_search(CLI::App& app) {
       const std::string log = (fs::path(o->out) / "export.log").string();
       spdlog::info("exporting the winner: {}", fmt::join(argv, " "));
       const int rc = run_program(argv, "", log);
-      if (rc != 0) throw RuntimeFailure("exporting the winner failed (exit " + std::to_string(rc) + "), see " + log);
+      if (rc != 0) throw core::RuntimeFailure("exporting the winner failed (exit " + std::to_string(rc) + "), see " + log);
       // The winner's instructions on the emulated core, against the latency model's prediction.
       std::string measured;
       {
-        const std::string text = read_text_file(log);
+        const std::string text = core::read_text_file(log);
         const auto at = text.find("total: ");
         if (at != std::string::npos && !latency.kinds.empty()) {
           const double count = std::stod(text.substr(at + 7));
@@ -371,12 +421,12 @@ Runner add_search(CLI::App& app) {
     }
     write_search_report(o->out, report);
     std::cout << "searched: " << to_json(winner.candidate.arch) << "\n  holdout top-1 "
-              << winner.holdout_top1 << " %, SRAM " << format_size(winner.candidate.costs.sram_bytes) << ", Flash "
-              << format_size(winner.candidate.costs.flash_bytes) << ", latency " << winner.candidate.costs.latency_ms
+              << winner.holdout_top1 << " %, SRAM " << core::format_size(winner.candidate.costs.sram_bytes) << ", Flash "
+              << core::format_size(winner.candidate.costs.flash_bytes) << ", latency " << winner.candidate.costs.latency_ms
               << " ms\n";
     for (size_t i = 1; i < report.networks.size(); ++i)
       std::cout << report.networks[i].name << ": holdout top-1 " << report.networks[i].holdout_top1 << " %, SRAM "
-                << format_size(report.networks[i].candidate.costs.sram_bytes) << "\n";
+                << core::format_size(report.networks[i].candidate.costs.sram_bytes) << "\n";
     std::cout << "report: " << (fs::path(o->out) / "report.md").string() << "\n";
     return 0;
   };

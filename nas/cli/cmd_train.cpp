@@ -6,12 +6,12 @@
 #include <iostream>
 
 #include "commands.h"
-#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/core/stop_signal.h"
 #include "tinynas/supernet/cluster.h"
 #include "tinynas/nas/config.h"
-#include "tinynas/nas/progress.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/progress.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/runtime.h"
 #include "tinynas/supernet/train.h"
@@ -55,7 +55,7 @@ Runner add_train(CLI::App& app) {
     const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
     TrainConfig tc = x.train;
     if (o->epochs > 0) {
-      if (tc.method != "sandwich") throw InputError("--epochs applies to sandwich runs; set epochs per phase in the config");
+      if (tc.method != "sandwich") throw core::InputError("--epochs applies to sandwich runs; set epochs per phase in the config");
       tc.options.phases.front().epochs = o->epochs;
     }
     if (o->max_steps >= 0) tc.options.max_steps_per_epoch = o->max_steps;
@@ -64,9 +64,9 @@ Runner add_train(CLI::App& app) {
     if (!o->resolutions.empty()) tc.options.resolutions = o->resolutions;
     const auto& widths = x.space.width_choices;
     if (std::find(widths.begin(), widths.end(), tc.options.width) == widths.end())
-      throw InputError("--width " + std::to_string(tc.options.width) + " is not one of the space's widths");
+      throw core::InputError("--width " + std::to_string(tc.options.width) + " is not one of the space's widths");
     // SIGTERM / SIGUSR1 (Slurm's time limit or preemption) stop after the current step, with a checkpoint.
-    install_stop_handlers();
+    core::install_stop_handlers();
     const dist::Cluster& cluster = dist::Cluster::world();
     if (o->batch_parts > 0) tc.options.batch_parts = o->batch_parts;
     else if (tc.options.batch_parts == 1 && cluster.size() > 1) tc.options.batch_parts = cluster.size();
@@ -78,7 +78,7 @@ Runner add_train(CLI::App& app) {
       auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(out + "/train.log", /*truncate=*/!o->resume);
       spdlog::default_logger()->sinks().push_back(file_sink);
       // The experiment as it was run, beside its results.
-      write_file_atomic(out + "/experiment.yaml", read_text_file(x.path));
+      core::write_file_atomic(out + "/experiment.yaml", core::read_text_file(x.path));
     }
 
     const int threads = global_options().threads > 0 ? global_options().threads : tc.threads;
@@ -91,11 +91,11 @@ Runner add_train(CLI::App& app) {
     tc.options.data_description = fmt::format("{} {}: {} training + {} holdout images (holdout seed {})", x.data.kind,
                                               x.data.path, train->size(), holdout->size(), x.data.seed);
 
-    std::unique_ptr<ProgressBar> bar;
+    std::unique_ptr<core::ProgressBar> bar;
     int64_t last_step = 0;
     const auto on_step = [&](int64_t step, int64_t steps, double loss, double images_per_s) {
       if (step == 0) {
-        bar = std::make_unique<ProgressBar>("epoch", steps * tc.options.batch_size, "img");
+        bar = std::make_unique<core::ProgressBar>("epoch", steps * tc.options.batch_size, "img");
         last_step = 0;
         return;
       }

@@ -25,7 +25,7 @@ struct GlobalOptions {
 };
 GlobalOptions& global_options();
 
-// Size options ("320K", "1M", ...) are parsed by the command with parse_size, for one error style.
+// Size options ("320K", "1M", ...) are parsed by the command with core::parse_size, for one error style.
 constexpr const char* kSizeHelp = "bytes, or a number with K, M or G (K = 1024): 320K, 320KB, 320KiB, 1M, 1.5MB";
 
 }  // namespace tinynas::cli

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "commands.h"
-#include "tinynas/nas/logging.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/stop_signal.h"  // Interrupted, its exit code
+#include "tinynas/core/logging.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/stop_signal.h"  // Interrupted, its exit code
 #include "tinynas/supernet/cluster.h"
 
 namespace tinynas::cli {
@@ -64,17 +64,18 @@ int main(int argc, char** argv) {
     return code;
   };
   try {
-    tinynas::setup_logging(log_level, log_file);
+    const auto& cluster = tinynas::dist::Cluster::world();
+    tinynas::core::setup_logging(log_level, log_file, cluster.rank(), cluster.size());
     std::unique_ptr<tbb::global_control> limit;
     if (threads > 0) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
     for (const Command& c : commands)
       if (c.app->parsed()) return c.run();
     return 2;
-  } catch (const tinynas::Interrupted& e) {
+  } catch (const tinynas::core::Interrupted& e) {
     // Every rank stops at the same step, so no abort: they all exit with this code.
     spdlog::warn("stopped: {}", e.what());
-    return tinynas::kInterruptedExitCode;
-  } catch (const tinynas::InputError& e) {
+    return tinynas::core::kInterruptedExitCode;
+  } catch (const tinynas::core::InputError& e) {
     spdlog::error("{}", e.what());
     return fail(2);
   } catch (const std::exception& e) {

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
 
@@ -16,10 +16,10 @@ namespace tinynas::cli {
 supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::string& flag) {
   const std::string path = flag.empty() ? x.supernet.checkpoint : flag;
   if (path.empty())
-    throw InputError("no supernet: pass --supernet FILE or set supernet.checkpoint in '" + x.path + "'");
+    throw core::InputError("no supernet: pass --supernet FILE or set supernet.checkpoint in '" + x.path + "'");
   auto f = supernet::load_supernet(path);
   if (f.net->space.in_channels != x.space.in_channels || f.net->space.num_classes != x.space.num_classes)
-    throw InputError("'" + path + "' was trained for " + std::to_string(f.net->space.in_channels) + "-channel input and " +
+    throw core::InputError("'" + path + "' was trained for " + std::to_string(f.net->space.in_channels) + "-channel input and " +
                      std::to_string(f.net->space.num_classes) + " classes, which does not match the experiment '" +
                      x.path + "'");
   return f;

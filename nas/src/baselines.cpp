@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas {
 
@@ -12,14 +12,14 @@ namespace {
 ArchSpec from_stages(const SearchSpace& space, const std::string& name, double w, int r,
                      const std::vector<std::vector<std::pair<int, int>>>& stages, std::pair<int, int> last) {
   if (space.num_stages() != int(stages.size()))
-    throw InputError(name + " needs a space with " + std::to_string(stages.size()) + " searchable stages, '" +
+    throw core::InputError(name + " needs a space with " + std::to_string(stages.size()) + " searchable stages, '" +
                      space.name + "' has " + std::to_string(space.num_stages()));
   ArchSpec a = space.smallest(w, r);
   const int depth = space.max_depth();
   for (size_t s = 0; s < stages.size(); ++s) {
     a.d[s] = int(stages[s].size());
     for (size_t b = 0; b < stages[s].size(); ++b) {
-      if (int(b) >= depth) throw InputError(name + " needs depth " + std::to_string(stages[s].size()));
+      if (int(b) >= depth) throw core::InputError(name + " needs depth " + std::to_string(stages[s].size()));
       a.ks[s * size_t(depth) + b] = stages[s][b].first;
       a.e[s * size_t(depth) + b] = stages[s][b].second;
     }
@@ -28,8 +28,8 @@ ArchSpec from_stages(const SearchSpace& space, const std::string& name, double w
   a.e.back() = last.second;
   try {
     space.validate(a);
-  } catch (const InputError& e) {
-    throw InputError(name + " is not in the space '" + space.name + "': " + e.what());
+  } catch (const core::InputError& e) {
+    throw core::InputError(name + " is not in the space '" + space.name + "': " + e.what());
   }
   return space.normalized(a);
 }

@@ -9,12 +9,9 @@
 #include <set>
 #include <sstream>
 
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/errors.h"
-
-#ifndef TINYNAS_DEFAULT_CONFIG_DIR
-#define TINYNAS_DEFAULT_CONFIG_DIR "configs"
-#endif
+#include "tinynas/core/units.h"
+#include "tinynas/core/data_dir.h"
+#include "tinynas/core/errors.h"
 
 namespace fs = std::filesystem;
 
@@ -23,13 +20,13 @@ namespace tinynas {
 namespace {
 
 YAML::Node load_yaml(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw InputError("config file '" + path + "' does not exist");
+  if (!fs::is_regular_file(path)) throw core::InputError("config file '" + path + "' does not exist");
   try {
     YAML::Node n = YAML::LoadFile(path);
-    if (!n.IsMap()) throw InputError(path + ": the top level must be a mapping of keys to values");
+    if (!n.IsMap()) throw core::InputError(path + ": the top level must be a mapping of keys to values");
     return n;
   } catch (const YAML::Exception& e) {
-    throw InputError(path + ": YAML error: " + e.what());
+    throw core::InputError(path + ": YAML error: " + e.what());
   }
 }
 
@@ -40,7 +37,7 @@ void check_keys(const YAML::Node& n, const std::string& where, std::initializer_
     if (!ok.count(key)) {
       std::string list;
       for (const auto& k : ok) list += (list.empty() ? "" : ", ") + k;
-      throw InputError(where + ": unknown key '" + key + "' (known: " + list + ")");
+      throw core::InputError(where + ": unknown key '" + key + "' (known: " + list + ")");
     }
   }
 }
@@ -50,12 +47,12 @@ T get(const YAML::Node& n, const char* key, const std::string& where) {
   try {
     return n[key].as<T>();
   } catch (const YAML::Exception&) {
-    throw InputError(where + ": '" + key + "' has a value of the wrong type");
+    throw core::InputError(where + ": '" + key + "' has a value of the wrong type");
   }
 }
 
 int64_t get_size(const YAML::Node& n, const char* key, const std::string& where) {
-  return parse_size(get<std::string>(n, key, where), where + ": " + key);
+  return core::parse_size(get<std::string>(n, key, where), where + ": " + key);
 }
 
 // A list of numbers, or a range {from, to, step} with `to` included.
@@ -68,7 +65,7 @@ std::vector<T> get_choices(const YAML::Node& n, const char* key, const std::stri
     if (v.IsMap()) {
       check_keys(v, at, {"from", "to", "step"});
       const double from = v["from"].as<double>(), to = v["to"].as<double>(), step = v["step"].as<double>();
-      if (!(step > 0) || to < from) throw InputError(at + ": a range needs step > 0 and to >= from");
+      if (!(step > 0) || to < from) throw core::InputError(at + ": a range needs step > 0 and to >= from");
       std::vector<T> out;
       // Rounded to 1e-6 so that 0.2 + 3 * 0.1 is 0.5, not 0.5000000000000001.
       for (int i = 0;; ++i) {
@@ -80,7 +77,7 @@ std::vector<T> get_choices(const YAML::Node& n, const char* key, const std::stri
     }
   } catch (const YAML::Exception&) {
   }
-  throw InputError(at + ": expected a list of numbers or a range {from, to, step}");
+  throw core::InputError(at + ": expected a list of numbers or a range {from, to, step}");
 }
 
 std::string resolve(const std::string& base_file, const std::string& rel) {
@@ -90,7 +87,7 @@ std::string resolve(const std::string& base_file, const std::string& rel) {
 }
 
 const YAML::Node& mapping(const YAML::Node& n, const std::string& at) {
-  if (!n.IsMap()) throw InputError(at + ": must be a mapping");
+  if (!n.IsMap()) throw core::InputError(at + ": must be a mapping");
   return n;
 }
 
@@ -102,12 +99,12 @@ data::DataConfig load_data_config(const YAML::Node& node, const std::string& pat
   check_keys(n, at, {"kind", "path", "channels", "holdout", "seed"});
   if (n["kind"]) d.kind = get<std::string>(n, "kind", at);
   if (d.kind != "fashion-mnist" && d.kind != "folder")
-    throw InputError(at + ": kind '" + d.kind + "' is not known (fashion-mnist or folder)");
+    throw core::InputError(at + ": kind '" + d.kind + "' is not known (fashion-mnist or folder)");
   if (n["path"]) d.path = resolve(path, get<std::string>(n, "path", at));
   if (n["channels"]) d.channels = get<int>(n, "channels", at);
   if (n["holdout"]) d.holdout = get<int>(n, "holdout", at);
   if (n["seed"]) d.seed = get<uint64_t>(n, "seed", at);
-  if (d.kind == "folder" && d.path.empty()) throw InputError(at + ": a folder data set needs 'path'");
+  if (d.kind == "folder" && d.path.empty()) throw core::InputError(at + ": a folder data set needs 'path'");
   return d;
 }
 
@@ -126,11 +123,11 @@ SupernetConfig load_supernet_config(const YAML::Node& node, const std::string& p
   if (n["resolutions"]) c.resolutions = get_choices<int>(n, "resolutions", at);
   if (n["checkpoint"]) c.checkpoint = resolve(path, get<std::string>(n, "checkpoint", at));
   if (std::find(space.width_choices.begin(), space.width_choices.end(), c.width) == space.width_choices.end())
-    throw InputError(at + ": width " + std::to_string(c.width) + " is not one of the space's widths");
+    throw core::InputError(at + ": width " + std::to_string(c.width) + " is not one of the space's widths");
   for (int r : c.resolutions)
     if (std::find(space.resolution_choices.begin(), space.resolution_choices.end(), r) == space.resolution_choices.end())
-      throw InputError(at + ": resolution " + std::to_string(r) + " is not one of the space's resolutions");
-  if (c.resolutions.empty()) throw InputError(at + ": resolutions must not be empty");
+      throw core::InputError(at + ": resolution " + std::to_string(r) + " is not one of the space's resolutions");
+  if (c.resolutions.empty()) throw core::InputError(at + ": resolutions must not be empty");
   return c;
 }
 
@@ -196,9 +193,9 @@ TrainConfig load_train_config(const YAML::Node& node, const std::string& path, c
   if (n["max_steps_per_epoch"]) o.max_steps_per_epoch = get<int64_t>(n, "max_steps_per_epoch", at);
   if (n["batch_parts"]) o.batch_parts = get<int>(n, "batch_parts", at);
   const double lr = n["lr"] ? get<double>(n, "lr", at) : 0.05;
-  if (c.threads <= 0) throw InputError(at + ": threads must be positive");
+  if (c.threads <= 0) throw core::InputError(at + ": threads must be positive");
   if (c.method == "sandwich") {
-    if (n["phases"]) throw InputError(at + ": 'phases' belongs to method progressive_shrinking");
+    if (n["phases"]) throw core::InputError(at + ": 'phases' belongs to method progressive_shrinking");
     supernet::PhaseOptions p{"sandwich", 1, lr, x.space.kernel_choices, x.space.expand_choices, x.space.depth_choices,
                              4, true, false};
     if (n["epochs"]) p.epochs = get<int>(n, "epochs", at);
@@ -206,9 +203,9 @@ TrainConfig load_train_config(const YAML::Node& node, const std::string& path, c
     o.phases = {p};
   } else if (c.method == "progressive_shrinking") {
     if (n["epochs"] || n["subnets_per_step"])
-      throw InputError(at + ": with progressive_shrinking, epochs and subnets_per_step are set per phase");
+      throw core::InputError(at + ": with progressive_shrinking, epochs and subnets_per_step are set per phase");
     if (n["phases"]) {
-      if (!n["phases"].IsSequence()) throw InputError(at + ": phases must be a list");
+      if (!n["phases"].IsSequence()) throw core::InputError(at + ": phases must be a list");
       int i = 0;
       for (const auto& ph : n["phases"]) {
         ++i;
@@ -219,17 +216,14 @@ TrainConfig load_train_config(const YAML::Node& node, const std::string& path, c
       o.phases = default_shrinking_phases(x.space, lr);
     }
   } else {
-    throw InputError(at + ": method '" + c.method + "' is not known (sandwich or progressive_shrinking)");
+    throw core::InputError(at + ": method '" + c.method + "' is not known (sandwich or progressive_shrinking)");
   }
   return c;
 }
 
 }  // namespace
 
-std::string config_dir() {
-  if (const char* env = std::getenv("TINYNAS_CONFIG_DIR"); env && *env) return env;
-  return TINYNAS_DEFAULT_CONFIG_DIR;
-}
+std::string config_dir() { return core::data_path("configs"); }
 
 std::vector<std::string> known_mcus() {
   std::vector<std::string> names;
@@ -249,14 +243,14 @@ engine::McuProfile load_mcu(const std::string& name_or_path) {
     if (!fs::is_regular_file(path)) {
       std::string list;
       for (const auto& n : known_mcus()) list += (list.empty() ? "" : ", ") + n;
-      throw InputError("unknown MCU '" + name_or_path + "' (known: " + list + "; or give a path to a profile YAML)");
+      throw core::InputError("unknown MCU '" + name_or_path + "' (known: " + list + "; or give a path to a profile YAML)");
     }
   }
   const YAML::Node n = load_yaml(path);
   check_keys(n, path,
              {"name", "core", "qemu_machine", "sram", "flash", "runtime_code", "clock_mhz", "latency_model", "description"});
   for (const char* key : {"name", "core", "sram", "flash", "runtime_code", "clock_mhz"})
-    if (!n[key]) throw InputError(path + ": '" + key + "' is missing");
+    if (!n[key]) throw core::InputError(path + ": '" + key + "' is missing");
   engine::McuProfile m;
   m.name = get<std::string>(n, "name", path);
   m.core = get<std::string>(n, "core", path);
@@ -265,7 +259,7 @@ engine::McuProfile load_mcu(const std::string& name_or_path) {
   m.flash_bytes = get_size(n, "flash", path);
   m.runtime_code_bytes = get_size(n, "runtime_code", path);
   m.clock_hz = get<double>(n, "clock_mhz", path) * 1e6;
-  if (!(m.clock_hz > 0)) throw InputError(path + ": clock_mhz must be positive");
+  if (!(m.clock_hz > 0)) throw core::InputError(path + ": clock_mhz must be positive");
   m.latency_model = n["latency_model"] ? get<std::string>(n, "latency_model", path) : m.name;
   return m;
 }
@@ -289,8 +283,8 @@ SearchSpace load_space(const std::string& path) {
   if (n["feature_mix_channels"]) s.feature_mix_channels = get<int>(n, "feature_mix_channels", path);
   try {
     s.validate();
-  } catch (const InputError& e) {
-    throw InputError(path + ": " + e.what());
+  } catch (const core::InputError& e) {
+    throw core::InputError(path + ": " + e.what());
   }
   return s;
 }
@@ -301,13 +295,13 @@ Experiment load_experiment(const std::string& path) {
   Experiment x;
   x.path = path;
   x.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
-  if (!n["space"]) throw InputError(path + ": 'space' (a search-space YAML, relative to this file) is missing");
+  if (!n["space"]) throw core::InputError(path + ": 'space' (a search-space YAML, relative to this file) is missing");
   x.space_path = resolve(path, get<std::string>(n, "space", path));
   x.space = load_space(x.space_path);
   x.mcu = load_mcu(n["mcu"] ? get<std::string>(n, "mcu", path) : "stm32f746");
   if (const YAML::Node s1 = n["stage1"]) {
     const std::string at = path + ": stage1";
-    if (!s1.IsMap()) throw InputError(at + ": must be a mapping");
+    if (!s1.IsMap()) throw core::InputError(at + ": must be a mapping");
     check_keys(s1, at, {"samples", "seed", "widths", "resolutions", "min_fit_fraction"});
     if (s1["min_fit_fraction"]) x.stage1.min_fit_fraction = get<double>(s1, "min_fit_fraction", at);
     if (s1["samples"]) x.stage1.samples = get<int>(s1, "samples", at);

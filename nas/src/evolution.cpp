@@ -12,11 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/stop_signal.h"
-#include "tinynas/search_space/files.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/units.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/stop_signal.h"
+#include "tinynas/core/files.h"
+#include "tinynas/core/rng.h"
 
 namespace tinynas {
 
@@ -29,8 +29,8 @@ bool SearchConstraints::admits(const CandidateCosts& c) const {
 
 std::string SearchConstraints::describe() const {
   std::vector<std::string> parts;
-  if (sram_bytes > 0) parts.push_back("SRAM " + format_size(sram_bytes));
-  if (flash_bytes > 0) parts.push_back("Flash " + format_size(flash_bytes));
+  if (sram_bytes > 0) parts.push_back("SRAM " + core::format_size(sram_bytes));
+  if (flash_bytes > 0) parts.push_back("Flash " + core::format_size(flash_bytes));
   if (latency_ms > 0) {
     std::ostringstream s;
     s << "latency " << latency_ms << " ms";
@@ -46,7 +46,7 @@ SearchObjective parse_search_objective(const std::string& name) {
   if (name == "accuracy") return SearchObjective::Accuracy;
   if (name == "pareto-latency") return SearchObjective::ParetoLatency;
   if (name == "pareto-sram") return SearchObjective::ParetoSram;
-  throw InputError("unknown search objective '" + name + "' (accuracy, pareto-latency or pareto-sram)");
+  throw core::InputError("unknown search objective '" + name + "' (accuracy, pareto-latency or pareto-sram)");
 }
 
 std::string to_string(SearchObjective objective) {
@@ -191,18 +191,18 @@ json settings_json(const SearchSpace& space, const SearchConstraints& c, const E
 }
 
 void validate_options(const SearchSpace& space, const EvolutionOptions& o) {
-  if (o.population < 1) throw InputError("evolution: population must be at least 1");
+  if (o.population < 1) throw core::InputError("evolution: population must be at least 1");
   if (o.parents < 1 || o.parents > o.population)
-    throw InputError("evolution: parents must be between 1 and the population (" + std::to_string(o.population) + ")");
-  if (o.mutations < 0 || o.crossovers < 0) throw InputError("evolution: mutations and crossovers cannot be negative");
-  if (!(o.mutate_prob >= 0 && o.mutate_prob <= 1)) throw InputError("evolution: mutate_prob must be in [0, 1]");
-  if (o.generations < 0) throw InputError("evolution: generations cannot be negative");
-  if (o.max_tries < 1) throw InputError("evolution: max_tries must be at least 1");
+    throw core::InputError("evolution: parents must be between 1 and the population (" + std::to_string(o.population) + ")");
+  if (o.mutations < 0 || o.crossovers < 0) throw core::InputError("evolution: mutations and crossovers cannot be negative");
+  if (!(o.mutate_prob >= 0 && o.mutate_prob <= 1)) throw core::InputError("evolution: mutate_prob must be in [0, 1]");
+  if (o.generations < 0) throw core::InputError("evolution: generations cannot be negative");
+  if (o.max_tries < 1) throw core::InputError("evolution: max_tries must be at least 1");
   if (!o.free_wr) {
     ArchSpec probe = space.smallest(o.w, o.r);
     space.validate(probe);  // names a w or r outside the space
   }
-  if (o.resume && o.checkpoint_path.empty()) throw InputError("evolution: resume needs a checkpoint path");
+  if (o.resume && o.checkpoint_path.empty()) throw core::InputError("evolution: resume needs a checkpoint path");
 }
 
 class Search {
@@ -214,7 +214,7 @@ class Search {
   EvolutionResult run() {
     validate_options(space_, o_);
     if (!cb_.costs || (!cb_.accuracy && !cb_.accuracy_batch))
-      throw InputError("evolution: costs and accuracy callbacks are required");
+      throw core::InputError("evolution: costs and accuracy callbacks are required");
     int generation = 0;
     if (o_.resume && std::filesystem::exists(o_.checkpoint_path)) {
       generation = load_checkpoint();
@@ -227,7 +227,7 @@ class Search {
     for (int g = generation + 1; g <= o_.generations; ++g) {
       if (o_.stop_after >= 0 && run_here >= o_.stop_after) break;
       if (cb_.should_stop && cb_.should_stop())
-        throw Interrupted("evolution stopped after generation " + std::to_string(generation) +
+        throw core::Interrupted("evolution stopped after generation " + std::to_string(generation) +
                           (o_.checkpoint_path.empty() ? std::string(" (no checkpoint file)")
                                                       : ": checkpoint " + o_.checkpoint_path +
                                                             "; the same command with --resume continues from there"));
@@ -241,7 +241,7 @@ class Search {
   }
 
  private:
-  ArchSpec draw(Rng& rng) const { return o_.free_wr ? space_.sample(rng) : space_.sample(rng, o_.w, o_.r); }
+  ArchSpec draw(core::Rng& rng) const { return o_.free_wr ? space_.sample(rng) : space_.sample(rng, o_.w, o_.r); }
 
   // Costs of `arch`, counted.
   CandidateCosts costs_of(const ArchSpec& arch) {
@@ -268,7 +268,7 @@ class Search {
       std::vector<ArchSpec> archs;
       for (size_t k : todo) archs.push_back(candidates[k].arch);
       acc = cb_.accuracy_batch(archs);
-      if (acc.size() != todo.size()) throw RuntimeFailure("evolution: the batch accuracy returned a wrong count");
+      if (acc.size() != todo.size()) throw core::RuntimeFailure("evolution: the batch accuracy returned a wrong count");
     } else {
       tbb::parallel_for(size_t(0), todo.size(), [&](size_t k) { acc[k] = cb_.accuracy(candidates[todo[k]].arch); });
     }
@@ -286,7 +286,7 @@ class Search {
     std::vector<Candidate> slots(n);
     std::vector<char> found(n, 0);
     tbb::parallel_for(size_t(0), n, [&](size_t i) {
-      Rng rng(derive_seed(o_.seed, 0, i));
+      core::Rng rng(core::derive_seed(o_.seed, 0, i));
       for (int t = 0; t < o_.max_tries; ++t) {
         const ArchSpec arch = draw(rng);
         const CandidateCosts costs = costs_of(arch);
@@ -300,7 +300,7 @@ class Search {
     std::vector<Candidate> pop;
     for (size_t i = 0; i < n; ++i)
       if (found[i]) pop.push_back(std::move(slots[i]));
-    if (pop.empty()) throw InputError(nothing_fits_message());
+    if (pop.empty()) throw core::InputError(nothing_fits_message());
     population_ = unique(std::move(pop));
     score(population_);
     sort_by_fitness(population_, o_.objective);
@@ -315,7 +315,7 @@ class Search {
     std::ostringstream s;
     s << "no subnet meets " << limits_.describe() << " after " << o_.max_tries << " draws for each of the "
       << o_.population << " initial candidates; the smallest subnet (w " << w << ", r " << r << ") needs SRAM "
-      << format_size(smallest.sram_bytes) << ", Flash " << format_size(smallest.flash_bytes) << ", latency "
+      << core::format_size(smallest.sram_bytes) << ", Flash " << core::format_size(smallest.flash_bytes) << ", latency "
       << smallest.latency_ms << " ms";
     return s.str();
   }
@@ -336,7 +336,7 @@ class Search {
     std::vector<Candidate> children(slots);
     std::vector<char> found(slots, 0);
     tbb::parallel_for(size_t(0), slots, [&](size_t i) {
-      Rng rng(derive_seed(o_.seed, uint64_t(g), i));
+      core::Rng rng(core::derive_seed(o_.seed, uint64_t(g), i));
       const bool mutation = i < size_t(o_.mutations);
       for (int t = 0; t < o_.max_tries; ++t) {
         ArchSpec arch;
@@ -405,17 +405,17 @@ class Search {
     json history = json::array();
     for (const auto& s : result_.history) history.push_back(history_to_json(s));
     j["history"] = history;
-    write_file_atomic(o_.checkpoint_path, j.dump(1) + "\n");
+    core::write_file_atomic(o_.checkpoint_path, j.dump(1) + "\n");
   }
 
   int load_checkpoint() {
     const std::string& path = o_.checkpoint_path;
     json j;
     try {
-      j = json::parse(read_text_file(path));
-      if (j.at("format") != "tinynas-evolution-1") throw InputError("not an evolution checkpoint");
+      j = json::parse(core::read_text_file(path));
+      if (j.at("format") != "tinynas-evolution-1") throw core::InputError("not an evolution checkpoint");
       if (j.at("settings") != settings_json(space_, limits_, o_))
-        throw InputError("it was written with other settings: " + j.at("settings").dump());
+        throw core::InputError("it was written with other settings: " + j.at("settings").dump());
       for (const auto& c : j.at("archive")) {
         Candidate cand = candidate_from_json(c);
         archive_.emplace(cand.key, cand);
@@ -424,10 +424,10 @@ class Search {
       for (const auto& s : j.at("history")) result_.history.push_back(history_from_json(s));
       cost_queries_ = j.at("cost_queries").get<int64_t>();
       return j.at("generation").get<int>();
-    } catch (const InputError& e) {
-      throw InputError("cannot resume from " + path + ": " + e.what());
+    } catch (const core::InputError& e) {
+      throw core::InputError("cannot resume from " + path + ": " + e.what());
     } catch (const std::exception& e) {
-      throw InputError("cannot resume from " + path + ": not a valid evolution checkpoint (" + e.what() + ")");
+      throw core::InputError("cannot resume from " + path + ": not a valid evolution checkpoint (" + e.what() + ")");
     }
   }
 

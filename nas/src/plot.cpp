@@ -4,7 +4,8 @@
 
 #include <filesystem>
 
-#include "tinynas/nas/process.h"
+#include "tinynas/core/files.h"
+#include "tinynas/core/process.h"
 
 namespace tinynas {
 
@@ -13,20 +14,23 @@ namespace fs = std::filesystem;
 bool render_svg(const std::string& dir, const std::string& script, const std::string& svg_name) {
   const fs::path d(dir);
   std::error_code ec;
-  if (!program_available("gnuplot")) {
+  if (!core::program_available("gnuplot")) {
     spdlog::warn("gnuplot is not installed: no {} ({} and its data are written; scripts/setup.sh installs it)",
                  svg_name, script);
     return false;
   }
-  const fs::path log = d / (svg_name + ".log");
-  const int rc = run_program({"gnuplot", script}, dir, log.string());
+  core::ProcessOptions options;
+  options.cwd = dir;
+  options.merge_stderr = true;
+  const core::ProcessResult run = core::run_process({"gnuplot", script}, options);
   const fs::path tmp = d / (svg_name + ".tmp");
-  if (rc == 0 && fs::exists(tmp)) {
+  if (run.ok() && fs::exists(tmp)) {
     fs::rename(tmp, d / svg_name);
-    fs::remove(log, ec);
     return true;
   }
-  spdlog::warn("gnuplot failed on {} (exit {}), see {}", script, rc, log.string());
+  const fs::path log = d / (svg_name + ".log");
+  core::write_file_atomic(log.string(), run.out);
+  spdlog::warn("gnuplot failed on {} (exit {}), see {}", script, run.exit_code, log.string());
   fs::remove(tmp, ec);
   return false;
 }

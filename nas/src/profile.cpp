@@ -6,7 +6,7 @@
 
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/planner.h"
-#include "tinynas/nas/units.h"
+#include "tinynas/core/units.h"
 #include "tinynas/search_space/cost.h"
 
 namespace tinynas {
@@ -118,7 +118,7 @@ std::string profile_text(const nlohmann::ordered_json& j) {
     out << line;
   }
   const auto& t = j["totals"];
-  auto bytes = [](int64_t b) { return std::to_string(b) + " B (" + format_size(b) + ")"; };
+  auto bytes = [](int64_t b) { return std::to_string(b) + " B (" + core::format_size(b) + ")"; };
   out << "\nMACs                       " << t["macs"].get<int64_t>() << " (" << t["macs"].get<int64_t>() / 1e6 << "M)\n"
       << "params                     " << t["params"].get<int64_t>() << " (" << t["params"].get<int64_t>() / 1e6 << "M)\n"
       << "analytic peak activation   " << bytes(t["analytic_peak_bytes"]) << "\n"

@@ -7,8 +7,8 @@
 
 #include "tinynas/engine/planner.h"
 #include "tinynas/nas/plot.h"
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/units.h"
+#include "tinynas/core/files.h"
 
 namespace tinynas {
 
@@ -35,14 +35,14 @@ void write_pareto_plot(const fs::path& dir, const SearchReport& r) {
   dat << "\n\n# reported networks (measured holdout top-1)\n";
   for (const auto& n : r.networks)
     if (n.holdout_top1 >= 0) dat << n.candidate.costs.latency_ms << ' ' << n.holdout_top1 << '\n';
-  write_file_atomic((dir / "pareto.dat").string(), dat.str());
+  core::write_file_atomic((dir / "pareto.dat").string(), dat.str());
   gp << "set terminal svg size 800,500 dynamic font 'sans,12'\nset output 'pareto.svg.tmp'\n"
      << "set title 'accuracy vs latency (" << r.mcu << ")'\nset xlabel 'latency (ms)'\n"
      << "set ylabel 'top-1 (%)'\nset grid\nset key right bottom\n"
      << "plot 'pareto.dat' index 0 using 1:2 with points pt 7 ps 0.5 title 'final population (predicted)', \\\n"
      << "     'pareto.dat' index 1 using 1:2 with linespoints lw 2 title 'Pareto front (predicted)', \\\n"
      << "     'pareto.dat' index 2 using 1:2 with points pt 5 ps 1.2 title 'reported networks (measured)'\n";
-  write_file_atomic((dir / "pareto.gp").string(), gp.str());
+  core::write_file_atomic((dir / "pareto.gp").string(), gp.str());
   render_svg(dir.string(), "pareto.gp", "pareto.svg");
 }
 
@@ -52,13 +52,13 @@ void write_memory_plot(const fs::path& dir, const engine::Graph& g) {
   dat << "# layer kind live_bytes\n";
   for (size_t i = 0; i < g.ops.size(); ++i)
     dat << i << ' ' << engine::to_string(g.ops[i].kind) << ' ' << plan.live_bytes[i] << '\n';
-  write_file_atomic((dir / "memory.dat").string(), dat.str());
+  core::write_file_atomic((dir / "memory.dat").string(), dat.str());
   gp << "set terminal svg size 900,450 dynamic font 'sans,12'\nset output 'memory.svg.tmp'\n"
-     << "set title 'live SRAM per layer of the searched network (arena " << format_size(plan.arena_bytes) << ")'\n"
+     << "set title 'live SRAM per layer of the searched network (arena " << core::format_size(plan.arena_bytes) << ")'\n"
      << "set xlabel 'layer'\nset ylabel 'live bytes (KiB)'\nset style fill solid 0.7\nset boxwidth 0.8\n"
      << "set grid ytics\nset yrange [0:*]\n"
      << "plot 'memory.dat' using 1:($3/1024) with boxes notitle\n";
-  write_file_atomic((dir / "memory.gp").string(), gp.str());
+  core::write_file_atomic((dir / "memory.gp").string(), gp.str());
   render_svg(dir.string(), "memory.gp", "memory.svg");
 }
 
@@ -95,7 +95,7 @@ void write_search_report(const std::string& out_dir, const SearchReport& r) {
      << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& n : r.networks)
     md << "| " << n.name << " | " << n.candidate.arch.r << " | " << fmt("%.2f M", double(n.macs) / 1e6) << " | "
-       << format_size(n.candidate.costs.sram_bytes) << " | " << format_size(n.candidate.costs.flash_bytes) << " | "
+       << core::format_size(n.candidate.costs.sram_bytes) << " | " << core::format_size(n.candidate.costs.flash_bytes) << " | "
        << fmt("%.1f ms", n.candidate.costs.latency_ms) << " | " << percent(n.predicted) << " | "
        << percent(n.holdout_top1) << " |\n";
   md << "\nThe searched arch (`winner.json`):\n\n```json\n" << to_json(r.networks.front().candidate.arch)
@@ -104,7 +104,7 @@ void write_search_report(const std::string& out_dir, const SearchReport& r) {
      << "|---:|---:|---:|---:|---:|---|\n";
   for (size_t i = 0; i < r.top_k.size(); ++i)
     md << "| " << i + 1 << " | " << percent(r.top_k[i].predicted) << " | " << percent(r.top_k[i].holdout_top1)
-       << " | " << format_size(r.top_k[i].candidate.costs.sram_bytes) << " | "
+       << " | " << core::format_size(r.top_k[i].candidate.costs.sram_bytes) << " | "
        << fmt("%.1f ms", r.top_k[i].candidate.costs.latency_ms) << " | `" << r.top_k[i].candidate.key << "` |\n";
   md << "\n## Evolution\n\n" << r.evolution.scored << " candidates scored, " << r.evolution.cost_queries
      << " costed (infeasible draws included).\n\n| generation | best | mean | children | seconds |\n"
@@ -117,7 +117,7 @@ void write_search_report(const std::string& out_dir, const SearchReport& r) {
      << "- Accuracy vs latency, the Pareto front: ![](pareto.svg)\n"
      << "- Live SRAM per layer of the searched network: ![](memory.svg)\n\n"
      << "## Firmware\n\n" << r.firmware << "\n";
-  write_file_atomic((dir / "report.md").string(), md.str());
+  core::write_file_atomic((dir / "report.md").string(), md.str());
 
   json summary{{"experiment", r.experiment},
                {"mcu", r.mcu},
@@ -133,7 +133,7 @@ void write_search_report(const std::string& out_dir, const SearchReport& r) {
                {"scored", r.evolution.scored},
                {"firmware", r.firmware}};
   for (const auto& n : r.networks) summary["networks"].push_back(network_json(n));
-  write_file_atomic((dir / "summary.json").string(), summary.dump(2) + "\n");
+  core::write_file_atomic((dir / "summary.json").string(), summary.dump(2) + "\n");
 }
 
 }  // namespace tinynas

@@ -10,7 +10,7 @@
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/search_space/cost.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas {
 
@@ -38,15 +38,15 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   opt.space.validate();
   const std::vector<double> widths = opt.stage1.widths.empty() ? opt.space.width_choices : opt.stage1.widths;
   const std::vector<int> resolutions = opt.stage1.resolutions.empty() ? opt.space.resolution_choices : opt.stage1.resolutions;
-  if (widths.empty() || resolutions.empty()) throw InputError("stage 1: the (w, r) grid is empty");
-  if (opt.stage1.samples < 1) throw InputError("stage 1: --samples must be at least 1");
+  if (widths.empty() || resolutions.empty()) throw core::InputError("stage 1: the (w, r) grid is empty");
+  if (opt.stage1.samples < 1) throw core::InputError("stage 1: --samples must be at least 1");
   if (!(opt.stage1.min_fit_fraction >= 0.0 && opt.stage1.min_fit_fraction <= 1.0))
-    throw InputError("stage 1: min_fit_fraction must lie in [0, 1]");
-  if (opt.sram_bytes <= 0 || opt.flash_bytes <= 0) throw InputError("stage 1: SRAM and Flash budgets must be positive");
+    throw core::InputError("stage 1: min_fit_fraction must lie in [0, 1]");
+  if (opt.sram_bytes <= 0 || opt.flash_bytes <= 0) throw core::InputError("stage 1: SRAM and Flash budgets must be positive");
   for (double w : widths)
-    if (!(w > 0)) throw InputError("stage 1: grid widths must be positive");
+    if (!(w > 0)) throw core::InputError("stage 1: grid widths must be positive");
   for (int r : resolutions)
-    if (r < 8) throw InputError("stage 1: grid resolutions must be at least 8");
+    if (r < 8) throw core::InputError("stage 1: grid resolutions must be at least 8");
 
   struct Cell {
     double w;
@@ -67,7 +67,7 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
     engine::Graph graph;
     for (int64_t i = range.begin(); i != range.end(); ++i) {
       const Cell& cell = grid[size_t(i / m)];
-      Rng rng(derive_seed(opt.stage1.seed, uint64_t(i / m), uint64_t(i % m)));
+      core::Rng rng(core::derive_seed(opt.stage1.seed, uint64_t(i / m), uint64_t(i % m)));
       const ArchSpec arch = opt.space.sample(rng, cell.w, cell.r);
       opt.space.describe_into(arch, net);
       engine::build_graph_into(net, graph);

@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "tinynas/nas/plot.h"
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/units.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 
 namespace fs = std::filesystem;
 
@@ -48,8 +48,8 @@ std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_
         << " | " << fmt("%.1f%%", 100.0 * s.fit_flash / s.samples) << " | "
         << (s.fitting ? fmt("%.2fM", s.mean_macs / 1e6) : std::string("nothing fits"))
         << (s.fitting && !enough_fit(s, min_fit_fraction) ? " (too few fit)" : "") << " | "
-        << format_size(s.min_arena) << " .. " << format_size(s.max_arena) << " | " << format_size(s.min_flash) << " .. "
-        << format_size(s.max_flash) << " |\n";
+        << core::format_size(s.min_arena) << " .. " << core::format_size(s.max_arena) << " | " << core::format_size(s.min_flash) << " .. "
+        << core::format_size(s.max_flash) << " |\n";
   }
   if (top > 0 && int(result.ranking.size()) > top)
     out << "\n(" << result.ranking.size() - size_t(top) << " more spaces in ranking.md)\n";
@@ -60,16 +60,16 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
                           const SpaceOptimizerOptions& opt, const Experiment& experiment) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  if (ec) throw InputError("--out: cannot create '" + out_dir + "': " + ec.message());
+  if (ec) throw core::InputError("--out: cannot create '" + out_dir + "': " + ec.message());
   const fs::path dir(out_dir);
   const SpaceStats& best = result.best();
 
   std::ostringstream md;
   md << "# Stage 1: search-space optimization\n\n"
      << "Experiment `" << experiment.name << "`, space `" << opt.space.name << "`, MCU `" << experiment.mcu.name
-     << "`.\nBudgets: SRAM " << format_size(opt.sram_bytes) << " (planner arena, "
-     << (opt.inplace ? "in-place depthwise" : "layer-wise") << "), Flash " << format_size(opt.flash_bytes)
-     << " (weights + parameters + " << format_size(opt.runtime_code_bytes) << " runtime code).\n"
+     << "`.\nBudgets: SRAM " << core::format_size(opt.sram_bytes) << " (planner arena, "
+     << (opt.inplace ? "in-place depthwise" : "layer-wise") << "), Flash " << core::format_size(opt.flash_bytes)
+     << " (weights + parameters + " << core::format_size(opt.runtime_code_bytes) << " runtime code).\n"
      << opt.stage1.samples << " subnets per space, seed " << opt.stage1.seed << ", " << result.subnets << " subnets in "
      << fmt("%.2f", result.seconds) << " s.\n\n"
      << "Chosen space: **" << space_label(best) << "** (mean " << fmt("%.2f", best.mean_macs / 1e6)
@@ -78,7 +78,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
                                         " of the subnets fit are ranked after the others.\n\n"
                                   : std::string())
      << stage1_ranking_table(result, opt.stage1.min_fit_fraction) << "\n![FLOPs CDF](cdf.svg)\n";
-  write_file_atomic((dir / "ranking.md").string(), md.str());
+  core::write_file_atomic((dir / "ranking.md").string(), md.str());
 
   std::ostringstream csv;
   csv << "rank,w,r,samples,fitting,fit_sram,fit_flash,mean_macs,min_arena_bytes,max_arena_bytes,min_flash_bytes,"
@@ -89,7 +89,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
         << s.fit_flash << ',' << fmt("%.1f", s.mean_macs) << ',' << s.min_arena << ',' << s.max_arena << ','
         << s.min_flash << ',' << s.max_flash << '\n';
   }
-  write_file_atomic((dir / "ranking.csv").string(), csv.str());
+  core::write_file_atomic((dir / "ranking.csv").string(), csv.str());
 
   // The CDF of every space: P(MACs <= x) over the fitting subnets.
   std::ostringstream cdf;
@@ -98,7 +98,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
     for (size_t i = 0; i < s.fitting_macs.size(); ++i)
       cdf << s.w << ',' << s.r << ',' << s.fitting_macs[i] << ',' << fmt("%.6f", double(i + 1) / s.fitting_macs.size())
           << '\n';
-  write_file_atomic((dir / "cdf.csv").string(), cdf.str());
+  core::write_file_atomic((dir / "cdf.csv").string(), cdf.str());
 
   // gnuplot data: one block per plotted space (the best ones), blocks separated by two blank lines.
   std::ostringstream dat, gp;
@@ -114,11 +114,11 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
       dat << fmt("%.4f", s->fitting_macs[i] / 1e6) << ' ' << fmt("%.6f", double(i + 1) / s->fitting_macs.size()) << '\n';
     dat << "\n\n";
   }
-  write_file_atomic((dir / "cdf.dat").string(), dat.str());
+  core::write_file_atomic((dir / "cdf.dat").string(), dat.str());
   gp << "set terminal svg size 800,500 dynamic font 'sans,12'\n"
      << "set output 'cdf.svg.tmp'\n"
-     << "set title 'FLOPs CDF of subnets that fit SRAM " << format_size(opt.sram_bytes) << ", Flash "
-     << format_size(opt.flash_bytes) << "'\n"
+     << "set title 'FLOPs CDF of subnets that fit SRAM " << core::format_size(opt.sram_bytes) << ", Flash "
+     << core::format_size(opt.flash_bytes) << "'\n"
      << "set xlabel 'MACs (M)'\nset ylabel 'cumulative probability'\nset yrange [0:1]\nset grid\n"
      << "set key right bottom\n";
   if (plotted.empty()) {
@@ -130,7 +130,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
          << space_label(*plotted[i]) << " (mean " << fmt("%.1f", plotted[i]->mean_macs / 1e6) << "M)'";
     gp << "\n";
   }
-  write_file_atomic((dir / "cdf.gp").string(), gp.str());
+  core::write_file_atomic((dir / "cdf.gp").string(), gp.str());
   render_svg(out_dir, "cdf.gp", "cdf.svg");
 
   // The chosen space: w and r fixed, the per-block choices as they were.
@@ -139,12 +139,12 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   chosen.width_choices = {best.w};
   chosen.resolution_choices = {best.r};
   std::ostringstream yaml;
-  yaml << "# Chosen by stage 1 (tinynas optimize-space) for SRAM " << format_size(opt.sram_bytes) << ", Flash "
-       << format_size(opt.flash_bytes) << " on " << experiment.mcu.name << ":\n# mean "
+  yaml << "# Chosen by stage 1 (tinynas optimize-space) for SRAM " << core::format_size(opt.sram_bytes) << ", Flash "
+       << core::format_size(opt.flash_bytes) << " on " << experiment.mcu.name << ":\n# mean "
        << fmt("%.2f", best.mean_macs / 1e6) << "M MACs over " << best.fitting << "/" << best.samples
        << " fitting subnets.\n"
        << space_to_yaml(chosen);
-  write_file_atomic((dir / "space.yaml").string(), yaml.str());
+  core::write_file_atomic((dir / "space.yaml").string(), yaml.str());
 
   nlohmann::ordered_json j;
   j["experiment"] = experiment.name;
@@ -176,7 +176,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
                        {"max_flash_bytes", s.max_flash}});
   }
   j["ranking"] = ranking;
-  write_file_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
+  core::write_file_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
 }
 
 }  // namespace tinynas

@@ -1,6 +1,6 @@
 #include "tinynas/search_space/network.h"
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas {
 
@@ -11,7 +11,7 @@ int NetworkDesc::head_channels() const {
 
 void NetworkDesc::validate() const {
   const std::string who = name.empty() ? std::string("network") : "network '" + name + "'";
-  auto fail = [&](const std::string& what) { throw InputError(who + ": " + what); };
+  auto fail = [&](const std::string& what) { throw core::InputError(who + ": " + what); };
   if (resolution <= 0) fail("resolution must be positive, got " + std::to_string(resolution));
   if (in_channels <= 0) fail("input channels must be positive, got " + std::to_string(in_channels));
   if (stem_out <= 0) fail("stem output channels must be positive");

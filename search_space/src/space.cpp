@@ -4,8 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 
 namespace tinynas {
 
@@ -30,7 +30,7 @@ std::string list_to_string(const std::vector<int>& v) {
 }
 
 template <typename T>
-const T& pick(const std::vector<T>& set, Rng& rng) {
+const T& pick(const std::vector<T>& set, core::Rng& rng) {
   return set[rng.below(uint32_t(set.size()))];
 }
 
@@ -41,7 +41,7 @@ int SearchSpace::max_depth() const {
 }
 
 void SearchSpace::validate() const {
-  auto fail = [&](const std::string& what) { throw InputError("search space '" + name + "': " + what); };
+  auto fail = [&](const std::string& what) { throw core::InputError("search space '" + name + "': " + what); };
   if (stage_strides.size() < 2) fail("needs at least one searchable stage and the last stage");
   if (base_widths.size() != stage_strides.size() + 2)
     fail("base_widths needs " + std::to_string(stage_strides.size() + 2) +
@@ -73,7 +73,7 @@ void SearchSpace::validate() const {
 }
 
 void SearchSpace::validate(const ArchSpec& a) const {
-  auto fail = [&](const std::string& what) { throw InputError("arch does not belong to search space '" + name + "': " + what); };
+  auto fail = [&](const std::string& what) { throw core::InputError("arch does not belong to search space '" + name + "': " + what); };
   if (!contains(resolution_choices, a.r))
     fail("resolution r=" + std::to_string(a.r) + " is not one of " + list_to_string(resolution_choices));
   if (!contains_width(width_choices, a.w)) fail("width multiplier w=" + std::to_string(a.w) + " is not a choice");
@@ -93,13 +93,13 @@ void SearchSpace::validate(const ArchSpec& a) const {
       fail("d[" + std::to_string(i) + "]=" + std::to_string(a.d[i]) + " is not one of " + list_to_string(depth_choices));
 }
 
-ArchSpec SearchSpace::sample(Rng& rng) const {
+ArchSpec SearchSpace::sample(core::Rng& rng) const {
   const double w = pick(width_choices, rng);
   const int r = pick(resolution_choices, rng);
   return sample(rng, w, r);
 }
 
-ArchSpec SearchSpace::sample(Rng& rng, double w, int r) const {
+ArchSpec SearchSpace::sample(core::Rng& rng, double w, int r) const {
   ArchSpec a;
   a.r = r;
   a.w = w;
@@ -115,7 +115,7 @@ ArchSpec SearchSpace::sample(Rng& rng, double w, int r) const {
   return a;
 }
 
-ArchSpec SearchSpace::mutate(const ArchSpec& arch, double p, Rng& rng, bool mutate_rw) const {
+ArchSpec SearchSpace::mutate(const ArchSpec& arch, double p, core::Rng& rng, bool mutate_rw) const {
   ArchSpec a = arch;
   if (mutate_rw) {
     if (rng.uniform() < p) a.r = pick(resolution_choices, rng);
@@ -130,7 +130,7 @@ ArchSpec SearchSpace::mutate(const ArchSpec& arch, double p, Rng& rng, bool muta
   return a;
 }
 
-ArchSpec SearchSpace::crossover(const ArchSpec& x, const ArchSpec& y, Rng& rng) const {
+ArchSpec SearchSpace::crossover(const ArchSpec& x, const ArchSpec& y, core::Rng& rng) const {
   ArchSpec a = x;
   if (rng.below(2)) a.r = y.r;
   if (rng.below(2)) a.w = y.w;
@@ -238,46 +238,46 @@ ArchSpec arch_from_json(const std::string& text) {
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw InputError(std::string("arch JSON does not parse: ") + e.what());
+    throw core::InputError(std::string("arch JSON does not parse: ") + e.what());
   }
-  if (!j.is_object()) throw InputError("arch JSON must be an object with keys r, w, ks, e, d");
+  if (!j.is_object()) throw core::InputError("arch JSON must be an object with keys r, w, ks, e, d");
   ArchSpec a;
   try {
     for (const char* key : {"r", "w", "ks", "e", "d"})
-      if (!j.contains(key)) throw InputError(std::string("arch JSON lacks the key '") + key + "'");
+      if (!j.contains(key)) throw core::InputError(std::string("arch JSON lacks the key '") + key + "'");
     // nlohmann converts 96.5 and true to int silently: check the JSON types first.
     auto integer = [](const nlohmann::json& v, const std::string& key) {
-      if (!v.is_number_integer()) throw InputError("arch JSON: '" + key + "' must hold integers, got " + v.dump());
+      if (!v.is_number_integer()) throw core::InputError("arch JSON: '" + key + "' must hold integers, got " + v.dump());
       return v.get<int>();
     };
     auto integers = [&](const char* key) {
       const nlohmann::json& v = j.at(key);
-      if (!v.is_array()) throw InputError(std::string("arch JSON: '") + key + "' must be a list of integers");
+      if (!v.is_array()) throw core::InputError(std::string("arch JSON: '") + key + "' must be a list of integers");
       std::vector<int> out;
       for (const auto& x : v) out.push_back(integer(x, key));
       return out;
     };
     a.r = integer(j.at("r"), "r");
-    if (!j.at("w").is_number()) throw InputError("arch JSON: 'w' must be a number, got " + j.at("w").dump());
+    if (!j.at("w").is_number()) throw core::InputError("arch JSON: 'w' must be a number, got " + j.at("w").dump());
     a.w = j.at("w").get<double>();
     a.ks = integers("ks");
     a.e = integers("e");
     a.d = integers("d");
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(std::string("arch JSON has a value of the wrong type: ") + e.what());
+    throw core::InputError(std::string("arch JSON has a value of the wrong type: ") + e.what());
   }
   return a;
 }
 
 ArchSpec load_arch(const std::string& path) {
-  const std::string text = read_text_file(path);
+  const std::string text = core::read_text_file(path);
   try {
     return arch_from_json(text);
-  } catch (const InputError& e) {
-    throw InputError(path + ": " + e.what());
+  } catch (const core::InputError& e) {
+    throw core::InputError(path + ": " + e.what());
   }
 }
 
-void save_arch(const std::string& path, const ArchSpec& arch) { write_file_atomic(path, to_json(arch, 2) + "\n"); }
+void save_arch(const std::string& path, const ArchSpec& arch) { core::write_file_atomic(path, to_json(arch, 2) + "\n"); }
 
 }  // namespace tinynas

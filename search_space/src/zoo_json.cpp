@@ -3,8 +3,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/search_space/space.h"
 
 namespace tinynas {
@@ -15,7 +15,7 @@ namespace {
 
 int get_int(const json& j, const char* key, const std::string& where) {
   if (!j.contains(key) || !j.at(key).is_number_integer())
-    throw InputError(where + ": '" + key + "' must be an integer");
+    throw core::InputError(where + ": '" + key + "' must be an integer");
   return j.at(key).get<int>();
 }
 
@@ -28,7 +28,7 @@ int get_channels(const json& j, const char* key, const std::string& where) {
 
 void require_relu6(const json& j, const std::string& where) {
   if (j.contains("act_func") && !j.at("act_func").is_null() && j.at("act_func") != "relu6")
-    throw InputError(where + ": activation '" + j.at("act_func").dump() + "' is not supported (only relu6)");
+    throw core::InputError(where + ": activation '" + j.at("act_func").dump() + "' is not supported (only relu6)");
 }
 
 }  // namespace
@@ -38,14 +38,14 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    throw InputError(origin + ": not valid JSON: " + e.what());
+    throw core::InputError(origin + ": not valid JSON: " + e.what());
   }
   if (!j.is_object() || !j.contains("first_conv") || !j.contains("blocks") || !j.contains("classifier"))
-    throw InputError(origin + ": not a model-zoo network (needs first_conv, blocks, classifier)");
+    throw core::InputError(origin + ": not a model-zoo network (needs first_conv, blocks, classifier)");
   NetworkDesc net;
   try {
     net.name = j.value("name", std::string("network"));
-    if (!j.contains("resolution")) throw InputError(origin + ": 'resolution' is missing");
+    if (!j.contains("resolution")) throw core::InputError(origin + ": 'resolution' is missing");
     net.resolution = get_int(j, "resolution", origin);
     const json& fc = j.at("first_conv");
     const std::string fw = origin + ": first_conv";
@@ -54,33 +54,33 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
     net.stem_out = get_channels(fc, "out_channels", fw);
     net.stem_kernel = get_int(fc, "kernel_size", fw);
     net.stem_stride = get_int(fc, "stride", fw);
-    if (fc.value("groups", 1) != 1) throw InputError(fw + ": grouped stem convs are not supported");
-    if (!j.at("blocks").is_array()) throw InputError(origin + ": 'blocks' must be a list");
+    if (fc.value("groups", 1) != 1) throw core::InputError(fw + ": grouped stem convs are not supported");
+    if (!j.at("blocks").is_array()) throw core::InputError(origin + ": 'blocks' must be a list");
     int ch = net.stem_out;
     int index = 0;
     for (const json& b : j.at("blocks")) {
       const std::string bw = origin + ": blocks[" + std::to_string(index++) + "]";
-      if (!b.contains("mobile_inverted_conv")) throw InputError(bw + ": 'mobile_inverted_conv' is missing");
+      if (!b.contains("mobile_inverted_conv")) throw core::InputError(bw + ": 'mobile_inverted_conv' is missing");
       const json& m = b.at("mobile_inverted_conv");
       const bool identity = b.contains("shortcut") && !b.at("shortcut").is_null();
       if (identity && b.at("shortcut").value("name", std::string()) != "IdentityLayer")
-        throw InputError(bw + ": only IdentityLayer shortcuts are supported");
+        throw core::InputError(bw + ": only IdentityLayer shortcuts are supported");
       const std::string kind = m.value("name", std::string());
       if (kind == "ZeroLayer") {
         // A skipped block: the shortcut carries the input through unchanged.
-        if (!identity) throw InputError(bw + ": a ZeroLayer without a shortcut would zero the features");
+        if (!identity) throw core::InputError(bw + ": a ZeroLayer without a shortcut would zero the features");
         continue;
       }
-      if (kind != "MBInvertedConvLayer") throw InputError(bw + ": layer '" + kind + "' is not supported");
+      if (kind != "MBInvertedConvLayer") throw core::InputError(bw + ": layer '" + kind + "' is not supported");
       require_relu6(m, bw);
-      if (m.value("use_se", false)) throw InputError(bw + ": squeeze-and-excitation is not supported");
+      if (m.value("use_se", false)) throw core::InputError(bw + ": squeeze-and-excitation is not supported");
       BlockDesc d;
       d.in_ch = get_channels(m, "in_channels", bw);
       d.out_ch = get_channels(m, "out_channels", bw);
       d.kernel = get_int(m, "kernel_size", bw);
       d.stride = get_int(m, "stride", bw);
       if (!m.contains("expand_ratio") || !m.at("expand_ratio").is_number())
-        throw InputError(bw + ": 'expand_ratio' must be a number");
+        throw core::InputError(bw + ": 'expand_ratio' must be a number");
       const double e = m.at("expand_ratio").get<double>();
       if (m.contains("mid_channels") && !m.at("mid_channels").is_null())
         d.mid_ch = get_channels(m, "mid_channels", bw);
@@ -90,7 +90,7 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
       if (!d.has_expand) d.mid_ch = d.in_ch;
       d.residual = identity;
       if (d.in_ch != ch)
-        throw InputError(bw + ": in_channels " + std::to_string(d.in_ch) + " do not match the previous layer's " +
+        throw core::InputError(bw + ": in_channels " + std::to_string(d.in_ch) + " do not match the previous layer's " +
                          std::to_string(ch));
       ch = d.out_ch;
       net.blocks.push_back(d);
@@ -99,29 +99,29 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
       const json& fm = j.at("feature_mix_layer");
       const std::string fw2 = origin + ": feature_mix_layer";
       require_relu6(fm, fw2);
-      if (get_int(fm, "kernel_size", fw2) != 1) throw InputError(fw2 + ": only 1x1 feature-mix convs are supported");
+      if (get_int(fm, "kernel_size", fw2) != 1) throw core::InputError(fw2 + ": only 1x1 feature-mix convs are supported");
       if (get_channels(fm, "in_channels", fw2) != ch)
-        throw InputError(fw2 + ": in_channels do not match the last block's output channels");
+        throw core::InputError(fw2 + ": in_channels do not match the last block's output channels");
       net.feature_mix_out = get_channels(fm, "out_channels", fw2);
     }
     const json& cl = j.at("classifier");
     const std::string cw = origin + ": classifier";
     if (get_int(cl, "in_features", cw) != net.head_channels())
-      throw InputError(cw + ": in_features " + std::to_string(get_int(cl, "in_features", cw)) +
+      throw core::InputError(cw + ": in_features " + std::to_string(get_int(cl, "in_features", cw)) +
                        " do not match the head's " + std::to_string(net.head_channels()) + " channels");
     net.num_classes = get_int(cl, "out_features", cw);
   } catch (const json::exception& e) {
-    throw InputError(origin + ": malformed network: " + e.what());
+    throw core::InputError(origin + ": malformed network: " + e.what());
   }
   try {
     net.validate();
-  } catch (const InputError& e) {
-    throw InputError(origin + ": " + e.what());
+  } catch (const core::InputError& e) {
+    throw core::InputError(origin + ": " + e.what());
   }
   return net;
 }
 
-NetworkDesc load_zoo_json(const std::string& path) { return network_from_zoo_json(read_text_file(path), path); }
+NetworkDesc load_zoo_json(const std::string& path) { return network_from_zoo_json(core::read_text_file(path), path); }
 
 std::string network_to_zoo_json(const NetworkDesc& net, int indent) {
   auto conv_layer = [](int in, int out, int k, int s) {
@@ -168,16 +168,16 @@ std::string network_to_zoo_json(const NetworkDesc& net, int indent) {
 }
 
 void save_zoo_json(const std::string& path, const NetworkDesc& net) {
-  write_file_atomic(path, network_to_zoo_json(net) + "\n");
+  core::write_file_atomic(path, network_to_zoo_json(net) + "\n");
 }
 
 NetworkDesc load_network_any(const std::string& path, const SearchSpace& space) {
-  const std::string text = read_text_file(path);
+  const std::string text = core::read_text_file(path);
   json j;
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    throw InputError(path + ": not valid JSON: " + e.what());
+    throw core::InputError(path + ": not valid JSON: " + e.what());
   }
   if (j.is_object() && j.contains("ks") && j.contains("d")) {
     ArchSpec a;
@@ -186,8 +186,8 @@ NetworkDesc load_network_any(const std::string& path, const SearchSpace& space) 
       NetworkDesc net = space.describe(a);
       net.name = path;
       return net;
-    } catch (const InputError& e) {
-      throw InputError(path + ": " + e.what());
+    } catch (const core::InputError& e) {
+      throw core::InputError(path + ": " + e.what());
     }
   }
   return network_from_zoo_json(text, path);

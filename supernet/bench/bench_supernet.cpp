@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
       return std::vector<torch::Tensor>{loss_of(net->forward(x))};
     };
   };
-  Rng rng(1);
+  core::Rng rng(1);
   auto sandwich = [&] {
     std::vector<torch::Tensor> losses;
     std::vector<ArchSpec> archs{largest, smallest, space.sample(rng, w, int(r)), space.sample(rng, w, int(r))};

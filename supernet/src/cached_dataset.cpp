@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas::data {
 
 CachedDataset::CachedDataset(std::shared_ptr<const Dataset> parent, int64_t max_bytes)
     : parent_(std::move(parent)), max_bytes_(max_bytes) {
-  if (!parent_) throw InputError("CachedDataset: no parent data set");
+  if (!parent_) throw core::InputError("CachedDataset: no parent data set");
 }
 
 const std::vector<uint8_t>* CachedDataset::images_at(int r) const {
@@ -38,7 +38,7 @@ void CachedDataset::load_batch(const std::vector<int>& idx, int r, bool train, u
   }
   const size_t image = size_t(r) * size_t(r) * size_t(parent_->channels());
   for (size_t j = 0; j < idx.size(); ++j) {
-    if (idx[j] < 0 || idx[j] >= parent_->size()) throw InputError("CachedDataset: image index out of range");
+    if (idx[j] < 0 || idx[j] >= parent_->size()) throw core::InputError("CachedDataset: image index out of range");
     std::memcpy(out + j * image, images->data() + size_t(idx[j]) * image, image);
   }
 }

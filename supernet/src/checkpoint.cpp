@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/search_space/zoo_json.h"
 
 namespace tinynas::supernet {
@@ -45,7 +45,7 @@ SearchSpace space_from_json(const std::string& text) {
     j.at("num_classes").get_to(s.num_classes);
     j.at("feature_mix_channels").get_to(s.feature_mix_channels);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(std::string("search space JSON is malformed: ") + e.what());
+    throw core::InputError(std::string("search space JSON is malformed: ") + e.what());
   }
   s.validate();
   return s;
@@ -60,7 +60,7 @@ void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::st
   } catch (const c10::Error& e) {
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw RuntimeFailure("cannot write '" + path + "': " + e.what_without_backtrace());
+    throw core::RuntimeFailure("cannot write '" + path + "': " + e.what_without_backtrace());
   }
   // On disk before the rename, so that a crash leaves the old file or the new one, never an empty one.
   if (const int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
@@ -71,11 +71,11 @@ void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::st
 }
 
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path) {
-  if (!fs::is_regular_file(path)) throw InputError("'" + path + "' does not exist or is not a file");
+  if (!fs::is_regular_file(path)) throw core::InputError("'" + path + "' does not exist or is not a file");
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
-    throw InputError("'" + path + "' is not a readable tinynas file (corrupt or truncated?): " +
+    throw core::InputError("'" + path + "' is not a readable tinynas file (corrupt or truncated?): " +
                      e.what_without_backtrace());
   }
 }
@@ -83,7 +83,7 @@ void load_archive(torch::serialize::InputArchive& archive, const std::string& pa
 std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
   c10::IValue v;
   if (!archive.try_read(key, v) || !v.isString())
-    throw InputError("'" + path + "' has no '" + key + "' record: not a file of this kind");
+    throw core::InputError("'" + path + "' has no '" + key + "' record: not a file of this kind");
   return v.toStringRef();
 }
 
@@ -102,7 +102,7 @@ void save_module_file(const std::string& path, const nlohmann::ordered_json& met
 
 void load_model_record(torch::serialize::InputArchive& archive, torch::nn::Module& module) {
   torch::serialize::InputArchive model;
-  if (!archive.try_read("model", model)) throw InputError("no model record");
+  if (!archive.try_read("model", model)) throw core::InputError("no model record");
   module.load(model);
 }
 
@@ -128,18 +128,18 @@ SupernetFile load_supernet(const std::string& path) {
   double w = 0;
   try {
     const auto meta = nlohmann::json::parse(meta_text);
-    if (meta.value("format", "") != "tinynas-supernet-1") throw InputError("unknown format");
+    if (meta.value("format", "") != "tinynas-supernet-1") throw core::InputError("unknown format");
     w = meta.at("width").get<double>();
     meta.at("resolutions").get_to(f.resolutions);
     if (!meta.at("train_options").is_null()) f.train_options = meta.at("train_options").dump();
     f.net = OFASupernet(space_from_json(meta.at("space").dump()), w);
   } catch (const std::exception& e) {
-    throw InputError("'" + path + "' is not a tinynas supernet file: " + e.what());
+    throw core::InputError("'" + path + "' is not a tinynas supernet file: " + e.what());
   }
   try {
     load_model_record(archive, *f.net);
   } catch (const std::exception& e) {
-    throw InputError("'" + path + "': the weights do not match the supernet they describe: " + e.what());
+    throw core::InputError("'" + path + "': the weights do not match the supernet they describe: " + e.what());
   }
   f.net->eval();
   return f;
@@ -160,12 +160,12 @@ SubnetFile load_subnet(const std::string& path) {
   f.path = path;
   try {
     const auto meta = nlohmann::json::parse(read_string(archive, "meta", path));
-    if (meta.value("format", "") != "tinynas-subnet-1") throw InputError("unknown format");
+    if (meta.value("format", "") != "tinynas-subnet-1") throw core::InputError("unknown format");
     f.arch = arch_from_json(meta.at("arch").dump());
     f.net = StaticNet(network_from_zoo_json(meta.at("network").dump()));
     load_model_record(archive, *f.net);
   } catch (const std::exception& e) {
-    throw InputError("'" + path + "' is not a readable tinynas subnet file: " + e.what());
+    throw core::InputError("'" + path + "' is not a readable tinynas subnet file: " + e.what());
   }
   f.net->eval();
   return f;

@@ -8,7 +8,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 #ifdef TINYNAS_HAVE_MPI
 // The C API only: Open MPI's and MPICH's headers otherwise pull in the deprecated C++ bindings.
@@ -32,12 +32,12 @@ void check(int rc, const char* what) {
     char text[MPI_MAX_ERROR_STRING];
     int length = 0;
     MPI_Error_string(rc, text, &length);
-    throw RuntimeFailure(std::string(what) + " failed: " + std::string(text, size_t(length)));
+    throw core::RuntimeFailure(std::string(what) + " failed: " + std::string(text, size_t(length)));
   }
 }
 
 int count_of(size_t n) {
-  if (n > size_t(std::numeric_limits<int>::max())) throw RuntimeFailure("an MPI message of more than 2^31 elements");
+  if (n > size_t(std::numeric_limits<int>::max())) throw core::RuntimeFailure("an MPI message of more than 2^31 elements");
   return int(n);
 }
 #endif
@@ -177,17 +177,17 @@ std::vector<std::string> map_items(const Cluster& cluster, size_t n, const std::
     size_t at = 0;
     while (at < part.size()) {
       const size_t eol = part.find('\n', at);
-      if (eol == std::string::npos) throw RuntimeFailure("map_items: a malformed result frame");
+      if (eol == std::string::npos) throw core::RuntimeFailure("map_items: a malformed result frame");
       size_t index = 0, length = 0;
       if (std::sscanf(part.c_str() + at, "%zu %zu", &index, &length) != 2 || index >= n || eol + 1 + length > part.size())
-        throw RuntimeFailure("map_items: a malformed result frame");
+        throw core::RuntimeFailure("map_items: a malformed result frame");
       results[index] = part.substr(eol + 1, length);
       seen[index] = true;
       at = eol + 1 + length;
     }
   }
   for (size_t i = 0; i < n; ++i)
-    if (!seen[i]) throw RuntimeFailure("map_items: no rank returned item " + std::to_string(i));
+    if (!seen[i]) throw core::RuntimeFailure("map_items: no rank returned item " + std::to_string(i));
   return results;
 }
 

@@ -4,7 +4,7 @@
 #include <map>
 #include <mutex>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/supernet/idx.h"
 #include "tinynas/supernet/image_folder.h"
 #include "tinynas/supernet/memory_dataset.h"
@@ -36,13 +36,13 @@ std::shared_ptr<const Dataset> full_training_split(const DataConfig& c) {
 
 void check(const DataConfig& c) {
   if (c.kind != "fashion-mnist" && c.kind != "folder")
-    throw InputError("data kind '" + c.kind + "' is not known (fashion-mnist or folder)");
+    throw core::InputError("data kind '" + c.kind + "' is not known (fashion-mnist or folder)");
   if (c.kind == "folder") {
-    if (c.path.empty()) throw InputError("a folder data set needs a path (a root with train/ and val/)");
-    if (!fs::is_directory(c.path)) throw InputError("data folder '" + c.path + "' does not exist");
-    if (c.channels != 1 && c.channels != 3) throw InputError("data channels must be 1 or 3");
+    if (c.path.empty()) throw core::InputError("a folder data set needs a path (a root with train/ and val/)");
+    if (!fs::is_directory(c.path)) throw core::InputError("data folder '" + c.path + "' does not exist");
+    if (c.channels != 1 && c.channels != 3) throw core::InputError("data channels must be 1 or 3");
   }
-  if (c.holdout < 0) throw InputError("the holdout size must not be negative");
+  if (c.holdout < 0) throw core::InputError("the holdout size must not be negative");
 }
 
 }  // namespace
@@ -59,10 +59,10 @@ std::shared_ptr<const Dataset> open_split(const DataConfig& c, const std::string
     return std::make_shared<ImageFolderDataset>(dir.string(), c.channels);
   }
   if (split != "train" && split != "holdout")
-    throw InputError("unknown split '" + split + "' (train, holdout or test)");
+    throw core::InputError("unknown split '" + split + "' (train, holdout or test)");
   auto full = full_training_split(c);
   if (c.holdout >= full->size())
-    throw InputError("the holdout (" + std::to_string(c.holdout) + " images) must be smaller than the training split '" +
+    throw core::InputError("the holdout (" + std::to_string(c.holdout) + " images) must be smaller than the training split '" +
                      full->describe() + "' (" + std::to_string(full->size()) + ")");
   auto parts = split_holdout(full->size(), c.holdout, c.seed);
   return std::make_shared<SubsetDataset>(full, split == "train" ? std::move(parts.train) : std::move(parts.holdout));

@@ -4,8 +4,8 @@
 #include <future>
 #include <numeric>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 
 namespace tinynas::supernet {
 
@@ -40,7 +40,7 @@ namespace {
 // a second thread while fn runs.
 void for_each_batch(const data::Dataset& data, const std::vector<int>& indices, int r, int batch_size,
                     const std::function<void(const torch::Tensor&, const std::vector<int>&)>& fn) {
-  if (batch_size <= 0) throw InputError("batch size must be positive");
+  if (batch_size <= 0) throw core::InputError("batch size must be positive");
   std::vector<std::vector<int>> batches;
   for (size_t i = 0; i < indices.size(); i += size_t(batch_size))
     batches.emplace_back(indices.begin() + long(i), indices.begin() + long(std::min(indices.size(), i + size_t(batch_size))));
@@ -69,15 +69,15 @@ Accuracy evaluate(const Forward& forward, const data::Dataset& data, int r, int 
   return acc;
 }
 
-uint64_t calibration_seed(uint64_t train_seed) { return derive_seed(train_seed, 4); }
+uint64_t calibration_seed(uint64_t train_seed) { return core::derive_seed(train_seed, 4); }
 
 std::vector<int> calibration_indices(const data::Dataset& data, int count, uint64_t seed) {
   const int n = data.size();
-  if (count <= 0) throw InputError("the BN calibration subset needs at least one image");
+  if (count <= 0) throw core::InputError("the BN calibration subset needs at least one image");
   count = std::min(count, n);
   std::vector<int> perm(static_cast<size_t>(n));
   std::iota(perm.begin(), perm.end(), 0);
-  Rng rng(derive_seed(seed, 0xCA11B));
+  core::Rng rng(core::derive_seed(seed, 0xCA11B));
   for (int i = 0; i < count; ++i) std::swap(perm[size_t(i)], perm[size_t(i) + rng.below(uint32_t(n - i))]);
   perm.resize(size_t(count));
   return perm;

@@ -7,17 +7,17 @@
 #include <future>
 #include <numeric>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 #include "tinynas/supernet/evaluate.h"
 
 namespace tinynas::supernet {
 
 std::vector<double> finetune(StaticNet& net, const data::Dataset& train, const data::Dataset& holdout, int r,
                              const FinetuneOptions& o, const StepCallback& on_step) {
-  if (o.epochs < 0 || o.batch_size <= 0 || !(o.lr > 0)) throw InputError("fine-tuning needs epochs >= 0, batch > 0, lr > 0");
+  if (o.epochs < 0 || o.batch_size <= 0 || !(o.lr > 0)) throw core::InputError("fine-tuning needs epochs >= 0, batch > 0, lr > 0");
   const int64_t full = train.size() / o.batch_size;
-  if (full == 0) throw InputError("the training set has fewer images than one batch");
+  if (full == 0) throw core::InputError("the training set has fewer images than one batch");
   const int64_t steps = o.max_steps_per_epoch > 0 ? std::min(full, o.max_steps_per_epoch) : full;
   torch::optim::SGD opt(sgd_param_groups(*net, o.lr, o.momentum, true, o.weight_decay), torch::optim::SGDOptions(o.lr));
   std::vector<double> holdout_top1;
@@ -26,9 +26,9 @@ std::vector<double> finetune(StaticNet& net, const data::Dataset& train, const d
     net->train();
     std::vector<int> order(size_t(train.size()));
     std::iota(order.begin(), order.end(), 0);
-    Rng rng(derive_seed(o.seed, 0xF1, uint64_t(epoch)));
+    core::Rng rng(core::derive_seed(o.seed, 0xF1, uint64_t(epoch)));
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(uint32_t(i))]);
-    const uint64_t aug_seed = derive_seed(o.seed, 0xF2, uint64_t(epoch));
+    const uint64_t aug_seed = core::derive_seed(o.seed, 0xF2, uint64_t(epoch));
     auto batch = [&](int64_t b) { return std::vector<int>(order.begin() + b * o.batch_size, order.begin() + (b + 1) * o.batch_size); };
     auto load = [&](int64_t b) { return load_input(train, batch(b), r, true, aug_seed); };
     auto next = std::async(std::launch::async, load, 0);

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas::data {
 
@@ -19,9 +19,9 @@ using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
 GzFile open_gz(const std::string& path) {
   if (!std::filesystem::is_regular_file(path))
-    throw InputError("data file '" + path + "' does not exist (Fashion-MNIST comes from Debian's dataset-fashion-mnist)");
+    throw core::InputError("data file '" + path + "' does not exist (Fashion-MNIST comes from Debian's dataset-fashion-mnist)");
   GzFile f(gzopen(path.c_str(), "rb"));
-  if (!f) throw InputError("cannot open '" + path + "'");
+  if (!f) throw core::InputError("cannot open '" + path + "'");
   gzbuffer(f.get(), 1 << 17);
   return f;
 }
@@ -34,7 +34,7 @@ void read_exact(gzFile_s* f, void* dst, size_t n, const std::string& path) {
     if (got <= 0) {
       int err = Z_OK;
       const char* msg = gzerror(f, &err);
-      throw InputError("'" + path + "' is truncated or corrupt" + (err != Z_OK && err != Z_STREAM_END ? std::string(": ") + msg : ""));
+      throw core::InputError("'" + path + "' is truncated or corrupt" + (err != Z_OK && err != Z_STREAM_END ? std::string(": ") + msg : ""));
     }
     p += got;
     n -= size_t(got);
@@ -51,7 +51,7 @@ uint32_t read_be32(gzFile_s* f, const std::string& path) {
 std::vector<uint32_t> read_header(gzFile_s* f, const std::string& path, uint32_t dims) {
   const uint32_t magic = read_be32(f, path);
   if (magic != (0x0800u | dims))
-    throw InputError("'" + path + "' is not an IDX file of unsigned bytes with " + std::to_string(dims) +
+    throw core::InputError("'" + path + "' is not an IDX file of unsigned bytes with " + std::to_string(dims) +
                      " dimensions (magic " + std::to_string(magic) + ")");
   std::vector<uint32_t> shape(dims);
   for (auto& d : shape) d = read_be32(f, path);
@@ -66,10 +66,10 @@ ImageSet read_idx(const std::string& images_path, const std::string& labels_path
   const auto ishape = read_header(images.get(), images_path, 3);
   const auto lshape = read_header(labels.get(), labels_path, 1);
   if (ishape[0] != lshape[0])
-    throw InputError("'" + images_path + "' holds " + std::to_string(ishape[0]) + " images but '" + labels_path +
+    throw core::InputError("'" + images_path + "' holds " + std::to_string(ishape[0]) + " images but '" + labels_path +
                      "' holds " + std::to_string(lshape[0]) + " labels");
   if (ishape[0] == 0 || ishape[1] == 0 || ishape[2] == 0 || ishape[1] > 4096 || ishape[2] > 4096)
-    throw InputError("'" + images_path + "' has an implausible shape");
+    throw core::InputError("'" + images_path + "' has an implausible shape");
   ImageSet set;
   set.count = int(ishape[0]);
   set.height = int(ishape[1]);
@@ -87,7 +87,7 @@ ImageSet load_fashion_mnist(const std::string& split, const std::string& dir) {
   std::string prefix;
   if (split == "train") prefix = "train";
   else if (split == "test") prefix = "t10k";
-  else throw InputError("Fashion-MNIST split must be 'train' or 'test', got '" + split + "'");
+  else throw core::InputError("Fashion-MNIST split must be 'train' or 'test', got '" + split + "'");
   return read_idx(dir + "/" + prefix + "-images-idx3-ubyte.gz", dir + "/" + prefix + "-labels-idx1-ubyte.gz");
 }
 

@@ -20,9 +20,9 @@
 #include <limits>
 #include <stdexcept>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
+#include "tinynas/core/rng.h"
 
 namespace tinynas::data {
 
@@ -44,7 +44,7 @@ struct DecodedImage {
 constexpr double kMaxDecodedPixels = double(1 << 28);
 
 [[noreturn]] void throw_too_large(const std::string& path, double pixels) {
-  throw InputError("image '" + path + "' is too large to decode (" + std::to_string(int64_t(pixels)) + " pixels)");
+  throw core::InputError("image '" + path + "' is too large to decode (" + std::to_string(int64_t(pixels)) + " pixels)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ bool run_jpeg_decode(JpegDecoder& dec, const std::string& bytes, const std::stri
            cinfo.jpeg_color_space == JCS_RGB)
     cinfo.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
   else
-    throw InputError("JPEG '" + path + "' has an unsupported colour space");
+    throw core::InputError("JPEG '" + path + "' has an unsupported colour space");
 
   const CropBox box = choose_box(int(cinfo.image_height), int(cinfo.image_width));
   cinfo.scale_num = jpeg_scale_numerator(box, cinfo.image_height, cinfo.image_width, target_size);
@@ -153,9 +153,9 @@ DecodedImage decode_jpeg(const std::string& bytes, const std::string& path, int 
   DecodedImage out;
   JpegDecoder dec;
   if (!run_jpeg_decode(dec, bytes, path, channels, target_size, choose_box, out))
-    throw InputError("corrupt or truncated JPEG '" + path + "': " + dec.err.message);
+    throw core::InputError("corrupt or truncated JPEG '" + path + "': " + dec.err.message);
   if (out.image.channels == 4) out.image = convert_channels(cmyk_to_rgb(out.image, dec.cinfo.saw_Adobe_marker), channels);
-  if (out.image.channels != channels) throw InputError("JPEG '" + path + "' decoded to an unexpected channel count");
+  if (out.image.channels != channels) throw core::InputError("JPEG '" + path + "' decoded to an unexpected channel count");
   return out;
 }
 
@@ -238,7 +238,7 @@ DecodedImage decode_png(const std::string& bytes, const std::string& path, int c
   if (!dec.png || !dec.info) throw std::bad_alloc();
   DecodedImage out;
   if (!run_png_decode(dec, path, out.image))
-    throw InputError("corrupt or truncated PNG '" + path + "': " + dec.state.message);
+    throw core::InputError("corrupt or truncated PNG '" + path + "': " + dec.state.message);
   if (out.image.channels == 2 || out.image.channels == 4) out.image = drop_alpha(out.image);
   out.image = convert_channels(out.image, channels);
   out.box = choose_box(out.image.height, out.image.width);
@@ -253,15 +253,15 @@ bool starts_with(const std::string& bytes, const char* magic, size_t length) {
 
 // target_size: the box's smallest side needed after decoding, which bounds the JPEG DCT scaling.
 DecodedImage decode_for_box(const std::string& path, int channels, int target_size, const BoxChooser& choose_box) {
-  const std::string bytes = read_text_file(path);  // binary-safe; InputError naming the path
+  const std::string bytes = core::read_text_file(path);  // binary-safe; core::InputError naming the path
   if (starts_with(bytes, "\xFF\xD8\xFF", 3)) return decode_jpeg(bytes, path, channels, target_size, choose_box);
   if (starts_with(bytes, "\x89PNG\r\n\x1A\n", 8)) return decode_png(bytes, path, channels, choose_box);
-  throw InputError("'" + path + "' is neither a JPEG nor a PNG file");
+  throw core::InputError("'" + path + "' is neither a JPEG nor a PNG file");
 }
 
 void check_channels(int channels, const std::string& what) {
   if (channels != 1 && channels != 3)
-    throw InputError(what + ": channels must be 1 (grayscale) or 3 (RGB), got " + std::to_string(channels));
+    throw core::InputError(what + ": channels must be 1 (grayscale) or 3 (RGB), got " + std::to_string(channels));
 }
 
 bool is_image_file_name(const fs::path& path) {
@@ -275,7 +275,7 @@ std::vector<fs::path> sorted_entries(const fs::path& dir) {
   std::error_code ec;
   std::vector<fs::path> entries;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
-  if (ec) throw InputError("cannot list folder '" + dir.string() + "': " + ec.message());
+  if (ec) throw core::InputError("cannot list folder '" + dir.string() + "': " + ec.message());
   std::sort(entries.begin(), entries.end());
   return entries;
 }
@@ -293,8 +293,8 @@ Image decode_image(const std::string& path, int channels) {
 ImageFolderDataset::ImageFolderDataset(const std::string& root, int channels) : root_(root), channels_(channels) {
   check_channels(channels, "image folder '" + root + "'");
   std::error_code ec;
-  if (!fs::exists(root, ec)) throw InputError("image folder '" + root + "' does not exist");
-  if (!fs::is_directory(root, ec)) throw InputError("image folder '" + root + "' is not a directory");
+  if (!fs::exists(root, ec)) throw core::InputError("image folder '" + root + "' does not exist");
+  if (!fs::is_directory(root, ec)) throw core::InputError("image folder '" + root + "' is not a directory");
   for (const fs::path& class_dir : sorted_entries(root)) {
     if (is_hidden(class_dir) || !fs::is_directory(class_dir, ec)) continue;
     const int64_t label = int64_t(classes_.size());
@@ -305,18 +305,18 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, int channels) : 
       labels_.push_back(label);
     }
     if (paths_.size() == images_before)
-      throw InputError("class folder '" + class_dir.string() + "' has no .jpg, .jpeg or .png images");
+      throw core::InputError("class folder '" + class_dir.string() + "' has no .jpg, .jpeg or .png images");
     classes_.push_back(class_dir.filename().string());
   }
-  if (classes_.empty()) throw InputError("image folder '" + root + "' has no class sub-folders");
+  if (classes_.empty()) throw core::InputError("image folder '" + root + "' has no class sub-folders");
   if (paths_.size() > size_t(std::numeric_limits<int>::max()))
-    throw InputError("image folder '" + root + "' holds too many images");
+    throw core::InputError("image folder '" + root + "' holds too many images");
 }
 
 std::string ImageFolderDataset::describe() const { return "image folder '" + root_ + "'"; }
 
 void ImageFolderDataset::load_one(int i, int r, bool train, uint64_t seed, uint8_t* out) const {
-  Rng rng(derive_seed(seed, uint64_t(i)));
+  core::Rng rng(core::derive_seed(seed, uint64_t(i)));
   const auto choose_box = [&](int height, int width) {
     return train ? random_resized_crop(height, width, rng) : center_crop_box(height, width, r);
   };
@@ -326,7 +326,7 @@ void ImageFolderDataset::load_one(int i, int r, bool train, uint64_t seed, uint8
 }
 
 void ImageFolderDataset::load_batch(const std::vector<int>& idx, int r, bool train, uint64_t seed, uint8_t* out) const {
-  if (r <= 0) throw InputError(describe() + ": resolution must be positive, got " + std::to_string(r));
+  if (r <= 0) throw core::InputError(describe() + ": resolution must be positive, got " + std::to_string(r));
   for (int i : idx)
     if (i < 0 || i >= size())
       throw std::out_of_range(describe() + ": image index " + std::to_string(i) + " is outside 0.." +

@@ -92,7 +92,7 @@ Image convert_channels(const Image& image, int channels) {
   return result;
 }
 
-CropBox random_resized_crop(int height, int width, Rng& rng, const CropRanges& ranges) {
+CropBox random_resized_crop(int height, int width, core::Rng& rng, const CropRanges& ranges) {
   const double area = double(height) * width;
   const double log_ratio_min = std::log(ranges.ratio_min), log_ratio_max = std::log(ranges.ratio_max);
   auto uniform = [&rng](double lo, double hi) { return lo + (hi - lo) * rng.uniform(); };

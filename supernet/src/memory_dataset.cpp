@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 
 namespace tinynas::data {
 
@@ -23,15 +23,15 @@ constexpr size_t kImagesPerTask = 16;
 MemoryDataset::MemoryDataset(ImageSet images, std::string description)
     : images_(std::move(images)), description_(std::move(description)) {
   const ImageSet& s = images_;
-  if (s.count <= 0 || s.height <= 0 || s.width <= 0) throw InputError(description_ + " holds no images");
+  if (s.count <= 0 || s.height <= 0 || s.width <= 0) throw core::InputError(description_ + " holds no images");
   if (s.channels != 1 && s.channels != 3)
-    throw InputError(description_ + ": images must have 1 or 3 channels, not " + std::to_string(s.channels));
+    throw core::InputError(description_ + ": images must have 1 or 3 channels, not " + std::to_string(s.channels));
   if (s.pixels.size() != size_t(s.count) * s.height * s.width * s.channels || s.labels.size() != size_t(s.count))
-    throw InputError(description_ + ": pixel or label count does not match " + std::to_string(s.count) + " images of " +
+    throw core::InputError(description_ + ": pixel or label count does not match " + std::to_string(s.count) + " images of " +
                      std::to_string(s.height) + "x" + std::to_string(s.width) + "x" + std::to_string(s.channels));
   for (int64_t l : s.labels)
     if (l < 0 || l >= s.num_classes)
-      throw InputError(description_ + ": label " + std::to_string(l) + " is outside 0.." +
+      throw core::InputError(description_ + ": label " + std::to_string(l) + " is outside 0.." +
                        std::to_string(s.num_classes - 1));
 }
 
@@ -43,13 +43,13 @@ void MemoryDataset::load_one(int i, int r, bool train, uint64_t seed, uint8_t* o
     resize_bilinear(image, CropBox{0, 0, double(s.width), double(s.height)}, r, r, out);
     return;
   }
-  Rng rng(derive_seed(seed, uint64_t(i)));
+  core::Rng rng(core::derive_seed(seed, uint64_t(i)));
   resize_bilinear(image, random_resized_crop(s.height, s.width, rng, kMemoryTrainCrop), r, r, out);
   if (rng.uniform() < 0.5) flip_horizontal(out, r, r, s.channels);
 }
 
 void MemoryDataset::load_batch(const std::vector<int>& idx, int r, bool train, uint64_t seed, uint8_t* out) const {
-  if (r <= 0) throw InputError(description_ + ": resolution must be positive, got " + std::to_string(r));
+  if (r <= 0) throw core::InputError(description_ + ": resolution must be positive, got " + std::to_string(r));
   for (int i : idx)
     if (i < 0 || i >= size())
       throw std::out_of_range(description_ + ": image index " + std::to_string(i) + " is outside 0.." +

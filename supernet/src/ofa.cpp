@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas::supernet {
 
@@ -60,7 +60,7 @@ torch::Tensor DynamicBatchNormImpl::forward(const torch::Tensor& x) {
       sum_mean_ = torch::zeros({c}, torch::kFloat64);
       sum_m2_ = torch::zeros({c}, torch::kFloat64);
     } else if (seen_channels_ != c) {
-      throw RuntimeFailure("BN recalibration saw a different channel count within one subnet");
+      throw core::RuntimeFailure("BN recalibration saw a different channel count within one subnet");
     }
     // Chan et al.'s pairwise combination of (count, mean, M2): exact pooled statistics in float64.
     const auto xd = x.detach().to(torch::kFloat64);
@@ -77,7 +77,7 @@ torch::Tensor DynamicBatchNormImpl::forward(const torch::Tensor& x) {
   }
   if (c == max_channels)
     return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, false);
-  if (c > max_channels) throw RuntimeFailure("DynamicBatchNorm: input has more channels than the layer");
+  if (c > max_channels) throw core::RuntimeFailure("DynamicBatchNorm: input has more channels than the layer");
   return torch::batch_norm(x, weight.narrow(0, 0, c), bias.narrow(0, 0, c), running_mean.narrow(0, 0, c),
                            running_var.narrow(0, 0, c), is_training(), momentum, eps, false);
 }
@@ -139,9 +139,9 @@ int64_t ElasticBlockImpl::mid_channels(int expand) const {
 
 void ElasticBlockImpl::set_active(int kernel, int expand) {
   if (std::find(kernel_choices.begin(), kernel_choices.end(), kernel) == kernel_choices.end())
-    throw InputError("kernel size " + std::to_string(kernel) + " is not one of the block's choices");
+    throw core::InputError("kernel size " + std::to_string(kernel) + " is not one of the block's choices");
   if (has_expand && std::find(expand_choices.begin(), expand_choices.end(), expand) == expand_choices.end())
-    throw InputError("expand ratio " + std::to_string(expand) + " is not one of the block's choices");
+    throw core::InputError("expand ratio " + std::to_string(expand) + " is not one of the block's choices");
   active_kernel = kernel;
   active_expand = has_expand ? expand : 1;
 }
@@ -233,7 +233,7 @@ torch::Tensor StaticNetImpl::forward(const torch::Tensor& x) {
 OFASupernetImpl::OFASupernetImpl(const SearchSpace& space_, double w_) : space(space_), w(w_) {
   space.validate();
   if (std::find(space.width_choices.begin(), space.width_choices.end(), w) == space.width_choices.end())
-    throw InputError("width multiplier " + std::to_string(w) + " is not one of the space's widths");
+    throw core::InputError("width multiplier " + std::to_string(w) + " is not one of the space's widths");
   const int64_t stem_out = space.width(w, 0);
   stem_weight = register_parameter("stem_weight", conv_weight(stem_out, space.in_channels, 3));
   stem_bn = register_module("stem_bn", DynamicBatchNorm(stem_out));
@@ -267,7 +267,7 @@ OFASupernetImpl::OFASupernetImpl(const SearchSpace& space_, double w_) : space(s
 void OFASupernetImpl::set_active(const ArchSpec& arch) {
   space.validate(arch);
   if (arch.w != w)
-    throw InputError("arch has width multiplier " + std::to_string(arch.w) + " but the supernet was built for " +
+    throw core::InputError("arch has width multiplier " + std::to_string(arch.w) + " but the supernet was built for " +
                      std::to_string(w));
   const int md = space.max_depth();
   for (int s = 0; s < space.num_stages(); ++s)
@@ -328,13 +328,13 @@ StaticNet OFASupernetImpl::extract(const ArchSpec& arch) {
   for (size_t s = 0; s < stages.size(); ++s)
     for (int j = 0; j < arch.d[s]; ++j) active_blocks.push_back(stages[s][size_t(j)]);
   active_blocks.push_back(last_block);
-  if (active_blocks.size() != net->blocks.size()) throw RuntimeFailure("extract: block count mismatch");
+  if (active_blocks.size() != net->blocks.size()) throw core::RuntimeFailure("extract: block count mismatch");
   for (size_t i = 0; i < active_blocks.size(); ++i) {
     auto& src = *active_blocks[i];
     auto& dst = *net->blocks[i];
     const int64_t mid = src.mid_channels(src.active_expand);
     if (mid != dst.desc.mid_ch || src.active_kernel != dst.desc.kernel || src.residual != dst.desc.residual)
-      throw RuntimeFailure("extract: block " + std::to_string(i) + " does not match its description");
+      throw core::RuntimeFailure("extract: block " + std::to_string(i) + " does not match its description");
     if (src.has_expand) {
       dst.expand->weight.copy_(src.expand_weight.narrow(0, 0, mid));
       copy_bn(dst.expand_bn, *src.expand_bn, mid);

@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <utility>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 
 namespace tinynas::data {
 
@@ -15,7 +15,7 @@ SubsetDataset::SubsetDataset(std::shared_ptr<const Dataset> parent, std::vector<
   if (!parent_) throw std::invalid_argument("SubsetDataset needs a parent data set");
   for (int i : indices_)
     if (i < 0 || i >= parent_->size())
-      throw InputError("subset index " + std::to_string(i) + " is outside " + parent_->describe() + " (" +
+      throw core::InputError("subset index " + std::to_string(i) + " is outside " + parent_->describe() + " (" +
                        std::to_string(parent_->size()) + " images)");
 }
 
@@ -36,11 +36,11 @@ void SubsetDataset::load_batch(const std::vector<int>& idx, int r, bool train, u
 
 HoldoutSplit split_holdout(int n, int holdout_count, uint64_t seed) {
   if (holdout_count < 0 || holdout_count >= n)
-    throw InputError("hold-out count must be in 0.." + std::to_string(n - 1) + " for " + std::to_string(n) +
+    throw core::InputError("hold-out count must be in 0.." + std::to_string(n - 1) + " for " + std::to_string(n) +
                      " images, got " + std::to_string(holdout_count));
   std::vector<int> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  Rng rng(seed);
+  core::Rng rng(seed);
   for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint32_t(i + 1))]);
   HoldoutSplit split;
   split.holdout.assign(order.begin(), order.begin() + holdout_count);

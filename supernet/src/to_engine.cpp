@@ -1,6 +1,6 @@
 #include "tinynas/supernet/to_engine.h"
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 namespace tinynas::supernet {
 
@@ -39,7 +39,7 @@ engine::FloatModel to_float_model(StaticNet& net) {
   size_t i = 0;
   auto next = [&](engine::OpKind kind, const std::string& name) -> size_t {
     if (i >= m.graph.ops.size() || m.graph.ops[i].kind != kind)
-      throw RuntimeFailure("network '" + d.name + "': the engine graph does not follow the LibTorch modules at " + name);
+      throw core::RuntimeFailure("network '" + d.name + "': the engine graph does not follow the LibTorch modules at " + name);
     m.op_names[i] = name;
     return i++;
   };
@@ -65,7 +65,7 @@ engine::FloatModel to_float_model(StaticNet& net) {
     p.weights.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
     p.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
   }
-  if (i != m.graph.ops.size()) throw RuntimeFailure("network '" + d.name + "': the engine graph has ops no module fills");
+  if (i != m.graph.ops.size()) throw core::RuntimeFailure("network '" + d.name + "': the engine graph has ops no module fills");
   m.validate();
   return m;
 }

@@ -12,10 +12,10 @@
 #include <numeric>
 #include <sstream>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
-#include "tinynas/search_space/rng.h"
-#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
+#include "tinynas/core/rng.h"
+#include "tinynas/core/stop_signal.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/cluster.h"
 #include "tinynas/supernet/evaluate.h"
@@ -73,7 +73,7 @@ struct Subnet {
 };
 
 std::vector<Subnet> sample_subnets(const TrainOptions& o, const PhaseOptions& p, const SearchSpace& ps, uint64_t step) {
-  Rng rng(derive_seed(o.seed, kSubnets, step));
+  core::Rng rng(core::derive_seed(o.seed, kSubnets, step));
   std::vector<Subnet> out;
   const int rmin = *std::min_element(o.resolutions.begin(), o.resolutions.end());
   const int rmax = *std::max_element(o.resolutions.begin(), o.resolutions.end());
@@ -89,28 +89,28 @@ std::vector<Subnet> sample_subnets(const TrainOptions& o, const PhaseOptions& p,
 
 void validate_options(const TrainOptions& o) {
   o.space.validate();
-  if (o.phases.empty()) throw InputError("training needs at least one phase");
-  if (o.batch_size <= 0) throw InputError("batch_size must be positive");
+  if (o.phases.empty()) throw core::InputError("training needs at least one phase");
+  if (o.batch_size <= 0) throw core::InputError("batch_size must be positive");
   if (o.batch_parts <= 0 || o.batch_size % o.batch_parts != 0)
-    throw InputError("batch_parts (" + std::to_string(o.batch_parts) + ") must divide the batch size (" +
+    throw core::InputError("batch_parts (" + std::to_string(o.batch_parts) + ") must divide the batch size (" +
                      std::to_string(o.batch_size) + ")");
   const int ranks = dist::Cluster::world().size();
   if (o.batch_parts % ranks != 0)
-    throw InputError("batch_parts (" + std::to_string(o.batch_parts) + ") must be a multiple of the " +
+    throw core::InputError("batch_parts (" + std::to_string(o.batch_parts) + ") must be a multiple of the " +
                      std::to_string(ranks) + " MPI ranks (every rank runs the same number of parts)");
-  if (o.resolutions.empty()) throw InputError("the supernet needs at least one training resolution");
+  if (o.resolutions.empty()) throw core::InputError("the supernet needs at least one training resolution");
   for (int r : o.resolutions)
     if (std::find(o.space.resolution_choices.begin(), o.space.resolution_choices.end(), r) ==
         o.space.resolution_choices.end())
-      throw InputError("training resolution " + std::to_string(r) + " is not one of the space's resolutions");
+      throw core::InputError("training resolution " + std::to_string(r) + " is not one of the space's resolutions");
   for (const auto& p : o.phases) {
-    if (p.epochs <= 0) throw InputError("phase '" + p.name + "': epochs must be positive");
-    if (p.lr <= 0) throw InputError("phase '" + p.name + "': lr must be positive");
-    if (p.subnets_per_step <= 0) throw InputError("phase '" + p.name + "': subnets_per_step must be positive");
+    if (p.epochs <= 0) throw core::InputError("phase '" + p.name + "': epochs must be positive");
+    if (p.lr <= 0) throw core::InputError("phase '" + p.name + "': lr must be positive");
+    if (p.subnets_per_step <= 0) throw core::InputError("phase '" + p.name + "': subnets_per_step must be positive");
     auto check = [&](const std::vector<int>& set, const std::vector<int>& all, const char* what) {
       for (int v : set)
         if (std::find(all.begin(), all.end(), v) == all.end())
-          throw InputError("phase '" + p.name + "': " + what + " " + std::to_string(v) + " is not in the space");
+          throw core::InputError("phase '" + p.name + "': " + what + " " + std::to_string(v) + " is not in the space");
     };
     check(p.kernels, o.space.kernel_choices, "kernel size");
     check(p.expands, o.space.expand_choices, "expand ratio");
@@ -163,7 +163,7 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
     out.precision(2);
     out << m.holdout_largest << ',' << m.holdout_smallest << '\n';
   }
-  write_file_atomic(path, out.str());
+  core::write_file_atomic(path, out.str());
 }
 
 // SGD's state by parameter position (group by group): the momentum buffers, and which parameters have
@@ -196,7 +196,7 @@ void load_momentum(torch::optim::SGD& opt, torch::serialize::InputArchive& in) {
     for (auto& p : group.params()) {
       torch::Tensor buf;
       if (in.try_read(std::to_string(i), buf)) {
-        if (!buf.sizes().equals(p.sizes())) throw InputError("checkpoint momentum does not match the parameters");
+        if (!buf.sizes().equals(p.sizes())) throw core::InputError("checkpoint momentum does not match the parameters");
         auto state = std::make_unique<torch::optim::SGDParamState>();
         state->momentum_buffer(buf);
         opt.state()[state_key(p)] = std::move(state);
@@ -243,7 +243,7 @@ std::string fingerprint(const std::string& options_json) {
 
 // What stopped the run, for its message: this rank's signal, or one another rank received.
 std::string stop_reason() {
-  const std::string name = stop_signal_name();
+  const std::string name = core::stop_signal_name();
   return name.empty() ? "a signal to another rank" : name;
 }
 
@@ -307,13 +307,13 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
                                          const StepCallback& on_step) {
   validate_options(o);
   if (train.num_classes() > o.space.num_classes)
-    throw InputError("the data set '" + train.describe() + "' has " + std::to_string(train.num_classes()) +
+    throw core::InputError("the data set '" + train.describe() + "' has " + std::to_string(train.num_classes()) +
                      " classes but the space's classifier has " + std::to_string(o.space.num_classes));
   if (train.channels() != o.space.in_channels)
-    throw InputError("the data set '" + train.describe() + "' has " + std::to_string(train.channels()) +
+    throw core::InputError("the data set '" + train.describe() + "' has " + std::to_string(train.channels()) +
                      " channels but the space expects " + std::to_string(o.space.in_channels));
   const int64_t full_steps = train.size() / o.batch_size;
-  if (full_steps == 0) throw InputError("the training set has fewer images than one batch");
+  if (full_steps == 0) throw core::InputError("the training set has fewer images than one batch");
   const int64_t steps_per_epoch = o.max_steps_per_epoch > 0 ? std::min(full_steps, o.max_steps_per_epoch) : full_steps;
   const std::string options_json = options_to_json(o);
   std::filesystem::create_directories(paths.dir);
@@ -336,12 +336,12 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(read_string(archive, "state", paths.checkpoint()));
-      if (j.at("format") != "tinynas-train-checkpoint-1") throw InputError("unknown checkpoint format");
+      if (j.at("format") != "tinynas-train-checkpoint-1") throw core::InputError("unknown checkpoint format");
     } catch (const nlohmann::json::exception& e) {
-      throw InputError("'" + paths.checkpoint() + "' has a malformed state record: " + e.what());
+      throw core::InputError("'" + paths.checkpoint() + "' has a malformed state record: " + e.what());
     }
     if (j.at("options").dump() != fingerprint(options_json))
-      throw InputError("'" + paths.checkpoint() + "' was written with different training options; resume with the "
+      throw core::InputError("'" + paths.checkpoint() + "' was written with different training options; resume with the "
                        "same config or train into another --out directory");
     st.phase = j.at("phase");
     st.epochs_done = j.at("epochs_done");
@@ -416,9 +416,9 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
       // The epoch's data order and augmentation depend only on (seed, phase, epoch).
       std::vector<int> order(size_t(train.size()));
       std::iota(order.begin(), order.end(), 0);
-      Rng order_rng(derive_seed(o.seed, kDataOrder, uint64_t(st.phase) << 32 | uint64_t(st.epochs_done)));
+      core::Rng order_rng(core::derive_seed(o.seed, kDataOrder, uint64_t(st.phase) << 32 | uint64_t(st.epochs_done)));
       for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[order_rng.below(uint32_t(i))]);
-      const uint64_t aug_seed = derive_seed(o.seed, kAugment, uint64_t(st.phase) << 32 | uint64_t(st.epochs_done));
+      const uint64_t aug_seed = core::derive_seed(o.seed, kAugment, uint64_t(st.phase) << 32 | uint64_t(st.epochs_done));
       // This rank's rows of batch b: its parts, one after the other (all of the batch for one part).
       auto batch_indices = [&](int64_t b) {
         std::vector<int> idx;
@@ -473,7 +473,7 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
         if (!data_parallel) {
           loss_sum += run_part(x_mine, y_mine);
           passes += int64_t(subnets.size());
-          stop = stop_requested();
+          stop = core::stop_requested();
         } else {
           // Every part starts from the same BN running statistics; their results are averaged below.
           std::vector<torch::Tensor> buffers, start;
@@ -508,7 +508,7 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
           float* tail = fused.data_ptr<float>() + n - 3;
           tail[0] = float(local_loss);
           tail[1] = float(my_parts.size() * subnets.size());
-          tail[2] = stop_requested() ? 1.0f : 0.0f;
+          tail[2] = core::stop_requested() ? 1.0f : 0.0f;
           const auto reduce_start = Clock::now();
           cluster.allreduce_sum(fused.data_ptr<float>(), size_t(n));
           allreduce_seconds += std::chrono::duration<double>(Clock::now() - reduce_start).count();
@@ -546,7 +546,7 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
           if (cluster.is_root())
             save_checkpoint(paths, options_json, saved_state, net, *opt, teacher ? &teacher : nullptr);
           cluster.barrier();
-          throw Interrupted(stop_reason() + " at step " + std::to_string(b + 1) + "/" +
+          throw core::Interrupted(stop_reason() + " at step " + std::to_string(b + 1) + "/" +
                             std::to_string(steps_per_epoch) + " of epoch " + std::to_string(global_epoch + 1) +
                             ": checkpoint written to " + paths.checkpoint() + "; the same command with --resume "
                             "continues from there");
@@ -619,9 +619,9 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
         write_metrics_csv(paths.metrics(), st.history);
       }
       const bool last = st.phase + 1 == int(o.phases.size()) && st.epochs_done + 1 == p.epochs;
-      if (!last && cluster.any(stop_requested())) {
+      if (!last && cluster.any(core::stop_requested())) {
         cluster.barrier();
-        throw Interrupted(stop_reason() + " after epoch " + std::to_string(global_epoch) + ": checkpoint written to " +
+        throw core::Interrupted(stop_reason() + " after epoch " + std::to_string(global_epoch) + ": checkpoint written to " +
                           paths.checkpoint() + "; the same command with --resume continues from there");
       }
     }

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/rng.h"
 #include "tinynas/supernet/dataset.h"
 
 namespace tinynas_test {
@@ -23,8 +23,8 @@ class SyntheticImages : public tinynas::data::Dataset {
   void load_batch(const std::vector<int>& idx, int r, bool train, uint64_t seed, uint8_t* out) const override {
     for (size_t j = 0; j < idx.size(); ++j) {
       const int i = idx[j];
-      tinynas::Rng noise(tinynas::derive_seed(seed_, uint64_t(i)));
-      const bool flip = train && (tinynas::Rng(tinynas::derive_seed(seed, uint64_t(i))).next() & 1);
+      tinynas::core::Rng noise(tinynas::core::derive_seed(seed_, uint64_t(i)));
+      const bool flip = train && (tinynas::core::Rng(tinynas::core::derive_seed(seed, uint64_t(i))).next() & 1);
       const int k = int(label(i));
       for (int y = 0; y < r; ++y)
         for (int x = 0; x < r; ++x)

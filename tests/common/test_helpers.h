@@ -8,7 +8,7 @@
 #include <string>
 #include <system_error>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/search_space/network.h"
 
 namespace tinynas_test {
@@ -39,7 +39,7 @@ template <typename F>
 std::string input_error_message(F&& f) {
   try {
     f();
-  } catch (const tinynas::InputError& e) {
+  } catch (const tinynas::core::InputError& e) {
     return e.what();
   } catch (...) {
     return "<other exception>";

@@ -11,7 +11,7 @@
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/quantize.h"
 #include "tinynas/engine/toolchain.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "zoo_files.h"
 
@@ -129,10 +129,10 @@ TEST(Codegen, BundlesReplaceOldOnesWhole) {
   EXPECT_FALSE(fs::exists(tmp.path / "bundle" / "stale.txt"));
   EXPECT_TRUE(fs::exists(tmp.path / "bundle" / "model.c"));
   for (const auto& e : fs::directory_iterator(tmp.path)) EXPECT_EQ(e.path().filename(), "bundle");
-  EXPECT_THROW(write_bundle(first, BundleOptions{}, dir), InputError);
+  EXPECT_THROW(write_bundle(first, BundleOptions{}, dir), core::InputError);
 }
 
 TEST(Codegen, ParserRejectsAnUnfinishedRun) {
   EXPECT_THROW(parse_firmware_output("tinynas-firmware board=host arena=10 layers=1 inputs=1\ninference 0 class"),
-               RuntimeFailure);
+               core::RuntimeFailure);
 }

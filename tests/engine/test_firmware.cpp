@@ -13,7 +13,7 @@
 
 #include "test_helpers.h"
 #include "tinynas/engine/toolchain.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 using namespace tinynas;
 using namespace tinynas::engine;

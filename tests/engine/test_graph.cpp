@@ -7,7 +7,7 @@
 
 #include "tinynas/engine/graph.h"
 #include "tinynas/search_space/cost.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "test_helpers.h"
 #include "zoo_files.h"
@@ -125,7 +125,7 @@ TEST(GraphBuild, BuildGraphIntoReusesTheGraph) {
 TEST(GraphBuild, InvalidNetworkThrowsInputError) {
   NetworkDesc n = small_network();
   n.blocks[1].in_ch = 16;
-  EXPECT_THROW(build_graph(n), InputError);
+  EXPECT_THROW(build_graph(n), core::InputError);
 }
 
 TEST(GraphZoo, OpMacsSumToCostModelMacsOnEveryZooFile) {
@@ -173,7 +173,7 @@ TEST(GraphValidate, WrongOutputShapeThrowsInputErrorNamingTheOp) {
   try {
     g.validate();
     FAIL() << "no exception";
-  } catch (const InputError& e) {
+  } catch (const core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("op 0"), std::string::npos) << e.what();
   }
 }
@@ -183,52 +183,52 @@ TEST(GraphValidate, OtherCorruptionsThrowInputError) {
   {
     Graph g = good;
     g.tensors[size_t(g.ops[2].output)].c = 12;  // depthwise changes channels
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     g.tensors[size_t(g.ops[4].output)].c = 16;  // add output shape differs
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     g.ops[4].input2 = -1;  // add with one operand
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     g.ops[3].input = 99;  // index out of range
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     std::swap(g.ops[1], g.ops[2]);  // reads a tensor before it is written
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     g.ops[5].output = g.ops[4].output;  // writes a tensor twice
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     g.ops[1].kernel = 3;  // a pointwise conv with a 3x3 kernel
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     g.tensors[size_t(g.ops[8].output)].h = 2;  // global pooling gives 1x1
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     g.output = 42;
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
   {
     Graph g = good;
     g.ops.pop_back();  // nobody writes the output
-    EXPECT_THROW(g.validate(), InputError);
+    EXPECT_THROW(g.validate(), core::InputError);
   }
 }
 

@@ -9,7 +9,7 @@
 #include "tinynas/engine/float_model.h"
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/quantize.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 using namespace tinynas;
 using namespace tinynas::engine;
@@ -129,7 +129,7 @@ TEST(Quantize, InterpreterUsesThePlannedArena) {
   // The same input twice gives the same output (no state leaks between runs).
   const auto x = quantize_input(qm, random_image_inputs(g, 1, 6)[0]);
   EXPECT_EQ(interpreter.run(x), interpreter.run(x));
-  EXPECT_THROW(interpreter.run(std::vector<int8_t>(3)), InputError);
+  EXPECT_THROW(interpreter.run(std::vector<int8_t>(3)), core::InputError);
 }
 
 TEST(Quantize, RejectsWhatTheKernelsCannotRun) {
@@ -140,7 +140,7 @@ TEST(Quantize, RejectsWhatTheKernelsCannotRun) {
   const FloatModel fm = random_float_model(g, 1);
   const std::string message = tinynas_test::input_error_message([&] { quantize(fm, random_image_inputs(g, 2, 1)); });
   EXPECT_NE(message.find("softmax"), std::string::npos) << message;
-  EXPECT_THROW(quantize(random_float_model(every_op_graph(), 1), {}), InputError);
+  EXPECT_THROW(quantize(random_float_model(every_op_graph(), 1), {}), core::InputError);
   // A bias out of all proportion to the weights would overflow the accumulator bound.
   FloatModel huge = random_float_model(every_op_graph(), 1);
   huge.params[0].bias[0] = 1e9f;

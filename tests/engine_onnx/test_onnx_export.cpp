@@ -58,7 +58,7 @@ FloatModel every_op_model() {
 FloatModel search_space_model() {
   SearchSpace space;
   space.num_classes = 10;
-  Rng rng(5);
+  core::Rng rng(5);
   const NetworkDesc net = space.describe(space.sample(rng, 0.3, 48));
   return random_float_model(build_graph(net), 3);
 }

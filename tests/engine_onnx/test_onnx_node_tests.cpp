@@ -17,7 +17,7 @@
 
 #include "onnx_test_util.h"
 #include "tinynas/engine/onnx.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 using namespace tinynas;
 using namespace tinynas::engine;
@@ -75,7 +75,7 @@ enum class Outcome { Pass, Unsupported, Fail };
 
 struct Result {
   Outcome outcome = Outcome::Fail;
-  std::string detail;  // the InputError of an unsupported case, the mismatch of a failing one
+  std::string detail;  // the core::InputError of an unsupported case, the mismatch of a failing one
 };
 
 bool is_integer(int32_t type) { return type == onnx::TensorProto::UINT8 || type == onnx::TensorProto::INT8; }
@@ -126,7 +126,7 @@ Result run_case(const std::string& name) {
   FloatModel m;
   try {
     m = import_onnx(model, name);
-  } catch (const InputError& e) {
+  } catch (const core::InputError& e) {
     const std::string message = e.what();
     if (message.find(g.node(0).op_type()) == std::string::npos)
       return {Outcome::Fail, "the InputError does not name the op: " + message};

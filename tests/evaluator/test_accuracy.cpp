@@ -10,8 +10,8 @@
 #include "test_helpers.h"
 #include "tinynas/evaluator/accuracy_predictor.h"
 #include "tinynas/evaluator/subnet_accuracy.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 #include "tinynas/supernet/evaluate.h"
 
 using namespace tinynas;
@@ -44,7 +44,7 @@ double synthetic_top1(const SearchSpace& space, const ArchSpec& arch) {
 std::vector<MeasuredArch> synthetic_set(const SearchSpace& space, int n, uint64_t seed) {
   std::vector<MeasuredArch> v;
   for (int i = 0; i < n; ++i) {
-    Rng rng(derive_seed(seed, uint64_t(i)));
+    core::Rng rng(core::derive_seed(seed, uint64_t(i)));
     const ArchSpec a = space.sample(rng);
     v.push_back({a, synthetic_top1(space, a)});
   }
@@ -56,7 +56,7 @@ std::vector<MeasuredArch> synthetic_set(const SearchSpace& space, int n, uint64_
 TEST(AccuracyPredictor, EncodingIsOneHotOverActiveSlots) {
   SearchSpace s;  // MCUNet: 21 slots x (3 + 3), 5 stages x 3 depths, 12 resolutions, 9 widths
   EXPECT_EQ(arch_encoding_size(s), 21 * 6 + 15 + 12 + 9);
-  Rng rng(1);
+  core::Rng rng(1);
   ArchSpec a = s.sample(rng);
   a.d[0] = 2;
   const auto e = encode_arch(s, a);
@@ -80,7 +80,7 @@ TEST(AccuracyPredictor, KendallTauByHand) {
   EXPECT_NEAR(kendall_tau({1, 2, 3}, {1, 3, 2}), 1.0 / 3.0, 1e-12);
   // Tau-b with a tie in b: pairs (1,2) tie_b, (1,3) C, (2,3) C -> 2 / sqrt(3 * 2).
   EXPECT_NEAR(kendall_tau({1, 2, 3}, {1, 1, 2}), 2.0 / std::sqrt(6.0), 1e-12);
-  EXPECT_THROW(kendall_tau({1}, {1, 2}), InputError);
+  EXPECT_THROW(kendall_tau({1}, {1, 2}), core::InputError);
 }
 
 TEST(AccuracyPredictor, MeasurementNoiseOfKnownNoise) {
@@ -92,7 +92,7 @@ TEST(AccuracyPredictor, MeasurementNoiseOfKnownNoise) {
   // True accuracies spread with sd 0.5, every half off by Gaussian noise of sd 0.3 * sqrt(2), so a full
   // figure is off by 0.3: the estimate finds 0.3, and the simulated tau of an error-free predictor is
   // close to (slightly above) the tau of the true accuracies against the full figures.
-  Rng rng(11);
+  core::Rng rng(11);
   const auto gauss = [&] { return std::sqrt(-2 * std::log(1 - rng.uniform())) * std::cos(2 * M_PI * rng.uniform()); };
   std::vector<std::pair<double, double>> halves;
   std::vector<double> truth, full;
@@ -110,7 +110,7 @@ TEST(AccuracyPredictor, MeasurementNoiseOfKnownNoise) {
   EXPECT_GT(noisy.perfect_predictor_tau, achievable - 0.02);
   EXPECT_LT(noisy.perfect_predictor_tau, achievable + 0.08);
   EXPECT_LT(noisy.halves_tau, noisy.perfect_predictor_tau);
-  EXPECT_THROW(measurement_noise({{1, 1}, {2, 2}}), InputError);
+  EXPECT_THROW(measurement_noise({{1, 1}, {2, 2}}), core::InputError);
 }
 
 TEST(AccuracyPredictor, LearnsAKnownFunctionToTheTargets) {
@@ -151,7 +151,7 @@ TEST(AccuracyPredictor, FileRoundTripAndWrongSpace) {
   const std::string message = tinynas_test::input_error_message([&] { AccuracyPredictor::load(path, other); });
   EXPECT_NE(message.find("predictor.pt"), std::string::npos) << message;
   EXPECT_NE(message.find("another space"), std::string::npos) << message;
-  EXPECT_THROW(AccuracyPredictor::load((tmp.path / "none.pt").string(), s), InputError);
+  EXPECT_THROW(AccuracyPredictor::load((tmp.path / "none.pt").string(), s), core::InputError);
 }
 
 TEST(SubnetAccuracy, EqualsRecalibrationAndEvaluationByHandAndIsCached) {
@@ -166,7 +166,7 @@ TEST(SubnetAccuracy, EqualsRecalibrationAndEvaluationByHandAndIsCached) {
   o.calibration_seed = 9;
   o.cache_path = (tmp.path / "cache.json").string();
   o.cache_tag = "synthetic supernet";
-  Rng rng(5);
+  core::Rng rng(5);
   const ArchSpec arch = s.sample(rng, 0.25, 24);
   double first = 0;
   {

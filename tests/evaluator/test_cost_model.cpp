@@ -6,7 +6,7 @@
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/evaluator/cost_model.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/rng.h"
 
 using namespace tinynas;
 
@@ -21,7 +21,7 @@ TEST(CostModel, SumsThePlannerTheFlashModelAndTheLatencyModel) {
   mcu.clock_hz = 200e6;
   // A latency model that counts 1000 instructions per layer, whatever its kind.
   LatencyModel latency;
-  Rng rng(3);
+  core::Rng rng(3);
   const ArchSpec arch = space.sample(rng, 0.5, 32);
   const engine::Graph g = engine::build_graph(space.describe(arch));
   double expected_count = 0;

@@ -11,8 +11,8 @@
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/calibration.h"
 #include "tinynas/evaluator/latency_model.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 
 using namespace tinynas;
 using engine::Graph;
@@ -33,7 +33,7 @@ SearchSpace fashion_space() {
 std::vector<Graph> random_graphs(const SearchSpace& space, int n, uint64_t seed) {
   std::vector<Graph> graphs;
   for (int i = 0; i < n; ++i) {
-    Rng rng(derive_seed(seed, uint64_t(i)));
+    core::Rng rng(core::derive_seed(seed, uint64_t(i)));
     graphs.push_back(engine::build_graph(space.describe(space.sample(rng))));
   }
   return graphs;
@@ -138,7 +138,7 @@ TEST(LatencyModelFit, SavesAndLoadsAndNamesErrors) {
   g.ops[0].kind = OpKind::GlobalAvgPool;
   g.ops[0].input2 = -1;
   EXPECT_NE(tinynas_test::input_error_message([&] { back.predict(g); }).find("global_avgpool"), std::string::npos);
-  EXPECT_THROW(load_latency_model((tmp.path / "missing.yaml").string()), InputError);
+  EXPECT_THROW(load_latency_model((tmp.path / "missing.yaml").string()), core::InputError);
   const std::string bad = tmp.write("bad.yaml", "mcu: x\nunit: seconds\nclock_hz: 1\nkinds: {}\n");
   const std::string message = tinynas_test::input_error_message([&] { load_latency_model(bad); });
   EXPECT_NE(message.find("bad.yaml"), std::string::npos) << message;
@@ -157,8 +157,8 @@ TEST(Calibration, SplitsASerialLogIntoRuns) {
   EXPECT_EQ(runs[0].first, "subnet-000");
   EXPECT_EQ(runs[1].first, "subnet-001");
   EXPECT_EQ(runs[1].second.layers.at(0).instructions, 800u);
-  EXPECT_THROW(split_serial_log("nothing here\n"), InputError);
-  EXPECT_THROW(split_serial_log(one.substr(0, one.find("layer 0"))), InputError);  // a cut-off run
+  EXPECT_THROW(split_serial_log("nothing here\n"), core::InputError);
+  EXPECT_THROW(split_serial_log(one.substr(0, one.find("layer 0"))), core::InputError);  // a cut-off run
 }
 
 TEST(Calibration, QemuCountsOfTwoMicroBenchmarksAreReproduced) {

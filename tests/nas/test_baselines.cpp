@@ -4,7 +4,7 @@
 
 #include "test_helpers.h"
 #include "tinynas/nas/baselines.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "zoo_files.h"
 

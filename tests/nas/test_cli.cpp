@@ -8,7 +8,7 @@
 #include "run_tinynas.h"
 #include "test_helpers.h"
 #include "tinynas/nas/config.h"
-#include "tinynas/nas/process.h"
+#include "tinynas/core/process.h"
 
 namespace fs = std::filesystem;
 using tinynas_test::TempDir;
@@ -38,7 +38,7 @@ TEST(Cli, OptimizeSpaceWritesEveryOutput) {
   EXPECT_NE(r.out.find("Chosen space"), std::string::npos);
   for (const char* f : {"ranking.md", "ranking.csv", "cdf.csv", "cdf.dat", "cdf.gp", "summary.json", "space.yaml"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
-  if (tinynas::program_available("gnuplot")) {
+  if (tinynas::core::program_available("gnuplot")) {
     EXPECT_TRUE(fs::exists(out / "cdf.svg"));
   }
   for (const auto& e : fs::directory_iterator(out))

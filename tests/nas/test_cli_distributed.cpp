@@ -166,7 +166,7 @@ TEST(CliDistributed, SignalToMpirunCheckpointsEveryRankAndResumes) {
   kill(pid, SIGUSR1);
   const int code = wait_code(pid);
   const std::string log = read(dir.path / "cut.log");
-  ASSERT_EQ(code, 3) << log;  // kInterruptedExitCode
+  ASSERT_EQ(code, 3) << log;  // core::kInterruptedExitCode
   EXPECT_NE(log.find("stopped: SIGUSR1"), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(fs::path(cut) / "supernet.pt"));
   EXPECT_TRUE(fs::exists(fs::path(cut) / "checkpoint.pt"));

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "tinynas/nas/config.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "test_helpers.h"
 
 using namespace tinynas;
@@ -14,7 +14,6 @@ std::string configs() { return std::string(TINYNAS_SOURCE_DIR) + "/configs"; }
 }  // namespace
 
 TEST(Config, EveryShippedProfileLoadsWithItsBudgets) {
-  setenv("TINYNAS_CONFIG_DIR", configs().c_str(), 1);
   const auto f412 = load_mcu("stm32f412");
   EXPECT_EQ(f412.sram_bytes, 256 * 1024);
   EXPECT_EQ(f412.flash_bytes, 1024 * 1024);
@@ -32,11 +31,10 @@ TEST(Config, EveryShippedProfileLoadsWithItsBudgets) {
 }
 
 TEST(Config, UnknownMcuListsTheKnownOnes) {
-  setenv("TINYNAS_CONFIG_DIR", configs().c_str(), 1);
   try {
     load_mcu("stm32f999");
     FAIL();
-  } catch (const InputError& e) {
+  } catch (const core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("stm32f746"), std::string::npos) << e.what();
   }
 }
@@ -52,7 +50,6 @@ TEST(Config, McuNetGridIsMcuNets) {
 }
 
 TEST(Config, ExperimentsResolveTheirSpaceRelativeToThemselves) {
-  setenv("TINYNAS_CONFIG_DIR", configs().c_str(), 1);
   for (const char* name : {"fashion-mnist", "fashion-mnist-progressive", "mcunet-imagenet"}) {
     const auto x = load_experiment(configs() + "/experiments/" + name + ".yaml");
     EXPECT_FALSE(x.space.resolution_choices.empty()) << name;
@@ -99,7 +96,7 @@ TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {
     try {
       load_space(path);
       ADD_FAILURE() << "accepted " << path;
-    } catch (const InputError& e) {
+    } catch (const core::InputError& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
@@ -112,7 +109,7 @@ TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {
   try {
     load_experiment(dir.write("x.yaml", "space: nowhere.yaml\n"));
     ADD_FAILURE();
-  } catch (const InputError& e) {
+  } catch (const core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("nowhere.yaml"), std::string::npos) << e.what();
   }
 }

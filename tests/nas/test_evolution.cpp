@@ -11,7 +11,7 @@
 
 #include "test_helpers.h"
 #include "tinynas/nas/evolution.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 using namespace tinynas;
 
@@ -48,7 +48,7 @@ double matches(const ArchSpec& a, const ArchSpec& target) {
 }
 
 ArchSpec some_target() {
-  Rng rng(99);
+  core::Rng rng(99);
   return kSpace.normalized(kSpace.sample(rng, kW, kR));
 }
 
@@ -185,7 +185,7 @@ TEST(Evolution, AResumedRunEndsAsAnUninterruptedOne) {
   try {
     evolve(kSpace, limits, o, callbacks_for(target));
     FAIL() << "a checkpoint of another seed was accepted";
-  } catch (const InputError& e) {
+  } catch (const core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("evolution.json"), std::string::npos) << e.what();
   }
 }
@@ -198,14 +198,14 @@ TEST(Evolution, ABudgetNothingMeetsIsAnInputErrorNamingTheSmallestSubnet) {
   try {
     evolve(kSpace, limits, o, callbacks_for(some_target()));
     FAIL() << "no error";
-  } catch (const InputError& e) {
+  } catch (const core::InputError& e) {
     const std::string m = e.what();
     EXPECT_NE(m.find("no subnet meets"), std::string::npos) << m;
     EXPECT_NE(m.find("smallest subnet"), std::string::npos) << m;
   }
   o.parents = 200;
-  EXPECT_THROW(evolve(kSpace, {}, o, callbacks_for(some_target())), InputError);
-  EXPECT_THROW(parse_search_objective("fastest"), InputError);
+  EXPECT_THROW(evolve(kSpace, {}, o, callbacks_for(some_target())), core::InputError);
+  EXPECT_THROW(parse_search_objective("fastest"), core::InputError);
 }
 
 TEST(Evolution, ParetoModeReturnsANonDominatedFront) {

@@ -8,7 +8,7 @@
 #include "tinynas/engine/planner.h"
 #include "tinynas/nas/space_optimizer.h"
 #include "tinynas/search_space/cost.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
 using namespace tinynas;
 
@@ -46,7 +46,7 @@ TEST(SpaceOptimizer, RankingEqualsBruteForce) {
       double sum = 0;
       int fit = 0;
       for (int i = 0; i < o.stage1.samples; ++i) {
-        Rng rng(derive_seed(o.stage1.seed, uint64_t(s), uint64_t(i)));
+        core::Rng rng(core::derive_seed(o.stage1.seed, uint64_t(s), uint64_t(i)));
         const NetworkDesc net = o.space.describe(o.space.sample(rng, w, r));
         const engine::Graph g = engine::build_graph(net);
         const engine::MemoryPlan plan = engine::plan_memory(g);
@@ -137,13 +137,13 @@ TEST(SpaceOptimizer, LayerwisePlanningFitsNoMoreThanInPlace) {
 TEST(SpaceOptimizer, RejectsBadOptions) {
   SpaceOptimizerOptions o = tiny_options();
   o.stage1.samples = 0;
-  EXPECT_THROW(optimize_space(o), InputError);
+  EXPECT_THROW(optimize_space(o), core::InputError);
   o = tiny_options();
   o.sram_bytes = 0;
-  EXPECT_THROW(optimize_space(o), InputError);
+  EXPECT_THROW(optimize_space(o), core::InputError);
   o = tiny_options();
   o.stage1.resolutions = {4};
-  EXPECT_THROW(optimize_space(o), InputError);
+  EXPECT_THROW(optimize_space(o), core::InputError);
 }
 
 TEST(RankSpaces, MeanFirstThenFittingCountThenGridOrder) {
@@ -165,5 +165,5 @@ TEST(RankSpaces, TooFewFittingSubnetsRankAfterTheOthers) {
   EXPECT_EQ(rank_spaces(s, 0.05), (std::vector<int>{1, 0, 2}));
   SpaceOptimizerOptions o = tiny_options();
   o.stage1.min_fit_fraction = 1.5;
-  EXPECT_THROW(optimize_space(o), InputError);
+  EXPECT_THROW(optimize_space(o), core::InputError);
 }

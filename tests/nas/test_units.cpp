@@ -1,51 +1,52 @@
 #include <gtest/gtest.h>
 
 #include "test_helpers.h"
-#include "tinynas/nas/units.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/units.h"
+#include "tinynas/core/errors.h"
 
-using tinynas::InputError;
-using tinynas::parse_duration_ms;
-using tinynas::parse_size;
+using tinynas::core::InputError;
+using tinynas::core::parse_duration_ms;
+using tinynas::core::parse_size;
+namespace core = tinynas::core;
 
 TEST(ParseSize, AcceptsEveryDocumentedSpelling) {
-  EXPECT_EQ(parse_size("320K"), 320 * 1024);
-  EXPECT_EQ(parse_size("320KB"), 320 * 1024);
-  EXPECT_EQ(parse_size("320KiB"), 320 * 1024);
-  EXPECT_EQ(parse_size("320kib"), 320 * 1024);
-  EXPECT_EQ(parse_size("1M"), 1024 * 1024);
-  EXPECT_EQ(parse_size("1.5MB"), 1536 * 1024);
-  EXPECT_EQ(parse_size("2G"), 2LL * 1024 * 1024 * 1024);
-  EXPECT_EQ(parse_size("4096"), 4096);
-  EXPECT_EQ(parse_size("4096B"), 4096);
-  EXPECT_EQ(parse_size(" 64 K "), 64 * 1024);
+  EXPECT_EQ(core::parse_size("320K"), 320 * 1024);
+  EXPECT_EQ(core::parse_size("320KB"), 320 * 1024);
+  EXPECT_EQ(core::parse_size("320KiB"), 320 * 1024);
+  EXPECT_EQ(core::parse_size("320kib"), 320 * 1024);
+  EXPECT_EQ(core::parse_size("1M"), 1024 * 1024);
+  EXPECT_EQ(core::parse_size("1.5MB"), 1536 * 1024);
+  EXPECT_EQ(core::parse_size("2G"), 2LL * 1024 * 1024 * 1024);
+  EXPECT_EQ(core::parse_size("4096"), 4096);
+  EXPECT_EQ(core::parse_size("4096B"), 4096);
+  EXPECT_EQ(core::parse_size(" 64 K "), 64 * 1024);
 }
 
 TEST(ParseSize, RejectsBadSizesWithTheFlagName) {
   for (const char* bad : {"", "K", "abc", "-1K", "0", "0K", "12X", "1.2.3M", "1KK", "0.3", "1e3"}) {
     try {
-      parse_size(bad, "--sram");
+      core::parse_size(bad, "--sram");
       ADD_FAILURE() << "accepted '" << bad << "'";
-    } catch (const InputError& e) {
+    } catch (const core::InputError& e) {
       EXPECT_NE(std::string(e.what()).find("--sram"), std::string::npos) << e.what();
     }
   }
 }
 
 TEST(ParseDuration, MillisecondsAndSeconds) {
-  EXPECT_EQ(parse_duration_ms("200ms"), 200.0);
-  EXPECT_EQ(parse_duration_ms("200 ms"), 200.0);
-  EXPECT_EQ(parse_duration_ms("200"), 200.0);
-  EXPECT_EQ(parse_duration_ms("0.5s"), 500.0);
-  EXPECT_EQ(parse_duration_ms("1.5 S"), 1500.0);
+  EXPECT_EQ(core::parse_duration_ms("200ms"), 200.0);
+  EXPECT_EQ(core::parse_duration_ms("200 ms"), 200.0);
+  EXPECT_EQ(core::parse_duration_ms("200"), 200.0);
+  EXPECT_EQ(core::parse_duration_ms("0.5s"), 500.0);
+  EXPECT_EQ(core::parse_duration_ms("1.5 S"), 1500.0);
   for (const char* bad : {"", "fast", "200us", "-5ms", "0", "nan"})
-    EXPECT_NE(tinynas_test::input_error_message([&] { parse_duration_ms(bad, "--latency"); }).find("--latency"),
+    EXPECT_NE(tinynas_test::input_error_message([&] { core::parse_duration_ms(bad, "--latency"); }).find("--latency"),
               std::string::npos)
         << bad;
 }
 
 TEST(FormatSize, HumanUnits) {
-  EXPECT_EQ(tinynas::format_size(812), "812 B");
-  EXPECT_EQ(tinynas::format_size(320 * 1024), "320.0 KiB");
-  EXPECT_EQ(tinynas::format_size(1024 * 1024), "1.00 MiB");
+  EXPECT_EQ(tinynas::core::format_size(812), "812 B");
+  EXPECT_EQ(tinynas::core::format_size(320 * 1024), "320.0 KiB");
+  EXPECT_EQ(tinynas::core::format_size(1024 * 1024), "1.00 MiB");
 }

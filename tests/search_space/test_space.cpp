@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tinynas/search_space/cost.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/search_space/space.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "test_helpers.h"
@@ -123,7 +123,7 @@ TEST(SearchSpaceDescribe, ReproducesMcunet320kbZooLayout) {
 
 TEST(SearchSpaceDescribe, DefaultSpaceRejectsExpandRatioFive) {
   SearchSpace space;  // expand choices {3, 4, 6}
-  EXPECT_THROW(space.describe(mcunet_320kb_arch()), InputError);
+  EXPECT_THROW(space.describe(mcunet_320kb_arch()), core::InputError);
 }
 
 TEST(SearchSpaceDescribe, FirstBlockHasNoExpandAndNoShortcut) {
@@ -147,7 +147,7 @@ TEST(SearchSpaceDescribe, FirstBlockHasNoExpandAndNoShortcut) {
 
 TEST(SearchSpaceDescribe, DescribeIntoMatchesDescribeAndReusesOutput) {
   SearchSpace space;
-  Rng rng(7);
+  core::Rng rng(7);
   NetworkDesc out;
   for (int i = 0; i < 200; ++i) {
     const ArchSpec a = space.sample(rng);
@@ -178,7 +178,7 @@ TEST(SearchSpaceExtremes, LargestCostsMoreThanAnySampleAndSmallestLess) {
   const int64_t big = compute_macs(space.describe(space.largest(0.5, 128)));
   const int64_t small = compute_macs(space.describe(space.smallest(0.5, 128)));
   EXPECT_GT(big, small);
-  Rng rng(3);
+  core::Rng rng(3);
   for (int i = 0; i < 200; ++i) {
     const int64_t m = compute_macs(space.describe(space.sample(rng, 0.5, 128)));
     EXPECT_LE(m, big);
@@ -190,7 +190,7 @@ TEST(SearchSpaceExtremes, LargestCostsMoreThanAnySampleAndSmallestLess) {
 
 TEST(SearchSpaceSample, CoversEveryChoiceOfEverySlot) {
   SearchSpace space;
-  Rng rng(12345);
+  core::Rng rng(12345);
   const size_t slots = size_t(space.num_block_slots());
   std::set<int> rs;
   std::set<double> ws;
@@ -220,7 +220,7 @@ TEST(SearchSpaceSample, CoversEveryChoiceOfEverySlot) {
 
 TEST(SearchSpaceSample, FixedWidthAndResolutionAreKept) {
   SearchSpace space;
-  Rng rng(5);
+  core::Rng rng(5);
   for (int i = 0; i < 200; ++i) {
     const ArchSpec a = space.sample(rng, 0.7, 112);
     EXPECT_EQ(a.r, 112);
@@ -231,7 +231,7 @@ TEST(SearchSpaceSample, FixedWidthAndResolutionAreKept) {
 
 TEST(SearchSpaceSample, SameSeedGivesSameSamples) {
   SearchSpace space;
-  Rng a(2024), b(2024), c(2025);
+  core::Rng a(2024), b(2024), c(2025);
   bool any_difference = false;
   for (int i = 0; i < 100; ++i) {
     const ArchSpec x = space.sample(a);
@@ -245,7 +245,7 @@ TEST(SearchSpaceSample, SameSeedGivesSameSamples) {
 
 TEST(SearchSpaceMutate, AlwaysYieldsValidArchs) {
   SearchSpace space;
-  Rng rng(99);
+  core::Rng rng(99);
   for (double p : {0.1, 1.0}) {
     for (bool rw : {false, true}) {
       int invalid = 0;
@@ -254,7 +254,7 @@ TEST(SearchSpaceMutate, AlwaysYieldsValidArchs) {
         const ArchSpec m = space.mutate(a, p, rng, rw);
         try {
           space.validate(m);
-        } catch (const InputError&) {
+        } catch (const core::InputError&) {
           ++invalid;
         }
         if (!rw) {
@@ -270,7 +270,7 @@ TEST(SearchSpaceMutate, AlwaysYieldsValidArchs) {
 
 TEST(SearchSpaceMutate, ZeroProbabilityChangesNothingAndOneProbabilityExploresRw) {
   SearchSpace space;
-  Rng rng(1);
+  core::Rng rng(1);
   const ArchSpec a = space.sample(rng);
   for (int i = 0; i < 50; ++i) EXPECT_EQ(space.mutate(a, 0.0, rng, true), a);
   std::set<int> rs;
@@ -280,7 +280,7 @@ TEST(SearchSpaceMutate, ZeroProbabilityChangesNothingAndOneProbabilityExploresRw
 
 TEST(SearchSpaceCrossover, AlwaysYieldsValidArchsWithGenesFromAParent) {
   SearchSpace space;
-  Rng rng(77);
+  core::Rng rng(77);
   int invalid = 0;
   for (int i = 0; i < 3000; ++i) {
     const ArchSpec x = space.sample(rng);
@@ -288,7 +288,7 @@ TEST(SearchSpaceCrossover, AlwaysYieldsValidArchsWithGenesFromAParent) {
     const ArchSpec c = space.crossover(x, y, rng);
     try {
       space.validate(c);
-    } catch (const InputError&) {
+    } catch (const core::InputError&) {
       ++invalid;
     }
     ASSERT_EQ(c.ks.size(), x.ks.size());
@@ -326,7 +326,7 @@ TEST(ArchKey, InactiveSlotsDoNotChangeTheKey) {
 
 TEST(ArchKey, NormalizedSetsInactiveSlotsToFirstChoiceAndIsIdempotent) {
   SearchSpace space;
-  Rng rng(8);
+  core::Rng rng(8);
   for (int i = 0; i < 300; ++i) {
     const ArchSpec a = space.sample(rng);
     const ArchSpec n = space.normalized(a);
@@ -348,7 +348,7 @@ TEST(ArchKey, NormalizedSetsInactiveSlotsToFirstChoiceAndIsIdempotent) {
 
 TEST(ArchKey, EqualNetworksHaveEqualKeysOnRandomPairs) {
   SearchSpace space;
-  Rng rng(31);
+  core::Rng rng(31);
   for (int i = 0; i < 500; ++i) {
     const ArchSpec a = space.sample(rng, 0.4, 96);
     // b: same active choices, random inactive ones.
@@ -380,7 +380,7 @@ TEST(ArchKey, IsCompactSortedJson) {
 
 TEST(ArchJson, RoundTripsEverySampledArch) {
   SearchSpace space;
-  Rng rng(4);
+  core::Rng rng(4);
   for (int i = 0; i < 500; ++i) {
     const ArchSpec a = space.sample(rng);
     EXPECT_EQ(arch_from_json(to_json(a)), a);
@@ -393,14 +393,14 @@ TEST(ArchJson, RoundTripsEverySampledArch) {
 }
 
 TEST(ArchJson, MalformedJsonThrowsInputError) {
-  EXPECT_THROW(arch_from_json(""), InputError);
-  EXPECT_THROW(arch_from_json("{not json"), InputError);
-  EXPECT_THROW(arch_from_json("[1, 2, 3]"), InputError);
-  EXPECT_THROW(arch_from_json("42"), InputError);
+  EXPECT_THROW(arch_from_json(""), core::InputError);
+  EXPECT_THROW(arch_from_json("{not json"), core::InputError);
+  EXPECT_THROW(arch_from_json("[1, 2, 3]"), core::InputError);
+  EXPECT_THROW(arch_from_json("42"), core::InputError);
 }
 
 TEST(ArchJson, MissingKeysThrowInputErrorNamingTheKey) {
-  EXPECT_THROW(arch_from_json("{}"), InputError);
+  EXPECT_THROW(arch_from_json("{}"), core::InputError);
   for (const char* key : {"r", "w", "ks", "e", "d"}) {
     nlohmann::json j = smallest_arch_json();
     j.erase(key);
@@ -410,22 +410,22 @@ TEST(ArchJson, MissingKeysThrowInputErrorNamingTheKey) {
 }
 
 TEST(ArchJson, WrongTypesThrowInputError) {
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", "176")), InputError);
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("w", "0.5")), InputError);
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", 3)), InputError);
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", nlohmann::json::array({"3", "5"}))), InputError);
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("e", nullptr)), InputError);
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("d", nlohmann::json::object())), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", "176")), core::InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("w", "0.5")), core::InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", 3)), core::InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", nlohmann::json::array({"3", "5"}))), core::InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("e", nullptr)), core::InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("d", nlohmann::json::object())), core::InputError);
 }
 
 // A resolution of 176.5 or `true` is not an integer; the zoo reader (get_int) rejects such values,
 // the arch reader should too instead of truncating them.
 TEST(ArchJson, NonIntegerNumbersAndBooleansForIntegerFieldsThrowInputError) {
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", 96.5)), InputError);
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", true)), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", 96.5)), core::InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", true)), core::InputError);
   nlohmann::json ks = smallest_arch_json()["ks"];
   ks[0] = 3.9;
-  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", ks)), InputError);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", ks)), core::InputError);
 }
 
 TEST(ArchFiles, LoadArchOnMissingPathNamesThePath) {
@@ -473,7 +473,7 @@ TEST(SearchSpaceValidate, WrongListLengthsThrowInputErrorNamingTheField) {
   EXPECT_NE(input_error_message([&] { space.validate(a); }).find("d needs 5"), std::string::npos);
   a = good;
   a.ks.clear();
-  EXPECT_THROW(space.describe(a), InputError);
+  EXPECT_THROW(space.describe(a), core::InputError);
 }
 
 TEST(SearchSpaceValidate, ValuesOutsideTheChoicesThrowInputError) {
@@ -490,7 +490,7 @@ TEST(SearchSpaceValidate, ValuesOutsideTheChoicesThrowInputError) {
   EXPECT_NE(input_error_message([&] { space.validate(a); }).find("d[2]=5"), std::string::npos);
   a = good;
   a.d[0] = 1;
-  EXPECT_THROW(space.validate(a), InputError);
+  EXPECT_THROW(space.validate(a), core::InputError);
 }
 
 TEST(SearchSpaceValidate, BadWidthOrResolutionThrowsInputError) {
@@ -500,12 +500,12 @@ TEST(SearchSpaceValidate, BadWidthOrResolutionThrowsInputError) {
   a.w = 0.55;
   EXPECT_NE(input_error_message([&] { space.validate(a); }).find("w="), std::string::npos);
   a.w = 0.0;
-  EXPECT_THROW(space.validate(a), InputError);
+  EXPECT_THROW(space.validate(a), core::InputError);
   a = good;
   a.r = 100;
   EXPECT_NE(input_error_message([&] { space.validate(a); }).find("r=100"), std::string::npos);
   a.r = 0;
-  EXPECT_THROW(space.validate(a), InputError);
+  EXPECT_THROW(space.validate(a), core::InputError);
   a = good;
   a.w = 0.3 + 1e-12;  // within the tolerance of a choice
   EXPECT_NO_THROW(space.validate(a));
@@ -515,33 +515,33 @@ TEST(SearchSpaceValidate, InconsistentSpaceThrowsInputError) {
   {
     SearchSpace s;
     s.base_widths.pop_back();
-    EXPECT_THROW(s.validate(), InputError);
+    EXPECT_THROW(s.validate(), core::InputError);
   }
   {
     SearchSpace s;
     s.kernel_choices = {3, 4};
-    EXPECT_THROW(s.validate(), InputError);
+    EXPECT_THROW(s.validate(), core::InputError);
   }
   {
     SearchSpace s;
     s.in_channels = 2;
-    EXPECT_THROW(s.validate(), InputError);
+    EXPECT_THROW(s.validate(), core::InputError);
   }
   {
     SearchSpace s;
     s.depth_choices.clear();
-    EXPECT_THROW(s.validate(), InputError);
+    EXPECT_THROW(s.validate(), core::InputError);
   }
   {
     SearchSpace s;
     s.stage_strides[0] = 3;
-    EXPECT_THROW(s.validate(), InputError);
+    EXPECT_THROW(s.validate(), core::InputError);
   }
   {
     // e = 1 drops the expand conv: a different structure, allowed only as the sole choice.
     SearchSpace s;
     s.expand_choices = {1, 3, 6};
-    EXPECT_THROW(s.validate(), InputError);
+    EXPECT_THROW(s.validate(), core::InputError);
     s.expand_choices = {1};
     EXPECT_NO_THROW(s.validate());
   }

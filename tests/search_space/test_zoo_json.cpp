@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/search_space/space.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "test_helpers.h"
@@ -24,7 +24,7 @@ using tinynas_test::zoo_path;
 
 namespace {
 
-json zoo(const std::string& file) { return json::parse(read_text_file(zoo_path(file))); }
+json zoo(const std::string& file) { return json::parse(core::read_text_file(zoo_path(file))); }
 
 // Parses a modified copy of mcunet-5fps and returns the InputError message ("<no exception>" if none).
 template <typename Edit>
@@ -48,7 +48,7 @@ TEST(ZooJson, AllThirteenZooFilesLoadAndValidate) {
     EXPECT_EQ(n.num_classes, 1000);
     EXPECT_EQ(n.in_channels, 3);
     // Block count: every block of the file that is not a ZeroLayer.
-    const json j = json::parse(read_text_file(f));
+    const json j = json::parse(core::read_text_file(f));
     size_t expected = 0;
     for (const json& b : j.at("blocks"))
       if (b.at("mobile_inverted_conv").at("name") != "ZeroLayer") ++expected;
@@ -98,7 +98,7 @@ TEST(ZooJson, RoundTripPreservesSampledArchsWithFeatureMix) {
   space.feature_mix_channels = 1280;
   space.in_channels = 1;
   space.num_classes = 2;
-  Rng rng(11);
+  core::Rng rng(11);
   for (int i = 0; i < 100; ++i) {
     const NetworkDesc n = space.describe(space.sample(rng));
     EXPECT_TRUE(network_from_zoo_json(network_to_zoo_json(n)).same_layers(n)) << i;
@@ -136,9 +136,9 @@ TEST(ZooJson, ChannelsAsOneElementListsAreAccepted) {
 }
 
 TEST(ZooJsonErrors, NotJsonThrowsInputError) {
-  EXPECT_THROW(network_from_zoo_json("this is not json"), InputError);
-  EXPECT_THROW(network_from_zoo_json(""), InputError);
-  EXPECT_THROW(network_from_zoo_json("[1,2]"), InputError);
+  EXPECT_THROW(network_from_zoo_json("this is not json"), core::InputError);
+  EXPECT_THROW(network_from_zoo_json(""), core::InputError);
+  EXPECT_THROW(network_from_zoo_json("[1,2]"), core::InputError);
   const std::string msg = input_error_message([] { network_from_zoo_json("{", "some/origin.json"); });
   EXPECT_NE(msg.find("some/origin.json"), std::string::npos) << msg;
 }
@@ -170,9 +170,9 @@ TEST(ZooJsonErrors, MissingOrWrongFieldsThrowInputError) {
 TEST(ZooJsonErrors, NonStringNameThrowsInputError) {
   json j = zoo("mcunet-5fps_imagenet.json");
   j["name"] = 5;
-  EXPECT_THROW(network_from_zoo_json(j.dump(), "edited.json"), InputError);
+  EXPECT_THROW(network_from_zoo_json(j.dump(), "edited.json"), core::InputError);
   j["name"] = json::array({"a"});
-  EXPECT_THROW(network_from_zoo_json(j.dump(), "edited.json"), InputError);
+  EXPECT_THROW(network_from_zoo_json(j.dump(), "edited.json"), core::InputError);
 }
 
 TEST(ZooJsonErrors, ChannelMismatchThrowsInputErrorNamingTheBlock) {

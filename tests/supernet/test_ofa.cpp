@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "synthetic_dataset.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/ofa.h"
 
@@ -93,8 +93,8 @@ TEST(ElasticExpand, OnlyTheFirstMidChannelsMatter) {
   EXPECT_EQ(max_abs_diff(before, after), 0.0);
   b->set_active(5, 6);
   EXPECT_FALSE(torch::isfinite(b->forward(x)).all().item<bool>());
-  EXPECT_THROW(b->set_active(4, 3), InputError);
-  EXPECT_THROW(b->set_active(3, 4), InputError);
+  EXPECT_THROW(b->set_active(4, 3), core::InputError);
+  EXPECT_THROW(b->set_active(3, 4), core::InputError);
 }
 
 TEST(ElasticDepth, SkippedBlocksAreNotRun) {
@@ -120,11 +120,11 @@ TEST(Supernet, RejectsArchsOutsideItsSpace) {
   OFASupernet net(test_space(), 0.5);
   auto a = net->largest(24);
   a.w = 0.25;
-  EXPECT_THROW(net->set_active(a), InputError);
+  EXPECT_THROW(net->set_active(a), core::InputError);
   a = net->largest(24);
   a.ks[0] = 4;
-  EXPECT_THROW(net->set_active(a), InputError);
-  EXPECT_THROW(OFASupernet(test_space(), 0.3), InputError);
+  EXPECT_THROW(net->set_active(a), core::InputError);
+  EXPECT_THROW(OFASupernet(test_space(), 0.3), core::InputError);
 }
 
 TEST(Supernet, ExtractedSubnetsEqualTheSupernet) {
@@ -139,7 +139,7 @@ TEST(Supernet, ExtractedSubnetsEqualTheSupernet) {
     }
   }
   net->eval();
-  Rng rng(11);
+  core::Rng rng(11);
   std::vector<ArchSpec> archs{net->largest(32), net->smallest(16)};
   for (int i = 0; i < 5; ++i) archs.push_back(space.sample(rng, 0.5, space.resolution_choices[size_t(i % 3)]));
   torch::NoGradGuard no_grad;

@@ -9,9 +9,9 @@
 
 #include "synthetic_dataset.h"
 #include "test_helpers.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
-#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
+#include "tinynas/core/stop_signal.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/finetune.h"
@@ -113,10 +113,10 @@ void expect_signal_resume_equal(const TrainOptions& o, int stop_epoch, int stop_
   auto signal = [&](int64_t step, int64_t, double, double) {
     if (step == 0) ++epoch;
     if (step > 0) ++steps_seen;
-    if (epoch == stop_epoch && step == stop_step) request_stop(SIGUSR1);
+    if (epoch == stop_epoch && step == stop_step) core::request_stop(SIGUSR1);
   };
-  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{b.path.string()}, false, signal), Interrupted);
-  request_stop(0);
+  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{b.path.string()}, false, signal), core::Interrupted);
+  core::request_stop(0);
   // The signal came after step stop_step had checked for one: the next step is the last.
   EXPECT_EQ(steps_seen, int64_t(stop_epoch - 1) * o.max_steps_per_epoch + stop_step + 1);
   EXPECT_FALSE(std::filesystem::exists(TrainPaths{b.path.string()}.supernet()));
@@ -163,9 +163,9 @@ TEST(Train, BatchPartsAverageGradientsAndStatistics) {
   net->train();
   std::vector<int> order(64);
   std::iota(order.begin(), order.end(), 0);
-  Rng order_rng(derive_seed(o.seed, 1, 0));  // the epoch's data order (stream 1, phase 0, epoch 0)
+  core::Rng order_rng(core::derive_seed(o.seed, 1, 0));  // the epoch's data order (stream 1, phase 0, epoch 0)
   for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[order_rng.below(uint32_t(i))]);
-  const uint64_t aug = derive_seed(o.seed, 2, 0);
+  const uint64_t aug = core::derive_seed(o.seed, 2, 0);
   const ArchSpec largest = net->largest(16);
   net->set_active(largest);
   std::vector<torch::Tensor> params, grad_sum, buffer_sum;
@@ -239,15 +239,15 @@ TEST(Train, RejectsBadOptions) {
   auto o = tiny_options();
   SyntheticImages train(32, 4, 1), holdout(8, 4, 1);
   TempDir dir;
-  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{dir.path.string()}, false), InputError);  // no phases
+  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{dir.path.string()}, false), core::InputError);  // no phases
   o.phases = {PhaseOptions{"p", 1, 0.05, {4}, {}, {}, 1, false, false}};
-  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{dir.path.string()}, false), InputError);  // kernel 4
+  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{dir.path.string()}, false), core::InputError);  // kernel 4
   o.phases = {PhaseOptions{"p", 1, 0.05, {}, {}, {}, 1, false, false}};
   o.resolutions = {20};
-  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{dir.path.string()}, false), InputError);
+  EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{dir.path.string()}, false), core::InputError);
   o.resolutions = {16};
   SyntheticImages rgb(32, 4, 3);
-  EXPECT_THROW(train_supernet(o, rgb, holdout, TrainPaths{dir.path.string()}, false), InputError);  // channels
+  EXPECT_THROW(train_supernet(o, rgb, holdout, TrainPaths{dir.path.string()}, false), core::InputError);  // channels
 }
 
 TEST(SupernetFile, RoundTripAndErrors) {
@@ -261,7 +261,7 @@ TEST(SupernetFile, RoundTripAndErrors) {
   EXPECT_EQ(f.resolutions, (std::vector<int>{16, 24}));
   EXPECT_EQ(f.net->space.num_classes, 4);
   const auto x = torch::randn({2, 1, 24, 24});
-  Rng rng(3);
+  core::Rng rng(3);
   const auto a = o.space.sample(rng, 0.25, 24);
   net->set_active(a);
   f.net->set_active(a);
@@ -284,7 +284,7 @@ TEST(SubnetFile, RoundTripKeepsOutputs) {
   auto o = tiny_options();
   OFASupernet net(o.space, 0.25);
   net->eval();
-  Rng rng(8);
+  core::Rng rng(8);
   const auto a = o.space.sample(rng, 0.25, 16);
   auto sub = net->extract(a);
   sub->eval();

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/supernet/cluster.h"
 
 using namespace tinynas;

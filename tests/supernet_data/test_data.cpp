@@ -21,8 +21,8 @@
 #include <set>
 
 #include "test_helpers.h"
-#include "tinynas/search_space/errors.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/core/rng.h"
 #include "tinynas/supernet/idx.h"
 #include "tinynas/supernet/image_folder.h"
 #include "tinynas/supernet/image_ops.h"
@@ -157,7 +157,7 @@ Bytes linear_rgb(int width, int height) {
 }
 
 Bytes random_bytes(size_t n, uint64_t seed) {
-  Rng rng(seed);
+  core::Rng rng(seed);
   Bytes bytes(n);
   for (auto& b : bytes) b = uint8_t(rng.below(256));
   return bytes;
@@ -257,7 +257,7 @@ TEST(ImageOps, GrayscaleIsRoundedBt601Luma) {
 
 TEST(ImageOps, RandomResizedCropStaysInRangeAndIsSeeded) {
   for (uint64_t seed = 0; seed < 200; ++seed) {
-    Rng rng(seed);
+    core::Rng rng(seed);
     const data::CropBox b = data::random_resized_crop(375, 500, rng);
     ASSERT_GE(b.x, 0);
     ASSERT_GE(b.y, 0);
@@ -271,7 +271,7 @@ TEST(ImageOps, RandomResizedCropStaysInRangeAndIsSeeded) {
     EXPECT_LE(area, 1.0);
     EXPECT_GE(aspect, 0.74);
     EXPECT_LE(aspect, 1.35);
-    Rng again(seed);
+    core::Rng again(seed);
     const data::CropBox c = data::random_resized_crop(375, 500, again);
     EXPECT_EQ(c.x, b.x);
     EXPECT_EQ(c.height, b.height);
@@ -281,7 +281,7 @@ TEST(ImageOps, RandomResizedCropStaysInRangeAndIsSeeded) {
 TEST(ImageOps, RandomResizedCropFallsBackToTheCentre) {
   // 1000 wide, 10 high: no sample fits, so the fallback is 10 high and round(10 * 4/3) = 13 wide,
   // centred at (1000 - 13) / 2 = 493.
-  Rng rng(7);
+  core::Rng rng(7);
   const data::CropBox b = data::random_resized_crop(10, 1000, rng);
   EXPECT_EQ(b.x, 493);
   EXPECT_EQ(b.y, 0);
@@ -534,7 +534,7 @@ TEST(ImageFolder, TrainingTransformIsTheSeededCropThenFlip) {
   for (uint64_t seed = 0; seed < 16; ++seed) {
     const int i = png_images[seed % 8];
     const data::Image image = data::decode_image(ds.path(i), 3);
-    Rng rng(derive_seed(seed, uint64_t(i)));
+    core::Rng rng(core::derive_seed(seed, uint64_t(i)));
     Bytes expected(size_t(r) * r * 3);
     data::resize_bilinear(image.view(), data::random_resized_crop(30, 40, rng), r, r, expected.data());
     if (rng.uniform() < 0.5) {
@@ -619,7 +619,7 @@ TEST(ImageFolder, BadImagesAreInputErrorsNamingTheFile) {
   const std::string missing = (dir.path / "c/gone.png").string();
   EXPECT_TRUE(contains(input_error_message([&] { data::decode_image(missing, 3); }), missing));
   EXPECT_THROW(load(ds, {ds.size()}, 8, false, 0), std::out_of_range);
-  EXPECT_THROW(load(ds, {0}, 0, false, 0), InputError);
+  EXPECT_THROW(load(ds, {0}, 0, false, 0), core::InputError);
 }
 
 // ---- MemoryDataset ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "test_helpers.h"
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 #include "tinynas/supernet/idx.h"
 
 using namespace tinynas;

@@ -32,8 +32,7 @@ const Board& board_by_name(const std::string& name);
 // board of the same name. Throws InputError naming the profile when there is none.
 const Board& board_for_mcu(const McuProfile& mcu);
 
-// The board support sources (engine/firmware): the path compiled in, unless the environment variable
-// TINYNAS_FIRMWARE_DIR names another.
+// The board support sources: firmware/ of the data directory (core/data_dir.h).
 std::string firmware_dir();
 
 // Copies every board support file (tn_board.h, board_*.c, *_cortexm.c, linker scripts, Makefile) into

@@ -40,7 +40,7 @@ struct Experiment {
   TrainConfig train;
 };
 
-// The configs folder: $TINYNAS_CONFIG_DIR, else the source tree's configs/.
+// The shipped configs folder: configs/ of the data directory (core/data_dir.h).
 std::string config_dir();
 std::vector<std::string> known_mcus();
 // A profile by name (configs/mcu/NAME.yaml) or by path to a YAML file; InputError lists the known ones.

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "tinynas/search_space/network.h"
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/rng.h"
 
 namespace tinynas {
 
@@ -55,12 +55,12 @@ struct SearchSpace {
   // Throws InputError naming the field when `arch` does not belong to this space.
   void validate(const ArchSpec& arch) const;
 
-  ArchSpec sample(Rng& rng) const;                  // uniform over every choice, r and w included
-  ArchSpec sample(Rng& rng, double w, int r) const;  // uniform with r and w fixed
+  ArchSpec sample(core::Rng& rng) const;                  // uniform over every choice, r and w included
+  ArchSpec sample(core::Rng& rng, double w, int r) const;  // uniform with r and w fixed
   // Re-samples each choice with probability p (r and w only if `mutate_rw`), as in MCUNet/OFA.
-  ArchSpec mutate(const ArchSpec& arch, double p, Rng& rng, bool mutate_rw = false) const;
+  ArchSpec mutate(const ArchSpec& arch, double p, core::Rng& rng, bool mutate_rw = false) const;
   // Takes each choice from one parent or the other with equal probability.
-  ArchSpec crossover(const ArchSpec& a, const ArchSpec& b, Rng& rng) const;
+  ArchSpec crossover(const ArchSpec& a, const ArchSpec& b, core::Rng& rng) const;
   // Inactive slots set to the first choice, so that equal networks have equal encodings.
   ArchSpec normalized(const ArchSpec& arch) const;
   // The largest / smallest subnet for a given w and r.
@@ -76,8 +76,8 @@ struct SearchSpace {
 // Canonical JSON of the normalized arch: keys sorted, no spaces. The one arch key of the project.
 std::string arch_key(const SearchSpace& space, const ArchSpec& arch);
 std::string to_json(const ArchSpec& arch, int indent = -1);
-ArchSpec arch_from_json(const std::string& text);  // throws InputError
-ArchSpec load_arch(const std::string& path);       // throws InputError naming the path
+ArchSpec arch_from_json(const std::string& text);  // throws core::InputError
+ArchSpec load_arch(const std::string& path);       // throws core::InputError naming the path
 void save_arch(const std::string& path, const ArchSpec& arch);  // atomic (temp file + rename)
 
 }  // namespace tinynas

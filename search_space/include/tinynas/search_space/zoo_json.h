@@ -8,7 +8,7 @@
 namespace tinynas {
 
 NetworkDesc network_from_zoo_json(const std::string& text, const std::string& origin = "<json>");
-NetworkDesc load_zoo_json(const std::string& path);  // throws InputError naming the path
+NetworkDesc load_zoo_json(const std::string& path);  // throws core::InputError naming the path
 std::string network_to_zoo_json(const NetworkDesc& net, int indent = 2);
 void save_zoo_json(const std::string& path, const NetworkDesc& net);  // atomic
 

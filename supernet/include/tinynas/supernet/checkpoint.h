@@ -9,7 +9,7 @@
 namespace tinynas::supernet {
 
 std::string space_to_json(const SearchSpace& space);
-SearchSpace space_from_json(const std::string& text);  // throws InputError
+SearchSpace space_from_json(const std::string& text);  // throws core::InputError
 
 struct SupernetFile {
   OFASupernet net{nullptr};
@@ -41,6 +41,6 @@ struct SubnetFile {
   std::string path;
 };
 void save_subnet(const std::string& path, StaticNet& net, const ArchSpec& arch);
-SubnetFile load_subnet(const std::string& path);  // InputError naming the path
+SubnetFile load_subnet(const std::string& path);  // core::InputError naming the path
 
 }  // namespace tinynas::supernet

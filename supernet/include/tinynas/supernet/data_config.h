@@ -18,7 +18,7 @@ struct DataConfig {
   uint64_t seed = 0;                   // of the holdout split
 };
 
-// split: "train" (the training split minus the holdout), "holdout" or "test". Throws InputError
+// split: "train" (the training split minus the holdout), "holdout" or "test". Throws core::InputError
 // naming the path for a missing or malformed data set, or for an unknown split.
 std::shared_ptr<const Dataset> open_split(const DataConfig& config, const std::string& split);
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tinynas/search_space/rng.h"
+#include "tinynas/core/rng.h"
 
 namespace tinynas::data {
 
@@ -63,7 +63,7 @@ struct CropRanges {
 // torchvision's RandomResizedCrop.get_params: up to 10 tries of a random area fraction and aspect
 // ratio, rounded to whole pixels, placed uniformly where it fits; if none fits, the centred largest
 // crop whose aspect ratio is within range. Returns a box of whole pixels inside the image.
-CropBox random_resized_crop(int height, int width, Rng& rng, const CropRanges& ranges = {});
+CropBox random_resized_crop(int height, int width, core::Rng& rng, const CropRanges& ranges = {});
 
 // The evaluation transform as one box on the source: resize the shorter side to
 // round(resolution / 0.875), then centre-crop resolution x resolution. That is the centred square of

@@ -1,10 +1,10 @@
-#include "tinynas/search_space/stop_signal.h"
+#include "tinynas/core/stop_signal.h"
 
 #include <csignal>
 #include <cstring>
 #include <unistd.h>
 
-namespace tinynas {
+namespace tinynas::core {
 
 namespace {
 
@@ -41,4 +41,4 @@ std::string stop_signal_name() {
 
 void request_stop(int signal_number) { g_signal = signal_number; }
 
-}  // namespace tinynas
+}  // namespace tinynas::core

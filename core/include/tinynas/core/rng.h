@@ -3,7 +3,7 @@
 // standard libraries; this one gives the same stream everywhere, so a --seed means one result.
 #include <cstdint>
 
-namespace tinynas {
+namespace tinynas::core {
 
 inline uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -60,4 +60,4 @@ class Rng {
   uint64_t s_[4];
 };
 
-}  // namespace tinynas
+}  // namespace tinynas::core

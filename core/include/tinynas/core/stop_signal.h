@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace tinynas {
+namespace tinynas::core {
 
 // Exit code of a run that stopped on a signal after writing its checkpoint (the batch scripts requeue it).
 constexpr int kInterruptedExitCode = 3;
@@ -24,4 +24,4 @@ std::string stop_signal_name();
 // Sets the flag as a signal would (for tests, and for stops agreed between MPI ranks).
 void request_stop(int signal_number);
 
-}  // namespace tinynas
+}  // namespace tinynas::core

@@ -1,12 +1,12 @@
-#include "tinynas/nas/units.h"
+#include "tinynas/core/units.h"
 
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
-namespace tinynas {
+namespace tinynas::core {
 
 int64_t parse_size(const std::string& text, const std::string& what) {
   auto fail = [&]() {
@@ -75,4 +75,4 @@ std::string format_size(int64_t bytes) {
   return buf;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::core

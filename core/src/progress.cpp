@@ -1,11 +1,11 @@
-#include "tinynas/nas/progress.h"
+#include "tinynas/core/progress.h"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace tinynas {
+namespace tinynas::core {
 
 namespace {
 constexpr int64_t kRedrawNs = 200'000'000;  // at most five redraws per second
@@ -78,4 +78,4 @@ void ProgressBar::draw(int64_t done, bool final_line) {
   }
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::core

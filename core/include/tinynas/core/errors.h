@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace tinynas {
+namespace tinynas::core {
 
 // The user's input is wrong: a file, a flag, a config value, or a request that cannot be met.
 class InputError : public std::runtime_error {
@@ -18,4 +18,4 @@ class RuntimeFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-}  // namespace tinynas
+}  // namespace tinynas::core

@@ -1,4 +1,4 @@
-#include "tinynas/search_space/files.h"
+#include "tinynas/core/files.h"
 
 #include <unistd.h>
 
@@ -8,9 +8,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "tinynas/search_space/errors.h"
+#include "tinynas/core/errors.h"
 
-namespace tinynas {
+namespace tinynas::core {
 
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -40,4 +40,4 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   }
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::core

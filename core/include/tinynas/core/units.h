@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-namespace tinynas {
+namespace tinynas::core {
 
 // Parses "320K", "320KB", "320KiB", "1M", "1.5MB", "1G", "4096" (case-insensitive unit, K = 1024).
 // Throws InputError naming `what` (e.g. "--sram") for anything else, zero or negative sizes included.
@@ -13,4 +13,4 @@ double parse_duration_ms(const std::string& text, const std::string& what = "dur
 // "320 KiB", "1.00 MiB", "812 B".
 std::string format_size(int64_t bytes);
 
-}  // namespace tinynas
+}  // namespace tinynas::core

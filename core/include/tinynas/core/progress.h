@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-namespace tinynas {
+namespace tinynas::core {
 
 class ProgressBar {
  public:
@@ -34,4 +34,4 @@ class ProgressBar {
   bool finished_ = false;
 };
 
-}  // namespace tinynas
+}  // namespace tinynas::core
