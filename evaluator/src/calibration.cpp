@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tinynas/engine/codegen.h"
+#include "tinynas/evaluator/budget.h"
 #include "tinynas/supernet/cluster.h"
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/float_model.h"
@@ -40,8 +41,9 @@ std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::
     core::Rng rng(core::derive_seed(seed, uint64_t(draw)));
     const ArchSpec arch = space.sample(rng);
     const engine::Graph g = engine::build_graph(space.describe(arch));
-    if (mcu.sram_bytes > 0 && engine::plan_arena_bytes(g) > mcu.sram_bytes) continue;
-    if (mcu.flash_bytes > 0 && engine::estimate_flash(g, mcu.runtime_code_bytes).total() > mcu.flash_bytes) continue;
+    const Budget budget = mcu_budget(mcu);
+    if (!budget.admits_sram(engine::peak_sram_bytes(g))) continue;
+    if (!budget.admits_flash(engine::estimate_flash(g, mcu.runtime_code_bytes).total())) continue;
     archs.push_back(space.normalized(arch));
   }
   if (int(archs.size()) < count)

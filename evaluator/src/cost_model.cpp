@@ -10,7 +10,7 @@ CostModel::CostModel(SearchSpace space, engine::McuProfile mcu, LatencyModel lat
 
 CandidateCosts CostModel::of_graph(const engine::Graph& g) const {
   CandidateCosts c;
-  c.sram_bytes = engine::plan_arena_bytes(g) + kStackBoundBytes;
+  c.sram_bytes = engine::peak_sram_bytes(g);
   c.flash_bytes = engine::estimate_flash(g, mcu_.runtime_code_bytes).total();
   if (!latency_.kinds.empty()) {
     c.latency_ms = latency_.predict(g) / (mcu_.clock_hz > 0 ? mcu_.clock_hz : latency_.clock_hz) * 1000.0;

@@ -16,6 +16,8 @@
 #include "tinynas/evaluator/cost_model.h"
 #include "tinynas/nas/config.h"
 #include "tinynas/nas/evolution.h"
+#include "tinynas/nas/run_files.h"
+#include "tinynas/core/data_dir.h"
 #include "tinynas/core/units.h"
 #include "tinynas/core/rng.h"
 
@@ -31,7 +33,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string predictor_path = std::string(TINYNAS_SOURCE_DIR) + "/supernet/pretrained/fashion-mnist/predictor.pt";
+  std::string predictor_path = core::data_path("supernet/pretrained/fashion-mnist/predictor.pt");
   std::string mcu_name = "stm32f746";
   int64_t sram = 0;
   for (int i = 1; i < argc; ++i) {
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
   const engine::McuProfile mcu = load_mcu(mcu_name);
   const SearchSpace space = x.space;
   const AccuracyPredictor predictor = AccuracyPredictor::load(predictor_path, space);
-  const std::string latency_path = config_dir() + "/calibration/" + mcu.latency_model + ".yaml";
+  const std::string latency_path = shipped_latency_model(mcu);
   const CostModel costs(space, mcu, load_latency_model(latency_path));
   const double w = x.supernet.width;
   const std::vector<int> rs = x.supernet.resolutions;
@@ -86,7 +88,7 @@ int main(int argc, char** argv) {
 
   // The evolution at MCUNet's defaults, limits that bind: the SRAM of the median random candidate
   // unless --sram says otherwise.
-  SearchConstraints limits;
+  Budget limits;
   if (sram > 0) {
     limits.sram_bytes = sram;
   } else {

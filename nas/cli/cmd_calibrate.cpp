@@ -13,6 +13,7 @@
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/calibration.h"
 #include "tinynas/nas/config.h"
+#include "tinynas/nas/run_files.h"
 #include "tinynas/core/progress.h"
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
@@ -127,7 +128,7 @@ Runner add_calibrate(CLI::App& app) {
     if (!o->generate.empty()) return generate(*o, x);
     if (!o->measurements.empty() && o->bundles.empty()) throw core::InputError("--measurements needs --bundles");
     const std::string out =
-        o->out.empty() ? (fs::path("runs") / "calibrate" / (x.mcu.name + ".yaml")).string() : o->out;
+        o->out.empty() ? calibration_output(x.mcu) : o->out;
     LatencyModel model;
     if (!o->measurements.empty()) {
       model = from_measurements(*o, x);

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "supernet_common.h"
+#include "tinynas/nas/experiment_supernet.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/runtime.h"

@@ -6,7 +6,7 @@
 
 #include "commands.h"
 #include "tinynas/core/errors.h"
-#include "supernet_common.h"
+#include "tinynas/nas/experiment_supernet.h"
 #include "tinynas/core/progress.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/data_config.h"

@@ -57,15 +57,15 @@ Runner add_optimize_space(CLI::App& app) {
     opt.stage1 = x.stage1;
     if (o->samples > 0) opt.stage1.samples = o->samples;
     if (o->seed >= 0) opt.stage1.seed = uint64_t(o->seed);
-    opt.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : core::parse_size(o->sram, "--sram");
-    opt.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : core::parse_size(o->flash, "--flash");
+    opt.budget.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : core::parse_size(o->sram, "--sram");
+    opt.budget.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : core::parse_size(o->flash, "--flash");
     opt.runtime_code_bytes = x.mcu.runtime_code_bytes;
     opt.inplace = !o->layerwise;
     if (o->min_fit >= 0) opt.stage1.min_fit_fraction = o->min_fit;
     const size_t grid = (opt.stage1.widths.empty() ? opt.space.width_choices.size() : opt.stage1.widths.size()) *
                         (opt.stage1.resolutions.empty() ? opt.space.resolution_choices.size() : opt.stage1.resolutions.size());
     spdlog::info("stage 1: {} spaces x {} subnets, SRAM {} Flash {} ({}), seed {}", grid, opt.stage1.samples,
-                 core::format_size(opt.sram_bytes), core::format_size(opt.flash_bytes), x.mcu.name, opt.stage1.seed);
+                 core::format_size(opt.budget.sram_bytes), core::format_size(opt.budget.flash_bytes), x.mcu.name, opt.stage1.seed);
     core::ProgressBar progress("stage 1", int64_t(grid) * opt.stage1.samples, "subnets");
     opt.on_progress = [&](int64_t n) { progress.advance(n); };
     const SpaceOptimizerResult result = optimize_space(opt);
@@ -78,8 +78,8 @@ Runner add_optimize_space(CLI::App& app) {
         min_arena = std::min(min_arena, s.min_arena);
         min_flash = std::min(min_flash, s.min_flash);
       }
-      throw core::InputError("impossible budget: no sampled subnet of any space fits SRAM " + core::format_size(opt.sram_bytes) +
-                       " and Flash " + core::format_size(opt.flash_bytes) + " (smallest arena seen " +
+      throw core::InputError("impossible budget: no sampled subnet of any space fits SRAM (arena + stack bound) " + core::format_size(opt.budget.sram_bytes) +
+                       " and Flash " + core::format_size(opt.budget.flash_bytes) + " (smallest arena seen " +
                        core::format_size(min_arena) + ", smallest Flash " + core::format_size(min_flash) + ")");
     }
     write_stage1_outputs(o->out, result, opt, x);

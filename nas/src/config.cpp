@@ -12,6 +12,7 @@
 #include "tinynas/core/units.h"
 #include "tinynas/core/data_dir.h"
 #include "tinynas/core/errors.h"
+#include "tinynas/search_space/yaml_fields.h"
 
 namespace fs = std::filesystem;
 
@@ -19,66 +20,7 @@ namespace tinynas {
 
 namespace {
 
-YAML::Node load_yaml(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw core::InputError("config file '" + path + "' does not exist");
-  try {
-    YAML::Node n = YAML::LoadFile(path);
-    if (!n.IsMap()) throw core::InputError(path + ": the top level must be a mapping of keys to values");
-    return n;
-  } catch (const YAML::Exception& e) {
-    throw core::InputError(path + ": YAML error: " + e.what());
-  }
-}
-
-void check_keys(const YAML::Node& n, const std::string& where, std::initializer_list<const char*> allowed) {
-  const std::set<std::string> ok(allowed.begin(), allowed.end());
-  for (const auto& kv : n) {
-    const std::string key = kv.first.as<std::string>();
-    if (!ok.count(key)) {
-      std::string list;
-      for (const auto& k : ok) list += (list.empty() ? "" : ", ") + k;
-      throw core::InputError(where + ": unknown key '" + key + "' (known: " + list + ")");
-    }
-  }
-}
-
-template <typename T>
-T get(const YAML::Node& n, const char* key, const std::string& where) {
-  try {
-    return n[key].as<T>();
-  } catch (const YAML::Exception&) {
-    throw core::InputError(where + ": '" + key + "' has a value of the wrong type");
-  }
-}
-
-int64_t get_size(const YAML::Node& n, const char* key, const std::string& where) {
-  return core::parse_size(get<std::string>(n, key, where), where + ": " + key);
-}
-
-// A list of numbers, or a range {from, to, step} with `to` included.
-template <typename T>
-std::vector<T> get_choices(const YAML::Node& n, const char* key, const std::string& where) {
-  const YAML::Node v = n[key];
-  const std::string at = where + ": " + key;
-  try {
-    if (v.IsSequence()) return v.as<std::vector<T>>();
-    if (v.IsMap()) {
-      check_keys(v, at, {"from", "to", "step"});
-      const double from = v["from"].as<double>(), to = v["to"].as<double>(), step = v["step"].as<double>();
-      if (!(step > 0) || to < from) throw core::InputError(at + ": a range needs step > 0 and to >= from");
-      std::vector<T> out;
-      // Rounded to 1e-6 so that 0.2 + 3 * 0.1 is 0.5, not 0.5000000000000001.
-      for (int i = 0;; ++i) {
-        const double x = std::round((from + i * step) * 1e6) / 1e6;
-        if (x > to + 1e-9) break;
-        out.push_back(T(x));
-      }
-      return out;
-    }
-  } catch (const YAML::Exception&) {
-  }
-  throw core::InputError(at + ": expected a list of numbers or a range {from, to, step}");
-}
+using namespace yaml_fields;
 
 std::string resolve(const std::string& base_file, const std::string& rel) {
   const fs::path p(rel);
@@ -264,31 +206,6 @@ engine::McuProfile load_mcu(const std::string& name_or_path) {
   return m;
 }
 
-SearchSpace load_space(const std::string& path) {
-  const YAML::Node n = load_yaml(path);
-  check_keys(n, path,
-             {"name", "description", "base_widths", "stage_strides", "kernel_choices", "expand_choices", "depth_choices",
-              "width_choices", "resolution_choices", "in_channels", "num_classes", "feature_mix_channels"});
-  SearchSpace s;
-  s.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
-  if (n["base_widths"]) s.base_widths = get<std::vector<int>>(n, "base_widths", path);
-  if (n["stage_strides"]) s.stage_strides = get<std::vector<int>>(n, "stage_strides", path);
-  if (n["kernel_choices"]) s.kernel_choices = get_choices<int>(n, "kernel_choices", path);
-  if (n["expand_choices"]) s.expand_choices = get_choices<int>(n, "expand_choices", path);
-  if (n["depth_choices"]) s.depth_choices = get_choices<int>(n, "depth_choices", path);
-  if (n["width_choices"]) s.width_choices = get_choices<double>(n, "width_choices", path);
-  if (n["resolution_choices"]) s.resolution_choices = get_choices<int>(n, "resolution_choices", path);
-  if (n["in_channels"]) s.in_channels = get<int>(n, "in_channels", path);
-  if (n["num_classes"]) s.num_classes = get<int>(n, "num_classes", path);
-  if (n["feature_mix_channels"]) s.feature_mix_channels = get<int>(n, "feature_mix_channels", path);
-  try {
-    s.validate();
-  } catch (const core::InputError& e) {
-    throw core::InputError(path + ": " + e.what());
-  }
-  return s;
-}
-
 Experiment load_experiment(const std::string& path) {
   const YAML::Node n = load_yaml(path);
   check_keys(n, path, {"name", "description", "space", "mcu", "stage1", "data", "supernet", "train"});
@@ -316,27 +233,5 @@ Experiment load_experiment(const std::string& path) {
 }
 
 std::string default_experiment_path() { return (fs::path(config_dir()) / "experiments" / "fashion-mnist.yaml").string(); }
-
-std::string space_to_yaml(const SearchSpace& s) {
-  YAML::Emitter out;
-  out.SetDoublePrecision(15);  // 0.9, not 0.90000000000000002
-  auto flow = [&](const char* key, const auto& v) {
-    out << YAML::Key << key << YAML::Value << YAML::Flow << v;
-  };
-  out << YAML::BeginMap;
-  out << YAML::Key << "name" << YAML::Value << s.name;
-  flow("base_widths", s.base_widths);
-  flow("stage_strides", s.stage_strides);
-  flow("kernel_choices", s.kernel_choices);
-  flow("expand_choices", s.expand_choices);
-  flow("depth_choices", s.depth_choices);
-  flow("width_choices", s.width_choices);
-  flow("resolution_choices", s.resolution_choices);
-  out << YAML::Key << "in_channels" << YAML::Value << s.in_channels;
-  out << YAML::Key << "num_classes" << YAML::Value << s.num_classes;
-  out << YAML::Key << "feature_mix_channels" << YAML::Value << s.feature_mix_channels;
-  out << YAML::EndMap;
-  return std::string(out.c_str()) + "\n";
-}
 
 }  // namespace tinynas

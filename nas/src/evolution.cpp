@@ -22,26 +22,6 @@ namespace tinynas {
 
 using json = nlohmann::json;
 
-bool SearchConstraints::admits(const CandidateCosts& c) const {
-  return (sram_bytes <= 0 || c.sram_bytes <= sram_bytes) && (flash_bytes <= 0 || c.flash_bytes <= flash_bytes) &&
-         (latency_ms <= 0 || c.latency_ms <= latency_ms);
-}
-
-std::string SearchConstraints::describe() const {
-  std::vector<std::string> parts;
-  if (sram_bytes > 0) parts.push_back("SRAM " + core::format_size(sram_bytes));
-  if (flash_bytes > 0) parts.push_back("Flash " + core::format_size(flash_bytes));
-  if (latency_ms > 0) {
-    std::ostringstream s;
-    s << "latency " << latency_ms << " ms";
-    parts.push_back(s.str());
-  }
-  if (parts.empty()) return "no limits";
-  std::string out = parts[0];
-  for (size_t i = 1; i < parts.size(); ++i) out += ", " + parts[i];
-  return out;
-}
-
 SearchObjective parse_search_objective(const std::string& name) {
   if (name == "accuracy") return SearchObjective::Accuracy;
   if (name == "pareto-latency") return SearchObjective::ParetoLatency;
@@ -172,7 +152,7 @@ GenerationStats history_from_json(const json& j) {
 
 // Everything that changes the result, except the number of generations (a finished run can be
 // resumed with more).
-json settings_json(const SearchSpace& space, const SearchConstraints& c, const EvolutionOptions& o) {
+json settings_json(const SearchSpace& space, const Budget& c, const EvolutionOptions& o) {
   return json{{"space", space.name},
               {"population", o.population},
               {"parents", o.parents},
@@ -207,7 +187,7 @@ void validate_options(const SearchSpace& space, const EvolutionOptions& o) {
 
 class Search {
  public:
-  Search(const SearchSpace& space, const SearchConstraints& constraints, const EvolutionOptions& options,
+  Search(const SearchSpace& space, const Budget& constraints, const EvolutionOptions& options,
          const EvolutionCallbacks& callbacks)
       : space_(space), limits_(constraints), o_(options), cb_(callbacks) {}
 
@@ -444,7 +424,7 @@ class Search {
   }
 
   const SearchSpace& space_;
-  SearchConstraints limits_;
+  Budget limits_;
   EvolutionOptions o_;
   EvolutionCallbacks cb_;
   std::vector<Candidate> population_;
@@ -475,7 +455,7 @@ std::vector<Candidate> pareto_front(const std::vector<Candidate>& candidates, Se
   return front;
 }
 
-EvolutionResult evolve(const SearchSpace& space, const SearchConstraints& constraints, const EvolutionOptions& options,
+EvolutionResult evolve(const SearchSpace& space, const Budget& constraints, const EvolutionOptions& options,
                        const EvolutionCallbacks& callbacks) {
   return Search(space, constraints, options, callbacks).run();
 }

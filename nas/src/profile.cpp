@@ -6,6 +6,7 @@
 
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/planner.h"
+#include "tinynas/evaluator/budget.h"
 #include "tinynas/core/units.h"
 #include "tinynas/search_space/cost.h"
 
@@ -86,7 +87,7 @@ nlohmann::ordered_json profile_json(const NetworkDesc& net, const engine::McuPro
                 {"code_bytes", flash.code_bytes},
                 {"total_bytes", flash.total()}};
   t["mcu"] = mcu.name;
-  t["fits_sram"] = plan.arena_bytes <= mcu.sram_bytes;
+  t["fits_sram"] = mcu_budget(mcu).admits_sram(plan.arena_bytes + engine::kStackBoundBytes);
   t["fits_flash"] = flash.total() <= mcu.flash_bytes;
   j["totals"] = t;
   const std::string stem = std::filesystem::path(source).stem().string();

@@ -42,7 +42,7 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   if (opt.stage1.samples < 1) throw core::InputError("stage 1: --samples must be at least 1");
   if (!(opt.stage1.min_fit_fraction >= 0.0 && opt.stage1.min_fit_fraction <= 1.0))
     throw core::InputError("stage 1: min_fit_fraction must lie in [0, 1]");
-  if (opt.sram_bytes <= 0 || opt.flash_bytes <= 0) throw core::InputError("stage 1: SRAM and Flash budgets must be positive");
+  if (opt.budget.sram_bytes <= 0 || opt.budget.flash_bytes <= 0) throw core::InputError("stage 1: SRAM and Flash budgets must be positive");
   for (double w : widths)
     if (!(w > 0)) throw core::InputError("stage 1: grid widths must be positive");
   for (int r : resolutions)
@@ -92,8 +92,8 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
     st.max_flash = *std::max_element(flash.begin() + long(begin), flash.begin() + long(end));
     double sum = 0;
     for (size_t i = begin; i < end; ++i) {
-      const bool sram_ok = arena[i] <= opt.sram_bytes;
-      const bool flash_ok = flash[i] <= opt.flash_bytes;
+      const bool sram_ok = opt.budget.admits_sram(arena[i] + engine::kStackBoundBytes);
+      const bool flash_ok = opt.budget.admits_flash(flash[i]);
       st.fit_sram += sram_ok;
       st.fit_flash += flash_ok;
       if (sram_ok && flash_ok) {

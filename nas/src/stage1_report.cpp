@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tinynas/engine/planner.h"
 #include "tinynas/nas/plot.h"
 #include "tinynas/core/units.h"
 #include "tinynas/core/errors.h"
@@ -67,8 +68,8 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   std::ostringstream md;
   md << "# Stage 1: search-space optimization\n\n"
      << "Experiment `" << experiment.name << "`, space `" << opt.space.name << "`, MCU `" << experiment.mcu.name
-     << "`.\nBudgets: SRAM " << core::format_size(opt.sram_bytes) << " (planner arena, "
-     << (opt.inplace ? "in-place depthwise" : "layer-wise") << "), Flash " << core::format_size(opt.flash_bytes)
+     << "`.\nBudgets: SRAM " << core::format_size(opt.budget.sram_bytes) << " (planner arena + " << engine::kStackBoundBytes << " B stack bound, "
+     << (opt.inplace ? "in-place depthwise" : "layer-wise") << "), Flash " << core::format_size(opt.budget.flash_bytes)
      << " (weights + parameters + " << core::format_size(opt.runtime_code_bytes) << " runtime code).\n"
      << opt.stage1.samples << " subnets per space, seed " << opt.stage1.seed << ", " << result.subnets << " subnets in "
      << fmt("%.2f", result.seconds) << " s.\n\n"
@@ -117,8 +118,8 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   core::write_file_atomic((dir / "cdf.dat").string(), dat.str());
   gp << "set terminal svg size 800,500 dynamic font 'sans,12'\n"
      << "set output 'cdf.svg.tmp'\n"
-     << "set title 'FLOPs CDF of subnets that fit SRAM " << core::format_size(opt.sram_bytes) << ", Flash "
-     << core::format_size(opt.flash_bytes) << "'\n"
+     << "set title 'FLOPs CDF of subnets that fit SRAM " << core::format_size(opt.budget.sram_bytes) << ", Flash "
+     << core::format_size(opt.budget.flash_bytes) << "'\n"
      << "set xlabel 'MACs (M)'\nset ylabel 'cumulative probability'\nset yrange [0:1]\nset grid\n"
      << "set key right bottom\n";
   if (plotted.empty()) {
@@ -139,8 +140,8 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   chosen.width_choices = {best.w};
   chosen.resolution_choices = {best.r};
   std::ostringstream yaml;
-  yaml << "# Chosen by stage 1 (tinynas optimize-space) for SRAM " << core::format_size(opt.sram_bytes) << ", Flash "
-       << core::format_size(opt.flash_bytes) << " on " << experiment.mcu.name << ":\n# mean "
+  yaml << "# Chosen by stage 1 (tinynas optimize-space) for SRAM " << core::format_size(opt.budget.sram_bytes) << ", Flash "
+       << core::format_size(opt.budget.flash_bytes) << " on " << experiment.mcu.name << ":\n# mean "
        << fmt("%.2f", best.mean_macs / 1e6) << "M MACs over " << best.fitting << "/" << best.samples
        << " fitting subnets.\n"
        << space_to_yaml(chosen);
@@ -150,8 +151,8 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   j["experiment"] = experiment.name;
   j["space"] = opt.space.name;
   j["mcu"] = experiment.mcu.name;
-  j["sram_bytes"] = opt.sram_bytes;
-  j["flash_bytes"] = opt.flash_bytes;
+  j["sram_bytes"] = opt.budget.sram_bytes;
+  j["flash_bytes"] = opt.budget.flash_bytes;
   j["runtime_code_bytes"] = opt.runtime_code_bytes;
   j["planner"] = opt.inplace ? "inplace" : "layerwise";
   j["samples_per_space"] = opt.stage1.samples;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "small_network.h"
 #include "test_helpers.h"
 #include "tinynas/engine/codegen.h"
 #include "tinynas/engine/float_model.h"

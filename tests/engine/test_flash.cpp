@@ -6,6 +6,7 @@
 #include "tinynas/engine/graph.h"
 #include "tinynas/search_space/cost.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "small_network.h"
 #include "test_helpers.h"
 #include "zoo_files.h"
 

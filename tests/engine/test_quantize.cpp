@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "small_network.h"
 #include "test_helpers.h"
 #include "tinynas/engine/float_model.h"
 #include "tinynas/engine/lowering.h"

@@ -34,7 +34,7 @@ TEST(CostModel, SumsThePlannerTheFlashModelAndTheLatencyModel) {
   for (size_t i = 0; i < g.ops.size(); ++i) expected_count += 1000;
   const CostModel costs(space, mcu, latency);
   const CandidateCosts c = costs(arch);
-  EXPECT_EQ(c.sram_bytes, engine::plan_arena_bytes(g) + kStackBoundBytes);
+  EXPECT_EQ(c.sram_bytes, engine::plan_arena_bytes(g) + engine::kStackBoundBytes);
   EXPECT_EQ(c.flash_bytes, engine::estimate_flash(g, 48 * 1024).total());
   EXPECT_DOUBLE_EQ(c.latency_ms, expected_count / 200e6 * 1000);
   // Without a latency model the latency is 0.

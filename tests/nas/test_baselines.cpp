@@ -48,7 +48,7 @@ TEST(Baselines, ScaledToTheLargestVersionThatFits) {
     c.sram_bytes = int64_t(a.w * 100) * a.r;
     return c;
   };
-  SearchConstraints limits;
+  Budget limits;
   limits.sram_bytes = 50 * 112;  // w 0.5 at r 112 fits; w 0.6 at r 96 does not (60 * 96 > 5600)
   const auto b = scale_to_fit("MobileNetV2", [&](double w, int r) { return mobilenetv2_arch(s, w, r); },
                               {0.4, 0.5, 0.6}, {96, 112, 128}, limits, costs);

@@ -93,7 +93,7 @@ TEST(Evolution, FindsTheKnownOptimumOfASyntheticObjective) {
 TEST(Evolution, EverythingScoredOrReturnedMeetsTheLimits) {
   // The target itself breaks the SRAM limit: the search must settle for the best feasible subnet.
   ArchSpec target = kSpace.largest(kW, kR);
-  SearchConstraints limits;
+  Budget limits;
   limits.sram_bytes = synthetic_costs(kSpace.largest(kW, kR)).sram_bytes / 2;
   limits.flash_bytes = synthetic_costs(kSpace.largest(kW, kR)).flash_bytes * 3 / 4;
   limits.latency_ms = 30;
@@ -120,7 +120,7 @@ TEST(Evolution, ASeedGivesOneResultWhateverTheThreadCount) {
   const ArchSpec target = some_target();
   EvolutionOptions o = small_options(3);
   o.generations = 8;
-  SearchConstraints limits;
+  Budget limits;
   limits.sram_bytes = synthetic_costs(kSpace.largest(kW, kR)).sram_bytes * 2 / 3;
   EvolutionResult one, two;
   {
@@ -144,7 +144,7 @@ TEST(Evolution, ASeedGivesOneResultWhateverTheThreadCount) {
 TEST(Evolution, AResumedRunEndsAsAnUninterruptedOne) {
   tinynas_test::TempDir tmp;
   const ArchSpec target = some_target();
-  SearchConstraints limits;
+  Budget limits;
   limits.sram_bytes = synthetic_costs(kSpace.largest(kW, kR)).sram_bytes * 2 / 3;
   EvolutionOptions o = small_options(11);
   o.generations = 12;
@@ -191,7 +191,7 @@ TEST(Evolution, AResumedRunEndsAsAnUninterruptedOne) {
 }
 
 TEST(Evolution, ABudgetNothingMeetsIsAnInputErrorNamingTheSmallestSubnet) {
-  SearchConstraints limits;
+  Budget limits;
   limits.sram_bytes = synthetic_costs(kSpace.smallest(kW, kR)).sram_bytes - 1;
   EvolutionOptions o = small_options();
   o.max_tries = 20;

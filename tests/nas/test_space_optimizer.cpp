@@ -24,8 +24,8 @@ SpaceOptimizerOptions tiny_options() {
   o.space.resolution_choices = o.stage1.resolutions;
   o.stage1.samples = 60;
   o.stage1.seed = 7;
-  o.sram_bytes = 96 * 1024;
-  o.flash_bytes = 400 * 1024;
+  o.budget.sram_bytes = 96 * 1024;
+  o.budget.flash_bytes = 400 * 1024;
   o.runtime_code_bytes = 32 * 1024;
   return o;
 }
@@ -52,7 +52,7 @@ TEST(SpaceOptimizer, RankingEqualsBruteForce) {
         const engine::MemoryPlan plan = engine::plan_memory(g);
         ASSERT_EQ(engine::check_plan(g, plan), "");
         const int64_t flash = engine::estimate_flash(g, o.runtime_code_bytes).total();
-        if (plan.arena_bytes <= o.sram_bytes && flash <= o.flash_bytes) {
+        if (plan.arena_bytes + engine::kStackBoundBytes <= o.budget.sram_bytes && flash <= o.budget.flash_bytes) {
           sum += double(compute_cost(net).macs);
           ++fit;
         }
@@ -117,7 +117,7 @@ TEST(SpaceOptimizer, ProgressCountsEverySubnet) {
 
 TEST(SpaceOptimizer, ImpossibleBudgetFitsNothing) {
   SpaceOptimizerOptions o = tiny_options();
-  o.sram_bytes = 1024;
+  o.budget.sram_bytes = 1024;
   const auto r = optimize_space(o);
   EXPECT_FALSE(r.any_fits());
   for (const auto& s : r.spaces) EXPECT_EQ(s.fitting, 0);
@@ -139,7 +139,7 @@ TEST(SpaceOptimizer, RejectsBadOptions) {
   o.stage1.samples = 0;
   EXPECT_THROW(optimize_space(o), core::InputError);
   o = tiny_options();
-  o.sram_bytes = 0;
+  o.budget.sram_bytes = 0;
   EXPECT_THROW(optimize_space(o), core::InputError);
   o = tiny_options();
   o.stage1.resolutions = {4};

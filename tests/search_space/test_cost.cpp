@@ -9,6 +9,7 @@
 
 #include "tinynas/search_space/cost.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "small_network.h"
 #include "test_helpers.h"
 #include "zoo_files.h"
 

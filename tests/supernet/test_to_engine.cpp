@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <opencv2/dnn.hpp>
 
+#include "small_network.h"
 #include "test_helpers.h"
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/onnx.h"

@@ -43,6 +43,14 @@ MemoryPlan plan_memory(const Graph& g, const PlanOptions& options = {});
 // The planner's result without per-tensor detail: the stage-1 hot path keeps no vectors alive.
 int64_t plan_arena_bytes(const Graph& g, const PlanOptions& options = {});
 
+// The stack the kernels and the firmware's main need at most (measured: 656 B, docs/memory-model.md).
+// deploy() checks every emulated run against it.
+constexpr int64_t kStackBoundBytes = 1024;
+// The SRAM a model needs on the MCU, as every budget counts it: the planner's arena plus the stack bound.
+inline int64_t peak_sram_bytes(const Graph& g, const PlanOptions& options = {}) {
+  return plan_arena_bytes(g, options) + kStackBoundBytes;
+}
+
 // An independent check of a plan: every tensor and scratch buffer lies inside the arena, and no two
 // whose lifetimes intersect overlap in memory, except an in-place op's input and output, which must
 // then start at the same offset and the input must be read by no later op. Returns "" when the plan

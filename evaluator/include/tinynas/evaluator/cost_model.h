@@ -1,26 +1,18 @@
 #pragma once
 // What a candidate costs on the target MCU, as the search counts it: peak SRAM = the engine planner's
-// arena (exact, in-place depthwise as the engine runs) plus the firmware's stated stack bound; Flash =
+// arena (exact, in-place depthwise as the engine runs) plus the engine's stack bound (peak_sram_bytes); Flash =
 // the engine's size model (weights, biases, requantization parameters, the profile's runtime code);
 // latency = the calibrated latency model's count over the profile's clock.
 #include <cstdint>
 #include <string>
 
 #include "tinynas/engine/graph.h"
+#include "tinynas/evaluator/budget.h"
 #include "tinynas/engine/mcu.h"
 #include "tinynas/evaluator/latency_model.h"
 #include "tinynas/search_space/space.h"
 
 namespace tinynas {
-
-struct CandidateCosts {
-  int64_t sram_bytes = 0;   // arena + stack bound
-  int64_t flash_bytes = 0;  // Flash model
-  double latency_ms = 0;    // latency model; 0 without one
-};
-
-// The stack the kernels and the firmware's main need at most (measured: 656 B; see README).
-constexpr int64_t kStackBoundBytes = 1024;
 
 class CostModel {
  public:

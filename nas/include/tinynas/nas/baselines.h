@@ -28,7 +28,7 @@ ArchSpec proxylessnas_arch(const SearchSpace& space, double w, int r);
 // largest down (width first, as MCUNet scales its baselines); nullopt when none fits.
 std::optional<Baseline> scale_to_fit(const std::string& name, const std::function<ArchSpec(double, int)>& make,
                                      const std::vector<double>& widths, const std::vector<int>& resolutions,
-                                     const SearchConstraints& limits,
+                                     const Budget& limits,
                                      const std::function<CandidateCosts(const ArchSpec&)>& costs);
 
 }  // namespace tinynas

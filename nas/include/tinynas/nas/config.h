@@ -8,6 +8,7 @@
 #include "tinynas/engine/mcu.h"
 #include "tinynas/nas/space_optimizer.h"
 #include "tinynas/search_space/space.h"
+#include "tinynas/search_space/space_yaml.h"  // load_space, space_to_yaml
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/train.h"
 
@@ -45,12 +46,8 @@ std::string config_dir();
 std::vector<std::string> known_mcus();
 // A profile by name (configs/mcu/NAME.yaml) or by path to a YAML file; InputError lists the known ones.
 engine::McuProfile load_mcu(const std::string& name_or_path);
-SearchSpace load_space(const std::string& path);
 Experiment load_experiment(const std::string& path);
 // The embedded default: configs/experiments/fashion-mnist.yaml.
 std::string default_experiment_path();
-
-// The space as YAML, in the same format load_space reads.
-std::string space_to_yaml(const SearchSpace& space);
 
 }  // namespace tinynas

@@ -21,19 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "tinynas/evaluator/cost_model.h"  // CandidateCosts
+#include "tinynas/evaluator/budget.h"
 #include "tinynas/search_space/space.h"
 
 namespace tinynas {
-
-// Hard limits; 0 means no limit.
-struct SearchConstraints {
-  int64_t sram_bytes = 0;
-  int64_t flash_bytes = 0;
-  double latency_ms = 0;
-  bool admits(const CandidateCosts& c) const;
-  std::string describe() const;  // "SRAM 320 KiB, Flash 1 MiB, latency 200 ms"
-};
 
 struct Candidate {
   ArchSpec arch;
@@ -109,7 +100,7 @@ struct EvolutionResult {
 
 // Throws InputError when no feasible candidate is found for the initial population (the message
 // names the limits and the smallest subnet's costs) or when a checkpoint does not match the options.
-EvolutionResult evolve(const SearchSpace& space, const SearchConstraints& constraints, const EvolutionOptions& options,
+EvolutionResult evolve(const SearchSpace& space, const Budget& constraints, const EvolutionOptions& options,
                        const EvolutionCallbacks& callbacks);
 
 // The non-dominated subset of `candidates` for (maximize accuracy, minimize cost), by increasing cost;

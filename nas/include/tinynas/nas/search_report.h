@@ -23,7 +23,7 @@ struct ReportedNetwork {
 
 struct SearchReport {
   std::string experiment, mcu, supernet, predictor, latency_model;
-  SearchConstraints limits;
+  Budget limits;
   std::vector<std::string> notes;  // e.g. which limits do not bind
   std::vector<ReportedNetwork> networks;  // the searched winner first
   std::vector<ReportedNetwork> top_k;     // the re-measured candidates

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tinynas/evaluator/budget.h"
 #include "tinynas/search_space/space.h"
 
 namespace tinynas {
@@ -26,8 +27,7 @@ struct Stage1Config {
 struct SpaceOptimizerOptions {
   SearchSpace space;
   Stage1Config stage1;
-  int64_t sram_bytes = 0;        // the arena must fit
-  int64_t flash_bytes = 0;       // weights + params + runtime code must fit
+  Budget budget;                 // SRAM: arena + stack bound; Flash: weights + params + runtime code
   int64_t runtime_code_bytes = 0;
   bool inplace = true;           // plan with in-place depthwise (TinyEngine) or layer-wise (TF-Lite Micro)
   std::function<void(int64_t)> on_progress;  // called with the number of subnets just finished
@@ -41,7 +41,7 @@ struct SpaceStats {
   int fit_sram = 0, fit_flash = 0;   // ... each budget on its own
   double mean_macs = 0;              // over fitting subnets (the ranking key); 0 when none fits
   std::vector<int64_t> fitting_macs;  // sorted ascending: the FLOPs CDF
-  int64_t min_arena = 0, max_arena = 0;
+  int64_t min_arena = 0, max_arena = 0;  // the planner's arena, without the stack bound
   int64_t min_flash = 0, max_flash = 0;
 };
 

@@ -1,4 +1,4 @@
-#include "supernet_common.h"
+#include "tinynas/nas/experiment_supernet.h"
 
 #include <spdlog/spdlog.h>
 
@@ -11,7 +11,7 @@
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
 
-namespace tinynas::cli {
+namespace tinynas {
 
 supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::string& flag) {
   const std::string path = flag.empty() ? x.supernet.checkpoint : flag;
@@ -72,4 +72,4 @@ void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec&
   supernet::recalibrate_bn(f.net, *train, idx, arch.r, training_eval_batch_size(f, x));
 }
 
-}  // namespace tinynas::cli
+}  // namespace tinynas

@@ -1,12 +1,13 @@
 #pragma once
-// What `eval` and `extract` share: the supernet to load, the arch to activate, BN recalibration.
+// The trained supernet of an experiment as every pipeline loads it: the file, the arch to activate, the
+// training run's seed and calibration subset, BN recalibration.
 #include <string>
 
 #include "tinynas/evaluator/subnet_accuracy.h"
 #include "tinynas/nas/config.h"
 #include "tinynas/supernet/checkpoint.h"
 
-namespace tinynas::cli {
+namespace tinynas {
 
 // --supernet, else the experiment's supernet.checkpoint; InputError when neither is set.
 supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::string& flag);
@@ -25,4 +26,4 @@ SubnetAccuracyOptions subnet_accuracy_options(const supernet::SupernetFile& f, c
 // Recalibrates the BN statistics of the active subnet on the experiment's fixed calibration subset.
 void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images);
 
-}  // namespace tinynas::cli
+}  // namespace tinynas

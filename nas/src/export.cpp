@@ -1,0 +1,229 @@
+#include "tinynas/nas/export.h"
+
+#include <spdlog/spdlog.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <random>
+
+#include "tinynas/core/errors.h"
+#include "tinynas/core/progress.h"
+#include "tinynas/engine/lowering.h"
+#include "tinynas/engine/onnx.h"
+#include "tinynas/nas/experiment_supernet.h"
+#include "tinynas/search_space/zoo_json.h"
+#include "tinynas/supernet/checkpoint.h"
+#include "tinynas/supernet/data_config.h"
+#include "tinynas/supernet/evaluate.h"
+#include "tinynas/supernet/runtime.h"
+#include "tinynas/supernet/to_engine.h"
+
+namespace fs = std::filesystem;
+
+namespace tinynas {
+
+namespace {
+
+// The board a profile or board name builds for, and the QEMU machine that emulates its core.
+struct Target {
+  const engine::Board* board;
+  const engine::Board* emulator;  // nullptr when no QEMU machine has the core
+};
+
+Target resolve_target(const std::string& mcu, const Experiment& x) {
+  std::string name = mcu.empty() ? x.mcu.name : mcu;
+  const auto& boards = engine::known_boards();
+  const bool is_board =
+      std::any_of(boards.begin(), boards.end(), [&](const engine::Board& b) { return b.name == name; });
+  if (!is_board) name = engine::board_for_mcu(load_mcu(name)).name;  // an MCU profile
+  Target t{&engine::board_by_name(name), nullptr};
+  for (const auto& b : boards)
+    if (b.runs_in_qemu() && !b.core.empty() && b.core == t.board->core) {
+      t.emulator = &b;
+      break;
+    }
+  return t;
+}
+
+// Images of a data split at the model's input size (raw pixels, NHWC).
+struct Images {
+  std::vector<std::vector<uint8_t>> pixels;
+  std::vector<int> labels;
+};
+
+Images load_images(const data::Dataset& data, int count, int r, uint64_t seed, bool spread) {
+  Images im;
+  const int n = std::min(count, data.size());
+  std::vector<int> idx(size_t(std::max(0, n)));
+  if (spread) {
+    idx = supernet::calibration_indices(data, n, seed);
+  } else {
+    for (int i = 0; i < n; ++i) idx[size_t(i)] = i;
+  }
+  const size_t image = size_t(r) * r * data.channels();
+  std::vector<uint8_t> all(idx.size() * image);
+  if (!idx.empty()) data.load_batch(idx, r, false, 0, all.data());
+  for (size_t i = 0; i < idx.size(); ++i) {
+    im.pixels.emplace_back(all.begin() + long(i * image), all.begin() + long((i + 1) * image));
+    im.labels.push_back(int(data.label(idx[i])));
+  }
+  return im;
+}
+
+Images random_images(int count, size_t elements, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  Images im;
+  for (int i = 0; i < count; ++i) {
+    std::vector<uint8_t> x(elements);
+    for (auto& v : x) v = uint8_t(pixel(rng));
+    im.pixels.push_back(std::move(x));
+    im.labels.push_back(-1);
+  }
+  return im;
+}
+
+// x = (pixel - mean) / std, the float network's input.
+std::vector<float> to_float_input(const engine::FloatModel& m, const std::vector<uint8_t>& pixels) {
+  std::vector<float> x(pixels.size());
+  for (size_t i = 0; i < pixels.size(); ++i) x[i] = (float(pixels[i]) - m.input_mean) / m.input_std;
+  return x;
+}
+
+template <typename T>
+int argmax(const std::vector<T>& v) {
+  return int(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// Float vs int8 top-1 on test images, both on the engine (float reference vs the int8 kernels).
+Int8Accuracy evaluate_int8(const engine::FloatModel& fm, const engine::QuantizedModel& qm, const Images& test) {
+  const int n = int(test.pixels.size());
+  std::atomic<int> float_correct{0}, int8_correct{0}, agree{0};
+  core::ProgressBar bar("evaluate float vs int8", n, "img");
+  tbb::enumerable_thread_specific<std::unique_ptr<engine::Int8Interpreter>> interpreters;
+  tbb::parallel_for(0, n, [&](int i) {
+    auto& interpreter = interpreters.local();
+    if (!interpreter) interpreter = std::make_unique<engine::Int8Interpreter>(qm);
+    const int f = argmax(engine::run_float(fm, to_float_input(fm, test.pixels[size_t(i)])));
+    const int q = argmax(interpreter->run(engine::quantize_pixels(test.pixels[size_t(i)])));
+    float_correct += f == test.labels[size_t(i)];
+    int8_correct += q == test.labels[size_t(i)];
+    agree += f == q;
+    bar.advance();
+  });
+  bar.finish();
+  Int8Accuracy a;
+  a.images = n;
+  a.float_top1 = n ? 100.0 * float_correct / n : 0;
+  a.int8_top1 = n ? 100.0 * int8_correct / n : 0;
+  a.agreement = n ? 100.0 * agree / n : 0;
+  return a;
+}
+
+// The float network the request names; `trained_on_experiment_data` when its weights come from the
+// experiment's data (a supernet or a subnet extracted from one).
+engine::FloatModel float_network(const ExportRequest& q, bool& trained_on_experiment_data) {
+  const Experiment& x = q.experiment;
+  const int threads = q.threads > 0 ? q.threads : x.train.threads;
+  engine::FloatModel fm;
+  trained_on_experiment_data = false;
+  if (!q.onnx.empty()) {
+    fm = engine::import_onnx(q.onnx);
+  } else if (!q.subnet.empty()) {
+    supernet::configure_torch(threads);
+    auto s = supernet::load_subnet(q.subnet);
+    s.net->eval();
+    fm = supernet::to_float_model(s.net);
+    trained_on_experiment_data = true;
+  } else if (q.random_weights) {
+    const NetworkDesc net = q.arch_spec ? x.space.describe(*q.arch_spec) : load_network_any(q.arch, x.space);
+    fm = engine::random_float_model(engine::build_graph(net), q.seed);
+  } else {
+    supernet::configure_torch(threads);
+    auto f = load_experiment_supernet(x, q.supernet);
+    ArchSpec a;
+    if (q.arch_spec) {
+      a = *q.arch_spec;
+      f.net->space.validate(a);
+    } else {
+      a = resolve_arch(f, q.arch, 0);
+    }
+    recalibrate(f, x, a, x.train.options.recalibration_images);
+    supernet::StaticNet net = f.net->extract(a);
+    net->eval();
+    fm = supernet::to_float_model(net);
+    trained_on_experiment_data = true;
+  }
+  if (fm.graph.name.empty())
+    fm.graph.name = fs::path(!q.onnx.empty() ? q.onnx : !q.subnet.empty() ? q.subnet : q.arch).stem().string();
+  if (fm.graph.name.empty()) fm.graph.name = "model";
+  return fm;
+}
+
+}  // namespace
+
+ExportResult export_network(const ExportRequest& q) {
+  const int sources = int(q.arch_spec.has_value() || !q.arch.empty()) + int(!q.subnet.empty()) + int(!q.onnx.empty());
+  if (sources == 0) throw core::InputError("export: choose the network with --arch, --subnet or --onnx");
+  if (sources > 1) throw core::InputError("export: --arch, --subnet and --onnx exclude each other");
+  if (q.random_weights && !q.arch_spec && q.arch.empty()) throw core::InputError("--random-weights goes with --arch");
+  if (q.out.empty()) throw core::InputError("export: no output directory (--out)");
+  const Experiment& x = q.experiment;
+  const Target target = resolve_target(q.target, x);
+  if (q.run_on_emulator && !target.emulator)
+    throw core::InputError("--run-qemu: no QEMU machine emulates " + target.board->core);
+  if (q.run_on_emulator && !engine::qemu_available()) throw core::InputError("--run-qemu: qemu-system-arm is not installed");
+
+  bool trained_on_experiment_data = false;
+  const engine::FloatModel fm = float_network(q, trained_on_experiment_data);
+  const engine::Graph& g = fm.graph;
+  const engine::Tensor& in = g.tensors[size_t(g.input)];
+
+  // Calibration and test images: the experiment's data when it fits the input, else random pixels.
+  const bool data_fits = in.h == in.w && !q.random_weights && (trained_on_experiment_data || in.c == x.space.in_channels);
+  Images calibration, tests, evaluation;
+  if (data_fits) {
+    const auto train = data::open_split(x.data, "train");
+    const auto test = data::open_split(x.data, "test");
+    if (train->channels() != in.c)
+      throw core::InputError("the network takes " + std::to_string(in.c) + " channels, the data has " +
+                             std::to_string(train->channels()));
+    calibration = load_images(*train, q.calibration_images, in.h, x.train.options.seed, true);
+    tests = load_images(*test, q.test_inputs, in.h, 0, false);
+    if (q.eval_images != 0) evaluation = load_images(*test, q.eval_images < 0 ? test->size() : q.eval_images, in.h, 0, false);
+  } else {
+    if (q.eval_images != 0) throw core::InputError("--eval-images needs a network that takes the experiment's images");
+    spdlog::info("calibrating on random pixels (the network does not take the experiment's images)");
+    calibration = random_images(q.calibration_images, size_t(in.elements()), q.seed + 1);
+    tests = random_images(q.test_inputs, size_t(in.elements()), q.seed + 2);
+  }
+
+  engine::DeployOptions d;
+  d.out = q.out;
+  d.quantize = q.quantize;
+  for (const auto& p : calibration.pixels) d.calibration_inputs.push_back(to_float_input(fm, p));
+  for (size_t i = 0; i < tests.pixels.size(); ++i) {
+    d.bundle.test_inputs.push_back(engine::quantize_pixels(tests.pixels[i]));
+    d.bundle.test_labels.push_back(tests.labels[i]);
+  }
+  d.board = target.board;
+  d.emulator = q.run_on_emulator ? target.emulator : nullptr;
+
+  ExportResult r;
+  r.board = target.board->name;
+  r.network_name = g.name;
+  r.layers = int64_t(g.ops.size());
+  r.deployment = engine::deploy(fm, d);
+  // The ONNX files beside the C sources: the float network and its int8 (QDQ) form.
+  r.float_onnx = (fs::path(q.out) / "model_float.onnx").string();
+  r.int8_onnx = (fs::path(q.out) / "model_int8.onnx").string();
+  engine::export_onnx_float(fm, r.float_onnx);
+  engine::export_onnx_quantized(r.deployment.model, r.int8_onnx);
+  if (!evaluation.pixels.empty()) r.accuracy = evaluate_int8(fm, r.deployment.model, evaluation);
+  return r;
+}
+
+}  // namespace tinynas

@@ -1,0 +1,14 @@
+#pragma once
+// A search space as YAML: configs/spaces/*.yaml, and the chosen space stage 1 writes.
+#include <string>
+
+#include "tinynas/search_space/space.h"
+
+namespace tinynas {
+
+// Reads and validates a space; InputError naming the file and the key for anything wrong.
+SearchSpace load_space(const std::string& path);
+// The space as YAML, in the same format load_space reads.
+std::string space_to_yaml(const SearchSpace& space);
+
+}  // namespace tinynas

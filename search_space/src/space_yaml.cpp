@@ -1,0 +1,62 @@
+#include "tinynas/search_space/space_yaml.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+
+#include "tinynas/core/errors.h"
+#include "tinynas/search_space/yaml_fields.h"
+
+namespace tinynas {
+
+namespace fs = std::filesystem;
+using namespace yaml_fields;
+
+SearchSpace load_space(const std::string& path) {
+  const YAML::Node n = load_yaml(path);
+  check_keys(n, path,
+             {"name", "description", "base_widths", "stage_strides", "kernel_choices", "expand_choices", "depth_choices",
+              "width_choices", "resolution_choices", "in_channels", "num_classes", "feature_mix_channels"});
+  SearchSpace s;
+  s.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
+  if (n["base_widths"]) s.base_widths = get<std::vector<int>>(n, "base_widths", path);
+  if (n["stage_strides"]) s.stage_strides = get<std::vector<int>>(n, "stage_strides", path);
+  if (n["kernel_choices"]) s.kernel_choices = get_choices<int>(n, "kernel_choices", path);
+  if (n["expand_choices"]) s.expand_choices = get_choices<int>(n, "expand_choices", path);
+  if (n["depth_choices"]) s.depth_choices = get_choices<int>(n, "depth_choices", path);
+  if (n["width_choices"]) s.width_choices = get_choices<double>(n, "width_choices", path);
+  if (n["resolution_choices"]) s.resolution_choices = get_choices<int>(n, "resolution_choices", path);
+  if (n["in_channels"]) s.in_channels = get<int>(n, "in_channels", path);
+  if (n["num_classes"]) s.num_classes = get<int>(n, "num_classes", path);
+  if (n["feature_mix_channels"]) s.feature_mix_channels = get<int>(n, "feature_mix_channels", path);
+  try {
+    s.validate();
+  } catch (const core::InputError& e) {
+    throw core::InputError(path + ": " + e.what());
+  }
+  return s;
+}
+
+std::string space_to_yaml(const SearchSpace& s) {
+  YAML::Emitter out;
+  out.SetDoublePrecision(15);  // 0.9, not 0.90000000000000002
+  auto flow = [&](const char* key, const auto& v) {
+    out << YAML::Key << key << YAML::Value << YAML::Flow << v;
+  };
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << s.name;
+  flow("base_widths", s.base_widths);
+  flow("stage_strides", s.stage_strides);
+  flow("kernel_choices", s.kernel_choices);
+  flow("expand_choices", s.expand_choices);
+  flow("depth_choices", s.depth_choices);
+  flow("width_choices", s.width_choices);
+  flow("resolution_choices", s.resolution_choices);
+  out << YAML::Key << "in_channels" << YAML::Value << s.in_channels;
+  out << YAML::Key << "num_classes" << YAML::Value << s.num_classes;
+  out << YAML::Key << "feature_mix_channels" << YAML::Value << s.feature_mix_channels;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace tinynas

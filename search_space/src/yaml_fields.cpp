@@ -1,0 +1,39 @@
+#include "tinynas/search_space/yaml_fields.h"
+
+#include <filesystem>
+#include <set>
+
+#include "tinynas/core/units.h"
+
+namespace tinynas::yaml_fields {
+
+namespace fs = std::filesystem;
+
+YAML::Node load_yaml(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw core::InputError("config file '" + path + "' does not exist");
+  try {
+    YAML::Node n = YAML::LoadFile(path);
+    if (!n.IsMap()) throw core::InputError(path + ": the top level must be a mapping of keys to values");
+    return n;
+  } catch (const YAML::Exception& e) {
+    throw core::InputError(path + ": YAML error: " + e.what());
+  }
+}
+
+void check_keys(const YAML::Node& n, const std::string& where, std::initializer_list<const char*> allowed) {
+  const std::set<std::string> ok(allowed.begin(), allowed.end());
+  for (const auto& kv : n) {
+    const std::string key = kv.first.as<std::string>();
+    if (!ok.count(key)) {
+      std::string list;
+      for (const auto& k : ok) list += (list.empty() ? "" : ", ") + k;
+      throw core::InputError(where + ": unknown key '" + key + "' (known: " + list + ")");
+    }
+  }
+}
+
+int64_t get_size(const YAML::Node& n, const char* key, const std::string& where) {
+  return core::parse_size(get<std::string>(n, key, where), where + ": " + key);
+}
+
+}  // namespace tinynas::yaml_fields

@@ -1,0 +1,102 @@
+// engine::deploy: the typed result of one call against the engine's own planner, Flash model and
+// integer reference; on the emulated core, the run's instructions, stack peak and bit-identity.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "small_network.h"
+#include "test_helpers.h"
+#include "tinynas/engine/deploy.h"
+#include "tinynas/engine/lowering.h"
+#include "tinynas/engine/planner.h"
+#include "tinynas/search_space/cost.h"
+
+using namespace tinynas;
+using namespace tinynas::engine;
+using tinynas_test::TempDir;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Fixture {
+  FloatModel model;
+  DeployOptions options;
+};
+
+Fixture small_deployment(const std::string& out) {
+  Fixture f;
+  f.model = random_float_model(build_graph(tinynas_test::small_network()), 3);
+  f.model.graph.name = "small";
+  f.options.out = out;
+  f.options.calibration_inputs = random_image_inputs(f.model.graph, 8, 4);
+  const QuantizedModel qm = quantize(f.model, f.options.calibration_inputs);
+  for (const auto& x : random_image_inputs(f.model.graph, 2, 5)) f.options.bundle.test_inputs.push_back(quantize_input(qm, x));
+  return f;
+}
+
+}  // namespace
+
+TEST(Deploy, WritesAndBuildsForTheHostWithThePlannersFigures) {
+  TempDir dir;
+  Fixture f = small_deployment((dir.path / "bundle").string());
+  f.options.board = &board_by_name("host");
+  const Deployment d = deploy(f.model, f.options);
+  EXPECT_EQ(d.bundle_dir, f.options.out);
+  EXPECT_EQ(d.bundle.arena_bytes, plan_arena_bytes(f.model.graph));
+  EXPECT_EQ(d.flash_model.total(), estimate_flash(f.model.graph, 0).total());
+  EXPECT_EQ(d.bundle.macs, compute_macs(tinynas_test::small_network()));
+  EXPECT_TRUE(d.built);
+  EXPECT_TRUE(fs::is_regular_file(d.build.elf));
+  EXPECT_EQ(d.arena_symbol_bytes, -1);  // no ELF symbol table is read for the host
+  EXPECT_FALSE(d.run.has_value());
+  EXPECT_TRUE(fs::is_regular_file(d.report_path));
+  EXPECT_TRUE(fs::is_regular_file(fs::path(f.options.out) / "model.c"));
+}
+
+TEST(Deploy, WithoutABoardOnlyWritesTheBundle) {
+  TempDir dir;
+  Fixture f = small_deployment((dir.path / "bundle").string());
+  const Deployment d = deploy(f.model, f.options);
+  EXPECT_FALSE(d.built);
+  EXPECT_FALSE(fs::exists(fs::path(f.options.out) / "build"));
+  EXPECT_TRUE(fs::is_regular_file(d.report_path));
+}
+
+TEST(Deploy, RefusesAnEmulatorThatIsNotAQemuMachine) {
+  TempDir dir;
+  Fixture f = small_deployment((dir.path / "bundle").string());
+  f.options.emulator = &board_by_name("stm32f746");
+  EXPECT_NE(tinynas_test::input_error_message([&] { deploy(f.model, f.options); }).find("not a QEMU machine"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(f.options.out));  // refused before anything is written
+}
+
+TEST(Deploy, RunsOnTheEmulatedCoreBitIdenticalWithinTheStackBound) {
+  if (!arm_toolchain_available()) GTEST_SKIP() << "arm-none-eabi-gcc is not installed";
+  if (!qemu_available()) GTEST_SKIP() << "qemu-system-arm is not installed";
+  TempDir dir;
+  Fixture f = small_deployment((dir.path / "bundle").string());
+  f.options.board = &board_by_name("mps2-an386");
+  f.options.emulator = &board_by_name("mps2-an386");
+  const Deployment d = deploy(f.model, f.options);
+  ASSERT_TRUE(d.run.has_value());
+  EXPECT_EQ(d.arena_symbol_bytes, d.bundle.arena_bytes);
+  EXPECT_GT(d.build.flash_bytes(), d.bundle.constant_bytes);
+  EXPECT_EQ(d.run->output.inferences.size(), f.options.bundle.test_inputs.size());
+  // The run's outputs are the integer reference's (deploy throws otherwise); check it independently.
+  Int8Interpreter reference(d.model);
+  for (size_t i = 0; i < f.options.bundle.test_inputs.size(); ++i)
+    EXPECT_EQ(d.run->output.inferences[i].output, reference.run(f.options.bundle.test_inputs[i]));
+  EXPECT_EQ(d.run->instructions, d.run->output.inferences.back().instructions);
+  EXPECT_GT(d.run->instructions, uint64_t(d.bundle.macs));
+  EXPECT_GT(d.run->stack_peak_bytes, 0);
+  EXPECT_LE(d.run->stack_peak_bytes, kStackBoundBytes);
+  EXPECT_NE(run_totals(d).find("total: " + std::to_string(d.run->instructions) + " instructions"), std::string::npos);
+}
+
+TEST(PeakSram, IsTheArenaPlusTheStackBound) {
+  const Graph g = build_graph(tinynas_test::small_network());
+  EXPECT_EQ(peak_sram_bytes(g), plan_arena_bytes(g) + kStackBoundBytes);
+  EXPECT_EQ(kStackBoundBytes, 1024);
+}
