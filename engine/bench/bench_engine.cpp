@@ -27,7 +27,7 @@ Graph single_layer(const std::string& name, OpKind kind, int size, int in_c, int
   Graph g;
   g.name = name;
   g.input = g.add_tensor(size, size, in_c);
-  g.output = g.add_tensor(conv_out_size(size, s), conv_out_size(size, s), out_c);
+  g.output = g.add_tensor(search_space::conv_out_size(size, s), search_space::conv_out_size(size, s), out_c);
   g.ops[size_t(g.add_op(kind, g.input, g.output, k, s))].activation = Activation::Relu6;
   return g;
 }
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   for (const Net& n : {Net{"mcunet-320kb-1mb_imagenet.json", 0}, Net{"mcunet-5fps_imagenet.json", 0},
                        Net{"mbv2-w0.35-r144_imagenet.json", 0}}) {
     const std::string path = core::data_path("zoo/mcunet/" + std::string(n.file));
-    NetworkDesc net = load_zoo_json(path);
+    search_space::NetworkDesc net = search_space::load_zoo_json(path);
     if (n.resolution) net.resolution = n.resolution;
     const Graph g = build_graph(net);
     const Result r = run(g, board, root / ("network" + std::to_string(index++)));

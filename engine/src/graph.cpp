@@ -137,14 +137,14 @@ void Graph::validate() const {
   if (!written[size_t(output)]) throw core::InputError("graph '" + name + "': no op writes the output tensor");
 }
 
-void build_graph_into(const NetworkDesc& net, Graph& g) {
+void build_graph_into(const search_space::NetworkDesc& net, Graph& g) {
   g.clear();
   g.name = net.name;
   g.tensors.reserve(net.blocks.size() * 4 + 6);
   g.ops.reserve(net.blocks.size() * 4 + 4);
   auto conv = [&](OpKind kind, const char* role, int block, int in, int out_c, int k, int s, bool relu6) {
     const Tensor t = g.tensors[size_t(in)];
-    const int out = g.add_tensor(conv_out_size(t.h, s), conv_out_size(t.w, s), out_c);
+    const int out = g.add_tensor(search_space::conv_out_size(t.h, s), search_space::conv_out_size(t.w, s), out_c);
     Op& op = g.ops[size_t(g.add_op(kind, in, out, k, s))];
     op.activation = relu6 ? Activation::Relu6 : Activation::None;
     op.block = block;
@@ -154,7 +154,7 @@ void build_graph_into(const NetworkDesc& net, Graph& g) {
   g.input = g.add_tensor(net.resolution, net.resolution, net.in_channels);
   int x = conv(OpKind::Conv2D, "stem", -1, g.input, net.stem_out, net.stem_kernel, net.stem_stride, true);
   for (size_t i = 0; i < net.blocks.size(); ++i) {
-    const BlockDesc& b = net.blocks[i];
+    const search_space::BlockDesc& b = net.blocks[i];
     const int bi = int(i);
     const int block_in = x;
     if (b.has_expand) x = conv(OpKind::PointwiseConv2D, "expand", bi, x, b.mid_ch, 1, 1, true);
@@ -184,7 +184,7 @@ void build_graph_into(const NetworkDesc& net, Graph& g) {
   }
 }
 
-Graph build_graph(const NetworkDesc& net) {
+Graph build_graph(const search_space::NetworkDesc& net) {
   net.validate();
   Graph g;
   build_graph_into(net, g);

@@ -10,7 +10,7 @@
 #include "tinynas/core/rng.h"
 #include "tinynas/supernet/checkpoint.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 using json = nlohmann::json;
 
@@ -28,7 +28,7 @@ Eigen::MatrixXf to_matrix(const torch::Tensor& t) {
       c.data_ptr<float>(), c.size(0), c.size(1));
 }
 
-json space_fingerprint(const SearchSpace& s) {
+json space_fingerprint(const search_space::SearchSpace& s) {
   return json{{"kernels", s.kernel_choices},   {"expands", s.expand_choices}, {"depths", s.depth_choices},
               {"widths", s.width_choices},     {"resolutions", s.resolution_choices},
               {"stages", s.num_stages()},      {"encoding", arch_encoding_size(s)}};
@@ -36,8 +36,8 @@ json space_fingerprint(const SearchSpace& s) {
 
 }  // namespace
 
-std::vector<float> encode_arch(const SearchSpace& space, const ArchSpec& arch) {
-  const ArchSpec a = space.normalized(arch);
+std::vector<float> encode_arch(const search_space::SearchSpace& space, const search_space::ArchSpec& arch) {
+  const search_space::ArchSpec a = space.normalized(arch);
   std::vector<float> x;
   x.reserve(size_t(arch_encoding_size(space)));
   const int depth = space.max_depth();
@@ -60,7 +60,7 @@ std::vector<float> encode_arch(const SearchSpace& space, const ArchSpec& arch) {
   return x;
 }
 
-int arch_encoding_size(const SearchSpace& space) {
+int arch_encoding_size(const search_space::SearchSpace& space) {
   const int per_slot = int(space.kernel_choices.size() + space.expand_choices.size());
   return space.num_block_slots() * per_slot + space.num_stages() * int(space.depth_choices.size()) +
          int(space.resolution_choices.size()) + (space.width_choices.size() > 1 ? int(space.width_choices.size()) : 0);
@@ -116,7 +116,7 @@ MeasurementNoise measurement_noise(const std::vector<std::pair<double, double>>&
   return m;
 }
 
-AccuracyPredictor AccuracyPredictor::train(const SearchSpace& space, const std::vector<MeasuredArch>& data,
+AccuracyPredictor AccuracyPredictor::train(const search_space::SearchSpace& space, const std::vector<MeasuredArch>& data,
                                            const PredictorTrainOptions& o) {
   if (data.empty()) throw core::InputError("the accuracy predictor needs measured subnets to train on");
   // One thread: for an MLP this small, a second one only adds synchronisation (measured: 5 ms per
@@ -178,7 +178,7 @@ AccuracyPredictor AccuracyPredictor::train(const SearchSpace& space, const std::
   return p;
 }
 
-double AccuracyPredictor::predict(const ArchSpec& arch) const {
+double AccuracyPredictor::predict(const search_space::ArchSpec& arch) const {
   if (weights_.empty()) throw core::InputError("the accuracy predictor is not trained");
   const std::vector<float> e = encode_arch(space_, arch);
   Eigen::VectorXf h = Eigen::Map<const Eigen::VectorXf>(e.data(), Eigen::Index(e.size()));
@@ -228,7 +228,7 @@ void AccuracyPredictor::save(const std::string& path, const PredictorMetrics& me
   supernet::save_archive_atomic(archive, path);
 }
 
-AccuracyPredictor AccuracyPredictor::load(const std::string& path, const SearchSpace& space) {
+AccuracyPredictor AccuracyPredictor::load(const std::string& path, const search_space::SearchSpace& space) {
   torch::serialize::InputArchive archive;
   supernet::load_archive(archive, path);
   try {
@@ -267,4 +267,4 @@ AccuracyPredictor AccuracyPredictor::load(const std::string& path, const SearchS
   }
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

@@ -5,7 +5,7 @@
 
 #include "tinynas/core/units.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 std::string Budget::describe() const {
   std::vector<std::string> parts;
@@ -29,4 +29,4 @@ Budget mcu_budget(const engine::McuProfile& mcu) {
   return b;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

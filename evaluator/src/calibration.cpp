@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "tinynas/engine/codegen.h"
@@ -17,9 +19,11 @@
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/quantize.h"
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/core/rng.h"
+#include "tinynas/search_space/space_yaml.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 namespace fs = std::filesystem;
 
@@ -31,15 +35,17 @@ std::string subnet_name(size_t index) {
   return buf;
 }
 
+const char* kManifest = "calibration.json";
+
 }  // namespace
 
-std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::McuProfile& mcu, int count,
+std::vector<search_space::ArchSpec> calibration_archs(const search_space::SearchSpace& space, const engine::McuProfile& mcu, int count,
                                         uint64_t seed) {
-  std::vector<ArchSpec> archs;
+  std::vector<search_space::ArchSpec> archs;
   const int max_draws = 1000 * std::max(count, 1);
   for (int draw = 0; draw < max_draws && int(archs.size()) < count; ++draw) {
     core::Rng rng(core::derive_seed(seed, uint64_t(draw)));
-    const ArchSpec arch = space.sample(rng);
+    const search_space::ArchSpec arch = space.sample(rng);
     const engine::Graph g = engine::build_graph(space.describe(arch));
     const Budget budget = mcu_budget(mcu);
     if (!budget.admits_sram(engine::peak_sram_bytes(g))) continue;
@@ -52,7 +58,7 @@ std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::
   return archs;
 }
 
-engine::Graph write_calibration_bundle(const SearchSpace& space, const ArchSpec& arch, const std::string& dir) {
+engine::Graph write_calibration_bundle(const search_space::SearchSpace& space, const search_space::ArchSpec& arch, const std::string& dir) {
   engine::Graph g = engine::build_graph(space.describe(arch));
   g.name = fs::path(dir).filename().string();  // the firmware prints it: model=NAME
   uint64_t seed = 14695981039346656037ull;  // FNV-1a of the name: the same weights on every platform
@@ -103,7 +109,7 @@ LatencyModel calibrate_in_qemu(const CalibrationOptions& o) {
   if (o.fit_subnets < 1 || o.validate_subnets < 0) throw core::InputError("calibration needs at least one subnet to fit");
   const engine::Board* board = &engine::board_for_mcu(o.mcu);
   const int total = o.fit_subnets + o.validate_subnets;
-  const std::vector<ArchSpec> archs = calibration_archs(o.space, o.mcu, total, o.seed);
+  const std::vector<search_space::ArchSpec> archs = calibration_archs(o.space, o.mcu, total, o.seed);
   fs::create_directories(o.work_dir);
   std::vector<SubnetMeasurement> all(archs.size());
   std::atomic<int> done{0};
@@ -173,4 +179,63 @@ std::vector<std::pair<std::string, engine::FirmwareOutput>> split_serial_log(con
   return runs;
 }
 
-}  // namespace tinynas
+BoardBundles write_board_bundles(const CalibrationOptions& o) {
+  if (o.fit_subnets < 1 || o.validate_subnets < 0) throw core::InputError("calibration needs at least one subnet to fit");
+  const engine::Board& board = engine::board_for_mcu(o.mcu);
+  const int total = o.fit_subnets + o.validate_subnets;
+  const auto archs = calibration_archs(o.space, o.mcu, total, o.seed);
+  fs::create_directories(o.work_dir);
+  nlohmann::json manifest{{"mcu", o.mcu.name},      {"board", board.name}, {"space", search_space::space_to_yaml(o.space)},
+                          {"fit", o.fit_subnets}, {"seed", o.seed},      {"subnets", nlohmann::json::array()}};
+  for (size_t i = 0; i < archs.size(); ++i) {
+    write_calibration_bundle(o.space, archs[i], (fs::path(o.work_dir) / subnet_name(i)).string());
+    manifest["subnets"].push_back({{"name", subnet_name(i)}, {"arch", nlohmann::json::parse(to_json(archs[i]))}});
+    if (o.on_progress) o.on_progress(int(i) + 1, total);
+  }
+  // The manifest last: a folder with one is complete.
+  core::write_file_atomic((fs::path(o.work_dir) / kManifest).string(), manifest.dump(1) + "\n");
+  return BoardBundles{o.work_dir, board.name, board.make_target, int(archs.size())};
+}
+
+LatencyModel fit_board_measurements(const std::string& bundles_dir, const std::string& measurements_path,
+                                    const engine::McuProfile& mcu) {
+  const std::string manifest_path = (fs::path(bundles_dir) / kManifest).string();
+  nlohmann::json manifest;
+  try {
+    manifest = nlohmann::json::parse(core::read_text_file(manifest_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw core::InputError(manifest_path + ": not a calibration manifest (" + e.what() + ")");
+  }
+  // The manifest holds the space as YAML text: load_space reads it from a file beside it.
+  const std::string space_file = (fs::path(bundles_dir) / "space.yaml").string();
+  core::write_file_atomic(space_file, manifest.at("space").get<std::string>());
+  const search_space::SearchSpace space = search_space::load_space(space_file);
+  std::map<std::string, search_space::ArchSpec> archs;
+  for (const auto& s : manifest.at("subnets")) archs[s.at("name")] = search_space::arch_from_json(s.at("arch").dump());
+  const int fit_count = manifest.at("fit").get<int>();
+  std::vector<SubnetMeasurement> fit, validate;
+  for (auto& [name, run] : split_serial_log(core::read_text_file(measurements_path))) {
+    const auto it = archs.find(name);
+    if (it == archs.end())
+      throw core::InputError(measurements_path + ": a run of " + name + ", which " + manifest_path + " does not list");
+    SubnetMeasurement m;
+    m.arch = it->second;
+    m.graph = engine::build_graph(space.describe(m.arch));
+    m.graph.name = name;
+    m.run = run;
+    if (m.run.inferences.empty()) throw core::InputError(measurements_path + ": the run of " + name + " has no inference");
+    m.measured = double(m.run.inferences.back().instructions);
+    (std::stoi(name.substr(7)) < fit_count ? fit : validate).push_back(std::move(m));
+  }
+  if (fit.empty())
+    throw core::InputError(measurements_path + ": none of the runs is of a subnet to fit (subnet-000 ...)");
+  LatencyModel model = fit_and_validate(fit, validate);
+  model.mcu = mcu.name;
+  model.unit = "cycles";
+  model.clock_hz = mcu.clock_hz;
+  model.source = "serial output of " + std::to_string(fit.size() + validate.size()) + " runs on " +
+                 manifest.at("board").get<std::string>() + " (" + measurements_path + ")";
+  return model;
+}
+
+}  // namespace tinynas::evaluator

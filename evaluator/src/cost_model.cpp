@@ -3,9 +3,9 @@
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/planner.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
-CostModel::CostModel(SearchSpace space, engine::McuProfile mcu, LatencyModel latency)
+CostModel::CostModel(search_space::SearchSpace space, engine::McuProfile mcu, LatencyModel latency)
     : space_(std::move(space)), mcu_(std::move(mcu)), latency_(std::move(latency)) {}
 
 CandidateCosts CostModel::of_graph(const engine::Graph& g) const {
@@ -18,8 +18,8 @@ CandidateCosts CostModel::of_graph(const engine::Graph& g) const {
   return c;
 }
 
-CandidateCosts CostModel::operator()(const ArchSpec& arch) const {
+CandidateCosts CostModel::operator()(const search_space::ArchSpec& arch) const {
   return of_graph(engine::build_graph(space_.describe(arch)));
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

@@ -10,7 +10,7 @@
 #include "tinynas/core/files.h"
 #include "tn_scratch.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 using engine::Graph;
 using engine::Op;
@@ -238,4 +238,4 @@ LatencyModel load_latency_model(const std::string& path) {
   }
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

@@ -9,11 +9,11 @@
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/subset.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 using json = nlohmann::json;
 
-SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const SearchSpace& space,
+SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const search_space::SearchSpace& space,
                                std::shared_ptr<const data::Dataset> train, std::shared_ptr<const data::Dataset> holdout,
                                SubnetAccuracyOptions options)
     : net_(std::move(net)), space_(space), train_(std::move(train)), holdout_(std::move(holdout)), options_(options) {
@@ -43,14 +43,14 @@ SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const SearchSpace& spa
   }
 }
 
-double SubnetAccuracy::cached(const ArchSpec& arch) const {
+double SubnetAccuracy::cached(const search_space::ArchSpec& arch) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  const auto it = cache_.find(arch_key(space_, arch));
+  const auto it = cache_.find(search_space::arch_key(space_, arch));
   return it == cache_.end() ? -1.0 : it->second;
 }
 
-double SubnetAccuracy::operator()(const ArchSpec& arch) {
-  const std::string key = arch_key(space_, arch);
+double SubnetAccuracy::operator()(const search_space::ArchSpec& arch) {
+  const std::string key = search_space::arch_key(space_, arch);
   std::lock_guard<std::mutex> lock(mutex_);
   if (const auto it = cache_.find(key); it != cache_.end()) {
     ++hits_;
@@ -67,7 +67,7 @@ double SubnetAccuracy::operator()(const ArchSpec& arch) {
   return top1;
 }
 
-void SubnetAccuracy::activate_and_recalibrate(const ArchSpec& arch) {
+void SubnetAccuracy::activate_and_recalibrate(const search_space::ArchSpec& arch) {
   net_->set_active(arch);
   supernet::recalibrate_bn(net_, *train_, calibration_, arch.r, options_.batch_size);
 }
@@ -79,7 +79,7 @@ void SubnetAccuracy::write_cache_file() const {
   core::write_file_atomic(options_.cache_path, j.dump(1) + "\n");
 }
 
-std::pair<double, double> SubnetAccuracy::split_halves(const ArchSpec& arch) {
+std::pair<double, double> SubnetAccuracy::split_halves(const search_space::ArchSpec& arch) {
   std::lock_guard<std::mutex> lock(mutex_);
   torch::NoGradGuard no_grad;
   activate_and_recalibrate(arch);
@@ -88,12 +88,12 @@ std::pair<double, double> SubnetAccuracy::split_halves(const ArchSpec& arch) {
           supernet::evaluate(forward, *holdout_odd_, arch.r, options_.batch_size).top1()};
 }
 
-std::vector<double> SubnetAccuracy::measure_all(const std::vector<ArchSpec>& archs, const dist::Cluster& cluster,
+std::vector<double> SubnetAccuracy::measure_all(const std::vector<search_space::ArchSpec>& archs, const dist::Cluster& cluster,
                                                 const std::function<void()>& on_measured) {
   std::vector<std::string> keys;
   std::string all_keys;
   for (const auto& a : archs) {
-    keys.push_back(arch_key(space_, a));
+    keys.push_back(search_space::arch_key(space_, a));
     all_keys += keys.back() + "\n";
   }
   if (cluster.size() > 1) {
@@ -136,4 +136,4 @@ void SubnetAccuracy::save() const {
   write_cache_file();
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

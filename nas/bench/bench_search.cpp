@@ -50,18 +50,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_search: no predictor at %s (tinynas predictor build)\n", predictor_path.c_str());
     return 2;
   }
-  const Experiment x = load_experiment(default_experiment_path());
-  const engine::McuProfile mcu = load_mcu(mcu_name);
-  const SearchSpace space = x.space;
-  const AccuracyPredictor predictor = AccuracyPredictor::load(predictor_path, space);
-  const std::string latency_path = shipped_latency_model(mcu);
-  const CostModel costs(space, mcu, load_latency_model(latency_path));
+  const nas::Experiment x = nas::load_experiment(nas::default_experiment_path());
+  const engine::McuProfile mcu = nas::load_mcu(mcu_name);
+  const search_space::SearchSpace space = x.space;
+  const evaluator::AccuracyPredictor predictor = evaluator::AccuracyPredictor::load(predictor_path, space);
+  const std::string latency_path = nas::shipped_latency_model(mcu);
+  const evaluator::CostModel costs(space, mcu, evaluator::load_latency_model(latency_path));
   const double w = x.supernet.width;
   const std::vector<int> rs = x.supernet.resolutions;
 
   // Queries on random archs of the supernet's width and resolutions.
   const int n = 20000;
-  std::vector<ArchSpec> archs;
+  std::vector<search_space::ArchSpec> archs;
   for (int i = 0; i < n; ++i) {
     core::Rng rng(core::derive_seed(1, uint64_t(i)));
     archs.push_back(space.sample(rng, w, rs[rng.below(uint32_t(rs.size()))]));
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
 
   // The evolution at MCUNet's defaults, limits that bind: the SRAM of the median random candidate
   // unless --sram says otherwise.
-  Budget limits;
+  evaluator::Budget limits;
   if (sram > 0) {
     limits.sram_bytes = sram;
   } else {
@@ -99,16 +99,16 @@ int main(int argc, char** argv) {
   }
   limits.flash_bytes = mcu.flash_bytes;
   // The candidates of the supernet: its width, any of the resolutions it was trained at.
-  SearchSpace trained = space;
+  search_space::SearchSpace trained = space;
   trained.width_choices = {w};
   trained.resolution_choices = rs;
-  EvolutionOptions o;
+  nas::EvolutionOptions o;
   o.free_wr = true;
-  EvolutionCallbacks cb;
-  cb.costs = [&](const ArchSpec& a) { return costs(a); };
-  cb.accuracy = [&](const ArchSpec& a) { return predictor.predict(a); };
+  nas::EvolutionCallbacks cb;
+  cb.costs = [&](const search_space::ArchSpec& a) { return costs(a); };
+  cb.accuracy = [&](const search_space::ArchSpec& a) { return predictor.predict(a); };
   start = std::chrono::steady_clock::now();
-  const EvolutionResult r = evolve(trained, limits, o, cb);
+  const nas::EvolutionResult r = nas::evolve(trained, limits, o, cb);
   const double evo = seconds_since(start);
   std::printf("evolution, %d generations x %d (%s): %.2f s wall, %lld candidates costed, %lld scored; best "
               "predicted top-1 %.2f %% at r %d (SRAM %s, Flash %s, %.1f ms)\n",

@@ -34,12 +34,12 @@ Runner add_eval(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
-    const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    const nas::Experiment x = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
     supernet::configure_torch(global_options().threads > 0 ? global_options().threads : x.train.threads);
-    auto f = load_experiment_supernet(x, o->supernet);
-    const ArchSpec arch = resolve_arch(f, o->arch, o->resolution);
+    auto f = nas::load_experiment_supernet(x, o->supernet);
+    const search_space::ArchSpec arch = nas::resolve_arch(f, o->arch, o->resolution);
     const int images = o->calibration_images > 0 ? o->calibration_images : x.train.options.recalibration_images;
-    recalibrate(f, x, arch, images);
+    nas::recalibrate(f, x, arch, images);
     const auto data = data::open_split(x.data, o->split);
     const auto acc = supernet::evaluate([&](const torch::Tensor& in) { return f.net->forward(in); }, *data, arch.r);
     if (o->json) {

@@ -22,7 +22,7 @@ struct Options {
   uint64_t seed = 1;
 };
 
-void print(const ExportResult& r) {
+void print(const nas::ExportResult& r) {
   const engine::Deployment& d = r.deployment;
   std::cout << fmt::format("wrote {} ({} layers, {} MACs): arena {} B ({}), constants {} B, Flash model {} B\n",
                            d.bundle_dir, r.layers, d.bundle.macs, d.bundle.arena_bytes,
@@ -93,8 +93,8 @@ Runner add_export(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of random weights and random inputs")->capture_default_str();
   return [o]() {
-    ExportRequest q;
-    q.experiment = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    nas::ExportRequest q;
+    q.experiment = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
     q.arch = o->arch;
     q.subnet = o->subnet;
     q.onnx = o->onnx;
@@ -111,7 +111,7 @@ Runner add_export(CLI::App& app) {
     q.quantize.percentile = o->percentile;
     q.seed = o->seed;
     q.threads = global_options().threads;
-    print(export_network(q));
+    print(nas::export_network(q));
     return 0;
   };
 }

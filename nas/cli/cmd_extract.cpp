@@ -44,17 +44,17 @@ Runner add_extract(CLI::App& app) {
   cmd->add_option("--max-steps-per-epoch", o->finetune.max_steps_per_epoch, "cap fine-tuning steps per epoch")
       ->check(CLI::NonNegativeNumber);
   return [o]() {
-    const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    const nas::Experiment x = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
     supernet::configure_torch(global_options().threads > 0 ? global_options().threads : x.train.threads);
     if (o->from_scratch && o->finetune.epochs == 0) throw core::InputError("--from-scratch needs --finetune N (epochs)");
-    auto f = load_experiment_supernet(x, o->supernet);
-    const ArchSpec arch = resolve_arch(f, o->arch, o->resolution);
+    auto f = nas::load_experiment_supernet(x, o->supernet);
+    const search_space::ArchSpec arch = nas::resolve_arch(f, o->arch, o->resolution);
     supernet::StaticNet net{nullptr};
     if (o->from_scratch) {
       torch::manual_seed(int64_t(x.train.options.seed));
       net = supernet::StaticNet(f.net->space.describe(arch));
     } else {
-      recalibrate(f, x, arch, x.train.options.recalibration_images);
+      nas::recalibrate(f, x, arch, x.train.options.recalibration_images);
       net = f.net->extract(arch);
     }
     net->eval();

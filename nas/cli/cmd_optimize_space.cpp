@@ -50,9 +50,9 @@ Runner add_optimize_space(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print the summary as JSON on stdout instead of the table");
 
   return [o]() {
-    Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
-    if (!o->mcu.empty()) x.mcu = load_mcu(o->mcu);
-    SpaceOptimizerOptions opt;
+    nas::Experiment x = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
+    if (!o->mcu.empty()) x.mcu = nas::load_mcu(o->mcu);
+    nas::SpaceOptimizerOptions opt;
     opt.space = x.space;
     opt.stage1 = x.stage1;
     if (o->samples > 0) opt.stage1.samples = o->samples;
@@ -68,7 +68,7 @@ Runner add_optimize_space(CLI::App& app) {
                  core::format_size(opt.budget.sram_bytes), core::format_size(opt.budget.flash_bytes), x.mcu.name, opt.stage1.seed);
     core::ProgressBar progress("stage 1", int64_t(grid) * opt.stage1.samples, "subnets");
     opt.on_progress = [&](int64_t n) { progress.advance(n); };
-    const SpaceOptimizerResult result = optimize_space(opt);
+    const nas::SpaceOptimizerResult result = nas::optimize_space(opt);
     progress.finish();
     spdlog::info("stage 1: {} subnets sampled and planned in {:.2f} s ({:.0f} subnets/s)", result.subnets,
                  result.seconds, result.subnets / std::max(result.seconds, 1e-9));
@@ -82,12 +82,12 @@ Runner add_optimize_space(CLI::App& app) {
                        " and Flash " + core::format_size(opt.budget.flash_bytes) + " (smallest arena seen " +
                        core::format_size(min_arena) + ", smallest Flash " + core::format_size(min_flash) + ")");
     }
-    write_stage1_outputs(o->out, result, opt, x);
-    const SpaceStats& best = result.best();
+    nas::write_stage1_outputs(o->out, result, opt, x);
+    const nas::SpaceStats& best = result.best();
     if (o->json) {
       std::cout << core::read_text_file(o->out + "/summary.json");
     } else {
-      std::cout << stage1_ranking_table(result, opt.stage1.min_fit_fraction, 10) << "\nChosen space: w=" << best.w << " r=" << best.r << " (mean "
+      std::cout << nas::stage1_ranking_table(result, opt.stage1.min_fit_fraction, 10) << "\nChosen space: w=" << best.w << " r=" << best.r << " (mean "
                 << best.mean_macs / 1e6 << "M MACs, " << best.fitting << "/" << best.samples << " subnets fit)\n"
                 << "Outputs in " << o->out << "/: ranking.md ranking.csv cdf.csv cdf.svg summary.json space.yaml\n";
     }

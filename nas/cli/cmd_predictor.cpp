@@ -51,8 +51,8 @@ Runner add_predictor(CLI::App& app) {
   cmd->add_option("--cache", o->cache,
                   "measured accuracies, kept between runs (default: accuracy_cache.json beside the predictor)");
   return [o]() {
-    PredictorRequest q;
-    q.experiment = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    nas::PredictorRequest q;
+    q.experiment = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
     q.supernet = o->supernet;
     q.out = o->out;
     q.cache = o->cache;
@@ -63,9 +63,9 @@ Runner add_predictor(CLI::App& app) {
     q.seed = uint64_t(o->seed);
     q.noise_check = o->noise_check;
     q.threads = global_options().threads;
-    const PredictorResult r = build_predictor(q);
+    const nas::PredictorResult r = nas::build_predictor(q);
     if (r.path.empty()) return 0;  // an MPI rank other than 0
-    const PredictorMetrics& m = r.metrics;
+    const evaluator::PredictorMetrics& m = r.metrics;
     std::cout << "accuracy predictor written to " << r.path << ": on " << m.test_samples << " held-out subnets RMSE "
               << m.rmse << " points, Kendall tau " << m.kendall_tau << " (trained on " << m.train_samples << ")\n";
     if (r.has_noise)

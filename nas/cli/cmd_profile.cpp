@@ -25,12 +25,12 @@ Runner add_profile(CLI::App& app) {
   cmd->add_option("--config", o->config, "experiment YAML whose space describes an arch JSON (default: fashion-mnist)");
   cmd->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
-    const Experiment x = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
-    const engine::McuProfile mcu = o->mcu.empty() ? x.mcu : load_mcu(o->mcu);
-    const NetworkDesc net = load_network_any(o->file, x.space);
-    const auto profile = profile_json(net, mcu, o->file);
+    const nas::Experiment x = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
+    const engine::McuProfile mcu = o->mcu.empty() ? x.mcu : nas::load_mcu(o->mcu);
+    const search_space::NetworkDesc net = search_space::load_network_any(o->file, x.space);
+    const auto profile = nas::profile_json(net, mcu, o->file);
     if (o->json) std::cout << profile.dump(2) << "\n";
-    else std::cout << profile_text(profile);
+    else std::cout << nas::profile_text(profile);
     return 0;
   };
 }

@@ -19,16 +19,16 @@ struct Options {
   int predictor_samples = 300;
 };
 
-SearchRequest request(const Options& o) {
-  SearchRequest q;
-  q.experiment = load_experiment(o.config.empty() ? default_experiment_path() : o.config);
-  Experiment& x = q.experiment;
-  if (!o.mcu.empty()) x.mcu = load_mcu(o.mcu);
+nas::SearchRequest request(const Options& o) {
+  nas::SearchRequest q;
+  q.experiment = nas::load_experiment(o.config.empty() ? nas::default_experiment_path() : o.config);
+  nas::Experiment& x = q.experiment;
+  if (!o.mcu.empty()) x.mcu = nas::load_mcu(o.mcu);
   q.budget.sram_bytes = o.sram.empty() ? x.mcu.sram_bytes : core::parse_size(o.sram, "--sram");
   q.budget.flash_bytes = o.flash.empty() ? x.mcu.flash_bytes : core::parse_size(o.flash, "--flash");
   if (!o.latency.empty()) q.budget.latency_ms = core::parse_duration_ms(o.latency, "--latency");
-  EvolutionOptions& evo = q.evolution;
-  evo.objective = parse_search_objective(o.objective);
+  nas::EvolutionOptions& evo = q.evolution;
+  evo.objective = nas::parse_search_objective(o.objective);
   evo.seed = uint64_t(o.seed);
   if (o.population > 0) evo.population = o.population;
   if (o.parents > 0) evo.parents = o.parents;
@@ -94,9 +94,9 @@ Runner add_search(CLI::App& app) {
       ->check(CLI::Range(10, 1000000));
   cmd->add_flag("--no-firmware", o->no_firmware, "do not export the winner as a firmware bundle");
   return [o]() {
-    const SearchResult r = search(request(*o));
+    const nas::SearchResult r = nas::search(request(*o));
     if (!r.root) return 0;
-    const ReportedNetwork& winner = r.report.networks.front();
+    const nas::ReportedNetwork& winner = r.report.networks.front();
     std::cout << "searched: " << to_json(winner.candidate.arch) << "\n  holdout top-1 " << winner.holdout_top1
               << " %, SRAM " << core::format_size(winner.candidate.costs.sram_bytes) << ", Flash "
               << core::format_size(winner.candidate.costs.flash_bytes) << ", latency " << winner.candidate.costs.latency_ms

@@ -38,8 +38,8 @@ Runner add_train(CLI::App& app) {
                   "ranks do; default: the config's train.batch_parts, or the rank count under mpirun)")
       ->check(CLI::PositiveNumber);
   return [o]() {
-    TrainRequest q;
-    q.experiment = load_experiment(o->config.empty() ? default_experiment_path() : o->config);
+    nas::TrainRequest q;
+    q.experiment = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
     q.out = o->out;
     q.resume = o->resume;
     q.epochs = o->epochs;
@@ -48,7 +48,7 @@ Runner add_train(CLI::App& app) {
     q.resolutions = o->resolutions;
     q.batch_parts = o->batch_parts;
     q.threads = global_options().threads;
-    train_experiment(q);
+    nas::train_experiment(q);
     return 0;
   };
 }

@@ -4,17 +4,17 @@
 
 #include "tinynas/core/errors.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace {
 
 // Fills an arch from per-stage block lists of (kernel, expand) and the last block's.
-ArchSpec from_stages(const SearchSpace& space, const std::string& name, double w, int r,
+search_space::ArchSpec from_stages(const search_space::SearchSpace& space, const std::string& name, double w, int r,
                      const std::vector<std::vector<std::pair<int, int>>>& stages, std::pair<int, int> last) {
   if (space.num_stages() != int(stages.size()))
     throw core::InputError(name + " needs a space with " + std::to_string(stages.size()) + " searchable stages, '" +
                      space.name + "' has " + std::to_string(space.num_stages()));
-  ArchSpec a = space.smallest(w, r);
+  search_space::ArchSpec a = space.smallest(w, r);
   const int depth = space.max_depth();
   for (size_t s = 0; s < stages.size(); ++s) {
     a.d[s] = int(stages[s].size());
@@ -36,14 +36,14 @@ ArchSpec from_stages(const SearchSpace& space, const std::string& name, double w
 
 }  // namespace
 
-ArchSpec mobilenetv2_arch(const SearchSpace& space, double w, int r) {
+search_space::ArchSpec mobilenetv2_arch(const search_space::SearchSpace& space, double w, int r) {
   const std::pair<int, int> k3e6{3, 6};
   return from_stages(space, "MobileNetV2", w, r,
                      {{k3e6, k3e6}, {k3e6, k3e6, k3e6}, {k3e6, k3e6, k3e6, k3e6}, {k3e6, k3e6, k3e6}, {k3e6, k3e6, k3e6}},
                      k3e6);
 }
 
-ArchSpec proxylessnas_arch(const SearchSpace& space, double w, int r) {
+search_space::ArchSpec proxylessnas_arch(const search_space::SearchSpace& space, double w, int r) {
   // ProxylessNAS-Mobile (proxyless_mobile.json of the MCUNet model zoo), block by block; its two zero
   // blocks in the first stage make that stage's depth 2.
   return from_stages(space, "ProxylessNAS", w, r,
@@ -55,20 +55,20 @@ ArchSpec proxylessnas_arch(const SearchSpace& space, double w, int r) {
                      {7, 6});
 }
 
-std::optional<Baseline> scale_to_fit(const std::string& name, const std::function<ArchSpec(double, int)>& make,
+std::optional<Baseline> scale_to_fit(const std::string& name, const std::function<search_space::ArchSpec(double, int)>& make,
                                      const std::vector<double>& widths, const std::vector<int>& resolutions,
-                                     const Budget& limits,
-                                     const std::function<CandidateCosts(const ArchSpec&)>& costs) {
+                                     const evaluator::Budget& limits,
+                                     const std::function<evaluator::CandidateCosts(const search_space::ArchSpec&)>& costs) {
   std::vector<double> ws = widths;
   std::vector<int> rs = resolutions;
   std::sort(ws.rbegin(), ws.rend());
   std::sort(rs.rbegin(), rs.rend());
   for (const double w : ws)
     for (const int r : rs) {
-      const ArchSpec a = make(w, r);
+      const search_space::ArchSpec a = make(w, r);
       if (limits.admits(costs(a))) return Baseline{name, a};
     }
   return std::nullopt;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

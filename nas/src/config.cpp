@@ -16,11 +16,11 @@
 
 namespace fs = std::filesystem;
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace {
 
-using namespace yaml_fields;
+using namespace search_space::yaml_fields;
 
 std::string resolve(const std::string& base_file, const std::string& rel) {
   const fs::path p(rel);
@@ -50,7 +50,7 @@ data::DataConfig load_data_config(const YAML::Node& node, const std::string& pat
   return d;
 }
 
-SupernetConfig load_supernet_config(const YAML::Node& node, const std::string& path, const SearchSpace& space) {
+SupernetConfig load_supernet_config(const YAML::Node& node, const std::string& path, const search_space::SearchSpace& space) {
   SupernetConfig c;
   c.width = space.width_choices.back();
   c.resolutions = space.resolution_choices;
@@ -90,7 +90,7 @@ supernet::PhaseOptions load_phase(const YAML::Node& node, const std::string& at,
 
 // once-for-all's schedule: the largest network, then elastic kernel, depth and expand (each growing its
 // set in two steps), later phases at lower learning rates.
-std::vector<supernet::PhaseOptions> default_shrinking_phases(const SearchSpace& s, double lr) {
+std::vector<supernet::PhaseOptions> default_shrinking_phases(const search_space::SearchSpace& s, double lr) {
   auto top = [](std::vector<int> v, size_t n) {
     std::sort(v.begin(), v.end());
     return std::vector<int>(v.end() - long(std::min(n, v.size())), v.end());
@@ -214,7 +214,7 @@ Experiment load_experiment(const std::string& path) {
   x.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
   if (!n["space"]) throw core::InputError(path + ": 'space' (a search-space YAML, relative to this file) is missing");
   x.space_path = resolve(path, get<std::string>(n, "space", path));
-  x.space = load_space(x.space_path);
+  x.space = search_space::load_space(x.space_path);
   x.mcu = load_mcu(n["mcu"] ? get<std::string>(n, "mcu", path) : "stm32f746");
   if (const YAML::Node s1 = n["stage1"]) {
     const std::string at = path + ": stage1";
@@ -234,4 +234,4 @@ Experiment load_experiment(const std::string& path) {
 
 std::string default_experiment_path() { return (fs::path(config_dir()) / "experiments" / "fashion-mnist.yaml").string(); }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

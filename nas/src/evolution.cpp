@@ -18,7 +18,7 @@
 #include "tinynas/core/files.h"
 #include "tinynas/core/rng.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 using json = nlohmann::json;
 
@@ -125,7 +125,7 @@ json candidate_to_json(const Candidate& c) {
 
 Candidate candidate_from_json(const json& j) {
   Candidate c;
-  c.arch = arch_from_json(j.at("arch").dump());
+  c.arch = search_space::arch_from_json(j.at("arch").dump());
   c.key = j.at("key").get<std::string>();
   c.costs.sram_bytes = j.at("sram_bytes").get<int64_t>();
   c.costs.flash_bytes = j.at("flash_bytes").get<int64_t>();
@@ -152,7 +152,7 @@ GenerationStats history_from_json(const json& j) {
 
 // Everything that changes the result, except the number of generations (a finished run can be
 // resumed with more).
-json settings_json(const SearchSpace& space, const Budget& c, const EvolutionOptions& o) {
+json settings_json(const search_space::SearchSpace& space, const evaluator::Budget& c, const EvolutionOptions& o) {
   return json{{"space", space.name},
               {"population", o.population},
               {"parents", o.parents},
@@ -170,7 +170,7 @@ json settings_json(const SearchSpace& space, const Budget& c, const EvolutionOpt
               {"latency_ms", c.latency_ms}};
 }
 
-void validate_options(const SearchSpace& space, const EvolutionOptions& o) {
+void validate_options(const search_space::SearchSpace& space, const EvolutionOptions& o) {
   if (o.population < 1) throw core::InputError("evolution: population must be at least 1");
   if (o.parents < 1 || o.parents > o.population)
     throw core::InputError("evolution: parents must be between 1 and the population (" + std::to_string(o.population) + ")");
@@ -179,7 +179,7 @@ void validate_options(const SearchSpace& space, const EvolutionOptions& o) {
   if (o.generations < 0) throw core::InputError("evolution: generations cannot be negative");
   if (o.max_tries < 1) throw core::InputError("evolution: max_tries must be at least 1");
   if (!o.free_wr) {
-    ArchSpec probe = space.smallest(o.w, o.r);
+    search_space::ArchSpec probe = space.smallest(o.w, o.r);
     space.validate(probe);  // names a w or r outside the space
   }
   if (o.resume && o.checkpoint_path.empty()) throw core::InputError("evolution: resume needs a checkpoint path");
@@ -187,7 +187,7 @@ void validate_options(const SearchSpace& space, const EvolutionOptions& o) {
 
 class Search {
  public:
-  Search(const SearchSpace& space, const Budget& constraints, const EvolutionOptions& options,
+  Search(const search_space::SearchSpace& space, const evaluator::Budget& constraints, const EvolutionOptions& options,
          const EvolutionCallbacks& callbacks)
       : space_(space), limits_(constraints), o_(options), cb_(callbacks) {}
 
@@ -221,18 +221,18 @@ class Search {
   }
 
  private:
-  ArchSpec draw(core::Rng& rng) const { return o_.free_wr ? space_.sample(rng) : space_.sample(rng, o_.w, o_.r); }
+  search_space::ArchSpec draw(core::Rng& rng) const { return o_.free_wr ? space_.sample(rng) : space_.sample(rng, o_.w, o_.r); }
 
   // Costs of `arch`, counted.
-  CandidateCosts costs_of(const ArchSpec& arch) {
+  evaluator::CandidateCosts costs_of(const search_space::ArchSpec& arch) {
     ++cost_queries_;
     return cb_.costs(arch);
   }
 
-  Candidate make(const ArchSpec& arch, const CandidateCosts& costs) const {
+  Candidate make(const search_space::ArchSpec& arch, const evaluator::CandidateCosts& costs) const {
     Candidate c;
     c.arch = space_.normalized(arch);
-    c.key = arch_key(space_, c.arch);
+    c.key = search_space::arch_key(space_, c.arch);
     c.costs = costs;
     return c;
   }
@@ -245,7 +245,7 @@ class Search {
       if (!archive_.count(candidates[i].key) && first.emplace(candidates[i].key, i).second) todo.push_back(i);
     std::vector<double> acc(todo.size());
     if (cb_.accuracy_batch) {
-      std::vector<ArchSpec> archs;
+      std::vector<search_space::ArchSpec> archs;
       for (size_t k : todo) archs.push_back(candidates[k].arch);
       acc = cb_.accuracy_batch(archs);
       if (acc.size() != todo.size()) throw core::RuntimeFailure("evolution: the batch accuracy returned a wrong count");
@@ -268,8 +268,8 @@ class Search {
     tbb::parallel_for(size_t(0), n, [&](size_t i) {
       core::Rng rng(core::derive_seed(o_.seed, 0, i));
       for (int t = 0; t < o_.max_tries; ++t) {
-        const ArchSpec arch = draw(rng);
-        const CandidateCosts costs = costs_of(arch);
+        const search_space::ArchSpec arch = draw(rng);
+        const evaluator::CandidateCosts costs = costs_of(arch);
         if (limits_.admits(costs)) {
           slots[i] = make(arch, costs);
           found[i] = 1;
@@ -291,7 +291,7 @@ class Search {
     const double w = o_.free_wr ? *std::min_element(space_.width_choices.begin(), space_.width_choices.end()) : o_.w;
     const int r = o_.free_wr ? *std::min_element(space_.resolution_choices.begin(), space_.resolution_choices.end())
                              : o_.r;
-    const CandidateCosts smallest = cb_.costs(space_.smallest(w, r));
+    const evaluator::CandidateCosts smallest = cb_.costs(space_.smallest(w, r));
     std::ostringstream s;
     s << "no subnet meets " << limits_.describe() << " after " << o_.max_tries << " draws for each of the "
       << o_.population << " initial candidates; the smallest subnet (w " << w << ", r " << r << ") needs SRAM "
@@ -319,9 +319,9 @@ class Search {
       core::Rng rng(core::derive_seed(o_.seed, uint64_t(g), i));
       const bool mutation = i < size_t(o_.mutations);
       for (int t = 0; t < o_.max_tries; ++t) {
-        ArchSpec arch;
+        search_space::ArchSpec arch;
         if (mutation || parents < 2) {
-          const ArchSpec& parent = population_[rng.below(uint32_t(parents))].arch;
+          const search_space::ArchSpec& parent = population_[rng.below(uint32_t(parents))].arch;
           arch = space_.mutate(parent, o_.mutate_prob, rng, o_.free_wr);
         } else {
           const uint32_t a = rng.below(uint32_t(parents));
@@ -329,7 +329,7 @@ class Search {
           if (b >= a) ++b;  // two different parents
           arch = space_.crossover(population_[a].arch, population_[b].arch, rng);
         }
-        const CandidateCosts costs = costs_of(arch);
+        const evaluator::CandidateCosts costs = costs_of(arch);
         if (limits_.admits(costs)) {
           children[i] = make(arch, costs);
           found[i] = 1;
@@ -423,8 +423,8 @@ class Search {
     return result_;
   }
 
-  const SearchSpace& space_;
-  Budget limits_;
+  const search_space::SearchSpace& space_;
+  evaluator::Budget limits_;
   EvolutionOptions o_;
   EvolutionCallbacks cb_;
   std::vector<Candidate> population_;
@@ -455,9 +455,9 @@ std::vector<Candidate> pareto_front(const std::vector<Candidate>& candidates, Se
   return front;
 }
 
-EvolutionResult evolve(const SearchSpace& space, const Budget& constraints, const EvolutionOptions& options,
+EvolutionResult evolve(const search_space::SearchSpace& space, const evaluator::Budget& constraints, const EvolutionOptions& options,
                        const EvolutionCallbacks& callbacks) {
   return Search(space, constraints, options, callbacks).run();
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

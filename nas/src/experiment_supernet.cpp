@@ -11,7 +11,7 @@
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::string& flag) {
   const std::string path = flag.empty() ? x.supernet.checkpoint : flag;
@@ -25,14 +25,14 @@ supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::
   return f;
 }
 
-ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::string& arch, int resolution) {
+search_space::ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::string& arch, int resolution) {
   const auto& rs = f.resolutions;
   if (arch == "largest" || arch == "smallest") {
     const int r = resolution > 0 ? resolution : arch == "largest" ? *std::max_element(rs.begin(), rs.end())
                                                                   : *std::min_element(rs.begin(), rs.end());
     return arch == "largest" ? f.net->largest(r) : f.net->smallest(r);
   }
-  ArchSpec a = load_arch(arch);
+  search_space::ArchSpec a = search_space::load_arch(arch);
   if (resolution > 0) a.r = resolution;
   f.net->space.validate(a);
   if (std::find(rs.begin(), rs.end(), a.r) == rs.end())
@@ -50,9 +50,9 @@ int training_eval_batch_size(const supernet::SupernetFile& f, const Experiment& 
   return nlohmann::json::parse(f.train_options).value("eval_batch_size", x.train.options.eval_batch_size);
 }
 
-SubnetAccuracyOptions subnet_accuracy_options(const supernet::SupernetFile& f, const Experiment& x, int images,
+evaluator::SubnetAccuracyOptions subnet_accuracy_options(const supernet::SupernetFile& f, const Experiment& x, int images,
                                               const std::string& cache_path) {
-  SubnetAccuracyOptions o;
+  evaluator::SubnetAccuracyOptions o;
   o.calibration_images = images;
   o.calibration_seed = supernet::calibration_seed(training_seed(f, x));
   o.batch_size = training_eval_batch_size(f, x);
@@ -63,7 +63,7 @@ SubnetAccuracyOptions subnet_accuracy_options(const supernet::SupernetFile& f, c
   return o;
 }
 
-void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec& arch, int images) {
+void recalibrate(supernet::SupernetFile& f, const Experiment& x, const search_space::ArchSpec& arch, int images) {
   // The calibration subset and batch size of the run that trained the supernet, so that these figures
   // reproduce its metrics.
   const auto train = data::open_split(x.data, "train");
@@ -72,4 +72,4 @@ void recalibrate(supernet::SupernetFile& f, const Experiment& x, const ArchSpec&
   supernet::recalibrate_bn(f.net, *train, idx, arch.r, training_eval_batch_size(f, x));
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

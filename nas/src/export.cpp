@@ -23,7 +23,7 @@
 
 namespace fs = std::filesystem;
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace {
 
@@ -139,12 +139,12 @@ engine::FloatModel float_network(const ExportRequest& q, bool& trained_on_experi
     fm = supernet::to_float_model(s.net);
     trained_on_experiment_data = true;
   } else if (q.random_weights) {
-    const NetworkDesc net = q.arch_spec ? x.space.describe(*q.arch_spec) : load_network_any(q.arch, x.space);
+    const search_space::NetworkDesc net = q.arch_spec ? x.space.describe(*q.arch_spec) : search_space::load_network_any(q.arch, x.space);
     fm = engine::random_float_model(engine::build_graph(net), q.seed);
   } else {
     supernet::configure_torch(threads);
     auto f = load_experiment_supernet(x, q.supernet);
-    ArchSpec a;
+    search_space::ArchSpec a;
     if (q.arch_spec) {
       a = *q.arch_spec;
       f.net->space.validate(a);
@@ -226,4 +226,4 @@ ExportResult export_network(const ExportRequest& q) {
   return r;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

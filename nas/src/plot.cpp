@@ -7,7 +7,7 @@
 #include "tinynas/core/files.h"
 #include "tinynas/core/process.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace fs = std::filesystem;
 
@@ -35,4 +35,4 @@ bool render_svg(const std::string& dir, const std::string& script, const std::st
   return false;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

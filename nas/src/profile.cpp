@@ -10,7 +10,7 @@
 #include "tinynas/core/units.h"
 #include "tinynas/search_space/cost.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace {
 
@@ -39,8 +39,8 @@ int64_t op_params(const engine::Graph& g, const engine::Op& op) {
 
 }  // namespace
 
-nlohmann::ordered_json profile_json(const NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source) {
-  const Cost cost = compute_cost(net);
+nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source) {
+  const search_space::Cost cost = search_space::compute_cost(net);
   const engine::Graph g = engine::build_graph(net);
   const engine::MemoryPlan plan = engine::plan_memory(g, {true, 4});
   const engine::MemoryPlan layerwise = engine::plan_memory(g, {false, 4});
@@ -87,7 +87,7 @@ nlohmann::ordered_json profile_json(const NetworkDesc& net, const engine::McuPro
                 {"code_bytes", flash.code_bytes},
                 {"total_bytes", flash.total()}};
   t["mcu"] = mcu.name;
-  t["fits_sram"] = mcu_budget(mcu).admits_sram(plan.arena_bytes + engine::kStackBoundBytes);
+  t["fits_sram"] = evaluator::mcu_budget(mcu).admits_sram(plan.arena_bytes + engine::kStackBoundBytes);
   t["fits_flash"] = flash.total() <= mcu.flash_bytes;
   j["totals"] = t;
   const std::string stem = std::filesystem::path(source).stem().string();
@@ -137,4 +137,4 @@ std::string profile_text(const nlohmann::ordered_json& j) {
   return out.str();
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

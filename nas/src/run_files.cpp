@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace fs = std::filesystem;
 
@@ -26,4 +26,4 @@ std::string training_dir(const Experiment& x) { return "runs/" + x.name + "-supe
 
 std::string search_supernet_dir(const std::string& search_out) { return (fs::path(search_out) / "supernet").string(); }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

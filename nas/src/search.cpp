@@ -24,11 +24,11 @@
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/runtime.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace fs = std::filesystem;
 
-SpaceOptimizerOptions stage1_options(const Experiment& x, const SearchSpace& space, const Budget& budget) {
+SpaceOptimizerOptions stage1_options(const Experiment& x, const search_space::SearchSpace& space, const evaluator::Budget& budget) {
   SpaceOptimizerOptions s1;
   s1.space = space;
   s1.stage1 = x.stage1;
@@ -67,9 +67,9 @@ std::string train_for_search(const SearchRequest& q) {
     // Nothing is trained for a budget the configured space cannot meet (without the latency, which
     // needs the trained supernet for nothing and is checked again after training).
     const int r_min = *std::min_element(resolutions.begin(), resolutions.end());
-    Budget memory = q.budget;
+    evaluator::Budget memory = q.budget;
     memory.latency_ms = 0;
-    const CandidateCosts smallest = CostModel(x.space, x.mcu, LatencyModel{})(x.space.smallest(w, r_min));
+    const evaluator::CandidateCosts smallest = evaluator::CostModel(x.space, x.mcu, evaluator::LatencyModel{})(x.space.smallest(w, r_min));
     if (!memory.admits(smallest))
       throw core::InputError("no subnet of the configured supernet (w " + std::to_string(w) + ") meets " +
                              q.budget.describe() + ": the smallest (r " + std::to_string(r_min) + ") needs SRAM " +
@@ -100,11 +100,11 @@ namespace {
 
 // What the evolution scores candidates with.
 struct Scoring {
-  std::optional<AccuracyPredictor> predictor;
+  std::optional<evaluator::AccuracyPredictor> predictor;
   std::string predictor_path = "none";
   std::string latency_path;
   bool has_latency_model = false;
-  LatencyModel latency;
+  evaluator::LatencyModel latency;
 };
 
 Scoring load_scoring(const SearchRequest& q, const supernet::SupernetFile& f) {
@@ -114,7 +114,7 @@ Scoring load_scoring(const SearchRequest& q, const supernet::SupernetFile& f) {
     if (!fs::exists(predictor_path))
       throw core::InputError("no accuracy predictor at " + predictor_path +
                              ": build it with `tinynas predictor build`, or pass --predictor none to measure every candidate");
-    s.predictor = AccuracyPredictor::load(predictor_path, f.net->space);
+    s.predictor = evaluator::AccuracyPredictor::load(predictor_path, f.net->space);
     s.predictor_path = predictor_path;
   }
   const engine::McuProfile& mcu = q.experiment.mcu;
@@ -122,7 +122,7 @@ Scoring load_scoring(const SearchRequest& q, const supernet::SupernetFile& f) {
   if (!q.latency_model.empty() && !fs::exists(s.latency_path))
     throw core::InputError("--latency-model " + s.latency_path + ": no such file");
   s.has_latency_model = fs::exists(s.latency_path);
-  if (s.has_latency_model) s.latency = load_latency_model(s.latency_path);
+  if (s.has_latency_model) s.latency = evaluator::load_latency_model(s.latency_path);
   else if (q.budget.latency_ms > 0)
     throw core::InputError("--latency needs a latency model of " + mcu.name + " (" + s.latency_path +
                            "): run `tinynas calibrate --mcu " + mcu.latency_model + "` and pass --latency-model");
@@ -134,27 +134,27 @@ Scoring load_scoring(const SearchRequest& q, const supernet::SupernetFile& f) {
 // each is written to beside winner.json.
 struct ScaledBaseline {
   std::string name, file;
-  std::optional<ArchSpec> arch;
+  std::optional<search_space::ArchSpec> arch;
 };
 
-std::vector<ScaledBaseline> scaled_baselines(const SearchSpace& space, double w, const std::vector<int>& resolutions,
-                                             const Budget& budget, const CostModel& costs) {
-  const auto cost_fn = [&](const ArchSpec& a) { return costs(a); };
+std::vector<ScaledBaseline> scaled_baselines(const search_space::SearchSpace& space, double w, const std::vector<int>& resolutions,
+                                             const evaluator::Budget& budget, const evaluator::CostModel& costs) {
+  const auto cost_fn = [&](const search_space::ArchSpec& a) { return costs(a); };
   std::vector<ScaledBaseline> out;
   for (const auto& [name, file, make] :
-       std::vector<std::tuple<std::string, std::string, std::function<ArchSpec(double, int)>>>{
+       std::vector<std::tuple<std::string, std::string, std::function<search_space::ArchSpec(double, int)>>>{
            {"MobileNetV2 (scaled)", "baseline-mobilenetv2.json",
             [&](double bw, int r) { return mobilenetv2_arch(space, bw, r); }},
            {"ProxylessNAS (scaled)", "baseline-proxylessnas.json",
             [&](double bw, int r) { return proxylessnas_arch(space, bw, r); }}}) {
     const auto b = scale_to_fit(name, make, {w}, resolutions, budget, cost_fn);
-    out.push_back({name, file, b ? std::optional<ArchSpec>(b->arch) : std::nullopt});
+    out.push_back({name, file, b ? std::optional<search_space::ArchSpec>(b->arch) : std::nullopt});
   }
   return out;
 }
 
 // Whether each limit binds: does the largest subnet at the largest resolution meet it?
-std::vector<std::string> binding_notes(const CandidateCosts& largest, int r_max, const Budget& budget) {
+std::vector<std::string> binding_notes(const evaluator::CandidateCosts& largest, int r_max, const evaluator::Budget& budget) {
   std::vector<std::string> notes;
   if (largest.sram_bytes <= budget.sram_bytes)
     notes.push_back("the SRAM limit does not bind: the largest subnet (r " + std::to_string(r_max) + ") needs " +
@@ -168,7 +168,7 @@ std::vector<std::string> binding_notes(const CandidateCosts& largest, int r_max,
 }
 
 // The winner as firmware (the one export path), and the report's line about it.
-std::optional<ExportResult> export_winner(const SearchRequest& q, const std::string& supernet_path, const ArchSpec& winner,
+std::optional<ExportResult> export_winner(const SearchRequest& q, const std::string& supernet_path, const search_space::ArchSpec& winner,
                                           const Scoring& scoring, const engine::Graph& winner_graph, std::string& line) {
   if (!q.export_firmware) {
     line = "not exported (--no-firmware); `tinynas export --arch winner.json` does it.";
@@ -205,14 +205,14 @@ std::optional<ExportResult> export_winner(const SearchRequest& q, const std::str
 namespace {
 
 // One network of the report, measured like the others.
-ReportedNetwork reported(const std::string& name, const Candidate& c, const Scoring& scoring, SubnetAccuracy& measure,
-                         const SearchSpace& space) {
+ReportedNetwork reported(const std::string& name, const Candidate& c, const Scoring& scoring, evaluator::SubnetAccuracy& measure,
+                         const search_space::SearchSpace& space) {
   ReportedNetwork n;
   n.name = name;
   n.candidate = c;
   n.predicted = scoring.predictor ? scoring.predictor->predict(c.arch) : -1;
   n.holdout_top1 = measure(c.arch);
-  n.macs = compute_macs(space.describe(c.arch));  // the counter stage 1 ranks by
+  n.macs = search_space::compute_macs(space.describe(c.arch));  // the counter stage 1 ranks by
   return n;
 }
 
@@ -228,9 +228,9 @@ EvolutionOptions evolution_options(const SearchRequest& q, bool root) {
 }
 
 // Nothing is written when no subnet can meet the budget (exit code 2).
-void check_smallest_fits(const supernet::SupernetFile& f, const CostModel& costs, const Budget& budget) {
+void check_smallest_fits(const supernet::SupernetFile& f, const evaluator::CostModel& costs, const evaluator::Budget& budget) {
   const int r_min = *std::min_element(f.resolutions.begin(), f.resolutions.end());
-  const CandidateCosts smallest = costs(f.net->smallest(r_min));
+  const evaluator::CandidateCosts smallest = costs(f.net->smallest(r_min));
   if (!budget.admits(smallest))
     throw core::InputError("no subnet of the supernet meets " + budget.describe() + ": the smallest (r " +
                            std::to_string(r_min) + ") needs SRAM " + core::format_size(smallest.sram_bytes) + ", Flash " +
@@ -241,13 +241,13 @@ void check_smallest_fits(const supernet::SupernetFile& f, const CostModel& costs
 // The top-k of the final population and the baselines, measured with the supernet (at once, split
 // between the ranks); the winner is the best measured candidate.
 void remeasure(const SearchRequest& q, const EvolutionResult& result, const std::vector<ScaledBaseline>& baselines,
-               const Scoring& scoring, SubnetAccuracy& measure, const CostModel& costs, SearchReport& report, bool root) {
-  const SearchSpace& space = costs.space();
+               const Scoring& scoring, evaluator::SubnetAccuracy& measure, const evaluator::CostModel& costs, SearchReport& report, bool root) {
+  const search_space::SearchSpace& space = costs.space();
   std::vector<Candidate> ranked = result.population;
   std::sort(ranked.begin(), ranked.end(), [](const Candidate& a, const Candidate& b) {
     return a.accuracy != b.accuracy ? a.accuracy > b.accuracy : a.key < b.key;
   });
-  std::vector<ArchSpec> batch;
+  std::vector<search_space::ArchSpec> batch;
   for (size_t i = 0; i < ranked.size() && int(batch.size()) < q.top_k; ++i) batch.push_back(ranked[i].arch);
   for (const auto& b : baselines)
     if (b.arch) batch.push_back(*b.arch);
@@ -264,10 +264,10 @@ void remeasure(const SearchRequest& q, const EvolutionResult& result, const std:
       report.notes.push_back(b.name + " does not fit the limits at any resolution of the supernet");
       continue;
     }
-    if (root) save_arch((fs::path(q.out) / b.file).string(), *b.arch);
+    if (root) search_space::save_arch((fs::path(q.out) / b.file).string(), *b.arch);
     Candidate c;
     c.arch = *b.arch;
-    c.key = arch_key(space, *b.arch);
+    c.key = search_space::arch_key(space, *b.arch);
     c.costs = costs(*b.arch);
     report.networks.push_back(reported(b.name, c, scoring, measure, space));
   }
@@ -284,13 +284,13 @@ SearchResult search(SearchRequest q) {
     q.supernet = train_for_search(q);
   }
   auto f = load_experiment_supernet(x, q.supernet);
-  const SearchSpace& space = f.net->space;
+  const search_space::SearchSpace& space = f.net->space;
   const double w = f.net->largest(f.resolutions.front()).w;
-  SearchSpace trained = space;  // the candidates: the supernet's width, the resolutions it was trained at
+  search_space::SearchSpace trained = space;  // the candidates: the supernet's width, the resolutions it was trained at
   trained.width_choices = {w};
   trained.resolution_choices = f.resolutions;
   const Scoring scoring = load_scoring(q, f);
-  const CostModel costs(space, x.mcu, scoring.latency);
+  const evaluator::CostModel costs(space, x.mcu, scoring.latency);
   check_smallest_fits(f, costs, q.budget);
   // Under MPI every rank runs these same steps; the subnet measurements are split between the ranks
   // and rank 0 alone writes files.
@@ -307,15 +307,15 @@ SearchResult search(SearchRequest q) {
   out.stage1 = optimize_space(s1);
   if (out.root) write_stage1_outputs((fs::path(q.out) / "stage1").string(), out.stage1, s1, x);
 
-  SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, x.train.options.recalibration_images,
+  evaluator::SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, x.train.options.recalibration_images,
                                                      (fs::path(q.out) / "accuracy_cache.json").string());
   ao.write_cache = out.root;
-  SubnetAccuracy measure(f.net, space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"), ao);
+  evaluator::SubnetAccuracy measure(f.net, space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"), ao);
   const EvolutionOptions evo = evolution_options(q, out.root);
   EvolutionCallbacks cb;
-  cb.costs = [&](const ArchSpec& a) { return costs(a); };
-  if (scoring.predictor) cb.accuracy = [&](const ArchSpec& a) { return scoring.predictor->predict(a); };
-  else cb.accuracy_batch = [&](const std::vector<ArchSpec>& archs) { return measure.measure_all(archs, cluster); };
+  cb.costs = [&](const search_space::ArchSpec& a) { return costs(a); };
+  if (scoring.predictor) cb.accuracy = [&](const search_space::ArchSpec& a) { return scoring.predictor->predict(a); };
+  else cb.accuracy_batch = [&](const std::vector<search_space::ArchSpec>& archs) { return measure.measure_all(archs, cluster); };
   cb.should_stop = [&] { return cluster.any(core::stop_requested()); };
   cb.on_generation = [&](const GenerationStats& s) {
     spdlog::info("generation {}/{}: best {:.2f}, mean {:.2f}, {} children, {} scored ({:.2f} s)", s.generation,
@@ -338,14 +338,14 @@ SearchResult search(SearchRequest q) {
   const int r_max = *std::max_element(f.resolutions.begin(), f.resolutions.end());
   for (const std::string& note : binding_notes(costs(f.net->largest(r_max)), r_max, q.budget)) report.notes.push_back(note);
   if (!out.root) return out;  // the rest writes files and exports firmware: rank 0 only
-  const ArchSpec& winner = report.networks.front().candidate.arch;
+  const search_space::ArchSpec& winner = report.networks.front().candidate.arch;
   report.winner_graph = engine::build_graph(space.describe(winner));
   out.winner_path = (fs::path(q.out) / "winner.json").string();
-  save_arch(out.winner_path, winner);
+  search_space::save_arch(out.winner_path, winner);
   out.firmware = export_winner(q, f.path, winner, scoring, report.winner_graph, report.firmware);
   write_search_report(q.out, report);
   out.report_path = (fs::path(q.out) / "report.md").string();
   return out;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

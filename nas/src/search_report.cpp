@@ -10,7 +10,7 @@
 #include "tinynas/core/units.h"
 #include "tinynas/core/files.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -136,4 +136,4 @@ void write_search_report(const std::string& out_dir, const SearchReport& r) {
   core::write_file_atomic((dir / "summary.json").string(), summary.dump(2) + "\n");
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

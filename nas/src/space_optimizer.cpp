@@ -12,7 +12,7 @@
 #include "tinynas/search_space/cost.h"
 #include "tinynas/core/errors.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 bool enough_fit(const SpaceStats& s, double min_fit_fraction) {
   return s.fitting > 0 && s.fitting >= min_fit_fraction * s.samples;
@@ -63,15 +63,15 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   std::vector<int64_t> macs(n), arena(n), flash(n);
   const engine::PlanOptions plan_options{opt.inplace, 4};
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, 256), [&](const tbb::blocked_range<int64_t>& range) {
-    NetworkDesc net;
+    search_space::NetworkDesc net;
     engine::Graph graph;
     for (int64_t i = range.begin(); i != range.end(); ++i) {
       const Cell& cell = grid[size_t(i / m)];
       core::Rng rng(core::derive_seed(opt.stage1.seed, uint64_t(i / m), uint64_t(i % m)));
-      const ArchSpec arch = opt.space.sample(rng, cell.w, cell.r);
+      const search_space::ArchSpec arch = opt.space.sample(rng, cell.w, cell.r);
       opt.space.describe_into(arch, net);
       engine::build_graph_into(net, graph);
-      macs[size_t(i)] = compute_macs(net);
+      macs[size_t(i)] = search_space::compute_macs(net);
       arena[size_t(i)] = engine::plan_arena_bytes(graph, plan_options);
       flash[size_t(i)] = engine::estimate_flash(graph, opt.runtime_code_bytes).total();
     }
@@ -111,4 +111,4 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   return result;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

@@ -15,7 +15,7 @@
 
 namespace fs = std::filesystem;
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace {
 
@@ -135,7 +135,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   render_svg(out_dir, "cdf.gp", "cdf.svg");
 
   // The chosen space: w and r fixed, the per-block choices as they were.
-  SearchSpace chosen = opt.space;
+  search_space::SearchSpace chosen = opt.space;
   chosen.name = opt.space.name + "-" + space_label(best);
   chosen.width_choices = {best.w};
   chosen.resolution_choices = {best.r};
@@ -144,7 +144,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
        << core::format_size(opt.budget.flash_bytes) << " on " << experiment.mcu.name << ":\n# mean "
        << fmt("%.2f", best.mean_macs / 1e6) << "M MACs over " << best.fitting << "/" << best.samples
        << " fitting subnets.\n"
-       << space_to_yaml(chosen);
+       << search_space::space_to_yaml(chosen);
   core::write_file_atomic((dir / "space.yaml").string(), yaml.str());
 
   nlohmann::ordered_json j;
@@ -180,4 +180,4 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   core::write_file_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

@@ -20,7 +20,7 @@
 #include "tinynas/supernet/runtime.h"
 #include "tinynas/supernet/train.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 namespace fs = std::filesystem;
 
@@ -109,9 +109,9 @@ TrainResult train_experiment(const TrainRequest& q) {
 namespace {
 
 // Random subnets of the supernet's width at the resolutions it was trained at.
-std::vector<ArchSpec> predictor_samples(const supernet::SupernetFile& f, int count, uint64_t seed) {
+std::vector<search_space::ArchSpec> predictor_samples(const supernet::SupernetFile& f, int count, uint64_t seed) {
   const double w = f.net->largest(f.resolutions.front()).w;
-  std::vector<ArchSpec> sampled;
+  std::vector<search_space::ArchSpec> sampled;
   for (int i = 0; i < count; ++i) {
     core::Rng rng(core::derive_seed(seed, uint64_t(i)));
     const int r = f.resolutions[rng.below(uint32_t(f.resolutions.size()))];
@@ -122,10 +122,10 @@ std::vector<ArchSpec> predictor_samples(const supernet::SupernetFile& f, int cou
 
 // Measures in chunks, so that a stop signal (Slurm's time limit) ends the run between two of them with
 // the cache saved: the same request then measures only what is missing.
-std::vector<MeasuredArch> measure_samples(SubnetAccuracy& accuracy, const std::vector<ArchSpec>& sampled,
+std::vector<evaluator::MeasuredArch> measure_samples(evaluator::SubnetAccuracy& accuracy, const std::vector<search_space::ArchSpec>& sampled,
                                           const std::string& cache) {
   const dist::Cluster& cluster = dist::Cluster::world();
-  std::vector<MeasuredArch> measured;
+  std::vector<evaluator::MeasuredArch> measured;
   core::ProgressBar progress("measuring subnets", int64_t(sampled.size()), "subnets");
   const size_t chunk = size_t(8 * cluster.size());
   for (size_t first = 0; first < sampled.size(); first += chunk) {
@@ -134,7 +134,7 @@ std::vector<MeasuredArch> measure_samples(SubnetAccuracy& accuracy, const std::v
       throw core::Interrupted("measured " + std::to_string(first) + " of " + std::to_string(sampled.size()) +
                               " subnets, cached in " + cache + "; the same command measures the rest");
     }
-    const std::vector<ArchSpec> part(sampled.begin() + std::ptrdiff_t(first),
+    const std::vector<search_space::ArchSpec> part(sampled.begin() + std::ptrdiff_t(first),
                                      sampled.begin() + std::ptrdiff_t(std::min(sampled.size(), first + chunk)));
     const std::vector<double> top1 = accuracy.measure_all(part, cluster);
     for (size_t k = 0; k < part.size(); ++k) measured.push_back({part[k], top1[k]});
@@ -146,7 +146,7 @@ std::vector<MeasuredArch> measure_samples(SubnetAccuracy& accuracy, const std::v
 }
 
 // How noisy the targets are: the held-out subnets measured on the two halves of the holdout.
-MeasurementNoise holdout_noise(SubnetAccuracy& accuracy, const std::vector<MeasuredArch>& test_set, uint64_t seed) {
+evaluator::MeasurementNoise holdout_noise(evaluator::SubnetAccuracy& accuracy, const std::vector<evaluator::MeasuredArch>& test_set, uint64_t seed) {
   const dist::Cluster& cluster = dist::Cluster::world();
   std::vector<std::pair<double, double>> halves;
   core::ProgressBar bar("holdout halves", int64_t(test_set.size()), "subnets");
@@ -159,7 +159,7 @@ MeasurementNoise holdout_noise(SubnetAccuracy& accuracy, const std::vector<Measu
     halves.push_back({j[0].get<double>(), j[1].get<double>()});
   }
   bar.finish();
-  return measurement_noise(halves, seed);
+  return evaluator::measurement_noise(halves, seed);
 }
 
 }  // namespace
@@ -174,17 +174,17 @@ PredictorResult build_predictor(const PredictorRequest& q) {
   // Under MPI the measurements are split between the ranks; rank 0 writes the cache and the predictor.
   const dist::Cluster& cluster = dist::Cluster::world();
   core::install_stop_handlers();
-  SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, images, cache);
+  evaluator::SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, images, cache);
   ao.write_cache = cluster.is_root();
-  SubnetAccuracy accuracy(f.net, f.net->space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"), ao);
-  const std::vector<MeasuredArch> measured = measure_samples(accuracy, predictor_samples(f, q.samples, q.seed), cache);
+  evaluator::SubnetAccuracy accuracy(f.net, f.net->space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"), ao);
+  const std::vector<evaluator::MeasuredArch> measured = measure_samples(accuracy, predictor_samples(f, q.samples, q.seed), cache);
   PredictorResult result;
   result.measured = accuracy.measured();
   result.cached = accuracy.hits();
   spdlog::info("{} subnets measured, {} from the cache {}", accuracy.measured(), accuracy.hits(), cache);
   const size_t test = std::max<size_t>(2, size_t(double(measured.size()) * q.test_fraction));
-  const std::vector<MeasuredArch> train_set(measured.begin(), measured.end() - std::ptrdiff_t(test));
-  const std::vector<MeasuredArch> test_set(measured.end() - std::ptrdiff_t(test), measured.end());
+  const std::vector<evaluator::MeasuredArch> train_set(measured.begin(), measured.end() - std::ptrdiff_t(test));
+  const std::vector<evaluator::MeasuredArch> test_set(measured.end() - std::ptrdiff_t(test), measured.end());
   std::string notes = "supernet " + fs::path(f.path).filename().string() + ", " + ao.cache_tag;
   if (q.noise_check) {
     result.has_noise = true;
@@ -193,11 +193,11 @@ PredictorResult build_predictor(const PredictorRequest& q) {
                          result.noise.perfect_predictor_tau);
   }
   if (!cluster.is_root()) return result;  // rank 0 trains and writes the predictor
-  PredictorTrainOptions po;
+  evaluator::PredictorTrainOptions po;
   po.epochs = q.epochs;
   po.seed = q.seed;
   spdlog::info("training the predictor on {} subnets ({} epochs)", train_set.size(), po.epochs);
-  const AccuracyPredictor p = AccuracyPredictor::train(f.net->space, train_set, po);
+  const evaluator::AccuracyPredictor p = evaluator::AccuracyPredictor::train(f.net->space, train_set, po);
   result.metrics = p.evaluate(test_set);
   result.metrics.train_samples = int(train_set.size());
   fs::create_directories(fs::absolute(out).parent_path());
@@ -206,4 +206,4 @@ PredictorResult build_predictor(const PredictorRequest& q) {
   return result;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 const char* to_string(LayerKind kind) {
   switch (kind) {
@@ -78,4 +78,4 @@ int64_t compute_macs(const NetworkDesc& net) {
   return macs;
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

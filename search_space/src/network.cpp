@@ -2,7 +2,7 @@
 
 #include "tinynas/core/errors.h"
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 int NetworkDesc::head_channels() const {
   if (feature_mix_out > 0) return feature_mix_out;
@@ -36,4 +36,4 @@ void NetworkDesc::validate() const {
   if (feature_mix_out < 0) fail("feature-mix channels must not be negative");
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

@@ -7,7 +7,7 @@
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 int make_divisible(double v, int divisor) {
   int rounded = std::max(divisor, int(v + divisor / 2.0) / divisor * divisor);
@@ -269,6 +269,43 @@ ArchSpec arch_from_json(const std::string& text) {
   return a;
 }
 
+nlohmann::json space_to_json(const SearchSpace& s) {
+  nlohmann::json j;
+  j["name"] = s.name;
+  j["base_widths"] = s.base_widths;
+  j["stage_strides"] = s.stage_strides;
+  j["kernel_choices"] = s.kernel_choices;
+  j["expand_choices"] = s.expand_choices;
+  j["depth_choices"] = s.depth_choices;
+  j["width_choices"] = s.width_choices;
+  j["resolution_choices"] = s.resolution_choices;
+  j["in_channels"] = s.in_channels;
+  j["num_classes"] = s.num_classes;
+  j["feature_mix_channels"] = s.feature_mix_channels;
+  return j;
+}
+
+SearchSpace space_from_json(const nlohmann::json& j) {
+  SearchSpace s;
+  try {
+    j.at("name").get_to(s.name);
+    j.at("base_widths").get_to(s.base_widths);
+    j.at("stage_strides").get_to(s.stage_strides);
+    j.at("kernel_choices").get_to(s.kernel_choices);
+    j.at("expand_choices").get_to(s.expand_choices);
+    j.at("depth_choices").get_to(s.depth_choices);
+    j.at("width_choices").get_to(s.width_choices);
+    j.at("resolution_choices").get_to(s.resolution_choices);
+    j.at("in_channels").get_to(s.in_channels);
+    j.at("num_classes").get_to(s.num_classes);
+    j.at("feature_mix_channels").get_to(s.feature_mix_channels);
+  } catch (const nlohmann::json::exception& e) {
+    throw core::InputError(std::string("search space JSON is malformed: ") + e.what());
+  }
+  s.validate();
+  return s;
+}
+
 ArchSpec load_arch(const std::string& path) {
   const std::string text = core::read_text_file(path);
   try {
@@ -280,4 +317,4 @@ ArchSpec load_arch(const std::string& path) {
 
 void save_arch(const std::string& path, const ArchSpec& arch) { core::write_file_atomic(path, to_json(arch, 2) + "\n"); }
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

@@ -7,7 +7,7 @@
 #include "tinynas/core/errors.h"
 #include "tinynas/search_space/yaml_fields.h"
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 namespace fs = std::filesystem;
 using namespace yaml_fields;
@@ -59,4 +59,4 @@ std::string space_to_yaml(const SearchSpace& s) {
   return std::string(out.c_str()) + "\n";
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

@@ -5,7 +5,7 @@
 
 #include "tinynas/core/units.h"
 
-namespace tinynas::yaml_fields {
+namespace tinynas::search_space::yaml_fields {
 
 namespace fs = std::filesystem;
 
@@ -36,4 +36,4 @@ int64_t get_size(const YAML::Node& n, const char* key, const std::string& where)
   return core::parse_size(get<std::string>(n, key, where), where + ": " + key);
 }
 
-}  // namespace tinynas::yaml_fields
+}  // namespace tinynas::search_space::yaml_fields

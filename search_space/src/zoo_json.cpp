@@ -7,7 +7,7 @@
 #include "tinynas/core/files.h"
 #include "tinynas/search_space/space.h"
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 using nlohmann::json;
 
@@ -193,4 +193,4 @@ NetworkDesc load_network_any(const std::string& path, const SearchSpace& space) 
   return network_from_zoo_json(text, path);
 }
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

@@ -47,13 +47,13 @@ int main(int argc, char** argv) {
   const int64_t batch = int64_t(opt["batch"]), r = int64_t(opt["resolution"]), steps = int64_t(opt["steps"]);
   const double w = opt["width"];
 
-  SearchSpace space;  // the MCUNet space
+  search_space::SearchSpace space;  // the MCUNet space
   space.in_channels = int(opt["channels"]);
   space.num_classes = int(opt["classes"]);
   space.width_choices = {w};
   space.resolution_choices = {int(r)};
   OFASupernet net(space, w);
-  const ArchSpec largest = net->largest(int(r)), smallest = net->smallest(int(r));
+  const search_space::ArchSpec largest = net->largest(int(r)), smallest = net->smallest(int(r));
   StaticNet static_net = net->extract(largest);
   // NHWC memory viewed as NCHW, exactly as the data loader hands images to training (to_input): the
   // memory format picks LibTorch's convolution path, and channels-last is the fast one.
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     };
   };
   auto loss_of = [&](const torch::Tensor& logits) { return torch::nn::functional::cross_entropy(logits, y); };
-  auto elastic = [&](const ArchSpec& a) {
+  auto elastic = [&](const search_space::ArchSpec& a) {
     return [&, a] {
       net->set_active(a);
       return std::vector<torch::Tensor>{loss_of(net->forward(x))};
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   core::Rng rng(1);
   auto sandwich = [&] {
     std::vector<torch::Tensor> losses;
-    std::vector<ArchSpec> archs{largest, smallest, space.sample(rng, w, int(r)), space.sample(rng, w, int(r))};
+    std::vector<search_space::ArchSpec> archs{largest, smallest, space.sample(rng, w, int(r)), space.sample(rng, w, int(r))};
     for (const auto& a : archs) {
       net->set_active(a);
       losses.push_back(loss_of(net->forward(x)) / 4.0);

@@ -13,44 +13,6 @@ namespace tinynas::supernet {
 
 namespace fs = std::filesystem;
 
-std::string space_to_json(const SearchSpace& s) {
-  nlohmann::ordered_json j;
-  j["name"] = s.name;
-  j["base_widths"] = s.base_widths;
-  j["stage_strides"] = s.stage_strides;
-  j["kernel_choices"] = s.kernel_choices;
-  j["expand_choices"] = s.expand_choices;
-  j["depth_choices"] = s.depth_choices;
-  j["width_choices"] = s.width_choices;
-  j["resolution_choices"] = s.resolution_choices;
-  j["in_channels"] = s.in_channels;
-  j["num_classes"] = s.num_classes;
-  j["feature_mix_channels"] = s.feature_mix_channels;
-  return j.dump();
-}
-
-SearchSpace space_from_json(const std::string& text) {
-  SearchSpace s;
-  try {
-    const auto j = nlohmann::json::parse(text);
-    j.at("name").get_to(s.name);
-    j.at("base_widths").get_to(s.base_widths);
-    j.at("stage_strides").get_to(s.stage_strides);
-    j.at("kernel_choices").get_to(s.kernel_choices);
-    j.at("expand_choices").get_to(s.expand_choices);
-    j.at("depth_choices").get_to(s.depth_choices);
-    j.at("width_choices").get_to(s.width_choices);
-    j.at("resolution_choices").get_to(s.resolution_choices);
-    j.at("in_channels").get_to(s.in_channels);
-    j.at("num_classes").get_to(s.num_classes);
-    j.at("feature_mix_channels").get_to(s.feature_mix_channels);
-  } catch (const nlohmann::json::exception& e) {
-    throw core::InputError(std::string("search space JSON is malformed: ") + e.what());
-  }
-  s.validate();
-  return s;
-}
-
 void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::string& path) {
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
@@ -112,7 +74,7 @@ void save_supernet(const std::string& path, OFASupernet& net, const std::vector<
                    const std::string& train_options_json) {
   nlohmann::ordered_json meta;
   meta["format"] = "tinynas-supernet-1";
-  meta["space"] = nlohmann::json::parse(space_to_json(net->space));
+  meta["space"] = search_space::space_to_json(net->space);
   meta["width"] = net->w;
   meta["resolutions"] = resolutions;
   meta["train_options"] = train_options_json.empty() ? nlohmann::json() : nlohmann::json::parse(train_options_json);
@@ -132,7 +94,7 @@ SupernetFile load_supernet(const std::string& path) {
     w = meta.at("width").get<double>();
     meta.at("resolutions").get_to(f.resolutions);
     if (!meta.at("train_options").is_null()) f.train_options = meta.at("train_options").dump();
-    f.net = OFASupernet(space_from_json(meta.at("space").dump()), w);
+    f.net = OFASupernet(search_space::space_from_json(meta.at("space")), w);
   } catch (const std::exception& e) {
     throw core::InputError("'" + path + "' is not a tinynas supernet file: " + e.what());
   }
@@ -145,11 +107,11 @@ SupernetFile load_supernet(const std::string& path) {
   return f;
 }
 
-void save_subnet(const std::string& path, StaticNet& net, const ArchSpec& arch) {
+void save_subnet(const std::string& path, StaticNet& net, const search_space::ArchSpec& arch) {
   nlohmann::ordered_json meta;
   meta["format"] = "tinynas-subnet-1";
   meta["arch"] = nlohmann::json::parse(to_json(arch));
-  meta["network"] = nlohmann::json::parse(network_to_zoo_json(net->desc));
+  meta["network"] = nlohmann::json::parse(search_space::network_to_zoo_json(net->desc));
   save_module_file(path, meta, *net);
 }
 
@@ -161,8 +123,8 @@ SubnetFile load_subnet(const std::string& path) {
   try {
     const auto meta = nlohmann::json::parse(read_string(archive, "meta", path));
     if (meta.value("format", "") != "tinynas-subnet-1") throw core::InputError("unknown format");
-    f.arch = arch_from_json(meta.at("arch").dump());
-    f.net = StaticNet(network_from_zoo_json(meta.at("network").dump()));
+    f.arch = search_space::arch_from_json(meta.at("arch").dump());
+    f.net = StaticNet(search_space::network_from_zoo_json(meta.at("network").dump()));
     load_model_record(archive, *f.net);
   } catch (const std::exception& e) {
     throw core::InputError("'" + path + "' is not a readable tinynas subnet file: " + e.what());

@@ -134,7 +134,7 @@ ElasticBlockImpl::ElasticBlockImpl(int64_t in_ch_, int64_t out_ch_, int64_t stri
 
 int64_t ElasticBlockImpl::mid_channels(int expand) const {
   if (!has_expand) return in_ch;
-  return make_divisible(std::round(double(in_ch) * expand), 8);
+  return search_space::make_divisible(std::round(double(in_ch) * expand), 8);
 }
 
 void ElasticBlockImpl::set_active(int kernel, int expand) {
@@ -186,7 +186,7 @@ void ElasticBlockImpl::reorder_middle_channels() {
 
 // ---- Static network --------------------------------------------------------------------------------
 
-StaticBlockImpl::StaticBlockImpl(const BlockDesc& d) : desc(d) {
+StaticBlockImpl::StaticBlockImpl(const search_space::BlockDesc& d) : desc(d) {
   if (d.has_expand) {
     expand = make_conv(*this, "expand", d.in_ch, d.mid_ch, 1, 1, 1);
     expand_bn = make_bn(*this, "expand_bn", d.mid_ch);
@@ -205,7 +205,7 @@ torch::Tensor StaticBlockImpl::forward(const torch::Tensor& x) {
   return desc.residual ? h + x : h;
 }
 
-StaticNetImpl::StaticNetImpl(const NetworkDesc& d) : desc(d) {
+StaticNetImpl::StaticNetImpl(const search_space::NetworkDesc& d) : desc(d) {
   d.validate();
   stem = make_conv(*this, "stem", d.in_channels, d.stem_out, d.stem_kernel, d.stem_stride, 1);
   stem_bn = make_bn(*this, "stem_bn", d.stem_out);
@@ -230,7 +230,7 @@ torch::Tensor StaticNetImpl::forward(const torch::Tensor& x) {
 
 // ---- The supernet ----------------------------------------------------------------------------------
 
-OFASupernetImpl::OFASupernetImpl(const SearchSpace& space_, double w_) : space(space_), w(w_) {
+OFASupernetImpl::OFASupernetImpl(const search_space::SearchSpace& space_, double w_) : space(space_), w(w_) {
   space.validate();
   if (std::find(space.width_choices.begin(), space.width_choices.end(), w) == space.width_choices.end())
     throw core::InputError("width multiplier " + std::to_string(w) + " is not one of the space's widths");
@@ -256,7 +256,7 @@ OFASupernetImpl::OFASupernetImpl(const SearchSpace& space_, double w_) : space(s
                                                           space.expand_choices, true));
   int64_t head = last_out;
   if (space.feature_mix_channels > 0) {
-    head = make_divisible(space.feature_mix_channels * w, 8);
+    head = search_space::make_divisible(space.feature_mix_channels * w, 8);
     feature_mix_weight = register_parameter("feature_mix_weight", conv_weight(head, last_out, 1));
     feature_mix_bn = register_module("feature_mix_bn", DynamicBatchNorm(head));
   }
@@ -264,7 +264,7 @@ OFASupernetImpl::OFASupernetImpl(const SearchSpace& space_, double w_) : space(s
   set_active(space.largest(w, space.resolution_choices.back()));
 }
 
-void OFASupernetImpl::set_active(const ArchSpec& arch) {
+void OFASupernetImpl::set_active(const search_space::ArchSpec& arch) {
   space.validate(arch);
   if (arch.w != w)
     throw core::InputError("arch has width multiplier " + std::to_string(arch.w) + " but the supernet was built for " +
@@ -311,15 +311,15 @@ void OFASupernetImpl::abort_calibration() {
     if (auto* bn = m->as<DynamicBatchNormImpl>()) bn->abort_calibration();
 }
 
-StaticNet OFASupernetImpl::extract(const ArchSpec& arch) {
+StaticNet OFASupernetImpl::extract(const search_space::ArchSpec& arch) {
   // The active subnet is restored however this returns.
   struct RestoreActive {
     OFASupernetImpl& net;
-    ArchSpec saved;
+    search_space::ArchSpec saved;
     ~RestoreActive() { net.set_active(saved); }
   } restore{*this, active_};
   set_active(arch);
-  const NetworkDesc desc = space.describe(arch);
+  const search_space::NetworkDesc desc = space.describe(arch);
   StaticNet net(desc);
   torch::NoGradGuard no_grad;
   net->stem->weight.copy_(stem_weight);

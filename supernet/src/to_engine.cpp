@@ -28,7 +28,7 @@ engine::FloatOpParams fold(const torch::nn::Conv2d& conv, const torch::nn::Batch
 }  // namespace
 
 engine::FloatModel to_float_model(StaticNet& net) {
-  const NetworkDesc& d = net->desc;
+  const search_space::NetworkDesc& d = net->desc;
   engine::FloatModel m;
   m.graph = engine::build_graph(d);
   m.params.resize(m.graph.ops.size());

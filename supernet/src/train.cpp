@@ -54,8 +54,8 @@ torch::Tensor resize_input(const torch::Tensor& x, int r) {
 
 // The space a phase samples from: the supernet's space with the phase's elastic sets, each defaulting
 // to its largest choice.
-SearchSpace phase_space(const TrainOptions& o, const PhaseOptions& p) {
-  SearchSpace s = o.space;
+search_space::SearchSpace phase_space(const TrainOptions& o, const PhaseOptions& p) {
+  search_space::SearchSpace s = o.space;
   auto pick = [](const std::vector<int>& phase_set, const std::vector<int>& all) {
     return phase_set.empty() ? std::vector<int>{*std::max_element(all.begin(), all.end())} : phase_set;
   };
@@ -68,11 +68,11 @@ SearchSpace phase_space(const TrainOptions& o, const PhaseOptions& p) {
 }
 
 struct Subnet {
-  ArchSpec arch;
+  search_space::ArchSpec arch;
   bool teacher = false;  // the sandwich's largest: trained on labels, teaches the rest
 };
 
-std::vector<Subnet> sample_subnets(const TrainOptions& o, const PhaseOptions& p, const SearchSpace& ps, uint64_t step) {
+std::vector<Subnet> sample_subnets(const TrainOptions& o, const PhaseOptions& p, const search_space::SearchSpace& ps, uint64_t step) {
   core::Rng rng(core::derive_seed(o.seed, kSubnets, step));
   std::vector<Subnet> out;
   const int rmin = *std::min_element(o.resolutions.begin(), o.resolutions.end());
@@ -278,7 +278,7 @@ std::vector<torch::optim::OptimizerParamGroup> sgd_param_groups(torch::nn::Modul
 
 std::string options_to_json(const TrainOptions& o) {
   nlohmann::ordered_json j;
-  j["space"] = nlohmann::json::parse(space_to_json(o.space));
+  j["space"] = search_space::space_to_json(o.space);
   j["width"] = o.width;
   j["resolutions"] = o.resolutions;
   j["batch_size"] = o.batch_size;
@@ -387,7 +387,7 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
   int global_epoch = int(st.history.size());
   for (; st.phase < int(o.phases.size()); ++st.phase, st.epochs_done = 0) {
     const PhaseOptions& p = o.phases[size_t(st.phase)];
-    const SearchSpace ps = phase_space(o, p);
+    const search_space::SearchSpace ps = phase_space(o, p);
     if (st.epochs_done == 0 && st.step_in_epoch == 0) {  // not when resuming inside its first epoch
       // The teacher of progressive shrinking: the largest subnet as the first phase left it.
       if (st.phase > 0 && !st.has_teacher && o.kd_weight > 0 && !p.sandwich) {
@@ -585,9 +585,9 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
           }
         } restore{net, {}};
         for (const auto& b : net->buffers()) restore.saved.push_back(b.clone());
-        const std::vector<ArchSpec> extremes = {ps.largest(o.width, rmax), ps.smallest(o.width, rmin)};
+        const std::vector<search_space::ArchSpec> extremes = {ps.largest(o.width, rmax), ps.smallest(o.width, rmin)};
         const auto top1 = dist::map_items(cluster, extremes.size(), [&](size_t i) {
-          const ArchSpec& a = extremes[i];
+          const search_space::ArchSpec& a = extremes[i];
           net->set_active(a);
           recalibrate_bn(net, train, calib, a.r, o.eval_batch_size);
           const double v =

@@ -70,7 +70,7 @@ TEST(Codegen, CortexMRunsAreBitIdenticalToTheHost) {
   if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
   // A zoo network with random weights (reduced resolution keeps the run short) and every op kind of
   // the search space: stem, expand, depthwise 3/5/7, project, residual adds, pooling, classifier.
-  NetworkDesc net = load_zoo_json(tinynas_test::zoo_path("mcunet-320kb-1mb_imagenet.json"));
+  search_space::NetworkDesc net = search_space::load_zoo_json(tinynas_test::zoo_path("mcunet-320kb-1mb_imagenet.json"));
   net.resolution = 48;
   net.num_classes = 10;
   const Graph g = build_graph(net);

@@ -45,7 +45,7 @@ TEST(Deploy, WritesAndBuildsForTheHostWithThePlannersFigures) {
   EXPECT_EQ(d.bundle_dir, f.options.out);
   EXPECT_EQ(d.bundle.arena_bytes, plan_arena_bytes(f.model.graph));
   EXPECT_EQ(d.flash_model.total(), estimate_flash(f.model.graph, 0).total());
-  EXPECT_EQ(d.bundle.macs, compute_macs(tinynas_test::small_network()));
+  EXPECT_EQ(d.bundle.macs, search_space::compute_macs(tinynas_test::small_network()));
   EXPECT_TRUE(d.built);
   EXPECT_TRUE(fs::is_regular_file(d.build.elf));
   EXPECT_EQ(d.arena_symbol_bytes, -1);  // no ELF symbol table is read for the host

@@ -65,11 +65,11 @@ TEST(FlashZoo, WeightsMatchCostModelParameters) {
   // params = weights + 2 per BN channel + classifier bias = weights + 2 * channels - classes.
   for (const auto& file : zoo_files()) {
     SCOPED_TRACE(file);
-    const NetworkDesc net = load_zoo_json(file);
+    const search_space::NetworkDesc net = search_space::load_zoo_json(file);
     const FlashEstimate f = estimate_flash(build_graph(net), 0);
     const int64_t channels = f.bias_bytes / 4;
     EXPECT_EQ(f.bias_bytes % 4, 0);
     EXPECT_EQ(f.quant_param_bytes, 2 * f.bias_bytes);
-    EXPECT_EQ(f.weight_bytes + 2 * channels - net.num_classes, compute_cost(net).params);
+    EXPECT_EQ(f.weight_bytes + 2 * channels - net.num_classes, search_space::compute_cost(net).params);
   }
 }

@@ -112,11 +112,11 @@ TEST(GraphBuild, SmallNetworkPerOpFigures) {
     total += op_macs(g, g.ops[i]);
   }
   EXPECT_EQ(total, 18528);
-  EXPECT_EQ(total, compute_cost(small_network()).macs);
+  EXPECT_EQ(total, search_space::compute_cost(small_network()).macs);
 }
 
 TEST(GraphBuild, BuildGraphIntoReusesTheGraph) {
-  Graph g = build_graph(load_zoo_json(zoo_files().front()));
+  Graph g = build_graph(search_space::load_zoo_json(zoo_files().front()));
   build_graph_into(small_network(), g);
   EXPECT_EQ(g.ops.size(), 10u);
   EXPECT_EQ(g.tensors.size(), 11u);
@@ -124,7 +124,7 @@ TEST(GraphBuild, BuildGraphIntoReusesTheGraph) {
 }
 
 TEST(GraphBuild, InvalidNetworkThrowsInputError) {
-  NetworkDesc n = small_network();
+  search_space::NetworkDesc n = small_network();
   n.blocks[1].in_ch = 16;
   EXPECT_THROW(build_graph(n), core::InputError);
 }
@@ -134,11 +134,11 @@ TEST(GraphZoo, OpMacsSumToCostModelMacsOnEveryZooFile) {
   ASSERT_EQ(files.size(), 13u);
   for (const auto& f : files) {
     SCOPED_TRACE(f);
-    const NetworkDesc net = load_zoo_json(f);
+    const search_space::NetworkDesc net = search_space::load_zoo_json(f);
     const Graph g = build_graph(net);
     int64_t macs = 0;
     for (const Op& op : g.ops) macs += op_macs(g, op);
-    EXPECT_EQ(macs, compute_cost(net).macs);
+    EXPECT_EQ(macs, search_space::compute_cost(net).macs);
     // Weight counts plus BN and classifier bias give the cost model's parameters.
     int64_t params = 0;
     for (const Op& op : g.ops) {
@@ -148,18 +148,18 @@ TEST(GraphZoo, OpMacsSumToCostModelMacsOnEveryZooFile) {
       else
         params += 2 * op_out_channels_with_params(g, op);  // BN
     }
-    EXPECT_EQ(params, compute_cost(net).params);
+    EXPECT_EQ(params, search_space::compute_cost(net).params);
   }
 }
 
 TEST(GraphZoo, ValidatePassesOnEveryZooGraph) {
   for (const auto& f : zoo_files()) {
     SCOPED_TRACE(f);
-    const NetworkDesc net = load_zoo_json(f);
+    const search_space::NetworkDesc net = search_space::load_zoo_json(f);
     const Graph g = build_graph(net);
     EXPECT_NO_THROW(g.validate());
     size_t residuals = 0;
-    for (const BlockDesc& b : net.blocks) residuals += b.residual;
+    for (const search_space::BlockDesc& b : net.blocks) residuals += b.residual;
     size_t adds = 0;
     for (const Op& op : g.ops) adds += op.kind == OpKind::Add;
     EXPECT_EQ(adds, residuals);
@@ -247,7 +247,7 @@ TEST(GraphPadding, SamePadBefore) {
     for (int k : {1, 3, 5, 7})
       for (int s : {1, 2}) {
         const int p = same_pad_before(in, k, s);
-        EXPECT_EQ((in + 2 * p - k) / s + 1, conv_out_size(in, s)) << in << " " << k << " " << s;
+        EXPECT_EQ((in + 2 * p - k) / s + 1, search_space::conv_out_size(in, s)) << in << " " << k << " " << s;
       }
 }
 

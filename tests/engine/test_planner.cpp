@@ -47,7 +47,7 @@ Graph hand_graph() {
 std::vector<Graph> zoo_graphs() {
   std::vector<Graph> graphs;
   for (const auto& f : zoo_files()) {
-    graphs.push_back(build_graph(load_zoo_json(f)));
+    graphs.push_back(build_graph(search_space::load_zoo_json(f)));
     graphs.back().name = f;
   }
   return graphs;
@@ -288,13 +288,13 @@ TEST(PlannerZoo, PlanArenaBytesEqualsPlanMemory) {
 }
 
 TEST(PlannerZoo, Mcunet320kbFitsTinyEngineMeasuredPeak) {
-  const Graph g = build_graph(load_zoo_json(zoo_path("mcunet-320kb-1mb_imagenet.json")));
+  const Graph g = build_graph(search_space::load_zoo_json(zoo_path("mcunet-320kb-1mb_imagenet.json")));
   const MemoryPlan p = plan_memory(g);
   EXPECT_LE(p.arena_bytes, 260 * 1024);
   EXPECT_LE(p.arena_bytes, plan_memory(g, layerwise()).arena_bytes);
 }
 
 TEST(PlannerZoo, Mcunet5fpsFitsInNinetySixKb) {
-  const Graph g = build_graph(load_zoo_json(zoo_path("mcunet-5fps_imagenet.json")));
+  const Graph g = build_graph(search_space::load_zoo_json(zoo_path("mcunet-5fps_imagenet.json")));
   EXPECT_LE(plan_memory(g).arena_bytes, 96 * 1024);
 }

@@ -56,10 +56,10 @@ FloatModel every_op_model() {
 
 // A sampled subnet of the MCUNet space (w 0.3, r 48, 10 classes) with random weights.
 FloatModel search_space_model() {
-  SearchSpace space;
+  search_space::SearchSpace space;
   space.num_classes = 10;
   core::Rng rng(5);
-  const NetworkDesc net = space.describe(space.sample(rng, 0.3, 48));
+  const search_space::NetworkDesc net = space.describe(space.sample(rng, 0.3, 48));
   return random_float_model(build_graph(net), 3);
 }
 

@@ -15,11 +15,12 @@
 #include "tinynas/supernet/evaluate.h"
 
 using namespace tinynas;
+using namespace tinynas::evaluator;
 
 namespace {
 
-SearchSpace gray_space() {
-  SearchSpace s;
+search_space::SearchSpace gray_space() {
+  search_space::SearchSpace s;
   s.name = "gray";
   s.in_channels = 1;
   s.num_classes = 10;
@@ -29,8 +30,8 @@ SearchSpace gray_space() {
 }
 
 // A known accuracy: a base plus a contribution of every active block and of the resolution.
-double synthetic_top1(const SearchSpace& space, const ArchSpec& arch) {
-  const ArchSpec a = space.normalized(arch);
+double synthetic_top1(const search_space::SearchSpace& space, const search_space::ArchSpec& arch) {
+  const search_space::ArchSpec a = space.normalized(arch);
   double acc = 70 + 0.05 * a.r;
   const int depth = space.max_depth();
   for (int s = 0; s < space.num_stages(); ++s)
@@ -41,11 +42,11 @@ double synthetic_top1(const SearchSpace& space, const ArchSpec& arch) {
   return acc;
 }
 
-std::vector<MeasuredArch> synthetic_set(const SearchSpace& space, int n, uint64_t seed) {
+std::vector<MeasuredArch> synthetic_set(const search_space::SearchSpace& space, int n, uint64_t seed) {
   std::vector<MeasuredArch> v;
   for (int i = 0; i < n; ++i) {
     core::Rng rng(core::derive_seed(seed, uint64_t(i)));
-    const ArchSpec a = space.sample(rng);
+    const search_space::ArchSpec a = space.sample(rng);
     v.push_back({a, synthetic_top1(space, a)});
   }
   return v;
@@ -54,10 +55,10 @@ std::vector<MeasuredArch> synthetic_set(const SearchSpace& space, int n, uint64_
 }  // namespace
 
 TEST(AccuracyPredictor, EncodingIsOneHotOverActiveSlots) {
-  SearchSpace s;  // MCUNet: 21 slots x (3 + 3), 5 stages x 3 depths, 12 resolutions, 9 widths
+  search_space::SearchSpace s;  // MCUNet: 21 slots x (3 + 3), 5 stages x 3 depths, 12 resolutions, 9 widths
   EXPECT_EQ(arch_encoding_size(s), 21 * 6 + 15 + 12 + 9);
   core::Rng rng(1);
-  ArchSpec a = s.sample(rng);
+  search_space::ArchSpec a = s.sample(rng);
   a.d[0] = 2;
   const auto e = encode_arch(s, a);
   ASSERT_EQ(int(e.size()), arch_encoding_size(s));
@@ -66,7 +67,7 @@ TEST(AccuracyPredictor, EncodingIsOneHotOverActiveSlots) {
   EXPECT_EQ(e[3] + e[4] + e[5], 1.0f);
   for (int i = 12; i < 18; ++i) EXPECT_EQ(e[size_t(i)], 0.0f) << i;
   // An inactive slot's value does not change the encoding; an active one does.
-  ArchSpec b = a;
+  search_space::ArchSpec b = a;
   b.ks[2] = b.ks[2] == 3 ? 5 : 3;
   EXPECT_EQ(encode_arch(s, b), e);
   b.ks[1] = b.ks[1] == 3 ? 5 : 3;
@@ -114,7 +115,7 @@ TEST(AccuracyPredictor, MeasurementNoiseOfKnownNoise) {
 }
 
 TEST(AccuracyPredictor, LearnsAKnownFunctionToTheTargets) {
-  const SearchSpace s = gray_space();
+  const search_space::SearchSpace s = gray_space();
   const auto train = synthetic_set(s, 600, 1);
   const auto test = synthetic_set(s, 150, 2);
   PredictorTrainOptions o;
@@ -131,7 +132,7 @@ TEST(AccuracyPredictor, LearnsAKnownFunctionToTheTargets) {
 
 TEST(AccuracyPredictor, FileRoundTripAndWrongSpace) {
   tinynas_test::TempDir tmp;
-  const SearchSpace s = gray_space();
+  const search_space::SearchSpace s = gray_space();
   PredictorTrainOptions o;
   o.epochs = 5;
   o.hidden = 16;
@@ -146,7 +147,7 @@ TEST(AccuracyPredictor, FileRoundTripAndWrongSpace) {
   for (const auto& t : synthetic_set(s, 10, 4)) EXPECT_FLOAT_EQ(float(back.predict(t.arch)), float(p.predict(t.arch)));
   EXPECT_EQ(back.saved_metrics().kendall_tau, 0.95);
   EXPECT_EQ(back.notes(), "synthetic");
-  SearchSpace other = s;
+  search_space::SearchSpace other = s;
   other.resolution_choices = {16, 24, 32};
   const std::string message = tinynas_test::input_error_message([&] { AccuracyPredictor::load(path, other); });
   EXPECT_NE(message.find("predictor.pt"), std::string::npos) << message;
@@ -156,7 +157,7 @@ TEST(AccuracyPredictor, FileRoundTripAndWrongSpace) {
 
 TEST(SubnetAccuracy, EqualsRecalibrationAndEvaluationByHandAndIsCached) {
   tinynas_test::TempDir tmp;
-  const SearchSpace s = gray_space();
+  const search_space::SearchSpace s = gray_space();
   torch::manual_seed(3);
   supernet::OFASupernet net(s, 0.25);
   auto train = std::make_shared<tinynas_test::SyntheticImages>(300, 10, 1, 1);
@@ -167,7 +168,7 @@ TEST(SubnetAccuracy, EqualsRecalibrationAndEvaluationByHandAndIsCached) {
   o.cache_path = (tmp.path / "cache.json").string();
   o.cache_tag = "synthetic supernet";
   core::Rng rng(5);
-  const ArchSpec arch = s.sample(rng, 0.25, 24);
+  const search_space::ArchSpec arch = s.sample(rng, 0.25, 24);
   double first = 0;
   {
     SubnetAccuracy acc(net, s, train, holdout, o);

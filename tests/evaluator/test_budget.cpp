@@ -8,6 +8,7 @@
 #include "tinynas/evaluator/cost_model.h"
 
 using namespace tinynas;
+using namespace tinynas::evaluator;
 
 TEST(Budget, EachLimitOnItsOwnAndZeroMeansNone) {
   Budget b;
@@ -36,10 +37,10 @@ TEST(Budget, TheMcusSramAndFlash) {
 }
 
 TEST(Budget, AdmitsANetworkWhoseArenaPlusStackBoundFits) {
-  const NetworkDesc net = tinynas_test::small_network();
+  const search_space::NetworkDesc net = tinynas_test::small_network();
   const engine::Graph g = engine::build_graph(net);
   engine::McuProfile mcu;
-  SearchSpace space;  // unused by of_graph
+  search_space::SearchSpace space;  // unused by of_graph
   const CostModel costs(space, mcu, LatencyModel{});
   const CandidateCosts c = costs.of_graph(g);
   Budget exact;

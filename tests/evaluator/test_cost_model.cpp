@@ -9,9 +9,10 @@
 #include "tinynas/core/rng.h"
 
 using namespace tinynas;
+using namespace tinynas::evaluator;
 
 TEST(CostModel, SumsThePlannerTheFlashModelAndTheLatencyModel) {
-  SearchSpace space;
+  search_space::SearchSpace space;
   space.in_channels = 1;
   space.num_classes = 10;
   space.resolution_choices = {24, 32, 40};
@@ -22,7 +23,7 @@ TEST(CostModel, SumsThePlannerTheFlashModelAndTheLatencyModel) {
   // A latency model that counts 1000 instructions per layer, whatever its kind.
   LatencyModel latency;
   core::Rng rng(3);
-  const ArchSpec arch = space.sample(rng, 0.5, 32);
+  const search_space::ArchSpec arch = space.sample(rng, 0.5, 32);
   const engine::Graph g = engine::build_graph(space.describe(arch));
   double expected_count = 0;
   for (const auto& op : g.ops) {

@@ -15,14 +15,15 @@
 #include "tinynas/core/rng.h"
 
 using namespace tinynas;
+using namespace tinynas::evaluator;
 using engine::Graph;
 using engine::OpKind;
 
 namespace {
 
 // The Fashion-MNIST space: gray 24-40 px images, w 0.5, 10 classes.
-SearchSpace fashion_space() {
-  SearchSpace s;
+search_space::SearchSpace fashion_space() {
+  search_space::SearchSpace s;
   s.in_channels = 1;
   s.num_classes = 10;
   s.width_choices = {0.5};
@@ -30,7 +31,7 @@ SearchSpace fashion_space() {
   return s;
 }
 
-std::vector<Graph> random_graphs(const SearchSpace& space, int n, uint64_t seed) {
+std::vector<Graph> random_graphs(const search_space::SearchSpace& space, int n, uint64_t seed) {
   std::vector<Graph> graphs;
   for (int i = 0; i < n; ++i) {
     core::Rng rng(core::derive_seed(seed, uint64_t(i)));
@@ -70,7 +71,7 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
 
 TEST(LatencyModelFit, RecoversKnownCoefficientsFromSyntheticCounts) {
   // Counts made from known coefficients per kind; the fit must give them back and predict exactly.
-  const SearchSpace space = fashion_space();
+  const search_space::SearchSpace space = fashion_space();
   std::map<std::string, std::vector<double>> truth;
   std::vector<LayerSample> samples;
   const auto graphs = random_graphs(space, 40, 1);
@@ -165,7 +166,7 @@ TEST(Calibration, QemuCountsOfTwoMicroBenchmarksAreReproduced) {
   if (!engine::arm_toolchain_available() || !engine::qemu_available())
     GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
   tinynas_test::TempDir tmp;
-  const SearchSpace space = fashion_space();
+  const search_space::SearchSpace space = fashion_space();
   engine::McuProfile mcu;
   mcu.name = "qemu-m4";
   mcu.qemu_machine = "mps2-an386";
@@ -196,4 +197,39 @@ TEST(Calibration, QemuCountsOfTwoMicroBenchmarksAreReproduced) {
           << s.graph.name << " layer " << i << " " << samples[i].kind;
     }
   }
+}
+
+TEST(Calibration, ABoardsCapturedSerialOutputIsFitAndAForeignRunRefused) {
+  if (!engine::arm_toolchain_available() || !engine::qemu_available())
+    GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  tinynas_test::TempDir tmp;
+  CalibrationOptions c;
+  c.space = fashion_space();
+  c.mcu.name = "qemu-m4";
+  c.mcu.qemu_machine = "mps2-an386";
+  c.mcu.sram_bytes = 256 * 1024;
+  c.mcu.flash_bytes = 1024 * 1024;
+  c.fit_subnets = 2;
+  c.validate_subnets = 1;
+  c.seed = 4;
+  c.work_dir = (tmp.path / "bundles").string();
+  const BoardBundles b = write_board_bundles(c);
+  EXPECT_EQ(b.subnets, 3);
+  EXPECT_EQ(b.board, "mps2-an386");
+  ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(b.dir) / "calibration.json"));
+  // The bundles run here in QEMU as a user would run them on the board, their output captured in one log.
+  std::string log = "boot\r\n";
+  for (const char* name : {"subnet-000", "subnet-001", "subnet-002"})
+    log += run_calibration_bundle((std::filesystem::path(b.dir) / name).string(), engine::board_by_name(b.board), 300);
+  const LatencyModel m = fit_board_measurements(b.dir, tmp.write("serial.log", log), c.mcu);
+  EXPECT_EQ(m.mcu, "qemu-m4");
+  EXPECT_EQ(m.unit, "cycles");
+  EXPECT_EQ(m.validation_subnets, 1);
+  EXPECT_LT(m.validation_mape_percent, 10.0);
+  // A run the manifest does not list is refused, naming it.
+  std::string other = log;
+  other.replace(other.find("model=subnet-001"), 16, "model=subnet-999");
+  const std::string bad = tmp.write("bad.log", other);
+  const std::string msg = tinynas_test::input_error_message([&] { fit_board_measurements(b.dir, bad, c.mcu); });
+  EXPECT_NE(msg.find("subnet-999"), std::string::npos) << msg;
 }

@@ -44,7 +44,7 @@ TEST(Cli, OptimizeSpaceWritesEveryOutput) {
   for (const auto& e : fs::directory_iterator(out))
     EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "left over: " << e.path();
   // The chosen space is a space file later stages can read, with its w and r fixed.
-  const auto chosen = tinynas::load_space((out / "space.yaml").string());
+  const auto chosen = tinynas::search_space::load_space((out / "space.yaml").string());
   ASSERT_EQ(chosen.width_choices.size(), 1u);
   ASSERT_EQ(chosen.resolution_choices.size(), 1u);
   std::ifstream in(out / "summary.json");

@@ -43,19 +43,6 @@ TEST(CliExport, ShippedNetworkRunsInQemuBitIdenticalToTheHost) {
   EXPECT_EQ(number_after(r.out, "arena"), number_after(r.out, "arena in the ELF")) << r.out;
 }
 
-TEST(CliExport, ZooNetworkWithRandomWeightsLinksForStm32) {
-  if (!tinynas::engine::arm_toolchain_available()) GTEST_SKIP() << "needs arm-none-eabi-gcc";
-  TempDir dir;
-  const std::string zoo = std::string(TINYNAS_ZOO_DIR) + "/mcunet-320kb-1mb_imagenet.json";
-  const auto r = run_tinynas("export --arch " + zoo + " --random-weights --mcu stm32h743 --calibration-images 2 "
-                             "--test-inputs 1 --out " + (dir.path / "bundle").string());
-  ASSERT_EQ(r.code, 0) << r.out;
-  const int64_t arena = number_after(r.out, "arena");
-  EXPECT_GT(arena, 0) << r.out;
-  EXPECT_LE(arena, 260 * 1024) << "TinyEngine's measured peak for this model on the STM32H743";
-  EXPECT_NE(r.out.find("stm32h743: Flash"), std::string::npos) << r.out;
-}
-
 TEST(CliExport, OnnxModelExportsAndErrorsAreClear) {
   TempDir dir;
   // The float ONNX file of one export is the input of the next.

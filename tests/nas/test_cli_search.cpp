@@ -66,32 +66,3 @@ TEST(CliSearch, ABudgetNothingMeetsExitsTwoAndWritesNothing) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("predictor build"), std::string::npos) << r.out;
 }
-
-TEST(CliSearch, TrainFirstLetsStageOneChooseTheSpaceThenSearchesIt) {
-  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  tinynas_test::TempDir tmp;
-  // No supernet section: stage 1 chooses (w, r) under the limits; a few training steps only.
-  const std::string cfg = tmp.write(
-      "tiny.yaml", "name: tiny\nspace: " + std::string(TINYNAS_SOURCE_DIR) +
-                       "/configs/spaces/fashion-mnist.yaml\nmcu: stm32f746\nstage1: {samples: 200}\n"
-                       "data: {kind: fashion-mnist, holdout: 300, seed: 1}\n"
-                       "train: {method: sandwich, epochs: 1, subnets_per_step: 3, batch_size: 32, threads: 1, "
-                       "recalibration_images: 64, max_steps_per_epoch: 3}\n");
-  const std::string out = (tmp.path / "search").string();
-  const std::string args = "search --config " + cfg + " --train --predictor-samples 10 --sram 12K --flash 1M "
-                           "--population 6 --parents 3 --mutations 2 --crossovers 2 --generations 2 --top-k 2 "
-                           "--no-firmware --out " + out;
-  const auto r = run_tinynas(args);
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("stage 1 chose w "), std::string::npos) << r.out;
-  for (const char* f : {"supernet/supernet.pt", "supernet/predictor.pt", "supernet/accuracy_cache.json",
-                        "supernet/metrics.csv", "report.md", "winner.json"})
-    EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
-  const auto summary = nlohmann::json::parse(std::ifstream(fs::path(out) / "summary.json"));
-  EXPECT_NE(summary.dump().find("supernet/supernet.pt"), std::string::npos);
-  for (const auto& n : summary["networks"]) EXPECT_LE(n["sram_bytes"].get<int64_t>(), 12 * 1024) << n["name"];
-  // Run again: the trained supernet and the measured subnets are reused, not redone.
-  const auto again = run_tinynas(args);
-  ASSERT_EQ(again.code, 0) << again.out;
-  EXPECT_NE(again.out.find("0 subnets measured, 10 from the cache"), std::string::npos) << again.out;
-}

@@ -82,27 +82,6 @@ TEST(CliSupernet, TrainEvalExtract) {
   EXPECT_NE(r.out.find("0 subnets measured, 10 from the cache"), std::string::npos) << r.out;
 }
 
-TEST(CliSupernet, ProgressiveShrinkingFromConfig) {
-  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  TempDir dir;
-  const std::string cfg = tiny_experiment(
-      dir,
-      "train:\n  method: progressive_shrinking\n  batch_size: 32\n  threads: 1\n  recalibration_images: 64\n"
-      "  max_steps_per_epoch: 2\n  phases:\n    - {name: largest, epochs: 1, lr: 0.05}\n"
-      "    - {name: kernel, epochs: 1, lr: 0.02, kernels: [3, 5, 7]}\n"
-      "    - {name: expand, epochs: 1, lr: 0.02, kernels: [3, 5, 7], expands: [3, 4, 6], depths: [2, 3, 4], "
-      "subnets_per_step: 2, reorder_channels: true}\n");
-  const std::string out = (dir.path / "ps").string();
-  const auto r = run_tinynas("train --config " + cfg + " --out " + out);
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("re-ordered by importance"), std::string::npos);
-  EXPECT_NE(r.out.find("distilling from the largest subnet"), std::string::npos);
-  std::ifstream csv(out + "/metrics.csv");
-  int lines = 0;
-  for (std::string line; std::getline(csv, line);) ++lines;
-  EXPECT_EQ(lines, 4);
-}
-
 TEST(CliSupernet, ClearErrors) {
   TempDir dir;
   // No supernet anywhere: exit 2 with a message saying what to pass.

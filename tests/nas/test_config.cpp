@@ -7,6 +7,7 @@
 #include "test_helpers.h"
 
 using namespace tinynas;
+using namespace tinynas::nas;
 using tinynas_test::TempDir;
 
 namespace {
@@ -40,7 +41,7 @@ TEST(Config, UnknownMcuListsTheKnownOnes) {
 }
 
 TEST(Config, McuNetGridIsMcuNets) {
-  const auto space = load_space(configs() + "/spaces/mcunet-imagenet.yaml");
+  const auto space = search_space::load_space(configs() + "/spaces/mcunet-imagenet.yaml");
   ASSERT_EQ(space.width_choices.size(), 9u);
   EXPECT_DOUBLE_EQ(space.width_choices[3], 0.5);  // 0.2 + 3 * 0.1 exactly, not 0.5000000000000001
   EXPECT_DOUBLE_EQ(space.width_choices.back(), 1.0);
@@ -81,8 +82,8 @@ TEST(Config, ExperimentsResolveTheirSpaceRelativeToThemselves) {
 
 TEST(Config, SpaceYamlRoundTrips) {
   TempDir dir;
-  const auto space = load_space(configs() + "/spaces/mcunet-imagenet.yaml");
-  const auto again = load_space(dir.write("space.yaml", space_to_yaml(space)));
+  const auto space = search_space::load_space(configs() + "/spaces/mcunet-imagenet.yaml");
+  const auto again = search_space::load_space(dir.write("space.yaml", search_space::space_to_yaml(space)));
   EXPECT_EQ(again.width_choices, space.width_choices);
   EXPECT_EQ(again.resolution_choices, space.resolution_choices);
   EXPECT_EQ(again.base_widths, space.base_widths);
@@ -94,7 +95,7 @@ TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {
   TempDir dir;
   auto expect_error = [](const std::string& path, const std::string& needle) {
     try {
-      load_space(path);
+      search_space::load_space(path);
       ADD_FAILURE() << "accepted " << path;
     } catch (const core::InputError& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();

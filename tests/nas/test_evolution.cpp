@@ -14,18 +14,19 @@
 #include "tinynas/core/errors.h"
 
 using namespace tinynas;
+using namespace tinynas::nas;
 
 namespace {
 
-const SearchSpace kSpace;  // the MCUNet space: 21 block slots, d in {2,3,4}, ks {3,5,7}, e {3,4,6}
+const search_space::SearchSpace kSpace;  // the MCUNet space: 21 block slots, d in {2,3,4}, ks {3,5,7}, e {3,4,6}
 constexpr double kW = 0.5;
 constexpr int kR = 96;
 
 // Synthetic costs: "SRAM" grows with kernel x expand of every active block, "Flash" with expand,
 // "latency" with depth.
-CandidateCosts synthetic_costs(const ArchSpec& a) {
-  const ArchSpec n = kSpace.normalized(a);
-  CandidateCosts c;
+evaluator::CandidateCosts synthetic_costs(const search_space::ArchSpec& a) {
+  const search_space::ArchSpec n = kSpace.normalized(a);
+  evaluator::CandidateCosts c;
   const int depth = kSpace.max_depth();
   for (int s = 0; s < kSpace.num_stages(); ++s)
     for (int b = 0; b < n.d[size_t(s)]; ++b) {
@@ -39,15 +40,15 @@ CandidateCosts synthetic_costs(const ArchSpec& a) {
 
 // Matches with a target arch, choice by choice over the normalized encodings: the target is the
 // one optimum.
-double matches(const ArchSpec& a, const ArchSpec& target) {
-  const ArchSpec x = kSpace.normalized(a), t = kSpace.normalized(target);
+double matches(const search_space::ArchSpec& a, const search_space::ArchSpec& target) {
+  const search_space::ArchSpec x = kSpace.normalized(a), t = kSpace.normalized(target);
   double m = 0;
   for (size_t i = 0; i < x.ks.size(); ++i) m += (x.ks[i] == t.ks[i]) + (x.e[i] == t.e[i]);
   for (size_t i = 0; i < x.d.size(); ++i) m += 2.0 * (x.d[i] == t.d[i]);
   return m;
 }
 
-ArchSpec some_target() {
+search_space::ArchSpec some_target() {
   core::Rng rng(99);
   return kSpace.normalized(kSpace.sample(rng, kW, kR));
 }
@@ -60,10 +61,10 @@ EvolutionOptions small_options(uint64_t seed = 7) {
   return o;  // MCUNet's defaults otherwise: 100 / 20 / 50 + 50 / p 0.1 / 30 generations
 }
 
-EvolutionCallbacks callbacks_for(const ArchSpec& target) {
+EvolutionCallbacks callbacks_for(const search_space::ArchSpec& target) {
   EvolutionCallbacks cb;
   cb.costs = synthetic_costs;
-  cb.accuracy = [target](const ArchSpec& a) { return matches(a, target); };
+  cb.accuracy = [target](const search_space::ArchSpec& a) { return matches(a, target); };
   return cb;
 }
 
@@ -76,12 +77,12 @@ std::vector<std::string> keys(const std::vector<Candidate>& v) {
 }  // namespace
 
 TEST(Evolution, FindsTheKnownOptimumOfASyntheticObjective) {
-  const ArchSpec target = some_target();
+  const search_space::ArchSpec target = some_target();
   const double best_possible = matches(target, target);
   const EvolutionResult r = evolve(kSpace, {}, small_options(), callbacks_for(target));
   EXPECT_TRUE(r.finished);
   EXPECT_EQ(r.history.size(), 31u);  // the initial population and 30 generations
-  EXPECT_EQ(r.best.key, arch_key(kSpace, target));
+  EXPECT_EQ(r.best.key, search_space::arch_key(kSpace, target));
   EXPECT_EQ(r.best.accuracy, best_possible);
   // Far fewer candidates than the space holds were scored, and the best improved along the way.
   EXPECT_LT(r.scored, 100 + 30 * 100 + 1);
@@ -92,14 +93,14 @@ TEST(Evolution, FindsTheKnownOptimumOfASyntheticObjective) {
 
 TEST(Evolution, EverythingScoredOrReturnedMeetsTheLimits) {
   // The target itself breaks the SRAM limit: the search must settle for the best feasible subnet.
-  ArchSpec target = kSpace.largest(kW, kR);
-  Budget limits;
+  search_space::ArchSpec target = kSpace.largest(kW, kR);
+  evaluator::Budget limits;
   limits.sram_bytes = synthetic_costs(kSpace.largest(kW, kR)).sram_bytes / 2;
   limits.flash_bytes = synthetic_costs(kSpace.largest(kW, kR)).flash_bytes * 3 / 4;
   limits.latency_ms = 30;
   std::atomic<int> scored_outside{0};
   EvolutionCallbacks cb = callbacks_for(target);
-  cb.accuracy = [&](const ArchSpec& a) {
+  cb.accuracy = [&](const search_space::ArchSpec& a) {
     if (!limits.admits(synthetic_costs(a))) ++scored_outside;
     return matches(a, target);
   };
@@ -117,10 +118,10 @@ TEST(Evolution, EverythingScoredOrReturnedMeetsTheLimits) {
 }
 
 TEST(Evolution, ASeedGivesOneResultWhateverTheThreadCount) {
-  const ArchSpec target = some_target();
+  const search_space::ArchSpec target = some_target();
   EvolutionOptions o = small_options(3);
   o.generations = 8;
-  Budget limits;
+  evaluator::Budget limits;
   limits.sram_bytes = synthetic_costs(kSpace.largest(kW, kR)).sram_bytes * 2 / 3;
   EvolutionResult one, two;
   {
@@ -143,8 +144,8 @@ TEST(Evolution, ASeedGivesOneResultWhateverTheThreadCount) {
 
 TEST(Evolution, AResumedRunEndsAsAnUninterruptedOne) {
   tinynas_test::TempDir tmp;
-  const ArchSpec target = some_target();
-  Budget limits;
+  const search_space::ArchSpec target = some_target();
+  evaluator::Budget limits;
   limits.sram_bytes = synthetic_costs(kSpace.largest(kW, kR)).sram_bytes * 2 / 3;
   EvolutionOptions o = small_options(11);
   o.generations = 12;
@@ -161,7 +162,7 @@ TEST(Evolution, AResumedRunEndsAsAnUninterruptedOne) {
   o.resume = true;
   std::atomic<int> scored_again{0};
   EvolutionCallbacks cb = callbacks_for(target);
-  cb.accuracy = [&](const ArchSpec& a) {
+  cb.accuracy = [&](const search_space::ArchSpec& a) {
     ++scored_again;
     return matches(a, target);
   };
@@ -191,7 +192,7 @@ TEST(Evolution, AResumedRunEndsAsAnUninterruptedOne) {
 }
 
 TEST(Evolution, ABudgetNothingMeetsIsAnInputErrorNamingTheSmallestSubnet) {
-  Budget limits;
+  evaluator::Budget limits;
   limits.sram_bytes = synthetic_costs(kSpace.smallest(kW, kR)).sram_bytes - 1;
   EvolutionOptions o = small_options();
   o.max_tries = 20;
@@ -210,7 +211,7 @@ TEST(Evolution, ABudgetNothingMeetsIsAnInputErrorNamingTheSmallestSubnet) {
 
 TEST(Evolution, ParetoModeReturnsANonDominatedFront) {
   // Accuracy rises with matches to the largest subnet, latency with depth: a real trade-off.
-  const ArchSpec target = kSpace.largest(kW, kR);
+  const search_space::ArchSpec target = kSpace.largest(kW, kR);
   EvolutionOptions o = small_options(5);
   o.generations = 10;
   o.objective = SearchObjective::ParetoLatency;

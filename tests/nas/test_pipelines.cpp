@@ -1,18 +1,25 @@
-// The pipelines as library calls: export_network and search return typed results that agree with the
-// engine's planner and the cost model, without running the tinynas binary.
+// The pipelines as library calls: train_experiment, export_network and search return typed results that
+// agree with the engine's planner and the cost model, without running the tinynas binary.
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
+#include <fstream>
 
 #include "test_helpers.h"
 #include "tinynas/engine/planner.h"
+#include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/cost_model.h"
 #include "tinynas/nas/export.h"
 #include "tinynas/nas/run_files.h"
 #include "tinynas/nas/search.h"
+#include "tinynas/nas/train.h"
 #include "tinynas/search_space/cost.h"
 
 using namespace tinynas;
+using namespace tinynas::nas;
 namespace fs = std::filesystem;
 
 namespace {
@@ -21,13 +28,40 @@ bool have_fashion_mnist() { return fs::exists("/usr/share/datasets/fashion-mnist
 
 Experiment embedded_default() { return load_experiment(default_experiment_path()); }
 
+// A tiny Fashion-MNIST experiment: a few training steps only.
+Experiment tiny_experiment(const tinynas_test::TempDir& dir, const std::string& sections) {
+  return load_experiment(dir.write("tiny.yaml", "name: tiny\nspace: " + std::string(TINYNAS_SOURCE_DIR) +
+                                                    "/configs/spaces/fashion-mnist.yaml\nmcu: stm32f746\n"
+                                                    "data: {kind: fashion-mnist, holdout: 300, seed: 1}\n" +
+                                                    sections));
+}
+
+// The messages logged while it is alive.
+struct LogCapture {
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+  LogCapture() { spdlog::default_logger()->sinks().push_back(sink); }
+  ~LogCapture() { spdlog::default_logger()->sinks().pop_back(); }
+  std::string text() const {
+    std::string all;
+    for (const std::string& line : sink->last_formatted()) all += line;
+    return all;
+  }
+};
+
+int64_t line_count(const std::string& path) {
+  std::ifstream in(path);
+  int64_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
 }  // namespace
 
 TEST(ExportNetwork, RandomWeightsForTheHostGiveTheEnginesFigures) {
   tinynas_test::TempDir dir;
   ExportRequest q;
   q.experiment = embedded_default();
-  const SearchSpace& space = q.experiment.space;
+  const search_space::SearchSpace& space = q.experiment.space;
   q.arch_spec = space.smallest(space.width_choices.front(), space.resolution_choices.front());
   q.random_weights = true;
   q.target = "host";
@@ -39,7 +73,7 @@ TEST(ExportNetwork, RandomWeightsForTheHostGiveTheEnginesFigures) {
   EXPECT_EQ(r.board, "host");
   EXPECT_EQ(r.layers, int64_t(g.ops.size()));
   EXPECT_EQ(r.deployment.bundle.arena_bytes, engine::plan_arena_bytes(g));
-  EXPECT_EQ(r.deployment.bundle.macs, compute_macs(space.describe(*q.arch_spec)));
+  EXPECT_EQ(r.deployment.bundle.macs, search_space::compute_macs(space.describe(*q.arch_spec)));
   EXPECT_TRUE(r.deployment.built);
   EXPECT_FALSE(r.deployment.run.has_value());
   EXPECT_FALSE(r.accuracy.has_value());
@@ -98,4 +132,84 @@ TEST(Search, AnImpossibleBudgetWritesNothing) {
   q.out = (dir.path / "search").string();
   EXPECT_NE(tinynas_test::input_error_message([&] { search(q); }).find("smallest"), std::string::npos);
   EXPECT_FALSE(fs::exists(q.out));
+}
+
+TEST(ExportNetwork, ZooNetworkWithRandomWeightsLinksForStm32WithinTinyEnginesPeak) {
+  if (!engine::arm_toolchain_available()) GTEST_SKIP() << "needs arm-none-eabi-gcc";
+  tinynas_test::TempDir dir;
+  ExportRequest q;
+  q.experiment = embedded_default();
+  q.arch = std::string(TINYNAS_ZOO_DIR) + "/mcunet-320kb-1mb_imagenet.json";
+  q.random_weights = true;
+  q.target = "stm32h743";
+  q.out = (dir.path / "bundle").string();
+  q.calibration_images = 2;
+  q.test_inputs = 1;
+  const ExportResult r = export_network(q);
+  const engine::Deployment& d = r.deployment;
+  EXPECT_EQ(r.board, "stm32h743");
+  EXPECT_GT(d.bundle.arena_bytes, 0);
+  EXPECT_LE(d.bundle.arena_bytes, 260 * 1024) << "TinyEngine's measured peak for this model on the STM32H743";
+  ASSERT_TRUE(d.built);
+  EXPECT_EQ(d.arena_symbol_bytes, d.bundle.arena_bytes);  // the arena in the ELF is the planner's
+  EXPECT_GT(d.build.flash_bytes(), d.flash_model.total());
+}
+
+TEST(TrainExperiment, ProgressiveShrinkingFromConfig) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir dir;
+  TrainRequest q;
+  q.experiment = tiny_experiment(
+      dir,
+      "supernet: {width: 0.2, resolutions: [24]}\n"
+      "train:\n  method: progressive_shrinking\n  batch_size: 32\n  threads: 1\n  recalibration_images: 64\n"
+      "  max_steps_per_epoch: 2\n  phases:\n    - {name: largest, epochs: 1, lr: 0.05}\n"
+      "    - {name: kernel, epochs: 1, lr: 0.02, kernels: [3, 5, 7]}\n"
+      "    - {name: expand, epochs: 1, lr: 0.02, kernels: [3, 5, 7], expands: [3, 4, 6], depths: [2, 3, 4], "
+      "subnets_per_step: 2, reorder_channels: true}\n");
+  q.out = (dir.path / "ps").string();
+  LogCapture log;
+  const TrainResult r = train_experiment(q);
+  EXPECT_EQ(r.epochs, 3);
+  EXPECT_TRUE(fs::is_regular_file(r.supernet_path));
+  EXPECT_EQ(line_count(q.out + "/metrics.csv"), 4);  // the header and one row per epoch
+  EXPECT_NE(log.text().find("re-ordered by importance"), std::string::npos) << log.text();
+  EXPECT_NE(log.text().find("distilling from the largest subnet"), std::string::npos) << log.text();
+}
+
+TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir dir;
+  SearchRequest q;
+  // No supernet section: stage 1 chooses (w, r) under the limits.
+  q.experiment = tiny_experiment(dir,
+                                 "stage1: {samples: 200}\n"
+                                 "train: {method: sandwich, epochs: 1, subnets_per_step: 3, batch_size: 32, threads: 1, "
+                                 "recalibration_images: 64, max_steps_per_epoch: 3}\n");
+  q.train = true;
+  q.predictor_samples = 10;
+  q.budget.sram_bytes = 12 * 1024;
+  q.budget.flash_bytes = 1024 * 1024;
+  q.out = (dir.path / "search").string();
+  q.evolution.population = 6;
+  q.evolution.parents = 3;
+  q.evolution.mutations = 2;
+  q.evolution.crossovers = 2;
+  q.evolution.generations = 2;
+  q.top_k = 2;
+  q.export_firmware = false;
+  LogCapture log;
+  const SearchResult r = search(q);
+  EXPECT_NE(log.text().find("stage 1 chose w "), std::string::npos) << log.text();
+  for (const char* f : {"supernet/supernet.pt", "supernet/predictor.pt", "supernet/accuracy_cache.json",
+                        "supernet/metrics.csv", "report.md", "winner.json"})
+    EXPECT_TRUE(fs::exists(fs::path(q.out) / f)) << f;
+  EXPECT_EQ(r.report.supernet, (fs::path(q.out) / "supernet" / "supernet.pt").string());
+  for (const ReportedNetwork& n : r.report.networks) EXPECT_TRUE(q.budget.admits_sram(n.candidate.costs.sram_bytes)) << n.name;
+  // Again: the trained supernet is reused and the predictor's subnets come from the cache.
+  const auto supernet_time = fs::last_write_time(fs::path(q.out) / "supernet" / "supernet.pt");
+  LogCapture again;
+  search(q);
+  EXPECT_EQ(fs::last_write_time(fs::path(q.out) / "supernet" / "supernet.pt"), supernet_time);
+  EXPECT_NE(again.text().find("0 subnets measured, 10 from the cache"), std::string::npos) << again.text();
 }

@@ -11,6 +11,7 @@
 #include "tinynas/core/errors.h"
 
 using namespace tinynas;
+using namespace tinynas::nas;
 
 namespace {
 
@@ -47,13 +48,13 @@ TEST(SpaceOptimizer, RankingEqualsBruteForce) {
       int fit = 0;
       for (int i = 0; i < o.stage1.samples; ++i) {
         core::Rng rng(core::derive_seed(o.stage1.seed, uint64_t(s), uint64_t(i)));
-        const NetworkDesc net = o.space.describe(o.space.sample(rng, w, r));
+        const search_space::NetworkDesc net = o.space.describe(o.space.sample(rng, w, r));
         const engine::Graph g = engine::build_graph(net);
         const engine::MemoryPlan plan = engine::plan_memory(g);
         ASSERT_EQ(engine::check_plan(g, plan), "");
         const int64_t flash = engine::estimate_flash(g, o.runtime_code_bytes).total();
         if (plan.arena_bytes + engine::kStackBoundBytes <= o.budget.sram_bytes && flash <= o.budget.flash_bytes) {
-          sum += double(compute_cost(net).macs);
+          sum += double(search_space::compute_cost(net).macs);
           ++fit;
         }
       }

@@ -14,6 +14,7 @@
 #include "zoo_files.h"
 
 using namespace tinynas;
+using namespace tinynas::search_space;
 using tinynas_test::small_network;
 using tinynas_test::zoo_files;
 using tinynas_test::zoo_path;

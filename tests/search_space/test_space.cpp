@@ -18,6 +18,7 @@
 #include "zoo_files.h"
 
 using namespace tinynas;
+using namespace tinynas::search_space;
 using tinynas_test::input_error_message;
 using tinynas_test::TempDir;
 using tinynas_test::zoo_path;
@@ -448,6 +449,38 @@ TEST(ArchFiles, SaveThenLoadRoundTripsAndMalformedFileNamesThePath) {
   std::ofstream(bad) << "{\"r\": 96}";
   const std::string msg = input_error_message([&] { load_arch(bad); });
   EXPECT_NE(msg.find(bad), std::string::npos) << msg;
+}
+
+TEST(SpaceJson, RoundTripsEveryFieldAndRejectsAMissingOne) {
+  SearchSpace space;
+  space.name = "tiny";
+  space.base_widths = {16, 8, 16, 24, 32, 48, 64, 96};
+  space.kernel_choices = {3, 5};
+  space.expand_choices = {2, 4};
+  space.depth_choices = {1, 2};
+  space.width_choices = {0.25, 0.5};
+  space.resolution_choices = {32, 48};
+  space.in_channels = 1;
+  space.num_classes = 10;
+  space.feature_mix_channels = 128;
+  const nlohmann::json j = space_to_json(space);
+  const SearchSpace back = space_from_json(j);
+  EXPECT_EQ(back.name, space.name);
+  EXPECT_EQ(back.base_widths, space.base_widths);
+  EXPECT_EQ(back.stage_strides, space.stage_strides);
+  EXPECT_EQ(back.kernel_choices, space.kernel_choices);
+  EXPECT_EQ(back.expand_choices, space.expand_choices);
+  EXPECT_EQ(back.depth_choices, space.depth_choices);
+  EXPECT_EQ(back.width_choices, space.width_choices);
+  EXPECT_EQ(back.resolution_choices, space.resolution_choices);
+  EXPECT_EQ(back.in_channels, 1);
+  EXPECT_EQ(back.num_classes, 10);
+  EXPECT_EQ(back.feature_mix_channels, 128);
+
+  nlohmann::json missing = j;
+  missing.erase("depth_choices");
+  const std::string msg = input_error_message([&] { space_from_json(missing); });
+  EXPECT_NE(msg.find("depth_choices"), std::string::npos) << msg;
 }
 
 // ---- validation -----------------------------------------------------------------------------------

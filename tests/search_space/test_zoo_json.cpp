@@ -16,6 +16,7 @@
 #include "zoo_files.h"
 
 using namespace tinynas;
+using namespace tinynas::search_space;
 using nlohmann::json;
 using tinynas_test::input_error_message;
 using tinynas_test::TempDir;

@@ -17,8 +17,8 @@ using namespace tinynas::supernet;
 namespace {
 
 // A small grayscale space: 10 classes, kernels 3/5/7, expand 3/4/6, depth 2..4.
-SearchSpace test_space() {
-  SearchSpace s;
+search_space::SearchSpace test_space() {
+  search_space::SearchSpace s;
   s.name = "test";
   s.in_channels = 1;
   s.num_classes = 10;
@@ -140,7 +140,7 @@ TEST(Supernet, ExtractedSubnetsEqualTheSupernet) {
   }
   net->eval();
   core::Rng rng(11);
-  std::vector<ArchSpec> archs{net->largest(32), net->smallest(16)};
+  std::vector<search_space::ArchSpec> archs{net->largest(32), net->smallest(16)};
   for (int i = 0; i < 5; ++i) archs.push_back(space.sample(rng, 0.5, space.resolution_choices[size_t(i % 3)]));
   torch::NoGradGuard no_grad;
   for (const auto& a : archs) {

@@ -47,7 +47,7 @@ bool have_fashion_mnist() {
 
 TEST(ToEngine, FoldedFloatModelComputesWhatLibTorchComputes) {
   torch::manual_seed(3);
-  NetworkDesc d = tinynas_test::small_network();
+  search_space::NetworkDesc d = tinynas_test::small_network();
   StaticNet net(d);
   randomize_bn(*net);
   net->eval();
@@ -66,7 +66,7 @@ TEST(ToEngine, FoldedFloatModelComputesWhatLibTorchComputes) {
 TEST(ToEngine, ExportedOnnxRunsInOpenCvToLibTorchsOutputs) {
   // The shipped supernet's largest subnet with its trained weights and BN statistics.
   auto f = load_supernet(std::string(TINYNAS_SOURCE_DIR) + "/supernet/pretrained/fashion-mnist/supernet.pt");
-  const ArchSpec arch = f.net->largest(40);
+  const search_space::ArchSpec arch = f.net->largest(40);
   StaticNet net = f.net->extract(arch);
   net->eval();
   tinynas_test::TempDir dir;
@@ -94,7 +94,7 @@ TEST(ToEngine, ShippedNetworkKeepsItsPredictionsInInt8) {
   data::DataConfig config;
   const auto train = data::open_split(config, "train");
   const auto test = data::open_split(config, "test");
-  const ArchSpec arch = f.net->smallest(24);
+  const search_space::ArchSpec arch = f.net->smallest(24);
   f.net->set_active(arch);
   recalibrate_bn(f.net, *train, calibration_indices(*train, 2000, calibration_seed(0)), arch.r);
   StaticNet net = f.net->extract(arch);

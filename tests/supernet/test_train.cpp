@@ -166,7 +166,7 @@ TEST(Train, BatchPartsAverageGradientsAndStatistics) {
   core::Rng order_rng(core::derive_seed(o.seed, 1, 0));  // the epoch's data order (stream 1, phase 0, epoch 0)
   for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[order_rng.below(uint32_t(i))]);
   const uint64_t aug = core::derive_seed(o.seed, 2, 0);
-  const ArchSpec largest = net->largest(16);
+  const search_space::ArchSpec largest = net->largest(16);
   net->set_active(largest);
   std::vector<torch::Tensor> params, grad_sum, buffer_sum;
   for (auto& p : net->parameters()) params.push_back(p);

@@ -58,8 +58,8 @@ struct Graph {
 
 // Builds the graph of a network: stem conv, per block [expand] -> depthwise -> project [-> add],
 // [feature mix], global average pool, fully connected. `out` is reused (the stage-1 hot path).
-void build_graph_into(const NetworkDesc& net, Graph& out);
-Graph build_graph(const NetworkDesc& net);
+void build_graph_into(const search_space::NetworkDesc& net, Graph& out);
+Graph build_graph(const search_space::NetworkDesc& net);
 
 // Per-op figures derived from the graph.
 int64_t op_macs(const Graph& g, const Op& op);

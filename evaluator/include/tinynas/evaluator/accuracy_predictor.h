@@ -12,14 +12,14 @@
 
 #include "tinynas/search_space/space.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 // The encoding the predictor reads; its length is arch_encoding_size(space).
-std::vector<float> encode_arch(const SearchSpace& space, const ArchSpec& arch);
-int arch_encoding_size(const SearchSpace& space);
+std::vector<float> encode_arch(const search_space::SearchSpace& space, const search_space::ArchSpec& arch);
+int arch_encoding_size(const search_space::SearchSpace& space);
 
 struct MeasuredArch {
-  ArchSpec arch;
+  search_space::ArchSpec arch;
   double top1 = 0;
 };
 
@@ -60,20 +60,20 @@ class AccuracyPredictor {
  public:
   AccuracyPredictor() = default;
   // Trains on `train` (deterministic in the seed); throws InputError for an empty set.
-  static AccuracyPredictor train(const SearchSpace& space, const std::vector<MeasuredArch>& train,
+  static AccuracyPredictor train(const search_space::SearchSpace& space, const std::vector<MeasuredArch>& train,
                                  const PredictorTrainOptions& options);
-  double predict(const ArchSpec& arch) const;  // top-1 (%); thread-safe
+  double predict(const search_space::ArchSpec& arch) const;  // top-1 (%); thread-safe
   PredictorMetrics evaluate(const std::vector<MeasuredArch>& test) const;
 
   // A torch archive (weights and a JSON description), written atomically; load throws InputError
   // naming the path, also when the file was made for another space.
   void save(const std::string& path, const PredictorMetrics& metrics, const std::string& notes) const;
-  static AccuracyPredictor load(const std::string& path, const SearchSpace& space);
+  static AccuracyPredictor load(const std::string& path, const search_space::SearchSpace& space);
   const PredictorMetrics& saved_metrics() const { return saved_metrics_; }
   const std::string& notes() const { return notes_; }
 
  private:
-  SearchSpace space_;
+  search_space::SearchSpace space_;
   std::vector<Eigen::MatrixXf> weights_;  // [out, in] per layer
   std::vector<Eigen::VectorXf> biases_;
   double mean_ = 0, scale_ = 1;           // targets are normalized for training
@@ -81,4 +81,4 @@ class AccuracyPredictor {
   std::string notes_;
 };
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

@@ -7,7 +7,7 @@
 
 #include "tinynas/engine/mcu.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 // What a candidate costs on the target MCU, as the search counts it.
 struct CandidateCosts {
@@ -34,4 +34,4 @@ struct Budget {
 // The SRAM and Flash of an MCU profile, no latency limit.
 Budget mcu_budget(const engine::McuProfile& mcu);
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

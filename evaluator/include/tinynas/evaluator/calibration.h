@@ -12,10 +12,10 @@
 #include "tinynas/evaluator/latency_model.h"
 #include "tinynas/search_space/space.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 struct CalibrationOptions {
-  SearchSpace space;
+  search_space::SearchSpace space;
   engine::McuProfile mcu;
   int fit_subnets = 30;       // measured to fit the model
   int validate_subnets = 20;  // measured to validate it
@@ -28,14 +28,14 @@ struct CalibrationOptions {
 // The subnets a calibration measures: drawn uniformly over the space's (w, r) choices and blocks,
 // kept when the planner's arena fits the MCU's SRAM and the Flash model its Flash (what the search
 // will ask about), deterministic in the seed.
-std::vector<ArchSpec> calibration_archs(const SearchSpace& space, const engine::McuProfile& mcu, int count,
+std::vector<search_space::ArchSpec> calibration_archs(const search_space::SearchSpace& space, const engine::McuProfile& mcu, int count,
                                         uint64_t seed);
 
 // One subnet as micro-benchmark firmware for `board` in `dir` (random weights, one test input).
-engine::Graph write_calibration_bundle(const SearchSpace& space, const ArchSpec& arch, const std::string& dir);
+engine::Graph write_calibration_bundle(const search_space::SearchSpace& space, const search_space::ArchSpec& arch, const std::string& dir);
 
 struct SubnetMeasurement {
-  ArchSpec arch;
+  search_space::ArchSpec arch;
   engine::Graph graph;
   engine::FirmwareOutput run;
   double measured = 0;   // the whole invoke
@@ -57,4 +57,19 @@ LatencyModel calibrate_in_qemu(const CalibrationOptions& options);
 // "tinynas-firmware ... model=NAME" line) into (model name, run) pairs.
 std::vector<std::pair<std::string, engine::FirmwareOutput>> split_serial_log(const std::string& text);
 
-}  // namespace tinynas
+// A real board's calibration runs in two steps around the user's runs on the board: the bundles (and a
+// manifest of what they hold) first, then the fit of their captured serial output.
+struct BoardBundles {
+  std::string dir;          // options.work_dir: DIR/subnet-NNN and DIR/calibration.json
+  std::string board;        // the board the bundles are for
+  std::string make_target;  // `make -C DIR/subnet-NNN TARGET` builds one
+  int subnets = 0;
+};
+BoardBundles write_board_bundles(const CalibrationOptions& options);
+
+// Fits the model of `mcu` to the serial output of the runs of the bundles in `bundles_dir` (one file,
+// runs one after another); InputError for a run the manifest does not list or a log without runs.
+LatencyModel fit_board_measurements(const std::string& bundles_dir, const std::string& measurements_path,
+                                    const engine::McuProfile& mcu);
+
+}  // namespace tinynas::evaluator

@@ -12,22 +12,22 @@
 #include "tinynas/evaluator/latency_model.h"
 #include "tinynas/search_space/space.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 class CostModel {
  public:
   // `latency` may have no kinds (no calibration): latency_ms is then 0.
-  CostModel(SearchSpace space, engine::McuProfile mcu, LatencyModel latency);
-  CandidateCosts operator()(const ArchSpec& arch) const;  // thread-safe
+  CostModel(search_space::SearchSpace space, engine::McuProfile mcu, LatencyModel latency);
+  CandidateCosts operator()(const search_space::ArchSpec& arch) const;  // thread-safe
   CandidateCosts of_graph(const engine::Graph& g) const;
   const LatencyModel& latency_model() const { return latency_; }
   const engine::McuProfile& mcu() const { return mcu_; }
-  const SearchSpace& space() const { return space_; }
+  const search_space::SearchSpace& space() const { return space_; }
 
  private:
-  SearchSpace space_;
+  search_space::SearchSpace space_;
   engine::McuProfile mcu_;
   LatencyModel latency_;
 };
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

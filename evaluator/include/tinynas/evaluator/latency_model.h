@@ -13,7 +13,7 @@
 #include "tinynas/engine/codegen.h"
 #include "tinynas/engine/graph.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 // The kind of kernel an op runs, e.g. "pointwise", "depthwise_k3_s1", "conv_k3_s2", "add".
 std::string latency_kind(const engine::Graph& g, const engine::Op& op);
@@ -61,4 +61,4 @@ LatencyModel fit_latency_model(const std::vector<LayerSample>& samples);
 void save_latency_model(const std::string& path, const LatencyModel& model);
 LatencyModel load_latency_model(const std::string& path);
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

@@ -22,7 +22,7 @@
 #include "tinynas/supernet/dataset.h"
 #include "tinynas/supernet/ofa.h"
 
-namespace tinynas {
+namespace tinynas::evaluator {
 
 struct SubnetAccuracyOptions {
   int calibration_images = 2000;
@@ -37,20 +37,20 @@ struct SubnetAccuracyOptions {
 class SubnetAccuracy {
  public:
   // `net` is shared with the caller but used by one measurement at a time.
-  SubnetAccuracy(supernet::OFASupernet net, const SearchSpace& space, std::shared_ptr<const data::Dataset> train,
+  SubnetAccuracy(supernet::OFASupernet net, const search_space::SearchSpace& space, std::shared_ptr<const data::Dataset> train,
                  std::shared_ptr<const data::Dataset> holdout, SubnetAccuracyOptions options);
   // Top-1 (%) on the holdout; thread-safe (measurements are serialized, LibTorch uses the cores).
-  double operator()(const ArchSpec& arch);
+  double operator()(const search_space::ArchSpec& arch);
   // Top-1 of every arch, the uncached ones measured across the job's ranks (each rank its share, the
   // figures then exchanged, so every rank's cache holds them all). Every rank must call it with the
   // same list: a rank whose list differs from rank 0's throws RuntimeFailure.
-  std::vector<double> measure_all(const std::vector<ArchSpec>& archs, const dist::Cluster& cluster,
+  std::vector<double> measure_all(const std::vector<search_space::ArchSpec>& archs, const dist::Cluster& cluster,
                                   const std::function<void()>& on_measured = {});
   // Top-1 (%) on the even- and on the odd-numbered holdout images, after the same recalibration; not
   // cached. Over many subnets, the two halves' disagreement measures how noisy a holdout figure is.
-  std::pair<double, double> split_halves(const ArchSpec& arch);
+  std::pair<double, double> split_halves(const search_space::ArchSpec& arch);
   // Cached figure, or -1.
-  double cached(const ArchSpec& arch) const;
+  double cached(const search_space::ArchSpec& arch) const;
   int64_t measured() const { return measured_; }  // measurements run (cache misses)
   int64_t hits() const { return hits_; }
   // Writes the cache file (atomically); done after every `save_every` measurements too.
@@ -60,11 +60,11 @@ class SubnetAccuracy {
  private:
   // Both expect mutex_ held: the subnet set active with BN statistics of the calibration subset; the
   // cache written (when it has a file and this rank writes it).
-  void activate_and_recalibrate(const ArchSpec& arch);
+  void activate_and_recalibrate(const search_space::ArchSpec& arch);
   void write_cache_file() const;
 
   supernet::OFASupernet net_;
-  SearchSpace space_;
+  search_space::SearchSpace space_;
   std::shared_ptr<const data::Dataset> train_, holdout_;  // the calibration subset and the holdout, cached
   std::shared_ptr<const data::Dataset> holdout_even_, holdout_odd_;
   SubnetAccuracyOptions options_;
@@ -74,4 +74,4 @@ class SubnetAccuracy {
   int64_t measured_ = 0, hits_ = 0;
 };
 
-}  // namespace tinynas
+}  // namespace tinynas::evaluator

@@ -12,7 +12,7 @@
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/train.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 // The supernet an experiment searches: its fixed width and training resolutions, and the trained
 // checkpoint (relative paths are relative to the experiment file).
@@ -32,7 +32,7 @@ struct TrainConfig {
 struct Experiment {
   std::string name;
   std::string path;  // the file it was read from
-  SearchSpace space;
+  search_space::SearchSpace space;
   std::string space_path;
   engine::McuProfile mcu;
   Stage1Config stage1;
@@ -50,4 +50,4 @@ Experiment load_experiment(const std::string& path);
 // The embedded default: configs/experiments/fashion-mnist.yaml.
 std::string default_experiment_path();
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

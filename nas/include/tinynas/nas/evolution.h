@@ -24,12 +24,12 @@
 #include "tinynas/evaluator/budget.h"
 #include "tinynas/search_space/space.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 struct Candidate {
-  ArchSpec arch;
+  search_space::ArchSpec arch;
   std::string key;  // arch_key(space, arch)
-  CandidateCosts costs;
+  evaluator::CandidateCosts costs;
   double accuracy = 0;
 };
 
@@ -75,11 +75,11 @@ struct GenerationStats {
 
 struct EvolutionCallbacks {
   // Both are called from several threads at once and must be deterministic.
-  std::function<CandidateCosts(const ArchSpec&)> costs;
-  std::function<double(const ArchSpec&)> accuracy;
+  std::function<evaluator::CandidateCosts(const search_space::ArchSpec&)> costs;
+  std::function<double(const search_space::ArchSpec&)> accuracy;
   // When set, used instead of `accuracy`: every new candidate of a generation at once, from the calling
   // thread (for measurements spread over MPI ranks). Must return one figure per arch, deterministically.
-  std::function<std::vector<double>(const std::vector<ArchSpec>&)> accuracy_batch;
+  std::function<std::vector<double>(const std::vector<search_space::ArchSpec>&)> accuracy_batch;
   std::function<void(const GenerationStats&)> on_generation;  // called from the calling thread
   // Polled after every generation's checkpoint; true ends the run with Interrupted (stop_signal.h).
   std::function<bool()> should_stop;
@@ -100,11 +100,11 @@ struct EvolutionResult {
 
 // Throws InputError when no feasible candidate is found for the initial population (the message
 // names the limits and the smallest subnet's costs) or when a checkpoint does not match the options.
-EvolutionResult evolve(const SearchSpace& space, const Budget& constraints, const EvolutionOptions& options,
+EvolutionResult evolve(const search_space::SearchSpace& space, const evaluator::Budget& constraints, const EvolutionOptions& options,
                        const EvolutionCallbacks& callbacks);
 
 // The non-dominated subset of `candidates` for (maximize accuracy, minimize cost), by increasing cost;
 // equal points are kept once (lowest key).
 std::vector<Candidate> pareto_front(const std::vector<Candidate>& candidates, SearchObjective objective);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

@@ -10,13 +10,13 @@
 #include "tinynas/nas/config.h"
 #include "tinynas/search_space/space.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 struct ExportRequest {
   Experiment experiment;
   // The network: arch_spec (typed), else arch ("largest", "smallest", an arch JSON file; with
   // random_weights also a network JSON), subnet (an extracted subnet file) or onnx: exactly one.
-  std::optional<ArchSpec> arch_spec;
+  std::optional<search_space::ArchSpec> arch_spec;
   std::string arch, subnet, onnx;
   std::string supernet;  // with an arch: the supernet file ("" = the experiment's)
   bool random_weights = false;
@@ -50,4 +50,4 @@ struct ExportResult {
 // emulator the target's core lacks), RuntimeFailure as engine::deploy does.
 ExportResult export_network(const ExportRequest& request);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

@@ -4,9 +4,9 @@
 // warning names what is missing and the script and data stay for re-plotting by hand.
 #include <string>
 
-namespace tinynas {
+namespace tinynas::nas {
 
 // Runs `gnuplot script` in `dir`; returns whether NAME.svg was written.
 bool render_svg(const std::string& dir, const std::string& script, const std::string& svg_name);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

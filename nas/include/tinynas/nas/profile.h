@@ -7,9 +7,9 @@
 #include "tinynas/engine/mcu.h"
 #include "tinynas/search_space/network.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
-nlohmann::ordered_json profile_json(const NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source);
+nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source);
 std::string profile_text(const nlohmann::ordered_json& profile);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

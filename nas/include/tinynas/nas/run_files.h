@@ -6,7 +6,7 @@
 #include "tinynas/engine/mcu.h"
 #include "tinynas/nas/config.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 std::string predictor_beside(const std::string& supernet_path);        // DIR/predictor.pt
 std::string accuracy_cache_beside(const std::string& predictor_path);  // DIR/accuracy_cache.json
@@ -18,4 +18,4 @@ std::string training_dir(const Experiment& x);  // runs/<experiment>-supernet
 // `search --train`'s supernet folder in the search's output folder: OUT/supernet.
 std::string search_supernet_dir(const std::string& search_out);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

@@ -14,11 +14,11 @@
 #include "tinynas/nas/search_report.h"
 #include "tinynas/nas/space_optimizer.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 struct SearchRequest {
   Experiment experiment;          // its mcu is the target
-  Budget budget;                  // SRAM (arena + stack bound), Flash, latency
+  evaluator::Budget budget;       // SRAM (arena + stack bound), Flash, latency
   std::string supernet;           // "" = the experiment's (or, with train, OUT/supernet/supernet.pt)
   std::string predictor;          // "" = predictor.pt beside the supernet; "none" measures every candidate
   std::string latency_model;      // "" = the shipped model of the MCU (run_files.h)
@@ -49,6 +49,6 @@ SearchResult search(SearchRequest request);
 std::string train_for_search(const SearchRequest& request);
 
 // Stage 1 over the experiment's grid of `space` under the budget.
-SpaceOptimizerOptions stage1_options(const Experiment& x, const SearchSpace& space, const Budget& budget);
+SpaceOptimizerOptions stage1_options(const Experiment& x, const search_space::SearchSpace& space, const evaluator::Budget& budget);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

@@ -10,7 +10,7 @@
 #include "tinynas/engine/graph.h"
 #include "tinynas/nas/evolution.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 // One network of the report, measured the same way as the others.
 struct ReportedNetwork {
@@ -23,7 +23,7 @@ struct ReportedNetwork {
 
 struct SearchReport {
   std::string experiment, mcu, supernet, predictor, latency_model;
-  Budget limits;
+  evaluator::Budget limits;
   std::vector<std::string> notes;  // e.g. which limits do not bind
   std::vector<ReportedNetwork> networks;  // the searched winner first
   std::vector<ReportedNetwork> top_k;     // the re-measured candidates
@@ -35,4 +35,4 @@ struct SearchReport {
 // Writes report.md, summary.json, pareto.{dat,gp,svg} and memory.{dat,gp,svg} into out_dir.
 void write_search_report(const std::string& out_dir, const SearchReport& report);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

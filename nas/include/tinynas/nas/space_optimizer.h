@@ -11,7 +11,7 @@
 #include "tinynas/evaluator/budget.h"
 #include "tinynas/search_space/space.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 // The stage-1 settings of an experiment config (its stage1: section).
 struct Stage1Config {
@@ -25,9 +25,9 @@ struct Stage1Config {
 };
 
 struct SpaceOptimizerOptions {
-  SearchSpace space;
+  search_space::SearchSpace space;
   Stage1Config stage1;
-  Budget budget;                 // SRAM: arena + stack bound; Flash: weights + params + runtime code
+  evaluator::Budget budget;  // SRAM: arena + stack bound; Flash: weights + params + runtime code
   int64_t runtime_code_bytes = 0;
   bool inplace = true;           // plan with in-place depthwise (TinyEngine) or layer-wise (TF-Lite Micro)
   std::function<void(int64_t)> on_progress;  // called with the number of subnets just finished
@@ -65,4 +65,4 @@ std::vector<int> rank_spaces(const std::vector<SpaceStats>& spaces, double min_f
 // Whether a space has enough fitting subnets to be ranked by its mean.
 bool enough_fit(const SpaceStats& s, double min_fit_fraction);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

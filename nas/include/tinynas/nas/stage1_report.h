@@ -6,7 +6,7 @@
 #include "tinynas/nas/config.h"
 #include "tinynas/nas/space_optimizer.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 // The ranking as a Markdown table (the `top` best spaces; 0 = all).
 std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_fit_fraction, int top = 0);
@@ -17,4 +17,4 @@ std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_
 void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult& result,
                           const SpaceOptimizerOptions& options, const Experiment& experiment);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

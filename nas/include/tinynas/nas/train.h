@@ -9,7 +9,7 @@
 #include "tinynas/evaluator/accuracy_predictor.h"
 #include "tinynas/nas/config.h"
 
-namespace tinynas {
+namespace tinynas::nas {
 
 struct TrainRequest {
   Experiment experiment;
@@ -47,12 +47,12 @@ struct PredictorRequest {
 
 struct PredictorResult {
   std::string path;             // "" on MPI ranks other than 0, which write nothing
-  PredictorMetrics metrics;
+  evaluator::PredictorMetrics metrics;
   int64_t measured = 0, cached = 0;
   bool has_noise = false;
-  MeasurementNoise noise;
+  evaluator::MeasurementNoise noise;
 };
 
 PredictorResult build_predictor(const PredictorRequest& request);
 
-}  // namespace tinynas
+}  // namespace tinynas::nas

@@ -7,7 +7,7 @@
 
 #include "tinynas/search_space/network.h"
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 enum class LayerKind { Conv, Depthwise, Pointwise, GlobalAvgPool, FullyConnected };
 const char* to_string(LayerKind kind);
@@ -35,4 +35,4 @@ Cost compute_cost(const NetworkDesc& net);
 // MACs alone, without the per-layer table (the stage-1 hot path).
 int64_t compute_macs(const NetworkDesc& net);
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 // One mobile inverted bottleneck: [1x1 expand conv] -> kxk depthwise conv -> 1x1 projection conv,
 // each followed by BN (folded at inference) and ReLU6 except the projection; plus an identity
@@ -50,4 +50,4 @@ struct NetworkDesc {
 // SAME-padded output size: ceil(size / stride).
 inline int conv_out_size(int size, int stride) { return (size + stride - 1) / stride; }
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

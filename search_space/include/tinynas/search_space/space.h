@@ -5,10 +5,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tinynas/search_space/network.h"
 #include "tinynas/core/rng.h"
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 // One point of the search space. Blocks are numbered stage by stage, max_depth slots per
 // searchable stage, then one slot for the fixed one-block last stage: ks and e have
@@ -80,4 +82,8 @@ ArchSpec arch_from_json(const std::string& text);  // throws core::InputError
 ArchSpec load_arch(const std::string& path);       // throws core::InputError naming the path
 void save_arch(const std::string& path, const ArchSpec& arch);  // atomic (temp file + rename)
 
-}  // namespace tinynas
+// A space as JSON (the space a supernet file or training checkpoint was built for).
+nlohmann::json space_to_json(const SearchSpace& space);
+SearchSpace space_from_json(const nlohmann::json& j);  // throws core::InputError
+
+}  // namespace tinynas::search_space

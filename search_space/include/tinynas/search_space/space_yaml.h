@@ -4,11 +4,11 @@
 
 #include "tinynas/search_space/space.h"
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 // Reads and validates a space; InputError naming the file and the key for anything wrong.
 SearchSpace load_space(const std::string& path);
 // The space as YAML, in the same format load_space reads.
 std::string space_to_yaml(const SearchSpace& space);
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

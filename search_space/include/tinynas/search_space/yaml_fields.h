@@ -11,7 +11,7 @@
 
 #include "tinynas/core/errors.h"
 
-namespace tinynas::yaml_fields {
+namespace tinynas::search_space::yaml_fields {
 
 // The file's top-level mapping; InputError for a missing file, a YAML error or another top level.
 YAML::Node load_yaml(const std::string& path);
@@ -54,4 +54,4 @@ std::vector<T> get_choices(const YAML::Node& n, const char* key, const std::stri
   throw core::InputError(at + ": expected a list of numbers or a range {from, to, step}");
 }
 
-}  // namespace tinynas::yaml_fields
+}  // namespace tinynas::search_space::yaml_fields

@@ -5,7 +5,7 @@
 
 #include "tinynas/search_space/network.h"
 
-namespace tinynas {
+namespace tinynas::search_space {
 
 NetworkDesc network_from_zoo_json(const std::string& text, const std::string& origin = "<json>");
 NetworkDesc load_zoo_json(const std::string& path);  // throws core::InputError naming the path
@@ -17,4 +17,4 @@ void save_zoo_json(const std::string& path, const NetworkDesc& net);  // atomic
 struct SearchSpace;
 NetworkDesc load_network_any(const std::string& path, const SearchSpace& space);
 
-}  // namespace tinynas
+}  // namespace tinynas::search_space

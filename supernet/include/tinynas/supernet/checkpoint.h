@@ -8,9 +8,6 @@
 
 namespace tinynas::supernet {
 
-std::string space_to_json(const SearchSpace& space);
-SearchSpace space_from_json(const std::string& text);  // throws core::InputError
-
 struct SupernetFile {
   OFASupernet net{nullptr};
   std::vector<int> resolutions;  // the resolutions it was trained at
@@ -36,11 +33,11 @@ namespace tinynas::supernet {
 
 // A standalone subnet: its arch, its network description and its weights.
 struct SubnetFile {
-  ArchSpec arch;
+  search_space::ArchSpec arch;
   StaticNet net{nullptr};
   std::string path;
 };
-void save_subnet(const std::string& path, StaticNet& net, const ArchSpec& arch);
+void save_subnet(const std::string& path, StaticNet& net, const search_space::ArchSpec& arch);
 SubnetFile load_subnet(const std::string& path);  // core::InputError naming the path
 
 }  // namespace tinynas::supernet

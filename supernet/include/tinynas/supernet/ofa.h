@@ -79,9 +79,9 @@ TORCH_MODULE(ElasticBlock);
 
 // The static counterpart of one block: plain weights of one kernel size and mid width.
 struct StaticBlockImpl : torch::nn::Module {
-  explicit StaticBlockImpl(const BlockDesc& desc);
+  explicit StaticBlockImpl(const search_space::BlockDesc& desc);
   torch::Tensor forward(const torch::Tensor& x);
-  BlockDesc desc;
+  search_space::BlockDesc desc;
   torch::nn::Conv2d expand{nullptr};
   torch::nn::BatchNorm2d expand_bn{nullptr};
   torch::nn::Conv2d depthwise{nullptr};
@@ -96,9 +96,9 @@ TORCH_MODULE(StaticBlock);
 // and the quantizer's float reference all use it.
 class StaticNetImpl : public torch::nn::Module {
  public:
-  explicit StaticNetImpl(const NetworkDesc& desc);
+  explicit StaticNetImpl(const search_space::NetworkDesc& desc);
   torch::Tensor forward(const torch::Tensor& x);
-  NetworkDesc desc;
+  search_space::NetworkDesc desc;
   torch::nn::Conv2d stem{nullptr};
   torch::nn::BatchNorm2d stem_bn{nullptr};
   std::vector<StaticBlock> blocks;
@@ -111,15 +111,15 @@ TORCH_MODULE(StaticNet);
 class OFASupernetImpl : public torch::nn::Module {
  public:
   // The supernet of `space` at width multiplier w (which must be one of the space's widths).
-  OFASupernetImpl(const SearchSpace& space, double w);
+  OFASupernetImpl(const search_space::SearchSpace& space, double w);
   torch::Tensor forward(const torch::Tensor& x);
 
   // Activates a subnet; the arch's w must equal the supernet's (r is the caller's input size).
   // Throws InputError for an arch outside the space.
-  void set_active(const ArchSpec& arch);
-  const ArchSpec& active() const { return active_; }
-  ArchSpec largest(int r) const { return space.largest(w, r); }
-  ArchSpec smallest(int r) const { return space.smallest(w, r); }
+  void set_active(const search_space::ArchSpec& arch);
+  const search_space::ArchSpec& active() const { return active_; }
+  search_space::ArchSpec largest(int r) const { return space.largest(w, r); }
+  search_space::ArchSpec smallest(int r) const { return space.smallest(w, r); }
 
   void reorder_middle_channels();
   // BN recalibration hooks over every DynamicBatchNorm.
@@ -129,9 +129,9 @@ class OFASupernetImpl : public torch::nn::Module {
 
   // A StaticNet for `arch` with the supernet's active weights copied in (the running BN statistics
   // included): in eval mode its output equals the supernet's with that arch active.
-  StaticNet extract(const ArchSpec& arch);
+  StaticNet extract(const search_space::ArchSpec& arch);
 
-  SearchSpace space;
+  search_space::SearchSpace space;
   double w;
 
   torch::Tensor stem_weight;  // [stem_out, in, 3, 3]
@@ -144,7 +144,7 @@ class OFASupernetImpl : public torch::nn::Module {
   torch::nn::Linear classifier{nullptr};
 
  private:
-  ArchSpec active_;
+  search_space::ArchSpec active_;
 };
 TORCH_MODULE(OFASupernet);
 

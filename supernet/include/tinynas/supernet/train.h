@@ -30,7 +30,7 @@ struct PhaseOptions {
 };
 
 struct TrainOptions {
-  SearchSpace space;               // the space whose subnets the supernet holds
+  search_space::SearchSpace space;               // the space whose subnets the supernet holds
   // What the data are (set by the caller: path, split sizes, holdout seed): part of the options a
   // checkpoint must match, so that a resume cannot silently continue on another split.
   std::string data_description;
