@@ -100,6 +100,9 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& options, const data
 // The options as JSON: stored in checkpoints (to refuse resuming with different options) and in the
 // final supernet file.
 std::string options_to_json(const TrainOptions& options);
+// The options that JSON describes (InputError when malformed). Of the keys that files written before
+// they existed lack, eval_batch_size and data come from `absent` and batch_parts is 1.
+TrainOptions options_from_json(const std::string& json, const TrainOptions& absent = {});
 
 }  // namespace tinynas::supernet
 
