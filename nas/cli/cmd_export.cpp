@@ -61,7 +61,8 @@ Runner add_export(CLI::App& app) {
   cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
   auto* arch = cmd->add_option("--arch", o->arch,
                                "a subnet of the supernet: an arch JSON file, largest or smallest; with "
-                               "--random-weights also a network JSON (e.g. an MCUNet zoo file)");
+                               "--random-weights also a network JSON (e.g. an MCUNet zoo file), and largest or smallest are the "
+                               "config space's at its widest and largest (narrowest and smallest) choices");
   cmd->add_option("--supernet", o->supernet, "supernet file (default: the experiment's supernet.checkpoint)");
   cmd->add_flag("--random-weights", o->random_weights, "random weights instead of trained ones (for sizes and speed)");
   auto* subnet = cmd->add_option("--subnet", o->subnet, "an extracted subnet file (tinynas extract)");

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "tinynas/core/errors.h"
 #include "tinynas/core/rng.h"
@@ -17,7 +16,8 @@ supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::
   const std::string path = flag.empty() ? x.supernet.checkpoint : flag;
   if (path.empty())
     throw core::InputError("no supernet: pass --supernet FILE or set supernet.checkpoint in '" + x.path + "'");
-  auto f = supernet::load_supernet(path);
+  // The experiment's options stand in for those that older files do not record (eval_batch_size).
+  auto f = supernet::load_supernet(path, x.train.options);
   if (f.net->space.in_channels != x.space.in_channels || f.net->space.num_classes != x.space.num_classes)
     throw core::InputError("'" + path + "' was trained for " + std::to_string(f.net->space.in_channels) + "-channel input and " +
                      std::to_string(f.net->space.num_classes) + " classes, which does not match the experiment '" +
@@ -41,13 +41,11 @@ search_space::ArchSpec resolve_arch(const supernet::SupernetFile& f, const std::
 }
 
 uint64_t training_seed(const supernet::SupernetFile& f, const Experiment& x) {
-  if (f.train_options.empty()) return x.train.options.seed;
-  return nlohmann::json::parse(f.train_options).value("seed", x.train.options.seed);
+  return f.train_options ? f.train_options->seed : x.train.options.seed;
 }
 
 int training_eval_batch_size(const supernet::SupernetFile& f, const Experiment& x) {
-  if (f.train_options.empty()) return x.train.options.eval_batch_size;
-  return nlohmann::json::parse(f.train_options).value("eval_batch_size", x.train.options.eval_batch_size);
+  return f.train_options ? f.train_options->eval_batch_size : x.train.options.eval_batch_size;
 }
 
 evaluator::SubnetAccuracyOptions subnet_accuracy_options(const supernet::SupernetFile& f, const Experiment& x, int images,

@@ -139,7 +139,16 @@ engine::FloatModel float_network(const ExportRequest& q, bool& trained_on_experi
     fm = supernet::to_float_model(s.net);
     trained_on_experiment_data = true;
   } else if (q.random_weights) {
-    const search_space::NetworkDesc net = q.arch_spec ? x.space.describe(*q.arch_spec) : search_space::load_network_any(q.arch, x.space);
+    // Without a supernet, "largest" and "smallest" are the space's at its widest and largest (narrowest
+    // and smallest) choices.
+    const search_space::SearchSpace& space = x.space;
+    const auto [w_min, w_max] = std::minmax_element(space.width_choices.begin(), space.width_choices.end());
+    const auto [r_min, r_max] = std::minmax_element(space.resolution_choices.begin(), space.resolution_choices.end());
+    const search_space::NetworkDesc net =
+        q.arch_spec        ? space.describe(*q.arch_spec)
+        : q.arch == "largest"  ? space.describe(space.largest(*w_max, *r_max))
+        : q.arch == "smallest" ? space.describe(space.smallest(*w_min, *r_min))
+                               : search_space::load_network_any(q.arch, space);
     fm = engine::random_float_model(engine::build_graph(net), q.seed);
   } else {
     supernet::configure_torch(threads);

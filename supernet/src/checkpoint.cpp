@@ -71,17 +71,17 @@ void load_model_record(torch::serialize::InputArchive& archive, torch::nn::Modul
 }  // namespace
 
 void save_supernet(const std::string& path, OFASupernet& net, const std::vector<int>& resolutions,
-                   const std::string& train_options_json) {
+                   const TrainOptions* train_options) {
   nlohmann::ordered_json meta;
   meta["format"] = "tinynas-supernet-1";
   meta["space"] = search_space::space_to_json(net->space);
   meta["width"] = net->w;
   meta["resolutions"] = resolutions;
-  meta["train_options"] = train_options_json.empty() ? nlohmann::json() : nlohmann::json::parse(train_options_json);
+  meta["train_options"] = train_options ? options_to_json(*train_options) : nlohmann::json();
   save_module_file(path, meta, *net);
 }
 
-SupernetFile load_supernet(const std::string& path) {
+SupernetFile load_supernet(const std::string& path, const TrainOptions& absent_options) {
   torch::serialize::InputArchive archive;
   load_archive(archive, path);
   const std::string meta_text = read_string(archive, "meta", path);
@@ -93,7 +93,8 @@ SupernetFile load_supernet(const std::string& path) {
     if (meta.value("format", "") != "tinynas-supernet-1") throw core::InputError("unknown format");
     w = meta.at("width").get<double>();
     meta.at("resolutions").get_to(f.resolutions);
-    if (!meta.at("train_options").is_null()) f.train_options = meta.at("train_options").dump();
+    if (!meta.at("train_options").is_null())
+      f.train_options = options_from_json(meta.at("train_options"), absent_options);
     f.net = OFASupernet(search_space::space_from_json(meta.at("space")), w);
   } catch (const std::exception& e) {
     throw core::InputError("'" + path + "' is not a tinynas supernet file: " + e.what());

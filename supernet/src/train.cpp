@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
+#include <tuple>
 
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
@@ -206,11 +207,11 @@ void load_momentum(torch::optim::SGD& opt, torch::serialize::InputArchive& in) {
     }
 }
 
-void save_checkpoint(const TrainPaths& paths, const std::string& options_json, const TrainState& st, OFASupernet& net,
+void save_checkpoint(const TrainPaths& paths, const nlohmann::json& options, const TrainState& st, OFASupernet& net,
                      torch::optim::SGD& opt, StaticNet* teacher) {
   nlohmann::json j;
   j["format"] = "tinynas-train-checkpoint-1";
-  j["options"] = nlohmann::json::parse(options_json);
+  j["options"] = options;
   j["phase"] = st.phase;
   j["epochs_done"] = st.epochs_done;
   j["global_step"] = st.global_step;
@@ -234,11 +235,6 @@ void save_checkpoint(const TrainPaths& paths, const std::string& options_json, c
     archive.write("teacher", t);
   }
   save_archive_atomic(archive, paths.checkpoint());
-}
-
-std::string fingerprint(const std::string& options_json) {
-  auto j = nlohmann::json::parse(options_json);
-  return j.dump();
 }
 
 // What stopped the run, for its message: this rank's signal, or one another rank received.
@@ -276,8 +272,8 @@ std::vector<torch::optim::OptimizerParamGroup> sgd_param_groups(torch::nn::Modul
   return groups;
 }
 
-std::string options_to_json(const TrainOptions& o) {
-  nlohmann::ordered_json j;
+nlohmann::json options_to_json(const TrainOptions& o) {
+  nlohmann::json j;
   j["space"] = search_space::space_to_json(o.space);
   j["width"] = o.width;
   j["resolutions"] = o.resolutions;
@@ -299,12 +295,111 @@ std::string options_to_json(const TrainOptions& o) {
     j["phases"].push_back({{"name", p.name}, {"epochs", p.epochs}, {"lr", p.lr}, {"kernels", p.kernels},
                            {"expands", p.expands}, {"depths", p.depths}, {"subnets_per_step", p.subnets_per_step},
                            {"sandwich", p.sandwich}, {"reorder_channels", p.reorder_channels}});
-  return j.dump();
+  return j;
 }
 
-std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Dataset& train,
-                                         const data::Dataset& holdout, const TrainPaths& paths, bool resume,
-                                         const StepCallback& on_step) {
+TrainOptions options_from_json(const nlohmann::json& j, const TrainOptions& absent) {
+  TrainOptions o = absent;
+  try {
+    o.space = search_space::space_from_json(j.at("space"));
+    j.at("width").get_to(o.width);
+    j.at("resolutions").get_to(o.resolutions);
+    j.at("batch_size").get_to(o.batch_size);
+    j.at("seed").get_to(o.seed);
+    j.at("momentum").get_to(o.momentum);
+    j.at("nesterov").get_to(o.nesterov);
+    j.at("weight_decay").get_to(o.weight_decay);
+    j.at("label_smoothing").get_to(o.label_smoothing);
+    j.at("kd_weight").get_to(o.kd_weight);
+    j.at("warmup_epochs").get_to(o.warmup_epochs);
+    j.at("recalibration_images").get_to(o.recalibration_images);
+    j.at("max_steps_per_epoch").get_to(o.max_steps_per_epoch);
+    // Keys that files written before they existed lack.
+    o.eval_batch_size = j.value("eval_batch_size", absent.eval_batch_size);
+    o.data_description = j.value("data", absent.data_description);
+    o.batch_parts = j.value("batch_parts", 1);
+    o.phases.clear();
+    for (const auto& jp : j.at("phases")) {
+      PhaseOptions p;
+      jp.at("name").get_to(p.name);
+      jp.at("epochs").get_to(p.epochs);
+      jp.at("lr").get_to(p.lr);
+      jp.at("kernels").get_to(p.kernels);
+      jp.at("expands").get_to(p.expands);
+      jp.at("depths").get_to(p.depths);
+      jp.at("subnets_per_step").get_to(p.subnets_per_step);
+      jp.at("sandwich").get_to(p.sandwich);
+      jp.at("reorder_channels").get_to(p.reorder_channels);
+      o.phases.push_back(std::move(p));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw core::InputError(std::string("training options JSON is malformed: ") + e.what());
+  }
+  return o;
+}
+
+namespace {
+
+// What every phase of a run reads: the options, the data, where to write, and what follows from them.
+struct Run {
+  Run(const TrainOptions& options, const data::Dataset& train_set, const data::Dataset& holdout_set,
+      const TrainPaths& train_paths, const StepCallback& step_callback, int64_t steps)
+      : o(options), train(train_set), holdout(holdout_set), paths(train_paths), on_step(step_callback),
+        options_json(options_to_json(options)), steps_per_epoch(steps),
+        rmin(*std::min_element(o.resolutions.begin(), o.resolutions.end())),
+        rmax(*std::max_element(o.resolutions.begin(), o.resolutions.end())), cluster(dist::Cluster::world()),
+        part_size(o.batch_size / o.batch_parts), data_parallel(o.batch_parts > 1 || cluster.size() > 1) {
+    for (int k = cluster.rank(); k < o.batch_parts; k += cluster.size()) my_parts.push_back(k);
+  }
+
+  const TrainOptions& o;
+  const data::Dataset& train;
+  const data::Dataset& holdout;
+  const TrainPaths& paths;
+  const StepCallback& on_step;
+  nlohmann::json options_json;  // what a checkpoint must match to be resumed
+  int64_t steps_per_epoch = 0;
+  int rmin = 0, rmax = 0;
+  std::vector<int> calib;  // the BN recalibration subset of the epoch metrics
+  const dist::Cluster& cluster;
+  int64_t part_size = 0;
+  std::vector<int> my_parts;  // the parts of every batch this rank runs
+  bool data_parallel = false;
+};
+
+// What a run trains: the supernet, the current phase's optimizer and the progressive-shrinking teacher.
+struct Model {
+  explicit Model(OFASupernet supernet) : net(std::move(supernet)) {}
+
+  OFASupernet net;
+  StaticNet teacher{nullptr};
+  std::unique_ptr<torch::optim::SGD> opt;
+  StaticNet* teacher_or_null() { return teacher ? &teacher : nullptr; }
+};
+
+// A phase as its epochs run it: the options, the space it samples from and its schedule.
+struct Phase {
+  const PhaseOptions& p;
+  search_space::SearchSpace ps;
+  int64_t phase_steps = 0;
+  int64_t warmup = 0;
+};
+
+// One epoch's running totals (continued from the checkpoint when resuming inside the epoch).
+struct EpochTotals {
+  Clock::time_point t0;
+  int64_t first_step = 0;
+  double loss_sum = 0;
+  int64_t passes = 0;
+  double seconds_before = 0;  // training time of the epoch before this process continued it
+  double train_seconds = 0;   // training time of the whole epoch, set when its last step is done
+  double allreduce_seconds = 0;
+  int64_t allreduce_floats = 0;
+  double lr = 0;  // of the last step
+};
+
+Run start_run(const TrainOptions& o, const data::Dataset& train, const data::Dataset& holdout,
+              const TrainPaths& paths, const StepCallback& on_step) {
   validate_options(o);
   if (train.num_classes() > o.space.num_classes)
     throw core::InputError("the data set '" + train.describe() + "' has " + std::to_string(train.num_classes()) +
@@ -314,324 +409,417 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
                      " channels but the space expects " + std::to_string(o.space.in_channels));
   const int64_t full_steps = train.size() / o.batch_size;
   if (full_steps == 0) throw core::InputError("the training set has fewer images than one batch");
-  const int64_t steps_per_epoch = o.max_steps_per_epoch > 0 ? std::min(full_steps, o.max_steps_per_epoch) : full_steps;
-  const std::string options_json = options_to_json(o);
-  std::filesystem::create_directories(paths.dir);
+  return Run(o, train, holdout, paths, on_step,
+             o.max_steps_per_epoch > 0 ? std::min(full_steps, o.max_steps_per_epoch) : full_steps);
+}
 
-  torch::manual_seed(int64_t(o.seed));
-  OFASupernet net(o.space, o.width);
+void make_optimizer(const TrainOptions& o, const PhaseOptions& p, Model& model) {
+  model.opt = std::make_unique<torch::optim::SGD>(
+      sgd_param_groups(*model.net, p.lr, o.momentum, o.nesterov, o.weight_decay), torch::optim::SGDOptions(p.lr));
+}
+
+void freeze(StaticNet& teacher) {
+  teacher->eval();
+  for (auto& t : teacher->parameters()) t.set_requires_grad(false);
+}
+
+// The checkpoint's state record; InputError when it is malformed or from other options.
+nlohmann::json read_checkpoint_state(torch::serialize::InputArchive& archive, const Run& run) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_string(archive, "state", run.paths.checkpoint()));
+    if (j.at("format") != "tinynas-train-checkpoint-1") throw core::InputError("unknown checkpoint format");
+  } catch (const nlohmann::json::exception& e) {
+    throw core::InputError("'" + run.paths.checkpoint() + "' has a malformed state record: " + e.what());
+  }
+  if (j.at("options").dump() != run.options_json.dump())
+    throw core::InputError("'" + run.paths.checkpoint() + "' was written with different training options; resume "
+                     "with the same config or train into another --out directory");
+  return j;
+}
+
+TrainState state_from_json(const nlohmann::json& j) {
   TrainState st;
-  StaticNet teacher{nullptr};
-  std::unique_ptr<torch::optim::SGD> opt;
-  auto make_optimizer = [&](const PhaseOptions& p) {
-    opt = std::make_unique<torch::optim::SGD>(sgd_param_groups(*net, p.lr, o.momentum, o.nesterov, o.weight_decay),
-                                              torch::optim::SGDOptions(p.lr));
-  };
-  const int rmin = *std::min_element(o.resolutions.begin(), o.resolutions.end());
-  const int rmax = *std::max_element(o.resolutions.begin(), o.resolutions.end());
+  st.phase = j.at("phase");
+  st.epochs_done = j.at("epochs_done");
+  st.global_step = j.at("global_step");
+  st.step_in_epoch = j.value("step_in_epoch", int64_t(0));
+  st.epoch_loss_sum = j.value("epoch_loss_sum", 0.0);
+  st.epoch_passes = j.value("epoch_passes", int64_t(0));
+  st.epoch_seconds = j.value("epoch_seconds", 0.0);
+  st.has_teacher = j.at("has_teacher");
+  for (const auto& m : j.at("history")) st.history.push_back(metrics_from_json(m));
+  return st;
+}
 
+// The weights, optimizer, teacher and progress of the checkpoint in paths.dir.
+TrainState resume_from_checkpoint(const Run& run, Model& model) {
+  const TrainOptions& o = run.o;
+  torch::serialize::InputArchive archive;
+  load_archive(archive, run.paths.checkpoint());
+  TrainState st = state_from_json(read_checkpoint_state(archive, run));
+  torch::serialize::InputArchive net_archive, optimizer_archive;
+  archive.read("model", net_archive);
+  model.net->load(net_archive);
+  if (st.phase < int(o.phases.size())) {
+    make_optimizer(o, o.phases[size_t(st.phase)], model);
+    archive.read("optimizer", optimizer_archive);
+    load_momentum(*model.opt, optimizer_archive);
+  }
+  if (st.has_teacher) {
+    model.teacher = model.net->extract(model.net->largest(run.rmax));
+    torch::serialize::InputArchive teacher_archive;
+    archive.read("teacher", teacher_archive);
+    model.teacher->load(teacher_archive);
+    freeze(model.teacher);
+  }
+  spdlog::info("resuming from '{}': phase {} ({}), {} epochs done, step {}", run.paths.checkpoint(), st.phase + 1,
+               st.phase < int(o.phases.size()) ? o.phases[size_t(st.phase)].name : "done", st.epochs_done,
+               st.global_step);
+  return st;
+}
+
+// A phase's start (not when resuming inside its first epoch): the teacher, the channel re-ordering and
+// a fresh optimizer.
+void start_phase(const Run& run, const PhaseOptions& p, Model& model, TrainState& st) {
+  const TrainOptions& o = run.o;
+  // The teacher of progressive shrinking: the largest subnet as the first phase left it.
+  if (st.phase > 0 && !st.has_teacher && o.kd_weight > 0 && !p.sandwich) {
+    model.teacher = model.net->extract(model.net->largest(run.rmax));
+    freeze(model.teacher);
+    st.has_teacher = true;
+    spdlog::info("phase {}: distilling from the largest subnet frozen at the end of phase {}", p.name,
+                 o.phases.front().name);
+  }
+  if (p.reorder_channels) {
+    model.net->reorder_middle_channels();
+    spdlog::info("phase {}: middle channels re-ordered by importance", p.name);
+  }
+  make_optimizer(o, p, model);
+}
+
+// An epoch's data order and augmentation, which depend only on (seed, phase, epoch), and this rank's
+// rows of each batch.
+struct EpochBatches {
+  const Run& run;
+  std::vector<int> order;
+  uint64_t aug_seed = 0;
+
+  EpochBatches(const Run& r, const TrainState& st) : run(r), order(size_t(r.train.size())) {
+    std::iota(order.begin(), order.end(), 0);
+    const uint64_t epoch_key = uint64_t(st.phase) << 32 | uint64_t(st.epochs_done);
+    core::Rng order_rng(core::derive_seed(run.o.seed, kDataOrder, epoch_key));
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[order_rng.below(uint32_t(i))]);
+    aug_seed = core::derive_seed(run.o.seed, kAugment, epoch_key);
+  }
+  // This rank's rows of batch b: its parts, one after the other (all of the batch for one part).
+  std::vector<int> indices(int64_t b) const {
+    std::vector<int> idx;
+    for (int k : run.my_parts) {
+      const auto first = order.begin() + b * run.o.batch_size + int64_t(k) * run.part_size;
+      idx.insert(idx.end(), first, first + run.part_size);
+    }
+    return idx;
+  }
+  torch::Tensor input(int64_t b) const { return load_input(run.train, indices(b), run.rmax, true, aug_seed); }
+};
+
+// One part's forward and backward passes of the step's subnets; the loss is scaled so that the parts'
+// gradients sum to the mean over the step's subnets and parts. Returns the part's loss sum over its passes.
+double run_part(const Run& run, Model& model, const PhaseOptions& p, const std::vector<Subnet>& subnets,
+                const torch::Tensor& x, const torch::Tensor& y) {
+  const TrainOptions& o = run.o;
+  double part_loss = 0;
+  torch::Tensor soft_targets;
+  if (model.teacher && !p.sandwich) {
+    torch::NoGradGuard no_grad;
+    soft_targets = torch::softmax(model.teacher->forward(x), 1);
+  }
+  for (const auto& s : subnets) {
+    model.net->set_active(s.arch);
+    const auto logits = model.net->forward(resize_input(x, s.arch.r));
+    auto loss = torch::nn::functional::cross_entropy(
+        logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing));
+    if (soft_targets.defined() && !s.teacher && o.kd_weight > 0)
+      loss = loss + o.kd_weight * soft_cross_entropy(logits, soft_targets);
+    if (s.teacher && o.kd_weight > 0) soft_targets = torch::softmax(logits.detach(), 1);
+    (loss / double(subnets.size() * size_t(o.batch_parts))).backward();
+    part_loss += loss.item<double>();
+  }
+  return part_loss;
+}
+
+// This rank's parts of a data-parallel step, each from the same BN running statistics: the parameters
+// with a gradient (in a fixed order), the BN buffers, and one buffer with the sums over the parts of the
+// gradients and the floating BN statistics, then 3 slots for the loss, the pass count and the stop flag,
+// so that a single MPI_Allreduce carries the whole step.
+struct LocalParts {
+  std::vector<torch::Tensor> grads;
+  std::vector<torch::Tensor> buffers;
+  torch::Tensor fused;
+  double loss = 0;
+};
+
+LocalParts run_local_parts(const Run& run, Model& model, const PhaseOptions& p, const std::vector<Subnet>& subnets,
+                           const torch::Tensor& x_mine, const torch::Tensor& y_mine) {
+  LocalParts l;
+  std::vector<torch::Tensor> start;
+  for (auto& t : model.net->buffers()) l.buffers.push_back(t);
+  if (run.my_parts.size() > 1)
+    for (auto& t : l.buffers) start.push_back(t.clone());
+  for (size_t j = 0; j < run.my_parts.size(); ++j) {
+    if (j > 0) {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < l.buffers.size(); ++i) l.buffers[i].copy_(start[i]);
+      for (auto& prm : l.grads) prm.mutable_grad().zero_();
+    }
+    l.loss += run_part(run, model, p, subnets, x_mine.narrow(0, int64_t(j) * run.part_size, run.part_size),
+                       y_mine.narrow(0, int64_t(j) * run.part_size, run.part_size));
+    if (j == 0)
+      for (auto& prm : model.net->parameters())
+        if (prm.grad().defined()) l.grads.push_back(prm);
+    std::vector<torch::Tensor> pieces;
+    for (auto& prm : l.grads) pieces.push_back(prm.grad().reshape({-1}));
+    for (auto& t : l.buffers)
+      if (t.is_floating_point()) pieces.push_back(t.reshape({-1}).to(torch::kFloat));
+    pieces.push_back(torch::zeros({3}));
+    torch::Tensor flat = torch::cat(pieces);
+    l.fused = j == 0 ? flat : l.fused.add_(flat);
+  }
+  return l;
+}
+
+struct StepTotals {
+  double loss = 0;
+  int64_t passes = 0;
+  bool stop = false;  // a stop signal on any rank
+};
+
+// The data-parallel step: sums every rank's parts, then sets the gradients to the sums and the BN
+// statistics to the means over the parts.
+StepTotals data_parallel_step(const Run& run, Model& model, const PhaseOptions& p, const std::vector<Subnet>& subnets,
+                              const torch::Tensor& x_mine, const torch::Tensor& y_mine, EpochTotals& e) {
+  LocalParts l = run_local_parts(run, model, p, subnets, x_mine, y_mine);
+  const int64_t n = l.fused.numel();
+  float* tail = l.fused.data_ptr<float>() + n - 3;
+  tail[0] = float(l.loss);
+  tail[1] = float(run.my_parts.size() * subnets.size());
+  tail[2] = core::stop_requested() ? 1.0f : 0.0f;
+  const auto reduce_start = Clock::now();
+  run.cluster.allreduce_sum(l.fused.data_ptr<float>(), size_t(n));
+  e.allreduce_seconds += std::chrono::duration<double>(Clock::now() - reduce_start).count();
+  e.allreduce_floats = n;
+  torch::NoGradGuard no_grad;
+  int64_t at = 0;
+  for (auto& prm : l.grads) {
+    const int64_t k = prm.numel();
+    prm.mutable_grad().copy_(l.fused.narrow(0, at, k).view_as(prm));
+    at += k;
+  }
+  for (auto& t : l.buffers)
+    if (t.is_floating_point()) {
+      const int64_t k = t.numel();
+      t.copy_(l.fused.narrow(0, at, k).view_as(t) / double(run.o.batch_parts));
+      at += k;
+    }
+  return {double(tail[0]), int64_t(tail[1] + 0.5f), tail[2] > 0};
+}
+
+// Preempted: a checkpoint of this very point (next_step is the first step a resume runs), then Interrupted.
+[[noreturn]] void stop_inside_epoch(const Run& run, Model& model, const TrainState& st, const EpochTotals& e,
+                                    int64_t next_step, double seconds) {
+  TrainState saved_state = st;
+  saved_state.step_in_epoch = next_step;
+  saved_state.epoch_loss_sum = e.loss_sum;
+  saved_state.epoch_passes = e.passes;
+  saved_state.epoch_seconds = seconds;
+  if (run.cluster.is_root())
+    save_checkpoint(run.paths, run.options_json, saved_state, model.net, *model.opt, model.teacher_or_null());
+  run.cluster.barrier();
+  throw core::Interrupted(stop_reason() + " at step " + std::to_string(next_step) + "/" +
+                          std::to_string(run.steps_per_epoch) + " of epoch " + std::to_string(st.history.size() + 1) +
+                          ": checkpoint written to " + run.paths.checkpoint() + "; the same command with --resume "
+                          "continues from there");
+}
+
+// The epoch's training steps, from st.step_in_epoch on.
+EpochTotals train_epoch(const Run& run, Model& model, TrainState& st, const Phase& phase) {
+  const TrainOptions& o = run.o;
+  const PhaseOptions& p = phase.p;
+  EpochTotals e;
+  e.t0 = Clock::now();
+  model.net->train();
+  const EpochBatches batches(run, st);
+  const auto load = [&batches](int64_t b) { return batches.input(b); };
+  e.first_step = st.step_in_epoch;
+  std::future<torch::Tensor> next = std::async(std::launch::async, load, e.first_step);
+  e.loss_sum = st.epoch_loss_sum;
+  e.passes = st.epoch_passes;
+  e.seconds_before = st.epoch_seconds;
+  const int64_t phase_step0 = int64_t(st.epochs_done) * run.steps_per_epoch;
+  if (run.on_step) run.on_step(0, run.steps_per_epoch, 0.0, 0.0);
+  e.lr = p.lr;
+  for (int64_t b = e.first_step; b < run.steps_per_epoch; ++b) {
+    torch::Tensor x_mine = next.get();
+    if (b + 1 < run.steps_per_epoch) next = std::async(std::launch::async, load, b + 1);
+    const torch::Tensor y_mine = labels_of(run.train, batches.indices(b));
+    e.lr = cosine_lr(p.lr, phase_step0 + b, phase.phase_steps, phase.warmup);
+    set_lr(*model.opt, e.lr);
+    model.opt->zero_grad();
+    const auto subnets = sample_subnets(o, p, phase.ps, uint64_t(st.global_step));
+    bool stop = false;
+    if (!run.data_parallel) {
+      e.loss_sum += run_part(run, model, p, subnets, x_mine, y_mine);
+      e.passes += int64_t(subnets.size());
+      stop = core::stop_requested();
+    } else {
+      const StepTotals step = data_parallel_step(run, model, p, subnets, x_mine, y_mine, e);
+      e.loss_sum += step.loss;
+      e.passes += step.passes;
+      stop = step.stop;
+    }
+    model.opt->step();
+    ++st.global_step;
+    const double secs = e.seconds_before + std::chrono::duration<double>(Clock::now() - e.t0).count();
+    if (run.on_step)
+      run.on_step(b + 1, run.steps_per_epoch, e.loss_sum / double(std::max<int64_t>(e.passes, 1)),
+                  double((b + 1 - e.first_step) * o.batch_size) / std::max(1e-9, secs - e.seconds_before));
+    if (stop && b + 1 < run.steps_per_epoch) stop_inside_epoch(run, model, st, e, b + 1, secs);
+  }
+  next = {};
+  e.train_seconds = e.seconds_before + std::chrono::duration<double>(Clock::now() - e.t0).count();
+  return e;
+}
+
+// Holdout top-1 (largest, smallest) of the phase's extreme subnets after BN recalibration; the training
+// BN statistics are restored afterwards so that evaluation does not change the training trajectory.
+// With several ranks, each measures its share of the two.
+std::pair<double, double> holdout_extremes(const Run& run, OFASupernet& net, const search_space::SearchSpace& ps) {
+  const TrainOptions& o = run.o;
+  torch::NoGradGuard no_grad;
+  // Restored however the function exits.
+  struct RestoreBuffers {
+    OFASupernet& net;
+    std::vector<torch::Tensor> saved;
+    ~RestoreBuffers() {
+      torch::NoGradGuard no_grad;
+      size_t i = 0;
+      for (auto& b : net->buffers()) b.copy_(saved[i++]);
+    }
+  } restore{net, {}};
+  for (const auto& b : net->buffers()) restore.saved.push_back(b.clone());
+  const std::vector<search_space::ArchSpec> extremes = {ps.largest(o.width, run.rmax), ps.smallest(o.width, run.rmin)};
+  const auto top1 = dist::map_items(run.cluster, extremes.size(), [&](size_t i) {
+    const search_space::ArchSpec& a = extremes[i];
+    net->set_active(a);
+    recalibrate_bn(net, run.train, run.calib, a.r, o.eval_batch_size);
+    const double v =
+        evaluate([&](const torch::Tensor& x) { return net->forward(x); }, run.holdout, a.r, o.eval_batch_size).top1();
+    return nlohmann::json(v).dump();
+  });
+  return {nlohmann::json::parse(top1[0]).get<double>(), nlohmann::json::parse(top1[1]).get<double>()};
+}
+
+void log_epoch(const Run& run, const PhaseOptions& p, const EpochMetrics& m, const EpochTotals& e) {
+  if (run.cluster.size() > 1)
+    spdlog::info("epoch {}: gradient allreduce {:.1f} % of the training time ({:.2f} ms per step, {} floats)",
+                 m.global_epoch, 100.0 * e.allreduce_seconds / std::max(1e-9, e.train_seconds - e.seconds_before),
+                 1e3 * e.allreduce_seconds / double(std::max<int64_t>(1, run.steps_per_epoch - e.first_step)),
+                 e.allreduce_floats);
+  spdlog::info("epoch {} ({} {}/{}): loss {:.4f}, lr {:.5f}, {:.0f} img/s, holdout top-1 largest {:.2f} % "
+               "smallest {:.2f} %, {:.0f} s",
+               m.global_epoch, p.name, m.epoch, p.epochs, m.train_loss, m.lr, m.images_per_s, m.holdout_largest,
+               m.holdout_smallest, m.seconds);
+}
+
+// The epoch's metrics, its checkpoint (of the state after it) and metrics.csv; Interrupted when a stop
+// signal came during the epoch and more epochs remain.
+void finish_epoch(const Run& run, Model& model, TrainState& st, const Phase& phase, const EpochTotals& e) {
+  const TrainOptions& o = run.o;
+  const PhaseOptions& p = phase.p;
+  st.step_in_epoch = 0;
+  st.epoch_loss_sum = 0;
+  st.epoch_passes = 0;
+  st.epoch_seconds = 0;
+  EpochMetrics m;
+  m.phase = p.name;
+  m.epoch = st.epochs_done + 1;
+  m.global_epoch = int(st.history.size()) + 1;
+  m.train_loss = e.loss_sum / double(std::max<int64_t>(e.passes, 1));
+  m.lr = e.lr;
+  m.images_per_s = double((run.steps_per_epoch - e.first_step) * o.batch_size) /
+                   std::max(1e-9, e.train_seconds - e.seconds_before);
+  m.allreduce_seconds = e.allreduce_seconds;
+  m.allreduce_floats = e.allreduce_floats;
+  std::tie(m.holdout_largest, m.holdout_smallest) = holdout_extremes(run, model.net, phase.ps);
+  m.seconds = std::chrono::duration<double>(Clock::now() - e.t0).count() + e.seconds_before;
+  st.history.push_back(m);
+  log_epoch(run, p, m, e);
+  TrainState saved_state = st;
+  ++saved_state.epochs_done;
+  if (saved_state.epochs_done == p.epochs) {  // the next phase starts fresh (teacher, reorder, optimizer)
+    ++saved_state.phase;
+    saved_state.epochs_done = 0;
+  }
+  if (run.cluster.is_root()) {
+    save_checkpoint(run.paths, run.options_json, saved_state, model.net, *model.opt, model.teacher_or_null());
+    write_metrics_csv(run.paths.metrics(), st.history);
+  }
+  const bool last = st.phase + 1 == int(o.phases.size()) && st.epochs_done + 1 == p.epochs;
+  if (!last && run.cluster.any(core::stop_requested())) {
+    run.cluster.barrier();
+    throw core::Interrupted(stop_reason() + " after epoch " + std::to_string(st.history.size()) +
+                            ": checkpoint written to " + run.paths.checkpoint() +
+                            "; the same command with --resume continues from there");
+  }
+}
+
+// The rest of phase st.phase, from where st says it stands.
+void train_phase(const Run& run, Model& model, TrainState& st) {
+  const TrainOptions& o = run.o;
+  const PhaseOptions& p = o.phases[size_t(st.phase)];
+  const Phase phase{p, phase_space(o, p), int64_t(p.epochs) * run.steps_per_epoch,
+                    st.phase == 0 ? int64_t(o.warmup_epochs) * run.steps_per_epoch : 0};
+  if (st.epochs_done == 0 && st.step_in_epoch == 0) start_phase(run, p, model, st);
+  spdlog::info("phase {}/{} '{}': {} epochs x {} steps, lr {}, {} subnet(s) per step{}", st.phase + 1,
+               o.phases.size(), p.name, p.epochs, run.steps_per_epoch, p.lr, p.subnets_per_step,
+               p.sandwich ? " (sandwich)" : "");
+  for (; st.epochs_done < p.epochs; ++st.epochs_done) {
+    const EpochTotals e = train_epoch(run, model, st, phase);
+    finish_epoch(run, model, st, phase, e);
+  }
+}
+
+void save_final(const Run& run, Model& model, const TrainState& st) {
+  model.net->eval();
+  if (run.cluster.is_root()) {
+    save_supernet(run.paths.supernet(), model.net, run.o.resolutions, &run.o);
+    write_metrics_csv(run.paths.metrics(), st.history);
+  }
+  run.cluster.barrier();
+}
+
+}  // namespace
+
+std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Dataset& train,
+                                         const data::Dataset& holdout, const TrainPaths& paths, bool resume,
+                                         const StepCallback& on_step) {
+  Run run = start_run(o, train, holdout, paths, on_step);
+  std::filesystem::create_directories(paths.dir);
+  torch::manual_seed(int64_t(o.seed));
+  Model model(OFASupernet(o.space, o.width));
+  TrainState st;
   if (resume && std::filesystem::exists(paths.checkpoint())) {
-    torch::serialize::InputArchive archive;
-    load_archive(archive, paths.checkpoint());
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_string(archive, "state", paths.checkpoint()));
-      if (j.at("format") != "tinynas-train-checkpoint-1") throw core::InputError("unknown checkpoint format");
-    } catch (const nlohmann::json::exception& e) {
-      throw core::InputError("'" + paths.checkpoint() + "' has a malformed state record: " + e.what());
-    }
-    if (j.at("options").dump() != fingerprint(options_json))
-      throw core::InputError("'" + paths.checkpoint() + "' was written with different training options; resume with the "
-                       "same config or train into another --out directory");
-    st.phase = j.at("phase");
-    st.epochs_done = j.at("epochs_done");
-    st.global_step = j.at("global_step");
-    st.step_in_epoch = j.value("step_in_epoch", int64_t(0));
-    st.epoch_loss_sum = j.value("epoch_loss_sum", 0.0);
-    st.epoch_passes = j.value("epoch_passes", int64_t(0));
-    st.epoch_seconds = j.value("epoch_seconds", 0.0);
-    st.has_teacher = j.at("has_teacher");
-    for (const auto& m : j.at("history")) st.history.push_back(metrics_from_json(m));
-    torch::serialize::InputArchive model, optim;
-    archive.read("model", model);
-    net->load(model);
-    if (st.phase < int(o.phases.size())) {
-      make_optimizer(o.phases[size_t(st.phase)]);
-      archive.read("optimizer", optim);
-      load_momentum(*opt, optim);
-    }
-    if (st.has_teacher) {
-      teacher = net->extract(net->largest(rmax));
-      torch::serialize::InputArchive t;
-      archive.read("teacher", t);
-      teacher->load(t);
-      teacher->eval();
-      for (auto& p : teacher->parameters()) p.set_requires_grad(false);
-    }
-    spdlog::info("resuming from '{}': phase {} ({}), {} epochs done, step {}", paths.checkpoint(), st.phase + 1,
-                 st.phase < int(o.phases.size()) ? o.phases[size_t(st.phase)].name : "done", st.epochs_done,
-                 st.global_step);
+    st = resume_from_checkpoint(run, model);
   } else if (resume) {
     spdlog::warn("--resume: no checkpoint in '{}', starting from scratch", paths.dir);
   }
-
-  const auto calib = calibration_indices(train, o.recalibration_images, calibration_seed(o.seed));
-  const dist::Cluster& cluster = dist::Cluster::world();
-  const int64_t part_size = o.batch_size / o.batch_parts;
-  std::vector<int> my_parts;  // the parts of every batch this rank runs
-  for (int k = cluster.rank(); k < o.batch_parts; k += cluster.size()) my_parts.push_back(k);
-  const bool data_parallel = o.batch_parts > 1 || cluster.size() > 1;
-  if (cluster.size() > 1)
+  run.calib = calibration_indices(train, o.recalibration_images, calibration_seed(o.seed));
+  if (run.cluster.size() > 1)
     spdlog::info("data-parallel training on {} ranks: {} parts of {} images per step, {} on this rank",
-                 cluster.size(), o.batch_parts, part_size, my_parts.size());
-  int global_epoch = int(st.history.size());
-  for (; st.phase < int(o.phases.size()); ++st.phase, st.epochs_done = 0) {
-    const PhaseOptions& p = o.phases[size_t(st.phase)];
-    const search_space::SearchSpace ps = phase_space(o, p);
-    if (st.epochs_done == 0 && st.step_in_epoch == 0) {  // not when resuming inside its first epoch
-      // The teacher of progressive shrinking: the largest subnet as the first phase left it.
-      if (st.phase > 0 && !st.has_teacher && o.kd_weight > 0 && !p.sandwich) {
-        teacher = net->extract(net->largest(rmax));
-        teacher->eval();
-        for (auto& t : teacher->parameters()) t.set_requires_grad(false);
-        st.has_teacher = true;
-        spdlog::info("phase {}: distilling from the largest subnet frozen at the end of phase {}", p.name,
-                     o.phases.front().name);
-      }
-      if (p.reorder_channels) {
-        net->reorder_middle_channels();
-        spdlog::info("phase {}: middle channels re-ordered by importance", p.name);
-      }
-      make_optimizer(p);
-    }
-    const int64_t phase_steps = int64_t(p.epochs) * steps_per_epoch;
-    const int64_t warmup = st.phase == 0 ? int64_t(o.warmup_epochs) * steps_per_epoch : 0;
-    spdlog::info("phase {}/{} '{}': {} epochs x {} steps, lr {}, {} subnet(s) per step{}", st.phase + 1,
-                 o.phases.size(), p.name, p.epochs, steps_per_epoch, p.lr, p.subnets_per_step,
-                 p.sandwich ? " (sandwich)" : "");
-
-    for (; st.epochs_done < p.epochs; ++st.epochs_done) {
-      const auto t0 = Clock::now();
-      net->train();
-      // The epoch's data order and augmentation depend only on (seed, phase, epoch).
-      std::vector<int> order(size_t(train.size()));
-      std::iota(order.begin(), order.end(), 0);
-      core::Rng order_rng(core::derive_seed(o.seed, kDataOrder, uint64_t(st.phase) << 32 | uint64_t(st.epochs_done)));
-      for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[order_rng.below(uint32_t(i))]);
-      const uint64_t aug_seed = core::derive_seed(o.seed, kAugment, uint64_t(st.phase) << 32 | uint64_t(st.epochs_done));
-      // This rank's rows of batch b: its parts, one after the other (all of the batch for one part).
-      auto batch_indices = [&](int64_t b) {
-        std::vector<int> idx;
-        for (int k : my_parts) {
-          const auto first = order.begin() + b * o.batch_size + int64_t(k) * part_size;
-          idx.insert(idx.end(), first, first + part_size);
-        }
-        return idx;
-      };
-      auto load = [&](int64_t b) { return load_input(train, batch_indices(b), rmax, true, aug_seed); };
-      const int64_t first_step = st.step_in_epoch;
-      std::future<torch::Tensor> next = std::async(std::launch::async, load, first_step);
-      double loss_sum = st.epoch_loss_sum;
-      int64_t passes = st.epoch_passes;
-      const double seconds_before = st.epoch_seconds;
-      double allreduce_seconds = 0;
-      int64_t allreduce_floats = 0;
-      const int64_t phase_step0 = int64_t(st.epochs_done) * steps_per_epoch;
-      if (on_step) on_step(0, steps_per_epoch, 0.0, 0.0);
-      double lr = p.lr;
-      for (int64_t b = first_step; b < steps_per_epoch; ++b) {
-        torch::Tensor x_mine = next.get();
-        if (b + 1 < steps_per_epoch) next = std::async(std::launch::async, load, b + 1);
-        const torch::Tensor y_mine = labels_of(train, batch_indices(b));
-        lr = cosine_lr(p.lr, phase_step0 + b, phase_steps, warmup);
-        set_lr(*opt, lr);
-        opt->zero_grad();
-        const auto subnets = sample_subnets(o, p, ps, uint64_t(st.global_step));
-        // One part's forward and backward passes; the loss is scaled so that the parts' gradients sum
-        // to the mean over the step's subnets and parts. Returns the part's loss sum over its passes.
-        const auto run_part = [&](const torch::Tensor& x, const torch::Tensor& y) {
-          double part_loss = 0;
-          torch::Tensor soft_targets;
-          if (teacher && !p.sandwich) {
-            torch::NoGradGuard no_grad;
-            soft_targets = torch::softmax(teacher->forward(x), 1);
-          }
-          for (const auto& s : subnets) {
-            net->set_active(s.arch);
-            const auto logits = net->forward(resize_input(x, s.arch.r));
-            auto loss = torch::nn::functional::cross_entropy(
-                logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o.label_smoothing));
-            if (soft_targets.defined() && !s.teacher && o.kd_weight > 0)
-              loss = loss + o.kd_weight * soft_cross_entropy(logits, soft_targets);
-            if (s.teacher && o.kd_weight > 0) soft_targets = torch::softmax(logits.detach(), 1);
-            (loss / double(subnets.size() * size_t(o.batch_parts))).backward();
-            part_loss += loss.item<double>();
-          }
-          return part_loss;
-        };
-        bool stop = false;
-        if (!data_parallel) {
-          loss_sum += run_part(x_mine, y_mine);
-          passes += int64_t(subnets.size());
-          stop = core::stop_requested();
-        } else {
-          // Every part starts from the same BN running statistics; their results are averaged below.
-          std::vector<torch::Tensor> buffers, start;
-          for (auto& t : net->buffers()) buffers.push_back(t);
-          if (my_parts.size() > 1)
-            for (auto& t : buffers) start.push_back(t.clone());
-          std::vector<torch::Tensor> grads;  // the parameters with a gradient, in a fixed order
-          torch::Tensor fused;
-          double local_loss = 0;
-          for (size_t j = 0; j < my_parts.size(); ++j) {
-            if (j > 0) {
-              torch::NoGradGuard no_grad;
-              for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(start[i]);
-              for (auto& prm : grads) prm.mutable_grad().zero_();
-            }
-            local_loss += run_part(x_mine.narrow(0, int64_t(j) * part_size, part_size),
-                                   y_mine.narrow(0, int64_t(j) * part_size, part_size));
-            if (j == 0)
-              for (auto& prm : net->parameters())
-                if (prm.grad().defined()) grads.push_back(prm);
-            // One buffer per step: gradients, floating BN statistics, then the loss, the pass count and
-            // the stop flag, so a single MPI_Allreduce carries the whole step.
-            std::vector<torch::Tensor> pieces;
-            for (auto& prm : grads) pieces.push_back(prm.grad().reshape({-1}));
-            for (auto& t : buffers)
-              if (t.is_floating_point()) pieces.push_back(t.reshape({-1}).to(torch::kFloat));
-            pieces.push_back(torch::zeros({3}));
-            torch::Tensor flat = torch::cat(pieces);
-            fused = j == 0 ? flat : fused.add_(flat);
-          }
-          const int64_t n = fused.numel();
-          float* tail = fused.data_ptr<float>() + n - 3;
-          tail[0] = float(local_loss);
-          tail[1] = float(my_parts.size() * subnets.size());
-          tail[2] = core::stop_requested() ? 1.0f : 0.0f;
-          const auto reduce_start = Clock::now();
-          cluster.allreduce_sum(fused.data_ptr<float>(), size_t(n));
-          allreduce_seconds += std::chrono::duration<double>(Clock::now() - reduce_start).count();
-          allreduce_floats = n;
-          torch::NoGradGuard no_grad;
-          int64_t at = 0;
-          for (auto& prm : grads) {
-            const int64_t k = prm.numel();
-            prm.mutable_grad().copy_(fused.narrow(0, at, k).view_as(prm));
-            at += k;
-          }
-          for (auto& t : buffers)
-            if (t.is_floating_point()) {
-              const int64_t k = t.numel();
-              t.copy_(fused.narrow(0, at, k).view_as(t) / double(o.batch_parts));
-              at += k;
-            }
-          loss_sum += double(tail[0]);
-          passes += int64_t(tail[1] + 0.5f);
-          stop = tail[2] > 0;
-        }
-        opt->step();
-        ++st.global_step;
-        const double secs = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
-        if (on_step)
-          on_step(b + 1, steps_per_epoch, loss_sum / double(std::max<int64_t>(passes, 1)),
-                  double((b + 1 - first_step) * o.batch_size) / std::max(1e-9, secs - seconds_before));
-        if (stop && b + 1 < steps_per_epoch) {
-          // Preempted: a checkpoint of this very point (the next step is the first one a resume runs).
-          TrainState saved_state = st;
-          saved_state.step_in_epoch = b + 1;
-          saved_state.epoch_loss_sum = loss_sum;
-          saved_state.epoch_passes = passes;
-          saved_state.epoch_seconds = secs;
-          if (cluster.is_root())
-            save_checkpoint(paths, options_json, saved_state, net, *opt, teacher ? &teacher : nullptr);
-          cluster.barrier();
-          throw core::Interrupted(stop_reason() + " at step " + std::to_string(b + 1) + "/" +
-                            std::to_string(steps_per_epoch) + " of epoch " + std::to_string(global_epoch + 1) +
-                            ": checkpoint written to " + paths.checkpoint() + "; the same command with --resume "
-                            "continues from there");
-        }
-      }
-      next = {};
-      const double train_secs = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
-      st.step_in_epoch = 0;
-      st.epoch_loss_sum = 0;
-      st.epoch_passes = 0;
-      st.epoch_seconds = 0;
-
-      EpochMetrics m;
-      m.phase = p.name;
-      m.epoch = st.epochs_done + 1;
-      m.global_epoch = ++global_epoch;
-      m.train_loss = loss_sum / double(std::max<int64_t>(passes, 1));
-      m.lr = lr;
-      m.images_per_s = double((steps_per_epoch - first_step) * o.batch_size) /
-                       std::max(1e-9, train_secs - seconds_before);
-      m.allreduce_seconds = allreduce_seconds;
-      m.allreduce_floats = allreduce_floats;
-      // Holdout accuracy of the extremes after BN recalibration; the training BN statistics are restored
-      // afterwards so that evaluation does not change the training trajectory. With several ranks, each
-      // measures its share of the two.
-      {
-        torch::NoGradGuard no_grad;
-        // Restored however the block exits.
-        struct RestoreBuffers {
-          OFASupernet& net;
-          std::vector<torch::Tensor> saved;
-          ~RestoreBuffers() {
-            torch::NoGradGuard no_grad;
-            size_t i = 0;
-            for (auto& b : net->buffers()) b.copy_(saved[i++]);
-          }
-        } restore{net, {}};
-        for (const auto& b : net->buffers()) restore.saved.push_back(b.clone());
-        const std::vector<search_space::ArchSpec> extremes = {ps.largest(o.width, rmax), ps.smallest(o.width, rmin)};
-        const auto top1 = dist::map_items(cluster, extremes.size(), [&](size_t i) {
-          const search_space::ArchSpec& a = extremes[i];
-          net->set_active(a);
-          recalibrate_bn(net, train, calib, a.r, o.eval_batch_size);
-          const double v =
-              evaluate([&](const torch::Tensor& x) { return net->forward(x); }, holdout, a.r, o.eval_batch_size).top1();
-          return nlohmann::json(v).dump();
-        });
-        m.holdout_largest = nlohmann::json::parse(top1[0]).get<double>();
-        m.holdout_smallest = nlohmann::json::parse(top1[1]).get<double>();
-      }
-      m.seconds = std::chrono::duration<double>(Clock::now() - t0).count() + seconds_before;
-      st.history.push_back(m);
-      if (cluster.size() > 1)
-        spdlog::info("epoch {}: gradient allreduce {:.1f} % of the training time ({:.2f} ms per step, {} floats)",
-                     m.global_epoch, 100.0 * allreduce_seconds / std::max(1e-9, train_secs - seconds_before),
-                     1e3 * allreduce_seconds / double(std::max<int64_t>(1, steps_per_epoch - first_step)),
-                     allreduce_floats);
-      spdlog::info("epoch {} ({} {}/{}): loss {:.4f}, lr {:.5f}, {:.0f} img/s, holdout top-1 largest {:.2f} % "
-                   "smallest {:.2f} %, {:.0f} s",
-                   m.global_epoch, p.name, m.epoch, p.epochs, m.train_loss, m.lr, m.images_per_s, m.holdout_largest,
-                   m.holdout_smallest, m.seconds);
-      TrainState saved_state = st;
-      ++saved_state.epochs_done;
-      if (saved_state.epochs_done == p.epochs) {  // the next phase starts fresh (teacher, reorder, optimizer)
-        ++saved_state.phase;
-        saved_state.epochs_done = 0;
-      }
-      if (cluster.is_root()) {
-        save_checkpoint(paths, options_json, saved_state, net, *opt, teacher ? &teacher : nullptr);
-        write_metrics_csv(paths.metrics(), st.history);
-      }
-      const bool last = st.phase + 1 == int(o.phases.size()) && st.epochs_done + 1 == p.epochs;
-      if (!last && cluster.any(core::stop_requested())) {
-        cluster.barrier();
-        throw core::Interrupted(stop_reason() + " after epoch " + std::to_string(global_epoch) + ": checkpoint written to " +
-                          paths.checkpoint() + "; the same command with --resume continues from there");
-      }
-    }
-  }
-  net->eval();
-  if (cluster.is_root()) {
-    save_supernet(paths.supernet(), net, o.resolutions, options_json);
-    write_metrics_csv(paths.metrics(), st.history);
-  }
-  cluster.barrier();
+                 run.cluster.size(), o.batch_parts, run.part_size, run.my_parts.size());
+  for (; st.phase < int(o.phases.size()); ++st.phase, st.epochs_done = 0) train_phase(run, model, st);
+  save_final(run, model, st);
   return st.history;
 }
 

@@ -5,6 +5,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -27,6 +28,18 @@ namespace {
 bool have_fashion_mnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
 
 Experiment embedded_default() { return load_experiment(default_experiment_path()); }
+
+// An export of the embedded default's space with random weights, built for the host into DIR/bundle.
+ExportRequest random_weights_for_the_host(const tinynas_test::TempDir& dir) {
+  ExportRequest q;
+  q.experiment = embedded_default();
+  q.random_weights = true;
+  q.target = "host";
+  q.out = (dir.path / "bundle").string();
+  q.calibration_images = 2;
+  q.test_inputs = 1;
+  return q;
+}
 
 // A tiny Fashion-MNIST experiment: a few training steps only.
 Experiment tiny_experiment(const tinynas_test::TempDir& dir, const std::string& sections) {
@@ -59,15 +72,9 @@ int64_t line_count(const std::string& path) {
 
 TEST(ExportNetwork, RandomWeightsForTheHostGiveTheEnginesFigures) {
   tinynas_test::TempDir dir;
-  ExportRequest q;
-  q.experiment = embedded_default();
+  ExportRequest q = random_weights_for_the_host(dir);
   const search_space::SearchSpace& space = q.experiment.space;
   q.arch_spec = space.smallest(space.width_choices.front(), space.resolution_choices.front());
-  q.random_weights = true;
-  q.target = "host";
-  q.out = (dir.path / "bundle").string();
-  q.calibration_images = 4;
-  q.test_inputs = 2;
   const ExportResult r = export_network(q);
   const engine::Graph g = engine::build_graph(space.describe(*q.arch_spec));
   EXPECT_EQ(r.board, "host");
@@ -206,10 +213,22 @@ TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {
     EXPECT_TRUE(fs::exists(fs::path(q.out) / f)) << f;
   EXPECT_EQ(r.report.supernet, (fs::path(q.out) / "supernet" / "supernet.pt").string());
   for (const ReportedNetwork& n : r.report.networks) EXPECT_TRUE(q.budget.admits_sram(n.candidate.costs.sram_bytes)) << n.name;
-  // Again: the trained supernet is reused and the predictor's subnets come from the cache.
-  const auto supernet_time = fs::last_write_time(fs::path(q.out) / "supernet" / "supernet.pt");
+  // Again: the training resumes its finished checkpoint (no step runs) and the predictor's subnets come
+  // from the cache.
   LogCapture again;
   search(q);
-  EXPECT_EQ(fs::last_write_time(fs::path(q.out) / "supernet" / "supernet.pt"), supernet_time);
+  EXPECT_NE(again.text().find("(done), 0 epochs done"), std::string::npos) << again.text();
+  EXPECT_EQ(again.text().find("img/s ETA"), std::string::npos) << again.text();
   EXPECT_NE(again.text().find("0 subnets measured, 10 from the cache"), std::string::npos) << again.text();
+}
+
+TEST(ExportNetwork, RandomWeightsSmallestIsTheSpacesNarrowestAndSmallest) {
+  tinynas_test::TempDir dir;
+  ExportRequest q = random_weights_for_the_host(dir);
+  const search_space::SearchSpace& space = q.experiment.space;
+  q.arch = "smallest";
+  const ExportResult r = export_network(q);
+  const auto w = *std::min_element(space.width_choices.begin(), space.width_choices.end());
+  const auto res = *std::min_element(space.resolution_choices.begin(), space.resolution_choices.end());
+  EXPECT_EQ(r.deployment.bundle.macs, search_space::compute_macs(space.describe(space.smallest(w, res))));
 }

@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
 
@@ -211,8 +212,9 @@ TEST(Train, BatchPartsAverageGradientsAndStatistics) {
   // Running statistics: the mean of the two parts' (integer counters are the same in both).
   size_t i = 0;
   for (auto& b : trained.net->buffers()) {
-    if (b.is_floating_point())
+    if (b.is_floating_point()) {
       EXPECT_LT((b.to(torch::kDouble) - buffer_sum[i] / 2).abs().max().item<double>(), 1e-6) << "buffer " << i;
+    }
     ++i;
   }
 }
@@ -256,9 +258,10 @@ TEST(SupernetFile, RoundTripAndErrors) {
   OFASupernet net(o.space, 0.25);
   net->eval();
   const std::string path = (dir.path / "s.pt").string();
-  save_supernet(path, net, {16, 24}, "");
+  save_supernet(path, net, {16, 24}, nullptr);
   auto f = load_supernet(path);
   EXPECT_EQ(f.resolutions, (std::vector<int>{16, 24}));
+  EXPECT_FALSE(f.train_options.has_value());
   EXPECT_EQ(f.net->space.num_classes, 4);
   const auto x = torch::randn({2, 1, 24, 24});
   core::Rng rng(3);
@@ -277,6 +280,116 @@ TEST(SupernetFile, RoundTripAndErrors) {
   const std::string sub_path = (dir.path / "sub.pt").string();
   save_subnet(sub_path, sub, a);
   EXPECT_NE(tinynas_test::input_error_message([&] { load_supernet(sub_path); }).find("sub.pt"), std::string::npos);
+}
+
+namespace {
+
+// Every field differs from its default.
+TrainOptions options_with_every_field_set() {
+  auto o = tiny_options();
+  o.space.name = "tiny-mix";
+  o.space.base_widths = {24, 16, 24, 32, 48, 64, 96, 160};
+  o.space.stage_strides = {2, 2, 1, 2, 1, 1};
+  o.space.kernel_choices = {3, 5};
+  o.space.expand_choices = {2, 4};
+  o.space.width_choices = {0.25, 0.5};
+  o.space.feature_mix_channels = 64;
+  o.data_description = "synthetic, 64 train / 16 holdout (seed 99)";
+  o.width = 0.5;
+  o.resolutions = {24};
+  o.batch_size = 16;
+  o.seed = 12345678901234567ull;
+  o.momentum = 0.8;
+  o.nesterov = false;
+  o.weight_decay = 4e-5;
+  o.label_smoothing = 0.05;
+  o.kd_weight = 0.7;
+  o.warmup_epochs = 2;
+  o.recalibration_images = 32;
+  o.eval_batch_size = 12;
+  o.max_steps_per_epoch = 7;
+  o.batch_parts = 4;
+  o.phases = {PhaseOptions{"largest", 2, 0.1, {}, {}, {}, 1, false, false},
+              PhaseOptions{"elastic", 3, 0.03, {3, 5}, {2}, {1, 2}, 4, true, true}};
+  return o;
+}
+
+void expect_same_options(const TrainOptions& a, const TrainOptions& b) {
+  EXPECT_EQ(a.space.name, b.space.name);
+  EXPECT_EQ(a.space.base_widths, b.space.base_widths);
+  EXPECT_EQ(a.space.stage_strides, b.space.stage_strides);
+  EXPECT_EQ(a.space.kernel_choices, b.space.kernel_choices);
+  EXPECT_EQ(a.space.expand_choices, b.space.expand_choices);
+  EXPECT_EQ(a.space.depth_choices, b.space.depth_choices);
+  EXPECT_EQ(a.space.width_choices, b.space.width_choices);
+  EXPECT_EQ(a.space.resolution_choices, b.space.resolution_choices);
+  EXPECT_EQ(a.space.in_channels, b.space.in_channels);
+  EXPECT_EQ(a.space.num_classes, b.space.num_classes);
+  EXPECT_EQ(a.space.feature_mix_channels, b.space.feature_mix_channels);
+  EXPECT_EQ(a.data_description, b.data_description);
+  EXPECT_EQ(a.width, b.width);
+  EXPECT_EQ(a.resolutions, b.resolutions);
+  EXPECT_EQ(a.batch_size, b.batch_size);
+  EXPECT_EQ(a.seed, b.seed);
+  EXPECT_EQ(a.momentum, b.momentum);
+  EXPECT_EQ(a.nesterov, b.nesterov);
+  EXPECT_EQ(a.weight_decay, b.weight_decay);
+  EXPECT_EQ(a.label_smoothing, b.label_smoothing);
+  EXPECT_EQ(a.kd_weight, b.kd_weight);
+  EXPECT_EQ(a.warmup_epochs, b.warmup_epochs);
+  EXPECT_EQ(a.recalibration_images, b.recalibration_images);
+  EXPECT_EQ(a.eval_batch_size, b.eval_batch_size);
+  EXPECT_EQ(a.max_steps_per_epoch, b.max_steps_per_epoch);
+  EXPECT_EQ(a.batch_parts, b.batch_parts);
+  ASSERT_EQ(a.phases.size(), b.phases.size());
+  for (size_t i = 0; i < a.phases.size(); ++i) {
+    const auto &p = a.phases[i], &q = b.phases[i];
+    EXPECT_EQ(p.name, q.name) << "phase " << i;
+    EXPECT_EQ(p.epochs, q.epochs) << "phase " << i;
+    EXPECT_EQ(p.lr, q.lr) << "phase " << i;
+    EXPECT_EQ(p.kernels, q.kernels) << "phase " << i;
+    EXPECT_EQ(p.expands, q.expands) << "phase " << i;
+    EXPECT_EQ(p.depths, q.depths) << "phase " << i;
+    EXPECT_EQ(p.subnets_per_step, q.subnets_per_step) << "phase " << i;
+    EXPECT_EQ(p.sandwich, q.sandwich) << "phase " << i;
+    EXPECT_EQ(p.reorder_channels, q.reorder_channels) << "phase " << i;
+  }
+}
+
+}  // namespace
+
+TEST(TrainOptions, JsonRoundTripKeepsEveryField) {
+  const auto o = options_with_every_field_set();
+  expect_same_options(options_from_json(options_to_json(o)), o);
+  EXPECT_EQ(options_to_json(options_from_json(options_to_json(o))), options_to_json(o));
+
+  // Written before eval_batch_size, data and batch_parts were recorded.
+  auto old = options_to_json(o);
+  old.erase("eval_batch_size");
+  old.erase("data");
+  old.erase("batch_parts");
+  TrainOptions absent;
+  absent.eval_batch_size = 64;
+  absent.data_description = "the experiment's data";
+  const auto read = options_from_json(old, absent);
+  EXPECT_EQ(read.eval_batch_size, 64);
+  EXPECT_EQ(read.data_description, "the experiment's data");
+  EXPECT_EQ(read.batch_parts, 1);
+  EXPECT_EQ(read.seed, o.seed);
+
+  EXPECT_THROW(options_from_json(nlohmann::json{{"width", 0.5}}), core::InputError);
+  EXPECT_THROW(options_from_json(nlohmann::json::array()), core::InputError);
+}
+
+TEST(SupernetFile, ReturnsTheTrainingOptions) {
+  TempDir dir;
+  const auto o = options_with_every_field_set();
+  OFASupernet net(o.space, o.width);
+  const std::string path = (dir.path / "s.pt").string();
+  save_supernet(path, net, o.resolutions, &o);
+  const auto f = load_supernet(path);
+  ASSERT_TRUE(f.train_options.has_value());
+  expect_same_options(*f.train_options, o);
 }
 
 TEST(SubnetFile, RoundTripKeepsOutputs) {

@@ -1,25 +1,28 @@
 #pragma once
 // Supernet files: the trained supernet (weights + the space and width it was built for + the training
 // metadata), written atomically and read back with errors that name the file.
+#include <optional>
 #include <string>
 
 #include "tinynas/search_space/space.h"
 #include "tinynas/supernet/ofa.h"
+#include "tinynas/supernet/train.h"
 
 namespace tinynas::supernet {
 
 struct SupernetFile {
   OFASupernet net{nullptr};
   std::vector<int> resolutions;  // the resolutions it was trained at
-  std::string train_options;     // JSON (options_to_json), may be empty
+  std::optional<TrainOptions> train_options;  // of the run that trained it, when the file records them
   std::string path;
 };
 
-// Writes weights and metadata to path (temp file + rename).
+// Writes weights and metadata to path (temp file + rename); train_options may be null.
 void save_supernet(const std::string& path, OFASupernet& net, const std::vector<int>& resolutions,
-                   const std::string& train_options_json);
-// Throws InputError naming the path when it is missing, corrupt or not a supernet file.
-SupernetFile load_supernet(const std::string& path);
+                   const TrainOptions* train_options);
+// Throws InputError naming the path when it is missing, corrupt or not a supernet file. Training options
+// that older files lack come from `absent_options` (see options_from_json).
+SupernetFile load_supernet(const std::string& path, const TrainOptions& absent_options = {});
 
 // Writes a torch archive to path through a temporary file in the same directory and a rename.
 void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::string& path);

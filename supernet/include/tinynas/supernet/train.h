@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tinynas/search_space/space.h"
 #include "tinynas/supernet/dataset.h"
 
@@ -30,7 +32,7 @@ struct PhaseOptions {
 };
 
 struct TrainOptions {
-  search_space::SearchSpace space;               // the space whose subnets the supernet holds
+  search_space::SearchSpace space;  // the space whose subnets the supernet holds
   // What the data are (set by the caller: path, split sizes, holdout seed): part of the options a
   // checkpoint must match, so that a resume cannot silently continue on another split.
   std::string data_description;
@@ -99,7 +101,10 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& options, const data
 
 // The options as JSON: stored in checkpoints (to refuse resuming with different options) and in the
 // final supernet file.
-std::string options_to_json(const TrainOptions& options);
+nlohmann::json options_to_json(const TrainOptions& options);
+// The options that JSON describes (InputError when malformed). Of the keys that files written before
+// they existed lack, eval_batch_size and data come from `absent` and batch_parts is 1.
+TrainOptions options_from_json(const nlohmann::json& json, const TrainOptions& absent = {});
 
 }  // namespace tinynas::supernet
 
