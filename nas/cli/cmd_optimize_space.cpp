@@ -9,6 +9,7 @@
 #include "tinynas/nas/config.h"
 #include "tinynas/core/progress.h"
 #include "tinynas/nas/space_optimizer.h"
+#include "tinynas/nas/search.h"
 #include "tinynas/nas/stage1_report.h"
 #include "tinynas/core/units.h"
 #include "tinynas/core/errors.h"
@@ -52,14 +53,12 @@ Runner add_optimize_space(CLI::App& app) {
   return [o]() {
     nas::Experiment x = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
     if (!o->mcu.empty()) x.mcu = nas::load_mcu(o->mcu);
-    nas::SpaceOptimizerOptions opt;
-    opt.space = x.space;
-    opt.stage1 = x.stage1;
+    evaluator::Budget budget;
+    budget.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : core::parse_size(o->sram, "--sram");
+    budget.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : core::parse_size(o->flash, "--flash");
+    nas::SpaceOptimizerOptions opt = nas::stage1_options(x, x.space, budget);
     if (o->samples > 0) opt.stage1.samples = o->samples;
     if (o->seed >= 0) opt.stage1.seed = uint64_t(o->seed);
-    opt.budget.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : core::parse_size(o->sram, "--sram");
-    opt.budget.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : core::parse_size(o->flash, "--flash");
-    opt.runtime_code_bytes = x.mcu.runtime_code_bytes;
     opt.inplace = !o->layerwise;
     if (o->min_fit >= 0) opt.stage1.min_fit_fraction = o->min_fit;
     const size_t grid = (opt.stage1.widths.empty() ? opt.space.width_choices.size() : opt.stage1.widths.size()) *
@@ -68,21 +67,10 @@ Runner add_optimize_space(CLI::App& app) {
                  core::format_size(opt.budget.sram_bytes), core::format_size(opt.budget.flash_bytes), x.mcu.name, opt.stage1.seed);
     core::ProgressBar progress("stage 1", int64_t(grid) * opt.stage1.samples, "subnets");
     opt.on_progress = [&](int64_t n) { progress.advance(n); };
-    const nas::SpaceOptimizerResult result = nas::optimize_space(opt);
+    const nas::SpaceOptimizerResult result = nas::run_stage1(opt, x, o->out);
     progress.finish();
     spdlog::info("stage 1: {} subnets sampled and planned in {:.2f} s ({:.0f} subnets/s)", result.subnets,
                  result.seconds, result.subnets / std::max(result.seconds, 1e-9));
-    if (!result.any_fits()) {
-      int64_t min_arena = INT64_MAX, min_flash = INT64_MAX;
-      for (const auto& s : result.spaces) {
-        min_arena = std::min(min_arena, s.min_arena);
-        min_flash = std::min(min_flash, s.min_flash);
-      }
-      throw core::InputError("impossible budget: no sampled subnet of any space fits SRAM (arena + stack bound) " + core::format_size(opt.budget.sram_bytes) +
-                       " and Flash " + core::format_size(opt.budget.flash_bytes) + " (smallest arena seen " +
-                       core::format_size(min_arena) + ", smallest Flash " + core::format_size(min_flash) + ")");
-    }
-    nas::write_stage1_outputs(o->out, result, opt, x);
     const nas::SpaceStats& best = result.best();
     if (o->json) {
       std::cout << core::read_text_file(o->out + "/summary.json");

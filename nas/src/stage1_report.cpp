@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -178,6 +179,23 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   }
   j["ranking"] = ranking;
   core::write_file_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
+}
+
+SpaceOptimizerResult run_stage1(const SpaceOptimizerOptions& opt, const Experiment& x, const std::string& out_dir) {
+  const SpaceOptimizerResult result = optimize_space(opt);
+  if (!result.any_fits()) {
+    int64_t min_arena = INT64_MAX, min_flash = INT64_MAX;
+    for (const auto& s : result.spaces) {
+      min_arena = std::min(min_arena, s.min_arena);
+      min_flash = std::min(min_flash, s.min_flash);
+    }
+    throw core::InputError("impossible budget: no sampled subnet of any space fits SRAM (arena + stack bound) " +
+                           core::format_size(opt.budget.sram_bytes) + " and Flash " +
+                           core::format_size(opt.budget.flash_bytes) + " (smallest arena seen " +
+                           core::format_size(min_arena) + ", smallest Flash " + core::format_size(min_flash) + ")");
+  }
+  write_stage1_outputs(out_dir, result, opt, x);
+  return result;
 }
 
 }  // namespace tinynas::nas

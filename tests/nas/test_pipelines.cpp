@@ -16,6 +16,7 @@
 #include "tinynas/nas/export.h"
 #include "tinynas/nas/run_files.h"
 #include "tinynas/nas/search.h"
+#include "tinynas/nas/subnet.h"
 #include "tinynas/nas/train.h"
 #include "tinynas/search_space/cost.h"
 
@@ -231,4 +232,29 @@ TEST(ExportNetwork, RandomWeightsSmallestIsTheSpacesNarrowestAndSmallest) {
   const auto w = *std::min_element(space.width_choices.begin(), space.width_choices.end());
   const auto res = *std::min_element(space.resolution_choices.begin(), space.resolution_choices.end());
   EXPECT_EQ(r.deployment.bundle.macs, search_space::compute_macs(space.describe(space.smallest(w, res))));
+}
+
+TEST(Subnet, TheExtractedSubnetScoresWhatTheSupernetScoresForIt) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir dir;
+  EvalRequest e;
+  e.experiment = embedded_default();
+  e.arch = "smallest";
+  const EvalResult scored = evaluate_subnet(e);
+  EXPECT_EQ(scored.total, e.experiment.data.holdout);
+  EXPECT_EQ(scored.calibration_images, e.experiment.train.options.recalibration_images);
+  EXPECT_GT(scored.top1, 50.0);
+  ExtractRequest x;
+  x.experiment = e.experiment;
+  x.arch = "smallest";
+  x.out = (dir.path / "smallest.pt").string();
+  const ExtractResult extracted = extract_subnet(x);
+  EXPECT_EQ(extracted.arch, scored.arch);
+  EXPECT_TRUE(fs::is_regular_file(x.out));
+  // The same recalibrated weights in a static network: the same holdout top-1, before and after saving.
+  EXPECT_DOUBLE_EQ(extracted.extracted_holdout_top1, scored.top1);
+  EXPECT_DOUBLE_EQ(extracted.holdout_top1, scored.top1);
+  EXPECT_FALSE(extracted.test_top1.has_value());
+  x.from_scratch = true;  // without fine-tuning epochs
+  EXPECT_NE(tinynas_test::input_error_message([&] { extract_subnet(x); }).find("--finetune"), std::string::npos);
 }

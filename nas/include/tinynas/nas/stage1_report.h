@@ -17,4 +17,9 @@ std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_
 void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult& result,
                           const SpaceOptimizerOptions& options, const Experiment& experiment);
 
+// Stage 1 as `tinynas optimize-space` runs it: optimize_space, then the outputs written into out_dir;
+// InputError naming the smallest arena and Flash seen when no sampled subnet of any space fits.
+SpaceOptimizerResult run_stage1(const SpaceOptimizerOptions& options, const Experiment& experiment,
+                                const std::string& out_dir);
+
 }  // namespace tinynas::nas

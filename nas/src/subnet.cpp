@@ -1,0 +1,80 @@
+#include "tinynas/nas/subnet.h"
+
+#include <spdlog/spdlog.h>
+
+#include "tinynas/core/errors.h"
+#include "tinynas/nas/experiment_supernet.h"
+#include "tinynas/supernet/checkpoint.h"
+#include "tinynas/supernet/data_config.h"
+#include "tinynas/supernet/evaluate.h"
+#include "tinynas/supernet/finetune.h"
+#include "tinynas/supernet/runtime.h"
+
+namespace tinynas::nas {
+
+namespace {
+
+// The experiment's supernet with the request's LibTorch threads.
+supernet::SupernetFile open_supernet(const SubnetRequest& q) {
+  const Experiment& x = q.experiment;
+  supernet::configure_torch(q.threads > 0 ? q.threads : x.train.threads);
+  return load_experiment_supernet(x, q.supernet);
+}
+
+double top1(supernet::StaticNet& net, const data::Dataset& images, int r) {
+  return supernet::evaluate([&](const torch::Tensor& in) { return net->forward(in); }, images, r).top1();
+}
+
+}  // namespace
+
+EvalResult evaluate_subnet(const EvalRequest& q) {
+  const Experiment& x = q.experiment;
+  auto f = open_supernet(q);
+  EvalResult r;
+  r.supernet = f.path;
+  r.arch = resolve_arch(f, q.arch, q.resolution);
+  r.split = q.split;
+  r.calibration_images = q.calibration_images > 0 ? q.calibration_images : x.train.options.recalibration_images;
+  recalibrate(f, x, r.arch, r.calibration_images);
+  const auto data = data::open_split(x.data, q.split);
+  const auto acc = supernet::evaluate([&](const torch::Tensor& in) { return f.net->forward(in); }, *data, r.arch.r);
+  r.correct = acc.correct;
+  r.total = acc.total;
+  r.top1 = acc.top1();
+  return r;
+}
+
+ExtractResult extract_subnet(const ExtractRequest& q) {
+  const Experiment& x = q.experiment;
+  if (q.from_scratch && q.finetune.epochs == 0) throw core::InputError("--from-scratch needs --finetune N (epochs)");
+  auto f = open_supernet(q);
+  ExtractResult r;
+  r.path = q.out;
+  r.arch = resolve_arch(f, q.arch, q.resolution);
+  supernet::StaticNet net{nullptr};
+  if (q.from_scratch) {
+    torch::manual_seed(int64_t(x.train.options.seed));
+    net = supernet::StaticNet(f.net->space.describe(r.arch));
+  } else {
+    recalibrate(f, x, r.arch, x.train.options.recalibration_images);
+    net = f.net->extract(r.arch);
+  }
+  net->eval();
+  const auto holdout = data::open_split(x.data, "holdout");
+  r.extracted_holdout_top1 = top1(net, *holdout, r.arch.r);
+  spdlog::info("{} subnet: holdout top-1 {:.2f} %", q.from_scratch ? "re-initialized" : "extracted",
+               r.extracted_holdout_top1);
+  if (q.finetune.epochs > 0) {
+    supernet::FinetuneOptions options = q.finetune;
+    options.batch_size = x.train.options.batch_size;
+    options.seed = x.train.options.seed;
+    supernet::finetune(net, *data::open_split(x.data, "train"), *holdout, r.arch.r, options, q.on_finetune_step);
+  }
+  supernet::save_subnet(q.out, net, r.arch);
+  r.blocks = int(net->desc.blocks.size());
+  r.holdout_top1 = top1(net, *holdout, r.arch.r);
+  if (q.test) r.test_top1 = top1(net, *data::open_split(x.data, "test"), r.arch.r);
+  return r;
+}
+
+}  // namespace tinynas::nas
