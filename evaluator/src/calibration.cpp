@@ -200,19 +200,22 @@ BoardBundles write_board_bundles(const CalibrationOptions& o) {
 LatencyModel fit_board_measurements(const std::string& bundles_dir, const std::string& measurements_path,
                                     const engine::McuProfile& mcu) {
   const std::string manifest_path = (fs::path(bundles_dir) / kManifest).string();
-  nlohmann::json manifest;
+  std::string space_yaml, board;
+  std::map<std::string, search_space::ArchSpec> archs;
+  int fit_count = 0;
   try {
-    manifest = nlohmann::json::parse(core::read_text_file(manifest_path));
+    const auto manifest = nlohmann::json::parse(core::read_text_file(manifest_path));
+    space_yaml = manifest.at("space").get<std::string>();
+    board = manifest.at("board").get<std::string>();
+    fit_count = manifest.at("fit").get<int>();
+    for (const auto& s : manifest.at("subnets")) archs[s.at("name")] = search_space::arch_from_json(s.at("arch").dump());
   } catch (const nlohmann::json::exception& e) {
     throw core::InputError(manifest_path + ": not a calibration manifest (" + e.what() + ")");
   }
   // The manifest holds the space as YAML text: load_space reads it from a file beside it.
   const std::string space_file = (fs::path(bundles_dir) / "space.yaml").string();
-  core::write_file_atomic(space_file, manifest.at("space").get<std::string>());
+  core::write_file_atomic(space_file, space_yaml);
   const search_space::SearchSpace space = search_space::load_space(space_file);
-  std::map<std::string, search_space::ArchSpec> archs;
-  for (const auto& s : manifest.at("subnets")) archs[s.at("name")] = search_space::arch_from_json(s.at("arch").dump());
-  const int fit_count = manifest.at("fit").get<int>();
   std::vector<SubnetMeasurement> fit, validate;
   for (auto& [name, run] : split_serial_log(core::read_text_file(measurements_path))) {
     const auto it = archs.find(name);
@@ -234,7 +237,7 @@ LatencyModel fit_board_measurements(const std::string& bundles_dir, const std::s
   model.unit = "cycles";
   model.clock_hz = mcu.clock_hz;
   model.source = "serial output of " + std::to_string(fit.size() + validate.size()) + " runs on " +
-                 manifest.at("board").get<std::string>() + " (" + measurements_path + ")";
+                 board + " (" + measurements_path + ")";
   return model;
 }
 

@@ -12,7 +12,6 @@
 #include "tinynas/nas/search.h"
 #include "tinynas/nas/stage1_report.h"
 #include "tinynas/core/units.h"
-#include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
 
 namespace tinynas::cli {

@@ -16,7 +16,7 @@ supernet::SupernetFile load_experiment_supernet(const Experiment& x, const std::
   const std::string path = flag.empty() ? x.supernet.checkpoint : flag;
   if (path.empty())
     throw core::InputError("no supernet: pass --supernet FILE or set supernet.checkpoint in '" + x.path + "'");
-  // The experiment's options stand in for those that older files do not record (eval_batch_size).
+  // The experiment's options stand in for those that older files do not record (eval_batch_size, data).
   auto f = supernet::load_supernet(path, x.train.options);
   if (f.net->space.in_channels != x.space.in_channels || f.net->space.num_classes != x.space.num_classes)
     throw core::InputError("'" + path + "' was trained for " + std::to_string(f.net->space.in_channels) + "-channel input and " +

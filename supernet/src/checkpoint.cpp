@@ -1,6 +1,7 @@
 #include "tinynas/supernet/checkpoint.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -93,8 +94,15 @@ SupernetFile load_supernet(const std::string& path, const TrainOptions& absent_o
     if (meta.value("format", "") != "tinynas-supernet-1") throw core::InputError("unknown format");
     w = meta.at("width").get<double>();
     meta.at("resolutions").get_to(f.resolutions);
-    if (!meta.at("train_options").is_null())
-      f.train_options = options_from_json(meta.at("train_options"), absent_options);
+    if (!meta.at("train_options").is_null()) {
+      // Weights that load are worth more than the record of how they were trained: an unreadable record
+      // leaves the experiment's options in charge.
+      try {
+        f.train_options = options_from_json(meta.at("train_options"), absent_options);
+      } catch (const core::InputError& e) {
+        spdlog::warn("'{}': its training options are unreadable ({}); using the experiment's", path, e.what());
+      }
+    }
     f.net = OFASupernet(search_space::space_from_json(meta.at("space")), w);
   } catch (const std::exception& e) {
     throw core::InputError("'" + path + "' is not a tinynas supernet file: " + e.what());

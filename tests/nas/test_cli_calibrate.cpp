@@ -3,11 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "run_tinynas.h"
 #include "test_helpers.h"
-#include "tinynas/engine/codegen.h"
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/latency_model.h"
 

@@ -209,6 +209,7 @@ TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {
   LogCapture log;
   const SearchResult r = search(q);
   EXPECT_NE(log.text().find("stage 1 chose w "), std::string::npos) << log.text();
+  EXPECT_NE(log.text().find("phase 1/1 'sandwich'"), std::string::npos) << log.text();
   for (const char* f : {"supernet/supernet.pt", "supernet/predictor.pt", "supernet/accuracy_cache.json",
                         "supernet/metrics.csv", "report.md", "winner.json"})
     EXPECT_TRUE(fs::exists(fs::path(q.out) / f)) << f;
@@ -219,19 +220,23 @@ TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {
   LogCapture again;
   search(q);
   EXPECT_NE(again.text().find("(done), 0 epochs done"), std::string::npos) << again.text();
-  EXPECT_EQ(again.text().find("img/s ETA"), std::string::npos) << again.text();
+  EXPECT_EQ(again.text().find("phase 1/1 'sandwich'"), std::string::npos) << again.text();
   EXPECT_NE(again.text().find("0 subnets measured, 10 from the cache"), std::string::npos) << again.text();
 }
 
-TEST(ExportNetwork, RandomWeightsSmallestIsTheSpacesNarrowestAndSmallest) {
-  tinynas_test::TempDir dir;
-  ExportRequest q = random_weights_for_the_host(dir);
-  const search_space::SearchSpace& space = q.experiment.space;
-  q.arch = "smallest";
-  const ExportResult r = export_network(q);
-  const auto w = *std::min_element(space.width_choices.begin(), space.width_choices.end());
-  const auto res = *std::min_element(space.resolution_choices.begin(), space.resolution_choices.end());
-  EXPECT_EQ(r.deployment.bundle.macs, search_space::compute_macs(space.describe(space.smallest(w, res))));
+TEST(ExportNetwork, RandomWeightsLargestAndSmallestAreTheSpacesExtremes) {
+  for (const std::string which : {"largest", "smallest"}) {
+    tinynas_test::TempDir dir;
+    ExportRequest q = random_weights_for_the_host(dir);
+    const search_space::SearchSpace& space = q.experiment.space;
+    q.arch = which;
+    const ExportResult r = export_network(q);
+    const auto [w_min, w_max] = std::minmax_element(space.width_choices.begin(), space.width_choices.end());
+    const auto [r_min, r_max] = std::minmax_element(space.resolution_choices.begin(), space.resolution_choices.end());
+    const search_space::ArchSpec expected =
+        which == "largest" ? space.largest(*w_max, *r_max) : space.smallest(*w_min, *r_min);
+    EXPECT_EQ(r.deployment.bundle.macs, search_space::compute_macs(space.describe(expected))) << which;
+  }
 }
 
 TEST(Subnet, TheExtractedSubnetScoresWhatTheSupernetScoresForIt) {
@@ -252,8 +257,10 @@ TEST(Subnet, TheExtractedSubnetScoresWhatTheSupernetScoresForIt) {
   EXPECT_EQ(extracted.arch, scored.arch);
   EXPECT_TRUE(fs::is_regular_file(x.out));
   // The same recalibrated weights in a static network: the same holdout top-1, before and after saving.
-  EXPECT_DOUBLE_EQ(extracted.extracted_holdout_top1, scored.top1);
-  EXPECT_DOUBLE_EQ(extracted.holdout_top1, scored.top1);
+  // (Outputs agree to float rounding, so allow one image of the holdout to flip.)
+  const double one_image = 100.0 / double(scored.total);
+  EXPECT_NEAR(extracted.extracted_holdout_top1, scored.top1, one_image);
+  EXPECT_NEAR(extracted.holdout_top1, scored.top1, one_image);
   EXPECT_FALSE(extracted.test_top1.has_value());
   x.from_scratch = true;  // without fine-tuning epochs
   EXPECT_NE(tinynas_test::input_error_message([&] { extract_subnet(x); }).find("--finetune"), std::string::npos);

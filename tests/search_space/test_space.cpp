@@ -455,6 +455,7 @@ TEST(SpaceJson, RoundTripsEveryFieldAndRejectsAMissingOne) {
   SearchSpace space;
   space.name = "tiny";
   space.base_widths = {16, 8, 16, 24, 32, 48, 64, 96};
+  space.stage_strides = {2, 1, 2, 2, 1, 1};
   space.kernel_choices = {3, 5};
   space.expand_choices = {2, 4};
   space.depth_choices = {1, 2};
