@@ -6,6 +6,7 @@
 
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
+#include "json_int.h"
 
 namespace tinynas::search_space {
 
@@ -248,7 +249,7 @@ ArchSpec arch_from_json(const std::string& text) {
     // nlohmann converts 96.5 and true to int silently: check the JSON types first.
     auto integer = [](const nlohmann::json& v, const std::string& key) {
       if (!v.is_number_integer()) throw core::InputError("arch JSON: '" + key + "' must hold integers, got " + v.dump());
-      return v.get<int>();
+      return json_int(v, "arch JSON: '" + key + "'");
     };
     auto integers = [&](const char* key) {
       const nlohmann::json& v = j.at(key);

@@ -6,6 +6,7 @@
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
 #include "tinynas/search_space/space.h"
+#include "json_int.h"
 
 namespace tinynas::search_space {
 
@@ -14,15 +15,14 @@ using nlohmann::json;
 namespace {
 
 int get_int(const json& j, const char* key, const std::string& where) {
-  if (!j.contains(key) || !j.at(key).is_number_integer())
-    throw core::InputError(where + ": '" + key + "' must be an integer");
-  return j.at(key).get<int>();
+  if (!j.contains(key)) throw core::InputError(where + ": '" + key + "' must be an integer");
+  return json_int(j.at(key), where + ": '" + key + "'");
 }
 
 // Upstream writes channel counts either as numbers or as one-element lists.
 int get_channels(const json& j, const char* key, const std::string& where) {
   if (j.contains(key) && j.at(key).is_array() && j.at(key).size() == 1 && j.at(key)[0].is_number_integer())
-    return j.at(key)[0].get<int>();
+    return json_int(j.at(key)[0], where + ": '" + key + "'");
   return get_int(j, key, where);
 }
 

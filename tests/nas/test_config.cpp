@@ -107,6 +107,16 @@ TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {
   expect_error(dir.write("even.yaml", "kernel_choices: [4]\n"), "odd");
   expect_error(dir.write("type.yaml", "in_channels: three\n"), "in_channels");
   expect_error(dir.write("range.yaml", "width_choices: {from: 1.0, to: 0.2, step: 0.1}\n"), "range");
+  // Ranges that would never end or never fit in memory, and values no choice can take, fail at once.
+  for (const char* range : {"{from: 0.2, to: 1.0, step: 1e-300}", "{from: 0.2, to: 1e12, step: 0.1}",
+                            "{from: 0.2, to: .inf, step: 0.1}", "{from: .nan, to: 1.0, step: 0.1}",
+                            "{from: 0.2, to: 1.0, step: .nan}"})
+    expect_error(dir.write("runaway.yaml", std::string("width_choices: ") + range + "\n"), "width_choices");
+  expect_error(dir.write("nan.yaml", "width_choices: [0.5, .nan]\n"), "finite");
+  expect_error(dir.write("huge.yaml", "resolution_choices: {from: 32, to: 4294967328, step: 4096}\n"),
+               "resolution_choices");
+  expect_error(dir.write("wide.yaml", "resolution_choices: [32, 4294967328]\n"), "resolution_choices");
+  expect_error(dir.write("fraction.yaml", "resolution_choices: {from: 32, to: 40, step: 2.5}\n"), "whole number");
   try {
     load_experiment(dir.write("x.yaml", "space: nowhere.yaml\n"));
     ADD_FAILURE();

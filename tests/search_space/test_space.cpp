@@ -429,6 +429,16 @@ TEST(ArchJson, NonIntegerNumbersAndBooleansForIntegerFieldsThrowInputError) {
   EXPECT_THROW(arch_from_json(smallest_arch_json_with("ks", ks)), core::InputError);
 }
 
+TEST(ArchJson, IntegersBeyondAnIntAreRefusedNotWrapped) {
+  const int64_t wrap = int64_t(1) << 32;  // 2^32 + 24 would read as 24 without the range check
+  EXPECT_NE(input_error_message([&] { arch_from_json(smallest_arch_json_with("r", wrap + 24)); }).find("'r'"),
+            std::string::npos);
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("r", -wrap + 24)), core::InputError);
+  nlohmann::json d = smallest_arch_json()["d"];
+  d[0] = wrap + 2;
+  EXPECT_THROW(arch_from_json(smallest_arch_json_with("d", d)), core::InputError);
+}
+
 TEST(ArchFiles, LoadArchOnMissingPathNamesThePath) {
   const std::string path = "/nonexistent/dir/arch_does_not_exist.json";
   const std::string msg = input_error_message([&] { load_arch(path); });

@@ -250,3 +250,16 @@ TEST(ZooJsonFiles, LoadNetworkAnyReadsArchAndZooFiles) {
   const std::string msg = input_error_message([&] { load_network_any(arch_path, space); });
   EXPECT_NE(msg.find(arch_path), std::string::npos) << msg;
 }
+
+TEST(ZooJsonErrors, IntegersBeyondAnIntAreRefusedNotWrapped) {
+  // 2^32 + x wraps to x in a plain get<int>(): each must be an error naming the field.
+  const int64_t wrap = int64_t(1) << 32;
+  EXPECT_NE(error_after_edit([&](json& j) { j["resolution"] = wrap + 176; }).find("resolution"), std::string::npos);
+  EXPECT_NE(error_after_edit([&](json& j) { j["blocks"][1]["mobile_inverted_conv"]["mid_channels"] = wrap + 48; })
+                .find("mid_channels"),
+            std::string::npos);
+  EXPECT_NE(error_after_edit([&](json& j) { j["classifier"]["out_features"] = wrap + 1000; }).find("out_features"),
+            std::string::npos);
+  EXPECT_NE(error_after_edit([&](json& j) { j["first_conv"]["out_channels"] = {wrap + 16}; }).find("out_channels"),
+            std::string::npos);
+}

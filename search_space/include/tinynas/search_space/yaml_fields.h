@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tinynas/core/errors.h"
@@ -29,29 +31,60 @@ T get(const YAML::Node& n, const char* key, const std::string& where) {
   }
 }
 
-// A list of numbers, or a range {from, to, step} with `to` included.
+// The most choices a list or range may hold: a search space has a handful per field, and a range
+// with a tiny step must fail at once rather than fill the memory.
+constexpr int64_t kMaxChoices = 10000;
+
+// x as a T, or an InputError naming `at` when it is not finite, T cannot hold it or T is an integer
+// type and x a fraction.
+template <typename T>
+T checked_choice(double x, const std::string& at) {
+  if (!std::isfinite(x)) throw core::InputError(at + ": choices must be finite numbers");
+  if (x < double(std::numeric_limits<T>::lowest()) || x > double(std::numeric_limits<T>::max()))
+    throw core::InputError(at + ": the choice " + std::to_string(x) + " is out of range");
+  if (std::is_integral<T>::value && x != std::floor(x))
+    throw core::InputError(at + ": the choice " + std::to_string(x) + " is not a whole number");
+  return T(x);
+}
+
+// A list of numbers, or a range {from, to, step} with `to` included; at most kMaxChoices values.
 template <typename T>
 std::vector<T> get_choices(const YAML::Node& n, const char* key, const std::string& where) {
   const YAML::Node v = n[key];
   const std::string at = where + ": " + key;
+  std::vector<double> values;
   try {
-    if (v.IsSequence()) return v.as<std::vector<T>>();
-    if (v.IsMap()) {
+    if (v.IsSequence()) {
+      if (int64_t(v.size()) > kMaxChoices)
+        throw core::InputError(at + ": more than " + std::to_string(kMaxChoices) + " choices");
+      values = v.as<std::vector<double>>();
+      // A list of integers must not hold fractions (yaml-cpp would have refused them as ints).
+      if (std::is_integral<T>::value) v.as<std::vector<T>>();
+    } else if (v.IsMap()) {
       check_keys(v, at, {"from", "to", "step"});
       const double from = v["from"].as<double>(), to = v["to"].as<double>(), step = v["step"].as<double>();
-      if (!(step > 0) || to < from) throw core::InputError(at + ": a range needs step > 0 and to >= from");
-      std::vector<T> out;
+      if (!std::isfinite(from) || !std::isfinite(to) || !std::isfinite(step))
+        throw core::InputError(at + ": a range needs finite from, to and step");
+      // Values are rounded to 1e-6, so a smaller step would repeat them.
+      if (!(step >= 1e-6) || to < from) throw core::InputError(at + ": a range needs step >= 1e-6 and to >= from");
+      if ((to - from) / step >= double(kMaxChoices))
+        throw core::InputError(at + ": the range holds more than " + std::to_string(kMaxChoices) + " choices");
       // Rounded to 1e-6 so that 0.2 + 3 * 0.1 is 0.5, not 0.5000000000000001.
       for (int i = 0;; ++i) {
         const double x = std::round((from + i * step) * 1e6) / 1e6;
         if (x > to + 1e-9) break;
-        out.push_back(T(x));
+        values.push_back(x);
       }
-      return out;
     }
   } catch (const YAML::Exception&) {
+    values.clear();
   }
-  throw core::InputError(at + ": expected a list of numbers or a range {from, to, step}");
+  if (values.empty() && !(v.IsSequence() && v.size() == 0))
+    throw core::InputError(at + ": expected a list of numbers or a range {from, to, step}");
+  std::vector<T> out;
+  out.reserve(values.size());
+  for (double x : values) out.push_back(checked_choice<T>(x, at));
+  return out;
 }
 
 }  // namespace tinynas::search_space::yaml_fields
