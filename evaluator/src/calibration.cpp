@@ -212,10 +212,7 @@ LatencyModel fit_board_measurements(const std::string& bundles_dir, const std::s
   } catch (const nlohmann::json::exception& e) {
     throw core::InputError(manifest_path + ": not a calibration manifest (" + e.what() + ")");
   }
-  // The manifest holds the space as YAML text: load_space reads it from a file beside it.
-  const std::string space_file = (fs::path(bundles_dir) / "space.yaml").string();
-  core::write_file_atomic(space_file, space_yaml);
-  const search_space::SearchSpace space = search_space::load_space(space_file);
+  const search_space::SearchSpace space = search_space::space_from_yaml(space_yaml, manifest_path + ": space");
   std::vector<SubnetMeasurement> fit, validate;
   for (auto& [name, run] : split_serial_log(core::read_text_file(measurements_path))) {
     const auto it = archs.find(name);

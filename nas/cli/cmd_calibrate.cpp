@@ -82,8 +82,7 @@ Runner add_calibrate(CLI::App& app) {
   cmd->add_option("--measurements", o->measurements,
                   "real board: the captured serial output of the bundles' runs (one file, runs one after another)");
   return [o]() {
-    nas::Experiment x = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
-    if (!o->mcu.empty()) x.mcu = nas::load_mcu(o->mcu);
+    const nas::Experiment x = load_experiment_flag(o->config, o->mcu);
     if (!o->generate.empty()) return generate(*o, x);
     if (!o->measurements.empty() && o->bundles.empty()) throw core::InputError("--measurements needs --bundles");
     const std::string out =

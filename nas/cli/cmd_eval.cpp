@@ -31,7 +31,7 @@ Runner add_eval(CLI::App& app) {
   cmd->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
     nas::EvalRequest q = o->request;
-    q.experiment = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
+    q.experiment = load_experiment_flag(o->config);
     q.threads = global_options().threads;
     const nas::EvalResult r = nas::evaluate_subnet(q);
     if (o->json) {

@@ -95,7 +95,7 @@ Runner add_export(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "seed of random weights and random inputs")->capture_default_str();
   return [o]() {
     nas::ExportRequest q;
-    q.experiment = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
+    q.experiment = load_experiment_flag(o->config);
     q.arch = o->arch;
     q.subnet = o->subnet;
     q.onnx = o->onnx;

@@ -36,7 +36,7 @@ Runner add_extract(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   return [o]() {
     nas::ExtractRequest q = o->request;
-    q.experiment = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
+    q.experiment = load_experiment_flag(o->config);
     q.threads = global_options().threads;
     std::unique_ptr<core::ProgressBar> bar;
     q.on_finetune_step = [&](int64_t step, int64_t steps, double loss, double) {

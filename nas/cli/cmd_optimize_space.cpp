@@ -50,12 +50,8 @@ Runner add_optimize_space(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print the summary as JSON on stdout instead of the table");
 
   return [o]() {
-    nas::Experiment x = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
-    if (!o->mcu.empty()) x.mcu = nas::load_mcu(o->mcu);
-    evaluator::Budget budget;
-    budget.sram_bytes = o->sram.empty() ? x.mcu.sram_bytes : core::parse_size(o->sram, "--sram");
-    budget.flash_bytes = o->flash.empty() ? x.mcu.flash_bytes : core::parse_size(o->flash, "--flash");
-    nas::SpaceOptimizerOptions opt = nas::stage1_options(x, x.space, budget);
+    const nas::Experiment x = load_experiment_flag(o->config, o->mcu);
+    nas::SpaceOptimizerOptions opt = nas::stage1_options(x, x.space, memory_budget_flags(o->sram, o->flash, x.mcu));
     if (o->samples > 0) opt.stage1.samples = o->samples;
     if (o->seed >= 0) opt.stage1.seed = uint64_t(o->seed);
     opt.inplace = !o->layerwise;

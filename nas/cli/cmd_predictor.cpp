@@ -52,7 +52,7 @@ Runner add_predictor(CLI::App& app) {
                   "measured accuracies, kept between runs (default: accuracy_cache.json beside the predictor)");
   return [o]() {
     nas::PredictorRequest q;
-    q.experiment = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
+    q.experiment = load_experiment_flag(o->config);
     q.supernet = o->supernet;
     q.out = o->out;
     q.cache = o->cache;

@@ -25,10 +25,9 @@ Runner add_profile(CLI::App& app) {
   cmd->add_option("--config", o->config, "experiment YAML whose space describes an arch JSON (default: fashion-mnist)");
   cmd->add_flag("--json", o->json, "machine-readable output");
   return [o]() {
-    const nas::Experiment x = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
-    const engine::McuProfile mcu = o->mcu.empty() ? x.mcu : nas::load_mcu(o->mcu);
+    const nas::Experiment x = load_experiment_flag(o->config, o->mcu);
     const search_space::NetworkDesc net = search_space::load_network_any(o->file, x.space);
-    const auto profile = nas::profile_json(net, mcu, o->file);
+    const auto profile = nas::profile_json(net, x.mcu, o->file);
     if (o->json) std::cout << profile.dump(2) << "\n";
     else std::cout << nas::profile_text(profile);
     return 0;

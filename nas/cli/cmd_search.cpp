@@ -21,11 +21,9 @@ struct Options {
 
 nas::SearchRequest request(const Options& o) {
   nas::SearchRequest q;
-  q.experiment = nas::load_experiment(o.config.empty() ? nas::default_experiment_path() : o.config);
-  nas::Experiment& x = q.experiment;
-  if (!o.mcu.empty()) x.mcu = nas::load_mcu(o.mcu);
-  q.budget.sram_bytes = o.sram.empty() ? x.mcu.sram_bytes : core::parse_size(o.sram, "--sram");
-  q.budget.flash_bytes = o.flash.empty() ? x.mcu.flash_bytes : core::parse_size(o.flash, "--flash");
+  q.experiment = load_experiment_flag(o.config, o.mcu);
+  const nas::Experiment& x = q.experiment;
+  q.budget = memory_budget_flags(o.sram, o.flash, x.mcu);
   if (!o.latency.empty()) q.budget.latency_ms = core::parse_duration_ms(o.latency, "--latency");
   nas::EvolutionOptions& evo = q.evolution;
   evo.objective = nas::parse_search_objective(o.objective);

@@ -39,7 +39,7 @@ Runner add_train(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   return [o]() {
     nas::TrainRequest q;
-    q.experiment = nas::load_experiment(o->config.empty() ? nas::default_experiment_path() : o->config);
+    q.experiment = load_experiment_flag(o->config);
     q.out = o->out;
     q.resume = o->resume;
     q.epochs = o->epochs;

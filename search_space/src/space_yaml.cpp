@@ -12,8 +12,9 @@ namespace tinynas::search_space {
 namespace fs = std::filesystem;
 using namespace yaml_fields;
 
-SearchSpace load_space(const std::string& path) {
-  const YAML::Node n = load_yaml(path);
+namespace {
+
+SearchSpace space_from_node(const YAML::Node& n, const std::string& path) {
   check_keys(n, path,
              {"name", "description", "base_widths", "stage_strides", "kernel_choices", "expand_choices", "depth_choices",
               "width_choices", "resolution_choices", "in_channels", "num_classes", "feature_mix_channels"});
@@ -35,6 +36,14 @@ SearchSpace load_space(const std::string& path) {
     throw core::InputError(path + ": " + e.what());
   }
   return s;
+}
+
+}  // namespace
+
+SearchSpace load_space(const std::string& path) { return space_from_node(load_yaml(path), path); }
+
+SearchSpace space_from_yaml(const std::string& text, const std::string& origin) {
+  return space_from_node(parse_yaml(text, origin), origin);
 }
 
 std::string space_to_yaml(const SearchSpace& s) {

@@ -9,15 +9,28 @@ namespace tinynas::search_space::yaml_fields {
 
 namespace fs = std::filesystem;
 
-YAML::Node load_yaml(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw core::InputError("config file '" + path + "' does not exist");
+namespace {
+
+template <typename Load>
+YAML::Node mapping(Load&& load, const std::string& origin) {
   try {
-    YAML::Node n = YAML::LoadFile(path);
-    if (!n.IsMap()) throw core::InputError(path + ": the top level must be a mapping of keys to values");
+    YAML::Node n = load();
+    if (!n.IsMap()) throw core::InputError(origin + ": the top level must be a mapping of keys to values");
     return n;
   } catch (const YAML::Exception& e) {
-    throw core::InputError(path + ": YAML error: " + e.what());
+    throw core::InputError(origin + ": YAML error: " + e.what());
   }
+}
+
+}  // namespace
+
+YAML::Node load_yaml(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw core::InputError("config file '" + path + "' does not exist");
+  return mapping([&] { return YAML::LoadFile(path); }, path);
+}
+
+YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
+  return mapping([&] { return YAML::Load(text); }, origin);
 }
 
 void check_keys(const YAML::Node& n, const std::string& where, std::initializer_list<const char*> allowed) {

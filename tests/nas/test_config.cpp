@@ -89,6 +89,13 @@ TEST(Config, SpaceYamlRoundTrips) {
   EXPECT_EQ(again.base_widths, space.base_widths);
   EXPECT_EQ(again.expand_choices, space.expand_choices);
   EXPECT_EQ(again.num_classes, space.num_classes);
+  // From text, as a calibration manifest holds it: the same space, errors naming the origin.
+  const auto from_text = search_space::space_from_yaml(search_space::space_to_yaml(space), "manifest");
+  EXPECT_EQ(from_text.name, space.name);
+  EXPECT_EQ(from_text.width_choices, space.width_choices);
+  EXPECT_EQ(from_text.depth_choices, space.depth_choices);
+  EXPECT_THROW(search_space::space_from_yaml("kernel_choices: [4]\n", "manifest"), core::InputError);
+  EXPECT_THROW(search_space::space_from_yaml("[1, 2]", "manifest"), core::InputError);
 }
 
 TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {

@@ -50,6 +50,23 @@ Experiment tiny_experiment(const tinynas_test::TempDir& dir, const std::string& 
                                                     sections));
 }
 
+// A tiny search of `experiment` under SRAM 12 KiB and Flash 1 MiB into DIR/search, without firmware.
+SearchRequest tiny_search(const tinynas_test::TempDir& dir, Experiment experiment) {
+  SearchRequest q;
+  q.experiment = std::move(experiment);
+  q.budget.sram_bytes = 12 * 1024;
+  q.budget.flash_bytes = 1024 * 1024;
+  q.out = (dir.path / "search").string();
+  q.evolution.population = 6;
+  q.evolution.parents = 3;
+  q.evolution.mutations = 2;
+  q.evolution.crossovers = 2;
+  q.evolution.generations = 2;
+  q.top_k = 2;
+  q.export_firmware = false;
+  return q;
+}
+
 // The messages logged while it is alive.
 struct LogCapture {
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
@@ -103,18 +120,7 @@ TEST(ExportNetwork, RefusesNoNetworkOrTwo) {
 TEST(Search, ATinySearchReturnsAWinnerWithinTheBudget) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   tinynas_test::TempDir dir;
-  SearchRequest q;
-  q.experiment = embedded_default();
-  q.budget.sram_bytes = 12 * 1024;
-  q.budget.flash_bytes = 1024 * 1024;
-  q.out = (dir.path / "search").string();
-  q.evolution.population = 6;
-  q.evolution.parents = 3;
-  q.evolution.mutations = 2;
-  q.evolution.crossovers = 2;
-  q.evolution.generations = 2;
-  q.top_k = 2;
-  q.export_firmware = false;
+  SearchRequest q = tiny_search(dir, embedded_default());
   const SearchResult r = search(q);
   ASSERT_TRUE(r.root);
   ASSERT_FALSE(r.report.networks.empty());
@@ -188,24 +194,14 @@ TEST(TrainExperiment, ProgressiveShrinkingFromConfig) {
 TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   tinynas_test::TempDir dir;
-  SearchRequest q;
   // No supernet section: stage 1 chooses (w, r) under the limits.
-  q.experiment = tiny_experiment(dir,
-                                 "stage1: {samples: 200}\n"
-                                 "train: {method: sandwich, epochs: 1, subnets_per_step: 3, batch_size: 32, threads: 1, "
-                                 "recalibration_images: 64, max_steps_per_epoch: 3}\n");
+  SearchRequest q = tiny_search(dir, tiny_experiment(dir,
+                                                     "stage1: {samples: 200}\n"
+                                                     "train: {method: sandwich, epochs: 1, subnets_per_step: 3, "
+                                                     "batch_size: 32, threads: 1, recalibration_images: 64, "
+                                                     "max_steps_per_epoch: 3}\n"));
   q.train = true;
   q.predictor_samples = 10;
-  q.budget.sram_bytes = 12 * 1024;
-  q.budget.flash_bytes = 1024 * 1024;
-  q.out = (dir.path / "search").string();
-  q.evolution.population = 6;
-  q.evolution.parents = 3;
-  q.evolution.mutations = 2;
-  q.evolution.crossovers = 2;
-  q.evolution.generations = 2;
-  q.top_k = 2;
-  q.export_firmware = false;
   LogCapture log;
   const SearchResult r = search(q);
   EXPECT_NE(log.text().find("stage 1 chose w "), std::string::npos) << log.text();

@@ -68,8 +68,7 @@ struct BoardBundles {
 BoardBundles write_board_bundles(const CalibrationOptions& options);
 
 // Fits the model of `mcu` to the serial output of the runs of the bundles in `bundles_dir` (one file,
-// runs one after another); InputError for a run the manifest does not list or a log without runs. The
-// manifest's space is written beside it as space.yaml.
+// runs one after another); InputError for a run the manifest does not list or a log without runs.
 LatencyModel fit_board_measurements(const std::string& bundles_dir, const std::string& measurements_path,
                                     const engine::McuProfile& mcu);
 

@@ -8,6 +8,8 @@ namespace tinynas::search_space {
 
 // Reads and validates a space; InputError naming the file and the key for anything wrong.
 SearchSpace load_space(const std::string& path);
+// The same for YAML text; `origin` names it in errors and, without a name key, names the space.
+SearchSpace space_from_yaml(const std::string& text, const std::string& origin);
 // The space as YAML, in the same format load_space reads.
 std::string space_to_yaml(const SearchSpace& space);
 

@@ -17,6 +17,8 @@ namespace tinynas::search_space::yaml_fields {
 
 // The file's top-level mapping; InputError for a missing file, a YAML error or another top level.
 YAML::Node load_yaml(const std::string& path);
+// The same for YAML text; `origin` names it in errors.
+YAML::Node parse_yaml(const std::string& text, const std::string& origin);
 // InputError naming the first key of `n` that is not in `allowed`, with the allowed ones.
 void check_keys(const YAML::Node& n, const std::string& where, std::initializer_list<const char*> allowed);
 // A size ("320K", "1M") as bytes.
