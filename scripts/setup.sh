@@ -13,7 +13,7 @@ PACKAGES=(
   libopenblas0-pthread
   libeigen3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libtbb-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-  zlib1g-dev libjpeg62-turbo-dev libpng-dev gnuplot-nox
+  zlib1g-dev libzip-dev libjpeg62-turbo-dev libpng-dev gnuplot-nox
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   libopenmpi-dev openmpi-bin slurm-wlm munge
   dataset-fashion-mnist

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "tinynas/core/errors.h"
 
@@ -23,7 +24,8 @@ int64_t parse_size(const std::string& text, const std::string& what) {
     ++i;
   }
   if (!digit) throw fail();
-  const double value = std::stod(text.substr(num_begin, i - num_begin));
+  // strtod, not stod: 400 digits are +inf (refused below as too large), not an out_of_range exception.
+  const double value = std::strtod(text.substr(num_begin, i - num_begin).c_str(), nullptr);
   std::string unit;
   for (; i < text.size(); ++i)
     if (!std::isspace(static_cast<unsigned char>(text[i]))) unit += char(std::toupper(static_cast<unsigned char>(text[i])));

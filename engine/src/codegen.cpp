@@ -10,6 +10,7 @@
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/core/data_dir.h"
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 
 namespace fs = std::filesystem;
 
@@ -262,7 +263,45 @@ void write_text(const fs::path& path, const std::string& text) {
   if (!f) throw core::RuntimeFailure("cannot write '" + path.string() + "'");
 }
 
+// Marks a directory as a bundle tinynas wrote, so that a later export may replace it.
+constexpr const char* kBundleMarker = ".tinynas-bundle";
+
+bool is_bundle_dir(const fs::path& dir) {
+  // Bundles written before the marker existed have these three files.
+  return fs::exists(dir / kBundleMarker) ||
+         (fs::exists(dir / "model.c") && fs::exists(dir / "model.h") && fs::exists(dir / "main.c"));
+}
+
+// The absolute, normal form of a bundle path, without a trailing separator ("out/" and "out/." are "out").
+fs::path bundle_path(const std::string& dir) {
+  fs::path p = fs::absolute(fs::path(dir)).lexically_normal();
+  if (p.filename().empty() && p.has_parent_path()) p = p.parent_path();
+  return p;
+}
+
 }  // namespace
+
+void check_bundle_dir(const std::string& dir, bool replace_any_directory) {
+  if (dir.empty()) throw core::InputError("no bundle directory given");
+  const fs::path target = bundle_path(dir);
+  std::error_code ec;
+  const fs::path cwd = fs::current_path(ec);
+  if (!ec) {
+    const auto [mismatch, _] = std::mismatch(target.begin(), target.end(), cwd.begin(), cwd.end());
+    if (mismatch == target.end())
+      throw core::InputError("'" + dir + "' is the working directory or holds it; name a new directory for the bundle");
+  }
+  const fs::file_status link = fs::symlink_status(target, ec);
+  if (ec || !fs::exists(link)) return;
+  if (fs::is_symlink(link))
+    throw core::InputError("'" + dir + "' is a symbolic link; name the directory itself");
+  if (!fs::is_directory(link))
+    throw core::InputError("'" + dir + "' exists and is not a directory; a bundle never replaces a file");
+  if (fs::is_empty(target, ec) || is_bundle_dir(target) || replace_any_directory) return;
+  const std::string example = fs::directory_iterator(target)->path().filename().string();
+  throw core::InputError("'" + dir + "' holds files that are not a firmware bundle (such as '" + example +
+                         "'); choose a new directory, or --force to replace it and everything in it");
+}
 
 BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& options, const std::string& dir) {
   if (options.test_inputs.empty()) throw core::InputError("a firmware bundle needs at least one test input");
@@ -271,14 +310,17 @@ BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& opt
   const std::string problem = check_plan(model.graph, plan);
   if (!problem.empty()) throw core::RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
 
+  check_bundle_dir(dir, options.replace_any_directory);
   BundleSummary s;
   s.arena_bytes = plan.arena_bytes;
-  const fs::path target = fs::absolute(fs::path(dir));
+  const fs::path target = bundle_path(dir);
   const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp-" + std::to_string(::getpid()));
   std::error_code ec;
+  for (const char* marker : {".tmp-", ".old-"}) core::remove_stale_temporaries(target.string(), marker);
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp / "kernels");
   try {
+    write_text(tmp / kBundleMarker, "a firmware bundle written by tinynas; a later export may replace this directory\n");
     write_text(tmp / "model.h", model_header(model, plan, calls.size()));
     write_text(tmp / "model.c", model_source(model, calls, plan, s.constant_bytes, s.macs));
     write_text(tmp / "main.c", main_source(model, options));

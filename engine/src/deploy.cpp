@@ -6,6 +6,7 @@
 
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
+#include "tinynas/core/units.h"
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/planner.h"
 
@@ -95,8 +96,24 @@ std::string run_totals(const Deployment& d) {
   return line;
 }
 
+void check_fits_board(const Graph& network, const Board& board) {
+  const int64_t sram = board.is_host() || board.sram_bytes <= 0 ? kHostMemoryLimitBytes : board.sram_bytes;
+  const int64_t flash = board.is_host() || board.flash_bytes <= 0 ? kHostMemoryLimitBytes : board.flash_bytes;
+  const int64_t needed_sram = peak_sram_bytes(network);
+  const int64_t needed_flash = estimate_flash(network, 0).total();
+  if (needed_sram <= sram && needed_flash <= flash) return;
+  throw core::InputError(fmt::format(
+      "'{}' does not fit {}: it needs {} of SRAM (arena {} + stack bound {}) and {} of Flash for its weights; the "
+      "board has {} and {}",
+      network.name, board.name, core::format_size(needed_sram), core::format_size(needed_sram - kStackBoundBytes),
+      core::format_size(kStackBoundBytes), core::format_size(needed_flash), core::format_size(sram),
+      core::format_size(flash)));
+}
+
 Deployment deploy(const FloatModel& network, const DeployOptions& o) {
   if (o.out.empty()) throw core::InputError("deploy: no bundle directory given");
+  check_bundle_dir(o.out, o.bundle.replace_any_directory);
+  if (o.board) check_fits_board(network.graph, *o.board);
   if (o.emulator && !o.emulator->runs_in_qemu()) throw core::InputError(o.emulator->name + " is not a QEMU machine");
   Deployment d;
   d.bundle_dir = o.out;

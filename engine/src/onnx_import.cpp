@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdio>
 #include <limits>
 #include <functional>
 #include <map>
@@ -29,6 +30,9 @@ std::string shape_string(const std::vector<int64_t>& dims) {
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
   return s + "]";
 }
+
+// The largest graph input the importer takes (64 Mi int8 elements, 200 times an MCU's SRAM).
+constexpr double kMaxInputElements = double(int64_t(1) << 26);
 
 // The product of dims[from, to), bounds clamped to the dims.
 int64_t product(const std::vector<int64_t>& dims, size_t from = 0, size_t to = SIZE_MAX) {
@@ -163,7 +167,22 @@ class Importer {
 
   // ---- errors
 
-  [[noreturn]] void fail(const std::string& what) const { throw core::InputError(origin_ + ": " + what); }
+  // Names and op types come from the file: control characters (a terminal escape sequence) are shown as
+  // \xNN, not sent to the user's terminal.
+  [[noreturn]] void fail(const std::string& what) const {
+    std::string shown;
+    for (const char c : origin_ + ": " + what) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", u);
+        shown += hex;
+      } else {
+        shown += c;
+      }
+    }
+    throw core::InputError(shown);
+  }
   [[noreturn]] void fail(const NodeProto& node, const std::string& what) const { fail(describe(node) + ": " + what); }
 
   static std::string describe(const NodeProto& node) {
@@ -302,6 +321,12 @@ class Importer {
       fail(who + " has shape " + shape_string(dims) + "; the engine takes [1,C], [1,C,L] or [1,C,H,W] (batch 1)");
     for (int64_t d : dims)
       if (d < 1 || d > (1 << 24)) fail(who + " has shape " + shape_string(dims) + ": dimensions must be in [1, 2^24]");
+    // Each dimension may be fine and their product still be 2^40 (a terabyte of calibration data); in
+    // doubles, as four dimensions of 2^24 overflow an int64.
+    double elements = 1;
+    for (int64_t d : dims) elements *= double(d);
+    if (elements > kMaxInputElements)
+      fail(who + " has shape " + shape_string(dims) + ": more than 2^26 elements, far beyond any MCU's memory");
     const int c = int(dims[1]);
     const int h = dims.size() > 2 ? int(dims[2]) : 1;
     const int w = dims.size() > 3 ? int(dims[3]) : 1;

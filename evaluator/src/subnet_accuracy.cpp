@@ -1,10 +1,12 @@
 #include "tinynas/evaluator/subnet_accuracy.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
+#include "tinynas/core/stop_signal.h"
 #include "tinynas/supernet/cached_dataset.h"
 #include "tinynas/supernet/evaluate.h"
 #include "tinynas/supernet/subset.h"
@@ -34,7 +36,12 @@ SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const search_space::Se
       const json j = json::parse(core::read_text_file(options_.cache_path));
       if (j.at("tag").get<std::string>() != options_.cache_tag)
         throw core::InputError("it holds figures of " + j.at("tag").get<std::string>() + ", not of " + options_.cache_tag);
-      for (const auto& [key, value] : j.at("top1").items()) cache_[key] = value.get<double>();
+      for (const auto& [key, value] : j.at("top1").items()) {
+        const double top1 = value.get<double>();
+        if (!(top1 >= 0 && top1 <= 100))  // NaN too
+          throw core::InputError("the figure of " + key + " is " + value.dump() + ", not a top-1 between 0 and 100 %");
+        cache_[key] = top1;
+      }
     } catch (const core::InputError& e) {
       throw core::InputError("accuracy cache " + options_.cache_path + ": " + e.what());
     } catch (const std::exception& e) {
@@ -113,18 +120,31 @@ std::vector<double> SubnetAccuracy::measure_all(const std::vector<search_space::
       else if (queued.emplace(keys[i], true).second) todo.push_back(i);
     }
   }
-  int64_t measured_here = 0;
-  const auto figures = dist::map_items(cluster, todo.size(), [&](size_t k) {
-    const double top1 = (*this)(archs[todo[k]]);
-    ++measured_here;
-    if (on_measured) on_measured();
-    return json(top1).dump();
-  });
+  // A few measurements per rank at a time, with a stop signal (Slurm's time limit: SIGTERM, then SIGKILL
+  // after the grace period) checked on every rank between them: a stopped job keeps what it measured.
+  const size_t chunk = size_t(2 * cluster.size());
+  for (size_t first = 0; first < todo.size(); first += chunk) {
+    if (cluster.any(core::stop_requested())) {
+      save();
+      throw core::Interrupted("stopped by a signal after measuring " + std::to_string(first) + " of " +
+                              std::to_string(todo.size()) + " subnets" +
+                              (options_.cache_path.empty() ? std::string() : ", cached in " + options_.cache_path));
+    }
+    const size_t count = std::min(chunk, todo.size() - first);
+    int64_t measured_here = 0;
+    const auto figures = dist::map_items(cluster, count, [&](size_t k) {
+      const double top1 = (*this)(archs[todo[first + k]]);
+      ++measured_here;
+      if (on_measured) on_measured();
+      return json(top1).dump();
+    });
+    std::lock_guard<std::mutex> lock(mutex_);
+    measured_ += int64_t(count) - measured_here;  // the other ranks' measurements count too
+    for (size_t k = 0; k < count; ++k) cache_[keys[todo[first + k]]] = json::parse(figures[k]).get<double>();
+  }
   std::vector<double> out;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    measured_ += int64_t(todo.size()) - measured_here;  // the other ranks' measurements count too
-    for (size_t k = 0; k < todo.size(); ++k) cache_[keys[todo[k]]] = json::parse(figures[k]).get<double>();
     for (const auto& key : keys) out.push_back(cache_.at(key));
   }
   if (!todo.empty()) save();

@@ -15,7 +15,7 @@ namespace {
 
 struct Options {
   std::string config, supernet, arch, subnet, onnx, mcu, out;
-  bool random_weights = false, run_qemu = false;
+  bool random_weights = false, run_qemu = false, force = false;
   int calibration_images = 128, test_inputs = 4, eval_images = 0;
   std::string calibration = "minmax";
   double percentile = 99.99;
@@ -73,7 +73,11 @@ Runner add_export(CLI::App& app) {
                   "MCU profile (configs/mcu) or board: mps2-an386, mps2-an500, "
                   "stm32f746, stm32h743, host "
                   "(default: the experiment's)");
-  cmd->add_option("--out", o->out, "the bundle directory to write (replaced whole)")->required();
+  cmd->add_option("--out", o->out,
+                  "the bundle directory to write: a new or empty directory, or a bundle written before (replaced "
+                  "whole); never a file")
+      ->required();
+  cmd->add_flag("--force", o->force, "replace --out even when it holds files that are not a bundle (they are lost)");
   cmd->add_flag("--run-qemu", o->run_qemu,
                 "build for the host and the emulated core, run both, check the "
                 "outputs are identical and "
@@ -103,6 +107,7 @@ Runner add_export(CLI::App& app) {
     q.random_weights = o->random_weights;
     q.target = o->mcu;
     q.out = o->out;
+    q.force = o->force;
     q.run_on_emulator = o->run_qemu;
     q.calibration_images = o->calibration_images;
     q.test_inputs = o->test_inputs;

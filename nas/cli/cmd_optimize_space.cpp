@@ -18,7 +18,8 @@ namespace tinynas::cli {
 
 namespace {
 struct Options {
-  std::string sram, flash, mcu, config, out = "runs/optimize-space";
+  std::optional<std::string> sram, flash;  // not given: the MCU's limits
+  std::string mcu, config, out = "runs/optimize-space";
   int samples = 0;
   double min_fit = -1;
   int64_t seed = -1;

@@ -11,7 +11,8 @@ namespace tinynas::cli {
 namespace {
 
 struct Options {
-  std::string sram, flash, latency, mcu, config, supernet, predictor, latency_model, out = "runs/search", objective = "accuracy";
+  std::optional<std::string> sram, flash, latency;  // not given: the MCU's limits, no latency limit
+  std::string mcu, config, supernet, predictor, latency_model, out = "runs/search", objective = "accuracy";
   int64_t seed = 0;
   int population = 0, parents = 0, mutations = -1, crossovers = -1, generations = -1, top_k = 5;
   double mutate_prob = -1;
@@ -24,7 +25,7 @@ nas::SearchRequest request(const Options& o) {
   q.experiment = load_experiment_flag(o.config, o.mcu);
   const nas::Experiment& x = q.experiment;
   q.budget = memory_budget_flags(o.sram, o.flash, x.mcu);
-  if (!o.latency.empty()) q.budget.latency_ms = core::parse_duration_ms(o.latency, "--latency");
+  if (o.latency) q.budget.latency_ms = core::parse_duration_ms(*o.latency, "--latency");
   nas::EvolutionOptions& evo = q.evolution;
   evo.objective = nas::parse_search_objective(o.objective);
   evo.seed = uint64_t(o.seed);

@@ -2,6 +2,7 @@
 // The `tinynas` subcommands: each file adds one to the app and runs it when it was parsed.
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "tinynas/evaluator/budget.h"
@@ -30,8 +31,10 @@ GlobalOptions& global_options();
 
 // The experiment --config names (the embedded default when empty), with --mcu's profile when given.
 nas::Experiment load_experiment_flag(const std::string& config, const std::string& mcu = "");
-// The SRAM and Flash limits --sram and --flash give; the MCU's own where a flag is empty.
-evaluator::Budget memory_budget_flags(const std::string& sram, const std::string& flash, const engine::McuProfile& mcu);
+// The SRAM and Flash limits --sram and --flash give; the MCU's own where a flag is not given (given
+// empty, it is an error like any other malformed size).
+evaluator::Budget memory_budget_flags(const std::optional<std::string>& sram, const std::optional<std::string>& flash,
+                                      const engine::McuProfile& mcu);
 
 // Size options ("320K", "1M", ...) are parsed by the command with core::parse_size, for one error style.
 constexpr const char* kSizeHelp = "bytes, or a number with K, M or G (K = 1024): 320K, 320KB, 320KiB, 1M, 1.5MB";

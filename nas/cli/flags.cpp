@@ -10,10 +10,11 @@ nas::Experiment load_experiment_flag(const std::string& config, const std::strin
   return x;
 }
 
-evaluator::Budget memory_budget_flags(const std::string& sram, const std::string& flash, const engine::McuProfile& mcu) {
+evaluator::Budget memory_budget_flags(const std::optional<std::string>& sram, const std::optional<std::string>& flash,
+                                      const engine::McuProfile& mcu) {
   evaluator::Budget b;
-  b.sram_bytes = sram.empty() ? mcu.sram_bytes : core::parse_size(sram, "--sram");
-  b.flash_bytes = flash.empty() ? mcu.flash_bytes : core::parse_size(flash, "--flash");
+  b.sram_bytes = sram ? core::parse_size(*sram, "--sram") : mcu.sram_bytes;
+  b.flash_bytes = flash ? core::parse_size(*flash, "--flash") : mcu.flash_bytes;
   return b;
 }
 

@@ -47,6 +47,8 @@ data::DataConfig load_data_config(const YAML::Node& node, const std::string& pat
   if (n["holdout"]) d.holdout = get<int>(n, "holdout", at);
   if (n["seed"]) d.seed = get<uint64_t>(n, "seed", at);
   if (d.kind == "folder" && d.path.empty()) throw core::InputError(at + ": a folder data set needs 'path'");
+  if (d.channels != 1 && d.channels != 3) throw core::InputError(at + ": channels must be 1 (grayscale) or 3 (RGB)");
+  if (d.holdout < 1) throw core::InputError(at + ": holdout must be at least 1 image");
   return d;
 }
 

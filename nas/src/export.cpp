@@ -180,6 +180,7 @@ ExportResult export_network(const ExportRequest& q) {
   if (sources > 1) throw core::InputError("export: --arch, --subnet and --onnx exclude each other");
   if (q.random_weights && !q.arch_spec && q.arch.empty()) throw core::InputError("--random-weights goes with --arch");
   if (q.out.empty()) throw core::InputError("export: no output directory (--out)");
+  engine::check_bundle_dir(q.out, q.force);
   const Experiment& x = q.experiment;
   const Target target = resolve_target(q.target, x);
   if (q.run_on_emulator && !target.emulator)
@@ -189,6 +190,7 @@ ExportResult export_network(const ExportRequest& q) {
   bool trained_on_experiment_data = false;
   const engine::FloatModel fm = float_network(q, trained_on_experiment_data);
   const engine::Graph& g = fm.graph;
+  engine::check_fits_board(g, *target.board);
   const engine::Tensor& in = g.tensors[size_t(g.input)];
 
   // Calibration and test images: the experiment's data when it fits the input, else random pixels.
@@ -212,6 +214,7 @@ ExportResult export_network(const ExportRequest& q) {
 
   engine::DeployOptions d;
   d.out = q.out;
+  d.bundle.replace_any_directory = q.force;
   d.quantize = q.quantize;
   for (const auto& p : calibration.pixels) d.calibration_inputs.push_back(to_float_input(fm, p));
   for (size_t i = 0; i < tests.pixels.size(); ++i) {

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/core/stop_signal.h"
 #include "tinynas/core/units.h"
 #include "tinynas/engine/planner.h"
@@ -299,7 +300,7 @@ SearchResult search(SearchRequest q) {
   out.root = cluster.is_root();
   core::install_stop_handlers();
   if (cluster.size() > 1) spdlog::info("search on {} MPI ranks: measurements split between them", cluster.size());
-  fs::create_directories(q.out);
+  core::create_output_dir(q.out);
   // Stage 1 over the supernet's (w, r) spaces: the FLOPs CDF of what fits, for the report.
   SpaceOptimizerOptions s1 = stage1_options(x, space, q.budget);
   s1.stage1.widths = {w};
@@ -307,6 +308,11 @@ SearchResult search(SearchRequest q) {
   out.stage1 = optimize_space(s1);
   if (out.root) write_stage1_outputs((fs::path(q.out) / "stage1").string(), out.stage1, s1, x);
 
+  // A stop signal ends a measurement phase between two subnets (measure_all): what was measured is
+  // cached and the evolution's last finished generation is in its checkpoint.
+  const auto resumable = [](const core::Interrupted& e) {
+    return core::Interrupted(std::string(e.what()) + "; the same command with --resume continues the search");
+  };
   evaluator::SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, x.train.options.recalibration_images,
                                                      (fs::path(q.out) / "accuracy_cache.json").string());
   ao.write_cache = out.root;
@@ -315,7 +321,13 @@ SearchResult search(SearchRequest q) {
   EvolutionCallbacks cb;
   cb.costs = [&](const search_space::ArchSpec& a) { return costs(a); };
   if (scoring.predictor) cb.accuracy = [&](const search_space::ArchSpec& a) { return scoring.predictor->predict(a); };
-  else cb.accuracy_batch = [&](const std::vector<search_space::ArchSpec>& archs) { return measure.measure_all(archs, cluster); };
+  else cb.accuracy_batch = [&](const std::vector<search_space::ArchSpec>& archs) {
+    try {
+      return measure.measure_all(archs, cluster);
+    } catch (const core::Interrupted& e) {
+      throw resumable(e);
+    }
+  };
   cb.should_stop = [&] { return cluster.any(core::stop_requested()); };
   cb.on_generation = [&](const GenerationStats& s) {
     spdlog::info("generation {}/{}: best {:.2f}, mean {:.2f}, {} children, {} scored ({:.2f} s)", s.generation,
@@ -333,8 +345,12 @@ SearchResult search(SearchRequest q) {
   report.latency_model = scoring.has_latency_model ? scoring.latency_path : "none";
   report.limits = q.budget;
   report.evolution = result;
-  remeasure(q, result, scaled_baselines(space, w, f.resolutions, q.budget, costs), scoring, measure, costs, report,
-            out.root);
+  try {
+    remeasure(q, result, scaled_baselines(space, w, f.resolutions, q.budget, costs), scoring, measure, costs, report,
+              out.root);
+  } catch (const core::Interrupted& e) {
+    throw resumable(e);
+  }
   const int r_max = *std::max_element(f.resolutions.begin(), f.resolutions.end());
   for (const std::string& note : binding_notes(costs(f.net->largest(r_max)), r_max, q.budget)) report.notes.push_back(note);
   if (!out.root) return out;  // the rest writes files and exports firmware: rank 0 only

@@ -61,10 +61,10 @@ std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_
 
 void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult& result,
                           const SpaceOptimizerOptions& opt, const Experiment& experiment) {
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) throw core::InputError("--out: cannot create '" + out_dir + "': " + ec.message());
+  core::create_output_dir(out_dir);
   const fs::path dir(out_dir);
+  // Written together (core::write_files_atomic): a full disk leaves the earlier outputs, not a mix.
+  std::vector<std::pair<std::string, std::string>> files;
   const SpaceStats& best = result.best();
 
   std::ostringstream md;
@@ -81,7 +81,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
                                         " of the subnets fit are ranked after the others.\n\n"
                                   : std::string())
      << stage1_ranking_table(result, opt.stage1.min_fit_fraction) << "\n![FLOPs CDF](cdf.svg)\n";
-  core::write_file_atomic((dir / "ranking.md").string(), md.str());
+  files.push_back({(dir / "ranking.md").string(), md.str()});
 
   std::ostringstream csv;
   csv << "rank,w,r,samples,fitting,fit_sram,fit_flash,mean_macs,min_arena_bytes,max_arena_bytes,min_flash_bytes,"
@@ -92,7 +92,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
         << s.fit_flash << ',' << fmt("%.1f", s.mean_macs) << ',' << s.min_arena << ',' << s.max_arena << ','
         << s.min_flash << ',' << s.max_flash << '\n';
   }
-  core::write_file_atomic((dir / "ranking.csv").string(), csv.str());
+  files.push_back({(dir / "ranking.csv").string(), csv.str()});
 
   // The CDF of every space: P(MACs <= x) over the fitting subnets.
   std::ostringstream cdf;
@@ -101,7 +101,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
     for (size_t i = 0; i < s.fitting_macs.size(); ++i)
       cdf << s.w << ',' << s.r << ',' << s.fitting_macs[i] << ',' << fmt("%.6f", double(i + 1) / s.fitting_macs.size())
           << '\n';
-  core::write_file_atomic((dir / "cdf.csv").string(), cdf.str());
+  files.push_back({(dir / "cdf.csv").string(), cdf.str()});
 
   // gnuplot data: one block per plotted space (the best ones), blocks separated by two blank lines.
   std::ostringstream dat, gp;
@@ -117,7 +117,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
       dat << fmt("%.4f", s->fitting_macs[i] / 1e6) << ' ' << fmt("%.6f", double(i + 1) / s->fitting_macs.size()) << '\n';
     dat << "\n\n";
   }
-  core::write_file_atomic((dir / "cdf.dat").string(), dat.str());
+  files.push_back({(dir / "cdf.dat").string(), dat.str()});
   gp << "set terminal svg size 800,500 dynamic font 'sans,12'\n"
      << "set output 'cdf.svg.tmp'\n"
      << "set title 'FLOPs CDF of subnets that fit SRAM " << core::format_size(opt.budget.sram_bytes) << ", Flash "
@@ -133,8 +133,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
          << space_label(*plotted[i]) << " (mean " << fmt("%.1f", plotted[i]->mean_macs / 1e6) << "M)'";
     gp << "\n";
   }
-  core::write_file_atomic((dir / "cdf.gp").string(), gp.str());
-  render_svg(out_dir, "cdf.gp", "cdf.svg");
+  files.push_back({(dir / "cdf.gp").string(), gp.str()});
 
   // The chosen space: w and r fixed, the per-block choices as they were.
   search_space::SearchSpace chosen = opt.space;
@@ -147,7 +146,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
        << fmt("%.2f", best.mean_macs / 1e6) << "M MACs over " << best.fitting << "/" << best.samples
        << " fitting subnets.\n"
        << search_space::space_to_yaml(chosen);
-  core::write_file_atomic((dir / "space.yaml").string(), yaml.str());
+  files.push_back({(dir / "space.yaml").string(), yaml.str()});
 
   nlohmann::ordered_json j;
   j["experiment"] = experiment.name;
@@ -179,7 +178,9 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
                        {"max_flash_bytes", s.max_flash}});
   }
   j["ranking"] = ranking;
-  core::write_file_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
+  files.push_back({(dir / "summary.json").string(), j.dump(2) + "\n"});
+  core::write_files_atomic(files);
+  render_svg(out_dir, "cdf.gp", "cdf.svg");
 }
 
 SpaceOptimizerResult run_stage1(const SpaceOptimizerOptions& opt, const Experiment& x, const std::string& out_dir) {

@@ -64,27 +64,30 @@ struct ScopedSink {
 TrainResult train_experiment(const TrainRequest& q) {
   const Experiment& x = q.experiment;
   TrainConfig tc = training_config(q);
-  // SIGTERM / SIGUSR1 (Slurm's time limit or preemption) stop after the current step, with a checkpoint.
-  core::install_stop_handlers();
   TrainResult result;
   result.out = q.out.empty() ? training_dir(x) : q.out;
   const std::string& out = result.out;
-  fs::create_directories(out);
+  const int threads = q.threads > 0 ? q.threads : tc.threads;
+  supernet::configure_torch(threads);
+  const auto train = data::open_split(x.data, "train");
+  const auto holdout = data::open_split(x.data, "holdout");
+  tc.options.data_description = fmt::format("{} {}: {} training + {} holdout images (holdout seed {})", x.data.kind,
+                                            x.data.path, train->size(), holdout->size(), x.data.seed);
+  // A refused request (bad options, a checkpoint from other options) leaves an existing run as it was:
+  // everything is checked before the log, the experiment copy or any other file in `out` is touched.
+  supernet::check_training_start(tc.options, *train, supernet::TrainPaths{out}, q.resume);
+
+  // SIGTERM / SIGUSR1 (Slurm's time limit or preemption) stop after the current step, with a checkpoint.
+  core::install_stop_handlers();
+  core::create_output_dir(out);
   // Rank 0 keeps the log file and the experiment copy; every rank reads the same data.
   const bool root = dist::Cluster::world().is_root();
   ScopedSink log(root ? std::make_shared<spdlog::sinks::basic_file_sink_mt>(out + "/train.log", /*truncate=*/!q.resume)
                       : nullptr);
   if (root) core::write_file_atomic(out + "/experiment.yaml", core::read_text_file(x.path));  // as it was run
-
-  const int threads = q.threads > 0 ? q.threads : tc.threads;
-  supernet::configure_torch(threads);
-  const auto train = data::open_split(x.data, "train");
-  const auto holdout = data::open_split(x.data, "holdout");
   spdlog::info("experiment '{}' ({}): {} supernet, w {}, resolutions {}, {} threads", x.name, x.path, tc.method,
                tc.options.width, fmt::join(tc.options.resolutions, "/"), threads);
   spdlog::info("data: {} training images, {} holdout images", train->size(), holdout->size());
-  tc.options.data_description = fmt::format("{} {}: {} training + {} holdout images (holdout seed {})", x.data.kind,
-                                            x.data.path, train->size(), holdout->size(), x.data.seed);
 
   std::unique_ptr<core::ProgressBar> bar;
   int64_t last_step = 0;
@@ -120,20 +123,15 @@ std::vector<search_space::ArchSpec> predictor_samples(const supernet::SupernetFi
   return sampled;
 }
 
-// Measures in chunks, so that a stop signal (Slurm's time limit) ends the run between two of them with
-// the cache saved: the same request then measures only what is missing.
-std::vector<evaluator::MeasuredArch> measure_samples(evaluator::SubnetAccuracy& accuracy, const std::vector<search_space::ArchSpec>& sampled,
-                                          const std::string& cache) {
+// Measures in chunks for the progress bar (every rank's share counted). A stop signal (Slurm's time
+// limit) ends measure_all between two measurements with the cache saved: the same request then measures
+// only what is missing.
+std::vector<evaluator::MeasuredArch> measure_samples(evaluator::SubnetAccuracy& accuracy, const std::vector<search_space::ArchSpec>& sampled) {
   const dist::Cluster& cluster = dist::Cluster::world();
   std::vector<evaluator::MeasuredArch> measured;
   core::ProgressBar progress("measuring subnets", int64_t(sampled.size()), "subnets");
   const size_t chunk = size_t(8 * cluster.size());
   for (size_t first = 0; first < sampled.size(); first += chunk) {
-    if (cluster.any(core::stop_requested())) {
-      accuracy.save();
-      throw core::Interrupted("measured " + std::to_string(first) + " of " + std::to_string(sampled.size()) +
-                              " subnets, cached in " + cache + "; the same command measures the rest");
-    }
     const std::vector<search_space::ArchSpec> part(sampled.begin() + std::ptrdiff_t(first),
                                      sampled.begin() + std::ptrdiff_t(std::min(sampled.size(), first + chunk)));
     const std::vector<double> top1 = accuracy.measure_all(part, cluster);
@@ -177,7 +175,7 @@ PredictorResult build_predictor(const PredictorRequest& q) {
   evaluator::SubnetAccuracyOptions ao = subnet_accuracy_options(f, x, images, cache);
   ao.write_cache = cluster.is_root();
   evaluator::SubnetAccuracy accuracy(f.net, f.net->space, data::open_split(x.data, "train"), data::open_split(x.data, "holdout"), ao);
-  const std::vector<evaluator::MeasuredArch> measured = measure_samples(accuracy, predictor_samples(f, q.samples, q.seed), cache);
+  const std::vector<evaluator::MeasuredArch> measured = measure_samples(accuracy, predictor_samples(f, q.samples, q.seed));
   PredictorResult result;
   result.measured = accuracy.measured();
   result.cached = accuracy.hits();
@@ -200,7 +198,7 @@ PredictorResult build_predictor(const PredictorRequest& q) {
   const evaluator::AccuracyPredictor p = evaluator::AccuracyPredictor::train(f.net->space, train_set, po);
   result.metrics = p.evaluate(test_set);
   result.metrics.train_samples = int(train_set.size());
-  fs::create_directories(fs::absolute(out).parent_path());
+  core::create_output_dir(fs::absolute(out).parent_path().string());
   p.save(out, result.metrics, notes);
   result.path = out;
   return result;

@@ -6,7 +6,7 @@
 
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
-#include "json_int.h"
+#include "json_fields.h"
 
 namespace tinynas::search_space {
 
@@ -235,13 +235,11 @@ std::string to_json(const ArchSpec& a, int indent) {
 std::string arch_key(const SearchSpace& space, const ArchSpec& arch) { return to_json(space.normalized(arch)); }
 
 ArchSpec arch_from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw core::InputError(std::string("arch JSON does not parse: ") + e.what());
-  }
+  const nlohmann::json j = parse_json_strictly(text, "arch JSON");
   if (!j.is_object()) throw core::InputError("arch JSON must be an object with keys r, w, ks, e, d");
+  for (const auto& [key, value] : j.items())
+    if (key != "r" && key != "w" && key != "ks" && key != "e" && key != "d")
+      throw core::InputError("arch JSON: unknown key '" + key + "' (an arch has r, w, ks, e and d)");
   ArchSpec a;
   try {
     for (const char* key : {"r", "w", "ks", "e", "d"})

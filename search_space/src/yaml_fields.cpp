@@ -35,8 +35,13 @@ YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
 
 void check_keys(const YAML::Node& n, const std::string& where, std::initializer_list<const char*> allowed) {
   const std::set<std::string> ok(allowed.begin(), allowed.end());
+  std::set<std::string> seen;
   for (const auto& kv : n) {
-    const std::string key = kv.first.as<std::string>();
+    // A list or mapping as a key (`? [a, b]: 1`) is no name.
+    if (!kv.first.IsScalar()) throw core::InputError(where + ": keys must be plain names, not lists or mappings");
+    const std::string key = kv.first.Scalar();
+    // yaml-cpp keeps both of two equal keys and reads the first: a later value would be ignored unseen.
+    if (!seen.insert(key).second) throw core::InputError(where + ": the key '" + key + "' appears twice");
     if (!ok.count(key)) {
       std::string list;
       for (const auto& k : ok) list += (list.empty() ? "" : ", ") + k;

@@ -6,7 +6,7 @@
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
 #include "tinynas/search_space/space.h"
-#include "json_int.h"
+#include "json_fields.h"
 
 namespace tinynas::search_space {
 
@@ -34,12 +34,7 @@ void require_relu6(const json& j, const std::string& where) {
 }  // namespace
 
 NetworkDesc network_from_zoo_json(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw core::InputError(origin + ": not valid JSON: " + e.what());
-  }
+  const json j = parse_json_strictly(text, origin);
   if (!j.is_object() || !j.contains("first_conv") || !j.contains("blocks") || !j.contains("classifier"))
     throw core::InputError(origin + ": not a model-zoo network (needs first_conv, blocks, classifier)");
   NetworkDesc net;
@@ -173,12 +168,7 @@ void save_zoo_json(const std::string& path, const NetworkDesc& net) {
 
 NetworkDesc load_network_any(const std::string& path, const SearchSpace& space) {
   const std::string text = core::read_text_file(path);
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw core::InputError(path + ": not valid JSON: " + e.what());
-  }
+  const json j = parse_json_strictly(text, path);
   if (j.is_object() && j.contains("ks") && j.contains("d")) {
     ArchSpec a;
     try {

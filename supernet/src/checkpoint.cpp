@@ -1,13 +1,13 @@
 #include "tinynas/supernet/checkpoint.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
+#include <zip.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/search_space/zoo_json.h"
 
 namespace tinynas::supernet {
@@ -17,26 +17,67 @@ namespace fs = std::filesystem;
 void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::string& path) {
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // Serialized in memory, then written by core::write_file_atomic: LibTorch's own file writer aborts the
+  // process when the disk fills (its destructor throws while the first error unwinds).
+  std::string bytes;
   try {
-    archive.save_to(tmp);
+    archive.save_to([&bytes](const void* data, size_t size) {
+      bytes.append(static_cast<const char*>(data), size);
+      return size;
+    });
   } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw core::RuntimeFailure("cannot write '" + path + "': " + e.what_without_backtrace());
+    throw core::RuntimeFailure("cannot serialize '" + path + "': " + e.what_without_backtrace());
   }
-  // On disk before the rename, so that a crash leaves the old file or the new one, never an empty one.
-  if (const int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  fs::rename(tmp, target);
+  core::write_file_atomic(path, bytes);
 }
+
+namespace {
+
+// Reads every entry of the zip archive in `bytes`, which checks each against the CRC-32 its header
+// stores (LibTorch's reader does not): a file whose tensor bytes were altered is refused, not loaded.
+void verify_zip_checksums(const std::string& bytes, const std::string& path) {
+  const auto fail = [&](const std::string& why) {
+    throw core::InputError("'" + path + "' is corrupt (" + why + "); it cannot be loaded");
+  };
+  zip_error_t error;
+  zip_error_init(&error);
+  zip_source_t* source = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
+  if (!source) fail(zip_error_strerror(&error));
+  zip_t* archive = zip_open_from_source(source, ZIP_RDONLY, &error);
+  if (!archive) {
+    zip_source_free(source);
+    const std::string why = zip_error_strerror(&error);
+    zip_error_fini(&error);
+    fail("not a zip archive: " + why);
+  }
+  std::string problem;
+  std::vector<char> buffer(1 << 16);
+  const zip_int64_t entries = zip_get_num_entries(archive, 0);
+  for (zip_int64_t i = 0; i < entries && problem.empty(); ++i) {
+    zip_file_t* entry = zip_fopen_index(archive, zip_uint64_t(i), 0);
+    if (!entry) {
+      problem = zip_strerror(archive);
+      break;
+    }
+    zip_int64_t n = 0;
+    while ((n = zip_fread(entry, buffer.data(), buffer.size())) > 0) {
+    }
+    if (n < 0) problem = std::string(zip_get_name(archive, zip_uint64_t(i), 0)) + ": " + zip_file_strerror(entry);
+    zip_fclose(entry);
+  }
+  zip_discard(archive);
+  zip_error_fini(&error);
+  if (!problem.empty()) fail(problem);
+}
+
+}  // namespace
 
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path) {
   if (!fs::is_regular_file(path)) throw core::InputError("'" + path + "' does not exist or is not a file");
+  const std::string bytes = core::read_text_file(path);
+  verify_zip_checksums(bytes, path);
   try {
-    archive.load_from(path);
+    archive.load_from(bytes.data(), bytes.size());
   } catch (const c10::Error& e) {
     throw core::InputError("'" + path + "' is not a readable tinynas file (corrupt or truncated?): " +
                      e.what_without_backtrace());

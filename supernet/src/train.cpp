@@ -99,6 +99,19 @@ void validate_options(const TrainOptions& o) {
   if (o.batch_parts % ranks != 0)
     throw core::InputError("batch_parts (" + std::to_string(o.batch_parts) + ") must be a multiple of the " +
                      std::to_string(ranks) + " MPI ranks (every rank runs the same number of parts)");
+  // NaN fails every comparison, so each check is written as "not inside the valid range".
+  const auto in_range = [](double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; };
+  if (!in_range(o.width, 1e-6, 1e6)) throw core::InputError("width must be positive");
+  if (!in_range(o.momentum, 0, 0.999999)) throw core::InputError("momentum must be in [0, 1)");
+  if (!in_range(o.weight_decay, 0, 1)) throw core::InputError("weight_decay must be in [0, 1]");
+  if (!in_range(o.label_smoothing, 0, 0.999999)) throw core::InputError("label_smoothing must be in [0, 1)");
+  if (!in_range(o.kd_weight, 0, 1e6)) throw core::InputError("kd_weight must be a finite number >= 0");
+  if (o.warmup_epochs < 0 || o.warmup_epochs > o.phases.front().epochs)
+    throw core::InputError("warmup_epochs must be between 0 and the first phase's epochs (" +
+                           std::to_string(o.phases.front().epochs) + ")");
+  if (o.recalibration_images <= 0) throw core::InputError("recalibration_images must be positive");
+  if (o.eval_batch_size <= 0) throw core::InputError("eval_batch_size must be positive");
+  if (o.max_steps_per_epoch < 0) throw core::InputError("max_steps_per_epoch must be >= 0 (0: the whole training set)");
   if (o.resolutions.empty()) throw core::InputError("the supernet needs at least one training resolution");
   for (int r : o.resolutions)
     if (std::find(o.space.resolution_choices.begin(), o.space.resolution_choices.end(), r) ==
@@ -106,7 +119,7 @@ void validate_options(const TrainOptions& o) {
       throw core::InputError("training resolution " + std::to_string(r) + " is not one of the space's resolutions");
   for (const auto& p : o.phases) {
     if (p.epochs <= 0) throw core::InputError("phase '" + p.name + "': epochs must be positive");
-    if (p.lr <= 0) throw core::InputError("phase '" + p.name + "': lr must be positive");
+    if (!in_range(p.lr, 1e-12, 1e3)) throw core::InputError("phase '" + p.name + "': lr must be a positive number up to 1000");
     if (p.subnets_per_step <= 0) throw core::InputError("phase '" + p.name + "': subnets_per_step must be positive");
     auto check = [&](const std::vector<int>& set, const std::vector<int>& all, const char* what) {
       for (int v : set)
@@ -398,8 +411,8 @@ struct EpochTotals {
   double lr = 0;  // of the last step
 };
 
-Run start_run(const TrainOptions& o, const data::Dataset& train, const data::Dataset& holdout,
-              const TrainPaths& paths, const StepCallback& on_step) {
+// The options and the training data against the space.
+void check_options_and_data(const TrainOptions& o, const data::Dataset& train) {
   validate_options(o);
   if (train.num_classes() > o.space.num_classes)
     throw core::InputError("the data set '" + train.describe() + "' has " + std::to_string(train.num_classes()) +
@@ -407,8 +420,13 @@ Run start_run(const TrainOptions& o, const data::Dataset& train, const data::Dat
   if (train.channels() != o.space.in_channels)
     throw core::InputError("the data set '" + train.describe() + "' has " + std::to_string(train.channels()) +
                      " channels but the space expects " + std::to_string(o.space.in_channels));
+  if (train.size() / o.batch_size == 0) throw core::InputError("the training set has fewer images than one batch");
+}
+
+Run start_run(const TrainOptions& o, const data::Dataset& train, const data::Dataset& holdout,
+              const TrainPaths& paths, const StepCallback& on_step) {
+  check_options_and_data(o, train);
   const int64_t full_steps = train.size() / o.batch_size;
-  if (full_steps == 0) throw core::InputError("the training set has fewer images than one batch");
   return Run(o, train, holdout, paths, on_step,
              o.max_steps_per_epoch > 0 ? std::min(full_steps, o.max_steps_per_epoch) : full_steps);
 }
@@ -424,17 +442,18 @@ void freeze(StaticNet& teacher) {
 }
 
 // The checkpoint's state record; InputError when it is malformed or from other options.
-nlohmann::json read_checkpoint_state(torch::serialize::InputArchive& archive, const Run& run) {
+nlohmann::json read_checkpoint_state(torch::serialize::InputArchive& archive, const std::string& path,
+                                     const nlohmann::json& options_json) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_string(archive, "state", run.paths.checkpoint()));
+    j = nlohmann::json::parse(read_string(archive, "state", path));
     if (j.at("format") != "tinynas-train-checkpoint-1") throw core::InputError("unknown checkpoint format");
+    if (j.at("options").dump() != options_json.dump())
+      throw core::InputError("'" + path + "' was written with different training options; resume "
+                             "with the same config or train into another --out directory");
   } catch (const nlohmann::json::exception& e) {
-    throw core::InputError("'" + run.paths.checkpoint() + "' has a malformed state record: " + e.what());
+    throw core::InputError("'" + path + "' has a malformed state record: " + e.what());
   }
-  if (j.at("options").dump() != run.options_json.dump())
-    throw core::InputError("'" + run.paths.checkpoint() + "' was written with different training options; resume "
-                     "with the same config or train into another --out directory");
   return j;
 }
 
@@ -457,7 +476,7 @@ TrainState resume_from_checkpoint(const Run& run, Model& model) {
   const TrainOptions& o = run.o;
   torch::serialize::InputArchive archive;
   load_archive(archive, run.paths.checkpoint());
-  TrainState st = state_from_json(read_checkpoint_state(archive, run));
+  TrainState st = state_from_json(read_checkpoint_state(archive, run.paths.checkpoint(), run.options_json));
   torch::serialize::InputArchive net_archive, optimizer_archive;
   archive.read("model", net_archive);
   model.net->load(net_archive);
@@ -800,6 +819,14 @@ void save_final(const Run& run, Model& model, const TrainState& st) {
 }
 
 }  // namespace
+
+void check_training_start(const TrainOptions& o, const data::Dataset& train, const TrainPaths& paths, bool resume) {
+  check_options_and_data(o, train);
+  if (!resume || !std::filesystem::exists(paths.checkpoint())) return;
+  torch::serialize::InputArchive archive;
+  load_archive(archive, paths.checkpoint());
+  read_checkpoint_state(archive, paths.checkpoint(), options_to_json(o));
+}
 
 std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Dataset& train,
                                          const data::Dataset& holdout, const TrainPaths& paths, bool resume,

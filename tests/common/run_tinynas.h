@@ -13,8 +13,11 @@ struct Run {
   std::string out;
 };
 
-inline Run run_tinynas(const std::string& args) {
-  const std::string cmd = std::string(TINYNAS_BINARY_DIR) + "/tinynas " + args + " 2>&1";
+// `limited`: under a 4 GiB address-space limit and a 5-minute timeout, so that a runaway allocation
+// or loop on bad input fails the test instead of taking the machine.
+inline Run run_tinynas(const std::string& args, bool limited = false) {
+  const std::string prefix = limited ? "ulimit -v 4194304 && timeout 300 " : "";
+  const std::string cmd = prefix + std::string(TINYNAS_BINARY_DIR) + "/tinynas " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;

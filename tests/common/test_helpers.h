@@ -1,6 +1,9 @@
 #pragma once
-// Shared by the test suites: a temporary directory and the message of an expected InputError.
+// Shared by the test suites: a temporary directory, the message of an expected InputError, a full disk.
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -43,6 +46,27 @@ std::string input_error_message(F&& f) {
     return "<other exception>";
   }
   return "<no exception>";
+}
+
+// Runs f() with file writes beyond `bytes` failing (EFBIG, as a full disk fails with ENOSPC): the
+// process's RLIMIT_FSIZE, with SIGXFSZ ignored, restored afterwards.
+template <typename F>
+void with_file_size_limit(rlim_t bytes, F&& f) {
+  rlimit saved{};
+  ::getrlimit(RLIMIT_FSIZE, &saved);
+  const auto previous = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = bytes;
+  ::setrlimit(RLIMIT_FSIZE, &small);
+  try {
+    f();
+  } catch (...) {
+    ::setrlimit(RLIMIT_FSIZE, &saved);
+    std::signal(SIGXFSZ, previous);
+    throw;
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, previous);
 }
 
 }  // namespace tinynas_test

@@ -50,3 +50,11 @@ TEST(FormatSize, HumanUnits) {
   EXPECT_EQ(tinynas::core::format_size(320 * 1024), "320.0 KiB");
   EXPECT_EQ(tinynas::core::format_size(1024 * 1024), "1.00 MiB");
 }
+
+// 400 digits overflowed std::stod (out_of_range, exit 1); now they are a size too large.
+TEST(ParseSize, HundredsOfDigitsAreTooLargeNotACrash) {
+  const std::string digits(400, '9');
+  EXPECT_NE(tinynas_test::input_error_message([&] { core::parse_size(digits, "--sram"); }).find("--sram"), std::string::npos);
+  EXPECT_THROW(core::parse_size(digits + "G", "--sram"), InputError);
+  EXPECT_THROW(core::parse_size("", "--sram"), InputError);
+}

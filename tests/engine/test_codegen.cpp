@@ -13,6 +13,7 @@
 #include "tinynas/engine/quantize.h"
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "zoo_files.h"
 
@@ -131,6 +132,52 @@ TEST(Codegen, BundlesReplaceOldOnesWhole) {
   EXPECT_TRUE(fs::exists(tmp.path / "bundle" / "model.c"));
   for (const auto& e : fs::directory_iterator(tmp.path)) EXPECT_EQ(e.path().filename(), "bundle");
   EXPECT_THROW(write_bundle(first, BundleOptions{}, dir), core::InputError);
+}
+
+// An export once deleted whatever --out named: a file, or a directory of the user's files. Now only a
+// new or empty directory or an earlier bundle is replaced; everything else is refused and left as it was.
+TEST(Codegen, BundlesNeverReplaceAFileOrTheUsersDirectory) {
+  const Graph g = build_graph(tinynas_test::small_network());
+  const QuantizedModel qm = random_quantized(g, 1);
+  const BundleOptions options = inputs_for(qm, 1, 1);
+  tinynas_test::TempDir tmp;
+  tmp.write("notes.txt", "the user's file");
+  EXPECT_THROW(write_bundle(qm, options, (tmp.path / "notes.txt").string()), core::InputError);
+  EXPECT_EQ(core::read_text_file((tmp.path / "notes.txt").string()), "the user's file");
+
+  fs::create_directory(tmp.path / "project");
+  tmp.write("project/main.cpp", "int main() {}");
+  const std::string project = (tmp.path / "project").string();
+  EXPECT_THROW(write_bundle(qm, options, project), core::InputError);
+  EXPECT_THROW(check_bundle_dir(project + "/", false), core::InputError);
+  EXPECT_EQ(core::read_text_file((tmp.path / "project" / "main.cpp").string()), "int main() {}");
+
+  fs::create_symlink(tmp.path / "project", tmp.path / "link");
+  EXPECT_THROW(write_bundle(qm, options, (tmp.path / "link").string()), core::InputError);
+  EXPECT_TRUE(fs::exists(tmp.path / "project" / "main.cpp"));
+
+  // The working directory (and so "."): renaming it away would pull the ground from under the caller.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(tmp.path / "project");
+  EXPECT_THROW(check_bundle_dir(".", false), core::InputError);
+  EXPECT_THROW(check_bundle_dir("..", true), core::InputError);
+  fs::current_path(cwd);
+
+  // --force replaces a directory of other files; an empty directory needs no force.
+  BundleOptions forced = options;
+  forced.replace_any_directory = true;
+  write_bundle(qm, forced, project + "/.");
+  EXPECT_FALSE(fs::exists(tmp.path / "project" / "main.cpp"));
+  EXPECT_TRUE(fs::exists(tmp.path / "project" / "model.c"));
+  fs::create_directory(tmp.path / "empty");
+  write_bundle(qm, options, (tmp.path / "empty").string());
+  EXPECT_TRUE(fs::exists(tmp.path / "empty" / "model.c"));
+  // A killed export's temporary directory (no process has PID 2^22 + 1) is removed by the next export.
+  fs::create_directories(tmp.path / "empty.tmp-4194305" / "kernels");
+  write_bundle(qm, options, (tmp.path / "empty").string());
+  // No temporary directory is left beside them.
+  for (const auto& e : fs::directory_iterator(tmp.path))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
 }
 
 TEST(Codegen, ParserRejectsAnUnfinishedRun) {

@@ -3,6 +3,7 @@
 
 #include "onnx_test_util.h"
 #include "test_helpers.h"
+#include "tinynas/engine/deploy.h"
 #include "tinynas/engine/onnx.h"
 
 using namespace tinynas::engine;
@@ -47,6 +48,34 @@ TEST(OnnxImportErrors, UnsupportedOpInAFile) {
   const std::string path = dir.write("leaky.onnx", bytes);
   const std::string msg = input_error_message([&] { import_onnx(path); });
   EXPECT_EQ(msg, "'" + path + "': LeakyRelu 'leaky': the engine has no such op");
+}
+
+// An input of 2^40 elements (every dimension within 2^24) once ran out of memory (bad_alloc, exit 1); a
+// 4096x4096 image built a 93 MB bundle for minutes. Both fail at once now, from the shapes alone.
+TEST(OnnxImportErrors, InputsBeyondAnyMcusMemoryAreRefusedBeforeAnyWork) {
+  OnnxBuilder huge({1, 1, 1 << 20, 1 << 20});
+  huge.node("Relu", {"x"}, "y");
+  std::string msg = input_error_message([&] { import_onnx(huge.finish("y"), "huge.onnx"); });
+  EXPECT_TRUE(contains(msg, "huge.onnx")) << msg;
+  EXPECT_TRUE(contains(msg, "more than 2^26 elements")) << msg;
+
+  OnnxBuilder big({1, 3, 4096, 4096});
+  big.node("Relu", {"x"}, "y");
+  const FloatModel m = import_onnx(big.finish("y"), "big.onnx");
+  msg = input_error_message([&] { check_fits_board(m.graph, board_by_name("stm32f746")); });
+  EXPECT_TRUE(contains(msg, "does not fit stm32f746")) << msg;
+  EXPECT_TRUE(contains(msg, "320.0 KiB")) << msg;
+}
+
+// An op type or name from the file reached the terminal raw: escape sequences could rewrite the screen.
+TEST(OnnxImportErrors, ControlCharactersInNamesAreShownEscaped) {
+  OnnxBuilder b({1, 2, 4, 4});
+  b.node("Relu", {"x"}, "y", "\x1b[2Jcleared");
+  b.node("\x1b]0;title\x07Op", {"y"}, "z", "n");
+  const std::string msg = input_error_message([&] { import_onnx(b.finish("z"), "evil.onnx"); });
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\x07'), std::string::npos) << msg;
+  EXPECT_TRUE(contains(msg, "evil.onnx")) << msg;
 }
 
 TEST(OnnxImportErrors, InputAndOutputCounts) {

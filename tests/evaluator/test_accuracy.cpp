@@ -3,7 +3,9 @@
 // the arch to the issue's targets, and its file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 
 #include "synthetic_dataset.h"
@@ -12,6 +14,8 @@
 #include "tinynas/evaluator/subnet_accuracy.h"
 #include "tinynas/core/errors.h"
 #include "tinynas/core/rng.h"
+#include "tinynas/core/stop_signal.h"
+#include "tinynas/supernet/cluster.h"
 #include "tinynas/supernet/evaluate.h"
 
 using namespace tinynas;
@@ -197,4 +201,59 @@ TEST(SubnetAccuracy, EqualsRecalibrationAndEvaluationByHandAndIsCached) {
   const std::string message =
       tinynas_test::input_error_message([&] { SubnetAccuracy(net, s, train, holdout, o); });
   EXPECT_NE(message.find("cache.json"), std::string::npos) << message;
+}
+
+// A single SIGTERM during a long measurement (search's re-measurement of its top-k and baselines) was
+// once ignored until the phase ended. measure_all now stops after the measurement in flight, with
+// what it measured cached, and the same call afterwards measures only the rest.
+TEST(SubnetAccuracy, AStopSignalEndsMeasureAllBetweenTwoSubnetsWithTheFiguresCached) {
+  tinynas_test::TempDir tmp;
+  const search_space::SearchSpace s = gray_space();
+  torch::manual_seed(3);
+  supernet::OFASupernet net(s, 0.25);
+  auto train = std::make_shared<tinynas_test::SyntheticImages>(100, 10, 1, 1);
+  auto holdout = std::make_shared<tinynas_test::SyntheticImages>(40, 10, 1, 2);
+  SubnetAccuracyOptions o;
+  o.calibration_images = 32;
+  o.cache_path = (tmp.path / "cache.json").string();
+  o.cache_tag = "synthetic supernet";
+  core::Rng rng(5);
+  std::vector<search_space::ArchSpec> archs;
+  for (int i = 0; i < 6; ++i) archs.push_back(s.sample(rng, 0.25, 16));
+  const dist::Cluster& one = dist::Cluster::world();
+  {
+    SubnetAccuracy acc(net, s, train, holdout, o);
+    int measured = 0;
+    // The signal arrives while the first subnet is measured.
+    const auto on_measured = [&] {
+      if (++measured == 1) core::request_stop(SIGTERM);
+    };
+    std::string message;
+    try {
+      acc.measure_all(archs, one, on_measured);
+    } catch (const core::Interrupted& e) {
+      message = e.what();
+    }
+    core::request_stop(0);
+    EXPECT_NE(message.find("cache.json"), std::string::npos) << message;
+    EXPECT_LT(acc.measured(), 6);  // stopped before the end: at most one chunk (2 subnets) was measured
+    EXPECT_GE(acc.measured(), 1);
+  }
+  SubnetAccuracy resumed(net, s, train, holdout, o);
+  const int64_t cached = int64_t(std::count_if(archs.begin(), archs.end(), [&](const auto& a) { return resumed.cached(a) >= 0; }));
+  EXPECT_GE(cached, 1);
+  resumed.measure_all(archs, one);
+  EXPECT_EQ(resumed.measured(), 6 - cached);
+}
+
+TEST(SubnetAccuracy, CachedFiguresOutsideZeroToHundredAreRefused) {
+  tinynas_test::TempDir tmp;
+  const search_space::SearchSpace s = gray_space();
+  supernet::OFASupernet net(s, 0.25);
+  auto data = std::make_shared<tinynas_test::SyntheticImages>(40, 10, 1, 1);
+  SubnetAccuracyOptions o;
+  o.cache_tag = "t";
+  o.cache_path = tmp.write("cache.json", R"({"tag": "t", "top1": {"some-arch": 1e308}})");
+  const std::string message = tinynas_test::input_error_message([&] { SubnetAccuracy(net, s, data, data, o); });
+  EXPECT_NE(message.find("between 0 and 100"), std::string::npos) << message;
 }

@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "run_tinynas.h"
@@ -73,7 +76,7 @@ TEST(Cli, BadInputsExitTwoAndLeaveNoOutput) {
       {"", "subcommand"},
   };
   for (const Case& c : cases) {
-    const auto r = run_tinynas(c.args + " --out " + out);
+    const auto r = run_tinynas(c.args + " --out " + out, /*limited=*/true);
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
     EXPECT_NE(r.out.find(c.needle), std::string::npos) << c.args << "\n" << r.out;
     EXPECT_FALSE(fs::exists(out)) << c.args;
@@ -122,4 +125,88 @@ TEST(Cli, ProfileErrors) {
   const auto r = run_tinynas("profile " + bad.string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("bad.json"), std::string::npos) << r.out;
+}
+
+namespace {
+
+// Every file under `dir` with its bytes ({} when it does not exist).
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) {
+      files[fs::relative(e.path(), dir).string()] = "<not a file>";
+      continue;
+    }
+    std::ifstream in(e.path(), std::ios::binary);
+    files[fs::relative(e.path(), dir).string()] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return files;
+}
+
+}  // namespace
+
+// The README's promise, over every command that writes: a run that exits with 2 (bad input) writes,
+// deletes and changes nothing in its --out, whether that is a directory of earlier results or a file
+// path. Each command gets bad configs, bad flag values and bad or corrupt input files.
+TEST(Cli, ExitTwoChangesNothingInOut) {
+  TempDir dir;
+  const std::string space = std::string(TINYNAS_SOURCE_DIR) + "/configs/spaces/fashion-mnist.yaml";
+  const std::string typo = dir.write("typo.yaml", "space: " + space + "\nsupernets: {width: 0.5}\n");
+  const std::string twice = dir.write("twice.yaml", "space: " + space + "\nname: a\nname: b\n");
+  const std::string nan_lr =
+      dir.write("nan.yaml", "space: " + space + "\ntrain: {method: sandwich, lr: .nan}\n");
+  const std::string huge_number = dir.write("huge.json", R"({"r": 48, "w": 1e400, "ks": [3], "e": [3], "d": [2]})");
+  const std::string wrapped = dir.write("wrapped.json", R"({"r": 4294967344, "w": 0.5, "ks": [3], "e": [3], "d": [2]})");
+  const std::string not_a_supernet = dir.write("corrupt.pt", "PK\x03\x04 not a supernet");
+  const std::string digits(400, '9');
+  const std::vector<std::string> common = {"--config " + typo, "--config " + twice, "--mcu stm32f999",
+                                           "--config /nonexistent.yaml"};
+  struct Command {
+    std::string name;
+    bool out_is_file;
+    std::vector<std::string> bad;  // besides the common ones
+  };
+  const std::vector<Command> commands = {
+      {"search", false, {"--sram ''", "--sram " + digits, "--flash 0", "--latency 0ms", "--supernet " + not_a_supernet}},
+      {"optimize-space", false, {"--sram ''", "--flash " + digits, "--samples 0"}},
+      {"train", false, {"--config " + nan_lr, "--width 7", "--resolutions 999"}},
+      {"export --random-weights", false,
+       {"--arch " + huge_number, "--arch " + wrapped, "--arch /nonexistent.json", "--arch largest --mcu host --calibration qq"}},
+      {"extract --arch largest", true, {"--supernet " + not_a_supernet, "--arch " + wrapped}},
+      {"predictor build", true, {"--supernet " + not_a_supernet, "--samples 0"}},
+      {"calibrate --mcu qemu-m4", true, {"--subnets 0", "--config " + twice}},
+  };
+  for (const Command& c : commands) {
+    // --out holds earlier results; export refuses such a directory by itself, so its cases write into a
+    // new one (which must not appear).
+    const bool existing = c.name.rfind("export", 0) != 0;
+    const fs::path out_dir = dir.path / "out";
+    fs::remove_all(out_dir);
+    if (existing) {
+      fs::create_directories(out_dir / "earlier");
+      std::ofstream(out_dir / "keep.txt") << "earlier results";
+      std::ofstream(out_dir / "earlier" / "winner.json") << "{}";
+    }
+    const std::string out = c.out_is_file ? (out_dir / "result.pt").string() : out_dir.string();
+    const auto before = snapshot(out_dir);
+    std::vector<std::string> cases = common;
+    cases.insert(cases.end(), c.bad.begin(), c.bad.end());
+    for (const std::string& bad : cases) {
+      const auto r = run_tinynas(c.name + " " + bad + " --out " + out, /*limited=*/true);
+      EXPECT_EQ(r.code, 2) << c.name << " " << bad << "\n" << r.out;
+      EXPECT_EQ(snapshot(out_dir), before) << c.name << " " << bad;
+    }
+  }
+}
+
+// The same unwritable --out (a file stands where its directory should be) gave exit 2 from one command
+// and 1 from another; it is bad input to every command.
+TEST(Cli, AnOutThatCannotBeCreatedIsExitTwoOnEveryCommand) {
+  TempDir dir;
+  const std::string blocked = dir.write("file", "in the way") + "/out";
+  for (const std::string command : {"optimize-space --samples 20", "search --sram 12K --flash 1M", "train --max-steps-per-epoch 1"}) {
+    const auto r = run_tinynas(command + " --out " + blocked, /*limited=*/true);
+    EXPECT_EQ(r.code, 2) << command << "\n" << r.out;
+  }
 }

@@ -124,6 +124,18 @@ TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {
                "resolution_choices");
   expect_error(dir.write("wide.yaml", "resolution_choices: [32, 4294967328]\n"), "resolution_choices");
   expect_error(dir.write("fraction.yaml", "resolution_choices: {from: 32, to: 40, step: 2.5}\n"), "whole number");
+  // A list as a key was a raw yaml-cpp "bad conversion" (exit 1); a repeated key kept its first value unseen;
+  // an integer beyond an int is no in_channels.
+  expect_error(dir.write("listkey.yaml", "? [in_channels, num_classes]\n: 3\n"), "plain names");
+  expect_error(dir.write("twice.yaml", "num_classes: 10\nnum_classes: 100\n"), "'num_classes' appears twice");
+  expect_error(dir.write("bigint.yaml", "in_channels: 4294967299\n"), "in_channels");
+  // Values that once passed unseen: 0 channels, a negative holdout.
+  const std::string space = std::string(TINYNAS_SOURCE_DIR) + "/configs/spaces/fashion-mnist.yaml";
+  for (const char* data : {"{kind: folder, path: d, channels: 0}", "{kind: fashion-mnist, holdout: -5}"}) {
+    const std::string msg = tinynas_test::input_error_message(
+        [&] { load_experiment(dir.write("d.yaml", "space: " + space + "\ndata: " + data + "\n")); });
+    EXPECT_NE(msg.find("d.yaml: data"), std::string::npos) << data << ": " << msg;
+  }
   try {
     load_experiment(dir.write("x.yaml", "space: nowhere.yaml\n"));
     ADD_FAILURE();

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "test_helpers.h"
+#include "tinynas/core/files.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/cost_model.h"
@@ -189,6 +191,69 @@ TEST(TrainExperiment, ProgressiveShrinkingFromConfig) {
   EXPECT_EQ(line_count(q.out + "/metrics.csv"), 4);  // the header and one row per epoch
   EXPECT_NE(log.text().find("re-ordered by importance"), std::string::npos) << log.text();
   EXPECT_NE(log.text().find("distilling from the largest subnet"), std::string::npos) << log.text();
+}
+
+namespace {
+
+// Every file under `dir` with its bytes.
+std::map<std::string, std::string> files_under(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = core::read_text_file(e.path().string());
+  return files;
+}
+
+}  // namespace
+
+// A refused train request (other options with --resume, a bad option value) once truncated train.log and
+// replaced experiment.yaml of the run it was pointed at; now it changes nothing there.
+TEST(TrainExperiment, ARefusedRequestLeavesTheRunAsItWas) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir dir;
+  const std::string sections =
+      "supernet: {width: 0.2, resolutions: [24]}\n"
+      "train:\n  method: sandwich\n  batch_size: 16\n  threads: 1\n  recalibration_images: 32\n"
+      "  max_steps_per_epoch: 1\n  epochs: 1\n  lr: 0.05\n";
+  TrainRequest q;
+  q.experiment = tiny_experiment(dir, sections);
+  q.out = (dir.path / "run").string();
+  train_experiment(q);
+  const auto before = files_under(q.out);
+  ASSERT_TRUE(before.count("train.log") && before.count("experiment.yaml") && before.count("checkpoint.pt"));
+
+  TrainRequest other = q;  // --resume with options the checkpoint was not written with
+  other.resume = true;
+  other.epochs = 2;
+  EXPECT_NE(tinynas_test::input_error_message([&] { train_experiment(other); }).find("different training options"),
+            std::string::npos);
+  EXPECT_EQ(files_under(q.out), before);
+
+  for (const char* bad : {"label_smoothing: 5", "momentum: .nan", "warmup_epochs: -1"}) {
+    TrainRequest invalid = q;
+    invalid.experiment = tiny_experiment(dir, sections + "  " + bad + "\n");
+    EXPECT_NE(tinynas_test::input_error_message([&] { train_experiment(invalid); }), "<no exception>") << bad;
+    EXPECT_EQ(files_under(q.out), before) << bad;
+  }
+  TrainRequest nan_lr = q;
+  nan_lr.experiment = tiny_experiment(dir, "supernet: {width: 0.2, resolutions: [24]}\n"
+                                           "train:\n  method: sandwich\n  lr: .nan\n");
+  EXPECT_NE(tinynas_test::input_error_message([&] { train_experiment(nan_lr); }).find("lr"), std::string::npos);
+  EXPECT_EQ(files_under(q.out), before);
+}
+
+// export --out once deleted whatever it named; a file or a directory of other files is now refused first.
+TEST(ExportNetwork, NeverReplacesAFileOrADirectoryOfOtherFiles) {
+  tinynas_test::TempDir dir;
+  ExportRequest q = random_weights_for_the_host(dir);
+  q.arch = "smallest";
+  q.out = dir.write("notes.txt", "keep me");
+  EXPECT_NE(tinynas_test::input_error_message([&] { export_network(q); }).find("not a directory"), std::string::npos);
+  EXPECT_EQ(core::read_text_file(q.out), "keep me");
+  fs::create_directory(dir.path / "work");
+  dir.write("work/main.cpp", "int main() {}");
+  q.out = (dir.path / "work").string();
+  EXPECT_NE(tinynas_test::input_error_message([&] { export_network(q); }).find("--force"), std::string::npos);
+  EXPECT_EQ(files_under(q.out).size(), 1u);
 }
 
 TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {

@@ -439,6 +439,19 @@ TEST(ArchJson, IntegersBeyondAnIntAreRefusedNotWrapped) {
   EXPECT_THROW(arch_from_json(smallest_arch_json_with("d", d)), core::InputError);
 }
 
+// 1e400 escaped as nlohmann's out_of_range (exit 1); a repeated key kept its last value unseen; an
+// unknown key (a typo such as "ds") was ignored.
+TEST(ArchJson, OverflowingNumbersRepeatedAndUnknownKeysAreInputErrors) {
+  std::string huge = smallest_arch_json_with("w", 0.5);
+  huge.replace(huge.find("0.5"), 3, "1e400");
+  EXPECT_NE(input_error_message([&] { arch_from_json(huge); }).find("not valid JSON"), std::string::npos);
+  std::string twice = smallest_arch_json().dump();
+  twice.insert(1, "\"r\":176,");
+  EXPECT_NE(input_error_message([&] { arch_from_json(twice); }).find("'r' appears twice"), std::string::npos);
+  EXPECT_NE(input_error_message([&] { arch_from_json(smallest_arch_json_with("ds", 2)); }).find("unknown key 'ds'"),
+            std::string::npos);
+}
+
 TEST(ArchFiles, LoadArchOnMissingPathNamesThePath) {
   const std::string path = "/nonexistent/dir/arch_does_not_exist.json";
   const std::string msg = input_error_message([&] { load_arch(path); });

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -11,6 +12,7 @@
 #include "synthetic_dataset.h"
 #include "test_helpers.h"
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/core/rng.h"
 #include "tinynas/core/stop_signal.h"
 #include "tinynas/supernet/checkpoint.h"
@@ -280,6 +282,53 @@ TEST(SupernetFile, RoundTripAndErrors) {
   const std::string sub_path = (dir.path / "sub.pt").string();
   save_subnet(sub_path, sub, a);
   EXPECT_NE(tinynas_test::input_error_message([&] { load_supernet(sub_path); }).find("sub.pt"), std::string::npos);
+}
+
+// A file whose tensor bytes were altered loaded silently before (LibTorch does not check the zip's
+// CRC-32s) and scored like an untrained network; now it is refused, naming the file and the record.
+TEST(SupernetFile, AlteredBytesAreRefusedNotLoaded) {
+  TempDir dir;
+  auto o = tiny_options();
+  OFASupernet net(o.space, 0.25);
+  const std::string path = (dir.path / "s.pt").string();
+  save_supernet(path, net, {16, 24}, nullptr);
+  std::string bytes = core::read_text_file(path);
+  // The largest record is a weight tensor: flip one byte in its middle.
+  const size_t at = bytes.size() / 2;
+  bytes[at] = char(bytes[at] ^ 0x40);
+  const std::string altered = dir.write("altered.pt", bytes);
+  const std::string msg = tinynas_test::input_error_message([&] { load_supernet(altered); });
+  EXPECT_NE(msg.find("altered.pt"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("corrupt"), std::string::npos) << msg;
+  // A file cut short is refused too.
+  const std::string cut = dir.write("cut.pt", core::read_text_file(path).substr(0, bytes.size() - 100));
+  EXPECT_NE(tinynas_test::input_error_message([&] { load_supernet(cut); }).find("cut.pt"), std::string::npos);
+}
+
+// A checkpoint written to a full disk once aborted the process (SIGABRT from LibTorch's writer) and left
+// its temporary file. Now it is an error the caller sees, the previous file stays, and nothing is left.
+// The full disk is a file-size limit (RLIMIT_FSIZE: writes past it fail with EFBIG, as ENOSPC would).
+TEST(SupernetFile, AFullDiskKeepsThePreviousFileAndLeavesNoTemporary) {
+  TempDir dir;
+  auto o = tiny_options();
+  OFASupernet net(o.space, 0.25);
+  const std::string path = (dir.path / "s.pt").string();
+  save_supernet(path, net, {16, 24}, nullptr);
+  const std::string before = core::read_text_file(path);
+  OFASupernet other(o.space, 0.25);
+  std::string error;
+  tinynas_test::with_file_size_limit(4096, [&] {
+    try {
+      save_supernet(path, other, {16, 24}, nullptr);
+    } catch (const core::RuntimeFailure& e) {
+      error = e.what();
+    }
+  });
+  EXPECT_NE(error.find("s.pt"), std::string::npos) << error;
+  EXPECT_EQ(core::read_text_file(path), before);
+  for (const auto& e : std::filesystem::directory_iterator(dir.path))
+    EXPECT_EQ(e.path().filename().string(), "s.pt");
+  EXPECT_NO_THROW(load_supernet(path));
 }
 
 namespace {

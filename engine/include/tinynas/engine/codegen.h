@@ -21,6 +21,8 @@ namespace tinynas::engine {
 struct BundleOptions {
   std::vector<std::vector<int8_t>> test_inputs;  // at least one; each the model's int8 input
   std::vector<int> test_labels;                  // optional, one per input (printed beside the class)
+  // Replace a non-empty directory that is not a firmware bundle (the user's files in it are lost).
+  bool replace_any_directory = false;
 };
 
 struct BundleSummary {
@@ -31,8 +33,14 @@ struct BundleSummary {
   std::vector<std::string> files;  // relative to the bundle directory
 };
 
-// Writes the bundle into `dir`: everything goes to a temporary sibling directory first, which then
-// replaces `dir` in one rename, so an interrupted export never leaves a half-written bundle.
+// Throws InputError unless `dir` may receive a bundle: it does not exist, is an empty directory or a
+// bundle written before (any directory with replace_any_directory). Never a file, a symbolic link, the
+// working directory or one of its parents. Cheap: callers check before their long work.
+void check_bundle_dir(const std::string& dir, bool replace_any_directory);
+
+// Writes the bundle into `dir` (check_bundle_dir first): everything goes to a temporary sibling
+// directory, which then replaces `dir` in one rename, so an interrupted export never leaves a
+// half-written bundle.
 BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& options, const std::string& dir);
 
 // What a bundle's main.c printed.

@@ -21,7 +21,8 @@ struct ExportRequest {
   std::string supernet;  // with an arch: the supernet file ("" = the experiment's)
   bool random_weights = false;
   std::string target;    // an MCU profile (name or YAML) or a board name; "" = the experiment's MCU
-  std::string out;       // the bundle directory
+  std::string out;       // the bundle directory: new, empty or a bundle written before
+  bool force = false;    // replace `out` even when it holds other files
   bool run_on_emulator = false;  // also build for the QEMU machine of the target's core and run there
   int calibration_images = 128;
   int test_inputs = 4;

@@ -90,6 +90,11 @@ struct EpochMetrics {
 // epoch, mean loss so far, images per second); for progress bars.
 using StepCallback = std::function<void(int64_t step, int64_t steps, double loss, double images_per_s)>;
 
+// Everything train_supernet checks before it writes anything: the options, the data against the space
+// and, when resuming, that the checkpoint in paths.dir is intact and from the same options. Callers
+// run it before they touch paths.dir (a refused request changes nothing there). InputError otherwise.
+void check_training_start(const TrainOptions& options, const data::Dataset& train, const TrainPaths& paths, bool resume);
+
 // Trains a supernet on `train` (holdout metrics on `holdout`); resume = continue from the checkpoint in
 // paths.dir, which must come from the same options (InputError otherwise). Returns every epoch's metrics.
 // Under MPI every rank calls it with the same options; rank 0 writes the files (paths.dir must be on a
