@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
+  clang libclang-rt-14-dev
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata libopencv-dnn-dev
   libopenblas0-pthread
   libeigen3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libtbb-dev

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test from a fresh Debian 12: installs and builds (scripts/setup.sh), runs the whole
 # GoogleTest suite on the Release build, then builds the Torch-free libraries (search_space, engine,
-# the data readers) with AddressSanitizer + UndefinedBehaviorSanitizer and runs their tests.
+# the data readers) with AddressSanitizer + UndefinedBehaviorSanitizer and runs their tests, and fuzzes
+# every reader of user input for 30 s each (scripts/fuzz.sh).
 #   TINYNAS_SKIP_SANITIZERS=1 scripts/test.sh    skip the sanitizer build
+#   TINYNAS_SKIP_FUZZ=1 scripts/test.sh          skip the fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +26,9 @@ if [[ "${TINYNAS_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake --build build-sanitize -j "$(nproc)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-sanitize --output-on-failure -j "$(nproc)"
+fi
+
+if [[ "${TINYNAS_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzzing every reader of user input under ASan + UBSan (libFuzzer, 30 s per harness)"
+  scripts/fuzz.sh 30
 fi

@@ -81,7 +81,9 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
     // A full disk (ENOSPC) or a file size limit (EFBIG) ends here: the old files stay as they were.
     if (error != 0) {
       discard();
-      throw RuntimeFailure("cannot write '" + path + "': " + std::strerror(error) + "; the previous file is unchanged");
+      const bool existed = ::access(path.c_str(), F_OK) == 0;
+      throw RuntimeFailure("cannot write '" + path + "': " + std::strerror(error) +
+                           (existed ? "; the previous file is unchanged" : "; nothing was written"));
     }
   }
   for (size_t i = 0; i < temporaries.size(); ++i) {

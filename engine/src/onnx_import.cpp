@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <limits>
 #include <functional>
+#include <cctype>
 #include <map>
 #include <numeric>
 #include <set>
@@ -207,14 +208,62 @@ class Importer {
     } catch (const std::exception& e) {
       fail(std::string("not a valid ONNX model: ") + e.what());
     }
+    check_before_inference();
     try {
       onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(),
                                          onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict_mode=*/1));
     } catch (const std::exception& e) {
-      fail(std::string("shape inference failed: ") + e.what());
+      std::string what = e.what();
+      while (!what.empty() && std::isspace(static_cast<unsigned char>(what.back()))) what.pop_back();
+      fail("shape inference failed: " + what);
     }
     for (const auto& opset : model_.opset_import())
       if (opset.domain().empty() || opset.domain() == "ai.onnx") opset_ = opset.version();
+  }
+
+  // ONNX's shape inference trusts what it reads: a Conv whose weights have more dimensions than its input
+  // and no kernel_shape attribute makes it read past its arrays, a stride of 0 divides by zero (crashes
+  // inside libonnx). So, before it runs: only the ops the engine has, window sizes, strides and dilations
+  // of at least 1 and pads of at least 0, and every conv's kernel_shape stated from its constant weights,
+  // which shape inference checks against the input's rank.
+  void check_before_inference() {
+    static const std::set<std::string> engine_ops = {
+        "Constant", "Conv", "QLinearConv", "Gemm", "MatMul", "Add", "BatchNormalization", "Relu", "Clip",
+        "AveragePool", "MaxPool", "GlobalAveragePool", "Softmax", "Flatten", "Reshape", "Identity", "Dropout",
+        "QuantizeLinear", "DequantizeLinear"};
+    std::map<std::string, std::vector<int64_t>> constant_dims;  // initializers and what passes them on unchanged
+    auto dims_of = [](const onnx::TensorProto& t) { return std::vector<int64_t>(t.dims().begin(), t.dims().end()); };
+    for (const auto& t : model_.graph().initializer()) constant_dims[t.name()] = dims_of(t);
+    for (NodeProto& node : *model_.mutable_graph()->mutable_node()) {
+      if (!node.domain().empty() && node.domain() != "ai.onnx")
+        fail(node, "operators of domain '" + node.domain() + "' are not supported");
+      const std::string& op = node.op_type();
+      if (!engine_ops.count(op)) fail(node, "the engine has no such op");
+      if (node.output_size() < 1) continue;
+      if (op == "Constant") {
+        if (const auto* value = find_attribute(node, "value"); value && value->has_t())
+          constant_dims[node.output(0)] = dims_of(value->t());
+      } else if ((op == "Identity" || op == "QuantizeLinear" || op == "DequantizeLinear") && node.input_size() > 0 &&
+                 constant_dims.count(node.input(0))) {
+        constant_dims[node.output(0)] = constant_dims[node.input(0)];
+      }
+      for (const char* name : {"kernel_shape", "strides", "dilations", "pads"}) {
+        const auto* attribute = find_attribute(node, name);
+        const int64_t least = std::string(name) == "pads" ? 0 : 1;
+        if (attribute && std::any_of(attribute->ints().begin(), attribute->ints().end(),
+                                     [&](int64_t v) { return v < least || v > (int64_t(1) << 24); }))
+          fail(node, std::string(name) + " must lie in [" + std::to_string(least) + ", 2^24]");
+      }
+      const int weights = op == "Conv" ? 1 : op == "QLinearConv" ? 3 : -1;
+      if (weights < 0 || find_attribute(node, "kernel_shape")) continue;
+      auto w = node.input_size() > weights ? constant_dims.find(node.input(weights)) : constant_dims.end();
+      if (w == constant_dims.end()) fail(node, "the weights must be a constant (an initializer)");
+      if (w->second.size() < 3) fail(node, "the weights must have at least 3 dimensions");
+      auto* kernel = node.add_attribute();
+      kernel->set_name("kernel_shape");
+      kernel->set_type(onnx::AttributeProto::INTS);
+      for (size_t i = 2; i < w->second.size(); ++i) kernel->add_ints(w->second[i]);
+    }
   }
 
   void read_graph_interface() {
@@ -433,9 +482,7 @@ class Importer {
   // ---- dispatch
 
   void import_node(const NodeProto& node) {
-    const std::string& op = node.op_type();
-    if (!node.domain().empty() && node.domain() != "ai.onnx")
-      fail(node, "operators of domain '" + node.domain() + "' are not supported");
+    const std::string& op = node.op_type();  // the domain was checked before shape inference
     if (op == "Constant") return import_constant(node);
     if (std::all_of(node.input().begin(), node.input().end(),
                     [&](const std::string& in) { return in.empty() || constants_.count(in); }))

@@ -120,9 +120,10 @@ std::vector<double> SubnetAccuracy::measure_all(const std::vector<search_space::
       else if (queued.emplace(keys[i], true).second) todo.push_back(i);
     }
   }
-  // A few measurements per rank at a time, with a stop signal (Slurm's time limit: SIGTERM, then SIGKILL
-  // after the grace period) checked on every rank between them: a stopped job keeps what it measured.
-  const size_t chunk = size_t(2 * cluster.size());
+  // One measurement per rank at a time, with a stop signal (Slurm's time limit: SIGTERM, then SIGKILL
+  // after the grace period, 30 s by default) checked on every rank between them: a stopped job keeps
+  // what it measured and ends within one measurement.
+  const size_t chunk = size_t(cluster.size());
   for (size_t first = 0; first < todo.size(); first += chunk) {
     if (cluster.any(core::stop_requested())) {
       save();

@@ -76,11 +76,20 @@ void load_archive(torch::serialize::InputArchive& archive, const std::string& pa
   if (!fs::is_regular_file(path)) throw core::InputError("'" + path + "' does not exist or is not a file");
   const std::string bytes = core::read_text_file(path);
   verify_zip_checksums(bytes, path);
+  // Records with valid checksums can still hold what LibTorch's reader refuses: besides c10::Error it
+  // throws torch::jit::ErrorReport (a malformed type in the pickled data) and bad_alloc (an absurd size).
+  const auto refuse = [&](std::string why) {
+    for (char& c : why)
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (why.size() > 300) why = why.substr(0, 300) + "...";
+    throw core::InputError("'" + path + "' is not a readable tinynas file (corrupt or truncated?): " + why);
+  };
   try {
     archive.load_from(bytes.data(), bytes.size());
   } catch (const c10::Error& e) {
-    throw core::InputError("'" + path + "' is not a readable tinynas file (corrupt or truncated?): " +
-                     e.what_without_backtrace());
+    refuse(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    refuse(e.what());
   }
 }
 

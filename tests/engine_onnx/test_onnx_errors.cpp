@@ -67,6 +67,46 @@ TEST(OnnxImportErrors, InputsBeyondAnyMcusMemoryAreRefusedBeforeAnyWork) {
   EXPECT_TRUE(contains(msg, "320.0 KiB")) << msg;
 }
 
+// Found by fuzzing (scripts/fuzz.sh): a Conv with 4-D weights on a 3-D input and no kernel_shape
+// attribute made ONNX's own shape inference read past its arrays and crash the process (SIGSEGV).
+// Such a model is now an input error naming the node, and so is an op the engine lacks (ConvInteger was
+// the fuzzer's op) before ONNX's inference of it runs.
+TEST(OnnxImportErrors, ConvWeightsOfAnotherRankThanTheInputAreAnErrorNotACrash) {
+  for (const std::string op : {"Conv", "ConvInteger"}) {
+    OnnxBuilder b({1, 3, 3});
+    b.constant("w", {1, 3, 2, 2}, 1);
+    b.node(op, {"x", "w"}, "y", "rank_mismatch");
+    const std::string msg = input_error_message([&] { import_onnx(b.finish("y"), "fuzzed.onnx"); });
+    if (op == "Conv") {
+      EXPECT_TRUE(contains(msg, "fuzzed.onnx: shape inference failed")) << msg;
+      EXPECT_TRUE(contains(msg, "node name: rank_mismatch")) << msg;
+      EXPECT_TRUE(contains(msg, "kernel_shape has incorrect size")) << msg;
+    } else {
+      EXPECT_EQ(msg, "fuzzed.onnx: ConvInteger 'rank_mismatch': the engine has no such op");
+    }
+  }
+}
+
+// Found by fuzzing: a stride of 0 made ONNX's shape inference divide by zero (SIGFPE). Strides, window
+// sizes and dilations below 1 and negative pads are refused, naming the node, before it runs.
+TEST(OnnxImportErrors, ZeroStridesAndNegativePadsAreAnErrorNotACrash) {
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> bad = {
+      {"strides", {0, 1}}, {"dilations", {1, 0}}, {"kernel_shape", {0, 3}}, {"pads", {0, -1, 0, 0}}};
+  for (const std::string op : {"Conv", "MaxPool", "AveragePool"}) {
+    for (const auto& [name, values] : bad) {
+      if (name == "dilations" && op == "AveragePool") continue;  // no such attribute
+      OnnxBuilder b({1, 3, 8, 8});
+      std::vector<std::string> inputs = {"x"};
+      if (op == "Conv") inputs.push_back(b.constant("w", {4, 3, 3, 3}, 1));
+      onnx::NodeProto& node = b.node(op, inputs, "y", "bad_window");
+      if (op != "Conv" && name != "kernel_shape") OnnxBuilder::ints(node, "kernel_shape", {3, 3});
+      OnnxBuilder::ints(node, name.c_str(), values);
+      const std::string msg = input_error_message([&] { import_onnx(b.finish("y"), "fuzzed.onnx"); });
+      EXPECT_TRUE(contains(msg, "fuzzed.onnx: " + op + " 'bad_window': " + name + " must lie in")) << msg;
+    }
+  }
+}
+
 // An op type or name from the file reached the terminal raw: escape sequences could rewrite the screen.
 TEST(OnnxImportErrors, ControlCharactersInNamesAreShownEscaped) {
   OnnxBuilder b({1, 2, 4, 4});

@@ -303,6 +303,22 @@ TEST(SupernetFile, AlteredBytesAreRefusedNotLoaded) {
   // A file cut short is refused too.
   const std::string cut = dir.write("cut.pt", core::read_text_file(path).substr(0, bytes.size() - 100));
   EXPECT_NE(tinynas_test::input_error_message([&] { load_supernet(cut); }).find("cut.pt"), std::string::npos);
+  // Found by fuzzing: names in the zip's central directory carry no checksum. With the module's code
+  // records renamed there, LibTorch's reader threw torch::jit::ErrorReport, which escaped as a crash.
+  std::string renamed = core::read_text_file(path);
+  int code_records = 0;
+  for (size_t at = renamed.find("PK\x01\x02"); at != std::string::npos; at = renamed.find("PK\x01\x02", at + 4)) {
+    const size_t name_length = uint8_t(renamed[at + 28]) | size_t(uint8_t(renamed[at + 29])) << 8;
+    const std::string name = renamed.substr(at + 46, name_length);
+    const size_t code = name.find("/code/");
+    if (code == std::string::npos || name.size() < 3 || name.substr(name.size() - 3) != ".py") continue;
+    renamed.replace(at + 46 + code, 6, "/cod_/");
+    ++code_records;
+  }
+  ASSERT_GT(code_records, 0);
+  const std::string lost_code = dir.write("lost-code.pt", renamed);
+  const std::string lost_msg = tinynas_test::input_error_message([&] { load_supernet(lost_code); });
+  EXPECT_NE(lost_msg.find("lost-code.pt' is not a readable tinynas file"), std::string::npos) << lost_msg;
 }
 
 // A checkpoint written to a full disk once aborted the process (SIGABRT from LibTorch's writer) and left
