@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "tinynas/core/errors.h"
@@ -20,6 +21,11 @@ SearchSpace space_from_node(const YAML::Node& n, const std::string& path) {
               "width_choices", "resolution_choices", "in_channels", "num_classes", "feature_mix_channels"});
   SearchSpace s;
   s.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
+  // The name goes into reports and file names. An empty one (`name:`) would be written back as "null",
+  // and a control character raw (found by fuzzing: `name: \r` did not read back as itself).
+  if (n["name"] && (n["name"].IsNull() || s.name.empty() ||
+                    std::any_of(s.name.begin(), s.name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })))
+    throw core::InputError(path + ": name must be a non-empty line of printable text");
   if (n["base_widths"]) s.base_widths = get<std::vector<int>>(n, "base_widths", path);
   if (n["stage_strides"]) s.stage_strides = get<std::vector<int>>(n, "stage_strides", path);
   if (n["kernel_choices"]) s.kernel_choices = get_choices<int>(n, "kernel_choices", path);

@@ -96,6 +96,9 @@ TEST(Config, SpaceYamlRoundTrips) {
   EXPECT_EQ(from_text.depth_choices, space.depth_choices);
   EXPECT_THROW(search_space::space_from_yaml("kernel_choices: [4]\n", "manifest"), core::InputError);
   EXPECT_THROW(search_space::space_from_yaml("[1, 2]", "manifest"), core::InputError);
+  // Found by fuzzing: names that do not survive being written and read back.
+  for (const char* name : {"name: \r\n", "name:\n", "name: \"a\\tb\"\n"})
+    EXPECT_THROW(search_space::space_from_yaml(name, "manifest"), core::InputError) << name;
 }
 
 TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {
