@@ -227,10 +227,6 @@ class Importer {
   // of at least 1 and pads of at least 0, and every conv's kernel_shape stated from its constant weights,
   // which shape inference checks against the input's rank.
   void check_before_inference() {
-    static const std::set<std::string> engine_ops = {
-        "Constant", "Conv", "QLinearConv", "Gemm", "MatMul", "Add", "BatchNormalization", "Relu", "Clip",
-        "AveragePool", "MaxPool", "GlobalAveragePool", "Softmax", "Flatten", "Reshape", "Identity", "Dropout",
-        "QuantizeLinear", "DequantizeLinear"};
     std::map<std::string, std::vector<int64_t>> constant_dims;  // initializers and what passes them on unchanged
     auto dims_of = [](const onnx::TensorProto& t) { return std::vector<int64_t>(t.dims().begin(), t.dims().end()); };
     for (const auto& t : model_.graph().initializer()) constant_dims[t.name()] = dims_of(t);
@@ -238,7 +234,7 @@ class Importer {
       if (!node.domain().empty() && node.domain() != "ai.onnx")
         fail(node, "operators of domain '" + node.domain() + "' are not supported");
       const std::string& op = node.op_type();
-      if (!engine_ops.count(op)) fail(node, "the engine has no such op");
+      if (!node_importers().count(op)) fail(node, "the engine has no such op");
       if (node.output_size() < 1) continue;
       if (op == "Constant") {
         if (const auto* value = find_attribute(node, "value"); value && value->has_t())
@@ -481,28 +477,41 @@ class Importer {
 
   // ---- dispatch
 
+  // Every op the engine imports, with its importer: the one list of supported ops (Constant is read by
+  // import_constant; any op whose inputs are all constants is folded).
+  using NodeImporter = void (*)(Importer&, const NodeProto&);
+  static const std::map<std::string, NodeImporter>& node_importers() {
+    static const std::map<std::string, NodeImporter> importers = {
+        {"Constant", [](Importer& i, const NodeProto& n) { i.import_constant(n); }},
+        {"Conv", [](Importer& i, const NodeProto& n) { i.import_conv(n); }},
+        {"QLinearConv", [](Importer& i, const NodeProto& n) { i.import_qlinear_conv(n); }},
+        {"Gemm", [](Importer& i, const NodeProto& n) { i.import_gemm(n); }},
+        {"MatMul", [](Importer& i, const NodeProto& n) { i.import_matmul(n); }},
+        {"Add", [](Importer& i, const NodeProto& n) { i.import_add(n); }},
+        {"BatchNormalization", [](Importer& i, const NodeProto& n) { i.import_batch_norm(n); }},
+        {"Relu", [](Importer& i, const NodeProto& n) { i.import_activation(n, Activation::Relu); }},
+        {"Clip", [](Importer& i, const NodeProto& n) { i.import_clip(n); }},
+        {"AveragePool", [](Importer& i, const NodeProto& n) { i.import_pool(n); }},
+        {"MaxPool", [](Importer& i, const NodeProto& n) { i.import_pool(n); }},
+        {"GlobalAveragePool", [](Importer& i, const NodeProto& n) { i.import_global_average_pool(n); }},
+        {"Softmax", [](Importer& i, const NodeProto& n) { i.import_softmax(n); }},
+        {"Flatten", [](Importer& i, const NodeProto& n) { i.import_flatten(n); }},
+        {"Reshape", [](Importer& i, const NodeProto& n) { i.import_reshape(n); }},
+        {"Identity", [](Importer& i, const NodeProto& n) { i.import_identity(n); }},
+        {"Dropout", [](Importer& i, const NodeProto& n) { i.import_identity(n); }},
+        {"QuantizeLinear", [](Importer& i, const NodeProto& n) { i.import_quantize_linear(n); }},
+        {"DequantizeLinear", [](Importer& i, const NodeProto& n) { i.import_quantize_linear(n); }},
+    };
+    return importers;
+  }
+
+  // The domain and the op were checked before shape inference (check_before_inference).
   void import_node(const NodeProto& node) {
-    const std::string& op = node.op_type();  // the domain was checked before shape inference
-    if (op == "Constant") return import_constant(node);
-    if (std::all_of(node.input().begin(), node.input().end(),
-                    [&](const std::string& in) { return in.empty() || constants_.count(in); }))
+    const std::string& op = node.op_type();
+    if (op != "Constant" && std::all_of(node.input().begin(), node.input().end(),
+                                        [&](const std::string& in) { return in.empty() || constants_.count(in); }))
       return fold_constants(node);
-    if (op == "Conv") return import_conv(node);
-    if (op == "QLinearConv") return import_qlinear_conv(node);
-    if (op == "Gemm") return import_gemm(node);
-    if (op == "MatMul") return import_matmul(node);
-    if (op == "Add") return import_add(node);
-    if (op == "BatchNormalization") return import_batch_norm(node);
-    if (op == "Relu") return import_activation(node, Activation::Relu);
-    if (op == "Clip") return import_clip(node);
-    if (op == "AveragePool" || op == "MaxPool") return import_pool(node);
-    if (op == "GlobalAveragePool") return import_global_average_pool(node);
-    if (op == "Softmax") return import_softmax(node);
-    if (op == "Flatten") return import_flatten(node);
-    if (op == "Reshape") return import_reshape(node);
-    if (op == "Identity" || op == "Dropout") return import_identity(node);
-    if (op == "QuantizeLinear" || op == "DequantizeLinear") return import_quantize_linear(node);
-    fail(node, "the engine has no such op");
+    node_importers().at(op)(*this, node);
   }
 
   // ---- constants
