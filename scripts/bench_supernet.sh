@@ -3,6 +3,9 @@
 # the same network, measured in one run (ratios hold on a noisy machine; absolute figures do not).
 #   (a) once-for-all's upstream configuration: w 0.35, 32x32x3 random input, batch 128, 2 threads, SGD;
 #   (b) the shipped Fashion-MNIST supernet's shape: w 0.5, 40x40x1, 10 classes.
+# Then shared cores: the two training figures of (a) on an idle machine and beside one busy process, with
+# libgomp's spinning wait (its default, GOMP_SPINCOUNT=300000) and with OMP_WAIT_POLICY=PASSIVE, the
+# policy tinynas starts with (TINYNAS_BENCH_SHARED=0 skips it).
 # With TINYNAS_BENCH_ACCURACY=1 it also trains a static copy of the largest Fashion-MNIST subnet from
 # scratch for as many epochs as the shipped supernet (about half an hour) and prints its test top-1 next to the
 # supernet's largest subnet after BN recalibration.
@@ -15,6 +18,27 @@ THREADS="${TINYNAS_BENCH_THREADS:-2}"
 
 "$BUILD/bench_supernet" --threads "$THREADS" --width 0.35 --resolution 32 --channels 3 --classes 1000
 "$BUILD/bench_supernet" --threads "$THREADS" --width 0.5 --resolution 40 --channels 1 --classes 10
+
+if [[ "${TINYNAS_BENCH_SHARED:-1}" == 1 ]]; then
+  echo "shared cores: training img/s idle and beside one busy process, per OpenMP wait policy"
+  busy_pid=
+  trap '[[ -n "$busy_pid" ]] && kill "$busy_pid" 2>/dev/null || true' EXIT
+  for policy in GOMP_SPINCOUNT=300000 OMP_WAIT_POLICY=PASSIVE; do
+    for load in idle busy; do
+      if [[ $load == busy ]]; then
+        bash -c 'while :; do :; done' &
+        busy_pid=$!
+      fi
+      env "$policy" "$BUILD/bench_supernet" --threads "$THREADS" --width 0.35 --resolution 32 --channels 3 \
+        --classes 1000 --steps 5 --rounds 2 --training-only 1 | tail -n +2 | sed "s/^ */  $policy, $load: /"
+      if [[ -n "$busy_pid" ]]; then
+        kill "$busy_pid"
+        wait "$busy_pid" 2>/dev/null || true
+        busy_pid=
+      fi
+    done
+  done
+fi
 
 if [[ "${TINYNAS_BENCH_ACCURACY:-0}" == 1 ]]; then
   out=$(mktemp -d)

@@ -39,14 +39,14 @@ Runner add_extract(CLI::App& app) {
     q.experiment = load_experiment_flag(o->config);
     q.threads = global_options().threads;
     std::unique_ptr<core::ProgressBar> bar;
-    q.on_finetune_step = [&](int64_t step, int64_t steps, double loss, double) {
-      if (step == 0) {
-        bar = std::make_unique<core::ProgressBar>("fine-tune", steps, "step");
+    q.on_finetune_step = [&](const supernet::StepProgress& p) {
+      if (p.epoch_start) {
+        bar = std::make_unique<core::ProgressBar>("fine-tune", p.steps - p.step, "step");
         return;
       }
-      bar->set_status(fmt::format("loss {:.4f}", loss));
+      bar->set_status(fmt::format("loss {:.4f}", p.loss));
       bar->advance();
-      if (step == steps) bar.reset();
+      if (p.step == p.steps) bar.reset();
     };
     const nas::ExtractResult r = nas::extract_subnet(q);
     std::cout << "wrote " << r.path << " (r " << r.arch.r << ", " << r.blocks << " blocks): holdout top-1 "

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 #include <tbb/global_control.h>
 
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "tinynas/core/errors.h"
 #include "tinynas/core/stop_signal.h"  // Interrupted, its exit code
 #include "tinynas/supernet/cluster.h"
+#include "tinynas/supernet/runtime.h"
 
 namespace tinynas::cli {
 GlobalOptions& global_options() {
@@ -57,6 +59,10 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  // Commands that run LibTorch's parallel kernels restart once with the passive OpenMP wait policy
+  // (runtime.h); the quick ones do not pay LibTorch's start-up twice.
+  for (const char* heavy : {"train", "search", "predictor", "eval", "extract"})
+    if (app.got_subcommand(heavy)) tinynas::supernet::restart_with_passive_openmp_wait(argv);
   // One rank that fails ends the whole MPI job: the others would wait for it in their next collective.
   const auto fail = [](int code) {
     const auto& cluster = tinynas::dist::Cluster::world();
@@ -66,6 +72,8 @@ int main(int argc, char** argv) {
   try {
     const auto& cluster = tinynas::dist::Cluster::world();
     tinynas::core::setup_logging(log_level, log_file, cluster.rank(), cluster.size());
+    const auto env = [](const char* name) { return std::getenv(name) ? std::getenv(name) : "(unset)"; };
+    spdlog::debug("OpenMP waiting: OMP_WAIT_POLICY={} GOMP_SPINCOUNT={}", env("OMP_WAIT_POLICY"), env("GOMP_SPINCOUNT"));
     std::unique_ptr<tbb::global_control> limit;
     if (threads > 0) limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
     for (const Command& c : commands)

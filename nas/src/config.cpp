@@ -33,12 +33,51 @@ const YAML::Node& mapping(const YAML::Node& n, const std::string& at) {
   return n;
 }
 
+// `small`, or a mapping {kind: small, pad: 4, cutout: 16}.
+data::Transform load_transform(const YAML::Node& n, const std::string& at) {
+  data::Transform t;
+  try {
+    if (n.IsScalar()) {
+      t.kind = data::parse_transform_kind(n.as<std::string>());
+      return t;
+    }
+    mapping(n, at);
+    check_keys(n, at, {"kind", "pad", "cutout"});
+    if (!n["kind"]) throw core::InputError(at + ": needs 'kind' (large, mild or small)");
+    t.kind = data::parse_transform_kind(get<std::string>(n, "kind", at));
+  } catch (const core::InputError& e) {
+    throw core::InputError(at + ": " + e.what());
+  }
+  if (n["pad"]) t.pad = get<int>(n, "pad", at);
+  if (n["cutout"]) t.cutout = get<int>(n, "cutout", at);
+  if ((n["pad"] || n["cutout"]) && t.kind != data::Transform::Kind::kSmall)
+    throw core::InputError(at + ": pad and cutout belong to the 'small' transform");
+  if (t.pad < 0 || t.pad > 64) throw core::InputError(at + ": pad must be within 0..64 pixels");
+  if (t.cutout < 0 || t.cutout > 1024) throw core::InputError(at + ": cutout must be within 0..1024 pixels");
+  return t;
+}
+
+// `fixed`, `data` (measured on the training split) or {mean: [..], std: [..]} in pixel units.
+void load_normalization(const YAML::Node& n, const std::string& at, data::DataConfig& d) {
+  if (n.IsScalar()) {
+    const std::string v = n.as<std::string>();
+    if (v != "fixed" && v != "data") throw core::InputError(at + ": '" + v + "' is not known (fixed, data, or {mean, std})");
+    d.normalize_from_data = v == "data";
+    return;
+  }
+  mapping(n, at);
+  check_keys(n, at, {"mean", "std"});
+  if (!n["mean"] || !n["std"]) throw core::InputError(at + ": needs both 'mean' and 'std' (one per channel, pixel units)");
+  d.normalization.mean = get_choices<double>(n, "mean", at);
+  d.normalization.std = get_choices<double>(n, "std", at);
+}
+
 data::DataConfig load_data_config(const YAML::Node& node, const std::string& path) {
   data::DataConfig d;
   if (!node) return d;
   const std::string at = path + ": data";
   const YAML::Node& n = mapping(node, at);
-  check_keys(n, at, {"kind", "path", "channels", "holdout", "seed"});
+  check_keys(n, at, {"kind", "path", "channels", "holdout", "seed", "transform", "normalize"});
   if (n["kind"]) d.kind = get<std::string>(n, "kind", at);
   if (d.kind != "fashion-mnist" && d.kind != "folder")
     throw core::InputError(at + ": kind '" + d.kind + "' is not known (fashion-mnist or folder)");
@@ -49,6 +88,9 @@ data::DataConfig load_data_config(const YAML::Node& node, const std::string& pat
   if (d.kind == "folder" && d.path.empty()) throw core::InputError(at + ": a folder data set needs 'path'");
   if (d.channels != 1 && d.channels != 3) throw core::InputError(at + ": channels must be 1 (grayscale) or 3 (RGB)");
   if (d.holdout < 1) throw core::InputError(at + ": holdout must be at least 1 image");
+  if (n["transform"]) d.transform = load_transform(n["transform"], at + ": transform");
+  if (n["normalize"]) load_normalization(n["normalize"], at + ": normalize", d);
+  data::check_normalization(d.normalization, d.channels, at + ": normalize");
   return d;
 }
 

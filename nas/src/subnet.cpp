@@ -55,6 +55,7 @@ ExtractResult extract_subnet(const ExtractRequest& q) {
   if (q.from_scratch) {
     torch::manual_seed(int64_t(x.train.options.seed));
     net = supernet::StaticNet(f.net->space.describe(r.arch));
+    net->normalization = f.net->normalization;  // trained on the same inputs as the supernet
   } else {
     recalibrate(f, x, r.arch, x.train.options.recalibration_images);
     net = f.net->extract(r.arch);

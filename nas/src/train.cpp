@@ -46,6 +46,18 @@ TrainConfig training_config(const TrainRequest& q) {
   return tc;
 }
 
+// The normalization the supernet's stem applies: the configured one, or the training split's own
+// statistics (over a seeded sample of at most kNormalizationImages, at the largest resolution).
+constexpr int kNormalizationImages = 10000;
+data::Normalization input_normalization(const data::DataConfig& d, const data::Dataset& train, const supernet::TrainOptions& o) {
+  if (!d.normalize_from_data || o.resolutions.empty()) return d.normalization;  // (no resolutions: refused later)
+  const int r = *std::max_element(o.resolutions.begin(), o.resolutions.end());
+  const data::Normalization n = data::measure_normalization(train, r, kNormalizationImages, d.seed);
+  spdlog::info("input normalization measured on {} training images at r {}: {}", std::min(kNormalizationImages, train.size()),
+               r, n.describe());
+  return n;
+}
+
 // Removes a log sink again however the training ends.
 struct ScopedSink {
   spdlog::sink_ptr sink;
@@ -71,6 +83,7 @@ TrainResult train_experiment(const TrainRequest& q) {
   supernet::configure_torch(threads);
   const auto train = data::open_split(x.data, "train");
   const auto holdout = data::open_split(x.data, "holdout");
+  tc.options.normalization = input_normalization(x.data, *train, tc.options);
   tc.options.data_description = fmt::format("{} {}: {} training + {} holdout images (holdout seed {})", x.data.kind,
                                             x.data.path, train->size(), holdout->size(), x.data.seed);
   // A refused request (bad options, a checkpoint from other options) leaves an existing run as it was:
@@ -91,16 +104,16 @@ TrainResult train_experiment(const TrainRequest& q) {
 
   std::unique_ptr<core::ProgressBar> bar;
   int64_t last_step = 0;
-  const auto on_step = [&](int64_t step, int64_t steps, double loss, double images_per_s) {
-    if (step == 0) {
-      bar = std::make_unique<core::ProgressBar>("epoch", steps * tc.options.batch_size, "img");
-      last_step = 0;
+  const auto on_step = [&](const supernet::StepProgress& p) {
+    if (p.epoch_start) {  // the bar counts this process's images only, so that its rate and ETA are right
+      bar = std::make_unique<core::ProgressBar>("epoch", (p.steps - p.step) * tc.options.batch_size, "img");
+      last_step = p.step;
       return;
     }
-    bar->set_status(fmt::format("loss {:.4f} ({:.0f} img/s)", loss, images_per_s));
-    bar->advance((step - last_step) * tc.options.batch_size);
-    last_step = step;
-    if (step == steps) bar.reset();
+    bar->set_status(fmt::format("loss {:.4f} ({:.0f} img/s)", p.loss, p.images_per_s));
+    bar->advance((p.step - last_step) * tc.options.batch_size);
+    last_step = p.step;
+    if (p.step == p.steps) bar.reset();
   };
   const auto history = supernet::train_supernet(tc.options, *train, *holdout, supernet::TrainPaths{out}, q.resume, on_step);
   result.epochs = int(history.size());

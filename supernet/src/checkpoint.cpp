@@ -113,6 +113,21 @@ void save_module_file(const std::string& path, const nlohmann::ordered_json& met
   save_archive_atomic(archive, path);
 }
 
+// A network's input normalization in its file's meta record; absent = fixed (and in files written
+// before it existed).
+void write_normalization(nlohmann::ordered_json& meta, const data::Normalization& n) {
+  if (!n.is_fixed()) meta["input_normalization"] = {{"mean", n.mean}, {"std", n.std}};
+}
+
+data::Normalization read_normalization(const nlohmann::json& meta, int channels) {
+  data::Normalization n;
+  if (!meta.contains("input_normalization")) return n;
+  meta.at("input_normalization").at("mean").get_to(n.mean);
+  meta.at("input_normalization").at("std").get_to(n.std);
+  data::check_normalization(n, channels, "input_normalization");
+  return n;
+}
+
 void load_model_record(torch::serialize::InputArchive& archive, torch::nn::Module& module) {
   torch::serialize::InputArchive model;
   if (!archive.try_read("model", model)) throw core::InputError("no model record");
@@ -129,6 +144,7 @@ void save_supernet(const std::string& path, OFASupernet& net, const std::vector<
   meta["width"] = net->w;
   meta["resolutions"] = resolutions;
   meta["train_options"] = train_options ? options_to_json(*train_options) : nlohmann::json();
+  write_normalization(meta, net->normalization);
   save_module_file(path, meta, *net);
 }
 
@@ -154,6 +170,7 @@ SupernetFile load_supernet(const std::string& path, const TrainOptions& absent_o
       }
     }
     f.net = OFASupernet(search_space::space_from_json(meta.at("space")), w);
+    f.net->normalization = read_normalization(meta, f.net->space.in_channels);
   } catch (const std::exception& e) {
     throw core::InputError("'" + path + "' is not a tinynas supernet file: " + e.what());
   }
@@ -171,6 +188,7 @@ void save_subnet(const std::string& path, StaticNet& net, const search_space::Ar
   meta["format"] = "tinynas-subnet-1";
   meta["arch"] = nlohmann::json::parse(to_json(arch));
   meta["network"] = nlohmann::json::parse(search_space::network_to_zoo_json(net->desc));
+  write_normalization(meta, net->normalization);
   save_module_file(path, meta, *net);
 }
 
@@ -184,6 +202,7 @@ SubnetFile load_subnet(const std::string& path) {
     if (meta.value("format", "") != "tinynas-subnet-1") throw core::InputError("unknown format");
     f.arch = search_space::arch_from_json(meta.at("arch").dump());
     f.net = StaticNet(search_space::network_from_zoo_json(meta.at("network").dump()));
+    f.net->normalization = read_normalization(meta, f.net->desc.in_channels);
     load_model_record(archive, *f.net);
   } catch (const std::exception& e) {
     throw core::InputError("'" + path + "' is not a readable tinynas subnet file: " + e.what());

@@ -20,15 +20,17 @@ namespace fs = std::filesystem;
 std::shared_ptr<const Dataset> full_training_split(const DataConfig& c) {
   static std::mutex mutex;
   static std::map<std::string, std::shared_ptr<const Dataset>> cache;
-  const std::string key = c.kind + "|" + c.path + "|" + std::to_string(c.channels);
+  const Transform t = transform_of(c);
+  const std::string key = c.kind + "|" + c.path + "|" + std::to_string(c.channels) + "|" + transform_kind_name(t.kind) +
+                          "|" + std::to_string(t.pad) + "|" + std::to_string(t.cutout);
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = cache[key];
   if (!slot) {
     if (c.kind == "fashion-mnist") {
       const std::string dir = c.path.empty() ? kFashionMnistDir : c.path;
-      slot = std::make_shared<MemoryDataset>(load_fashion_mnist("train", dir), dir + " (train)");
+      slot = std::make_shared<MemoryDataset>(load_fashion_mnist("train", dir), dir + " (train)", t);
     } else {
-      slot = std::make_shared<ImageFolderDataset>((fs::path(c.path) / "train").string(), c.channels);
+      slot = std::make_shared<ImageFolderDataset>((fs::path(c.path) / "train").string(), c.channels, t);
     }
   }
   return slot;
@@ -43,20 +45,42 @@ void check(const DataConfig& c) {
     if (c.channels != 1 && c.channels != 3) throw core::InputError("data channels must be 1 or 3");
   }
   if (c.holdout < 0) throw core::InputError("the holdout size must not be negative");
+  const Transform t = transform_of(c);
+  if (t.pad < 0 || t.pad > 64) throw core::InputError("the transform's pad must be within 0..64 pixels");
+  if (t.cutout < 0 || t.cutout > 1024) throw core::InputError("the transform's cutout must be within 0..1024 pixels");
+  check_normalization(c.normalization, c.channels, "data");
+}
+
+// A folder's own test split: val/, else test/; empty when it has neither.
+fs::path folder_test_dir(const DataConfig& c) {
+  for (const char* name : {"val", "test"})
+    if (fs::is_directory(fs::path(c.path) / name)) return fs::path(c.path) / name;
+  return {};
 }
 
 }  // namespace
+
+Transform transform_of(const DataConfig& c) {
+  if (c.transform) return *c.transform;
+  return Transform{c.kind == "fashion-mnist" ? Transform::Kind::kMild : Transform::Kind::kLarge};
+}
+
+bool has_test_split(const DataConfig& c) {
+  check(c);
+  return c.kind == "fashion-mnist" || !folder_test_dir(c).empty();
+}
 
 std::shared_ptr<const Dataset> open_split(const DataConfig& c, const std::string& split) {
   check(c);
   if (split == "test") {
     if (c.kind == "fashion-mnist") {
       const std::string dir = c.path.empty() ? kFashionMnistDir : c.path;
-      return std::make_shared<MemoryDataset>(load_fashion_mnist("test", dir), dir + " (test)");
+      return std::make_shared<MemoryDataset>(load_fashion_mnist("test", dir), dir + " (test)", transform_of(c));
     }
-    fs::path dir = fs::path(c.path) / "val";
-    if (!fs::is_directory(dir) && fs::is_directory(fs::path(c.path) / "test")) dir = fs::path(c.path) / "test";
-    return std::make_shared<ImageFolderDataset>(dir.string(), c.channels);
+    const fs::path dir = folder_test_dir(c);
+    if (dir.empty())
+      throw core::InputError("data folder '" + c.path + "' has no test split (val/ or test/): report the holdout instead");
+    return std::make_shared<ImageFolderDataset>(dir.string(), c.channels, transform_of(c));
   }
   if (split != "train" && split != "holdout")
     throw core::InputError("unknown split '" + split + "' (train, holdout or test)");

@@ -34,7 +34,7 @@ std::vector<double> finetune(StaticNet& net, const data::Dataset& train, const d
     auto next = std::async(std::launch::async, load, 0);
     const auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
-    if (on_step) on_step(0, steps, 0.0, 0.0);
+    if (on_step) on_step({true, 0, steps, 0.0, 0.0});
     for (int64_t b = 0; b < steps; ++b) {
       const auto x = next.get();
       if (b + 1 < steps) next = std::async(std::launch::async, load, b + 1);
@@ -50,7 +50,7 @@ std::vector<double> finetune(StaticNet& net, const data::Dataset& train, const d
       loss_sum += loss.item<double>();
       if (on_step) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        on_step(b + 1, steps, loss_sum / double(b + 1), double((b + 1) * o.batch_size) / secs);
+        on_step({false, b + 1, steps, loss_sum / double(b + 1), double((b + 1) * o.batch_size) / secs});
       }
     }
     net->eval();

@@ -290,7 +290,8 @@ Image decode_image(const std::string& path, int channels) {
   return decode_for_box(path, channels, std::numeric_limits<int>::max(), whole_image).image;  // never scaled
 }
 
-ImageFolderDataset::ImageFolderDataset(const std::string& root, int channels) : root_(root), channels_(channels) {
+ImageFolderDataset::ImageFolderDataset(const std::string& root, int channels, Transform transform)
+    : root_(root), channels_(channels), transform_(transform) {
   check_channels(channels, "image folder '" + root + "'");
   std::error_code ec;
   if (!fs::exists(root, ec)) throw core::InputError("image folder '" + root + "' does not exist");
@@ -317,6 +318,10 @@ std::string ImageFolderDataset::describe() const { return "image folder '" + roo
 
 void ImageFolderDataset::load_one(int i, int r, bool train, uint64_t seed, uint8_t* out) const {
   core::Rng rng(core::derive_seed(seed, uint64_t(i)));
+  if (transform_.kind != Transform::Kind::kLarge) {
+    transform_image(decode_image(paths_[size_t(i)], channels_).view(), transform_, train, r, rng, out);
+    return;
+  }
   const auto choose_box = [&](int height, int width) {
     return train ? random_resized_crop(height, width, rng) : center_crop_box(height, width, r);
   };

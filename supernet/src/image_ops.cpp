@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#include "tinynas/core/errors.h"
 
 namespace tinynas::data {
 
@@ -119,6 +122,62 @@ CropBox center_crop_box(int height, int width, int resolution) {
   const double resized_short_side = double(std::lround(resolution / 0.875));
   const double side = resolution * double(std::min(height, width)) / resized_short_side;
   return {(width - side) / 2, (height - side) / 2, side, side};
+}
+
+Image pad_image(const ImageView& src, int pad) {
+  Image padded{src.height + 2 * pad, src.width + 2 * pad, src.channels, {}};
+  padded.pixels.assign(size_t(padded.height) * padded.width * size_t(src.channels), 0);
+  const size_t src_row = size_t(src.width) * size_t(src.channels), dst_row = size_t(padded.width) * size_t(src.channels);
+  for (int y = 0; y < src.height; ++y)
+    std::memcpy(&padded.pixels[size_t(y + pad) * dst_row + size_t(pad) * size_t(src.channels)],
+                src.pixels + size_t(y) * src_row, src_row);
+  return padded;
+}
+
+void cut_out(uint8_t* pixels, int height, int width, int channels, int centre_y, int centre_x, int side) {
+  const int y0 = std::max(0, centre_y - side / 2), y1 = std::min(height, centre_y - side / 2 + side);
+  const int x0 = std::max(0, centre_x - side / 2), x1 = std::min(width, centre_x - side / 2 + side);
+  for (int y = y0; y < y1; ++y)
+    if (x1 > x0) std::memset(pixels + (size_t(y) * width + size_t(x0)) * size_t(channels), 0, size_t(x1 - x0) * size_t(channels));
+}
+
+std::string transform_kind_name(Transform::Kind kind) {
+  switch (kind) {
+    case Transform::Kind::kLarge: return "large";
+    case Transform::Kind::kMild: return "mild";
+    case Transform::Kind::kSmall: return "small";
+  }
+  return "?";
+}
+
+Transform::Kind parse_transform_kind(const std::string& name) {
+  for (Transform::Kind k : {Transform::Kind::kLarge, Transform::Kind::kMild, Transform::Kind::kSmall})
+    if (transform_kind_name(k) == name) return k;
+  throw core::InputError("transform '" + name + "' is not known (large, mild or small)");
+}
+
+void transform_image(const ImageView& src, const Transform& t, bool train, int r, core::Rng& rng, uint8_t* out) {
+  const CropBox whole{0, 0, double(src.width), double(src.height)};
+  if (!train) {
+    resize_bilinear(src, t.kind == Transform::Kind::kLarge ? center_crop_box(src.height, src.width, r) : whole, r, r, out);
+    return;
+  }
+  if (t.kind != Transform::Kind::kSmall) {
+    const CropRanges ranges = t.kind == Transform::Kind::kMild ? kMildCrop : CropRanges{};
+    resize_bilinear(src, random_resized_crop(src.height, src.width, rng, ranges), r, r, out);
+    if (rng.uniform() < 0.5) flip_horizontal(out, r, r, src.channels);
+    return;
+  }
+  const Image padded = pad_image(src, t.pad);
+  const int dy = int(rng.below(uint32_t(2 * t.pad + 1))), dx = int(rng.below(uint32_t(2 * t.pad + 1)));
+  resize_bilinear(padded.view(), CropBox{double(dx), double(dy), double(src.width), double(src.height)}, r, r, out);
+  if (rng.uniform() < 0.5) flip_horizontal(out, r, r, src.channels);
+  if (t.cutout > 0) {
+    // The square's centre is uniform over the output; its side scales with the resize.
+    const int side = std::max(1, int(std::lround(double(t.cutout) * r / src.width)));
+    const int cy = int(rng.below(uint32_t(r))), cx = int(rng.below(uint32_t(r)));
+    cut_out(out, r, r, src.channels, cy, cx, side);
+  }
 }
 
 }  // namespace tinynas::data

@@ -20,8 +20,8 @@ constexpr size_t kImagesPerTask = 16;
 
 }  // namespace
 
-MemoryDataset::MemoryDataset(ImageSet images, std::string description)
-    : images_(std::move(images)), description_(std::move(description)) {
+MemoryDataset::MemoryDataset(ImageSet images, std::string description, Transform transform)
+    : images_(std::move(images)), description_(std::move(description)), transform_(transform) {
   const ImageSet& s = images_;
   if (s.count <= 0 || s.height <= 0 || s.width <= 0) throw core::InputError(description_ + " holds no images");
   if (s.channels != 1 && s.channels != 3)
@@ -39,13 +39,8 @@ void MemoryDataset::load_one(int i, int r, bool train, uint64_t seed, uint8_t* o
   const ImageSet& s = images_;
   const size_t image_bytes = size_t(s.height) * s.width * s.channels;
   const ImageView image{s.pixels.data() + size_t(i) * image_bytes, s.height, s.width, s.channels};
-  if (!train) {
-    resize_bilinear(image, CropBox{0, 0, double(s.width), double(s.height)}, r, r, out);
-    return;
-  }
   core::Rng rng(core::derive_seed(seed, uint64_t(i)));
-  resize_bilinear(image, random_resized_crop(s.height, s.width, rng, kMemoryTrainCrop), r, r, out);
-  if (rng.uniform() < 0.5) flip_horizontal(out, r, r, s.channels);
+  transform_image(image, transform_, train, r, rng, out);
 }
 
 void MemoryDataset::load_batch(const std::vector<int>& idx, int r, bool train, uint64_t seed, uint8_t* out) const {

@@ -17,6 +17,10 @@ torch::Tensor conv_weight(int64_t out, int64_t in, int64_t k) {
   return t;
 }
 
+// A convolution weight in the activations' channels-last layout, so that oneDNN does not re-order it on
+// every call (the autograd copy back to the parameter's layout is cheap: weights are small).
+torch::Tensor channels_last(const torch::Tensor& w) { return w.contiguous(torch::MemoryFormat::ChannelsLast); }
+
 // The first n entries along dim, without a copy when n is everything.
 torch::Tensor first(const torch::Tensor& t, int64_t dim, int64_t n) {
   return n == t.size(dim) ? t : t.narrow(dim, 0, n);
@@ -41,6 +45,29 @@ torch::nn::Conv2d make_conv(torch::nn::Module& m, const std::string& name, int64
 }
 
 }  // namespace
+
+torch::Tensor normalization_scale(const data::Normalization& n, int64_t channels) {
+  auto t = torch::ones({channels});
+  for (int64_t c = 0; c < channels && !n.is_fixed(); ++c) t[c] = 128.0 / n.std.at(size_t(c));
+  return t;
+}
+
+torch::Tensor normalization_shift(const data::Normalization& n, int64_t channels) {
+  auto t = torch::zeros({channels});
+  for (int64_t c = 0; c < channels && !n.is_fixed(); ++c) t[c] = (128.0 - n.mean.at(size_t(c))) / n.std.at(size_t(c));
+  return t;
+}
+
+torch::Tensor stem_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
+                        const data::Normalization& normalization) {
+  const torch::Tensor w = channels_last(weight);
+  if (normalization.is_fixed()) return torch::conv2d(x, w, {}, stride, padding);
+  const int64_t c = x.size(1);
+  torch::Tensor h = torch::constant_pad_nd(x, {padding, padding, padding, padding}, 0.0);
+  h = h * normalization_scale(normalization, c).view({1, c, 1, 1}) + normalization_shift(normalization, c).view({1, c, 1, 1});
+  const int64_t no_padding = 0;  // done above
+  return torch::conv2d(h.contiguous(torch::MemoryFormat::ChannelsLast), w, {}, stride, no_padding);
+}
 
 // ---- DynamicBatchNorm ------------------------------------------------------------------------------
 
@@ -161,10 +188,10 @@ torch::Tensor ElasticBlockImpl::depthwise_filter(int64_t mid, int kernel) const 
 torch::Tensor ElasticBlockImpl::forward(const torch::Tensor& x) {
   const int64_t mid = mid_channels(active_expand);
   torch::Tensor h = x;
-  if (has_expand) h = clipped_relu6(expand_bn(torch::conv2d(x, first(expand_weight, 0, mid))));
-  h = torch::conv2d(h, depthwise_filter(mid, active_kernel), {}, stride, active_kernel / 2, 1, mid);
+  if (has_expand) h = clipped_relu6(expand_bn(torch::conv2d(x, channels_last(first(expand_weight, 0, mid)))));
+  h = torch::conv2d(h, channels_last(depthwise_filter(mid, active_kernel)), {}, stride, active_kernel / 2, 1, mid);
   h = clipped_relu6(depthwise_bn(h));
-  h = project_bn(torch::conv2d(h, first(project_weight, 1, mid)));
+  h = project_bn(torch::conv2d(h, channels_last(first(project_weight, 1, mid))));
   return residual ? h + x : h;
 }
 
@@ -222,7 +249,7 @@ StaticNetImpl::StaticNetImpl(const search_space::NetworkDesc& d) : desc(d) {
 }
 
 torch::Tensor StaticNetImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = clipped_relu6(stem_bn(stem(x)));
+  torch::Tensor h = clipped_relu6(stem_bn(stem_conv(x, stem->weight, desc.stem_stride, desc.stem_kernel / 2, normalization)));
   for (auto& b : blocks) h = b(h);
   if (feature_mix) h = clipped_relu6(feature_mix_bn(feature_mix(h)));
   return classifier(h.mean({2, 3}));
@@ -281,12 +308,12 @@ void OFASupernetImpl::set_active(const search_space::ArchSpec& arch) {
 }
 
 torch::Tensor OFASupernetImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = clipped_relu6(stem_bn(torch::conv2d(x, stem_weight, {}, 2, 1)));
+  torch::Tensor h = clipped_relu6(stem_bn(stem_conv(x, stem_weight, 2, 1, normalization)));
   h = first_block(h);
   for (size_t s = 0; s < stages.size(); ++s)
     for (int j = 0; j < active_.d[s]; ++j) h = stages[s][size_t(j)](h);
   h = last_block(h);
-  if (feature_mix_weight.defined()) h = clipped_relu6(feature_mix_bn(torch::conv2d(h, feature_mix_weight)));
+  if (feature_mix_weight.defined()) h = clipped_relu6(feature_mix_bn(torch::conv2d(h, channels_last(feature_mix_weight))));
   return classifier(h.mean({2, 3}));
 }
 
@@ -321,6 +348,7 @@ StaticNet OFASupernetImpl::extract(const search_space::ArchSpec& arch) {
   set_active(arch);
   const search_space::NetworkDesc desc = space.describe(arch);
   StaticNet net(desc);
+  net->normalization = normalization;
   torch::NoGradGuard no_grad;
   net->stem->weight.copy_(stem_weight);
   copy_bn(net->stem_bn, *stem_bn, desc.stem_out);

@@ -302,6 +302,8 @@ nlohmann::json options_to_json(const TrainOptions& o) {
   j["max_steps_per_epoch"] = o.max_steps_per_epoch;
   j["eval_batch_size"] = o.eval_batch_size;
   if (o.batch_parts != 1) j["batch_parts"] = o.batch_parts;  // absent = 1 (files written before it existed)
+  if (!o.normalization.is_fixed())  // absent = fixed (files written before it existed)
+    j["normalization"] = {{"mean", o.normalization.mean}, {"std", o.normalization.std}};
   j["data"] = o.data_description;
   j["phases"] = nlohmann::json::array();
   for (const auto& p : o.phases)
@@ -331,6 +333,12 @@ TrainOptions options_from_json(const nlohmann::json& j, const TrainOptions& abse
     o.eval_batch_size = j.value("eval_batch_size", absent.eval_batch_size);
     o.data_description = j.value("data", absent.data_description);
     o.batch_parts = j.value("batch_parts", 1);
+    o.normalization = {};
+    if (j.contains("normalization")) {
+      j.at("normalization").at("mean").get_to(o.normalization.mean);
+      j.at("normalization").at("std").get_to(o.normalization.std);
+      data::check_normalization(o.normalization, o.space.in_channels, "training options");
+    }
     o.phases.clear();
     for (const auto& jp : j.at("phases")) {
       PhaseOptions p;
@@ -441,6 +449,27 @@ void freeze(StaticNet& teacher) {
   for (auto& t : teacher->parameters()) t.set_requires_grad(false);
 }
 
+// A checkpoint resumes under the options it was written with, or with more epochs in the last phase
+// than it had (an extended run); InputError otherwise.
+void check_resumable_options(const nlohmann::json& saved, const nlohmann::json& now, int saved_phase, const std::string& path) {
+  if (saved.dump() == now.dump()) return;
+  const auto last_phase_epochs = [](const nlohmann::json& options) -> int {
+    const auto& phases = options.at("phases");
+    return phases.empty() ? 0 : phases.back().at("epochs").get<int>();
+  };
+  nlohmann::json same_length = saved;
+  if (!same_length.at("phases").empty()) same_length["phases"].back()["epochs"] = last_phase_epochs(now);
+  if (same_length.dump() != now.dump())
+    throw core::InputError("'" + path + "' was written with different training options; resume with the same config "
+                           "(or more epochs in its last phase) or train into another --out directory");
+  const int phases = int(now.at("phases").size());
+  if (last_phase_epochs(now) < last_phase_epochs(saved) && saved_phase >= phases - 1)
+    throw core::InputError("'" + path + "' was written for " + std::to_string(last_phase_epochs(saved)) +
+                           " epochs in its last phase; a resumed run may add epochs, not remove them");
+  spdlog::info("extending the run: the last phase now has {} epochs (was {}); the cosine schedule continues over the "
+               "new length", last_phase_epochs(now), last_phase_epochs(saved));
+}
+
 // The checkpoint's state record; InputError when it is malformed or from other options.
 nlohmann::json read_checkpoint_state(torch::serialize::InputArchive& archive, const std::string& path,
                                      const nlohmann::json& options_json) {
@@ -448,9 +477,7 @@ nlohmann::json read_checkpoint_state(torch::serialize::InputArchive& archive, co
   try {
     j = nlohmann::json::parse(read_string(archive, "state", path));
     if (j.at("format") != "tinynas-train-checkpoint-1") throw core::InputError("unknown checkpoint format");
-    if (j.at("options").dump() != options_json.dump())
-      throw core::InputError("'" + path + "' was written with different training options; resume "
-                             "with the same config or train into another --out directory");
+    check_resumable_options(j.at("options"), options_json, j.at("phase").get<int>(), path);
   } catch (const nlohmann::json::exception& e) {
     throw core::InputError("'" + path + "' has a malformed state record: " + e.what());
   }
@@ -476,7 +503,14 @@ TrainState resume_from_checkpoint(const Run& run, Model& model) {
   const TrainOptions& o = run.o;
   torch::serialize::InputArchive archive;
   load_archive(archive, run.paths.checkpoint());
-  TrainState st = state_from_json(read_checkpoint_state(archive, run.paths.checkpoint(), run.options_json));
+  const nlohmann::json state = read_checkpoint_state(archive, run.paths.checkpoint(), run.options_json);
+  TrainState st = state_from_json(state);
+  // A finished run extended by more epochs goes back into its last phase, optimizer state and all.
+  const int saved_last_epochs = state.at("options").at("phases").back().at("epochs").get<int>();
+  if (st.phase == int(o.phases.size()) && o.phases.back().epochs > saved_last_epochs) {
+    st.phase = int(o.phases.size()) - 1;
+    st.epochs_done = saved_last_epochs;
+  }
   torch::serialize::InputArchive net_archive, optimizer_archive;
   archive.read("model", net_archive);
   model.net->load(net_archive);
@@ -676,7 +710,7 @@ EpochTotals train_epoch(const Run& run, Model& model, TrainState& st, const Phas
   e.passes = st.epoch_passes;
   e.seconds_before = st.epoch_seconds;
   const int64_t phase_step0 = int64_t(st.epochs_done) * run.steps_per_epoch;
-  if (run.on_step) run.on_step(0, run.steps_per_epoch, 0.0, 0.0);
+  if (run.on_step) run.on_step({true, e.first_step, run.steps_per_epoch, 0.0, 0.0});
   e.lr = p.lr;
   for (int64_t b = e.first_step; b < run.steps_per_epoch; ++b) {
     torch::Tensor x_mine = next.get();
@@ -701,8 +735,8 @@ EpochTotals train_epoch(const Run& run, Model& model, TrainState& st, const Phas
     ++st.global_step;
     const double secs = e.seconds_before + std::chrono::duration<double>(Clock::now() - e.t0).count();
     if (run.on_step)
-      run.on_step(b + 1, run.steps_per_epoch, e.loss_sum / double(std::max<int64_t>(e.passes, 1)),
-                  double((b + 1 - e.first_step) * o.batch_size) / std::max(1e-9, secs - e.seconds_before));
+      run.on_step({false, b + 1, run.steps_per_epoch, e.loss_sum / double(std::max<int64_t>(e.passes, 1)),
+                   double((b + 1 - e.first_step) * o.batch_size) / std::max(1e-9, secs - e.seconds_before)});
     if (stop && b + 1 < run.steps_per_epoch) stop_inside_epoch(run, model, st, e, b + 1, secs);
   }
   next = {};
@@ -835,6 +869,7 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
   std::filesystem::create_directories(paths.dir);
   torch::manual_seed(int64_t(o.seed));
   Model model(OFASupernet(o.space, o.width));
+  model.net->normalization = o.normalization;
   TrainState st;
   if (resume && std::filesystem::exists(paths.checkpoint())) {
     st = resume_from_checkpoint(run, model);

@@ -1,6 +1,7 @@
 // The tinynas binary end to end: exit codes, messages and outputs.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -31,6 +32,25 @@ TEST(Cli, HelpAndVersion) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("K = 1024"), std::string::npos);
   EXPECT_EQ(run_tinynas("--version").code, 0);
+}
+
+// The commands that train or measure start with libgomp's passive wait unless the user chose a policy;
+// the quick ones are not restarted (debug log of what the process started with).
+TEST(Cli, LibTorchCommandsStartWithThePassiveOpenMpWait) {
+  const std::string clean = "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + std::string(TINYNAS_BINARY_DIR) + "/tinynas --log-level debug ";
+  const auto run = [](const std::string& cmd) {
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    std::string out;
+    std::array<char, 4096> buf;
+    while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+    pclose(p);
+    return out;
+  };
+  // A bad --arch fails after start-up (exit 2), which is all this needs.
+  EXPECT_NE(run(clean + "eval --arch nothing.json").find("OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=(unset)"), std::string::npos);
+  const std::string chosen = "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 " + std::string(TINYNAS_BINARY_DIR) + "/tinynas --log-level debug ";
+  EXPECT_NE(run(chosen + "eval --arch nothing.json").find("OMP_WAIT_POLICY=(unset) GOMP_SPINCOUNT=1000"), std::string::npos);
+  EXPECT_NE(run(clean + "profile nothing.json").find("OMP_WAIT_POLICY=(unset)"), std::string::npos);
 }
 
 TEST(Cli, OptimizeSpaceWritesEveryOutput) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "tinynas/nas/config.h"
@@ -9,6 +10,7 @@
 using namespace tinynas;
 using namespace tinynas::nas;
 using tinynas_test::TempDir;
+namespace fs = std::filesystem;
 
 namespace {
 std::string configs() { return std::string(TINYNAS_SOURCE_DIR) + "/configs"; }
@@ -51,7 +53,7 @@ TEST(Config, McuNetGridIsMcuNets) {
 }
 
 TEST(Config, ExperimentsResolveTheirSpaceRelativeToThemselves) {
-  for (const char* name : {"fashion-mnist", "fashion-mnist-progressive", "mcunet-imagenet"}) {
+  for (const char* name : {"fashion-mnist", "fashion-mnist-progressive", "mcunet-imagenet", "cifar10"}) {
     const auto x = load_experiment(configs() + "/experiments/" + name + ".yaml");
     EXPECT_FALSE(x.space.resolution_choices.empty()) << name;
     EXPECT_EQ(x.stage1.samples, 1000) << name;
@@ -78,6 +80,14 @@ TEST(Config, ExperimentsResolveTheirSpaceRelativeToThemselves) {
   EXPECT_EQ(in.data.channels, 3);
   EXPECT_EQ(in.train.options.phases.front().name, "largest");
   EXPECT_EQ(load_experiment(default_experiment_path()).space.in_channels, 1);
+  // CIFAR-10: RGB class folders with the small-image recipe and the data's own normalization.
+  const auto cifar = load_experiment(configs() + "/experiments/cifar10.yaml");
+  EXPECT_EQ(cifar.space.in_channels, 3);
+  EXPECT_EQ(cifar.space.num_classes, 10);
+  EXPECT_EQ(cifar.data.channels, 3);
+  EXPECT_EQ(data::transform_of(cifar.data).kind, data::Transform::Kind::kSmall);
+  EXPECT_TRUE(cifar.data.normalize_from_data);
+  EXPECT_EQ(cifar.mcu.name, "stm32f412");
 }
 
 TEST(Config, SpaceYamlRoundTrips) {
@@ -99,6 +109,43 @@ TEST(Config, SpaceYamlRoundTrips) {
   // Found by fuzzing: names that do not survive being written and read back.
   for (const char* name : {"name: \r\n", "name:\n", "name: \"a\\tb\"\n"})
     EXPECT_THROW(search_space::space_from_yaml(name, "manifest"), core::InputError) << name;
+}
+
+// data.transform and data.normalize: the recipe for small images and the input normalization.
+TEST(Config, DataTransformAndNormalization) {
+  TempDir dir;
+  const std::string space = std::string(TINYNAS_SOURCE_DIR) + "/configs/spaces/fashion-mnist.yaml";
+  fs::create_directories(dir.path / "imgs/train");
+  const auto load = [&](const std::string& data) {
+    return load_experiment(dir.write("x.yaml", "space: " + space + "\ndata: " + data + "\n")).data;
+  };
+  // Defaults: the mild crop for Fashion-MNIST, ImageNet's recipe for folders; the fixed normalization.
+  EXPECT_EQ(data::transform_of(load("{kind: fashion-mnist}")).kind, data::Transform::Kind::kMild);
+  const auto folder = load("{kind: folder, path: imgs, channels: 3}");
+  EXPECT_EQ(data::transform_of(folder).kind, data::Transform::Kind::kLarge);
+  EXPECT_TRUE(folder.normalization.is_fixed());
+  EXPECT_FALSE(folder.normalize_from_data);
+  const auto small = load("{kind: folder, path: imgs, channels: 3, transform: {kind: small, pad: 2, cutout: 8}, normalize: data}");
+  ASSERT_TRUE(small.transform.has_value());
+  EXPECT_EQ(small.transform->kind, data::Transform::Kind::kSmall);
+  EXPECT_EQ(small.transform->pad, 2);
+  EXPECT_EQ(small.transform->cutout, 8);
+  EXPECT_TRUE(small.normalize_from_data);
+  EXPECT_EQ(load("{kind: folder, path: imgs, channels: 3, transform: small}").transform->pad, 4);
+  const auto given = load("{kind: folder, path: imgs, channels: 3, normalize: {mean: [125, 123, 114], std: [63, 62, 67]}}");
+  EXPECT_EQ(given.normalization.mean, (std::vector<double>{125, 123, 114}));
+  EXPECT_EQ(given.normalization.std, (std::vector<double>{63, 62, 67}));
+  for (const std::pair<const char*, const char*>& bad :
+       {std::pair{"transform: tiny", "not known"}, {"transform: {kind: large, pad: 4}", "belong to the 'small'"},
+        {"transform: {kind: small, pad: -1}", "pad"}, {"transform: {pad: 4}", "needs 'kind'"},
+        {"normalize: always", "not known"}, {"normalize: {mean: [1, 2, 3]}", "needs both"},
+        {"normalize: {mean: [1, 2], std: [1, 2]}", "one per channel"},
+        {"normalize: {mean: [1, 2, 3], std: [1, 0, 3]}", "std"}}) {
+    const std::string msg = tinynas_test::input_error_message(
+        [&] { load(std::string("{kind: folder, path: imgs, channels: 3, ") + bad.first + "}"); });
+    EXPECT_NE(msg.find("x.yaml: data"), std::string::npos) << bad.first << ": " << msg;
+    EXPECT_NE(msg.find(bad.second), std::string::npos) << bad.first << ": " << msg;
+  }
 }
 
 TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {

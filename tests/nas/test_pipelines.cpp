@@ -6,12 +6,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
 
 #include "test_helpers.h"
 #include "tinynas/core/files.h"
+#include "tinynas/core/stop_signal.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/evaluator/cost_model.h"
@@ -283,6 +285,30 @@ TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {
   EXPECT_NE(again.text().find("(done), 0 epochs done"), std::string::npos) << again.text();
   EXPECT_EQ(again.text().find("phase 1/1 'sandwich'"), std::string::npos) << again.text();
   EXPECT_NE(again.text().find("0 subnets measured, 10 from the cache"), std::string::npos) << again.text();
+}
+
+// search --train in one process: a stop signal during the training writes its checkpoint and ends the
+// search with Interrupted (exit 3 in the CLI); the same request resumes the training and searches.
+TEST(Search, TrainFirstStopsOnASignalWithACheckpointAndResumes) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir dir;
+  SearchRequest q = tiny_search(dir, tiny_experiment(dir,
+                                                     "supernet: {width: 0.3, resolutions: [24]}\n"
+                                                     "train: {method: sandwich, epochs: 1, subnets_per_step: 3, "
+                                                     "batch_size: 32, threads: 1, recalibration_images: 64, "
+                                                     "max_steps_per_epoch: 3}\n"));
+  q.train = true;
+  q.predictor_samples = 10;
+  core::request_stop(SIGTERM);
+  EXPECT_THROW(search(q), core::Interrupted);
+  core::request_stop(0);
+  EXPECT_TRUE(fs::exists(fs::path(q.out) / "supernet/checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(fs::path(q.out) / "supernet/supernet.pt"));
+  EXPECT_FALSE(fs::exists(fs::path(q.out) / "report.md"));
+  LogCapture log;
+  search(q);
+  EXPECT_NE(log.text().find("resuming from"), std::string::npos) << log.text();
+  EXPECT_TRUE(fs::exists(fs::path(q.out) / "report.md"));
 }
 
 TEST(ExportNetwork, RandomWeightsLargestAndSmallestAreTheSpacesExtremes) {

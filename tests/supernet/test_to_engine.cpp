@@ -63,6 +63,66 @@ TEST(ToEngine, FoldedFloatModelComputesWhatLibTorchComputes) {
   }
 }
 
+// A per-channel normalization: the stem normalizes after padding with pixel 128, computed here from the
+// raw pixels by hand; the engine model, whose input stays (pixel - 128) / 128, has it folded in.
+TEST(ToEngine, PerChannelNormalizationFoldsIntoTheStemExactly) {
+  torch::manual_seed(5);
+  search_space::NetworkDesc d = tinynas_test::small_network();
+  d.in_channels = 3;
+  StaticNet net(d);
+  net->normalization = data::Normalization{{125.3, 123.0, 113.9}, {63.0, 62.1, 66.7}};
+  randomize_bn(*net);
+  net->eval();
+  const engine::FloatModel m = to_float_model(net);
+  EXPECT_EQ(m.input_mean, 128.0f);
+  EXPECT_EQ(m.input_std, 128.0f);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor pixels = torch::randint(0, 256, {1, 3, d.resolution, d.resolution}).to(torch::kFloat32);
+  const torch::Tensor x = (pixels - 128) / 128;
+  // The stem by hand: pad the pixels with 128, normalize each channel, convolve without padding.
+  const torch::Tensor mean = torch::tensor({125.3, 123.0, 113.9}).view({1, 3, 1, 1}).to(torch::kFloat32);
+  const torch::Tensor std_dev = torch::tensor({63.0, 62.1, 66.7}).view({1, 3, 1, 1}).to(torch::kFloat32);
+  const int64_t pad = d.stem_kernel / 2;
+  const torch::Tensor padded = (torch::constant_pad_nd(pixels, {pad, pad, pad, pad}, 128.0) - mean) / std_dev;
+  const torch::Tensor by_hand = torch::conv2d(padded, net->stem->weight, {}, d.stem_stride);
+  const torch::Tensor stem = stem_conv(x, net->stem->weight, d.stem_stride, pad, net->normalization);
+  EXPECT_LT((stem - by_hand).abs().max().item<double>(), 1e-4);
+  const torch::Tensor expected = net->forward(x).contiguous();
+  const auto got = engine::run_float(m, to_nhwc(x));
+  ASSERT_EQ(int64_t(got.size()), expected.numel());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected.data_ptr<float>()[i], 1e-4) << i;
+  // The fixed map is the plain padded convolution.
+  EXPECT_TRUE(torch::allclose(stem_conv(x, net->stem->weight, d.stem_stride, pad, {}),
+                              torch::conv2d(x, net->stem->weight, {}, d.stem_stride, pad), 1e-5, 1e-6));
+}
+
+// The normalization travels with the network: supernet and subnet files keep it, extract copies it.
+TEST(ToEngine, FilesAndExtractKeepTheNormalization) {
+  search_space::SearchSpace space;
+  space.name = "tiny";
+  space.in_channels = 3;
+  space.num_classes = 4;
+  space.width_choices = {0.25};
+  space.resolution_choices = {16};
+  space.depth_choices = {1, 2};
+  OFASupernet net(space, space.width_choices.front());
+  const data::Normalization n{{120.0, 110.0, 100.0}, {60.0, 50.0, 70.0}};
+  net->normalization = n;
+  tinynas_test::TempDir dir;
+  const std::string supernet_path = (dir.path / "s.pt").string(), subnet_path = (dir.path / "n.pt").string();
+  save_supernet(supernet_path, net, space.resolution_choices, nullptr);
+  SupernetFile f = load_supernet(supernet_path);
+  EXPECT_EQ(f.net->normalization, n);
+  const search_space::ArchSpec arch = f.net->smallest(space.resolution_choices.front());
+  StaticNet sub = f.net->extract(arch);
+  EXPECT_EQ(sub->normalization, n);
+  save_subnet(subnet_path, sub, arch);
+  EXPECT_EQ(load_subnet(subnet_path).net->normalization, n);
+  OFASupernet plain(space, space.width_choices.front());
+  save_supernet(supernet_path, plain, space.resolution_choices, nullptr);
+  EXPECT_TRUE(load_supernet(supernet_path).net->normalization.is_fixed());
+}
+
 TEST(ToEngine, ExportedOnnxRunsInOpenCvToLibTorchsOutputs) {
   // The shipped supernet's largest subnet with its trained weights and BN statistics.
   auto f = load_supernet(std::string(TINYNAS_SOURCE_DIR) + "/supernet/pretrained/fashion-mnist/supernet.pt");

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -66,9 +67,9 @@ void expect_resume_equal(const TrainOptions& o, int stop_epoch, int stop_step) {
   TempDir a, b;
   const auto full = train_supernet(o, train, holdout, TrainPaths{a.path.string()}, false);
   int epoch = 0;
-  auto stop = [&](int64_t step, int64_t, double, double) {
-    if (step == 0) ++epoch;
-    if (epoch == stop_epoch && step == stop_step) throw Interrupt();
+  auto stop = [&](const StepProgress& p) {
+    if (p.epoch_start) ++epoch;
+    if (epoch == stop_epoch && p.step == stop_step) throw Interrupt();
   };
   EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{b.path.string()}, false, stop), Interrupt);
   EXPECT_FALSE(std::filesystem::exists(TrainPaths{b.path.string()}.supernet()));
@@ -113,10 +114,10 @@ void expect_signal_resume_equal(const TrainOptions& o, int stop_epoch, int stop_
   const auto full = train_supernet(o, train, holdout, TrainPaths{a.path.string()}, false);
   int epoch = 0;
   int64_t steps_seen = 0;
-  auto signal = [&](int64_t step, int64_t, double, double) {
-    if (step == 0) ++epoch;
-    if (step > 0) ++steps_seen;
-    if (epoch == stop_epoch && step == stop_step) core::request_stop(SIGUSR1);
+  auto signal = [&](const StepProgress& p) {
+    if (p.epoch_start) ++epoch;
+    if (!p.epoch_start) ++steps_seen;
+    if (epoch == stop_epoch && p.step == stop_step) core::request_stop(SIGUSR1);
   };
   EXPECT_THROW(train_supernet(o, train, holdout, TrainPaths{b.path.string()}, false, signal), core::Interrupted);
   core::request_stop(0);
@@ -125,7 +126,14 @@ void expect_signal_resume_equal(const TrainOptions& o, int stop_epoch, int stop_
   EXPECT_FALSE(std::filesystem::exists(TrainPaths{b.path.string()}.supernet()));
   int64_t resumed_steps = 0;
   const auto resumed = train_supernet(o, train, holdout, TrainPaths{b.path.string()}, true,
-                                      [&](int64_t step, int64_t, double, double) { resumed_steps += step > 0; });
+                                      [&](const StepProgress& p) {
+                                        // A resumed epoch starts where the checkpoint stands, and its
+                                        // rate counts this run's steps only.
+                                        if (p.epoch_start && resumed_steps == 0) {
+                                          EXPECT_EQ(p.step, stop_step + 1);
+                                        }
+                                        resumed_steps += !p.epoch_start;
+                                      });
   EXPECT_EQ(steps_seen + resumed_steps, int64_t(full.size()) * o.max_steps_per_epoch);  // none run twice
   ASSERT_EQ(resumed.size(), full.size());
   for (size_t i = 0; i < full.size(); ++i) EXPECT_EQ(resumed[i].train_loss, full[i].train_loss) << "epoch " << i + 1;
@@ -219,6 +227,43 @@ TEST(Train, BatchPartsAverageGradientsAndStatistics) {
     }
     ++i;
   }
+}
+
+// --resume with more epochs: the run continues its checkpoint for the added epochs, each step at the
+// rate the longer cosine schedule gives it (a function of the step alone, so the added epoch ends at the
+// rate of a run configured that long from the start); fewer epochs are refused.
+TEST(Train, ResumeWithMoreEpochsContinuesTheLongerCosineSchedule) {
+  torch::set_num_threads(1);
+  auto o = tiny_options();
+  o.phases = {PhaseOptions{"sandwich", 1, 0.05, {3, 5, 7}, {3, 4, 6}, {1, 2}, 2, true, false}};
+  SyntheticImages train(32, 4, 1), holdout(8, 4, 1, 99);
+  TempDir short_run, long_run;
+  const auto one = train_supernet(o, train, holdout, TrainPaths{short_run.path.string()}, false);
+  ASSERT_EQ(one.size(), 1u);
+  auto longer = o;
+  longer.phases[0].epochs = 2;
+  const auto from_start = train_supernet(longer, train, holdout, TrainPaths{long_run.path.string()}, false);
+  int64_t steps_run = 0;
+  const auto extended = train_supernet(longer, train, holdout, TrainPaths{short_run.path.string()}, true,
+                                       [&](const StepProgress& p) { steps_run += !p.epoch_start; });
+  ASSERT_EQ(extended.size(), 2u);
+  EXPECT_EQ(steps_run, o.max_steps_per_epoch);  // only the added epoch ran
+  EXPECT_EQ(extended[0].train_loss, one[0].train_loss);
+  EXPECT_EQ(extended[0].lr, one[0].lr);
+  const double base = o.phases[0].lr, total = 2.0 * double(o.max_steps_per_epoch);
+  EXPECT_DOUBLE_EQ(extended[1].lr, 0.5 * base * (1 + std::cos(M_PI * (total - 1) / total)));
+  EXPECT_DOUBLE_EQ(extended[1].lr, from_start[1].lr);
+  EXPECT_TRUE(std::filesystem::exists(TrainPaths{short_run.path.string()}.supernet()));
+  // The checkpoint now records 2 epochs: 1 is refused, 3 extends again.
+  EXPECT_NE(tinynas_test::input_error_message([&] { train_supernet(o, train, holdout, TrainPaths{short_run.path.string()}, true); })
+                .find("may add epochs, not remove them"),
+            std::string::npos);
+  auto other = longer;
+  other.phases[0].epochs = 3;
+  other.phases[0].lr = 0.1;
+  EXPECT_NE(tinynas_test::input_error_message([&] { train_supernet(other, train, holdout, TrainPaths{short_run.path.string()}, true); })
+                .find("different training options"),
+            std::string::npos);
 }
 
 TEST(Train, RefusesResumeWithOtherOptionsOrCorruptCheckpoint) {

@@ -19,6 +19,7 @@
 #include <memory>
 #include <numeric>
 #include <set>
+#include <tuple>
 
 #include "test_helpers.h"
 #include "tinynas/core/errors.h"
@@ -28,6 +29,8 @@
 #include "tinynas/supernet/image_ops.h"
 #include "tinynas/supernet/memory_dataset.h"
 #include "tinynas/supernet/subset.h"
+#include "tinynas/supernet/data_config.h"
+#include "tinynas/supernet/normalization.h"
 
 using namespace tinynas;
 using tinynas_test::input_error_message;
@@ -763,4 +766,165 @@ TEST(Subset, HoldoutSplitPartitionsDeterministically) {
   EXPECT_TRUE(contains(input_error_message([] { data::split_holdout(10, -1, 0); }), "-1"));
   EXPECT_TRUE(contains(input_error_message([] { data::split_holdout(10, 10, 0); }), "10"));
   EXPECT_NE(input_error_message([] { data::split_holdout(0, 0, 0); }), "<no exception>");
+}
+
+// ---- The small-image recipe (pad + random crop + flip, cutout), folders without val/, normalization ----
+
+namespace {
+
+// A 6x6 RGB image whose every byte is distinct and non-zero, so a window of its zero-padded copy is
+// recognised by its content.
+data::Image distinct_image() {
+  data::Image img{6, 6, 3, {}};
+  for (int i = 0; i < 6 * 6 * 3; ++i) img.pixels.push_back(uint8_t(1 + i));
+  return img;
+}
+
+// The window (dx, dy) of `img` padded with `pad` zeros on every side, optionally mirrored.
+Bytes padded_window(const data::Image& img, int pad, int dx, int dy, bool mirrored) {
+  Bytes out;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) {
+      const int sy = y + dy - pad, sx = (mirrored ? img.width - 1 - x : x) + dx - pad;
+      for (int c = 0; c < img.channels; ++c)
+        out.push_back(sy < 0 || sy >= img.height || sx < 0 || sx >= img.width
+                          ? 0
+                          : img.pixels[size_t((sy * img.width + sx) * img.channels + c)]);
+    }
+  return out;
+}
+
+}  // namespace
+
+TEST(SmallTransform, TrainingIsAShiftedWindowOfTheZeroPaddedImageOrItsMirror) {
+  const data::Image square = distinct_image();
+  const data::Transform t{data::Transform::Kind::kSmall, 2, 0};
+  std::set<std::tuple<int, int, bool>> seen;
+  for (uint64_t seed = 0; seed < 400; ++seed) {
+    core::Rng rng(seed);
+    // At the native size the resize of a window of whole pixels is the identity.
+    Bytes got(square.pixels.size());
+    data::transform_image(square.view(), t, true, 6, rng, got.data());
+    bool found = false;
+    for (int dy = 0; dy <= 4 && !found; ++dy)
+      for (int dx = 0; dx <= 4 && !found; ++dx)
+        for (bool mirrored : {false, true})
+          if (got == padded_window(square, 2, dx, dy, mirrored)) {
+            seen.insert({dx, dy, mirrored});
+            found = true;
+            break;
+          }
+    EXPECT_TRUE(found) << "seed " << seed << ": not a window of the padded image";
+  }
+  EXPECT_EQ(seen.size(), 50u);  // every shift in 0..2*pad on both axes, each with and without the flip
+}
+
+TEST(SmallTransform, CutoutBlacksOneClippedSquare) {
+  data::Image flat_image{8, 8, 1, Bytes(64, 100)};
+  const data::Transform t{data::Transform::Kind::kSmall, 0, 4};
+  int whole_squares = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    core::Rng rng(seed);
+    Bytes got(64);
+    data::transform_image(flat_image.view(), t, true, 8, rng, got.data());
+    // The black pixels form one rectangle of at most 4 x 4; the rest keeps its value.
+    int y0 = 8, y1 = -1, x0 = 8, x1 = -1, black = 0;
+    for (int y = 0; y < 8; ++y)
+      for (int x = 0; x < 8; ++x) {
+        const uint8_t v = got[size_t(y * 8 + x)];
+        ASSERT_TRUE(v == 0 || v == 100);
+        if (v == 0) {
+          ++black;
+          y0 = std::min(y0, y), y1 = std::max(y1, y), x0 = std::min(x0, x), x1 = std::max(x1, x);
+        }
+      }
+    ASSERT_GT(black, 0) << "seed " << seed;
+    EXPECT_EQ(black, (y1 - y0 + 1) * (x1 - x0 + 1)) << "seed " << seed;
+    EXPECT_LE(y1 - y0 + 1, 4);
+    EXPECT_LE(x1 - x0 + 1, 4);
+    whole_squares += black == 16;
+  }
+  EXPECT_GT(whole_squares, 50);  // centres away from the border keep the whole square
+}
+
+TEST(SmallTransform, EvaluationIsTheWholeImageAtNativeSize) {
+  const data::Image square = distinct_image();
+  const data::Transform t{data::Transform::Kind::kSmall, 4, 16};
+  core::Rng rng(1);
+  Bytes got(square.pixels.size());
+  data::transform_image(square.view(), t, false, 6, rng, got.data());
+  EXPECT_EQ(got, square.pixels);  // no 0.875 centre crop, no padding, no cutout
+}
+
+TEST(SmallTransform, FolderImagesGetTheRecipeToo) {
+  TempDir dir;
+  fs::create_directories(dir.path / "a");
+  const data::Image img = distinct_image();
+  write_png(dir.path / "a/x.png", rgb_png(6, 6, img.pixels));
+  const data::ImageFolderDataset ds(dir.path.string(), 3, data::Transform{data::Transform::Kind::kSmall, 1, 0});
+  EXPECT_EQ(load(ds, {0}, 6, false, 0), img.pixels);
+  int shifted = 0;
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    const Bytes got = load(ds, {0}, 6, true, seed);
+    bool found = false;
+    for (int dy = 0; dy <= 2; ++dy)
+      for (int dx = 0; dx <= 2; ++dx)
+        for (bool mirrored : {false, true}) found = found || got == padded_window(img, 1, dx, dy, mirrored);
+    EXPECT_TRUE(found) << "seed " << seed;
+    shifted += got != img.pixels;
+  }
+  EXPECT_GT(shifted, 20);
+}
+
+TEST(DataConfig, AFolderWithoutValOrTestHasNoTestSplitButTrainsAndHoldsOut) {
+  TempDir dir;
+  for (const char* cls : {"train/a", "train/b"}) {
+    fs::create_directories(dir.path / cls);
+    for (int i = 0; i < 5; ++i)
+      write_png(dir.path / cls / ("i" + std::to_string(i) + ".png"), gray_png(4, 4, Bytes(16, uint8_t(40 * i))));
+  }
+  data::DataConfig c;
+  c.kind = "folder";
+  c.path = dir.path.string();
+  c.channels = 1;
+  c.holdout = 3;
+  EXPECT_FALSE(data::has_test_split(c));
+  EXPECT_EQ(data::open_split(c, "train")->size(), 7);
+  EXPECT_EQ(data::open_split(c, "holdout")->size(), 3);
+  const std::string msg = input_error_message([&] { data::open_split(c, "test"); });
+  EXPECT_TRUE(contains(msg, "no test split")) << msg;
+  EXPECT_TRUE(contains(msg, dir.path.string())) << msg;
+  fs::create_directories(dir.path / "test/a");
+  write_png(dir.path / "test/a/t.png", gray_png(4, 4, Bytes(16, 7)));
+  EXPECT_TRUE(data::has_test_split(c));
+  EXPECT_EQ(data::open_split(c, "test")->size(), 1);
+}
+
+TEST(Normalization, MeasuredPerChannelOverTheEvaluationImages) {
+  // Two 2x2 RGB images: channel 0 holds 10, 20, 30, 40 then 50, 60, 70, 80; channel 1 is 100 throughout;
+  // channel 2 alternates 0 and 200.
+  data::ImageSet s;
+  s.count = 2;
+  s.height = s.width = 2;
+  s.channels = 3;
+  s.num_classes = 1;
+  s.labels = {0, 0};
+  for (int i = 0; i < 8; ++i) {
+    s.pixels.push_back(uint8_t(10 * (i + 1)));
+    s.pixels.push_back(100);
+    s.pixels.push_back(uint8_t(i % 2 ? 200 : 0));
+  }
+  const data::MemoryDataset ds(s, "tiny");
+  const data::Normalization n = data::measure_normalization(ds, 2, 0, 0);
+  ASSERT_EQ(n.mean.size(), 3u);
+  EXPECT_DOUBLE_EQ(n.mean[0], 45.0);
+  EXPECT_NEAR(n.std[0], std::sqrt(525.0), 1e-9);  // mean of squared deviations of 10..80 step 10
+  EXPECT_DOUBLE_EQ(n.mean[1], 100.0);
+  EXPECT_EQ(n.std[1], 1.0);  // a constant channel: the floor of one pixel, not a division by ~0
+  EXPECT_DOUBLE_EQ(n.mean[2], 100.0);
+  EXPECT_NEAR(n.std[2], 100.0, 1e-9);
+  EXPECT_EQ(n.describe(), "mean 45.0/100.0/100.0, std 22.9/1.0/100.0");
+  // A sample of one image is one of the two.
+  const data::Normalization one = data::measure_normalization(ds, 2, 1, 3);
+  EXPECT_TRUE(one.mean[0] == 25.0 || one.mean[0] == 65.0) << one.mean[0];
 }

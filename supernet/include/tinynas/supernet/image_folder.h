@@ -20,15 +20,15 @@ Image decode_image(const std::string& path, int channels);
 // the label of an image is the index of its class. Images are the files of a class folder ending in
 // .jpg, .jpeg or .png (any case), sorted by name; other files and nested folders are ignored.
 //
-// Training transform: random-resized-crop (area 0.08..1, aspect 3/4..4/3) to r x r, then a
-// horizontal flip with probability 1/2. Evaluation transform: resize the shorter side to
-// round(r / 0.875) and centre-crop r x r. Each is one bilinear resize of a crop box of the source;
-// JPEGs are decoded at the smallest DCT scale (1/8 .. 8/8) that keeps the box at least r x r.
+// Images are transformed as `transform` says (image_ops.h). With the default, kLarge (ImageNet's
+// recipe), each transform is one bilinear resize of a crop box of the source, and JPEGs are decoded at
+// the smallest DCT scale (1/8 .. 8/8) that keeps the box at least r x r; the other kinds decode the
+// whole image at full size.
 class ImageFolderDataset : public Dataset {
  public:
   // Lists the folder (no image is decoded yet). Throws InputError naming the path when the root is
   // missing or not a directory, has no class folders, or a class folder has no images.
-  ImageFolderDataset(const std::string& root, int channels);
+  ImageFolderDataset(const std::string& root, int channels, Transform transform = {});
 
   int size() const override { return int(paths_.size()); }
   int num_classes() const override { return int(classes_.size()); }
@@ -47,6 +47,7 @@ class ImageFolderDataset : public Dataset {
 
   std::string root_;
   int channels_ = 3;
+  Transform transform_;
   std::vector<std::string> classes_;
   std::vector<std::string> paths_;
   std::vector<int64_t> labels_;

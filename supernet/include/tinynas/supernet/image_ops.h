@@ -1,9 +1,10 @@
 #pragma once
 // Small operations on uint8 HWC images that the data readers share: bilinear resize of a crop box,
-// horizontal flip, grayscale <-> RGB, and the crop boxes of the training (random-resized-crop) and
-// evaluation (resize + centre crop) transforms.
+// horizontal flip, grayscale <-> RGB, the crop boxes of the training (random-resized-crop) and
+// evaluation (resize + centre crop) transforms, and the transforms a data set is configured with.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "tinynas/core/rng.h"
@@ -70,5 +71,39 @@ CropBox random_resized_crop(int height, int width, core::Rng& rng, const CropRan
 // side resolution * min(height, width) / round(resolution / 0.875) (torchvision rounds the resized
 // long side and the crop offset to whole pixels; this box does not).
 CropBox center_crop_box(int height, int width, int resolution);
+
+// The image with `pad` black (0) pixels added on every side.
+Image pad_image(const ImageView& src, int pad);
+
+// Sets the side x side square centred at (centre_y, centre_x), clipped to the image, to 0 (Cutout).
+void cut_out(uint8_t* pixels, int height, int width, int channels, int centre_y, int centre_x, int side);
+
+// The training augmentation and evaluation preprocessing of a data set (`data.transform` in a config).
+//   kLarge (ImageNet): train random-resized-crop (area 0.08..1, aspect 3/4..4/3) + flip; evaluate the
+//          centred crop of center_crop_box (shorter side resized to r / 0.875).
+//   kMild (small centred objects, Fashion-MNIST): train random-resized-crop with kMildCrop + flip;
+//          evaluate the whole image resized to r x r.
+//   kSmall (the CIFAR recipe): train a random crop of the source size from the image padded with
+//          `pad` black pixels on every side, flip, then optionally Cutout (a black square of side
+//          `cutout` source pixels at a uniform random centre, clipped at the borders); the result is
+//          resized to r x r (an identity at the native size). Evaluate the whole image resized to r x r.
+// Every flip has probability 1/2.
+struct Transform {
+  enum class Kind { kLarge, kMild, kSmall };
+  Kind kind = Kind::kLarge;
+  int pad = 4;     // kSmall only, source pixels
+  int cutout = 0;  // kSmall only, source pixels; 0 = none
+};
+
+// Area 0.85..1, aspect 3/4..4/3: shifts and stretches the object a little without cutting much away.
+constexpr CropRanges kMildCrop{0.85, 1.0, 3.0 / 4.0, 4.0 / 3.0};
+
+// "large", "mild" or "small"; parse_transform_kind throws core::InputError for another name.
+std::string transform_kind_name(Transform::Kind kind);
+Transform::Kind parse_transform_kind(const std::string& name);
+
+// One sample of the whole image `src` at r x r (src.channels channels) written to `out`: the training
+// augmentation (its random choices drawn from rng, in a fixed order) or the evaluation preprocessing.
+void transform_image(const ImageView& src, const Transform& transform, bool train, int r, core::Rng& rng, uint8_t* out);
 
 }  // namespace tinynas::data

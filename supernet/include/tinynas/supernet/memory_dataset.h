@@ -11,17 +11,13 @@
 
 namespace tinynas::data {
 
-// Training crops of small, centred images: a mild random crop (area 0.85..1, aspect 3/4..4/3) that
-// shifts and stretches the object a little without cutting much of it away.
-constexpr CropRanges kMemoryTrainCrop{0.85, 1.0, 3.0 / 4.0, 4.0 / 3.0};
-
-// Evaluation transform: the whole image resized to r x r (bilinear). Training transform: a random
-// crop with kMemoryTrainCrop resized to r x r, then a horizontal flip with probability 1/2.
+// Images are transformed as `transform` says (image_ops.h); the default, kMild, suits small centred
+// objects such as Fashion-MNIST's.
 class MemoryDataset : public Dataset {
  public:
   // `description` names the source for logs and errors (e.g. the IDX path). Throws InputError when
   // the set is empty or its pixel and label counts do not match its shape.
-  MemoryDataset(ImageSet images, std::string description);
+  MemoryDataset(ImageSet images, std::string description, Transform transform = {Transform::Kind::kMild});
 
   int size() const override { return images_.count; }
   int num_classes() const override { return images_.num_classes; }
@@ -37,6 +33,7 @@ class MemoryDataset : public Dataset {
 
   ImageSet images_;
   std::string description_;
+  Transform transform_;
 };
 
 }  // namespace tinynas::data

@@ -11,11 +11,22 @@
 
 #include "tinynas/search_space/network.h"
 #include "tinynas/search_space/space.h"
+#include "tinynas/supernet/normalization.h"
 
 namespace tinynas::supernet {
 
 // ReLU6 as hardtanh: the same function, and about 40 % faster to train in LibTorch than clamp.
 inline torch::Tensor clipped_relu6(const torch::Tensor& x) { return torch::hardtanh(x, 0.0, 6.0); }
+
+// The stem convolution (no bias) of (pixel - 128) / 128 inputs. A per-channel normalization is applied
+// after the zero padding: x -> x * 128 / std[c] + (128 - mean[c]) / std[c], i.e. (pixel - mean[c]) /
+// std[c] inside the image and the same map of pixel 128 on the border, so that the whole stem is one
+// convolution of the raw input with folded weights and bias (stem_weight_scale, stem_bias_shift).
+torch::Tensor stem_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
+                        const data::Normalization& normalization);
+// The per-input-channel factors and offsets above, as float tensors of `channels` entries.
+torch::Tensor normalization_scale(const data::Normalization& n, int64_t channels);
+torch::Tensor normalization_shift(const data::Normalization& n, int64_t channels);
 
 // BatchNorm over the first x.size(1) channels of its parameters and running statistics. In
 // calibration mode it normalizes with batch statistics and accumulates exact statistics of every
@@ -99,6 +110,7 @@ class StaticNetImpl : public torch::nn::Module {
   explicit StaticNetImpl(const search_space::NetworkDesc& desc);
   torch::Tensor forward(const torch::Tensor& x);
   search_space::NetworkDesc desc;
+  data::Normalization normalization;  // of the pixels (normalization.h); applied by the stem
   torch::nn::Conv2d stem{nullptr};
   torch::nn::BatchNorm2d stem_bn{nullptr};
   std::vector<StaticBlock> blocks;
@@ -133,6 +145,7 @@ class OFASupernetImpl : public torch::nn::Module {
 
   search_space::SearchSpace space;
   double w;
+  data::Normalization normalization;  // of the pixels (normalization.h); applied by the stem
 
   torch::Tensor stem_weight;  // [stem_out, in, 3, 3]
   DynamicBatchNorm stem_bn{nullptr};

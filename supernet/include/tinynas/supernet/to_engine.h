@@ -8,7 +8,7 @@
 namespace tinynas::supernet {
 
 // Inputs of the networks trained here are (pixel - 128) / 128 (evaluate.h), so the model's input
-// mean and std are both 128.
+// mean and std are both 128; a per-channel normalization of the net is folded into the stem.
 engine::FloatModel to_float_model(StaticNet& net);
 
 }  // namespace tinynas::supernet

@@ -10,6 +10,7 @@
 
 #include "tinynas/search_space/space.h"
 #include "tinynas/supernet/dataset.h"
+#include "tinynas/supernet/normalization.h"
 
 namespace tinynas::supernet {
 
@@ -36,6 +37,7 @@ struct TrainOptions {
   // What the data are (set by the caller: path, split sizes, holdout seed): part of the options a
   // checkpoint must match, so that a resume cannot silently continue on another split.
   std::string data_description;
+  data::Normalization normalization;  // of the input pixels, applied by the supernet's stem
   double width = 0.5;              // the supernet's fixed width multiplier
   std::vector<int> resolutions;    // elastic resolution: one per subnet pass, from this set
   std::vector<PhaseOptions> phases;
@@ -86,9 +88,15 @@ struct EpochMetrics {
   int64_t allreduce_floats = 0;  // of the last step's fused buffer
 };
 
-// Called with step 0 when an epoch starts, then after every step with (step within the epoch, steps per
-// epoch, mean loss so far, images per second); for progress bars.
-using StepCallback = std::function<void(int64_t step, int64_t steps, double loss, double images_per_s)>;
+// What a progress callback is told: once when an epoch starts (or resumes inside it), then after every step.
+struct StepProgress {
+  bool epoch_start = false;  // no step of the epoch has run in this process yet; `step` is where it starts
+  int64_t step = 0;          // steps done in the epoch
+  int64_t steps = 0;         // steps per epoch
+  double loss = 0;           // mean loss of the epoch so far
+  double images_per_s = 0;   // of this process's steps in the epoch (a resumed run's earlier steps not counted)
+};
+using StepCallback = std::function<void(const StepProgress&)>;
 
 // Everything train_supernet checks before it writes anything: the options, the data against the space
 // and, when resuming, that the checkpoint in paths.dir is intact and from the same options. Callers
@@ -96,7 +104,11 @@ using StepCallback = std::function<void(int64_t step, int64_t steps, double loss
 void check_training_start(const TrainOptions& options, const data::Dataset& train, const TrainPaths& paths, bool resume);
 
 // Trains a supernet on `train` (holdout metrics on `holdout`); resume = continue from the checkpoint in
-// paths.dir, which must come from the same options (InputError otherwise). Returns every epoch's metrics.
+// paths.dir, which must come from the same options (InputError otherwise) except that the last phase may
+// have more epochs than the run was started with: the run then goes on, its steps from the resume point
+// on taking the learning rate the longer cosine schedule gives them (a run started with that many
+// epochs would have had a higher rate before the resume too), and ends after the new count. Returns
+// every epoch's metrics.
 // Under MPI every rank calls it with the same options; rank 0 writes the files (paths.dir must be on a
 // file system all ranks see, for resuming). On SIGTERM / SIGUSR1 (on any rank) the run finishes its
 // step, writes a checkpoint of that point and throws Interrupted; resuming continues from that step.
