@@ -28,9 +28,9 @@ void print(const nas::ExportResult& r) {
                            d.bundle_dir, r.layers, d.bundle.macs, d.bundle.arena_bytes,
                            core::format_size(d.bundle.arena_bytes), d.bundle.constant_bytes, d.flash_model.total());
   if (r.accuracy)
-    std::cout << fmt::format("top-1 on {} test images: float {:.2f} %, int8 {:.2f} % ({:+.2f} points); "
+    std::cout << fmt::format("top-1 on {} {} images: float {:.2f} %, int8 {:.2f} % ({:+.2f} points); "
                              "predictions agree on {:.2f} %\n",
-                             r.accuracy->images, r.accuracy->float_top1, r.accuracy->int8_top1,
+                             r.accuracy->images, r.accuracy_split, r.accuracy->float_top1, r.accuracy->int8_top1,
                              r.accuracy->int8_top1 - r.accuracy->float_top1, r.accuracy->agreement);
   if (d.built) {
     const engine::BuildResult& b = d.build;

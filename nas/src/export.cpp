@@ -196,9 +196,14 @@ ExportResult export_network(const ExportRequest& q) {
   // Calibration and test images: the experiment's data when it fits the input, else random pixels.
   const bool data_fits = in.h == in.w && !q.random_weights && (trained_on_experiment_data || in.c == x.space.in_channels);
   Images calibration, tests, evaluation;
+  std::string evaluation_split = "test";
   if (data_fits) {
     const auto train = data::open_split(x.data, "train");
-    const auto test = data::open_split(x.data, "test");
+    // A data set without a test split of its own (a folder of training images) gives holdout images.
+    const bool own_test = data::has_test_split(x.data);
+    if (!own_test) spdlog::info("the data set has no test split: test inputs and --eval-images come from the holdout");
+    evaluation_split = own_test ? "test" : "holdout";
+    const auto test = data::open_split(x.data, evaluation_split);
     if (train->channels() != in.c)
       throw core::InputError("the network takes " + std::to_string(in.c) + " channels, the data has " +
                              std::to_string(train->channels()));
@@ -235,6 +240,7 @@ ExportResult export_network(const ExportRequest& q) {
   engine::export_onnx_float(fm, r.float_onnx);
   engine::export_onnx_quantized(r.deployment.model, r.int8_onnx);
   if (!evaluation.pixels.empty()) r.accuracy = evaluate_int8(fm, r.deployment.model, evaluation);
+  r.accuracy_split = evaluation_split;
   return r;
 }
 

@@ -69,6 +69,21 @@ torch::Tensor stem_conv(const torch::Tensor& x, const torch::Tensor& weight, int
   return torch::conv2d(h.contiguous(torch::MemoryFormat::ChannelsLast), w, {}, stride, no_padding);
 }
 
+torch::Tensor depthwise_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride) {
+  const int64_t c = weight.size(0), k = weight.size(2), pad = k / 2;
+  // Output pixel o, tap t reads input o * stride + (t - pad): taps farther than `reach` from the centre
+  // read the padding for every o of either axis.
+  int64_t reach = 0;
+  for (int64_t n : {x.size(2), x.size(3)}) {
+    const int64_t out = (n - 1) / stride + 1;
+    reach = std::max({reach, n - 1, (out - 1) * stride});
+  }
+  if (reach >= pad) return torch::conv2d(x, channels_last(weight), {}, stride, pad, 1, c);
+  const torch::Tensor cropped = weight.narrow(2, pad - reach, 2 * reach + 1).narrow(3, pad - reach, 2 * reach + 1);
+  if (reach == 0) return x * cropped.reshape({1, c, 1, 1});  // a 1x1 map: stride changes nothing
+  return torch::conv2d(x, channels_last(cropped), {}, stride, reach, 1, c);
+}
+
 // ---- DynamicBatchNorm ------------------------------------------------------------------------------
 
 DynamicBatchNormImpl::DynamicBatchNormImpl(int64_t max_channels_, double momentum_, double eps_)
@@ -189,7 +204,7 @@ torch::Tensor ElasticBlockImpl::forward(const torch::Tensor& x) {
   const int64_t mid = mid_channels(active_expand);
   torch::Tensor h = x;
   if (has_expand) h = clipped_relu6(expand_bn(torch::conv2d(x, channels_last(first(expand_weight, 0, mid)))));
-  h = torch::conv2d(h, channels_last(depthwise_filter(mid, active_kernel)), {}, stride, active_kernel / 2, 1, mid);
+  h = depthwise_conv(h, depthwise_filter(mid, active_kernel), stride);
   h = clipped_relu6(depthwise_bn(h));
   h = project_bn(torch::conv2d(h, channels_last(first(project_weight, 1, mid))));
   return residual ? h + x : h;
@@ -227,7 +242,7 @@ StaticBlockImpl::StaticBlockImpl(const search_space::BlockDesc& d) : desc(d) {
 torch::Tensor StaticBlockImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = x;
   if (desc.has_expand) h = clipped_relu6(expand_bn(expand(h)));
-  h = clipped_relu6(depthwise_bn(depthwise(h)));
+  h = clipped_relu6(depthwise_bn(depthwise_conv(h, depthwise->weight, desc.stride)));
   h = project_bn(project(h));
   return desc.residual ? h + x : h;
 }

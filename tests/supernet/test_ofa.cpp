@@ -73,6 +73,31 @@ TEST(ElasticKernel, CentreCropsThroughTransformMatrices) {
   EXPECT_EQ(max_abs_diff(b->depthwise_filter(16, 7), b->depthwise_weight.narrow(0, 0, 16)), 0.0);
 }
 
+// The cropped depthwise convolution is the full 'same' convolution, values and gradients, on maps
+// smaller than, equal to and larger than the kernel, square or not, stride 1 and 2.
+TEST(DepthwiseConv, CroppingTheKernelToTheMapChangesNothing) {
+  torch::manual_seed(11);
+  for (int64_t k : {3, 5, 7})
+    for (int64_t stride : {1, 2})
+      for (std::pair<int64_t, int64_t> hw : {std::pair<int64_t, int64_t>{1, 1}, {2, 2}, {3, 3}, {4, 4}, {2, 5}, {9, 9}}) {
+        const auto x0 = torch::randn({3, 6, hw.first, hw.second}).contiguous(torch::MemoryFormat::ChannelsLast);
+        const auto w0 = torch::randn({6, 1, k, k});
+        auto x1 = x0.clone().requires_grad_(true), w1 = w0.clone().requires_grad_(true);
+        auto x2 = x0.clone().requires_grad_(true), w2 = w0.clone().requires_grad_(true);
+        const auto got = depthwise_conv(x1, w1, stride);
+        const auto expected = torch::conv2d(x2, w2, {}, stride, k / 2, 1, 6);
+        const std::string at = "k " + std::to_string(k) + " stride " + std::to_string(stride) + " map " +
+                               std::to_string(hw.first) + "x" + std::to_string(hw.second);
+        ASSERT_EQ(got.sizes(), expected.sizes()) << at;
+        EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-5)) << at;
+        const auto g = torch::randn_like(expected);
+        (got * g).sum().backward();
+        (expected * g).sum().backward();
+        EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad(), 1e-5, 1e-5)) << at;
+        EXPECT_TRUE(torch::allclose(w1.grad(), w2.grad(), 1e-5, 1e-5)) << at;  // zero for taps that only meet padding
+      }
+}
+
 TEST(ElasticExpand, OnlyTheFirstMidChannelsMatter) {
   // in 8: e 3 -> 24 middle channels, e 6 -> 48. Poisoning channels 24.. must not change e = 3.
   ElasticBlock b(8, 8, 1, std::vector<int>{3, 5, 7}, std::vector<int>{3, 6}, true);

@@ -44,6 +44,7 @@ struct ExportResult {
   std::string network_name;
   int64_t layers = 0;
   std::optional<Int8Accuracy> accuracy;  // when eval_images != 0
+  std::string accuracy_split = "test";    // its images: "test", or "holdout" for data without a test split
   std::string float_onnx, int8_onnx;    // the ONNX files in the bundle
 };
 

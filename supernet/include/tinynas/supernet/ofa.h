@@ -24,6 +24,12 @@ inline torch::Tensor clipped_relu6(const torch::Tensor& x) { return torch::hardt
 // convolution of the raw input with folded weights and bias (stem_weight_scale, stem_bias_shift).
 torch::Tensor stem_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
                         const data::Normalization& normalization);
+// A depthwise convolution with 'same' padding (k / 2) of weight [c, 1, k, k]. When the kernel overhangs
+// a small map, its outer taps only ever meet the zero padding: the kernel is cropped to the centred
+// taps that can reach a pixel (on a 1x1 map the convolution is a per-channel scale). The result is the
+// same function, with far less work where oneDNN's depthwise kernels are slowest (7x7 on 2x2 or 1x1
+// maps took most of a training step).
+torch::Tensor depthwise_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride);
 // The per-input-channel factors and offsets above, as float tensors of `channels` entries.
 torch::Tensor normalization_scale(const data::Normalization& n, int64_t channels);
 torch::Tensor normalization_shift(const data::Normalization& n, int64_t channels);
