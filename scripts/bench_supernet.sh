@@ -3,6 +3,9 @@
 # the same network, measured in one run (ratios hold on a noisy machine; absolute figures do not).
 #   (a) once-for-all's upstream configuration: w 0.35, 32x32x3 random input, batch 128, 2 threads, SGD;
 #   (b) the shipped Fashion-MNIST supernet's shape: w 0.5, 40x40x1, 10 classes.
+# Then (a)'s two training figures against the same supernet in PyTorch (scripts/bench_ofa_pytorch.py,
+# once-for-all's dynamic layers, channels-last), the two runs interleaved twice; it needs python3-torch
+# (apt-get install python3-torch) and is skipped without it.
 # Then shared cores: the two training figures of (a) on an idle machine and beside one busy process, with
 # libgomp's spinning wait (its default, GOMP_SPINCOUNT=300000) and with OMP_WAIT_POLICY=PASSIVE, the
 # policy tinynas starts with (TINYNAS_BENCH_SHARED=0 skips it).
@@ -18,6 +21,19 @@ THREADS="${TINYNAS_BENCH_THREADS:-2}"
 
 "$BUILD/bench_supernet" --threads "$THREADS" --width 0.35 --resolution 32 --channels 3 --classes 1000
 "$BUILD/bench_supernet" --threads "$THREADS" --width 0.5 --resolution 40 --channels 1 --classes 10
+
+PYTHON="${TINYNAS_BENCH_PYTHON:-/usr/bin/python3}"
+if "$PYTHON" -c 'import torch' 2>/dev/null; then
+  echo "against once-for-all in PyTorch (interleaved: tinynas, PyTorch, tinynas, PyTorch)"
+  for round in 1 2; do
+    OMP_WAIT_POLICY=PASSIVE "$BUILD/bench_supernet" --threads "$THREADS" --width 0.35 --resolution 32 --channels 3 \
+      --classes 1000 --training-only 1 | tail -n +2 | sed "s/^ */  tinynas, round $round: /"
+    OMP_WAIT_POLICY=PASSIVE "$PYTHON" scripts/bench_ofa_pytorch.py --threads "$THREADS" | tail -n +2 |
+      sed "s/^ */  PyTorch, round $round: /"
+  done
+else
+  echo "against once-for-all in PyTorch: skipped ($PYTHON has no torch; apt-get install python3-torch)"
+fi
 
 if [[ "${TINYNAS_BENCH_SHARED:-1}" == 1 ]]; then
   echo "shared cores: training img/s idle and beside one busy process, per OpenMP wait policy"
