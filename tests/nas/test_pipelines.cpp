@@ -223,9 +223,9 @@ TEST(TrainExperiment, ARefusedRequestLeavesTheRunAsItWas) {
   const auto before = files_under(q.out);
   ASSERT_TRUE(before.count("train.log") && before.count("experiment.yaml") && before.count("checkpoint.pt"));
 
-  TrainRequest other = q;  // --resume with options the checkpoint was not written with
+  TrainRequest other = q;  // --resume with options the checkpoint was not written with (more epochs would extend it)
   other.resume = true;
-  other.epochs = 2;
+  other.max_steps_per_epoch = 2;
   EXPECT_NE(tinynas_test::input_error_message([&] { train_experiment(other); }).find("different training options"),
             std::string::npos);
   EXPECT_EQ(files_under(q.out), before);
