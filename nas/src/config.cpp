@@ -52,8 +52,7 @@ data::Transform load_transform(const YAML::Node& n, const std::string& at) {
   if (n["cutout"]) t.cutout = get<int>(n, "cutout", at);
   if ((n["pad"] || n["cutout"]) && t.kind != data::Transform::Kind::kSmall)
     throw core::InputError(at + ": pad and cutout belong to the 'small' transform");
-  if (t.pad < 0 || t.pad > 64) throw core::InputError(at + ": pad must be within 0..64 pixels");
-  if (t.cutout < 0 || t.cutout > 1024) throw core::InputError(at + ": cutout must be within 0..1024 pixels");
+  data::check_transform(t, at);
   return t;
 }
 

@@ -45,9 +45,7 @@ void check(const DataConfig& c) {
     if (c.channels != 1 && c.channels != 3) throw core::InputError("data channels must be 1 or 3");
   }
   if (c.holdout < 0) throw core::InputError("the holdout size must not be negative");
-  const Transform t = transform_of(c);
-  if (t.pad < 0 || t.pad > 64) throw core::InputError("the transform's pad must be within 0..64 pixels");
-  if (t.cutout < 0 || t.cutout > 1024) throw core::InputError("the transform's cutout must be within 0..1024 pixels");
+  check_transform(transform_of(c), "data transform");
   check_normalization(c.normalization, c.channels, "data");
 }
 

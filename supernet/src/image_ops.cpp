@@ -141,6 +141,11 @@ void cut_out(uint8_t* pixels, int height, int width, int channels, int centre_y,
     if (x1 > x0) std::memset(pixels + (size_t(y) * width + size_t(x0)) * size_t(channels), 0, size_t(x1 - x0) * size_t(channels));
 }
 
+void check_transform(const Transform& t, const std::string& at) {
+  if (t.pad < 0 || t.pad > 64) throw core::InputError(at + ": pad must be within 0..64 pixels");
+  if (t.cutout < 0 || t.cutout > 1024) throw core::InputError(at + ": cutout must be within 0..1024 pixels");
+}
+
 std::string transform_kind_name(Transform::Kind kind) {
   switch (kind) {
     case Transform::Kind::kLarge: return "large";

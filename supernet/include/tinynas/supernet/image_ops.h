@@ -98,6 +98,9 @@ struct Transform {
 // Area 0.85..1, aspect 3/4..4/3: shifts and stretches the object a little without cutting much away.
 constexpr CropRanges kMildCrop{0.85, 1.0, 3.0 / 4.0, 4.0 / 3.0};
 
+// InputError (prefixed with `at`) unless pad is within 0..64 and cutout within 0..1024 source pixels.
+void check_transform(const Transform& transform, const std::string& at);
+
 // "large", "mild" or "small"; parse_transform_kind throws core::InputError for another name.
 std::string transform_kind_name(Transform::Kind kind);
 Transform::Kind parse_transform_kind(const std::string& name);
