@@ -71,6 +71,17 @@ SearchRequest tiny_search(const tinynas_test::TempDir& dir, Experiment experimen
   return q;
 }
 
+// A tiny search with --train: a sandwich supernet of 3 steps (plus `sections`), a predictor of 10 subnets.
+SearchRequest search_training_first(const tinynas_test::TempDir& dir, const std::string& sections) {
+  SearchRequest q = tiny_search(dir, tiny_experiment(dir, sections +
+                                                              "train: {method: sandwich, epochs: 1, subnets_per_step: 3, "
+                                                              "batch_size: 32, threads: 1, recalibration_images: 64, "
+                                                              "max_steps_per_epoch: 3}\n"));
+  q.train = true;
+  q.predictor_samples = 10;
+  return q;
+}
+
 // The messages logged while it is alive.
 struct LogCapture {
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
@@ -262,13 +273,7 @@ TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   tinynas_test::TempDir dir;
   // No supernet section: stage 1 chooses (w, r) under the limits.
-  SearchRequest q = tiny_search(dir, tiny_experiment(dir,
-                                                     "stage1: {samples: 200}\n"
-                                                     "train: {method: sandwich, epochs: 1, subnets_per_step: 3, "
-                                                     "batch_size: 32, threads: 1, recalibration_images: 64, "
-                                                     "max_steps_per_epoch: 3}\n"));
-  q.train = true;
-  q.predictor_samples = 10;
+  SearchRequest q = search_training_first(dir, "stage1: {samples: 200}\n");
   LogCapture log;
   const SearchResult r = search(q);
   EXPECT_NE(log.text().find("stage 1 chose w "), std::string::npos) << log.text();
@@ -292,13 +297,7 @@ TEST(Search, TrainFirstLetsStageOneChooseTheSpaceAndReusesWhatItTrained) {
 TEST(Search, TrainFirstStopsOnASignalWithACheckpointAndResumes) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   tinynas_test::TempDir dir;
-  SearchRequest q = tiny_search(dir, tiny_experiment(dir,
-                                                     "supernet: {width: 0.3, resolutions: [24]}\n"
-                                                     "train: {method: sandwich, epochs: 1, subnets_per_step: 3, "
-                                                     "batch_size: 32, threads: 1, recalibration_images: 64, "
-                                                     "max_steps_per_epoch: 3}\n"));
-  q.train = true;
-  q.predictor_samples = 10;
+  SearchRequest q = search_training_first(dir, "supernet: {width: 0.3, resolutions: [24]}\n");
   core::request_stop(SIGTERM);
   EXPECT_THROW(search(q), core::Interrupted);
   core::request_stop(0);
