@@ -142,13 +142,24 @@ void build_graph_into(const search_space::NetworkDesc& net, Graph& g) {
   g.name = net.name;
   g.tensors.reserve(net.blocks.size() * 4 + 6);
   g.ops.reserve(net.blocks.size() * 4 + 4);
-  auto conv = [&](OpKind kind, const char* role, int block, int in, int out_c, int k, int s, bool relu6) {
+  const Activation act = net.activation == search_space::Activation::Relu ? Activation::Relu : Activation::Relu6;
+  auto conv = [&](OpKind kind, const char* role, int block, int in, int out_c, int k, int s, bool activated) {
     const Tensor t = g.tensors[size_t(in)];
     const int out = g.add_tensor(search_space::conv_out_size(t.h, s), search_space::conv_out_size(t.w, s), out_c);
     Op& op = g.ops[size_t(g.add_op(kind, in, out, k, s))];
-    op.activation = relu6 ? Activation::Relu6 : Activation::None;
+    op.activation = activated ? act : Activation::None;
     op.block = block;
     op.role = role;
+    return out;
+  };
+  // The first operand is the one that dies at the add and can be overwritten.
+  auto add = [&](int block, int a, int b, Activation activation) {
+    const Tensor t = g.tensors[size_t(a)];
+    const int out = g.add_tensor(t.h, t.w, t.c);
+    Op& op = g.ops[size_t(g.add_op(OpKind::Add, a, out, 1, 1, b))];
+    op.activation = activation;
+    op.block = block;
+    op.role = "residual_add";
     return out;
   };
   g.input = g.add_tensor(net.resolution, net.resolution, net.in_channels);
@@ -157,18 +168,18 @@ void build_graph_into(const search_space::NetworkDesc& net, Graph& g) {
     const search_space::BlockDesc& b = net.blocks[i];
     const int bi = int(i);
     const int block_in = x;
+    if (b.kind == search_space::BlockKind::Basic) {
+      // conv1 first, then the shortcut conv, so that the block input dies before conv2 (cost.cpp's order).
+      const int mid = conv(OpKind::Conv2D, "conv1", bi, x, b.mid_ch, b.kernel, b.stride, true);
+      const int shortcut =
+          b.has_shortcut_conv() ? conv(OpKind::Conv2D, "shortcut", bi, x, b.out_ch, 1, b.stride, false) : block_in;
+      x = add(bi, conv(OpKind::Conv2D, "conv2", bi, mid, b.out_ch, b.kernel, 1, false), shortcut, act);
+      continue;
+    }
     if (b.has_expand) x = conv(OpKind::PointwiseConv2D, "expand", bi, x, b.mid_ch, 1, 1, true);
     x = conv(OpKind::DepthwiseConv2D, "depthwise", bi, x, b.mid_ch, b.kernel, b.stride, true);
     x = conv(OpKind::PointwiseConv2D, "project", bi, x, b.out_ch, 1, 1, false);
-    if (b.residual) {
-      const Tensor t = g.tensors[size_t(x)];
-      const int out = g.add_tensor(t.h, t.w, t.c);
-      // The projection output first: it dies here and can be overwritten.
-      Op& add = g.ops[size_t(g.add_op(OpKind::Add, x, out, 1, 1, block_in))];
-      add.block = bi;
-      add.role = "residual_add";
-      x = out;
-    }
+    if (b.residual) x = add(bi, x, block_in, Activation::None);
   }
   if (net.feature_mix_out > 0) x = conv(OpKind::PointwiseConv2D, "feature_mix", -1, x, net.feature_mix_out, 1, 1, true);
   {

@@ -38,6 +38,7 @@ const std::vector<Board>& known_boards() {
   static const std::vector<Board> boards = {
       {"mps2-an386", "cortex-m4", "mps2-an386", 4 * MiB, 4 * MiB, 25e6, "mps2-an386"},
       {"mps2-an500", "cortex-m7", "mps2-an500", 4 * MiB, 4 * MiB, 25e6, "mps2-an500"},
+      {"stm32f412", "cortex-m4", "", 1 * MiB, 256 * KiB, 100e6, "stm32f412"},
       {"stm32f746", "cortex-m7", "", 1 * MiB, 320 * KiB, 216e6, "stm32f746"},
       {"stm32h743", "cortex-m7", "", 2 * MiB, 512 * KiB, 480e6, "stm32h743"},
       {"host", "", "", 0, 0, 0.0, "host"},

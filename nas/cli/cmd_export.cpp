@@ -71,7 +71,7 @@ Runner add_export(CLI::App& app) {
   subnet->excludes(onnx);
   cmd->add_option("--mcu", o->mcu,
                   "MCU profile (configs/mcu) or board: mps2-an386, mps2-an500, "
-                  "stm32f746, stm32h743, host "
+                  "stm32f412, stm32f746, stm32h743, host "
                   "(default: the experiment's)");
   cmd->add_option("--out", o->out,
                   "the bundle directory to write: a new or empty directory, or a bundle written before (replaced "

@@ -21,10 +21,15 @@ Runner add_extract(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "extract", "Extract a subnet of a trained supernet (BN recalibrated) as a standalone network file; "
-                 "--finetune N trains it N more epochs on its own.");
+                 "--finetune N trains it N more epochs on its own. With --network, train a network given layer by "
+                 "layer (e.g. ResNet-8) from random weights the same way.");
   cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
   cmd->add_option("--supernet", o->request.supernet, "supernet file (default: the experiment's supernet.checkpoint)");
-  cmd->add_option("--arch", o->request.arch, "an arch JSON file, or largest / smallest")->required();
+  auto* arch = cmd->add_option("--arch", o->request.arch, "an arch JSON file, or largest / smallest");
+  auto* network = cmd->add_option("--network", o->request.network,
+                                  "instead of --arch: a network JSON file (e.g. configs/networks/resnet8-cifar10.json) "
+                                  "trained from random weights on the experiment's data (needs --finetune)");
+  arch->excludes(network);
   cmd->add_option("--resolution", o->request.resolution, "input resolution (default: the arch's)")->check(CLI::PositiveNumber);
   cmd->add_option("--out", o->request.out, "the subnet file to write (.pt)")->required();
   cmd->add_option("--finetune", o->request.finetune.epochs, "fine-tuning epochs")->check(CLI::NonNegativeNumber);
@@ -49,7 +54,7 @@ Runner add_extract(CLI::App& app) {
       if (p.step == p.steps) bar.reset();
     };
     const nas::ExtractResult r = nas::extract_subnet(q);
-    std::cout << "wrote " << r.path << " (r " << r.arch.r << ", " << r.blocks << " blocks): holdout top-1 "
+    std::cout << "wrote " << r.path << " (r " << r.resolution << ", " << r.blocks << " blocks): holdout top-1 "
               << r.holdout_top1 << " %";
     if (r.test_top1) std::cout << ", test top-1 " << *r.test_top1 << " %";
     std::cout << "\n";

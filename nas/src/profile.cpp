@@ -86,8 +86,9 @@ nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const 
                 {"quant_param_bytes", flash.quant_param_bytes},
                 {"code_bytes", flash.code_bytes},
                 {"total_bytes", flash.total()}};
+  t["peak_sram_bytes"] = plan.arena_bytes + engine::kStackBoundBytes;  // what --sram limits
   t["mcu"] = mcu.name;
-  t["fits_sram"] = evaluator::mcu_budget(mcu).admits_sram(plan.arena_bytes + engine::kStackBoundBytes);
+  t["fits_sram"] = evaluator::mcu_budget(mcu).admits_sram(t["peak_sram_bytes"].get<int64_t>());
   t["fits_flash"] = flash.total() <= mcu.flash_bytes;
   j["totals"] = t;
   const std::string stem = std::filesystem::path(source).stem().string();
@@ -124,7 +125,8 @@ std::string profile_text(const nlohmann::ordered_json& j) {
       << "params                     " << t["params"].get<int64_t>() << " (" << t["params"].get<int64_t>() / 1e6 << "M)\n"
       << "analytic peak activation   " << bytes(t["analytic_peak_bytes"]) << "\n"
       << "planned arena (in-place)   " << bytes(t["arena_bytes"]) << "   lower bound " << bytes(t["live_lower_bound_bytes"]) << "\n"
-      << "layer-wise arena (TFLM)    " << bytes(t["layerwise_arena_bytes"]) << "\n";
+      << "layer-wise arena (TFLM)    " << bytes(t["layerwise_arena_bytes"]) << "\n"
+      << "peak SRAM (arena + stack)  " << bytes(t["peak_sram_bytes"]) << "\n";
   if (j.contains("reference"))
     out << "reference peak SRAM        " << bytes(j["reference"]["peak_sram_bytes"]) << "  ("
         << j["reference"]["what"].get<std::string>() << ")\n";

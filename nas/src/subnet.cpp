@@ -4,6 +4,8 @@
 
 #include "tinynas/core/errors.h"
 #include "tinynas/nas/experiment_supernet.h"
+#include "tinynas/nas/train.h"
+#include "tinynas/search_space/zoo_json.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
@@ -23,6 +25,24 @@ supernet::SupernetFile open_supernet(const SubnetRequest& q) {
 
 double top1(supernet::StaticNet& net, const data::Dataset& images, int r) {
   return supernet::evaluate([&](const torch::Tensor& in) { return net->forward(in); }, images, r).top1();
+}
+
+// The network of a --network request with random weights, checked against the experiment's data.
+supernet::StaticNet network_from_file(const ExtractRequest& q, const data::Dataset& train) {
+  const Experiment& x = q.experiment;
+  if (q.finetune.epochs == 0) throw core::InputError("--network trains from random weights: it needs --finetune N (epochs)");
+  search_space::NetworkDesc d = search_space::load_zoo_json(q.network);
+  if (q.resolution > 0) d.resolution = q.resolution;
+  if (d.in_channels != x.space.in_channels || d.num_classes != x.space.num_classes)
+    throw core::InputError(q.network + ": the network takes " + std::to_string(d.in_channels) + " channel(s) to " +
+                           std::to_string(d.num_classes) + " classes; the experiment's data has " +
+                           std::to_string(x.space.in_channels) + " channel(s) and " + std::to_string(x.space.num_classes) +
+                           " classes");
+  supernet::configure_torch(q.threads > 0 ? q.threads : x.train.threads);
+  torch::manual_seed(int64_t(x.train.options.seed));
+  supernet::StaticNet net(d);
+  net->normalization = input_normalization(x.data, train, d.resolution);
+  return net;
 }
 
 }  // namespace
@@ -47,34 +67,44 @@ EvalResult evaluate_subnet(const EvalRequest& q) {
 ExtractResult extract_subnet(const ExtractRequest& q) {
   const Experiment& x = q.experiment;
   if (q.from_scratch && q.finetune.epochs == 0) throw core::InputError("--from-scratch needs --finetune N (epochs)");
-  auto f = open_supernet(q);
+  if (q.arch.empty() == q.network.empty()) throw core::InputError("extract: choose the network with --arch or --network");
   ExtractResult r;
   r.path = q.out;
-  r.arch = resolve_arch(f, q.arch, q.resolution);
   supernet::StaticNet net{nullptr};
-  if (q.from_scratch) {
-    torch::manual_seed(int64_t(x.train.options.seed));
-    net = supernet::StaticNet(f.net->space.describe(r.arch));
-    net->normalization = f.net->normalization;  // trained on the same inputs as the supernet
+  const auto train = data::open_split(x.data, "train");
+  if (!q.network.empty()) {
+    net = network_from_file(q, *train);
   } else {
-    recalibrate(f, x, r.arch, x.train.options.recalibration_images);
-    net = f.net->extract(r.arch);
+    auto f = open_supernet(q);
+    r.arch = resolve_arch(f, q.arch, q.resolution);
+    if (q.from_scratch) {
+      torch::manual_seed(int64_t(x.train.options.seed));
+      net = supernet::StaticNet(f.net->space.describe(*r.arch));
+      net->normalization = f.net->normalization;  // trained on the same inputs as the supernet
+    } else {
+      recalibrate(f, x, *r.arch, x.train.options.recalibration_images);
+      net = f.net->extract(*r.arch);
+    }
   }
+  r.resolution = net->desc.resolution;
   net->eval();
   const auto holdout = data::open_split(x.data, "holdout");
-  r.extracted_holdout_top1 = top1(net, *holdout, r.arch.r);
-  spdlog::info("{} subnet: holdout top-1 {:.2f} %", q.from_scratch ? "re-initialized" : "extracted",
+  r.extracted_holdout_top1 = top1(net, *holdout, r.resolution);
+  spdlog::info("{}: holdout top-1 {:.2f} %",
+               !q.network.empty() ? "network " + net->desc.name + " (random weights)"
+               : q.from_scratch   ? std::string("re-initialized subnet")
+                                  : std::string("extracted subnet"),
                r.extracted_holdout_top1);
   if (q.finetune.epochs > 0) {
     supernet::FinetuneOptions options = q.finetune;
     options.batch_size = x.train.options.batch_size;
     options.seed = x.train.options.seed;
-    supernet::finetune(net, *data::open_split(x.data, "train"), *holdout, r.arch.r, options, q.on_finetune_step);
+    supernet::finetune(net, *train, *holdout, r.resolution, options, q.on_finetune_step);
   }
   supernet::save_subnet(q.out, net, r.arch);
   r.blocks = int(net->desc.blocks.size());
-  r.holdout_top1 = top1(net, *holdout, r.arch.r);
-  if (q.test) r.test_top1 = top1(net, *data::open_split(x.data, "test"), r.arch.r);
+  r.holdout_top1 = top1(net, *holdout, r.resolution);
+  if (q.test) r.test_top1 = top1(net, *data::open_split(x.data, "test"), r.resolution);
   return r;
 }
 

@@ -46,18 +46,6 @@ TrainConfig training_config(const TrainRequest& q) {
   return tc;
 }
 
-// The normalization the supernet's stem applies: the configured one, or the training split's own
-// statistics (over a seeded sample of at most kNormalizationImages, at the largest resolution).
-constexpr int kNormalizationImages = 10000;
-data::Normalization input_normalization(const data::DataConfig& d, const data::Dataset& train, const supernet::TrainOptions& o) {
-  if (!d.normalize_from_data || o.resolutions.empty()) return d.normalization;  // (no resolutions: refused later)
-  const int r = *std::max_element(o.resolutions.begin(), o.resolutions.end());
-  const data::Normalization n = data::measure_normalization(train, r, kNormalizationImages, d.seed);
-  spdlog::info("input normalization measured on {} training images at r {}: {}", std::min(kNormalizationImages, train.size()),
-               r, n.describe());
-  return n;
-}
-
 // Removes a log sink again however the training ends.
 struct ScopedSink {
   spdlog::sink_ptr sink;
@@ -73,6 +61,15 @@ struct ScopedSink {
 
 }  // namespace
 
+data::Normalization input_normalization(const data::DataConfig& d, const data::Dataset& train, int resolution) {
+  constexpr int kNormalizationImages = 10000;
+  if (!d.normalize_from_data) return d.normalization;
+  const data::Normalization n = data::measure_normalization(train, resolution, kNormalizationImages, d.seed);
+  spdlog::info("input normalization measured on {} training images at r {}: {}", std::min(kNormalizationImages, train.size()),
+               resolution, n.describe());
+  return n;
+}
+
 TrainResult train_experiment(const TrainRequest& q) {
   const Experiment& x = q.experiment;
   TrainConfig tc = training_config(q);
@@ -83,7 +80,9 @@ TrainResult train_experiment(const TrainRequest& q) {
   supernet::configure_torch(threads);
   const auto train = data::open_split(x.data, "train");
   const auto holdout = data::open_split(x.data, "holdout");
-  tc.options.normalization = input_normalization(x.data, *train, tc.options);
+  const auto& rs = tc.options.resolutions;
+  tc.options.normalization = rs.empty() ? x.data.normalization  // (no resolutions: refused below)
+                                        : input_normalization(x.data, *train, *std::max_element(rs.begin(), rs.end()));
   tc.options.data_description = fmt::format("{} {}: {} training + {} holdout images (holdout seed {})", x.data.kind,
                                             x.data.path, train->size(), holdout->size(), x.data.seed);
   // A refused request (bad options, a checkpoint from other options) leaves an existing run as it was:

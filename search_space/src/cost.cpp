@@ -37,6 +37,18 @@ void walk_layers(const NetworkDesc& net, Visit&& visit) {
   for (size_t i = 0; i < net.blocks.size(); ++i) {
     const BlockDesc& b = net.blocks[i];
     const int bi = int(i);
+    if (b.kind == BlockKind::Basic) {
+      // conv1, then the shortcut conv (the block input dies there), conv2 beside the shortcut's value:
+      // the order the engine graph runs them in.
+      const int ho = conv_out_size(h, b.stride);
+      const int64_t mid = int64_t(ho) * ho * b.mid_ch;
+      const int64_t shortcut = b.residual ? int64_t(h) * h * b.in_ch : int64_t(ho) * ho * b.out_ch;
+      conv(LayerKind::Conv, "conv1", bi, h, b.in_ch, b.mid_ch, b.kernel, b.stride, 0);
+      if (b.has_shortcut_conv()) conv(LayerKind::Pointwise, "shortcut", bi, h, b.in_ch, b.out_ch, 1, b.stride, mid);
+      conv(LayerKind::Conv, "conv2", bi, ho, b.mid_ch, b.out_ch, b.kernel, 1, shortcut);
+      h = ho;
+      continue;
+    }
     // The block input stays alive until the residual add; it is a separate tensor only once the
     // expand conv has consumed it (without an expand conv it is the depthwise input itself).
     const int64_t block_in = b.residual ? int64_t(h) * h * b.in_ch : 0;

@@ -4,6 +4,20 @@
 
 namespace tinynas::search_space {
 
+const char* to_string(Activation act) { return act == Activation::Relu ? "relu" : "relu6"; }
+
+BlockDesc BlockDesc::basic(int in_ch, int out_ch, int kernel, int stride) {
+  BlockDesc b;
+  b.kind = BlockKind::Basic;
+  b.in_ch = in_ch;
+  b.out_ch = out_ch;
+  b.mid_ch = out_ch;
+  b.kernel = kernel;
+  b.stride = stride;
+  b.residual = stride == 1 && in_ch == out_ch;
+  return b;
+}
+
 int NetworkDesc::head_channels() const {
   if (feature_mix_out > 0) return feature_mix_out;
   return blocks.empty() ? stem_out : blocks.back().out_ch;
@@ -26,11 +40,17 @@ void NetworkDesc::validate() const {
       fail(at + "input channels " + std::to_string(b.in_ch) + " do not match the previous layer's " +
            std::to_string(ch));
     if (b.out_ch <= 0 || b.mid_ch <= 0) fail(at + "channel counts must be positive");
-    if (!b.has_expand && b.mid_ch != b.in_ch) fail(at + "without an expand conv, mid channels must equal input channels");
+    if (b.kind == BlockKind::MBConv && !b.has_expand && b.mid_ch != b.in_ch)
+      fail(at + "without an expand conv, mid channels must equal input channels");
     if (b.kernel <= 0 || b.kernel % 2 == 0) fail(at + "kernel size must be odd, got " + std::to_string(b.kernel));
     if (b.stride < 1 || b.stride > 2) fail(at + "stride must be 1 or 2, got " + std::to_string(b.stride));
     if (b.residual && (b.stride != 1 || b.in_ch != b.out_ch))
       fail(at + "an identity shortcut needs stride 1 and equal input/output channels");
+    if (b.kind == BlockKind::Basic) {
+      if (b.has_expand || b.mid_ch != b.out_ch) fail(at + "a basic block has no expand conv and mid channels equal to its output");
+      if (b.residual != (b.stride == 1 && b.in_ch == b.out_ch))
+        fail(at + "a basic block's shortcut is the identity exactly when stride is 1 and channels are equal");
+    }
     ch = b.out_ch;
   }
   if (feature_mix_out < 0) fail("feature-mix channels must not be negative");

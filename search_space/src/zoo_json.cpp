@@ -26,9 +26,41 @@ int get_channels(const json& j, const char* key, const std::string& where) {
   return get_int(j, key, where);
 }
 
-void require_relu6(const json& j, const std::string& where) {
-  if (j.contains("act_func") && !j.at("act_func").is_null() && j.at("act_func") != "relu6")
-    throw core::InputError(where + ": activation '" + j.at("act_func").dump() + "' is not supported (only relu6)");
+// A layer's act_func: relu6 when absent or null (upstream's networks), else relu6 or relu.
+Activation read_activation(const json& j, const std::string& where) {
+  if (!j.contains("act_func") || j.at("act_func").is_null() || j.at("act_func") == "relu6") return Activation::Relu6;
+  if (j.at("act_func") == "relu") return Activation::Relu;
+  throw core::InputError(where + ": activation '" + j.at("act_func").dump() + "' is not supported (relu6 or relu)");
+}
+
+// One activation for the whole network: the stem's.
+void require_activation(const json& j, Activation net, const std::string& where) {
+  if (read_activation(j, where) != net)
+    throw core::InputError(where + ": activation '" + to_string(read_activation(j, where)) + "' differs from the stem's '" +
+                           to_string(net) + "' (one activation per network)");
+}
+
+// Our extension of the format for ResNets: {"name": "ResidualBlock", "conv": {"name": "ResNetBasicLayer",
+// in_channels, out_channels, kernel_size, stride, act_func}, "shortcut": IdentityLayer or a 1x1 ConvLayer}.
+BlockDesc read_basic_block(const json& b, Activation act, const std::string& bw) {
+  if (!b.contains("conv") || b.at("conv").value("name", std::string()) != "ResNetBasicLayer")
+    throw core::InputError(bw + ": a ResidualBlock needs a 'conv' of name ResNetBasicLayer");
+  const json& c = b.at("conv");
+  require_activation(c, act, bw);
+  const BlockDesc d = BlockDesc::basic(get_channels(c, "in_channels", bw), get_channels(c, "out_channels", bw),
+                                       get_int(c, "kernel_size", bw), get_int(c, "stride", bw));
+  const std::string shortcut =
+      b.contains("shortcut") && b.at("shortcut").is_object() ? b.at("shortcut").value("name", std::string()) : "";
+  const std::string expected = d.residual ? "IdentityLayer" : "ConvLayer";
+  if (shortcut != expected)
+    throw core::InputError(bw + ": a basic block of stride " + std::to_string(d.stride) + " from " + std::to_string(d.in_ch) +
+                           " to " + std::to_string(d.out_ch) + " channels needs a shortcut of name " + expected);
+  if (!d.residual) {
+    const json& sc = b.at("shortcut");
+    if (get_int(sc, "kernel_size", bw + ": shortcut") != 1 || get_int(sc, "stride", bw + ": shortcut") != d.stride)
+      throw core::InputError(bw + ": the shortcut must be a 1x1 conv of the block's stride");
+  }
+  return d;
 }
 
 }  // namespace
@@ -44,7 +76,7 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
     net.resolution = get_int(j, "resolution", origin);
     const json& fc = j.at("first_conv");
     const std::string fw = origin + ": first_conv";
-    require_relu6(fc, fw);
+    net.activation = read_activation(fc, fw);
     net.in_channels = get_channels(fc, "in_channels", fw);
     net.stem_out = get_channels(fc, "out_channels", fw);
     net.stem_kernel = get_int(fc, "kernel_size", fw);
@@ -55,6 +87,15 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
     int index = 0;
     for (const json& b : j.at("blocks")) {
       const std::string bw = origin + ": blocks[" + std::to_string(index++) + "]";
+      if (b.value("name", std::string()) == "ResidualBlock") {
+        const BlockDesc d = read_basic_block(b, net.activation, bw);
+        if (d.in_ch != ch)
+          throw core::InputError(bw + ": in_channels " + std::to_string(d.in_ch) + " do not match the previous layer's " +
+                                 std::to_string(ch));
+        ch = d.out_ch;
+        net.blocks.push_back(d);
+        continue;
+      }
       if (!b.contains("mobile_inverted_conv")) throw core::InputError(bw + ": 'mobile_inverted_conv' is missing");
       const json& m = b.at("mobile_inverted_conv");
       const bool identity = b.contains("shortcut") && !b.at("shortcut").is_null();
@@ -67,7 +108,7 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
         continue;
       }
       if (kind != "MBInvertedConvLayer") throw core::InputError(bw + ": layer '" + kind + "' is not supported");
-      require_relu6(m, bw);
+      require_activation(m, net.activation, bw);
       if (m.value("use_se", false)) throw core::InputError(bw + ": squeeze-and-excitation is not supported");
       BlockDesc d;
       d.in_ch = get_channels(m, "in_channels", bw);
@@ -93,7 +134,7 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
     if (j.contains("feature_mix_layer") && !j.at("feature_mix_layer").is_null()) {
       const json& fm = j.at("feature_mix_layer");
       const std::string fw2 = origin + ": feature_mix_layer";
-      require_relu6(fm, fw2);
+      require_activation(fm, net.activation, fw2);
       if (get_int(fm, "kernel_size", fw2) != 1) throw core::InputError(fw2 + ": only 1x1 feature-mix convs are supported");
       if (get_channels(fm, "in_channels", fw2) != ch)
         throw core::InputError(fw2 + ": in_channels do not match the last block's output channels");
@@ -119,18 +160,32 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
 NetworkDesc load_zoo_json(const std::string& path) { return network_from_zoo_json(core::read_text_file(path), path); }
 
 std::string network_to_zoo_json(const NetworkDesc& net, int indent) {
-  auto conv_layer = [](int in, int out, int k, int s) {
+  const char* act = to_string(net.activation);
+  auto conv_layer = [](int in, int out, int k, int s, const json& act_func) {
     return json{{"name", "ConvLayer"}, {"kernel_size", k},        {"stride", s},       {"dilation", 1},
                 {"groups", 1},         {"bias", false},           {"has_shuffle", false}, {"in_channels", in},
-                {"out_channels", out}, {"use_bn", true},          {"act_func", "relu6"}, {"dropout_rate", 0},
+                {"out_channels", out}, {"use_bn", true},          {"act_func", act_func}, {"dropout_rate", 0},
+                {"ops_order", "weight_bn_act"}};
+  };
+  auto identity = [](const BlockDesc& b) {
+    return json{{"name", "IdentityLayer"}, {"in_channels", {b.in_ch}}, {"out_channels", {b.out_ch}},
+                {"use_bn", false},         {"act_func", nullptr},      {"dropout_rate", 0},
                 {"ops_order", "weight_bn_act"}};
   };
   json j;
   j["name"] = "ProxylessNASNets";
   j["bn"] = {{"momentum", 0.1}, {"eps", 1e-5}, {"ws_eps", nullptr}};
-  j["first_conv"] = conv_layer(net.in_channels, net.stem_out, net.stem_kernel, net.stem_stride);
+  j["first_conv"] = conv_layer(net.in_channels, net.stem_out, net.stem_kernel, net.stem_stride, act);
   json blocks = json::array();
   for (const BlockDesc& b : net.blocks) {
+    if (b.kind == BlockKind::Basic) {
+      const json conv{{"name", "ResNetBasicLayer"}, {"in_channels", b.in_ch}, {"out_channels", b.out_ch},
+                      {"kernel_size", b.kernel},     {"stride", b.stride},    {"act_func", act}};
+      blocks.push_back({{"name", "ResidualBlock"},
+                        {"conv", conv},
+                        {"shortcut", b.residual ? identity(b) : conv_layer(b.in_ch, b.out_ch, 1, b.stride, nullptr)}});
+      continue;
+    }
     json m{{"name", "MBInvertedConvLayer"},
            {"in_channels", b.in_ch},
            {"out_channels", b.out_ch},
@@ -138,22 +193,19 @@ std::string network_to_zoo_json(const NetworkDesc& net, int indent) {
            {"stride", b.stride},
            {"expand_ratio", b.has_expand ? double(b.mid_ch) / b.in_ch : 1.0},
            {"mid_channels", b.has_expand ? json(b.mid_ch) : json(nullptr)},
-           {"act_func", "relu6"},
+           {"act_func", act},
            {"use_se", false}};
     // Integral expand ratios are written as integers, as upstream does.
     const double e = m["expand_ratio"].get<double>();
     if (e == std::floor(e)) m["expand_ratio"] = int(e);
-    json shortcut = nullptr;
-    if (b.residual)
-      shortcut = {{"name", "IdentityLayer"}, {"in_channels", {b.in_ch}}, {"out_channels", {b.out_ch}},
-                  {"use_bn", false},         {"act_func", nullptr},      {"dropout_rate", 0},
-                  {"ops_order", "weight_bn_act"}};
-    blocks.push_back({{"name", "MobileInvertedResidualBlock"}, {"mobile_inverted_conv", m}, {"shortcut", shortcut}});
+    blocks.push_back({{"name", "MobileInvertedResidualBlock"},
+                      {"mobile_inverted_conv", m},
+                      {"shortcut", b.residual ? identity(b) : json(nullptr)}});
   }
   j["blocks"] = blocks;
   j["feature_mix_layer"] = net.feature_mix_out > 0
                                ? conv_layer(net.blocks.empty() ? net.stem_out : net.blocks.back().out_ch,
-                                            net.feature_mix_out, 1, 1)
+                                            net.feature_mix_out, 1, 1, act)
                                : json(nullptr);
   j["classifier"] = {{"name", "LinearLayer"}, {"in_features", net.head_channels()}, {"out_features", net.num_classes},
                      {"bias", true},          {"use_bn", false},                    {"act_func", nullptr},

@@ -183,10 +183,10 @@ SupernetFile load_supernet(const std::string& path, const TrainOptions& absent_o
   return f;
 }
 
-void save_subnet(const std::string& path, StaticNet& net, const search_space::ArchSpec& arch) {
+void save_subnet(const std::string& path, StaticNet& net, const std::optional<search_space::ArchSpec>& arch) {
   nlohmann::ordered_json meta;
   meta["format"] = "tinynas-subnet-1";
-  meta["arch"] = nlohmann::json::parse(to_json(arch));
+  meta["arch"] = arch ? nlohmann::json::parse(to_json(*arch)) : nlohmann::json();
   meta["network"] = nlohmann::json::parse(search_space::network_to_zoo_json(net->desc));
   write_normalization(meta, net->normalization);
   save_module_file(path, meta, *net);
@@ -200,7 +200,7 @@ SubnetFile load_subnet(const std::string& path) {
   try {
     const auto meta = nlohmann::json::parse(read_string(archive, "meta", path));
     if (meta.value("format", "") != "tinynas-subnet-1") throw core::InputError("unknown format");
-    f.arch = search_space::arch_from_json(meta.at("arch").dump());
+    if (!meta.at("arch").is_null()) f.arch = search_space::arch_from_json(meta.at("arch").dump());
     f.net = StaticNet(search_space::network_from_zoo_json(meta.at("network").dump()));
     f.net->normalization = read_normalization(meta, f.net->desc.in_channels);
     load_model_record(archive, *f.net);

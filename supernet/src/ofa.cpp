@@ -228,7 +228,18 @@ void ElasticBlockImpl::reorder_middle_channels() {
 
 // ---- Static network --------------------------------------------------------------------------------
 
-StaticBlockImpl::StaticBlockImpl(const search_space::BlockDesc& d) : desc(d) {
+StaticBlockImpl::StaticBlockImpl(const search_space::BlockDesc& d, search_space::Activation act) : desc(d), activation(act) {
+  if (d.kind == search_space::BlockKind::Basic) {
+    conv1 = make_conv(*this, "conv1", d.in_ch, d.mid_ch, d.kernel, d.stride, 1);
+    conv1_bn = make_bn(*this, "conv1_bn", d.mid_ch);
+    conv2 = make_conv(*this, "conv2", d.mid_ch, d.out_ch, d.kernel, 1, 1);
+    conv2_bn = make_bn(*this, "conv2_bn", d.out_ch);
+    if (d.has_shortcut_conv()) {
+      shortcut = make_conv(*this, "shortcut", d.in_ch, d.out_ch, 1, d.stride, 1);
+      shortcut_bn = make_bn(*this, "shortcut_bn", d.out_ch);
+    }
+    return;
+  }
   if (d.has_expand) {
     expand = make_conv(*this, "expand", d.in_ch, d.mid_ch, 1, 1, 1);
     expand_bn = make_bn(*this, "expand_bn", d.mid_ch);
@@ -240,9 +251,17 @@ StaticBlockImpl::StaticBlockImpl(const search_space::BlockDesc& d) : desc(d) {
 }
 
 torch::Tensor StaticBlockImpl::forward(const torch::Tensor& x) {
+  if (desc.kind == search_space::BlockKind::Basic) {
+    auto conv = [](const torch::nn::Conv2d& c, const torch::Tensor& in) {
+      const int64_t k = c->weight.size(2);
+      return torch::conv2d(in, channels_last(c->weight), {}, c->options.stride()->at(0), k / 2);
+    };
+    const torch::Tensor h = activate(conv1_bn(conv(conv1, x)), activation);
+    return activate(conv2_bn(conv(conv2, h)) + (shortcut ? shortcut_bn(conv(shortcut, x)) : x), activation);
+  }
   torch::Tensor h = x;
-  if (desc.has_expand) h = clipped_relu6(expand_bn(expand(h)));
-  h = clipped_relu6(depthwise_bn(depthwise_conv(h, depthwise->weight, desc.stride)));
+  if (desc.has_expand) h = activate(expand_bn(expand(h)), activation);
+  h = activate(depthwise_bn(depthwise_conv(h, depthwise->weight, desc.stride)), activation);
   h = project_bn(project(h));
   return desc.residual ? h + x : h;
 }
@@ -252,7 +271,7 @@ StaticNetImpl::StaticNetImpl(const search_space::NetworkDesc& d) : desc(d) {
   stem = make_conv(*this, "stem", d.in_channels, d.stem_out, d.stem_kernel, d.stem_stride, 1);
   stem_bn = make_bn(*this, "stem_bn", d.stem_out);
   for (size_t i = 0; i < d.blocks.size(); ++i)
-    blocks.push_back(register_module("block" + std::to_string(i), StaticBlock(d.blocks[i])));
+    blocks.push_back(register_module("block" + std::to_string(i), StaticBlock(d.blocks[i], d.activation)));
   if (d.feature_mix_out > 0) {
     feature_mix = make_conv(*this, "feature_mix", d.blocks.back().out_ch, d.feature_mix_out, 1, 1, 1);
     feature_mix_bn = make_bn(*this, "feature_mix_bn", d.feature_mix_out);
@@ -264,9 +283,10 @@ StaticNetImpl::StaticNetImpl(const search_space::NetworkDesc& d) : desc(d) {
 }
 
 torch::Tensor StaticNetImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = clipped_relu6(stem_bn(stem_conv(x, stem->weight, desc.stem_stride, desc.stem_kernel / 2, normalization)));
+  torch::Tensor h =
+      activate(stem_bn(stem_conv(x, stem->weight, desc.stem_stride, desc.stem_kernel / 2, normalization)), desc.activation);
   for (auto& b : blocks) h = b(h);
-  if (feature_mix) h = clipped_relu6(feature_mix_bn(feature_mix(h)));
+  if (feature_mix) h = activate(feature_mix_bn(feature_mix(h)), desc.activation);
   return classifier(h.mean({2, 3}));
 }
 

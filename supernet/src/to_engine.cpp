@@ -65,6 +65,14 @@ engine::FloatModel to_float_model(StaticNet& net) {
   for (size_t b = 0; b < net->blocks.size(); ++b) {
     auto& block = net->blocks[b];
     const std::string prefix = "block" + std::to_string(b) + ".";
+    if (block->desc.kind == search_space::BlockKind::Basic) {
+      m.params[next(engine::OpKind::Conv2D, prefix + "conv1")] = fold(block->conv1, block->conv1_bn, false);
+      if (block->shortcut)
+        m.params[next(engine::OpKind::Conv2D, prefix + "shortcut")] = fold(block->shortcut, block->shortcut_bn, false);
+      m.params[next(engine::OpKind::Conv2D, prefix + "conv2")] = fold(block->conv2, block->conv2_bn, false);
+      next(engine::OpKind::Add, prefix + "add");
+      continue;
+    }
     if (block->desc.has_expand)
       m.params[next(engine::OpKind::PointwiseConv2D, prefix + "expand")] = fold(block->expand, block->expand_bn, false);
     m.params[next(engine::OpKind::DepthwiseConv2D, prefix + "depthwise")] =

@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the test suites: the upstream model-zoo files.
+// Shared by the test suites: the upstream model-zoo files and the shipped network files.
 #include <algorithm>
 #include <filesystem>
 #include <string>
@@ -10,6 +10,9 @@ namespace tinynas_test {
 inline std::string zoo_dir() { return TINYNAS_ZOO_DIR; }
 
 inline std::string zoo_path(const std::string& file) { return zoo_dir() + "/" + file; }
+
+// MLPerf Tiny's ResNet-8 as the project ships it (basic blocks, ReLU).
+inline std::string resnet8_path() { return std::string(TINYNAS_SOURCE_DIR) + "/configs/networks/resnet8-cifar10.json"; }
 
 // Every *.json file of the zoo directory, sorted by name.
 inline std::vector<std::string> zoo_files() {

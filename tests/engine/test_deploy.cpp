@@ -6,6 +6,8 @@
 
 #include "small_network.h"
 #include "test_helpers.h"
+#include "zoo_files.h"
+#include "tinynas/search_space/zoo_json.h"
 #include "tinynas/engine/deploy.h"
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/planner.h"
@@ -24,14 +26,19 @@ struct Fixture {
   DeployOptions options;
 };
 
-Fixture small_deployment(const std::string& out) {
+Fixture deployment(const search_space::NetworkDesc& net, const std::string& out) {
   Fixture f;
-  f.model = random_float_model(build_graph(tinynas_test::small_network()), 3);
-  f.model.graph.name = "small";
+  f.model = random_float_model(build_graph(net), 3);
   f.options.out = out;
   f.options.calibration_inputs = random_image_inputs(f.model.graph, 8, 4);
   const QuantizedModel qm = quantize(f.model, f.options.calibration_inputs);
   for (const auto& x : random_image_inputs(f.model.graph, 2, 5)) f.options.bundle.test_inputs.push_back(quantize_input(qm, x));
+  return f;
+}
+
+Fixture small_deployment(const std::string& out) {
+  Fixture f = deployment(tinynas_test::small_network(), out);
+  f.model.graph.name = "small";
   return f;
 }
 
@@ -72,11 +79,16 @@ TEST(Deploy, RefusesAnEmulatorThatIsNotAQemuMachine) {
   EXPECT_FALSE(fs::exists(f.options.out));  // refused before anything is written
 }
 
-TEST(Deploy, RunsOnTheEmulatedCoreBitIdenticalWithinTheStackBound) {
+class DeployQemu : public ::testing::TestWithParam<std::string> {};
+
+// The small network, and ResNet-8 (basic blocks: a 1x1 stride-2 conv, adds with a ReLU clamp).
+TEST_P(DeployQemu, RunsOnTheEmulatedCoreBitIdenticalWithinTheStackBound) {
   if (!arm_toolchain_available()) GTEST_SKIP() << "arm-none-eabi-gcc is not installed";
   if (!qemu_available()) GTEST_SKIP() << "qemu-system-arm is not installed";
   TempDir dir;
-  Fixture f = small_deployment((dir.path / "bundle").string());
+  const std::string out = (dir.path / "bundle").string();
+  Fixture f = GetParam() == "small" ? small_deployment(out)
+                                    : deployment(search_space::load_zoo_json(tinynas_test::resnet8_path()), out);
   f.options.board = &board_by_name("mps2-an386");
   f.options.emulator = &board_by_name("mps2-an386");
   const Deployment d = deploy(f.model, f.options);
@@ -94,6 +106,8 @@ TEST(Deploy, RunsOnTheEmulatedCoreBitIdenticalWithinTheStackBound) {
   EXPECT_LE(d.run->stack_peak_bytes, kStackBoundBytes);
   EXPECT_NE(run_totals(d).find("total: " + std::to_string(d.run->instructions) + " instructions"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(Networks, DeployQemu, ::testing::Values("small", "resnet8"));
 
 TEST(PeakSram, IsTheArenaPlusTheStackBound) {
   const Graph g = build_graph(tinynas_test::small_network());

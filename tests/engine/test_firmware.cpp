@@ -118,6 +118,11 @@ TEST(FirmwareBoards, KnownBoards) {
   EXPECT_EQ(f7.sram_bytes, 320 * 1024);
   EXPECT_DOUBLE_EQ(f7.clock_hz, 216e6);
   EXPECT_EQ(f7.make_target, "stm32f746");
+  const Board& f4 = board_by_name("stm32f412");
+  EXPECT_EQ(f4.core, "cortex-m4");
+  EXPECT_FALSE(f4.runs_in_qemu());
+  EXPECT_EQ(f4.flash_bytes, 1024 * 1024);
+  EXPECT_EQ(f4.sram_bytes, 256 * 1024);
   const Board& h7 = board_by_name("stm32h743");
   EXPECT_EQ(h7.flash_bytes, 2 * 1024 * 1024);
   EXPECT_EQ(h7.sram_bytes, 512 * 1024);
@@ -132,14 +137,14 @@ TEST(FirmwareBoards, AnMcuProfilesBoardIsItsQemuMachineOrItsName) {
   McuProfile real;
   real.name = "stm32f746";
   EXPECT_EQ(board_for_mcu(real).name, "stm32f746");
-  real.name = "stm32f412";  // a profile without board support
-  EXPECT_NE(tinynas_test::input_error_message([&] { board_for_mcu(real); }).find("stm32f412"), std::string::npos);
+  real.name = "stm32l476";  // a profile without board support
+  EXPECT_NE(tinynas_test::input_error_message([&] { board_for_mcu(real); }).find("stm32l476"), std::string::npos);
 }
 
 TEST(FirmwareBoards, UnknownBoardListsTheKnownOnes) {
   const std::string message = input_error_message([] { board_by_name("stm32f999"); });
   EXPECT_NE(message.find("stm32f999"), std::string::npos) << message;
-  for (const char* name : {"mps2-an386", "mps2-an500", "stm32f746", "stm32h743"})
+  for (const char* name : {"mps2-an386", "mps2-an500", "stm32f412", "stm32f746", "stm32h743"})
     EXPECT_NE(message.find(name), std::string::npos) << message;
 }
 
@@ -154,7 +159,7 @@ TEST(FirmwareBundle, CopyBoardSupportCopiesEveryBoardFile) {
   copy_board_support(bundle.string());
   for (const char* name : {"Makefile", "tn_board.h", "tn_cortexm.h", "board_host.c", "board_mps2.c", "board_stm32.c",
                            "startup_cortexm.c", "libc_cortexm.c", "cortexm_sections.ld", "mps2_an386.ld",
-                           "mps2_an500.ld", "stm32f746.ld", "stm32h743.ld"})
+                           "mps2_an500.ld", "stm32f412.ld", "stm32f746.ld", "stm32h743.ld"})
     EXPECT_TRUE(fs::is_regular_file(bundle / name)) << name;
   // Copying again replaces the files and leaves no temporaries behind.
   copy_board_support(bundle.string());
@@ -360,13 +365,14 @@ TEST_P(FirmwareStm32, LinksASmallFirmware) {
   EXPECT_LT(build.flash_bytes(), 16 * 1024);  // start-up, printf, board support
   EXPECT_GE(build.bss, 8 * 1024);             // the stack
   EXPECT_LT(build.ram_bytes(), 9 * 1024);
-  EXPECT_NE(build.log.find(lower(board.name) == "stm32f746" ? "STM32F746_SRAM" : "STM32H743_AXI_SRAM"),
-            std::string::npos)
-      << build.log;  // --print-memory-usage
+  const std::string region = board.name == "stm32f412"   ? "STM32F412_SRAM"
+                             : board.name == "stm32f746" ? "STM32F746_SRAM"
+                                                         : "STM32H743_AXI_SRAM";
+  EXPECT_NE(build.log.find(region), std::string::npos) << build.log;  // --print-memory-usage
 }
 
-INSTANTIATE_TEST_SUITE_P(Boards, FirmwareStm32, ::testing::Values("stm32f746", "stm32h743"),
-                         [](const auto& info) { return info.param == "stm32f746" ? "F746" : "H743"; });
+INSTANTIATE_TEST_SUITE_P(Boards, FirmwareStm32, ::testing::Values("stm32f412", "stm32f746", "stm32h743"),
+                         [](const auto& info) { return "S" + info.param.substr(1); });
 
 // 400 KB of activations do not fit the F746's 320 KB of SRAM, 1.1 MB of weights not its 1 MB of Flash:
 // the link fails and says which board's region overflowed.

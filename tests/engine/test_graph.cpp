@@ -115,6 +115,48 @@ TEST(GraphBuild, SmallNetworkPerOpFigures) {
   EXPECT_EQ(total, search_space::compute_cost(small_network()).macs);
 }
 
+// ResNet-8: conv1, the shortcut conv (on the block input), conv2, and the add that takes conv2's output
+// first and applies the ReLU; an identity block adds its input.
+TEST(GraphBuild, ResNet8BasicBlocksRunConv1ShortcutConv2AndAReluAdd) {
+  const search_space::NetworkDesc net = search_space::load_zoo_json(tinynas_test::resnet8_path());
+  const Graph g = build_graph(net);
+  struct Expected {
+    OpKind kind;
+    const char* role;
+    int kernel, stride;
+    Activation act;
+  };
+  const Expected expected[] = {
+      {OpKind::Conv2D, "stem", 3, 1, Activation::Relu},          {OpKind::Conv2D, "conv1", 3, 1, Activation::Relu},
+      {OpKind::Conv2D, "conv2", 3, 1, Activation::None},         {OpKind::Add, "residual_add", 1, 1, Activation::Relu},
+      {OpKind::Conv2D, "conv1", 3, 2, Activation::Relu},         {OpKind::Conv2D, "shortcut", 1, 2, Activation::None},
+      {OpKind::Conv2D, "conv2", 3, 1, Activation::None},         {OpKind::Add, "residual_add", 1, 1, Activation::Relu},
+      {OpKind::Conv2D, "conv1", 3, 2, Activation::Relu},         {OpKind::Conv2D, "shortcut", 1, 2, Activation::None},
+      {OpKind::Conv2D, "conv2", 3, 1, Activation::None},         {OpKind::Add, "residual_add", 1, 1, Activation::Relu},
+      {OpKind::GlobalAvgPool, "pool", 8, 1, Activation::None},   {OpKind::FullyConnected, "classifier", 1, 1, Activation::None}};
+  ASSERT_EQ(g.ops.size(), std::size(expected));
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    SCOPED_TRACE("op " + std::to_string(i));
+    EXPECT_EQ(g.ops[i].kind, expected[i].kind);
+    EXPECT_STREQ(g.ops[i].role, expected[i].role);
+    EXPECT_EQ(g.ops[i].kernel, expected[i].kernel);
+    EXPECT_EQ(g.ops[i].stride, expected[i].stride);
+    EXPECT_EQ(g.ops[i].activation, expected[i].act);
+  }
+  // Block 0 adds its input (the stem's output); blocks 1 and 2 add their shortcut conv's output.
+  EXPECT_EQ(g.ops[3].input, g.ops[2].output);
+  EXPECT_EQ(g.ops[3].input2, g.ops[0].output);
+  EXPECT_EQ(g.ops[5].input, g.ops[3].output);
+  EXPECT_EQ(g.ops[7].input, g.ops[6].output);
+  EXPECT_EQ(g.ops[7].input2, g.ops[5].output);
+  expect_tensor(g, g.ops[7].output, 16, 16, 32);
+  expect_tensor(g, g.ops[11].output, 8, 8, 64);
+  int64_t macs = 0;
+  for (const Op& op : g.ops) macs += op_macs(g, op);
+  EXPECT_EQ(macs, search_space::compute_macs(net));
+  EXPECT_EQ(op_weight_count(g, g.ops[5]), 16 * 32);  // the 1x1 shortcut
+}
+
 TEST(GraphBuild, BuildGraphIntoReusesTheGraph) {
   Graph g = build_graph(search_space::load_zoo_json(zoo_files().front()));
   build_graph_into(small_network(), g);

@@ -125,6 +125,8 @@ TEST(Cli, ProfileJsonAgreesWithTheLibraries) {
   EXPECT_EQ(params, j["totals"]["params"].get<int64_t>());
   EXPECT_LE(j["totals"]["arena_bytes"].get<int64_t>(), j["totals"]["layerwise_arena_bytes"].get<int64_t>());
   EXPECT_LE(j["totals"]["arena_bytes"].get<int64_t>(), j["reference"]["peak_sram_bytes"].get<int64_t>());
+  // What --sram limits: the arena plus the stack bound.
+  EXPECT_EQ(j["totals"]["peak_sram_bytes"].get<int64_t>(), j["totals"]["arena_bytes"].get<int64_t>() + 1024);
 }
 
 TEST(Cli, ProfileOfAnArchUsesTheConfigSpace) {

@@ -23,6 +23,8 @@
 #include "tinynas/nas/subnet.h"
 #include "tinynas/nas/train.h"
 #include "tinynas/search_space/cost.h"
+#include "tinynas/search_space/zoo_json.h"
+#include "tinynas/supernet/checkpoint.h"
 
 using namespace tinynas;
 using namespace tinynas::nas;
@@ -182,6 +184,58 @@ TEST(ExportNetwork, ZooNetworkWithRandomWeightsLinksForStm32WithinTinyEnginesPea
   ASSERT_TRUE(d.built);
   EXPECT_EQ(d.arena_symbol_bytes, d.bundle.arena_bytes);  // the arena in the ELF is the planner's
   EXPECT_GT(d.build.flash_bytes(), d.flash_model.total());
+}
+
+// A network given layer by layer (basic blocks) trains on the experiment's data from random weights,
+// writes a network file without an arch, and exports; a network that does not fit the data is refused.
+TEST(Subnet, ANetworkFileTrainsFromRandomWeightsAndExports) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir dir;
+  search_space::NetworkDesc net;
+  net.name = "tiny-resnet";
+  net.resolution = 28;
+  net.in_channels = 1;
+  net.stem_out = 8;
+  net.stem_stride = 2;
+  net.blocks = {search_space::BlockDesc::basic(8, 8, 3, 1), search_space::BlockDesc::basic(8, 16, 3, 2)};
+  net.num_classes = 10;
+  net.activation = search_space::Activation::Relu;
+  const std::string network = (dir.path / "tiny-resnet.json").string();
+  search_space::save_zoo_json(network, net);
+  ExtractRequest x;
+  x.experiment = tiny_experiment(dir, "train: {batch_size: 32, threads: 1}\n");
+  x.network = network;
+  x.out = (dir.path / "tiny-resnet.pt").string();
+  EXPECT_NE(tinynas_test::input_error_message([&] { extract_subnet(x); }).find("--finetune"), std::string::npos);
+  x.finetune.epochs = 1;
+  x.finetune.lr = 0.05;
+  x.finetune.max_steps_per_epoch = 3;
+  x.arch = "smallest";
+  EXPECT_NE(tinynas_test::input_error_message([&] { extract_subnet(x); }).find("--arch or --network"), std::string::npos);
+  x.arch.clear();
+  const ExtractResult r = extract_subnet(x);
+  EXPECT_FALSE(r.arch.has_value());
+  EXPECT_EQ(r.resolution, 28);
+  EXPECT_EQ(r.blocks, 2);
+  EXPECT_GT(r.holdout_top1, 0.0);
+  const supernet::SubnetFile f = supernet::load_subnet(x.out);
+  EXPECT_FALSE(f.arch.has_value());
+  EXPECT_TRUE(f.net->desc.same_layers(net));
+  ExportRequest e;
+  e.experiment = x.experiment;
+  e.subnet = x.out;
+  e.target = "host";
+  e.out = (dir.path / "bundle").string();
+  e.calibration_images = 8;
+  e.test_inputs = 2;
+  const ExportResult exported = export_network(e);
+  EXPECT_TRUE(exported.deployment.built);
+  EXPECT_EQ(exported.deployment.bundle.macs, search_space::compute_macs(net));
+  // Three input channels for a grayscale data set.
+  net.in_channels = 3;
+  search_space::save_zoo_json(network, net);
+  const std::string msg = tinynas_test::input_error_message([&] { extract_subnet(x); });
+  EXPECT_NE(msg.find("3 channel(s)"), std::string::npos) << msg;
 }
 
 TEST(TrainExperiment, ProgressiveShrinkingFromConfig) {

@@ -114,6 +114,35 @@ TEST(CostTiny, TotalsMatchHandComputation) {
   EXPECT_EQ(compute_macs(small_network()), 18528);
 }
 
+// MLPerf Tiny's ResNet-8 counted by hand: a conv's MACs are k*k*cin*cout*ho*wo, its params the weights
+// plus 2 per output channel (bias and requantization); MLPerf Tiny states 12.5 M MACs and 78 k params.
+TEST(CostResNet8, EveryLayerMatchesHandComputation) {
+  const NetworkDesc net = load_zoo_json(tinynas_test::resnet8_path());
+  EXPECT_EQ(net.activation, Activation::Relu);
+  const Cost c = compute_cost(net);
+  ASSERT_EQ(c.layers.size(), 11u);
+  // stem 32x32x3 -> 32x32x16: 9*3*16*1024 MACs, 432 + 32 params, live 3072 + 16384
+  expect_layer(c.layers[0], LayerKind::Conv, "stem", -1, 32, 3, 32, 16, 3, 1, 442368, 464, 19456);
+  // block 0 (identity shortcut): conv1 16->16 (live in + out); conv2 with the block input alive too
+  expect_layer(c.layers[1], LayerKind::Conv, "conv1", 0, 32, 16, 32, 16, 3, 1, 2359296, 2336, 32768);
+  expect_layer(c.layers[2], LayerKind::Conv, "conv2", 0, 32, 16, 32, 16, 3, 1, 2359296, 2336, 49152);
+  // block 1: conv1 16->32 stride 2 (16x16 out), the 1x1 shortcut beside conv1's output, conv2 beside the
+  // shortcut's output
+  expect_layer(c.layers[3], LayerKind::Conv, "conv1", 1, 32, 16, 16, 32, 3, 2, 1179648, 4672, 16384 + 8192);
+  expect_layer(c.layers[4], LayerKind::Pointwise, "shortcut", 1, 32, 16, 16, 32, 1, 2, 131072, 576, 16384 + 8192 + 8192);
+  expect_layer(c.layers[5], LayerKind::Conv, "conv2", 1, 16, 32, 16, 32, 3, 1, 2359296, 9280, 3 * 8192);
+  // block 2: 32->64 at 8x8
+  expect_layer(c.layers[6], LayerKind::Conv, "conv1", 2, 16, 32, 8, 64, 3, 2, 1179648, 18560, 8192 + 4096);
+  expect_layer(c.layers[7], LayerKind::Pointwise, "shortcut", 2, 16, 32, 8, 64, 1, 2, 131072, 2176, 8192 + 2 * 4096);
+  expect_layer(c.layers[8], LayerKind::Conv, "conv2", 2, 8, 64, 8, 64, 3, 1, 2359296, 36992, 3 * 4096);
+  expect_layer_figures(c.layers[9], LayerKind::GlobalAvgPool, "pool", 64, 0, 0, 4096 + 64);
+  expect_layer_figures(c.layers[10], LayerKind::FullyConnected, "classifier", 10, 640, 650, 74);
+  EXPECT_EQ(c.macs, 12501632);
+  EXPECT_EQ(c.params, 78042);
+  EXPECT_EQ(c.analytic_peak, 49152);  // block 0's conv2: three 32x32x16 maps
+  EXPECT_EQ(compute_macs(net), c.macs);
+}
+
 TEST(CostTiny, ResidualBlockWithoutExpandCountsBlockInputOnlyAtProject) {
   // 4x4x3 input, stem 8 ch 3x3 s1, one residual block 8->8 without expand, classifier to 2.
   NetworkDesc n;

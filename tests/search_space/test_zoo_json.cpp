@@ -263,3 +263,48 @@ TEST(ZooJsonErrors, IntegersBeyondAnIntAreRefusedNotWrapped) {
   EXPECT_NE(error_after_edit([&](json& j) { j["first_conv"]["out_channels"] = {wrap + 16}; }).find("out_channels"),
             std::string::npos);
 }
+
+TEST(ZooJson, ResNet8ReadsItsBasicBlocksAndRoundTrips) {
+  const NetworkDesc n = load_zoo_json(tinynas_test::resnet8_path());
+  EXPECT_EQ(n.name, "resnet8");
+  EXPECT_EQ(n.activation, Activation::Relu);
+  EXPECT_EQ(n.stem_out, 16);
+  EXPECT_EQ(n.stem_stride, 1);
+  ASSERT_EQ(n.blocks.size(), 3u);
+  EXPECT_EQ(n.blocks[0], BlockDesc::basic(16, 16, 3, 1));
+  EXPECT_EQ(n.blocks[1], BlockDesc::basic(16, 32, 3, 2));
+  EXPECT_EQ(n.blocks[2], BlockDesc::basic(32, 64, 3, 2));
+  EXPECT_TRUE(n.blocks[0].residual);
+  EXPECT_FALSE(n.blocks[0].has_shortcut_conv());
+  EXPECT_TRUE(n.blocks[1].has_shortcut_conv());
+  EXPECT_EQ(n.head_channels(), 64);
+  EXPECT_TRUE(network_from_zoo_json(network_to_zoo_json(n)).same_layers(n));
+  // The activation is part of the layers: the same network with ReLU6 is another network.
+  NetworkDesc relu6 = n;
+  relu6.activation = Activation::Relu6;
+  EXPECT_FALSE(relu6.same_layers(n));
+  EXPECT_TRUE(network_from_zoo_json(network_to_zoo_json(relu6)).same_layers(relu6));
+}
+
+TEST(ZooJsonErrors, BasicBlocksNeedTheShortcutTheirShapeImpliesAndOneActivation) {
+  const json resnet8 = json::parse(core::read_text_file(tinynas_test::resnet8_path()));
+  auto error = [&](auto&& edit) {
+    json j = resnet8;
+    edit(j);
+    return input_error_message([&] { network_from_zoo_json(j.dump(), "edited.json"); });
+  };
+  // A stride-2 block cannot add its input unchanged; a stride-1 block of equal channels has no conv.
+  std::string msg = error([](json& j) { j["blocks"][1]["shortcut"] = {{"name", "IdentityLayer"}}; });
+  EXPECT_NE(msg.find("blocks[1]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ConvLayer"), std::string::npos) << msg;
+  msg = error([](json& j) { j["blocks"][0]["shortcut"] = nullptr; });
+  EXPECT_NE(msg.find("IdentityLayer"), std::string::npos) << msg;
+  msg = error([](json& j) { j["blocks"][2]["shortcut"]["kernel_size"] = 3; });
+  EXPECT_NE(msg.find("1x1"), std::string::npos) << msg;
+  msg = error([](json& j) { j["blocks"][2]["conv"]["act_func"] = "relu6"; });
+  EXPECT_NE(msg.find("differs from the stem's"), std::string::npos) << msg;
+  msg = error([](json& j) { j["blocks"][1]["conv"]["in_channels"] = 8; });
+  EXPECT_NE(msg.find("do not match"), std::string::npos) << msg;
+  msg = error([](json& j) { j["blocks"][1]["conv"]["name"] = "ResNetBottleneck"; });
+  EXPECT_NE(msg.find("ResNetBasicLayer"), std::string::npos) << msg;
+}

@@ -9,6 +9,8 @@
 
 #include "small_network.h"
 #include "test_helpers.h"
+#include "zoo_files.h"
+#include "tinynas/search_space/zoo_json.h"
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/onnx.h"
 #include "tinynas/engine/quantize.h"
@@ -94,6 +96,34 @@ TEST(ToEngine, PerChannelNormalizationFoldsIntoTheStemExactly) {
   // The fixed map is the plain padded convolution.
   EXPECT_TRUE(torch::allclose(stem_conv(x, net->stem->weight, d.stem_stride, pad, {}),
                               torch::conv2d(x, net->stem->weight, {}, d.stem_stride, pad), 1e-5, 1e-6));
+}
+
+// ResNet-8 (basic blocks, 1x1 stride-2 shortcuts, ReLU after the add) with a per-channel normalization:
+// the engine float model computes LibTorch's function; a network file without an arch keeps it.
+TEST(ToEngine, ResNet8ComputesWhatLibTorchComputesAndSavesWithoutAnArch) {
+  torch::manual_seed(7);
+  const search_space::NetworkDesc d = search_space::load_zoo_json(tinynas_test::resnet8_path());
+  StaticNet net(d);
+  net->normalization = data::Normalization{{125.5, 123.2, 114.4}, {60.9, 60.2, 65.1}};
+  randomize_bn(*net);
+  net->eval();
+  const engine::FloatModel m = to_float_model(net);
+  EXPECT_EQ(m.op_names[5], "block1.shortcut");
+  EXPECT_EQ(m.op_names[7], "block1.add");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = (torch::randint(0, 256, {1, 3, 32, 32}).to(torch::kFloat32) - 128) / 128;
+  const torch::Tensor expected = net->forward(x).contiguous();
+  const auto got = engine::run_float(m, to_nhwc(x));
+  ASSERT_EQ(int64_t(got.size()), expected.numel());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected.data_ptr<float>()[i], 1e-4) << i;
+  tinynas_test::TempDir dir;
+  const std::string path = (dir.path / "resnet8.pt").string();
+  save_subnet(path, net, std::nullopt);
+  SubnetFile f = load_subnet(path);
+  EXPECT_FALSE(f.arch.has_value());
+  EXPECT_TRUE(f.net->desc.same_layers(d));
+  EXPECT_EQ(f.net->normalization, net->normalization);
+  EXPECT_TRUE(torch::equal(f.net->forward(x), expected));
 }
 
 // The normalization travels with the network: supernet and subnet files keep it, extract copies it.

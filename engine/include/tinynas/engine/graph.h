@@ -56,8 +56,9 @@ struct Graph {
   void clear();
 };
 
-// Builds the graph of a network: stem conv, per block [expand] -> depthwise -> project [-> add],
-// [feature mix], global average pool, fully connected. `out` is reused (the stage-1 hot path).
+// Builds the graph of a network: stem conv, per block [expand] -> depthwise -> project [-> add] (or a
+// basic block's conv1 -> [shortcut conv] -> conv2 -> add), [feature mix], global average pool, fully
+// connected. `out` is reused (the stage-1 hot path).
 void build_graph_into(const search_space::NetworkDesc& net, Graph& out);
 Graph build_graph(const search_space::NetworkDesc& net);
 

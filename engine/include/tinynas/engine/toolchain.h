@@ -22,8 +22,8 @@ struct Board {
   bool is_host() const { return core.empty(); }
 };
 
-// mps2-an386 (QEMU, Cortex-M4), mps2-an500 (QEMU, Cortex-M7), stm32f746 and stm32h743 (link only),
-// and host (the build machine's cc).
+// mps2-an386 (QEMU, Cortex-M4), mps2-an500 (QEMU, Cortex-M7), stm32f412, stm32f746 and stm32h743 (link
+// only), and host (the build machine's cc).
 const std::vector<Board>& known_boards();
 
 // Throws InputError listing the known names when `name` is not one of them.

@@ -1,6 +1,7 @@
 #pragma once
 // One subnet of an experiment's trained supernet: its accuracy (`tinynas eval`) and a standalone copy of
-// it, optionally fine-tuned (`tinynas extract`).
+// it, optionally fine-tuned (`tinynas extract`). `extract --network` trains a network given layer by layer
+// (a ResNet-8, a zoo network) on the experiment's data the same way, without a supernet.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,6 +38,9 @@ struct EvalResult {
 EvalResult evaluate_subnet(const EvalRequest& request);
 
 struct ExtractRequest : SubnetRequest {
+  // Instead of `arch`: a network JSON file (zoo_json.h) trained from random weights (needs finetune.epochs)
+  // at its resolution (or `resolution`), with the experiment's normalization.
+  std::string network;
   std::string out;             // the subnet file (.pt)
   bool from_scratch = false;   // re-initialize the weights (a static baseline; needs finetune.epochs > 0)
   bool test = false;           // also measure the test split
@@ -47,7 +51,8 @@ struct ExtractRequest : SubnetRequest {
 
 struct ExtractResult {
   std::string path;
-  search_space::ArchSpec arch;
+  std::optional<search_space::ArchSpec> arch;  // none for a --network
+  int resolution = 0;
   int blocks = 0;
   double extracted_holdout_top1 = 0;  // before fine-tuning
   double holdout_top1 = 0;            // of the file written

@@ -8,6 +8,7 @@
 
 #include "tinynas/evaluator/accuracy_predictor.h"
 #include "tinynas/nas/config.h"
+#include "tinynas/supernet/dataset.h"
 
 namespace tinynas::nas {
 
@@ -30,6 +31,11 @@ struct TrainResult {
 };
 
 TrainResult train_experiment(const TrainRequest& request);
+
+// The per-channel normalization a network's stem applies (data.normalize): the configured one, or the
+// training split's own statistics over a seeded sample of at most 10,000 images at `resolution` (the
+// supernet's largest).
+data::Normalization input_normalization(const data::DataConfig& data, const data::Dataset& train, int resolution);
 
 struct PredictorRequest {
   Experiment experiment;

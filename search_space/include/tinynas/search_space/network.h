@@ -1,25 +1,45 @@
 #pragma once
 // NetworkDesc: a MobileNetV2/ProxylessNAS-style network described layer by layer, the common form of
-// a sampled arch (SearchSpace::describe) and of an upstream model-zoo JSON file (zoo_json.h).
+// a sampled arch (SearchSpace::describe) and of an upstream model-zoo JSON file (zoo_json.h). Residual
+// basic blocks describe ResNets too (MLPerf Tiny's ResNet-8 reference).
 #include <string>
 #include <vector>
 
 namespace tinynas::search_space {
 
-// One mobile inverted bottleneck: [1x1 expand conv] -> kxk depthwise conv -> 1x1 projection conv,
-// each followed by BN (folded at inference) and ReLU6 except the projection; plus an identity
-// shortcut when `residual` (stride 1 and in_ch == out_ch).
+// The activation after every BN that has one (stem, expand, depthwise, feature mix, a basic block's
+// first conv and its add).
+enum class Activation { Relu6, Relu };
+const char* to_string(Activation act);
+
+enum class BlockKind {
+  // A mobile inverted bottleneck: [1x1 expand conv] -> kxk depthwise conv -> 1x1 projection conv, each
+  // followed by BN (folded at inference) and the activation except the projection; plus an identity
+  // shortcut when `residual` (stride 1 and in_ch == out_ch).
+  MBConv,
+  // A ResNet basic block: kxk conv (stride s) -> BN -> activation -> kxk conv -> BN, added to the
+  // shortcut, then the activation. The shortcut is the identity when `residual` (stride 1 and in_ch ==
+  // out_ch), else a 1x1 stride-s conv + BN. mid_ch == out_ch, no expand conv.
+  Basic,
+};
+
 struct BlockDesc {
   int in_ch = 0;
   int out_ch = 0;
-  int mid_ch = 0;  // channels of the depthwise conv; equals in_ch when there is no expand conv
+  int mid_ch = 0;  // channels of the depthwise conv (in_ch without an expand conv); a basic block's out_ch
   int kernel = 3;
   int stride = 1;
   bool has_expand = false;  // false for expand ratio 1
-  bool residual = false;
+  bool residual = false;    // an identity shortcut
+  BlockKind kind = BlockKind::MBConv;
+
+  // A basic block whose shortcut is a 1x1 convolution.
+  bool has_shortcut_conv() const { return kind == BlockKind::Basic && !residual; }
+  // A ResNet basic block of the given shape (its shortcut follows from stride and channels).
+  static BlockDesc basic(int in_ch, int out_ch, int kernel, int stride);
 
   bool operator==(const BlockDesc& o) const {
-    return in_ch == o.in_ch && out_ch == o.out_ch && mid_ch == o.mid_ch && kernel == o.kernel &&
+    return kind == o.kind && in_ch == o.in_ch && out_ch == o.out_ch && mid_ch == o.mid_ch && kernel == o.kernel &&
            stride == o.stride && has_expand == o.has_expand && residual == o.residual;
   }
 };
@@ -34,6 +54,7 @@ struct NetworkDesc {
   std::vector<BlockDesc> blocks;
   int feature_mix_out = 0;  // optional 1x1 conv + BN + ReLU6 before pooling; 0 = none
   int num_classes = 0;      // classifier: global average pool -> fully connected with bias
+  Activation activation = Activation::Relu6;
 
   // Channels entering the global pooling / classifier.
   int head_channels() const;
@@ -41,7 +62,7 @@ struct NetworkDesc {
   bool same_layers(const NetworkDesc& o) const {
     return resolution == o.resolution && in_channels == o.in_channels && stem_out == o.stem_out &&
            stem_kernel == o.stem_kernel && stem_stride == o.stem_stride && blocks == o.blocks &&
-           feature_mix_out == o.feature_mix_out && num_classes == o.num_classes;
+           feature_mix_out == o.feature_mix_out && num_classes == o.num_classes && activation == o.activation;
   }
   // Checks the channel chaining and the shape rules; throws InputError naming the layer.
   void validate() const;

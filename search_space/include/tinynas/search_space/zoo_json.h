@@ -1,6 +1,9 @@
 #pragma once
 // The upstream per-layer JSON format of the MCUNet / once-for-all model zoo: first_conv,
-// blocks[].mobile_inverted_conv + shortcut, feature_mix_layer, classifier, resolution.
+// blocks[].mobile_inverted_conv + shortcut, feature_mix_layer, classifier, resolution. Extended for
+// ResNets: a block {"name": "ResidualBlock", "conv": {"name": "ResNetBasicLayer", in_channels,
+// out_channels, kernel_size, stride, act_func}, "shortcut": IdentityLayer or a 1x1 ConvLayer of the
+// block's stride}; act_func "relu" or "relu6", the same in every layer.
 #include <string>
 
 #include "tinynas/search_space/network.h"

@@ -34,13 +34,14 @@ std::string read_string(torch::serialize::InputArchive& archive, const std::stri
 
 namespace tinynas::supernet {
 
-// A standalone subnet: its arch, its network description and its weights.
+// A standalone network: its network description, its weights and, for a subnet of a space, its arch
+// (none for a network given layer by layer, e.g. ResNet-8).
 struct SubnetFile {
-  search_space::ArchSpec arch;
+  std::optional<search_space::ArchSpec> arch;
   StaticNet net{nullptr};
   std::string path;
 };
-void save_subnet(const std::string& path, StaticNet& net, const search_space::ArchSpec& arch);
+void save_subnet(const std::string& path, StaticNet& net, const std::optional<search_space::ArchSpec>& arch);
 SubnetFile load_subnet(const std::string& path);  // core::InputError naming the path
 
 }  // namespace tinynas::supernet

@@ -17,6 +17,10 @@ namespace tinynas::supernet {
 
 // ReLU6 as hardtanh: the same function, and about 40 % faster to train in LibTorch than clamp.
 inline torch::Tensor clipped_relu6(const torch::Tensor& x) { return torch::hardtanh(x, 0.0, 6.0); }
+// A network's activation (NetworkDesc::activation).
+inline torch::Tensor activate(const torch::Tensor& x, search_space::Activation act) {
+  return act == search_space::Activation::Relu ? torch::relu(x) : clipped_relu6(x);
+}
 
 // The stem convolution (no bias) of (pixel - 128) / 128 inputs. A per-channel normalization is applied
 // after the zero padding: x -> x * 128 / std[c] + (128 - mean[c]) / std[c], i.e. (pixel - mean[c]) /
@@ -94,22 +98,26 @@ class ElasticBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ElasticBlock);
 
-// The static counterpart of one block: plain weights of one kernel size and mid width.
+// The static counterpart of one block: plain weights of one kernel size and mid width; or a ResNet
+// basic block (conv1, conv2, the optional shortcut conv).
 struct StaticBlockImpl : torch::nn::Module {
-  explicit StaticBlockImpl(const search_space::BlockDesc& desc);
+  StaticBlockImpl(const search_space::BlockDesc& desc, search_space::Activation activation);
   torch::Tensor forward(const torch::Tensor& x);
   search_space::BlockDesc desc;
+  search_space::Activation activation;
   torch::nn::Conv2d expand{nullptr};
   torch::nn::BatchNorm2d expand_bn{nullptr};
   torch::nn::Conv2d depthwise{nullptr};
   torch::nn::BatchNorm2d depthwise_bn{nullptr};
   torch::nn::Conv2d project{nullptr};
   torch::nn::BatchNorm2d project_bn{nullptr};
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
+  torch::nn::BatchNorm2d conv1_bn{nullptr}, conv2_bn{nullptr}, shortcut_bn{nullptr};
 };
 TORCH_MODULE(StaticBlock);
 
-// A plain network built from a NetworkDesc: stem conv + BN + ReLU6, the blocks, an optional feature-mix
-// 1x1 conv + BN + ReLU6, global average pooling, a linear classifier. Extracted subnets, fine-tuning
+// A plain network built from a NetworkDesc: stem conv + BN + activation, the blocks, an optional
+// feature-mix 1x1 conv + BN + activation, global average pooling, a linear classifier. Extracted subnets, fine-tuning
 // and the quantizer's float reference all use it.
 class StaticNetImpl : public torch::nn::Module {
  public:

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Search quality on CIFAR-10 (MLPerf Tiny's image classification task) from a user's JPEG class folders:
+# trains the supernet of configs/experiments/cifar10.yaml, builds its accuracy predictor (Kendall tau and
+# the noise ceiling), searches under two budgets (an SRAM-bound one, and ResNet-8's own SRAM and Flash),
+# then trains every network for the same epochs with the same recipe: the searched winner and the
+# scaled MobileNetV2 / ProxylessNAS baselines fine-tuned from the supernet, MLPerf Tiny's ResNet-8
+# (configs/networks/resnet8-cifar10.json) from random weights. Each is exported for the emulated
+# Cortex-M4: holdout top-1 in float and int8, peak SRAM, Flash and instructions per inference.
+#
+# Usage: scripts/bench_cifar10.sh PATH_TO_TAR [BUILD_DIR]
+#   PATH_TO_TAR holds train/<class>/*.jpg (CIFAR-10's 50,000 training images); the holdout (10,000
+#   images, seeded) is carved from it, as the experiment says.
+#   TINYNAS_BENCH_DIR           work folder (default build/bench-cifar10): data, supernet, searches, networks
+#   TINYNAS_BENCH_TRAIN_LIMIT   stop the supernet's training after this long (a `timeout` duration, e.g.
+#                               2h) with a checkpoint; run the script again to continue (exit 3 until done)
+#   TINYNAS_BENCH_EPOCHS        training epochs of every compared network (default 15)
+#   TINYNAS_BENCH_LR            their learning rate (default 0.05 from the supernet, ResNet-8 0.1)
+#   TINYNAS_BENCH_SAMPLES       subnets measured for the predictor (default 300)
+#   TINYNAS_BENCH_SRAM_BUDGET   the SRAM-bound budget (default "--sram 64K --flash 512K")
+#   TINYNAS_BENCH_EVAL_IMAGES   holdout images of the float / int8 top-1 (default -1: all 10,000)
+#   A quick trial of the whole pipeline (figures meaningless): TINYNAS_BENCH_SUPERNET_EPOCHS=1
+#   TINYNAS_BENCH_MAX_STEPS=2 TINYNAS_BENCH_EPOCHS=1 TINYNAS_BENCH_SAMPLES=10 TINYNAS_BENCH_EVAL_IMAGES=100
+# Every step writes its result in the work folder and is skipped when that result is there, so an
+# interrupted run continues where it stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+TAR="${1:-}"
+BUILD="${2:-build}"
+[[ -n "$TAR" ]] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ -f "$TAR" ]] || { echo "bench_cifar10.sh: no such file: $TAR" >&2; exit 2; }
+TN="$ROOT/$BUILD/tinynas"
+[[ -x "$TN" ]] || { echo "bench_cifar10.sh: $TN not built" >&2; exit 1; }
+WORK="${TINYNAS_BENCH_DIR:-$BUILD/bench-cifar10}"
+mkdir -p "$WORK"
+WORK="$(cd "$WORK" && pwd)"
+EPOCHS="${TINYNAS_BENCH_EPOCHS:-15}"
+LR="${TINYNAS_BENCH_LR:-0.05}"
+SAMPLES="${TINYNAS_BENCH_SAMPLES:-300}"
+read -r -a SRAM_BUDGET <<<"${TINYNAS_BENCH_SRAM_BUDGET:---sram 64K --flash 512K}"
+EVAL_IMAGES="${TINYNAS_BENCH_EVAL_IMAGES:--1}"
+QUICK=()  # a cap on the steps of every epoch, for trials
+[[ -n "${TINYNAS_BENCH_MAX_STEPS:-}" ]] && QUICK=(--max-steps-per-epoch "$TINYNAS_BENCH_MAX_STEPS")
+SUPERNET_EPOCHS=()
+[[ -n "${TINYNAS_BENCH_SUPERNET_EPOCHS:-}" ]] && SUPERNET_EPOCHS=(--epochs "$TINYNAS_BENCH_SUPERNET_EPOCHS")
+EXPERIMENT="$WORK/experiment.yaml"
+SUPERNET="$WORK/supernet/supernet.pt"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+log() { echo "== $(date +%H:%M:%S) $*"; }
+
+# 1. The data, unpacked once (into a temporary folder first, so a broken unpack is never taken as done).
+if [[ ! -d "$WORK/data/train" ]]; then
+  log "unpacking $TAR"
+  rm -rf "$WORK/data.tmp"
+  mkdir -p "$WORK/data.tmp"
+  tar -xzf "$TAR" -C "$WORK/data.tmp"
+  [[ -d "$WORK/data.tmp/train" ]] || { echo "bench_cifar10.sh: $TAR has no train/ folder" >&2; exit 2; }
+  mv "$WORK/data.tmp" "$WORK/data"
+fi
+
+# 2. The experiment, pinned: a copy of the shipped space and of the experiment, pointing at the data and
+#    at the supernet trained here.
+if [[ ! -f "$EXPERIMENT" ]]; then
+  cp configs/spaces/cifar10.yaml "$WORK/space.yaml"
+  sed -e "s#^space: .*#space: $WORK/space.yaml#" -e "s#^  path: .*#  path: $WORK/data#" \
+      -e "s#^  resolutions: \(.*\)#  resolutions: \1\n  checkpoint: $SUPERNET#" \
+      configs/experiments/cifar10.yaml >"$EXPERIMENT.tmp"
+  mv "$EXPERIMENT.tmp" "$EXPERIMENT"
+fi
+
+# 3. The supernet, in chunks of TINYNAS_BENCH_TRAIN_LIMIT when set.
+if [[ ! -f "$SUPERNET" ]]; then
+  resume=()
+  [[ -f "$WORK/supernet/checkpoint.pt" ]] && resume=(--resume)
+  log "training the supernet ${resume[*]}"
+  limit=()
+  [[ -n "${TINYNAS_BENCH_TRAIN_LIMIT:-}" ]] && limit=(timeout --signal=TERM --kill-after=10m "$TINYNAS_BENCH_TRAIN_LIMIT")
+  rc=0
+  "${limit[@]}" "$TN" train --config "$EXPERIMENT" --out "$WORK/supernet" "${resume[@]}" "${SUPERNET_EPOCHS[@]}" \
+    "${QUICK[@]}" || rc=$?
+  if [[ $rc -eq 3 || $rc -eq 124 ]]; then
+    log "training stopped with a checkpoint ($(tail -n 1 "$WORK/supernet/metrics.csv" 2>/dev/null | cut -d, -f1-3)); run again to continue"
+    exit 3
+  fi
+  [[ $rc -eq 0 ]] || exit "$rc"
+fi
+
+# 4. The accuracy predictor: Kendall tau on held-out subnets and the noise ceiling.
+if [[ ! -f "$WORK/predictor.txt" ]]; then
+  log "building the predictor from $SAMPLES subnets"
+  "$TN" predictor build --config "$EXPERIMENT" --samples "$SAMPLES" --noise-check >"$WORK/predictor.tmp"
+  mv "$WORK/predictor.tmp" "$WORK/predictor.txt"
+fi
+cat "$WORK/predictor.txt"
+
+# 5. ResNet-8's budget: its peak SRAM (arena + stack) and Flash on the experiment's MCU.
+RESNET8="$ROOT/configs/networks/resnet8-cifar10.json"
+"$TN" --log-level warn profile "$RESNET8" --config "$EXPERIMENT" --json >"$WORK/resnet8-profile.json"
+read -r R8_SRAM R8_FLASH < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["totals"]
+print(t["peak_sram_bytes"], t["flash"]["total_bytes"])' "$WORK/resnet8-profile.json")
+log "ResNet-8's budget: SRAM $R8_SRAM B, Flash $R8_FLASH B"
+
+# 6. The searches.
+search() {  # name limits...
+  local name="$1"
+  shift
+  if [[ ! -f "$WORK/search-$name/report.json" ]]; then
+    log "search '$name': $*"
+    "$TN" --log-level warn search --config "$EXPERIMENT" "$@" --no-firmware --out "$WORK/search-$name" \
+      >"$WORK/search-$name.txt"
+  fi
+  cat "$WORK/search-$name.txt"
+}
+search sram-bound "${SRAM_BUDGET[@]}"
+search resnet8-budget --sram "$R8_SRAM" --flash "$R8_FLASH"
+
+# 7. Every network trained for the same epochs, then exported and run on the emulated Cortex-M4.
+train_and_export() {  # budget name source(arch file | network file)
+  local budget="$1" name="$2" source="$3"
+  local net="$WORK/networks/$budget-$name"
+  mkdir -p "$WORK/networks"
+  if [[ ! -f "$net.pt" ]]; then
+    log "training $name ($budget): $EPOCHS epochs"
+    if [[ "$name" == resnet8 ]]; then
+      "$TN" --log-level warn extract --config "$EXPERIMENT" --network "$source" --finetune "$EPOCHS" \
+        --lr "${TINYNAS_BENCH_LR:-0.1}" "${QUICK[@]}" --out "$net.pt" >"$net.train.txt"
+    else
+      "$TN" --log-level warn extract --config "$EXPERIMENT" --arch "$source" --finetune "$EPOCHS" --lr "$LR" \
+        "${QUICK[@]}" --out "$net.pt" >"$net.train.txt"
+    fi
+  fi
+  if [[ ! -f "$net.profile.json" ]]; then
+    "$TN" --log-level warn profile "$source" --config "$EXPERIMENT" --json >"$net.profile.tmp"
+    mv "$net.profile.tmp" "$net.profile.json"
+  fi
+  if [[ ! -f "$net.export.txt" ]]; then
+    log "exporting $name ($budget) for mps2-an386"
+    "$TN" --log-level warn export --config "$EXPERIMENT" --subnet "$net.pt" --mcu mps2-an386 --run-qemu \
+      --eval-images "$EVAL_IMAGES" --force --out "$net.bundle" >"$net.export.tmp"
+    mv "$net.export.tmp" "$net.export.txt"
+  fi
+}
+for budget in sram-bound resnet8-budget; do
+  for name in winner baseline-mobilenetv2 baseline-proxylessnas; do
+    if [[ -f "$WORK/search-$budget/$name.json" ]]; then
+      train_and_export "$budget" "$name" "$WORK/search-$budget/$name.json"
+    fi
+  done
+done
+train_and_export resnet8-budget resnet8 "$RESNET8"
+
+# 8. The table.
+log "holdout top-1 after $EPOCHS epochs each, on the emulated Cortex-M4"
+python3 - "$WORK" <<'EOF'
+import glob, json, os, re, sys
+print("| budget | network | float top-1 | int8 top-1 | peak SRAM | Flash | MACs | instructions (M4) | per MAC |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+for export in sorted(glob.glob(os.path.join(sys.argv[1], "networks", "*.export.txt"))):
+    base = export[:-len(".export.txt")]
+    stem = os.path.basename(base)
+    budget = "resnet8-budget" if stem.startswith("resnet8-budget-") else "sram-bound"
+    text = open(export).read()
+    acc = re.search(r"float ([0-9.]+) %, int8 ([0-9.]+) %", text)
+    instructions = int(re.search(r"total: (\d+) instructions", text).group(1))
+    t = json.load(open(base + ".profile.json"))["totals"]
+    print(f"| {budget} | {stem[len(budget) + 1:]} | {acc.group(1)} % | {acc.group(2)} % | {t['peak_sram_bytes']:,} B "
+          f"| {t['flash']['total_bytes']:,} B | {t['macs']:,} | {instructions:,} | {instructions / t['macs']:.2f} |")
+EOF
