@@ -16,10 +16,10 @@
 #   TINYNAS_BENCH_EPOCHS        training epochs of every compared network (default 15)
 #   TINYNAS_BENCH_LR            their learning rate (default 0.05 from the supernet, ResNet-8 0.1)
 #   TINYNAS_BENCH_SAMPLES       subnets measured for the predictor (default 300)
-#   TINYNAS_BENCH_SRAM_BUDGET   the SRAM-bound budget (default "--sram 64K --flash 512K")
+#   TINYNAS_BENCH_SRAM_BUDGET   the SRAM-bound budget (default "--sram 32K --flash 256K")
 #   TINYNAS_BENCH_EVAL_IMAGES   holdout images of the float / int8 top-1 (default -1: all 10,000)
 #   A quick trial of the whole pipeline (figures meaningless): TINYNAS_BENCH_SUPERNET_EPOCHS=1
-#   TINYNAS_BENCH_MAX_STEPS=2 TINYNAS_BENCH_EPOCHS=1 TINYNAS_BENCH_SAMPLES=10 TINYNAS_BENCH_EVAL_IMAGES=100
+#   TINYNAS_BENCH_MAX_STEPS=2 TINYNAS_BENCH_EPOCHS=1 TINYNAS_BENCH_SAMPLES=15 TINYNAS_BENCH_EVAL_IMAGES=100
 # Every step writes its result in the work folder and is skipped when that result is there, so an
 # interrupted run continues where it stopped.
 set -euo pipefail
@@ -37,7 +37,7 @@ WORK="$(cd "$WORK" && pwd)"
 EPOCHS="${TINYNAS_BENCH_EPOCHS:-15}"
 LR="${TINYNAS_BENCH_LR:-0.05}"
 SAMPLES="${TINYNAS_BENCH_SAMPLES:-300}"
-read -r -a SRAM_BUDGET <<<"${TINYNAS_BENCH_SRAM_BUDGET:---sram 64K --flash 512K}"
+read -r -a SRAM_BUDGET <<<"${TINYNAS_BENCH_SRAM_BUDGET:---sram 32K --flash 256K}"
 EVAL_IMAGES="${TINYNAS_BENCH_EVAL_IMAGES:--1}"
 QUICK=()  # a cap on the steps of every epoch, for trials
 [[ -n "${TINYNAS_BENCH_MAX_STEPS:-}" ]] && QUICK=(--max-steps-per-epoch "$TINYNAS_BENCH_MAX_STEPS")

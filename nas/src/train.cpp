@@ -135,20 +135,24 @@ std::vector<search_space::ArchSpec> predictor_samples(const supernet::SupernetFi
   return sampled;
 }
 
-// Measures in chunks for the progress bar (every rank's share counted). A stop signal (Slurm's time
-// limit) ends measure_all between two measurements with the cache saved: the same request then measures
-// only what is missing.
+// Measures in chunks for the progress bar (every rank's share counted; cached figures are not, so that
+// rate and ETA are this run's). A stop signal (Slurm's time limit) ends measure_all between two
+// measurements with the cache saved: the same request then measures only what is missing.
 std::vector<evaluator::MeasuredArch> measure_samples(evaluator::SubnetAccuracy& accuracy, const std::vector<search_space::ArchSpec>& sampled) {
   const dist::Cluster& cluster = dist::Cluster::world();
   std::vector<evaluator::MeasuredArch> measured;
-  core::ProgressBar progress("measuring subnets", int64_t(sampled.size()), "subnets");
+  auto uncached = [&](auto begin, auto end) {
+    return int64_t(std::count_if(begin, end, [&](const search_space::ArchSpec& a) { return accuracy.cached(a) < 0; }));
+  };
+  core::ProgressBar progress("measuring subnets", uncached(sampled.begin(), sampled.end()), "subnets");
   const size_t chunk = size_t(8 * cluster.size());
   for (size_t first = 0; first < sampled.size(); first += chunk) {
     const std::vector<search_space::ArchSpec> part(sampled.begin() + std::ptrdiff_t(first),
                                      sampled.begin() + std::ptrdiff_t(std::min(sampled.size(), first + chunk)));
+    const int64_t to_measure = uncached(part.begin(), part.end());
     const std::vector<double> top1 = accuracy.measure_all(part, cluster);
     for (size_t k = 0; k < part.size(); ++k) measured.push_back({part[k], top1[k]});
-    progress.advance(int64_t(part.size()));
+    if (to_measure > 0) progress.advance(to_measure);
   }
   progress.finish();
   accuracy.save();
