@@ -93,7 +93,7 @@ Runner add_export(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--eval-images", o->eval_images,
-                  "report float vs int8 top-1 on this many test images (-1: "
+                  "report float vs int8 top-1 on a seeded sample of this many test images (-1: "
                   "the whole test split)")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of random weights and random inputs")->capture_default_str();

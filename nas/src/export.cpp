@@ -209,7 +209,11 @@ ExportResult export_network(const ExportRequest& q) {
                              std::to_string(train->channels()));
     calibration = load_images(*train, q.calibration_images, in.h, x.train.options.seed, true);
     tests = load_images(*test, q.test_inputs, in.h, 0, false);
-    if (q.eval_images != 0) evaluation = load_images(*test, q.eval_images < 0 ? test->size() : q.eval_images, in.h, 0, false);
+    // Part of a split is a seeded sample of all of it: splits may be ordered by class (image folders).
+    if (q.eval_images != 0) {
+      const int count = q.eval_images < 0 ? test->size() : std::min(q.eval_images, test->size());
+      evaluation = load_images(*test, count, in.h, x.train.options.seed, count < test->size());
+    }
   } else {
     if (q.eval_images != 0) throw core::InputError("--eval-images needs a network that takes the experiment's images");
     spdlog::info("calibrating on random pixels (the network does not take the experiment's images)");
