@@ -79,7 +79,8 @@ if [[ ! -f "$SUPERNET" ]]; then
   "${limit[@]}" "$TN" train --config "$EXPERIMENT" --out "$WORK/supernet" "${resume[@]}" "${SUPERNET_EPOCHS[@]}" \
     "${QUICK[@]}" || rc=$?
   if [[ $rc -eq 3 || $rc -eq 124 ]]; then
-    log "training stopped with a checkpoint ($(tail -n 1 "$WORK/supernet/metrics.csv" 2>/dev/null | cut -d, -f1-3)); run again to continue"
+    at=$(grep -o "at step [0-9]*/[0-9]* of epoch [0-9]*" "$WORK/supernet/train.log" | tail -n 1 || true)
+    log "training stopped with a checkpoint ${at:-at the end of an epoch}; run again to continue"
     exit 3
   fi
   [[ $rc -eq 0 ]] || exit "$rc"
