@@ -79,8 +79,7 @@ if [[ ! -f "$SUPERNET" ]]; then
   "${limit[@]}" "$TN" train --config "$EXPERIMENT" --out "$WORK/supernet" "${resume[@]}" "${SUPERNET_EPOCHS[@]}" \
     "${QUICK[@]}" || rc=$?
   if [[ $rc -eq 3 || $rc -eq 124 ]]; then
-    at=$(grep -o "at step [0-9]*/[0-9]* of epoch [0-9]*" "$WORK/supernet/train.log" | tail -n 1 || true)
-    log "training stopped with a checkpoint ${at:-at the end of an epoch}; run again to continue"
+    log "training stopped with a checkpoint (its step is in the line above); run again to continue"
     exit 3
   fi
   [[ $rc -eq 0 ]] || exit "$rc"
