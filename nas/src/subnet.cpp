@@ -71,9 +71,14 @@ ExtractResult extract_subnet(const ExtractRequest& q) {
   ExtractResult r;
   r.path = q.out;
   supernet::StaticNet net{nullptr};
-  const auto train = data::open_split(x.data, "train");
+  // The training split, read only when something needs it (a plain extraction does not).
+  std::shared_ptr<const data::Dataset> train;
+  auto training_split = [&]() -> const data::Dataset& {
+    if (!train) train = data::open_split(x.data, "train");
+    return *train;
+  };
   if (!q.network.empty()) {
-    net = network_from_file(q, *train);
+    net = network_from_file(q, training_split());
   } else {
     auto f = open_supernet(q);
     r.arch = resolve_arch(f, q.arch, q.resolution);
@@ -99,7 +104,7 @@ ExtractResult extract_subnet(const ExtractRequest& q) {
     supernet::FinetuneOptions options = q.finetune;
     options.batch_size = x.train.options.batch_size;
     options.seed = x.train.options.seed;
-    supernet::finetune(net, *train, *holdout, r.resolution, options, q.on_finetune_step);
+    supernet::finetune(net, training_split(), *holdout, r.resolution, options, q.on_finetune_step);
   }
   supernet::save_subnet(q.out, net, r.arch);
   r.blocks = int(net->desc.blocks.size());
