@@ -18,6 +18,7 @@ PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   libopenmpi-dev openmpi-bin slurm-wlm munge
   dataset-fashion-mnist
+  python3-torch python3-torchvision  # the ONNX import tests export networks with torch.onnx.export
 )
 
 if [[ "${TINYNAS_SKIP_INSTALL:-0}" != 1 ]]; then

@@ -4,6 +4,7 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
@@ -102,6 +103,10 @@ struct Value {
   // reader: the op can then absorb a following activation, batch norm or bias. -1 otherwise.
   int producer = -1;
   bool quantized = false;  // an int8/uint8 ONNX tensor (the engine holds its real value)
+  // Zero padding of a Pad node not yet applied (top, left, bottom, right): `tensor` and `shape` are the
+  // unpadded input; the Conv or AveragePool that reads it pads instead.
+  std::array<int64_t, 4> pad{};
+  bool padded() const { return pad != std::array<int64_t, 4>{}; }
 };
 
 const onnx::AttributeProto* find_attribute(const NodeProto& node, const char* name) {
@@ -165,6 +170,9 @@ class Importer {
   std::map<std::string, std::vector<const NodeProto*>> readers_;
   std::set<std::string> graph_outputs_;
   std::map<std::string, std::vector<int64_t>> declared_shapes_;  // -1 for an unknown dimension
+  // The graph input's batch as the model declares it (-1: symbolic). The engine runs batch 1: every
+  // activation's ONNX shape here has batch 1, and a declared first dimension equal to this one agrees.
+  int64_t batch_ = 1;
 
   // ---- errors
 
@@ -320,8 +328,19 @@ class Importer {
     const std::string who = "graph input '" + name + "'" + describe_readers(name);
     std::vector<int64_t> dims;
     for (const auto& d : type.shape().dim()) {
-      if (!d.has_dim_value()) fail(who + ": every dimension must be fixed");
-      dims.push_back(d.dim_value());
+      if (d.has_dim_value()) {
+        dims.push_back(d.dim_value());
+      } else if (dims.empty()) {
+        dims.push_back(-1);  // a symbolic batch, as torch.onnx.export writes with dynamic_axes
+      } else {
+        fail(who + ": dimension " + std::to_string(dims.size()) +
+             (d.dim_param().empty() ? "" : " ('" + d.dim_param() + "')") + " must be fixed; only the batch may vary");
+      }
+    }
+    // Any batch, fixed or symbolic, becomes 1: the engine runs one input at a time.
+    if (dims.size() >= 2 && (dims[0] == -1 || dims[0] > 1)) {
+      batch_ = dims[0];
+      dims[0] = 1;
     }
     Value v;
     v.shape = dims;
@@ -363,7 +382,7 @@ class Importer {
   int add_input_tensor(const std::vector<int64_t>& dims, const std::string& who) {
     const bool batch_one = !dims.empty() && dims[0] == 1;
     if (dims.size() < 2 || dims.size() > 4 || !batch_one)
-      fail(who + " has shape " + shape_string(dims) + "; the engine takes [1,C], [1,C,L] or [1,C,H,W] (batch 1)");
+      fail(who + " has shape " + shape_string(dims) + "; the engine takes [N,C], [N,C,L] or [N,C,H,W] (run with N = 1)");
     for (int64_t d : dims)
       if (d < 1 || d > (1 << 24)) fail(who + " has shape " + shape_string(dims) + ": dimensions must be in [1, 2^24]");
     // Each dimension may be fine and their product still be 2^40 (a terabyte of calibration data); in
@@ -380,9 +399,16 @@ class Importer {
 
   void set_output() {
     const auto& outputs = model_.graph().output();
-    if (outputs.size() != 1) fail("the engine has one output; the graph has " + std::to_string(outputs.size()));
+    if (outputs.size() != 1) {
+      std::string names;
+      for (const auto& v : outputs) names += (names.empty() ? "'" : ", '") + v.name() + "'";
+      fail("the engine has one output; the graph has " + std::to_string(outputs.size()) +
+           (names.empty() ? "" : " (" + names + ")"));
+    }
     auto it = values_.find(outputs[0].name());
     if (it == values_.end()) fail("graph output '" + outputs[0].name() + "' is a constant");
+    if (it->second.padded())
+      fail("graph output '" + outputs[0].name() + "' is written by a Pad; the engine folds Pad into a following Conv or AveragePool only");
     m_.graph.output = it->second.tensor;
   }
 
@@ -431,7 +457,8 @@ class Importer {
     if (it != declared_shapes_.end()) {
       const auto& declared = it->second;
       bool same = declared.size() == v.shape.size();
-      for (size_t i = 0; same && i < declared.size(); ++i) same = declared[i] < 0 || declared[i] == v.shape[i];
+      for (size_t i = 0; same && i < declared.size(); ++i)
+        same = declared[i] < 0 || declared[i] == v.shape[i] || (i == 0 && v.shape[i] == 1 && declared[i] == batch_);
       if (!same)
         fail(node, "output '" + name + "' has shape " + shape_string(v.shape) + " but the model declares " +
                        shape_string(declared));
@@ -488,6 +515,19 @@ class Importer {
         {"Gemm", [](Importer& i, const NodeProto& n) { i.import_gemm(n); }},
         {"MatMul", [](Importer& i, const NodeProto& n) { i.import_matmul(n); }},
         {"Add", [](Importer& i, const NodeProto& n) { i.import_add(n); }},
+        {"Sub", [](Importer& i, const NodeProto& n) { i.import_scale_or_shift(n); }},
+        {"Mul", [](Importer& i, const NodeProto& n) { i.import_scale_or_shift(n); }},
+        {"Div", [](Importer& i, const NodeProto& n) { i.import_scale_or_shift(n); }},
+        {"Pad", [](Importer& i, const NodeProto& n) { i.import_pad(n); }},
+        {"ReduceMean", [](Importer& i, const NodeProto& n) { i.import_reduce_mean(n); }},
+        {"Shape", [](Importer& i, const NodeProto& n) { i.import_shape(n); }},
+        // Shape arithmetic: folded when every input is a constant (after Shape), refused on activations.
+        {"Gather", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
+        {"Unsqueeze", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
+        {"Squeeze", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
+        {"Concat", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
+        {"Slice", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
+        {"Cast", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
         {"BatchNormalization", [](Importer& i, const NodeProto& n) { i.import_batch_norm(n); }},
         {"Relu", [](Importer& i, const NodeProto& n) { i.import_activation(n, Activation::Relu); }},
         {"Clip", [](Importer& i, const NodeProto& n) { i.import_clip(n); }},
@@ -511,6 +551,10 @@ class Importer {
     if (op != "Constant" && std::all_of(node.input().begin(), node.input().end(),
                                         [&](const std::string& in) { return in.empty() || constants_.count(in); }))
       return fold_constants(node);
+    if (op != "Conv" && op != "AveragePool")
+      for (const auto& in : node.input())
+        if (auto it = values_.find(in); it != values_.end() && it->second.padded())
+          fail(node, "reads the output of a Pad ('" + in + "'); the engine folds Pad into a following Conv or AveragePool only");
     node_importers().at(op)(*this, node);
   }
 
@@ -538,9 +582,250 @@ class Importer {
         fail(node, "the shape of the folded constant is unknown");
       c.dims = it->second;
       constants_[node.output(0)] = std::move(c);
+    } else if (op == "Gather") {
+      constants_[node.output(0)] = fold_gather(node);
+    } else if (op == "Unsqueeze" || op == "Squeeze") {
+      constants_[node.output(0)] = fold_squeeze(node, op == "Unsqueeze");
+    } else if (op == "Concat") {
+      constants_[node.output(0)] = fold_concat(node);
+    } else if (op == "Slice") {
+      constants_[node.output(0)] = fold_slice(node);
+    } else if (op == "Cast") {
+      constants_[node.output(0)] = fold_cast(node);
+    } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+      constants_[node.output(0)] = fold_arithmetic(node);
     } else {
       fail(node, "constant folding of this op is not supported");
     }
+  }
+
+  // ---- shape arithmetic on constants (what exporters write around a Reshape: Shape -> Gather ->
+  // Unsqueeze -> Concat, and the like)
+
+  void constants_only(const NodeProto& node) const {
+    fail(node, "the engine runs this op on constants only (shape arithmetic); input '" + first_activation(node) +
+                   "' is an activation");
+  }
+
+  std::string first_activation(const NodeProto& node) const {
+    for (const auto& in : node.input())
+      if (!in.empty() && !constants_.count(in)) return in;
+    return "";
+  }
+
+  static std::vector<int64_t> strides_of(const std::vector<int64_t>& dims) {
+    std::vector<int64_t> strides(dims.size(), 1);
+    for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
+    return strides;
+  }
+
+  // An axis in [-rank, rank) made non-negative.
+  int64_t axis_in(const NodeProto& node, int64_t axis, size_t rank) const {
+    if (axis < -int64_t(rank) || axis >= int64_t(rank))
+      fail(node, "axis " + std::to_string(axis) + " is outside a tensor of rank " + std::to_string(rank));
+    return axis < 0 ? axis + int64_t(rank) : axis;
+  }
+
+  // The values of an integer constant (shape arithmetic, pads, axes) as int64: a float constant
+  // passed through Cast may hold anything.
+  std::vector<int64_t> integers(const NodeProto& node, const Constant& c, const char* what) const {
+    std::vector<int64_t> v;
+    for (double d : c.values) {
+      if (!(std::abs(d) <= 9007199254740992.0) || d != std::trunc(d))  // 2^53: exact in a double
+        fail(node, std::string(what) + " holds " + format_number(d) + ", not an integer in [-2^53, 2^53]");
+      v.push_back(int64_t(d));
+    }
+    return v;
+  }
+
+  // The largest constant shape arithmetic may produce (16 Mi values): a fuzzed model must not make the
+  // importer allocate terabytes.
+  void check_folded_size(const NodeProto& node, const std::vector<int64_t>& dims) const {
+    double n = 1;
+    for (int64_t d : dims) n *= double(d);
+    if (n > double(int64_t(1) << 24)) fail(node, "folds to a constant of shape " + shape_string(dims) + ", more than 2^24 values");
+  }
+
+  // A list of integers from attribute `name` (opsets before `input_from`) or from input `input`.
+  std::vector<int64_t> ints_from(const NodeProto& node, const char* name, int input, int64_t input_from) const {
+    if (opset_ < input_from) return attribute_ints(node, name);
+    if (!has_input(node, input)) return {};
+    return integers(node, constant(node, input, name), name);
+  }
+
+  Constant fold_gather(const NodeProto& node) const {
+    const Constant& data = constant(node, 0, "data");
+    const Constant& indices = constant(node, 1, "indices");
+    if (data.dims.empty()) fail(node, "gathering from a scalar");
+    const int64_t axis = axis_in(node, attribute_int(node, "axis", 0), data.dims.size());
+    Constant out;
+    out.type = data.type;
+    out.dims.assign(data.dims.begin(), data.dims.begin() + axis);
+    out.dims.insert(out.dims.end(), indices.dims.begin(), indices.dims.end());
+    out.dims.insert(out.dims.end(), data.dims.begin() + axis + 1, data.dims.end());
+    check_folded_size(node, out.dims);
+    const int64_t outer = product(data.dims, 0, size_t(axis)), inner = product(data.dims, size_t(axis) + 1);
+    const int64_t extent = data.dims[size_t(axis)];
+    const std::vector<int64_t> index_values = integers(node, indices, "indices");
+    for (int64_t o = 0; o < outer; ++o)
+      for (const int64_t index : index_values) {
+        const int64_t k = index < 0 ? index + extent : index;
+        if (k < 0 || k >= extent) fail(node, "index " + std::to_string(index) + " is outside [0, " + std::to_string(extent) + ")");
+        for (int64_t i = 0; i < inner; ++i) out.values.push_back(data.values[size_t((o * extent + k) * inner + i)]);
+      }
+    return out;
+  }
+
+  Constant fold_squeeze(const NodeProto& node, bool unsqueeze) const {
+    Constant out = constant(node, 0, "data");
+    const std::vector<int64_t> axes = ints_from(node, "axes", 1, 13);
+    if (unsqueeze) {
+      const size_t rank = out.dims.size() + axes.size();
+      std::vector<bool> inserted(rank, false);
+      for (int64_t a : axes) inserted[size_t(axis_in(node, a, rank))] = true;
+      if (size_t(std::count(inserted.begin(), inserted.end(), true)) != axes.size()) fail(node, "repeated axes");
+      std::vector<int64_t> dims;
+      size_t next = 0;
+      for (size_t i = 0; i < rank; ++i) dims.push_back(inserted[i] ? 1 : out.dims[next++]);
+      out.dims = dims;
+    } else {
+      std::vector<bool> removed(out.dims.size(), axes.empty());
+      for (int64_t a : axes) removed[size_t(axis_in(node, a, out.dims.size()))] = true;
+      std::vector<int64_t> dims;
+      for (size_t i = 0; i < out.dims.size(); ++i) {
+        if (!removed[i]) dims.push_back(out.dims[i]);
+        else if (out.dims[i] != 1 && !axes.empty()) fail(node, "axis " + std::to_string(i) + " is not of size 1");
+        else if (out.dims[i] != 1) dims.push_back(out.dims[i]);
+      }
+      out.dims = dims;
+    }
+    return out;
+  }
+
+  Constant fold_concat(const NodeProto& node) const {
+    const Constant& first = constant(node, 0, "input");
+    if (first.dims.empty()) fail(node, "concatenating scalars");
+    const int64_t axis = axis_in(node, attribute_int(node, "axis", 0), first.dims.size());
+    std::vector<const Constant*> parts;
+    Constant out;
+    out.type = first.type;
+    out.dims = first.dims;
+    out.dims[size_t(axis)] = 0;
+    for (int i = 0; i < node.input_size(); ++i) {
+      const Constant& c = constant(node, i, "input");
+      bool same = c.dims.size() == first.dims.size();
+      for (size_t d = 0; same && d < c.dims.size(); ++d) same = int64_t(d) == axis || c.dims[d] == first.dims[d];
+      if (!same) fail(node, "inputs " + shape_string(first.dims) + " and " + shape_string(c.dims) + " do not concatenate");
+      out.dims[size_t(axis)] += c.dims[size_t(axis)];
+      parts.push_back(&c);
+    }
+    const int64_t outer = product(first.dims, 0, size_t(axis));
+    for (int64_t o = 0; o < outer; ++o)
+      for (const Constant* c : parts) {
+        const int64_t block = product(c->dims, size_t(axis));
+        out.values.insert(out.values.end(), c->values.begin() + o * block, c->values.begin() + (o + 1) * block);
+      }
+    return out;
+  }
+
+  Constant fold_slice(const NodeProto& node) const {
+    const Constant& data = constant(node, 0, "data");
+    const size_t rank = data.dims.size();
+    const std::vector<int64_t> starts = ints_from(node, "starts", 1, 10), ends = ints_from(node, "ends", 2, 10);
+    std::vector<int64_t> axes = ints_from(node, "axes", 3, 10), steps = opset_ < 10 ? std::vector<int64_t>{} : ints_from(node, "steps", 4, 10);
+    if (axes.empty())
+      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+      fail(node, "starts, ends, axes and steps differ in length");
+    std::vector<int64_t> first(rank, 0), step(rank, 1), count(data.dims);
+    for (size_t i = 0; i < starts.size(); ++i) {
+      const size_t a = size_t(axis_in(node, axes[i], rank));
+      const int64_t n = data.dims[a], s = steps[i];
+      if (s == 0 || s < -(int64_t(1) << 53)) fail(node, "step " + std::to_string(s) + " is out of range");
+      // ONNX's clamping: to [0, n] going forward, to [-1, n - 1] going backward.
+      auto clamp = [&](int64_t v, int64_t lo, int64_t hi) { return std::clamp<int64_t>(v < 0 ? v + n : v, lo, hi); };
+      const int64_t b = s > 0 ? clamp(starts[i], 0, n) : clamp(starts[i], 0, n - 1);
+      const int64_t e = s > 0 ? clamp(ends[i], 0, n) : clamp(ends[i], -1, n - 1);
+      first[a] = b;
+      step[a] = s;
+      count[a] = s > 0 ? (e > b ? 1 + (e - b - 1) / s : 0) : (b > e ? 1 + (b - e - 1) / -s : 0);
+    }
+    Constant out;
+    out.type = data.type;
+    out.dims = count;
+    const std::vector<int64_t> in_strides = strides_of(data.dims), out_strides = strides_of(count);
+    for (int64_t i = 0; i < product(count); ++i) {
+      int64_t offset = 0;
+      for (size_t d = 0; d < rank; ++d) offset += (first[d] + (i / out_strides[d]) % count[d] * step[d]) * in_strides[d];
+      out.values.push_back(data.values[size_t(offset)]);
+    }
+    return out;
+  }
+
+  Constant fold_cast(const NodeProto& node) const {
+    Constant out = constant(node, 0, "input");
+    out.type = int32_t(attribute_int(node, "to", TensorProto::FLOAT));
+    const bool integer = out.type == TensorProto::INT64 || out.type == TensorProto::INT32 || out.type == TensorProto::INT8 ||
+                         out.type == TensorProto::UINT8;
+    if (!integer && out.type != TensorProto::FLOAT && out.type != TensorProto::DOUBLE)
+      fail(node, "casting to " + TensorProto::DataType_Name(TensorProto::DataType(out.type)) + " is not supported");
+    for (double& v : out.values) v = integer ? std::trunc(v) : out.type == TensorProto::FLOAT ? double(float(v)) : v;
+    return out;
+  }
+
+  // Add, Sub, Mul, Div of two constants with ONNX's (numpy's) broadcasting; integer division truncates.
+  Constant fold_arithmetic(const NodeProto& node) const {
+    const Constant& a = constant(node, 0, "A");
+    const Constant& b = constant(node, 1, "B");
+    const size_t rank = std::max(a.dims.size(), b.dims.size());
+    auto aligned = [&](const Constant& c) {
+      std::vector<int64_t> dims(rank - c.dims.size(), 1);
+      dims.insert(dims.end(), c.dims.begin(), c.dims.end());
+      return dims;
+    };
+    const std::vector<int64_t> da = aligned(a), db = aligned(b);
+    Constant out;
+    out.type = a.type;
+    for (size_t d = 0; d < rank; ++d) {
+      if (da[d] != db[d] && da[d] != 1 && db[d] != 1)
+        fail(node, "shapes " + shape_string(a.dims) + " and " + shape_string(b.dims) + " do not broadcast");
+      out.dims.push_back(da[d] == 1 ? db[d] : da[d]);
+    }
+    check_folded_size(node, out.dims);
+    const std::vector<int64_t> sa = strides_of(da), sb = strides_of(db), so = strides_of(out.dims);
+    const bool integer = out.type != TensorProto::FLOAT && out.type != TensorProto::DOUBLE;
+    const std::string& op = node.op_type();
+    for (int64_t i = 0; i < product(out.dims); ++i) {
+      int64_t ia = 0, ib = 0;
+      for (size_t d = 0; d < rank; ++d) {
+        const int64_t k = (i / so[d]) % out.dims[d];
+        ia += (da[d] == 1 ? 0 : k) * sa[d];
+        ib += (db[d] == 1 ? 0 : k) * sb[d];
+      }
+      const double x = a.values[size_t(ia)], y = b.values[size_t(ib)];
+      double r = 0;
+      if (op == "Add") r = x + y;
+      else if (op == "Sub") r = x - y;
+      else if (op == "Mul") r = x * y;
+      else if (integer && y == 0) fail(node, "integer division by zero");
+      else r = integer ? std::trunc(x / y) : x / y;
+      out.values.push_back(out.type == TensorProto::FLOAT ? double(float(r)) : r);
+    }
+    return out;
+  }
+
+  // The shape of an activation (batch 1, as the engine runs it) is a constant.
+  void import_shape(const NodeProto& node) {
+    const Value& x = activation(node, 0, /*quantized_ok=*/true);
+    const int64_t rank = int64_t(x.shape.size());
+    auto bound = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank); };
+    const int64_t start = bound(attribute_int(node, "start", 0)), end = bound(attribute_int(node, "end", rank));
+    Constant c;
+    c.type = TensorProto::INT64;
+    for (int64_t i = start; i < end; ++i) c.values.push_back(double(x.shape[size_t(i)]));
+    c.dims = {int64_t(c.values.size())};
+    constants_[node.output(0)] = std::move(c);
   }
 
   // The per-element scale and zero point of QuantizeLinear / DequantizeLinear on a constant `x`.
@@ -638,6 +923,10 @@ class Importer {
     const std::string auto_pad = attribute_string(node, "auto_pad", "NOTSET");
     if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID")
       fail(node, "auto_pad '" + auto_pad + "' is not supported");
+    if (x.padded()) {  // a Pad before: its zeros join the node's own (ONNX order top, left, bottom, right)
+      if (auto_pad != "NOTSET") fail(node, "auto_pad after a Pad is not supported");
+      for (size_t i = 0; i < 4; ++i) pads[i] += x.pad[i];
+    }
     const bool ceil_mode = pooling && attribute_int(node, "ceil_mode", 0) != 0;
     const int64_t k = kernel_h, s = strides[0];
 
@@ -913,6 +1202,80 @@ class Importer {
     channel_affine(node, x, std::vector<float>(shift.size(), 1.0f), shift);
   }
 
+  // Sub, Mul or Div of an activation and a per-channel constant: a scale and shift, folded into the
+  // producer or a 1x1 depthwise conv (Add is import_add).
+  void import_scale_or_shift(const NodeProto& node) {
+    const std::string& op = node.op_type();
+    const bool first_constant = constants_.count(node.input(0)) > 0;
+    const bool second_constant = has_input(node, 1) && constants_.count(node.input(1)) > 0;
+    if (!first_constant && !second_constant)
+      fail(node, "both operands are activations; the engine " + op + "s an activation by a constant only");
+    const int xi = first_constant ? 1 : 0;
+    const Value& x = activation(node, xi);
+    const Constant& c = constant(node, 1 - xi, "the constant operand");
+    const std::vector<float> v = per_channel(node, c, x, "the constant operand");
+    const size_t n = v.size();
+    std::vector<float> scale(n, 1.0f), shift(n, 0.0f);
+    for (size_t i = 0; i < n; ++i) {
+      if (op == "Mul") {
+        scale[i] = v[i];
+      } else if (op == "Sub") {  // x - c, or c - x
+        scale[i] = first_constant ? -1.0f : 1.0f;
+        shift[i] = first_constant ? v[i] : -v[i];
+      } else {  // Div
+        if (first_constant) fail(node, "dividing a constant by an activation is not supported");
+        if (v[i] == 0.0f) fail(node, "division by zero");
+        scale[i] = 1.0f / v[i];
+      }
+    }
+    channel_affine(node, x, scale, shift);
+  }
+
+  // Zero padding of the spatial axes: nothing when every pad is 0, else folded into the Conv or
+  // AveragePool that reads it (import_node refuses any other reader).
+  void import_pad(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    const std::string mode = attribute_string(node, "mode", "constant");
+    if (mode != "constant") fail(node, "mode '" + mode + "': the engine pads with zeros only");
+    std::vector<int64_t> pads;
+    double value = 0.0;
+    if (opset_ < 11) {
+      pads = attribute_ints(node, "pads");
+      value = attribute_float(node, "value", 0.0f);
+    } else {
+      pads = integers(node, constant(node, 1, "pads"), "pads");
+      if (has_input(node, 2)) value = scalar(node, 2, "constant_value");
+    }
+    const size_t rank = x.shape.size();
+    std::vector<int64_t> axes;
+    if (opset_ >= 18 && has_input(node, 3)) {
+      for (const int64_t a : integers(node, constant(node, 3, "axes"), "axes")) axes.push_back(axis_in(node, a, rank));
+    } else {
+      for (size_t a = 0; a < rank; ++a) axes.push_back(int64_t(a));
+    }
+    if (pads.size() != 2 * axes.size())
+      fail(node, std::to_string(pads.size()) + " pads for " + std::to_string(axes.size()) + " axes");
+    if (value != 0.0) fail(node, "padding with " + format_number(value) + ": the engine pads with zeros only");
+    std::array<int64_t, 4> pad{};
+    for (size_t i = 0; i < axes.size(); ++i) {
+      const int64_t before = pads[i], after = pads[i + axes.size()];
+      if (before < 0 || after < 0) fail(node, "negative pads (cropping) are not supported");
+      if (before == 0 && after == 0) continue;
+      if (rank != 4 || axes[i] < 2) fail(node, "the engine pads the height and width of [1,C,H,W] only");
+      pad[size_t(axes[i] - 2)] += before;
+      pad[size_t(axes[i])] += after;
+    }
+    for (size_t i = 0; i < 4; ++i) pad[i] += x.pad[i];
+    Value y = x;
+    y.pad = pad;
+    y.producer = -1;
+    if (y.padded()) {
+      values_[node.output(0)] = y;  // the padded shape is checked on the reader's output
+    } else {
+      define_alias(node, x, x.shape, x.quantized);
+    }
+  }
+
   void import_batch_norm(const NodeProto& node) {
     const Value& x = activation(node, 0);
     if (attribute_int(node, "training_mode", 0) != 0 || node.output_size() > 1)
@@ -976,12 +1339,23 @@ class Importer {
     if (node.output_size() > 1 && !node.output(1).empty()) fail(node, "the Indices output is not supported");
     const auto kernel = attribute_ints(node, "kernel_shape");
     if (kernel.size() != 2) fail(node, "kernel_shape " + shape_string(kernel) + ": the engine pools 2-D windows");
+    const std::vector<int64_t> own_pads = attribute_ints(node, "pads");
+    const bool own_padding = std::any_of(own_pads.begin(), own_pads.end(), [](int64_t p) { return p != 0; }) ||
+                             attribute_string(node, "auto_pad", "NOTSET") != "NOTSET";
+    // One window over the whole unpadded input (torch's AvgPool2d(8) on an 8x8 map): a global average
+    // pool, whatever the window's shape.
+    if (average && !own_padding && !x.padded() && kernel[0] == x.shape[2] && kernel[1] == x.shape[3])
+      return add_global_average_pool(node, x, {1, x.shape[1], 1, 1});
+    // A Pad before an AveragePool: its zeros count in the average.
+    const bool include_pad = attribute_int(node, "count_include_pad", 0) != 0 || x.padded();
+    if (average && x.padded() && own_padding && attribute_int(node, "count_include_pad", 0) == 0)
+      fail(node, "padding of its own (not counted) after a Pad (counted) is not supported");
     const Window win = window(node, x, kernel[0], kernel[1], true);
     const int c = channels(x);
     const int out = m_.graph.add_tensor(win.out_h, win.out_w, c);
     const std::vector<int64_t> shape{1, c, win.out_h, win.out_w};
     int index = -1;
-    if (average && attribute_int(node, "count_include_pad", 0) != 0) {
+    if (average && include_pad) {
       // The padding counts in the average: a depthwise conv with weights 1 / k^2 over zero padding.
       if (attribute_int(node, "ceil_mode", 0) != 0) fail(node, "count_include_pad together with ceil_mode is not supported");
       FloatOpParams p;
@@ -997,11 +1371,32 @@ class Importer {
   void import_global_average_pool(const NodeProto& node) {
     const Value& x = activation(node, 0);
     if (x.shape.size() < 3) fail(node, "expects [1,C,H,W] or [1,C,L], got " + shape_string(x.shape));
+    std::vector<int64_t> shape(x.shape.size(), 1);
+    shape[1] = channels(x);
+    add_global_average_pool(node, x, shape);
+  }
+
+  // The mean over the spatial axes (torchvision's x.mean([2, 3])): a global average pool.
+  void import_reduce_mean(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    const size_t rank = x.shape.size();
+    std::vector<int64_t> axes = ints_from(node, "axes", 1, 18);
+    for (int64_t& a : axes) a = axis_in(node, a, rank);
+    std::sort(axes.begin(), axes.end());
+    std::vector<int64_t> spatial;
+    for (size_t a = 2; a < rank; ++a) spatial.push_back(int64_t(a));
+    if (rank < 3 || axes != spatial)
+      fail(node, "axes " + shape_string(axes) + " of " + shape_string(x.shape) +
+                     ": the engine averages over every spatial axis only (a global average pool)");
+    std::vector<int64_t> shape{1, channels(x)};
+    if (attribute_int(node, "keepdims", 1) != 0) shape.resize(rank, 1);
+    add_global_average_pool(node, x, shape);
+  }
+
+  void add_global_average_pool(const NodeProto& node, const Value& x, const std::vector<int64_t>& shape) {
     const Tensor t = m_.graph.tensors[size_t(x.tensor)];
     const int out = m_.graph.add_tensor(1, 1, t.c);
     const int index = add_op(node, OpKind::GlobalAvgPool, x.tensor, out, {}, t.h);
-    std::vector<int64_t> shape(x.shape.size(), 1);
-    shape[1] = t.c;
     define(node, Value{out, shape, index, false});
   }
 
@@ -1042,7 +1437,9 @@ class Importer {
     const Value& x = activation(node, 0, /*quantized_ok=*/true);
     const Constant& shape = constant(node, 1, "shape");
     const bool allow_zero = attribute_int(node, "allowzero", 0) != 0;
-    std::vector<int64_t> target(shape.values.begin(), shape.values.end());
+    std::vector<int64_t> target = integers(node, shape, "shape");
+    // A model exported with a fixed batch N > 1 reshapes to [N, ...]: the engine's batch is 1.
+    if (batch_ > 1 && !target.empty() && target[0] == batch_) target[0] = 1;
     int64_t known = 1;
     int inferred = -1;
     for (size_t i = 0; i < target.size(); ++i) {

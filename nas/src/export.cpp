@@ -166,7 +166,10 @@ engine::FloatModel float_network(const ExportRequest& q, bool& trained_on_experi
     fm = supernet::to_float_model(net);
     trained_on_experiment_data = true;
   }
-  if (fm.graph.name.empty())
+  // torch.onnx.export names every graph alike: the file's name says more.
+  const bool exporter_default_name = fm.graph.name == "torch_jit" || fm.graph.name == "torch-jit-export" ||
+                                     fm.graph.name == "main_graph";
+  if (fm.graph.name.empty() || exporter_default_name)
     fm.graph.name = fs::path(!q.onnx.empty() ? q.onnx : !q.subnet.empty() ? q.subnet : q.arch).stem().string();
   if (fm.graph.name.empty()) fm.graph.name = "model";
   return fm;

@@ -125,10 +125,45 @@ TEST(OnnxImportErrors, InputAndOutputCounts) {
   std::string msg = input_error_message([&] { import_onnx(two_inputs.finish("y")); });
   EXPECT_TRUE(contains(msg, "the engine takes one input; the graph has 2 ('x', 'x2')")) << msg;
 
-  OnnxBuilder batch({2, 2, 4, 4});
-  batch.node("Relu", {"x"}, "y");
-  msg = input_error_message([&] { import_onnx(batch.finish("y")); });
-  EXPECT_TRUE(contains(msg, "graph input 'x' (read by Relu 'y') has shape [2,2,4,4]")) << msg;
+  OnnxBuilder two_outputs({1, 2, 4, 4});
+  two_outputs.node("Relu", {"x"}, "y");
+  two_outputs.node("Relu", {"x"}, "z");
+  two_outputs.finish("y");
+  msg = input_error_message([&] { import_onnx(two_outputs.finish("z")); });
+  EXPECT_TRUE(contains(msg, "the engine has one output; the graph has 2 ('y', 'z')")) << msg;
+
+  // Only the batch may be symbolic.
+  OnnxBuilder symbolic({1, 2, 4, 4});
+  symbolic.graph.mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(2)->set_dim_param("height");
+  symbolic.node("Relu", {"x"}, "y");
+  msg = input_error_message([&] { import_onnx(symbolic.finish("y")); });
+  EXPECT_TRUE(contains(msg, "graph input 'x' (read by Relu 'y'): dimension 2 ('height') must be fixed")) << msg;
+}
+
+// A fixed batch N > 1 or a symbolic one (torch.onnx.export's dynamic_axes) runs as batch 1, also
+// through the Reshape to [N, -1] of a fixed batch and the Shape -> Gather -> Unsqueeze -> Concat chain
+// that x.view(x.size(0), -1) exports to with a symbolic batch.
+TEST(OnnxImportErrors, AnyBatchRunsAsBatchOne) {
+  for (const bool symbolic : {false, true}) {
+    SCOPED_TRACE(symbolic ? "symbolic batch" : "batch 2");
+    OnnxBuilder b({2, 3, 4, 4});
+    auto* batch = b.graph.mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0);
+    if (symbolic) batch->set_dim_param("batch");
+    b.node("Relu", {"x"}, "r");
+    if (symbolic) {
+      b.node("Shape", {"r"}, "shape");
+      OnnxBuilder::integer(b.node("Gather", {"shape", b.int64_constant("zero", {0})}, "n"), "axis", 0);
+      OnnxBuilder::integer(b.node("Concat", {"n", b.int64_constant("rest", {-1})}, "target"), "axis", 0);
+      b.node("Reshape", {"r", "target"}, "f");
+    } else {
+      b.node("Reshape", {"r", b.int64_constant("target", {2, -1})}, "f");
+    }
+    b.node("Gemm", {"f", b.constant("w", {48, 5}, 1)}, "y");
+    const FloatModel m = import_onnx(b.finish("y", 2));
+    const Tensor& in = m.graph.tensors[size_t(m.graph.input)];
+    EXPECT_EQ(in.elements(), 48);
+    EXPECT_EQ(m.graph.tensors[size_t(m.graph.output)].elements(), 5);
+  }
 }
 
 }  // namespace

@@ -175,3 +175,134 @@ TEST(OnnxImport, RefusesWhatTheEngineCannotRun) {
 }
 
 }  // namespace
+
+namespace {
+
+// Conv (3x3, no pads of its own) on [1,3,6,6]; `pads` as a Pad node before it (ONNX order: begins of
+// N, C, H, W, then ends) or, when `as_attribute`, as the conv's pads (top, left, bottom, right).
+onnx::ModelProto padded_conv(const std::vector<int64_t>& pads, bool as_attribute) {
+  OnnxBuilder b({1, 3, 6, 6});
+  std::string x = "x";
+  if (!as_attribute) {
+    b.node("Pad", {"x", b.int64_constant("pads", pads)}, "p");
+    x = "p";
+  }
+  auto& conv = b.node("Conv", {x, b.constant("w", {4, 3, 3, 3}, 1), b.constant("b", {4}, 2)}, "y");
+  if (as_attribute) OnnxBuilder::ints(conv, "pads", {pads[2], pads[3], pads[6], pads[7]});
+  return b.finish("y");
+}
+
+TEST(OnnxImport, PadFoldsIntoTheFollowingConv) {
+  for (const auto& pads : {std::vector<int64_t>{0, 0, 1, 1, 0, 0, 1, 1}, {0, 0, 1, 0, 0, 0, 0, 1}, {0, 0, 0, 0, 0, 0, 0, 0}}) {
+    const FloatModel with_pad = import_onnx(padded_conv(pads, false));
+    const FloatModel reference = import_onnx(padded_conv(pads, true));
+    ASSERT_EQ(with_pad.graph.ops.size(), 1u);
+    ASSERT_EQ(with_pad.graph.tensors[size_t(with_pad.graph.output)].elements(),
+              reference.graph.tensors[size_t(reference.graph.output)].elements());
+    const std::vector<float> x = random_input(reference.graph, 3);
+    EXPECT_LT(max_abs_diff(run_float(with_pad, x), run_float(reference, x)), 1e-6f);
+  }
+  // Anything but a Conv or AveragePool after a non-zero Pad, other modes and values are refused.
+  OnnxBuilder b({1, 3, 6, 6});
+  b.node("Pad", {"x", b.int64_constant("pads", {0, 0, 1, 1, 0, 0, 1, 1})}, "p");
+  b.node("Relu", {"p"}, "y");
+  std::string msg = input_error_message([&] { import_onnx(b.finish("y")); });
+  EXPECT_NE(msg.find("Relu 'y': reads the output of a Pad ('p')"), std::string::npos) << msg;
+  msg = one_node_error("Pad", {"pads"}, [](OnnxBuilder& b, onnx::NodeProto& n) {
+    b.int64_constant("pads", {0, 0, 1, 1, 0, 0, 1, 1});
+    auto* mode = n.add_attribute();
+    mode->set_name("mode");
+    mode->set_type(onnx::AttributeProto::STRING);
+    mode->set_s("reflect");
+  });
+  EXPECT_NE(msg.find("Pad 'the_node': mode 'reflect': the engine pads with zeros only"), std::string::npos) << msg;
+}
+
+// Conv -> Mul -> Sub -> Div by per-channel constants: folded into the conv's weights and bias.
+TEST(OnnxImport, PerChannelMulSubDivFoldIntoTheConv) {
+  const std::vector<float> scale = {0.5f, -2.0f, 1.5f, 3.0f}, shift = {0.1f, -0.2f, 0.3f, 0.0f}, divisor = {2.0f, 4.0f, -1.0f, 0.5f};
+  auto model = [&](bool arithmetic) {
+    OnnxBuilder b({1, 3, 6, 6});
+    b.node("Conv", {"x", b.constant("w", {4, 3, 3, 3}, 1), b.constant("b", {4}, 2)}, "c");
+    if (!arithmetic) return b.finish("c");
+    b.node("Mul", {"c", b.constant("scale", {4, 1, 1}, scale)}, "m");
+    b.node("Sub", {"m", b.constant("shift", {1, 4, 1, 1}, shift)}, "s");
+    b.node("Div", {"s", b.constant("divisor", {4, 1, 1}, divisor)}, "y");
+    return b.finish("y");
+  };
+  const FloatModel folded = import_onnx(model(true));
+  const FloatModel conv = import_onnx(model(false));
+  ASSERT_EQ(folded.graph.ops.size(), 1u);
+  const std::vector<float> x = random_input(conv.graph, 4);
+  std::vector<float> want = run_float(conv, x);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = (want[i] * scale[i % 4] - shift[i % 4]) / divisor[i % 4];
+  EXPECT_LT(max_abs_diff(run_float(folded, x), want), 1e-5f);
+
+  // A constant minus an activation; two activations are refused.
+  OnnxBuilder b({1, 2, 3, 3});
+  b.node("Sub", {b.constant("c", {}, std::vector<float>{1.0f}), "x"}, "y");
+  const FloatModel reversed = import_onnx(b.finish("y"));
+  const std::vector<float> x2 = random_input(reversed.graph, 5);
+  std::vector<float> want2 = x2;
+  for (float& v : want2) v = 1.0f - v;
+  EXPECT_LT(max_abs_diff(run_float(reversed, x2), want2), 1e-6f);
+  const std::string msg = one_node_error("Mul", {"x"}, [](OnnxBuilder&, onnx::NodeProto&) {});
+  EXPECT_NE(msg.find("Mul 'the_node': both operands are activations"), std::string::npos) << msg;
+}
+
+TEST(OnnxImport, ReduceMeanOverHeightAndWidthIsAGlobalAveragePool) {
+  auto model = [](const std::string& op, int64_t keepdims) {
+    OnnxBuilder b({1, 3, 5, 4});
+    auto& node = b.node(op, {"x"}, "y");
+    if (op == "ReduceMean") {
+      OnnxBuilder::ints(node, "axes", {-1, 2});
+      OnnxBuilder::integer(node, "keepdims", keepdims);
+    }
+    return b.finish("y", keepdims ? 4 : 2);
+  };
+  const FloatModel reference = import_onnx(model("GlobalAveragePool", 1));
+  const std::vector<float> x = random_input(reference.graph, 6);
+  for (const int64_t keepdims : {0, 1}) {
+    const FloatModel m = import_onnx(model("ReduceMean", keepdims));
+    ASSERT_EQ(m.graph.ops.size(), 1u);
+    EXPECT_EQ(m.graph.ops[0].kind, OpKind::GlobalAvgPool);
+    EXPECT_LT(max_abs_diff(run_float(m, x), run_float(reference, x)), 1e-6f);
+  }
+  const std::string msg = one_node_error("ReduceMean", {}, [](OnnxBuilder&, onnx::NodeProto& n) { OnnxBuilder::ints(n, "axes", {1}); });
+  EXPECT_NE(msg.find("ReduceMean 'the_node': axes [1]"), std::string::npos) << msg;
+}
+
+// A Reshape target computed from the input's shape with Slice, Squeeze, Unsqueeze, Cast, Mul and Concat
+// folds to a constant; the same ops on an activation are refused.
+TEST(OnnxImport, ShapeArithmeticFoldsToConstants) {
+  OnnxBuilder b({1, 3, 4, 4});
+  b.node("Shape", {"x"}, "shape");
+  b.node("Slice", {"shape", b.int64_constant("start", {1}), b.int64_constant("end", {4})}, "chw");  // [3, 4, 4]
+  b.node("Unsqueeze", {"chw", b.int64_constant("axes0", {0})}, "chw2");                            // [[3, 4, 4]]
+  b.node("Squeeze", {"chw2", b.int64_constant("axes1", {0})}, "chw3");                               // [3, 4, 4]
+  auto& cast = b.node("Cast", {"chw3"}, "chw_f");
+  OnnxBuilder::integer(cast, "to", onnx::TensorProto::FLOAT);
+  b.node("Mul", {"chw_f", b.constant("ones", {3}, std::vector<float>{1.0f, 1.0f, 1.0f})}, "chw_m");
+  auto& back = b.node("Cast", {"chw_m"}, "chw_i");
+  OnnxBuilder::integer(back, "to", onnx::TensorProto::INT64);
+  b.node("Slice", {"chw_i", b.int64_constant("s0", {0}), b.int64_constant("e0", {1})}, "c");  // [3]
+  b.node("Mul", {"c", b.int64_constant("pixels", {16})}, "n");                                    // [48]
+  OnnxBuilder::integer(b.node("Concat", {b.int64_constant("one", {1}), "n"}, "target"), "axis", 0);  // [1, 48]
+  b.node("Reshape", {"x", "target"}, "r");
+  b.node("Gemm", {"r", b.constant("w", {48, 5}, 1)}, "y");
+  const FloatModel m = import_onnx(b.finish("y", 2));
+
+  OnnxBuilder flat({1, 3, 4, 4});
+  flat.node("Flatten", {"x"}, "r");
+  flat.node("Gemm", {"r", flat.constant("w", {48, 5}, 1)}, "y");
+  const FloatModel reference = import_onnx(flat.finish("y", 2));
+  const std::vector<float> x = random_input(m.graph, 8);
+  EXPECT_LT(max_abs_diff(run_float(m, x), run_float(reference, x)), 1e-6f);
+
+  const std::string msg = one_node_error("Cast", {}, [](OnnxBuilder&, onnx::NodeProto& n) {
+    OnnxBuilder::integer(n, "to", onnx::TensorProto::FLOAT);
+  });
+  EXPECT_NE(msg.find("Cast 'the_node': the engine runs this op on constants only"), std::string::npos) << msg;
+}
+
+}  // namespace

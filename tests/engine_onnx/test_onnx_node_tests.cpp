@@ -1,17 +1,19 @@
-// ONNX's own backend node tests (Debian's libonnx-testdata): every case of the ops the importer
-// covers is imported and run on the engine's float reference (run_float) against the expected
-// output, or must be refused with an InputError that names its op.
+// ONNX's own backend test cases (Debian's libonnx-testdata): the node tests of the ops the importer
+// covers, and every pytorch-converted and simple model. Each is imported and run on the engine's float
+// reference (run_float) against the expected output, or must be refused with an InputError that names
+// one of its ops.
 //
 // The test data gives every graph input, weights included; the engine takes one input, so inputs 1..n
 // (W and B of Conv, B and C of Gemm, BatchNormalization's parameters, Clip's bounds, the scales and
-// zero points of the quantization ops) are bound as constants (initializers) before the import. A
-// batch of N > 1 runs item by item: the graph's input and output get batch 1 when both have the batch
-// first.
+// zero points of the quantization ops) are bound as constants (initializers) before the import. The
+// importer runs a batch of N > 1 as batch 1 (onnx.h): the cases run item by item.
 #include <dirent.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,47 +29,66 @@ using tinynas_test::load_proto;
 
 namespace {
 
-// The cases of the node-test folder this suite covers: names starting with one of these.
+// The node tests this suite covers: names starting with one of these. Every pytorch-converted and
+// simple case is covered.
 const std::vector<std::string> kCasePrefixes = {
     "test_conv",  "test_averagepool", "test_maxpool",  "test_globalaveragepool", "test_gemm",
     "test_clip",  "test_add",         "test_flatten",  "test_batchnorm",         "test_quantizelinear",
     "test_dequantizelinear"};
 const std::vector<std::string> kSingleCases = {"test_relu", "test_qlinearconv"};
+const std::vector<std::string> kWholeFolders = {"pytorch-converted", "simple"};
 
 // The cases the engine runs; every other covered case must be refused with a clean InputError.
 const std::vector<std::string> kPassing = {
-    "test_averagepool_2d_ceil", "test_averagepool_2d_default", "test_averagepool_2d_pads",
-    "test_averagepool_2d_pads_count_include_pad", "test_averagepool_2d_precomputed_pads",
-    "test_averagepool_2d_precomputed_pads_count_include_pad", "test_averagepool_2d_precomputed_same_upper",
-    "test_averagepool_2d_precomputed_strides", "test_averagepool_2d_same_lower",
-    "test_averagepool_2d_same_upper", "test_averagepool_2d_strides", "test_batchnorm_epsilon",
-    "test_batchnorm_example", "test_clip_default_min", "test_conv_with_autopad_same",
-    "test_conv_with_strides_and_asymmetric_padding", "test_conv_with_strides_no_padding",
-    "test_conv_with_strides_padding", "test_flatten_axis1", "test_flatten_default_axis",
-    "test_flatten_negative_axis3", "test_gemm_alpha", "test_gemm_beta", "test_gemm_default_no_bias",
-    "test_gemm_default_scalar_bias", "test_gemm_default_single_elem_vector_bias",
-    "test_gemm_default_vector_bias", "test_gemm_default_zero_bias", "test_gemm_transposeB",
-    "test_globalaveragepool", "test_globalaveragepool_precomputed", "test_maxpool_2d_ceil",
-    "test_maxpool_2d_default", "test_maxpool_2d_pads", "test_maxpool_2d_precomputed_pads",
-    "test_maxpool_2d_precomputed_same_upper", "test_maxpool_2d_precomputed_strides",
-    "test_maxpool_2d_same_lower", "test_maxpool_2d_same_upper", "test_maxpool_2d_strides", "test_qlinearconv",
-    "test_relu",
+    "node/test_averagepool_2d_ceil", "node/test_averagepool_2d_default", "node/test_averagepool_2d_pads",
+    "node/test_averagepool_2d_pads_count_include_pad", "node/test_averagepool_2d_precomputed_pads",
+    "node/test_averagepool_2d_precomputed_pads_count_include_pad", "node/test_averagepool_2d_precomputed_same_upper",
+    "node/test_averagepool_2d_precomputed_strides", "node/test_averagepool_2d_same_lower",
+    "node/test_averagepool_2d_same_upper", "node/test_averagepool_2d_strides", "node/test_batchnorm_epsilon",
+    "node/test_batchnorm_example", "node/test_clip_default_min", "node/test_conv_with_autopad_same",
+    "node/test_conv_with_strides_and_asymmetric_padding", "node/test_conv_with_strides_no_padding",
+    "node/test_conv_with_strides_padding", "node/test_flatten_axis1", "node/test_flatten_default_axis",
+    "node/test_flatten_negative_axis3", "node/test_gemm_alpha", "node/test_gemm_beta", "node/test_gemm_default_no_bias",
+    "node/test_gemm_default_scalar_bias", "node/test_gemm_default_single_elem_vector_bias",
+    "node/test_gemm_default_vector_bias", "node/test_gemm_default_zero_bias", "node/test_gemm_transposeB",
+    "node/test_globalaveragepool", "node/test_globalaveragepool_precomputed", "node/test_maxpool_2d_ceil",
+    "node/test_maxpool_2d_default", "node/test_maxpool_2d_pads", "node/test_maxpool_2d_precomputed_pads",
+    "node/test_maxpool_2d_precomputed_same_upper", "node/test_maxpool_2d_precomputed_strides",
+    "node/test_maxpool_2d_same_lower", "node/test_maxpool_2d_same_upper", "node/test_maxpool_2d_strides", "node/test_qlinearconv",
+    "node/test_relu",
+    // pytorch-converted and simple
+    "pytorch-converted/test_AvgPool2d", "pytorch-converted/test_AvgPool2d_stride",
+    "pytorch-converted/test_BatchNorm1d_3d_input_eval", "pytorch-converted/test_BatchNorm2d_eval",
+    "pytorch-converted/test_BatchNorm2d_momentum_eval", "pytorch-converted/test_Conv2d_depthwise",
+    "pytorch-converted/test_Conv2d_depthwise_padded", "pytorch-converted/test_Conv2d_depthwise_strided",
+    "pytorch-converted/test_Conv2d_padding", "pytorch-converted/test_Conv2d_strided", "pytorch-converted/test_Linear",
+    "pytorch-converted/test_MaxPool2d", "pytorch-converted/test_ReLU", "pytorch-converted/test_Softmax",
+    "pytorch-converted/test_softmax_lastdim", "simple/test_single_relu_model",
 };
 
-std::string node_dir() { return TINYNAS_ONNX_NODE_TESTS; }
+std::string data_dir() { return TINYNAS_ONNX_TEST_DATA; }
 
-std::vector<std::string> covered_cases() {
-  std::vector<std::string> cases;
-  if (DIR* d = opendir(node_dir().c_str())) {
-    while (dirent* e = readdir(d)) {
-      const std::string name = e->d_name;
-      const bool prefixed = std::any_of(kCasePrefixes.begin(), kCasePrefixes.end(),
-                                        [&](const std::string& p) { return name.rfind(p, 0) == 0; });
-      if (prefixed || std::count(kSingleCases.begin(), kSingleCases.end(), name)) cases.push_back(name);
-    }
+std::vector<std::string> folder_cases(const std::string& folder) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir((data_dir() + "/" + folder).c_str())) {
+    while (dirent* e = readdir(d))
+      if (std::string(e->d_name).rfind("test_", 0) == 0) names.push_back(e->d_name);
     closedir(d);
   }
-  std::sort(cases.begin(), cases.end());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Cases as "folder/name".
+std::vector<std::string> covered_cases() {
+  std::vector<std::string> cases;
+  for (const std::string& name : folder_cases("node")) {
+    const bool prefixed = std::any_of(kCasePrefixes.begin(), kCasePrefixes.end(),
+                                      [&](const std::string& p) { return name.rfind(p, 0) == 0; });
+    if (prefixed || std::count(kSingleCases.begin(), kSingleCases.end(), name)) cases.push_back("node/" + name);
+  }
+  for (const std::string& folder : kWholeFolders)
+    for (const std::string& name : folder_cases(folder)) cases.push_back(folder + "/" + name);
   return cases;
 }
 
@@ -100,14 +121,19 @@ std::pair<double, double> output_quantization(const onnx::ModelProto& model, con
 }
 
 Result run_case(const std::string& name) {
-  const std::string dir = node_dir() + "/" + name;
+  const std::string dir = data_dir() + "/" + name;
   onnx::ModelProto model = load_proto<onnx::ModelProto>(dir + "/model.onnx");
   onnx::GraphProto& g = *model.mutable_graph();
+  // The graph inputs that are not initializers (older models list their weights as inputs too), in order.
+  std::set<std::string> initializers;
+  for (const auto& t : g.initializer()) initializers.insert(t.name());
   std::vector<onnx::TensorProto> inputs;
   for (int i = 0; i < g.input_size(); ++i) {
-    inputs.push_back(load_proto<onnx::TensorProto>(dir + "/test_data_set_0/input_" + std::to_string(i) + ".pb"));
+    if (initializers.count(g.input(i).name())) continue;
+    inputs.push_back(load_proto<onnx::TensorProto>(dir + "/test_data_set_0/input_" + std::to_string(inputs.size()) + ".pb"));
     inputs.back().set_name(g.input(i).name());
   }
+  if (inputs.empty()) return {Outcome::Fail, "the case has no input"};
   const onnx::TensorProto expected = load_proto<onnx::TensorProto>(dir + "/test_data_set_0/output_0.pb");
 
   std::map<std::string, onnx::TensorProto> bound;
@@ -118,18 +144,16 @@ Result run_case(const std::string& name) {
   const auto& x_dims = inputs[0].dims();
   const int64_t batch = x_dims.size() >= 2 ? x_dims[0] : 1;
   const bool split = batch > 1 && expected.dims_size() >= 2 && expected.dims(0) == batch;
-  if (split) {
-    g.mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(1);
-    g.mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(1);
-  }
 
   FloatModel m;
   try {
     m = import_onnx(model, name);
   } catch (const core::InputError& e) {
     const std::string message = e.what();
-    if (message.find(g.node(0).op_type()) == std::string::npos)
-      return {Outcome::Fail, "the InputError does not name the op: " + message};
+    const bool names_an_op = std::any_of(g.node().begin(), g.node().end(), [&](const onnx::NodeProto& n) {
+      return message.find(n.op_type()) != std::string::npos;
+    });
+    if (!names_an_op) return {Outcome::Fail, "the InputError names none of the case's ops: " + message};
     return {Outcome::Unsupported, message};
   } catch (const std::exception& e) {
     return {Outcome::Fail, std::string("not an InputError: ") + e.what()};
@@ -184,17 +208,24 @@ TEST_P(OnnxNodeTest, PassesOrIsRefusedCleanly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(NodeTests, OnnxNodeTest, ::testing::ValuesIn(covered_cases()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = info.param;  // "folder/test_x" as a test name
+                           for (char& c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
 
 // Every case of kPassing exists, and the summary (printed for the README) lists each covered case.
 TEST(OnnxNodeTests, Summary) {
   const std::vector<std::string> cases = covered_cases();
-  ASSERT_FALSE(cases.empty()) << "no ONNX node tests under " << node_dir() << " (package libonnx-testdata)";
+  ASSERT_FALSE(cases.empty()) << "no ONNX test cases under " << data_dir() << " (package libonnx-testdata)";
   for (const std::string& name : kPassing) EXPECT_TRUE(std::count(cases.begin(), cases.end(), name)) << name;
   std::string passing, unsupported;
-  int passed = 0;
+  std::map<std::string, std::pair<int, int>> per_folder;  // passed, cases
   for (const std::string& name : cases) {
     const Result r = run_case(name);
+    auto& [passed, total] = per_folder[name.substr(0, name.find('/'))];
+    ++total;
     if (r.outcome == Outcome::Pass) {
       passing += " " + name;
       ++passed;
@@ -202,8 +233,9 @@ TEST(OnnxNodeTests, Summary) {
       unsupported += "  " + name + ": " + r.detail + "\n";
     }
   }
-  std::printf("ONNX node tests: %d of %zu pass:%s\nunsupported:\n%s", passed, cases.size(), passing.c_str(),
-              unsupported.c_str());
+  for (const auto& [folder, counts] : per_folder)
+    std::printf("ONNX test cases, %s: %d of %d pass\n", folder.c_str(), counts.first, counts.second);
+  std::printf("passing:%s\nunsupported:\n%s", passing.c_str(), unsupported.c_str());
 }
 
 }  // namespace

@@ -2,20 +2,24 @@
 // ONNX in and out for the engine's float and int8 models (library engine_onnx, which links ONNX; the
 // engine library itself does not).
 //
-// Import brings an ONNX CNN (NCHW, batch 1) to a FloatModel:
+// Import brings an ONNX CNN (NCHW; any batch, fixed or symbolic, runs as batch 1) to a FloatModel:
 //  - Conv (depthwise when group == channels), QLinearConv (weights and bias dequantized), Gemm and
 //    MatMul (FullyConnected; alpha, beta and transB folded into the weights), Add, AveragePool (with
-//    count_include_pad: a depthwise conv of weights 1/k^2), MaxPool, GlobalAveragePool, Softmax (over
-//    channels);
+//    count_include_pad: a depthwise conv of weights 1/k^2; one window over the whole input: a global
+//    average pool), MaxPool, GlobalAveragePool, ReduceMean over the spatial axes, Softmax (over channels);
 //  - folded into the op that produces their input, when that op's output has no other reader:
 //    BatchNormalization (into a Conv or Gemm), Relu and Clip [0, 6] / [0, inf) (the op's activation),
-//    Add of a per-channel constant (the bias). Elsewhere they become a 1x1 depthwise conv;
+//    Add / Sub / Mul / Div of a per-channel constant (weights and bias). Elsewhere they become a 1x1
+//    depthwise conv;
+//  - folded into the Conv or AveragePool that reads it: a zero Pad of the height and width;
 //  - no data change: Flatten and Reshape to [1, N] (a following Gemm's weights are permuted from NCHW
 //    to NHWC order) or, for a 1x1 tensor, to [1, C, 1, 1], Identity, Dropout, Clip without bounds, and QuantizeLinear / DequantizeLinear on
 //    activations (a quantized tensor is represented by its real value; rounding and saturation are
-//    dropped). DequantizeLinear and QuantizeLinear of constants are folded.
-// The one graph input maps to the engine's NHWC input: [1,C,H,W] -> HxWxC, [1,C,L] -> Lx1xC,
-// [1,C] -> 1x1xC; the output likewise (a flattened output keeps the NHWC order of the tensor it
+//    dropped). DequantizeLinear and QuantizeLinear of constants are folded;
+//  - shape arithmetic folded to constants: Shape of an activation (batch 1), and Gather, Unsqueeze,
+//    Squeeze, Concat, Slice, Cast, Add, Sub, Mul, Div of constants.
+// The one graph input maps to the engine's NHWC input: [N,C,H,W] -> HxWxC, [N,C,L] -> Lx1xC,
+// [N,C] -> 1x1xC; the output likewise (a flattened output keeps the NHWC order of the tensor it
 // flattens). A uint8 input read by DequantizeLinear / QLinearConv gives input_mean = zero point and
 // input_std = 1 / scale (int8: mean = zero point + 128); a float input takes them from the metadata the
 // exports write, or keeps FloatModel's default (pixel - 128) / 128.

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Networks as users export them from PyTorch, for the ONNX import tests.
+
+    torch_models.py NAME OUT_DIR
+
+writes OUT_DIR/NAME.onnx (torch.onnx.export, default opset, a dynamic batch axis), NAME.input.f32
+(a batch of two NCHW inputs, float32 little-endian), NAME.output.f32 (PyTorch's outputs for them) and
+NAME.json (the input and output shapes). Weights are random but seeded, and every BatchNorm gets
+random statistics so that folding it is tested. Needs python3-torch and python3-torchvision.
+"""
+import json
+import sys
+
+import torch
+from torch import nn
+import torchvision
+
+
+class ResNet8(nn.Module):
+    """MLPerf Tiny's image-classification reference (CIFAR-10, 32x32x3) in PyTorch's usual form."""
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.shortcut = nn.Sequential()
+            if stride != 1 or cin != cout:
+                self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            y = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.blocks = nn.Sequential(self.Block(16, 16, 1), self.Block(16, 32, 2), self.Block(32, 64, 2))
+        self.pool = nn.AvgPool2d(8)
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = self.pool(self.blocks(self.stem(x)))
+        return self.fc(x.view(x.size(0), -1))  # exported as Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+
+
+class DSCNN(nn.Module):
+    """MLPerf Tiny's keyword-spotting reference (DS-CNN small, 49x10x1 MFCC) in PyTorch's usual form."""
+
+    def __init__(self, classes=12, channels=64):
+        super().__init__()
+        layers = [nn.Conv2d(1, channels, (10, 4), (2, 2), (5, 1)), nn.BatchNorm2d(channels), nn.ReLU()]
+        for _ in range(4):
+            layers += [nn.Conv2d(channels, channels, 3, 1, 1, groups=channels), nn.BatchNorm2d(channels), nn.ReLU(),
+                       nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AvgPool2d((25, 5))
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+# name -> (constructor, NCHW input shape of one item)
+NETWORKS = {
+    "mobilenet_v2_w035": (lambda: torchvision.models.mobilenet_v2(width_mult=0.35, num_classes=10), (3, 96, 96)),
+    "mobilenet_v3_small": (lambda: torchvision.models.mobilenet_v3_small(num_classes=10), (3, 96, 96)),
+    "mnasnet0_5": (lambda: torchvision.models.mnasnet0_5(num_classes=10), (3, 96, 96)),
+    "shufflenet_v2_x0_5": (lambda: torchvision.models.shufflenet_v2_x0_5(num_classes=10), (3, 96, 96)),
+    "resnet8": (lambda: ResNet8(), (3, 32, 32)),
+    "ds_cnn": (lambda: DSCNN(), (1, 49, 10)),
+}
+
+
+def randomize_batch_norm(net):
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in NETWORKS:
+        sys.exit("usage: torch_models.py {%s} OUT_DIR" % ",".join(NETWORKS))
+    name, out = sys.argv[1], sys.argv[2]
+    torch.manual_seed(0)
+    make, shape = NETWORKS[name]
+    net = make()
+    randomize_batch_norm(net)
+    net.eval()
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        y = net(x)
+    torch.onnx.export(net, x, f"{out}/{name}.onnx", input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    x.numpy().astype("<f4").tofile(f"{out}/{name}.input.f32")
+    y.numpy().astype("<f4").tofile(f"{out}/{name}.output.f32")
+    with open(f"{out}/{name}.json", "w") as f:
+        json.dump({"batch": 2, "input": list(shape), "output": list(y.shape[1:])}, f)
+
+
+if __name__ == "__main__":
+    main()
