@@ -1,4 +1,4 @@
-/* Element-wise add with TF-Lite's int8 arithmetic. */
+/* Element-wise add and multiply with TF-Lite's int8 arithmetic, and table lookup. */
 #include "tn_arith.h"
 #include "tn_kernels.h"
 
@@ -29,5 +29,32 @@ tn_status tn_add_s8(const tn_add_params* p, const int8_t* input1, const int8_t* 
       output[i] = (int8_t)tn_clamp(out, p->act_min, p->act_max);
     }
   }
+  return TN_OK;
+}
+
+tn_status tn_mul_s8(const tn_mul_params* p, const int8_t* input1, const int8_t* input2, int8_t* output) {
+  int32_t px, c;
+  /* |(input1 + offset1) * (input2 + offset2)| <= 2^16: a left shift up to 14 stays inside int32. */
+  if (!p || !input1 || !input2 || !output || p->pixels < 0 || p->channels < 0 || p->output_shift > 14 ||
+      p->output_shift < -31 || p->act_min > p->act_max || p->act_min < -128 || p->act_max > 127 ||
+      p->input1_offset < -127 || p->input1_offset > 128 || p->input2_offset < -127 || p->input2_offset > 128)
+    return TN_ERROR_ARGUMENT;
+  for (px = 0; px < p->pixels; ++px) {
+    const int8_t* x1 = input1 + px * p->channels;
+    const int8_t* x2 = p->broadcast ? input2 : input2 + px * p->channels;
+    int8_t* y = output + px * p->channels;
+    for (c = 0; c < p->channels; ++c) {
+      const int32_t product = (x1[c] + p->input1_offset) * (x2[c] + p->input2_offset);
+      const int32_t out = tn_requantize(product, p->output_multiplier, p->output_shift) + p->output_offset;
+      y[c] = (int8_t)tn_clamp(out, p->act_min, p->act_max);
+    }
+  }
+  return TN_OK;
+}
+
+tn_status tn_lookup_s8(const tn_lookup_params* p, const int8_t* input, int8_t* output) {
+  int32_t i;
+  if (!p || !p->table || !input || !output || p->size < 0) return TN_ERROR_ARGUMENT;
+  for (i = 0; i < p->size; ++i) output[i] = p->table[input[i] + 128];
   return TN_OK;
 }

@@ -96,6 +96,31 @@ typedef struct {
 
 tn_status tn_add_s8(const tn_add_params* p, const int8_t* input1, const int8_t* input2, int8_t* output);
 
+/* Element-wise multiply with TF-Lite's int8 arithmetic: output = output_offset +
+ * requantize((input1 + input1_offset) * (input2 + input2_offset)), clamped. input1 and the output are
+ * pixels x channels; input2 has the same shape, or (broadcast = 1) one value per channel, as a
+ * squeeze-and-excite scale. The output may overwrite input1. */
+typedef struct {
+  int32_t pixels, channels;
+  int32_t broadcast;
+  int32_t input1_offset, input2_offset; /* minus the zero points */
+  int32_t output_multiplier, output_shift;
+  int32_t output_offset;
+  int32_t act_min, act_max;
+} tn_mul_params;
+
+tn_status tn_mul_s8(const tn_mul_params* p, const int8_t* input1, const int8_t* input2, int8_t* output);
+
+/* Any element-wise function of one int8 input as a 256-entry table (index: input + 128), computed at
+ * export time from the float function and the input and output quantization. The output may
+ * overwrite the input. */
+typedef struct {
+  int32_t size;
+  const int8_t* table; /* [256] */
+} tn_lookup_params;
+
+tn_status tn_lookup_s8(const tn_lookup_params* p, const int8_t* input, int8_t* output);
+
 /* Average and max pooling (the output keeps the input's scale and zero point). The average is over
  * the window's elements inside the input and rounds half away from zero (TF-Lite). */
 typedef struct {

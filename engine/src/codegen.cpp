@@ -60,6 +60,8 @@ int64_t descriptor_bytes(KernelKind kind) {
     case KernelKind::Depthwise: return 4 * (9 + 2 + requant);
     case KernelKind::FullyConnected: return 4 * (2 + 2 + requant);
     case KernelKind::Add: return 4 * 13;
+    case KernelKind::Mul: return 4 * 10;
+    case KernelKind::Lookup: return 4 * 2;
     case KernelKind::AvgPool:
     case KernelKind::MaxPool:
     case KernelKind::GlobalAvgPool: return 4 * 11;
@@ -153,6 +155,19 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
            << c.output_offset << ", " << c.act_min << ", " << c.act_max << "};\n";
         constant_bytes += descriptor_bytes(c.kind);
         break;
+      case KernelKind::Mul:
+        os << "static const tn_mul_params " << id << " = {" << int64_t(c.out_h) * c.out_w << ", " << c.out_c << ", "
+           << (c.broadcast ? 1 : 0) << ", " << c.input1_offset << ", " << c.input2_offset << ", "
+           << c.output_requant.multiplier << ", " << c.output_requant.shift << ", " << c.output_offset << ", "
+           << c.act_min << ", " << c.act_max << "};\n";
+        constant_bytes += descriptor_bytes(c.kind);
+        break;
+      case KernelKind::Lookup:
+        write_array(os, "int8_t", id + "_table", c.table);
+        os << "static const tn_lookup_params " << id << " = {" << g.tensors[size_t(c.output)].elements() << ", " << id
+           << "_table};\n";
+        constant_bytes += int64_t(c.table.size()) + descriptor_bytes(c.kind);
+        break;
       case KernelKind::AvgPool:
       case KernelKind::MaxPool:
       case KernelKind::GlobalAvgPool:
@@ -187,7 +202,9 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
     const std::string scratch = "TN_SCRATCH(" + std::to_string(plan.scratch_offset[size_t(c.op)]) + ")";
     os << "  TN_LAYER(" << l << ", " << kernel_function(c.kind) << "(&" << id << ", " << t(c.input) << ", ";
     switch (c.kind) {
-      case KernelKind::Add: os << t(c.input2) << ", " << t(c.output); break;
+      case KernelKind::Add:
+      case KernelKind::Mul: os << t(c.input2) << ", " << t(c.output); break;
+      case KernelKind::Lookup:
       case KernelKind::AvgPool:
       case KernelKind::MaxPool:
       case KernelKind::GlobalAvgPool: os << t(c.output); break;

@@ -176,6 +176,17 @@ std::vector<std::vector<float>> run_float_all(const FloatModel& m, const std::ve
         }
         break;
       }
+      case OpKind::Mul: {
+        const std::vector<float>& b = t[size_t(op.input2)];
+        const size_t channels = size_t(g.tensors[size_t(op.input)].c);
+        const bool per_channel = b.size() != out.size();
+        for (size_t j = 0; j < out.size(); ++j) out[j] = activate(in[j] * b[per_channel ? j % channels : j], op.activation);
+        break;
+      }
+      case OpKind::Unary:
+        for (size_t j = 0; j < out.size(); ++j)
+          out[j] = activate(float(unary_value(op.unary, op.alpha, op.beta, in[j])), op.activation);
+        break;
       case OpKind::Softmax: {
         const Tensor& ti = g.tensors[size_t(op.input)];
         for (int64_t px = 0; px < int64_t(ti.h) * ti.w; ++px) {

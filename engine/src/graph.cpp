@@ -1,6 +1,7 @@
 #include "tinynas/engine/graph.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "tinynas/core/errors.h"
 #include "tn_scratch.h"
@@ -18,8 +19,34 @@ const char* to_string(OpKind kind) {
     case OpKind::GlobalAvgPool: return "global_avg_pool";
     case OpKind::FullyConnected: return "fully_connected";
     case OpKind::Softmax: return "softmax";
+    case OpKind::Mul: return "mul";
+    case OpKind::Unary: return "unary";
   }
   return "?";
+}
+
+const char* to_string(UnaryFunction f) {
+  switch (f) {
+    case UnaryFunction::Sigmoid: return "sigmoid";
+    case UnaryFunction::HardSigmoid: return "hard_sigmoid";
+    case UnaryFunction::HardSwish: return "hard_swish";
+    case UnaryFunction::Tanh: return "tanh";
+    case UnaryFunction::LeakyRelu: return "leaky_relu";
+    case UnaryFunction::Elu: return "elu";
+  }
+  return "?";
+}
+
+double unary_value(UnaryFunction f, double alpha, double beta, double x) {
+  switch (f) {
+    case UnaryFunction::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case UnaryFunction::HardSigmoid: return std::clamp(alpha * x + beta, 0.0, 1.0);
+    case UnaryFunction::HardSwish: return x * std::clamp(x / 6.0 + 0.5, 0.0, 1.0);
+    case UnaryFunction::Tanh: return std::tanh(x);
+    case UnaryFunction::LeakyRelu: return x < 0.0 ? alpha * x : x;
+    case UnaryFunction::Elu: return x < 0.0 ? alpha * (std::exp(x) - 1.0) : x;
+  }
+  return x;
 }
 
 const char* to_string(Activation act) {
@@ -62,7 +89,7 @@ int Graph::add_op(OpKind kind, int input, int output, int kernel, int stride, in
       op.pad_w = same_pad_before(t.w, kernel, stride);
       break;
     }
-    default: break;  // Add, GlobalAvgPool, FullyConnected, Softmax: no padding
+    default: break;  // Add, Mul, Unary, GlobalAvgPool, FullyConnected, Softmax: no padding
   }
   ops.push_back(op);
   return int(ops.size()) - 1;
@@ -132,6 +159,18 @@ void Graph::validate() const {
       case OpKind::GlobalAvgPool: expect(out.h == 1 && out.w == 1 && out.c == in.c, "global pooling gives 1x1xC"); break;
       case OpKind::FullyConnected: expect(out.h == 1 && out.w == 1, "a fully connected layer gives 1x1xN"); break;
       case OpKind::Softmax: expect(in.elements() == out.elements(), "softmax keeps the shape"); break;
+      case OpKind::Mul: {
+        expect(op.input2 >= 0, "a mul needs two inputs");
+        const Tensor& in2 = tensors[size_t(op.input2)];
+        const bool same = in.h == in2.h && in.w == in2.w && in.c == in2.c;
+        const bool per_channel = in2.h == 1 && in2.w == 1 && in2.c == in.c;
+        expect((same || per_channel) && in.h == out.h && in.w == out.w && in.c == out.c,
+               "the second operand of a mul must have the first's shape or be 1x1xC, and the output the first's");
+        break;
+      }
+      case OpKind::Unary:
+        expect(in.h == out.h && in.w == out.w && in.c == out.c, "an element-wise function keeps the shape");
+        break;
     }
   }
   if (!written[size_t(output)]) throw core::InputError("graph '" + name + "': no op writes the output tensor");

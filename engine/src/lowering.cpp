@@ -17,6 +17,8 @@ const char* kernel_function(KernelKind kind) {
     case KernelKind::AvgPool: return "tn_avg_pool_s8";
     case KernelKind::MaxPool: return "tn_max_pool_s8";
     case KernelKind::GlobalAvgPool: return "tn_global_avg_pool_s8";
+    case KernelKind::Mul: return "tn_mul_s8";
+    case KernelKind::Lookup: return "tn_lookup_s8";
   }
   return "?";
 }
@@ -95,6 +97,17 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
         c.output_requant = q.output;
         break;
       }
+      case OpKind::Mul:
+        c.kind = KernelKind::Mul;
+        c.input1_offset = -qin.zero_point;
+        c.input2_offset = -model.tensors[size_t(op.input2)].zero_point;
+        c.output_requant = q.output;
+        c.broadcast = g.tensors[size_t(op.input2)].elements() != in.elements();
+        break;
+      case OpKind::Unary:
+        c.kind = KernelKind::Lookup;
+        c.table = q.table;
+        break;
       case OpKind::AvgPool2D: c.kind = KernelKind::AvgPool; break;
       case OpKind::MaxPool2D: c.kind = KernelKind::MaxPool; break;
       case OpKind::GlobalAvgPool: c.kind = KernelKind::GlobalAvgPool; break;
@@ -168,6 +181,18 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
                               c.act_min,
                               c.act_max};
         status = tn_add_s8(&p, x, tensor(c.input2), y);
+        break;
+      }
+      case KernelKind::Mul: {
+        const tn_mul_params p{int32_t(int64_t(c.out_h) * c.out_w), c.out_c, c.broadcast ? 1 : 0,
+                              c.input1_offset, c.input2_offset, c.output_requant.multiplier, c.output_requant.shift,
+                              c.output_offset, c.act_min, c.act_max};
+        status = tn_mul_s8(&p, x, tensor(c.input2), y);
+        break;
+      }
+      case KernelKind::Lookup: {
+        const tn_lookup_params p{int32_t(g.tensors[size_t(c.output)].elements()), c.table.data()};
+        status = tn_lookup_s8(&p, x, y);
         break;
       }
       case KernelKind::AvgPool:

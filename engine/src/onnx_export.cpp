@@ -290,6 +290,38 @@ class Exporter {
         image_form_[size_t(op.output)] = image;
         break;
       }
+      case OpKind::Mul: {
+        const bool image = image_form_[size_t(op.input)];
+        add_node("Mul", {published(op.input), in_form(op.input2, image)}, main_output(i), name);
+        image_form_[size_t(op.output)] = image;
+        break;
+      }
+      case OpKind::Unary: {
+        const std::string x = published(op.input);
+        image_form_[size_t(op.output)] = image_form_[size_t(op.input)];
+        switch (op.unary) {
+          case UnaryFunction::Sigmoid: add_node("Sigmoid", {x}, main_output(i), name); break;
+          case UnaryFunction::Tanh: add_node("Tanh", {x}, main_output(i), name); break;
+          case UnaryFunction::HardSigmoid: {
+            NodeProto* n = add_node("HardSigmoid", {x}, main_output(i), name);
+            set_float(n, "alpha", op.alpha);
+            set_float(n, "beta", op.beta);
+            break;
+          }
+          case UnaryFunction::HardSwish: {  // HardSwish is opset 14: x * HardSigmoid(x, 1/6, 1/2)
+            NodeProto* n = add_node("HardSigmoid", {x}, main_output(i) + "_gate", name + "/gate");
+            set_float(n, "alpha", 1.0f / 6.0f);
+            set_float(n, "beta", 0.5f);
+            add_node("Mul", {x, main_output(i) + "_gate"}, main_output(i), name);
+            break;
+          }
+          case UnaryFunction::LeakyRelu:
+            set_float(add_node("LeakyRelu", {x}, main_output(i), name), "alpha", op.alpha);
+            break;
+          case UnaryFunction::Elu: set_float(add_node("Elu", {x}, main_output(i), name), "alpha", op.alpha); break;
+        }
+        break;
+      }
       case OpKind::AvgPool2D:
       case OpKind::MaxPool2D:
         set_window(add_node(op.kind == OpKind::AvgPool2D ? "AveragePool" : "MaxPool", {in_form(op.input, true)},

@@ -173,6 +173,8 @@ class Importer {
   // The graph input's batch as the model declares it (-1: symbolic). The engine runs batch 1: every
   // activation's ONNX shape here has batch 1, and a declared first dimension equal to this one agrees.
   int64_t batch_ = 1;
+  // HardSigmoid(x, 1/6, 1/2) outputs whose Mul by x becomes a HardSwish: output -> x.
+  std::map<std::string, std::string> hard_swish_gates_;
 
   // ---- errors
 
@@ -516,7 +518,14 @@ class Importer {
         {"MatMul", [](Importer& i, const NodeProto& n) { i.import_matmul(n); }},
         {"Add", [](Importer& i, const NodeProto& n) { i.import_add(n); }},
         {"Sub", [](Importer& i, const NodeProto& n) { i.import_scale_or_shift(n); }},
-        {"Mul", [](Importer& i, const NodeProto& n) { i.import_scale_or_shift(n); }},
+        {"Mul", [](Importer& i, const NodeProto& n) { i.import_mul(n); }},
+        {"Sigmoid", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::Sigmoid); }},
+        {"HardSigmoid", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::HardSigmoid); }},
+        {"HardSwish", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::HardSwish); }},
+        {"Tanh", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::Tanh); }},
+        {"LeakyRelu", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::LeakyRelu); }},
+        {"Elu", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::Elu); }},
+        {"PRelu", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::LeakyRelu); }},
         {"Div", [](Importer& i, const NodeProto& n) { i.import_scale_or_shift(n); }},
         {"Pad", [](Importer& i, const NodeProto& n) { i.import_pad(n); }},
         {"ReduceMean", [](Importer& i, const NodeProto& n) { i.import_reduce_mean(n); }},
@@ -1202,6 +1211,84 @@ class Importer {
     channel_affine(node, x, std::vector<float>(shift.size(), 1.0f), shift);
   }
 
+  // ---- element-wise functions and products
+
+  // An element-wise function: an engine Unary op (an int8 table on the MCU). PRelu with one slope for
+  // every channel is a LeakyRelu. HardSigmoid(x, 1/6, 1/2) whose only reader multiplies it by x (the
+  // opset-10 form of HardSwish the exports write) waits for that Mul, which becomes one HardSwish.
+  void import_unary(const NodeProto& node, UnaryFunction f) {
+    const Value& x = activation(node, 0);
+    double alpha = 0.0, beta = 0.0;
+    const std::string& op = node.op_type();
+    if (op == "HardSigmoid") {
+      alpha = attribute_float(node, "alpha", 0.2f);
+      beta = attribute_float(node, "beta", 0.5f);
+      if (float(alpha) == 1.0f / 6.0f && float(beta) == 0.5f && is_hard_swish_gate(node)) {
+        hard_swish_gates_[node.output(0)] = node.input(0);
+        return;
+      }
+    } else if (op == "LeakyRelu") {
+      alpha = attribute_float(node, "alpha", 0.01f);
+    } else if (op == "Elu") {
+      alpha = attribute_float(node, "alpha", 1.0f);
+    } else if (op == "PRelu") {
+      const Constant& slope = constant(node, 1, "slope");
+      for (double v : slope.values)
+        if (v != slope.values.at(0))
+          fail(node, "a slope per channel is not supported (one slope for every channel is)");
+      alpha = slope.values.at(0);
+    }
+    add_unary(node, x, f, alpha, beta);
+  }
+
+  void add_unary(const NodeProto& node, const Value& x, UnaryFunction f, double alpha, double beta) {
+    const Tensor t = m_.graph.tensors[size_t(x.tensor)];
+    const int out = m_.graph.add_tensor(t.h, t.w, t.c);
+    const int index = add_op(node, OpKind::Unary, x.tensor, out, {});
+    Op& o = m_.graph.ops[size_t(index)];
+    o.unary = f;
+    o.alpha = float(alpha);
+    o.beta = float(beta);
+    define(node, Value{out, x.shape, index, false});
+  }
+
+  bool is_hard_swish_gate(const NodeProto& node) const {
+    auto it = readers_.find(node.output(0));
+    if (it == readers_.end() || it->second.size() != 1 || graph_outputs_.count(node.output(0))) return false;
+    const NodeProto& mul = *it->second[0];
+    return mul.op_type() == "Mul" && mul.input_size() == 2 &&
+           ((mul.input(0) == node.input(0) && mul.input(1) == node.output(0)) ||
+            (mul.input(1) == node.input(0) && mul.input(0) == node.output(0)));
+  }
+
+  // The product of two activations of one shape, or of an activation and a per-channel [1,C,1,1]
+  // activation (squeeze-and-excite); of an activation and a constant: a per-channel scale.
+  void import_mul(const NodeProto& node) {
+    if (constants_.count(node.input(0)) || constants_.count(node.input(1))) return import_scale_or_shift(node);
+    for (int i = 0; i < 2; ++i)
+      if (auto gate = hard_swish_gates_.find(node.input(i)); gate != hard_swish_gates_.end()) {
+        const Value& x = activation(node, 1 - i);
+        return add_unary(node, x, UnaryFunction::HardSwish, 0.0, 0.0);
+      }
+    const Value* a = &activation(node, 0);
+    const Value* b = &activation(node, 1);
+    auto pixels = [&](const Value& v) {
+      const Tensor& t = m_.graph.tensors[size_t(v.tensor)];
+      return int64_t(t.h) * t.w;
+    };
+    if (pixels(*a) == 1 && pixels(*b) > 1) std::swap(a, b);  // the per-channel operand second
+    const Tensor& ta = m_.graph.tensors[size_t(a->tensor)];
+    const Tensor& tb = m_.graph.tensors[size_t(b->tensor)];
+    const bool same = a->shape == b->shape && ta.h == tb.h && ta.w == tb.w && ta.c == tb.c;
+    const bool per_channel = pixels(*b) == 1 && tb.c == ta.c && !flattened(*a) && b->shape.size() == a->shape.size();
+    if (!same && !per_channel)
+      fail(node, "operands " + shape_string(a->shape) + " and " + shape_string(b->shape) +
+                     ": the engine multiplies tensors of one shape, or by one value per channel");
+    const int out = m_.graph.add_tensor(ta.h, ta.w, ta.c);
+    const int index = add_op(node, OpKind::Mul, a->tensor, out, {}, 1, 1, b->tensor);
+    define(node, Value{out, a->shape, index, false});
+  }
+
   // Sub, Mul or Div of an activation and a per-channel constant: a scale and shift, folded into the
   // producer or a 1x1 depthwise conv (Add is import_add).
   void import_scale_or_shift(const NodeProto& node) {
@@ -1209,7 +1296,8 @@ class Importer {
     const bool first_constant = constants_.count(node.input(0)) > 0;
     const bool second_constant = has_input(node, 1) && constants_.count(node.input(1)) > 0;
     if (!first_constant && !second_constant)
-      fail(node, "both operands are activations; the engine " + op + "s an activation by a constant only");
+      fail(node, std::string("both operands are activations; the engine ") +
+                     (op == "Sub" ? "subtracts a constant" : "divides by a constant") + " only");
     const int xi = first_constant ? 1 : 0;
     const Value& x = activation(node, xi);
     const Constant& c = constant(node, 1 - xi, "the constant operand");

@@ -18,18 +18,25 @@ int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
 bool lifetimes_meet(int a_first, int a_last, int b_first, int b_last) { return a_first <= b_last && b_first <= a_last; }
 
-// Which op may write its output over which input: a depthwise conv or an add whose input is read by
-// no later op. Returns -1 when the op cannot run in place.
+// Which op may write its output over which input: a depthwise conv, an element-wise function, a mul
+// (over its first operand) or an add whose input is read by no later op. Returns -1 when the op cannot
+// run in place.
 int inplace_source(const Graph& g, const Op& op, int op_index, const std::vector<int>& last_use) {
   auto dies_here = [&](int t) { return t >= 0 && t != g.output && last_use[size_t(t)] == op_index; };
   if (op.kind == OpKind::DepthwiseConv2D && dies_here(op.input) &&
       g.tensors[size_t(op.output)].bytes() <= g.tensors[size_t(op.input)].bytes())
     return op.input;
+  if ((op.kind == OpKind::Unary || op.kind == OpKind::Mul) && dies_here(op.input) && op.input2 != op.input) return op.input;
   if (op.kind == OpKind::Add) {
     if (dies_here(op.input)) return op.input;
     if (dies_here(op.input2)) return op.input2;
   }
   return -1;
+}
+
+// The ops whose kernels allow output == input (inplace_source).
+bool may_run_in_place(OpKind kind) {
+  return kind == OpKind::DepthwiseConv2D || kind == OpKind::Add || kind == OpKind::Mul || kind == OpKind::Unary;
 }
 
 // The planner's working state, reused across calls on one thread (the stage-1 loop plans
@@ -206,7 +213,7 @@ std::string check_plan(const Graph& g, const MemoryPlan& plan) {
     for (int i = 0; i < nops; ++i) {
       if (!plan.inplace[size_t(i)]) continue;
       const Op& op = g.ops[size_t(i)];
-      if (op.kind != OpKind::DepthwiseConv2D && op.kind != OpKind::Add) continue;
+      if (!may_run_in_place(op.kind)) continue;
       for (int in : {op.input, op.input2}) {
         if (in < 0) continue;
         const bool pair = (a == in && b == op.output) || (b == in && a == op.output);

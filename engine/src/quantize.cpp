@@ -222,6 +222,24 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
         q.output = quantize_multiplier(twice_max / (double(1 << q.left_shift) * double(out.scale)));
         break;
       }
+      case OpKind::Mul: {
+        const TensorQuant& in2 = qm.tensors[size_t(op.input2)];
+        q.output = quantize_multiplier(double(in.scale) * double(in2.scale) / double(out.scale));
+        if (q.output.shift > 14)
+          throw core::InputError("model '" + g.name + "': " + op_label(model, i) + ": the output scale is " +
+                                 "too small for the product of the input scales (2^" + std::to_string(q.output.shift) +
+                                 " times)");
+        break;
+      }
+      case OpKind::Unary:
+        q.table.resize(256);
+        for (int v = -128; v < 128; ++v) {
+          const double x = double(in.scale) * double(v - in.zero_point);
+          const double y = unary_value(op.unary, op.alpha, op.beta, x);
+          const long level = std::lround(std::clamp(y / double(out.scale), -1e9, 1e9)) + out.zero_point;
+          q.table[size_t(v + 128)] = int8_t(std::clamp<long>(level, q.act_min, q.act_max));
+        }
+        break;
       default: break;  // pools keep the input quantization
     }
   }

@@ -35,6 +35,8 @@ std::string latency_kind(const Graph& g, const Op& op) {
     case OpKind::GlobalAvgPool: return "global_avgpool";
     case OpKind::FullyConnected: return "fully_connected";
     case OpKind::Softmax: return "softmax";
+    case OpKind::Mul: return "mul";
+    case OpKind::Unary: return "lookup";
   }
   return "unknown";
 }
@@ -54,7 +56,7 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
   if (kind == "fully_connected") return {"constant", "macs", "outputs"};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0) return {"constant", "window_reads", "outputs"};
   if (kind == "global_avgpool") return {"constant", "inputs", "channels"};
-  return {"constant", "elements"};  // add, softmax
+  return {"constant", "elements"};  // add, mul, lookup, softmax
 }
 
 std::vector<double> latency_features(const Graph& g, const Op& op) {

@@ -109,6 +109,53 @@ TEST(Quantize, EveryOpKindTracksTheFloatReference) {
   EXPECT_GE(a.top1, 0.8);
 }
 
+// MobileNetV3's squeeze-and-excite with hard-swish, then each element-wise function in turn: the int8
+// tables and the per-channel mul track the float reference.
+TEST(Quantize, SqueezeExciteAndElementwiseFunctionsTrackTheFloatReference) {
+  for (const UnaryFunction f : {UnaryFunction::Sigmoid, UnaryFunction::HardSigmoid, UnaryFunction::HardSwish,
+                                UnaryFunction::Tanh, UnaryFunction::LeakyRelu, UnaryFunction::Elu}) {
+    SCOPED_TRACE(to_string(f));
+    Graph g;
+    g.name = "squeeze-excite";
+    g.input = g.add_tensor(8, 8, 3);
+    auto unary = [&](int in, UnaryFunction fn, float alpha, float beta) {
+      const Tensor t = g.tensors[size_t(in)];
+      const int out = g.add_tensor(t.h, t.w, t.c);
+      Op& op = g.ops[size_t(g.add_op(OpKind::Unary, in, out))];
+      op.unary = fn;
+      op.alpha = alpha;
+      op.beta = beta;
+      return out;
+    };
+    const int conv = g.add_tensor(8, 8, 6);
+    g.add_op(OpKind::Conv2D, g.input, conv, 3, 1);
+    const int act = unary(conv, UnaryFunction::HardSwish, 0, 0);
+    const int pooled = g.add_tensor(1, 1, 6);
+    g.add_op(OpKind::GlobalAvgPool, act, pooled, 8);
+    const int squeezed = g.add_tensor(1, 1, 6);
+    g.add_op(OpKind::PointwiseConv2D, pooled, squeezed, 1, 1);
+    const int gate = unary(squeezed, UnaryFunction::HardSigmoid, 1.0f / 6.0f, 0.5f);
+    const int excited = g.add_tensor(8, 8, 6);
+    g.add_op(OpKind::Mul, act, excited, 1, 1, gate);
+    const int tested = unary(excited, f, f == UnaryFunction::HardSigmoid ? 0.2f : 0.1f, 0.5f);
+    const int gap = g.add_tensor(1, 1, 6);
+    g.add_op(OpKind::GlobalAvgPool, tested, gap, 8);
+    g.output = g.add_tensor(1, 1, 10);
+    g.add_op(OpKind::FullyConnected, gap, g.output);
+    g.validate();
+    const FloatModel fm = random_float_model(g, 5);
+    // Evaluated on the calibration images: no value falls outside its calibrated range, so what is
+    // left is the rounding of each int8 step.
+    const auto images = random_image_inputs(g, 24, 6);
+    const QuantizedModel qm = quantize(fm, images);
+    EXPECT_EQ(qm.params[1].table.size(), 256u);
+    const Agreement a = compare(fm, qm, images);
+    std::printf("%s: max error %.4f of the output range, top-1 agreement %.2f\n", to_string(f), a.max_relative_error, a.top1);
+    EXPECT_LT(a.max_relative_error, 0.05);
+    EXPECT_GE(a.top1, 0.9);
+  }
+}
+
 TEST(Quantize, SearchSpaceNetworkTracksTheFloatReference) {
   const Graph g = build_graph(tinynas_test::small_network());
   const FloatModel fm = random_float_model(g, 7);

@@ -23,9 +23,10 @@ using tinynas_test::TempDir;
 namespace {
 
 // Every op kind and activation on a non-square input: a strided conv, depthwise and pointwise convs, a
-// residual add, both poolings (asymmetric padding), a fully connected layer on a 3x2x8 tensor (NCHW vs
-// NHWC order), global pooling, an add of two 1x1 tensors, a pointwise conv on a fully connected output,
-// another fully connected layer and a softmax.
+// residual add, a hard-swish, both poolings (asymmetric padding), a squeeze-and-excite gate (global
+// pooling, sigmoid, per-channel mul), a fully connected layer on a 3x2x8 tensor (NCHW vs NHWC order),
+// an add of two 1x1 tensors, a tanh, a pointwise conv on a fully connected output, another fully
+// connected layer, a leaky ReLU and a softmax.
 FloatModel every_op_model() {
   Graph g;
   g.name = "every_op";
@@ -35,20 +36,33 @@ FloatModel every_op_model() {
     g.ops[size_t(g.add_op(kind, in, out, kernel, stride, in2))].activation = act;
     return out;
   };
+  auto unary = [&](int in, UnaryFunction f, float alpha) {
+    const Tensor t = g.tensors[size_t(in)];
+    const int out = op(OpKind::Unary, in, t, 1, 1, Activation::None);
+    g.ops.back().unary = f;
+    g.ops.back().alpha = alpha;
+    return out;
+  };
   const int stem = op(OpKind::Conv2D, g.input, {5, 4, 8}, 3, 2, Activation::Relu6);
   const int dw = op(OpKind::DepthwiseConv2D, stem, {5, 4, 8}, 5, 1, Activation::Relu);
   const int pw = op(OpKind::PointwiseConv2D, dw, {5, 4, 8}, 1, 1, Activation::None);
   const int sum = op(OpKind::Add, pw, {5, 4, 8}, 1, 1, Activation::Relu, stem);
-  const int max_pool = op(OpKind::MaxPool2D, sum, {5, 4, 8}, 3, 1, Activation::None);
-  const int avg_pool = op(OpKind::AvgPool2D, max_pool, {3, 2, 8}, 2, 2, Activation::None);
-  const int fc = op(OpKind::FullyConnected, avg_pool, {1, 1, 8}, 1, 1, Activation::Relu);
+  const int swish = unary(sum, UnaryFunction::HardSwish, 0.0f);
+  const int max_pool = op(OpKind::MaxPool2D, swish, {5, 4, 8}, 3, 1, Activation::None);
   const int gap = op(OpKind::GlobalAvgPool, max_pool, {1, 1, 8}, 5, 1, Activation::None);
+  const int gate = unary(gap, UnaryFunction::Sigmoid, 0.0f);
+  const int scaled = op(OpKind::Mul, max_pool, {5, 4, 8}, 1, 1, Activation::None, gate);
+  const int avg_pool = op(OpKind::AvgPool2D, scaled, {3, 2, 8}, 2, 2, Activation::None);
+  const int fc = op(OpKind::FullyConnected, avg_pool, {1, 1, 8}, 1, 1, Activation::Relu);
   const int head = op(OpKind::Add, fc, {1, 1, 8}, 1, 1, Activation::None, gap);
-  const int mix = op(OpKind::PointwiseConv2D, head, {1, 1, 12}, 1, 1, Activation::Relu6);
+  const int squashed = unary(head, UnaryFunction::Tanh, 0.0f);
+  const int mix = op(OpKind::PointwiseConv2D, squashed, {1, 1, 12}, 1, 1, Activation::Relu6);
   const int logits = op(OpKind::FullyConnected, mix, {1, 1, 10}, 1, 1, Activation::None);
-  g.output = op(OpKind::Softmax, logits, {1, 1, 10}, 1, 1, Activation::None);
+  const int leaky = unary(logits, UnaryFunction::LeakyRelu, 0.125f);
+  g.output = op(OpKind::Softmax, leaky, {1, 1, 10}, 1, 1, Activation::None);
   FloatModel m = random_float_model(g, 11);
-  m.op_names = {"stem", "dw", "pw", "", "max_pool", "avg_pool", "fc", "gap", "head", "mix", "logits", "softmax"};
+  m.op_names = {"stem", "dw",   "pw", "",     "swish",    "max_pool", "gap",   "gate",   "scaled",
+                "avg_pool", "fc", "head", "tanh", "mix", "logits", "leaky", "softmax"};
   m.input_mean = 127.5f;
   m.input_std = 64.0f;
   return m;
@@ -71,6 +85,11 @@ void expect_same_graph(const FloatModel& a, const FloatModel& b) {
     const Op& y = b.graph.ops[i];
     EXPECT_EQ(x.kind, y.kind);
     EXPECT_EQ(x.activation, y.activation);
+    if (x.kind == OpKind::Unary) {
+      EXPECT_EQ(x.unary, y.unary);
+      EXPECT_EQ(x.alpha, y.alpha);
+      EXPECT_EQ(x.beta, y.beta);
+    }
     EXPECT_EQ(x.stride, y.stride);
     if (x.kind != OpKind::GlobalAvgPool) {
       EXPECT_EQ(x.kernel, y.kernel);

@@ -34,7 +34,8 @@ namespace {
 const std::vector<std::string> kCasePrefixes = {
     "test_conv",  "test_averagepool", "test_maxpool",  "test_globalaveragepool", "test_gemm",
     "test_clip",  "test_add",         "test_flatten",  "test_batchnorm",         "test_quantizelinear",
-    "test_dequantizelinear"};
+    "test_dequantizelinear", "test_sigmoid", "test_hardsigmoid", "test_hardswish", "test_tanh",
+    "test_leakyrelu",     "test_elu",         "test_prelu",    "test_mul"};
 const std::vector<std::string> kSingleCases = {"test_relu", "test_qlinearconv"};
 const std::vector<std::string> kWholeFolders = {"pytorch-converted", "simple"};
 
@@ -55,7 +56,9 @@ const std::vector<std::string> kPassing = {
     "node/test_maxpool_2d_default", "node/test_maxpool_2d_pads", "node/test_maxpool_2d_precomputed_pads",
     "node/test_maxpool_2d_precomputed_same_upper", "node/test_maxpool_2d_precomputed_strides",
     "node/test_maxpool_2d_same_lower", "node/test_maxpool_2d_same_upper", "node/test_maxpool_2d_strides", "node/test_qlinearconv",
-    "node/test_relu",
+    "node/test_relu", "node/test_elu", "node/test_elu_default", "node/test_hardsigmoid", "node/test_hardsigmoid_default",
+    "node/test_hardswish", "node/test_hardswish_expanded", "node/test_leakyrelu", "node/test_leakyrelu_default",
+    "node/test_sigmoid", "node/test_tanh",
     // pytorch-converted and simple
     "pytorch-converted/test_AvgPool2d", "pytorch-converted/test_AvgPool2d_stride",
     "pytorch-converted/test_BatchNorm1d_3d_input_eval", "pytorch-converted/test_BatchNorm2d_eval",
@@ -63,7 +66,11 @@ const std::vector<std::string> kPassing = {
     "pytorch-converted/test_Conv2d_depthwise_padded", "pytorch-converted/test_Conv2d_depthwise_strided",
     "pytorch-converted/test_Conv2d_padding", "pytorch-converted/test_Conv2d_strided", "pytorch-converted/test_Linear",
     "pytorch-converted/test_MaxPool2d", "pytorch-converted/test_ReLU", "pytorch-converted/test_Softmax",
-    "pytorch-converted/test_softmax_lastdim", "simple/test_single_relu_model",
+    "pytorch-converted/test_softmax_lastdim", "pytorch-converted/test_ELU", "pytorch-converted/test_LeakyReLU",
+    "pytorch-converted/test_LeakyReLU_with_negval", "pytorch-converted/test_PReLU_1d",
+    "pytorch-converted/test_PReLU_1d_multiparam", "pytorch-converted/test_PReLU_2d",
+    "pytorch-converted/test_PReLU_2d_multiparam", "pytorch-converted/test_Sigmoid", "pytorch-converted/test_Tanh",
+    "simple/test_single_relu_model",
 };
 
 std::string data_dir() { return TINYNAS_ONNX_TEST_DATA; }

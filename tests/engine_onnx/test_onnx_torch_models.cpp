@@ -37,7 +37,7 @@ const std::vector<TorchNetwork> kNetworks = {
     {"mobilenet_v2_w035", ""},
     {"mnasnet0_5", ""},
     {"resnet8", ""},
-    {"mobilenet_v3_small", "HardSwish '/features/features.0/features.0.2/HardSwish': the engine has no such op"},
+    {"mobilenet_v3_small", ""},
     {"shufflenet_v2_x0_5", "Transpose '/stage2/stage2.0/Transpose': the engine has no such op"},
     {"ds_cnn", "Conv '/features/features.0/Conv': non-square kernel 10x4 is not supported"},
 };

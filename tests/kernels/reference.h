@@ -117,6 +117,22 @@ inline std::vector<int8_t> add(const std::vector<int8_t>& a, const std::vector<i
   return out;
 }
 
+// TF-Lite's int8 Mul (reference_integer_ops::MulElementwise, and BroadcastMul4DSlow with `b` one
+// value per channel when it is shorter than `a`).
+struct MulParams {
+  int32_t input1_offset, input2_offset, output_multiplier, output_shift, output_offset, act_min, act_max;
+};
+inline std::vector<int8_t> mul(const std::vector<int8_t>& a, const std::vector<int8_t>& b, int channels, const MulParams& p) {
+  std::vector<int8_t> out(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const int32_t x1 = p.input1_offset + a[i];
+    const int32_t x2 = p.input2_offset + b[b.size() < a.size() ? i % size_t(channels) : i];
+    const int32_t raw = p.output_offset + multiply_by_quantized_multiplier(x1 * x2, p.output_multiplier, p.output_shift);
+    out[i] = int8_t(std::clamp(raw, p.act_min, p.act_max));
+  }
+  return out;
+}
+
 // TF-Lite's int8 AveragePool / MaxPool: the window's elements inside the input; the average rounds
 // half away from zero.
 inline std::vector<int8_t> pool(const std::vector<int8_t>& in, int in_h, int in_w, int c, int k, int stride, int pad_h,

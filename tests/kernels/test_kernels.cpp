@@ -272,6 +272,45 @@ TEST(Kernels, AddMatchesReferenceAndRunsInPlace) {
     }
 }
 
+TEST(Kernels, MulMatchesReferenceBroadcastsPerChannelAndRunsInPlace) {
+  std::mt19937 rng(12);
+  std::uniform_int_distribution<int32_t> mult(1 << 30, std::numeric_limits<int32_t>::max());
+  std::uniform_int_distribution<int> shift(-12, 2);
+  for (const Quant& qz : kQuants)
+    for (int trial = 0; trial < 4; ++trial)
+      for (const bool broadcast : {false, true}) {
+        const int channels = 1 + trial * 5, pixels = 1 + trial * 3;
+        ref::MulParams r{-qz.input_zp, 3 - trial, mult(rng), shift(rng), qz.output_zp, qz.act_min, qz.act_max};
+        const auto a = random_bytes(rng, size_t(pixels * channels));
+        const auto b = random_bytes(rng, size_t(broadcast ? channels : pixels * channels));
+        const auto expected = ref::mul(a, b, channels, r);
+        tn_mul_params p{pixels, channels, broadcast ? 1 : 0, r.input1_offset, r.input2_offset, r.output_multiplier,
+                        r.output_shift, r.output_offset, r.act_min, r.act_max};
+        std::vector<int8_t> out(a.size(), 0);
+        ASSERT_EQ(tn_mul_s8(&p, a.data(), b.data(), out.data()), TN_OK);
+        EXPECT_EQ(out, expected);
+        std::vector<int8_t> in_place = a;
+        ASSERT_EQ(tn_mul_s8(&p, in_place.data(), b.data(), in_place.data()), TN_OK);
+        EXPECT_EQ(in_place, expected);
+      }
+  tn_mul_params bad{1, 1, 0, 0, 0, 1 << 30, 15, 0, -128, 127};  // a left shift that could overflow
+  int8_t x = 1;
+  EXPECT_EQ(tn_mul_s8(&bad, &x, &x, &x), TN_ERROR_ARGUMENT);
+}
+
+TEST(Kernels, LookupReadsTheTableAtInputPlus128InPlace) {
+  std::mt19937 rng(13);
+  const auto table = random_bytes(rng, 256);
+  std::vector<int8_t> x(300);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = int8_t(int(i % 256) - 128);
+  const tn_lookup_params p{int32_t(x.size()), table.data()};
+  std::vector<int8_t> out(x.size());
+  ASSERT_EQ(tn_lookup_s8(&p, x.data(), out.data()), TN_OK);
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(out[i], table[size_t(x[i] + 128)]);
+  ASSERT_EQ(tn_lookup_s8(&p, x.data(), x.data()), TN_OK);
+  EXPECT_EQ(x, out);
+}
+
 TEST(Kernels, PoolingMatchesReference) {
   struct Case {
     int in_h, in_w, c, k, stride, pad_h, pad_w, pad_h_after, pad_w_after;

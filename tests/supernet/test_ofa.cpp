@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "synthetic_dataset.h"
 #include "tinynas/core/errors.h"
@@ -209,6 +210,18 @@ TEST(Supernet, DynamicBatchNormUpdatesOnlyActiveRunningStats) {
   const auto mean = x.mean({0, 2, 3});
   EXPECT_LT(max_abs_diff(bn->running_mean.narrow(0, 0, 6), 0.1 * mean), 1e-6);
   EXPECT_EQ(bn->running_mean.narrow(0, 6, 10).abs().max().item<float>(), 0.0f);
+}
+
+// Image folders list their images class by class: a part of a split (export --eval-images N, the BN
+// calibration subset) must be a sample of all of it, not its first classes.
+TEST(CalibrationIndices, APartOfAClassOrderedSetCoversEveryClass) {
+  struct ClassOrdered : tinynas_test::SyntheticImages {
+    ClassOrdered() : SyntheticImages(1000, 10, 1) {}
+    int64_t label(int i) const override { return i / 100; }
+  } data;
+  std::set<int64_t> classes;
+  for (const int i : calibration_indices(data, 60, 3)) classes.insert(data.label(i));
+  EXPECT_EQ(classes.size(), 10u);
 }
 
 TEST(BnRecalibration, EqualsStatisticsComputedDirectly) {

@@ -1,6 +1,7 @@
 #pragma once
 // The Flash model: int8 weights, int32 bias, per-channel int32 multiplier and int32 shift for every
-// layer with weights, plus the runtime code of the MCU profile (kernels, invoke, start-up).
+// layer with weights, the 256-byte table of every element-wise function, plus the runtime code of the
+// MCU profile (kernels, invoke, start-up).
 #include <cstdint>
 
 #include "tinynas/engine/graph.h"

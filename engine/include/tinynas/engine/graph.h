@@ -9,8 +9,17 @@
 
 namespace tinynas::engine {
 
-enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax };
+// Mul: element-wise product, the second operand of the same shape or 1x1xC (one scale per channel).
+// Unary: an element-wise function of one input (Op::unary), an int8 table lookup on the MCU.
+enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax, Mul, Unary };
 const char* to_string(OpKind kind);
+
+// The functions of OpKind::Unary, with the op's alpha and beta:
+//   Sigmoid 1 / (1 + e^-x); HardSigmoid max(0, min(1, alpha x + beta)); HardSwish x * HardSigmoid(x)
+//   with alpha 1/6, beta 1/2; Tanh; LeakyRelu x < 0 ? alpha x : x; Elu x < 0 ? alpha (e^x - 1) : x.
+enum class UnaryFunction { Sigmoid, HardSigmoid, HardSwish, Tanh, LeakyRelu, Elu };
+const char* to_string(UnaryFunction f);
+double unary_value(UnaryFunction f, double alpha, double beta, double x);
 
 // The activation folded into an op's output clamp.
 enum class Activation { None, Relu, Relu6 };
@@ -25,7 +34,7 @@ struct Tensor {
 struct Op {
   OpKind kind = OpKind::Conv2D;
   int input = -1;
-  int input2 = -1;  // second operand of Add, -1 otherwise
+  int input2 = -1;  // second operand of Add and Mul, -1 otherwise
   int output = -1;
   int kernel = 1;
   int stride = 1;
@@ -33,6 +42,9 @@ struct Op {
   Activation activation = Activation::None;  // folded into the output clamp
   int block = -1;            // source block, -1 outside blocks
   const char* role = "";     // "stem", "expand", "depthwise", "project", "residual_add", ...
+  // Unary only: the function and its parameters.
+  UnaryFunction unary = UnaryFunction::Sigmoid;
+  float alpha = 0.0f, beta = 0.0f;
 
   int num_inputs() const { return input2 >= 0 ? 2 : 1; }
 };

@@ -11,7 +11,7 @@
 
 namespace tinynas::engine {
 
-enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool };
+enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup };
 // The C function of a kernel, e.g. "tn_pointwise_conv_s8".
 const char* kernel_function(KernelKind kind);
 
@@ -25,9 +25,12 @@ struct KernelCall {
   std::vector<int8_t> weights;  // in the kernel's packed layout
   std::vector<int32_t> bias, multiplier, shift;
   int32_t input_offset = 0, output_offset = 0, act_min = -128, act_max = 127;
-  // Add (TF-Lite's parameters; input_offset/output_offset above are unused for it).
+  // Add (TF-Lite's parameters; input_offset above is unused for it) and Mul (the offsets and
+  // output_requant; broadcast: input2 holds one value per channel).
   int32_t input1_offset = 0, input2_offset = 0, left_shift = 0;
   QuantizedMultiplier input1_requant, input2_requant, output_requant;
+  bool broadcast = false;
+  std::vector<int8_t> table;  // Lookup: 256 outputs
   int64_t scratch_bytes = 0;  // the kernel's scratch function's figure
 };
 

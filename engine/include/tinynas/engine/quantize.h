@@ -9,6 +9,9 @@
 //    applied as TF-Lite's MultiplyByQuantizedMultiplier (rounding doubling high multiply, then a
 //    rounding right shift); the activation becomes the output clamp;
 //  - add: TF-Lite's int8 add (inputs shifted left by 20, rescaled to twice the larger input scale);
+//    mul: TF-Lite's int8 mul (the product of the offset inputs requantized by s1 * s2 / s_out);
+//  - element-wise functions (sigmoid, hard-swish, ...): a 256-entry table of the float function at
+//    every int8 input, rounded to the output quantization;
 //  - average / global average / max pooling keep the input's scale and zero point (TF-Lite).
 #include <cstdint>
 #include <string>
@@ -37,9 +40,11 @@ struct QuantizedOpParams {
   std::vector<float> weight_scales;     // per output channel
   std::vector<QuantizedMultiplier> requant;  // per output channel: input * weight / output scale
   int32_t act_min = -128, act_max = 127;     // the output clamp (activation folded in)
-  // Add only (TF-Lite's parameters).
+  // Add only (TF-Lite's parameters); Mul uses `output` (input1 * input2 / output scale).
   int32_t left_shift = 0;
   QuantizedMultiplier input1, input2, output;
+  // Unary only: the output for every int8 input (index input + 128), the clamp applied.
+  std::vector<int8_t> table;
 };
 
 struct QuantizedModel {
