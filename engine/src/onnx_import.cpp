@@ -173,8 +173,8 @@ class Importer {
   // The graph input's batch as the model declares it (-1: symbolic). The engine runs batch 1: every
   // activation's ONNX shape here has batch 1, and a declared first dimension equal to this one agrees.
   int64_t batch_ = 1;
-  // HardSigmoid(x, 1/6, 1/2) outputs whose Mul by x becomes a HardSwish: output -> x.
-  std::map<std::string, std::string> hard_swish_gates_;
+  // HardSigmoid(x, 1/6, 1/2) outputs whose only reader, a Mul by x, becomes a HardSwish.
+  std::set<std::string> hard_swish_gates_;
 
   // ---- errors
 
@@ -532,8 +532,9 @@ class Importer {
         {"Shape", [](Importer& i, const NodeProto& n) { i.import_shape(n); }},
         // Shape arithmetic: folded when every input is a constant (after Shape), refused on activations.
         {"Gather", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
-        {"Unsqueeze", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
-        {"Squeeze", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
+        {"Unsqueeze", [](Importer& i, const NodeProto& n) { i.import_layout_alias(n); }},
+        {"Squeeze", [](Importer& i, const NodeProto& n) { i.import_layout_alias(n); }},
+        {"Transpose", [](Importer& i, const NodeProto& n) { i.import_layout_alias(n); }},
         {"Concat", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
         {"Slice", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
         {"Cast", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
@@ -595,6 +596,8 @@ class Importer {
       constants_[node.output(0)] = fold_gather(node);
     } else if (op == "Unsqueeze" || op == "Squeeze") {
       constants_[node.output(0)] = fold_squeeze(node, op == "Unsqueeze");
+    } else if (op == "Transpose") {
+      constants_[node.output(0)] = fold_transpose(node);
     } else if (op == "Concat") {
       constants_[node.output(0)] = fold_concat(node);
     } else if (op == "Slice") {
@@ -685,30 +688,87 @@ class Importer {
     return out;
   }
 
-  Constant fold_squeeze(const NodeProto& node, bool unsqueeze) const {
-    Constant out = constant(node, 0, "data");
+  // The shape after a Squeeze or Unsqueeze of `dims` (no data moves).
+  std::vector<int64_t> squeezed_shape(const NodeProto& node, const std::vector<int64_t>& dims, bool unsqueeze) const {
     const std::vector<int64_t> axes = ints_from(node, "axes", 1, 13);
+    std::vector<int64_t> out;
     if (unsqueeze) {
-      const size_t rank = out.dims.size() + axes.size();
+      const size_t rank = dims.size() + axes.size();
       std::vector<bool> inserted(rank, false);
       for (int64_t a : axes) inserted[size_t(axis_in(node, a, rank))] = true;
       if (size_t(std::count(inserted.begin(), inserted.end(), true)) != axes.size()) fail(node, "repeated axes");
-      std::vector<int64_t> dims;
       size_t next = 0;
-      for (size_t i = 0; i < rank; ++i) dims.push_back(inserted[i] ? 1 : out.dims[next++]);
-      out.dims = dims;
+      for (size_t i = 0; i < rank; ++i) out.push_back(inserted[i] ? 1 : dims[next++]);
     } else {
-      std::vector<bool> removed(out.dims.size(), axes.empty());
-      for (int64_t a : axes) removed[size_t(axis_in(node, a, out.dims.size()))] = true;
-      std::vector<int64_t> dims;
-      for (size_t i = 0; i < out.dims.size(); ++i) {
-        if (!removed[i]) dims.push_back(out.dims[i]);
-        else if (out.dims[i] != 1 && !axes.empty()) fail(node, "axis " + std::to_string(i) + " is not of size 1");
-        else if (out.dims[i] != 1) dims.push_back(out.dims[i]);
+      std::vector<bool> removed(dims.size(), axes.empty());
+      for (int64_t a : axes) removed[size_t(axis_in(node, a, dims.size()))] = true;
+      for (size_t i = 0; i < dims.size(); ++i) {
+        if (!removed[i]) out.push_back(dims[i]);
+        else if (dims[i] != 1 && !axes.empty()) fail(node, "axis " + std::to_string(i) + " is not of size 1");
+        else if (dims[i] != 1) out.push_back(dims[i]);
       }
-      out.dims = dims;
     }
     return out;
+  }
+
+  Constant fold_squeeze(const NodeProto& node, bool unsqueeze) const {
+    Constant out = constant(node, 0, "data");
+    out.dims = squeezed_shape(node, out.dims, unsqueeze);
+    return out;
+  }
+
+  // The permutation of a Transpose on a tensor of `rank` (default: the axes reversed).
+  std::vector<int64_t> transpose_perm(const NodeProto& node, size_t rank) const {
+    std::vector<int64_t> perm = attribute_ints(node, "perm");
+    if (perm.empty())
+      for (size_t i = rank; i-- > 0;) perm.push_back(int64_t(i));
+    std::vector<int64_t> sorted = perm;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i)
+      if (sorted[i] != int64_t(i) || sorted.size() != rank) fail(node, "perm " + shape_string(perm) + " is not a permutation of the axes");
+    return perm;
+  }
+
+  Constant fold_transpose(const NodeProto& node) const {
+    const Constant& data = constant(node, 0, "data");
+    const std::vector<int64_t> perm = transpose_perm(node, data.dims.size());
+    Constant out;
+    out.type = data.type;
+    for (int64_t p : perm) out.dims.push_back(data.dims[size_t(p)]);
+    const std::vector<int64_t> in_strides = strides_of(data.dims), out_strides = strides_of(out.dims);
+    for (int64_t i = 0; i < product(out.dims); ++i) {
+      int64_t offset = 0;
+      for (size_t d = 0; d < perm.size(); ++d) offset += (i / out_strides[d]) % out.dims[d] * in_strides[size_t(perm[d])];
+      out.values.push_back(data.values[size_t(offset)]);
+    }
+    return out;
+  }
+
+  // Squeeze, Unsqueeze or Transpose of an activation that moves no data: only axes of size 1 come, go
+  // or move, and the result is the same engine tensor ([1,C] and [1,C,1,1] around a classifier).
+  void import_layout_alias(const NodeProto& node) {
+    const Value& x = activation(node, 0, /*quantized_ok=*/true);
+    const std::string& op = node.op_type();
+    std::vector<int64_t> target;
+    if (op == "Transpose") {
+      const std::vector<int64_t> perm = transpose_perm(node, x.shape.size());
+      std::vector<int64_t> moved;  // the axes of size > 1, in their new order
+      for (int64_t p : perm) {
+        target.push_back(x.shape[size_t(p)]);
+        if (x.shape[size_t(p)] > 1) moved.push_back(p);
+      }
+      if (!std::is_sorted(moved.begin(), moved.end()))
+        fail(node, "perm " + shape_string(perm) + " of " + shape_string(x.shape) + " reorders the data; the engine moves axes of size 1 only");
+    } else {
+      target = squeezed_shape(node, x.shape, op == "Unsqueeze");
+    }
+    const Tensor& t = m_.graph.tensors[size_t(x.tensor)];
+    const bool same_tensor = target.size() >= 2 && target.size() <= 4 && target[0] == 1 && target[1] == t.c &&
+                             (target.size() > 2 ? target[2] : 1) == t.h && (target.size() > 3 ? target[3] : 1) == t.w;
+    if (!same_tensor || flattened(x))
+      fail(node, shape_string(x.shape) + " to " + shape_string(target) +
+                     ": the engine changes the layout of a tensor only where no data moves");
+    define_alias(node, x, target, x.quantized);
   }
 
   Constant fold_concat(const NodeProto& node) const {
@@ -1224,7 +1284,7 @@ class Importer {
       alpha = attribute_float(node, "alpha", 0.2f);
       beta = attribute_float(node, "beta", 0.5f);
       if (float(alpha) == 1.0f / 6.0f && float(beta) == 0.5f && is_hard_swish_gate(node)) {
-        hard_swish_gates_[node.output(0)] = node.input(0);
+        hard_swish_gates_.insert(node.output(0));
         return;
       }
     } else if (op == "LeakyRelu") {
@@ -1266,10 +1326,7 @@ class Importer {
   void import_mul(const NodeProto& node) {
     if (constants_.count(node.input(0)) || constants_.count(node.input(1))) return import_scale_or_shift(node);
     for (int i = 0; i < 2; ++i)
-      if (auto gate = hard_swish_gates_.find(node.input(i)); gate != hard_swish_gates_.end()) {
-        const Value& x = activation(node, 1 - i);
-        return add_unary(node, x, UnaryFunction::HardSwish, 0.0, 0.0);
-      }
+      if (hard_swish_gates_.count(node.input(i))) return add_unary(node, activation(node, 1 - i), UnaryFunction::HardSwish, 0.0, 0.0);
     const Value* a = &activation(node, 0);
     const Value* b = &activation(node, 1);
     auto pixels = [&](const Value& v) {

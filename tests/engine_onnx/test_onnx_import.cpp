@@ -273,6 +273,35 @@ TEST(OnnxImport, ReduceMeanOverHeightAndWidthIsAGlobalAveragePool) {
   EXPECT_NE(msg.find("ReduceMean 'the_node': axes [1]"), std::string::npos) << msg;
 }
 
+// Squeeze, Unsqueeze and Transpose that only add, drop or move axes of size 1 change no data: the
+// [1,C,1,1] <-> [1,C] forms around a classifier. One that reorders data is refused.
+TEST(OnnxImport, SqueezeUnsqueezeAndTransposeOfSizeOneAxesAreAliases) {
+  auto model = [](bool layout_ops) {
+    OnnxBuilder b({1, 3, 4, 4});
+    b.node("GlobalAveragePool", {"x"}, "g");
+    if (layout_ops) {
+      b.node("Squeeze", {"g", b.int64_constant("axes", {2, 3})}, "s");
+      b.node("Gemm", {"s", b.constant("w", {3, 5}, 1)}, "f");
+      b.node("Unsqueeze", {"f", b.int64_constant("axes2", {2, 3})}, "u");
+      OnnxBuilder::ints(b.node("Transpose", {"u"}, "y"), "perm", {0, 1, 3, 2});
+    } else {
+      b.node("Flatten", {"g"}, "s");
+      b.node("Gemm", {"s", b.constant("w", {3, 5}, 1)}, "y");
+    }
+    return b.finish("y", layout_ops ? 4 : 2);
+  };
+  const FloatModel m = import_onnx(model(true));
+  const FloatModel reference = import_onnx(model(false));
+  EXPECT_EQ(m.graph.ops.size(), 2u);
+  const std::vector<float> x = random_input(m.graph, 9);
+  EXPECT_LT(max_abs_diff(run_float(m, x), run_float(reference, x)), 1e-6f);
+
+  const std::string msg = one_node_error("Transpose", {}, [](OnnxBuilder&, onnx::NodeProto& n) {
+    OnnxBuilder::ints(n, "perm", {0, 1, 3, 2});
+  });
+  EXPECT_NE(msg.find("Transpose 'the_node': perm [0,1,3,2] of [1,4,6,6] reorders the data"), std::string::npos) << msg;
+}
+
 // A Reshape target computed from the input's shape with Slice, Squeeze, Unsqueeze, Cast, Mul and Concat
 // folds to a constant; the same ops on an activation are refused.
 TEST(OnnxImport, ShapeArithmeticFoldsToConstants) {

@@ -64,7 +64,7 @@ const std::vector<std::string> kPassing = {
     "pytorch-converted/test_BatchNorm1d_3d_input_eval", "pytorch-converted/test_BatchNorm2d_eval",
     "pytorch-converted/test_BatchNorm2d_momentum_eval", "pytorch-converted/test_Conv2d_depthwise",
     "pytorch-converted/test_Conv2d_depthwise_padded", "pytorch-converted/test_Conv2d_depthwise_strided",
-    "pytorch-converted/test_Conv2d_padding", "pytorch-converted/test_Conv2d_strided", "pytorch-converted/test_Linear",
+    "pytorch-converted/test_Conv2d_padding", "pytorch-converted/test_Conv2d_strided", "pytorch-converted/test_Linear", "pytorch-converted/test_Linear_no_bias",
     "pytorch-converted/test_MaxPool2d", "pytorch-converted/test_ReLU", "pytorch-converted/test_Softmax",
     "pytorch-converted/test_softmax_lastdim", "pytorch-converted/test_ELU", "pytorch-converted/test_LeakyReLU",
     "pytorch-converted/test_LeakyReLU_with_negval", "pytorch-converted/test_PReLU_1d",

@@ -19,8 +19,9 @@
 //    to NHWC order) or, for a 1x1 tensor, to [1, C, 1, 1], Identity, Dropout, Clip without bounds, and QuantizeLinear / DequantizeLinear on
 //    activations (a quantized tensor is represented by its real value; rounding and saturation are
 //    dropped). DequantizeLinear and QuantizeLinear of constants are folded;
+//  - no data change either: Squeeze, Unsqueeze and Transpose that only add, drop or move axes of size 1;
 //  - shape arithmetic folded to constants: Shape of an activation (batch 1), and Gather, Unsqueeze,
-//    Squeeze, Concat, Slice, Cast, Add, Sub, Mul, Div of constants.
+//    Squeeze, Transpose, Concat, Slice, Cast, Add, Sub, Mul, Div of constants.
 // The one graph input maps to the engine's NHWC input: [N,C,H,W] -> HxWxC, [N,C,L] -> Lx1xC,
 // [N,C] -> 1x1xC; the output likewise (a flattened output keeps the NHWC order of the tensor it
 // flattens). A uint8 input read by DequantizeLinear / QLinearConv gives input_mean = zero point and
