@@ -33,6 +33,8 @@ const char* to_string(UnaryFunction f) {
     case UnaryFunction::Tanh: return "tanh";
     case UnaryFunction::LeakyRelu: return "leaky_relu";
     case UnaryFunction::Elu: return "elu";
+    case UnaryFunction::Selu: return "selu";
+    case UnaryFunction::Softplus: return "softplus";
   }
   return "?";
 }
@@ -45,6 +47,8 @@ double unary_value(UnaryFunction f, double alpha, double beta, double x) {
     case UnaryFunction::Tanh: return std::tanh(x);
     case UnaryFunction::LeakyRelu: return x < 0.0 ? alpha * x : x;
     case UnaryFunction::Elu: return x < 0.0 ? alpha * (std::exp(x) - 1.0) : x;
+    case UnaryFunction::Selu: return beta * (x < 0.0 ? alpha * (std::exp(x) - 1.0) : x);
+    case UnaryFunction::Softplus: return x > 30.0 ? x : std::log1p(std::exp(x));  // e^x overflows far later
   }
   return x;
 }

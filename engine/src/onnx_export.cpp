@@ -319,6 +319,13 @@ class Exporter {
             set_float(add_node("LeakyRelu", {x}, main_output(i), name), "alpha", op.alpha);
             break;
           case UnaryFunction::Elu: set_float(add_node("Elu", {x}, main_output(i), name), "alpha", op.alpha); break;
+          case UnaryFunction::Selu: {
+            NodeProto* n = add_node("Selu", {x}, main_output(i), name);
+            set_float(n, "alpha", op.alpha);
+            set_float(n, "gamma", op.beta);
+            break;
+          }
+          case UnaryFunction::Softplus: add_node("Softplus", {x}, main_output(i), name); break;
         }
         break;
       }

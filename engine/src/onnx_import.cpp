@@ -525,6 +525,8 @@ class Importer {
         {"Tanh", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::Tanh); }},
         {"LeakyRelu", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::LeakyRelu); }},
         {"Elu", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::Elu); }},
+        {"Selu", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::Selu); }},
+        {"Softplus", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::Softplus); }},
         {"PRelu", [](Importer& i, const NodeProto& n) { i.import_unary(n, UnaryFunction::LeakyRelu); }},
         {"Div", [](Importer& i, const NodeProto& n) { i.import_scale_or_shift(n); }},
         {"Pad", [](Importer& i, const NodeProto& n) { i.import_pad(n); }},
@@ -1291,6 +1293,9 @@ class Importer {
       alpha = attribute_float(node, "alpha", 0.01f);
     } else if (op == "Elu") {
       alpha = attribute_float(node, "alpha", 1.0f);
+    } else if (op == "Selu") {
+      alpha = attribute_float(node, "alpha", 1.67326319217681884765625f);
+      beta = attribute_float(node, "gamma", 1.05070102214813232421875f);
     } else if (op == "PRelu") {
       const Constant& slope = constant(node, 1, "slope");
       for (double v : slope.values)

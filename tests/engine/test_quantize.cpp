@@ -113,7 +113,8 @@ TEST(Quantize, EveryOpKindTracksTheFloatReference) {
 // tables and the per-channel mul track the float reference.
 TEST(Quantize, SqueezeExciteAndElementwiseFunctionsTrackTheFloatReference) {
   for (const UnaryFunction f : {UnaryFunction::Sigmoid, UnaryFunction::HardSigmoid, UnaryFunction::HardSwish,
-                                UnaryFunction::Tanh, UnaryFunction::LeakyRelu, UnaryFunction::Elu}) {
+                                UnaryFunction::Tanh, UnaryFunction::LeakyRelu, UnaryFunction::Elu, UnaryFunction::Selu,
+                                UnaryFunction::Softplus}) {
     SCOPED_TRACE(to_string(f));
     Graph g;
     g.name = "squeeze-excite";

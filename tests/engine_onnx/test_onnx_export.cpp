@@ -134,6 +134,33 @@ TEST_P(OnnxFloatExport, ImportsBackToTheSameNetwork) {
   expect_same_outputs(m, back, 1e-5f);
 }
 
+// Every element-wise function with parameters of its own exports and imports back to itself.
+TEST(OnnxFloatExportUnary, EveryFunctionImportsBack) {
+  for (const UnaryFunction f : {UnaryFunction::Sigmoid, UnaryFunction::HardSigmoid, UnaryFunction::HardSwish,
+                                UnaryFunction::Tanh, UnaryFunction::LeakyRelu, UnaryFunction::Elu, UnaryFunction::Selu,
+                                UnaryFunction::Softplus}) {
+    SCOPED_TRACE(to_string(f));
+    FloatModel m;
+    m.graph.name = "unary";
+    m.graph.input = m.graph.add_tensor(3, 2, 4);
+    m.graph.output = m.graph.add_tensor(3, 2, 4);
+    Op& op = m.graph.ops[size_t(m.graph.add_op(OpKind::Unary, m.graph.input, m.graph.output))];
+    op.unary = f;
+    const bool has_alpha = f == UnaryFunction::HardSigmoid || f == UnaryFunction::LeakyRelu ||
+                           f == UnaryFunction::Elu || f == UnaryFunction::Selu;
+    op.alpha = has_alpha ? 0.25f : 0.0f;
+    op.beta = f == UnaryFunction::HardSigmoid || f == UnaryFunction::Selu ? 0.75f : 0.0f;
+    m.params.resize(1);
+    m.op_names = {"f"};
+    TempDir dir;
+    const std::string path = (dir.path / "unary.onnx").string();
+    export_onnx_float(m, path);
+    const FloatModel back = import_onnx(path);
+    expect_same_graph(m, back);
+    expect_same_outputs(m, back, 1e-6f);
+  }
+}
+
 TEST_P(OnnxFloatExport, OpenCvRunsItToTheFloatReference) {
   const FloatModel m = model();
   TempDir dir;

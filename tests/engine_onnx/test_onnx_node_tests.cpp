@@ -35,7 +35,8 @@ const std::vector<std::string> kCasePrefixes = {
     "test_conv",  "test_averagepool", "test_maxpool",  "test_globalaveragepool", "test_gemm",
     "test_clip",  "test_add",         "test_flatten",  "test_batchnorm",         "test_quantizelinear",
     "test_dequantizelinear", "test_sigmoid", "test_hardsigmoid", "test_hardswish", "test_tanh",
-    "test_leakyrelu",     "test_elu",         "test_prelu",    "test_mul"};
+    "test_leakyrelu",     "test_elu",         "test_prelu",    "test_mul",               "test_selu",
+    "test_softplus"};
 const std::vector<std::string> kSingleCases = {"test_relu", "test_qlinearconv"};
 const std::vector<std::string> kWholeFolders = {"pytorch-converted", "simple"};
 
@@ -58,7 +59,7 @@ const std::vector<std::string> kPassing = {
     "node/test_maxpool_2d_same_lower", "node/test_maxpool_2d_same_upper", "node/test_maxpool_2d_strides", "node/test_qlinearconv",
     "node/test_relu", "node/test_elu", "node/test_elu_default", "node/test_hardsigmoid", "node/test_hardsigmoid_default",
     "node/test_hardswish", "node/test_hardswish_expanded", "node/test_leakyrelu", "node/test_leakyrelu_default",
-    "node/test_sigmoid", "node/test_tanh",
+    "node/test_sigmoid", "node/test_tanh", "node/test_selu", "node/test_selu_default", "node/test_softplus",
     // pytorch-converted and simple
     "pytorch-converted/test_AvgPool2d", "pytorch-converted/test_AvgPool2d_stride",
     "pytorch-converted/test_BatchNorm1d_3d_input_eval", "pytorch-converted/test_BatchNorm2d_eval",
@@ -70,6 +71,7 @@ const std::vector<std::string> kPassing = {
     "pytorch-converted/test_LeakyReLU_with_negval", "pytorch-converted/test_PReLU_1d",
     "pytorch-converted/test_PReLU_1d_multiparam", "pytorch-converted/test_PReLU_2d",
     "pytorch-converted/test_PReLU_2d_multiparam", "pytorch-converted/test_Sigmoid", "pytorch-converted/test_Tanh",
+    "pytorch-converted/test_SELU", "pytorch-converted/test_Softplus",
     "simple/test_single_relu_model",
 };
 

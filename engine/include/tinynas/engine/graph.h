@@ -16,8 +16,9 @@ const char* to_string(OpKind kind);
 
 // The functions of OpKind::Unary, with the op's alpha and beta:
 //   Sigmoid 1 / (1 + e^-x); HardSigmoid max(0, min(1, alpha x + beta)); HardSwish x * HardSigmoid(x)
-//   with alpha 1/6, beta 1/2; Tanh; LeakyRelu x < 0 ? alpha x : x; Elu x < 0 ? alpha (e^x - 1) : x.
-enum class UnaryFunction { Sigmoid, HardSigmoid, HardSwish, Tanh, LeakyRelu, Elu };
+//   with alpha 1/6, beta 1/2; Tanh; LeakyRelu x < 0 ? alpha x : x; Elu x < 0 ? alpha (e^x - 1) : x;
+//   Selu beta * Elu(x) (beta: ONNX's gamma); Softplus ln(1 + e^x).
+enum class UnaryFunction { Sigmoid, HardSigmoid, HardSwish, Tanh, LeakyRelu, Elu, Selu, Softplus };
 const char* to_string(UnaryFunction f);
 double unary_value(UnaryFunction f, double alpha, double beta, double x);
 

@@ -7,7 +7,7 @@
 //    MatMul (FullyConnected; alpha, beta and transB folded into the weights), Add, AveragePool (with
 //    count_include_pad: a depthwise conv of weights 1/k^2; one window over the whole input: a global
 //    average pool), MaxPool, GlobalAveragePool, ReduceMean over the spatial axes, Softmax (over channels),
-//    Sigmoid, HardSigmoid, HardSwish, Tanh, LeakyRelu, Elu, PRelu with one slope (Unary ops; x times
+//    Sigmoid, HardSigmoid, HardSwish, Tanh, LeakyRelu, Elu, Selu, Softplus, PRelu with one slope (Unary ops; x times
 //    HardSigmoid(x, 1/6, 1/2), the opset-10 form of HardSwish, is one HardSwish), Mul of two
 //    activations of one shape or by a per-channel [1,C,1,1] activation;
 //  - folded into the op that produces their input, when that op's output has no other reader:
