@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "fuzz.sh: SECONDS must be a positive integer, got '$seconds'" >&2; exit 2; }
-all=(fuzz_sizes fuzz_space_yaml fuzz_experiment_yaml fuzz_mcu_yaml fuzz_arch_json fuzz_zoo_json fuzz_onnx fuzz_tinynas_file)
+all=(fuzz_sizes fuzz_space_yaml fuzz_experiment_yaml fuzz_mcu_yaml fuzz_arch_json fuzz_zoo_json fuzz_onnx fuzz_tinynas_file fuzz_npy)
 if (($#)); then harnesses=("$@"); else harnesses=("${all[@]}"); fi
 for h in "${harnesses[@]}"; do
   [[ " ${all[*]} " == *" $h "* ]] || { echo "fuzz.sh: unknown harness '$h' (known: ${all[*]})" >&2; exit 2; }
@@ -48,6 +48,16 @@ seed fuzz_zoo_json search_space/zoo/mcunet/*.json
 onnx_data=/usr/share/libonnx-testdata/data
 seed fuzz_onnx $onnx_data/node/test_{conv,gemm,averagepool,globalaveragepool,maxpool,relu,clip,add,batchnorm,flatten,reshape,softmax,qlinearconv,quantizelinear,dequantizelinear,matmul}*/model.onnx \
   $onnx_data/pytorch-converted/*/model.onnx
+# .npy inputs: arrays NumPy writes, when python3-numpy is installed.
+mkdir -p "$build/corpus/fuzz_npy"
+/usr/bin/python3 -c "
+import numpy as np, sys
+d = sys.argv[1]
+np.save(d + '/seed-batch.npy', np.zeros((2, 3, 4, 5), np.float32))
+np.save(d + '/seed-one.npy', np.ones((3, 4, 5), np.float64))
+np.save(d + '/seed-vectors.npy', np.arange(6, dtype=np.float32).reshape(2, 3))
+np.save(d + '/seed-ints.npy', np.zeros((1, 3), np.int32))
+" "$build/corpus/fuzz_npy" 2> /dev/null || true
 # tinynas files: a subnet written by the Release build's `tinynas extract` when there is one, and the
 # shipped trained supernet.
 if [[ -x build/tinynas && ! -f "$build/corpus/fuzz_tinynas_file/seed-subnet.pt" ]]; then

@@ -12,6 +12,7 @@
 #include <functional>
 #include <cctype>
 #include <map>
+#include <mutex>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -26,6 +27,39 @@ namespace {
 
 using onnx::NodeProto;
 using onnx::TensorProto;
+
+// ONNX's shape inference functions trust the ranks they read. Gemm-6's indexes dims 0 and 1 of A and B
+// whatever their rank (a scalar or vector input crashes inside libonnx). The ranks are known only while
+// inference runs, so its schemas are served through this registry, which checks a node's input ranks
+// before the op's own inference function reads them.
+class RankCheckingSchemaRegistry final : public onnx::ISchemaRegistry {
+ public:
+  const onnx::OpSchema* GetSchema(const std::string& op, const int max_inclusive_version,
+                                  const std::string& domain) const override {
+    const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Instance()->GetSchema(op, max_inclusive_version, domain);
+    if (!schema || op != "Gemm" || !schema->has_type_and_shape_inference_function()) return schema;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, added] = guarded_.try_emplace(schema, *schema);
+    if (added) {
+      auto infer = schema->GetTypeAndShapeInferenceFunction();
+      it->second.TypeAndShapeInferenceFunction([infer](onnx::InferenceContext& ctx) {
+        for (size_t i = 0; i < std::min<size_t>(2, ctx.getNumInputs()); ++i) {
+          const onnx::TypeProto* type = ctx.getInputType(i);
+          if (type && type->has_tensor_type() && type->tensor_type().has_shape() &&
+              type->tensor_type().shape().dim_size() != 2)
+            fail_shape_inference("Gemm's input ", i, " has rank ", type->tensor_type().shape().dim_size(),
+                                 "; Gemm multiplies matrices (rank 2)");
+        }
+        infer(ctx);
+      });
+    }
+    return &it->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<const onnx::OpSchema*, onnx::OpSchema> guarded_;
+};
 
 std::string shape_string(const std::vector<int64_t>& dims) {
   std::string s = "[";
@@ -220,7 +254,8 @@ class Importer {
     }
     check_before_inference();
     try {
-      onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(),
+      static const RankCheckingSchemaRegistry registry;
+      onnx::shape_inference::InferShapes(model_, &registry,
                                          onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict_mode=*/1));
     } catch (const std::exception& e) {
       std::string what = e.what();
@@ -292,6 +327,7 @@ class Importer {
     for (const auto& prop : model_.metadata_props()) {
       if (prop.key() == kOnnxInputMeanKey) m_.input_mean = metadata_float(prop);
       if (prop.key() == kOnnxInputStdKey) m_.input_std = metadata_float(prop);
+      if (prop.key() == kOnnxInputMeanKey || prop.key() == kOnnxInputStdKey) m_.input_quantization_stated = true;
     }
 
     std::vector<const onnx::ValueInfoProto*> inputs;
@@ -378,6 +414,7 @@ class Importer {
     if (!(scale > 0.0f)) fail(who + ": the input scale must be positive");
     m_.input_mean = float(zero_point + (type == TensorProto::INT8 ? 128.0 : 0.0));
     m_.input_std = 1.0f / scale;
+    m_.input_quantization_stated = true;
   }
 
   // The engine tensor of the graph input, of ONNX shape [1,C], [1,C,L] or [1,C,H,W].
@@ -1625,6 +1662,13 @@ class Importer {
     if (!(scale > 0.0)) fail(node, "the scale must be positive");
     if (has_input(node, 2)) scalar(node, 2, "zero point");
     const bool to_quantized = node.op_type() == "QuantizeLinear";
+    // A float activation quantized to 8 bits: its scale and zero point are kept (uint8 ones as int8).
+    if (to_quantized && !x.quantized && !x.padded()) {
+      const int32_t type = has_input(node, 2) ? constant(node, 2, "zero point").type : int32_t(TensorProto::UINT8);
+      const long zero_point = std::lround(optional_scalar(node, 2, 0.0)) - (type == TensorProto::UINT8 ? 128 : 0);
+      if ((type == TensorProto::UINT8 || type == TensorProto::INT8) && zero_point >= -128 && zero_point <= 127)
+        m_.stated_quantization[x.tensor] = {float(scale), int32_t(zero_point)};
+    }
     define_alias(node, x, x.shape, to_quantized);
   }
 };

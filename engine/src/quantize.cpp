@@ -197,6 +197,8 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
     if (op.activation != Activation::None) r.lo = std::max(r.lo, 0.0f);
     if (op.activation == Activation::Relu6) r.hi = std::min(r.hi, 6.0f);
     qm.tensors[size_t(op.output)] = quant_from_range(r.lo, r.hi);
+    if (auto stated = model.stated_quantization.find(op.output); stated != model.stated_quantization.end())
+      qm.tensors[size_t(op.output)] = {stated->second.scale, stated->second.zero_point};
   }
   for (size_t i = 0; i < g.ops.size(); ++i) {
     const Op& op = g.ops[i];
@@ -252,12 +254,40 @@ std::vector<int8_t> quantize_pixels(const std::vector<uint8_t>& pixels) {
   return q;
 }
 
-std::vector<int8_t> quantize_input(const QuantizedModel& model, const std::vector<float>& x) {
-  const TensorQuant& q = model.tensors[size_t(model.graph.input)];
+void fit_input_quantization(FloatModel& model, const std::vector<std::vector<float>>& inputs) {
+  double lo = 0.0, hi = 0.0;  // 0 is always in the range: zero padding must be exact
+  bool any = false;
+  for (const auto& x : inputs)
+    for (float v : x) {
+      if (!std::isfinite(v)) throw core::InputError("model '" + model.graph.name + "': a calibration input is not finite");
+      lo = std::min(lo, double(v));
+      hi = std::max(hi, double(v));
+      any = true;
+    }
+  if (!any) throw core::InputError("model '" + model.graph.name + "': no calibration inputs for the input range");
+  if (hi - lo < 1e-30) hi = lo + 1.0;  // all zero: any scale is exact
+  const double scale = (hi - lo) / 255.0;
+  const long zero_point = std::clamp<long>(std::lround(-128.0 - lo / scale), -128, 127);
+  model.input_std = float(1.0 / scale);
+  model.input_mean = float(zero_point + 128);
+}
+
+namespace {
+std::vector<int8_t> quantize_values(const std::vector<float>& x, float scale, int32_t zero_point) {
   std::vector<int8_t> out(x.size());
   for (size_t i = 0; i < x.size(); ++i)
-    out[i] = int8_t(std::clamp<long>(std::lround(double(x[i]) / double(q.scale)) + q.zero_point, -128, 127));
+    out[i] = int8_t(std::clamp<long>(std::lround(double(x[i]) / double(scale)) + zero_point, -128, 127));
   return out;
+}
+}  // namespace
+
+std::vector<int8_t> quantize_input(const QuantizedModel& model, const std::vector<float>& x) {
+  const TensorQuant& q = model.tensors[size_t(model.graph.input)];
+  return quantize_values(x, q.scale, q.zero_point);
+}
+
+std::vector<int8_t> quantize_input(const FloatModel& model, const std::vector<float>& x) {
+  return quantize_values(x, 1.0f / model.input_std, int32_t(std::lround(double(model.input_mean) - 128.0)));
 }
 
 std::vector<int8_t> run_int8(const QuantizedModel& model, const std::vector<int8_t>& input) {

@@ -17,7 +17,8 @@ struct Options {
   std::string config, supernet, arch, subnet, onnx, mcu, out;
   bool random_weights = false, run_qemu = false, force = false;
   int calibration_images = 128, test_inputs = 4, eval_images = 0;
-  std::string calibration = "minmax";
+  std::string calibration_method = "minmax", calibration_data;
+  std::vector<float> input_mean, input_std;
   double percentile = 99.99;
   uint64_t seed = 1;
 };
@@ -27,6 +28,7 @@ void print(const nas::ExportResult& r) {
   std::cout << fmt::format("wrote {} ({} layers, {} MACs): arena {} B ({}), constants {} B, Flash model {} B\n",
                            d.bundle_dir, r.layers, d.bundle.macs, d.bundle.arena_bytes,
                            core::format_size(d.bundle.arena_bytes), d.bundle.constant_bytes, d.flash_model.total());
+  std::cout << "calibrated on " << r.calibrated_on << "\n";
   if (r.accuracy)
     std::cout << fmt::format("top-1 on {} {} images: float {:.2f} %, int8 {:.2f} % ({:+.2f} points); "
                              "predictions agree on {:.2f} %\n",
@@ -82,13 +84,23 @@ Runner add_export(CLI::App& app) {
                 "build for the host and the emulated core, run both, check the "
                 "outputs are identical and "
                 "print instructions per layer");
-  cmd->add_option("--calibration-images", o->calibration_images, "training images for the activation ranges")
+  cmd->add_option("--calibration", o->calibration_data,
+                  "the calibration inputs: a folder of JPEG/PNG images (at any depth), one image, or a .npy file "
+                  "of float32 inputs [N,C,H,W] (ONNX's layout). Default: the experiment's training images for a "
+                  "network trained on them, else random inputs (with a warning). An ONNX model that does not "
+                  "state its input quantization gets its input scale and zero point from these inputs");
+  cmd->add_option("--input-mean", o->input_mean,
+                  "calibration images: x = (pixel / 255 - mean) / std, one value or one per channel (e.g. "
+                  "0.485,0.456,0.406); default 0, or the model's own map when it states one")
+      ->delimiter(',');
+  cmd->add_option("--input-std", o->input_std, "calibration images: std of that map (default 1)")->delimiter(',');
+  cmd->add_option("--calibration-images", o->calibration_images, "inputs for the activation ranges")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--calibration", o->calibration, "minmax or percentile")
+  cmd->add_option("--calibration-method", o->calibration_method, "activation ranges: minmax or percentile")
       ->capture_default_str()
       ->check(CLI::IsMember({"minmax", "percentile"}));
-  cmd->add_option("--percentile", o->percentile, "with --calibration percentile")->capture_default_str();
+  cmd->add_option("--percentile", o->percentile, "with --calibration-method percentile")->capture_default_str();
   cmd->add_option("--test-inputs", o->test_inputs, "test images embedded in main.c")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -110,9 +122,11 @@ Runner add_export(CLI::App& app) {
     q.force = o->force;
     q.run_on_emulator = o->run_qemu;
     q.calibration_images = o->calibration_images;
+    q.calibration_data = o->calibration_data;
+    q.preprocessing = {o->input_mean, o->input_std};
     q.test_inputs = o->test_inputs;
     q.eval_images = o->eval_images;
-    q.quantize.calibration = o->calibration == "percentile" ? engine::QuantizeOptions::Calibration::Percentile
+    q.quantize.calibration = o->calibration_method == "percentile" ? engine::QuantizeOptions::Calibration::Percentile
                                                            : engine::QuantizeOptions::Calibration::MinMax;
     q.quantize.percentile = o->percentile;
     q.seed = o->seed;

@@ -191,16 +191,33 @@ ExportResult export_network(const ExportRequest& q) {
   if (q.run_on_emulator && !engine::qemu_available()) throw core::InputError("--run-qemu: qemu-system-arm is not installed");
 
   bool trained_on_experiment_data = false;
-  const engine::FloatModel fm = float_network(q, trained_on_experiment_data);
-  const engine::Graph& g = fm.graph;
+  const engine::FloatModel imported = float_network(q, trained_on_experiment_data);
+  const engine::Graph& g = imported.graph;
   engine::check_fits_board(g, *target.board);
   const engine::Tensor& in = g.tensors[size_t(g.input)];
 
-  // Calibration and test images: the experiment's data when it fits the input, else random pixels.
-  const bool data_fits = in.h == in.w && !q.random_weights && (trained_on_experiment_data || in.c == x.space.in_channels);
+  // Calibration and test inputs: the user's calibration data, else the experiment's data for a network
+  // trained on it, else random pixels. Only a network trained here takes the experiment's images
+  // implicitly: a model from elsewhere, calibrated on them, would be quantized for the wrong data.
+  engine::FloatModel fm = imported;
+  const bool experiment_data = trained_on_experiment_data && in.h == in.w;
+  if (q.eval_images != 0 && !experiment_data)
+    throw core::InputError("--eval-images needs a network trained on the experiment's images");
   Images calibration, tests, evaluation;
+  std::vector<std::vector<float>> user_inputs;  // float, NHWC
   std::string evaluation_split = "test";
-  if (data_fits) {
+  std::string calibrated_on;
+  if (!q.calibration_data.empty()) {
+    // A model that states its input map (x = (pixel - mean) / std) preprocesses images with it, unless the
+    // request says otherwise; for the others, the inputs' range gives the int8 input's scale.
+    const bool input_stated = fm.input_quantization_stated || trained_on_experiment_data;
+    ImagePreprocessing pre = q.preprocessing;
+    if (input_stated && pre.mean.empty() && pre.std.empty()) pre = {{fm.input_mean / 255.0f}, {fm.input_std / 255.0f}};
+    user_inputs = load_calibration_inputs(q.calibration_data, {in.h, in.w, in.c}, q.calibration_images, q.seed, pre);
+    calibrated_on = std::to_string(user_inputs.size()) + " inputs of '" + q.calibration_data + "'";
+    if (!input_stated) engine::fit_input_quantization(fm, user_inputs);
+  }
+  if (experiment_data) {
     const auto train = data::open_split(x.data, "train");
     // A data set without a test split of its own (a folder of training images) gives holdout images.
     const bool own_test = data::has_test_split(x.data);
@@ -210,28 +227,45 @@ ExportResult export_network(const ExportRequest& q) {
     if (train->channels() != in.c)
       throw core::InputError("the network takes " + std::to_string(in.c) + " channels, the data has " +
                              std::to_string(train->channels()));
-    calibration = load_images(*train, q.calibration_images, in.h, x.train.options.seed, true);
+    if (user_inputs.empty()) {
+      calibration = load_images(*train, q.calibration_images, in.h, x.train.options.seed, true);
+      calibrated_on = std::to_string(calibration.pixels.size()) + " training images of " + train->describe();
+    }
     tests = load_images(*test, q.test_inputs, in.h, 0, false);
     // Part of a split is a seeded sample of all of it: splits may be ordered by class (image folders).
     if (q.eval_images != 0) {
       const int count = q.eval_images < 0 ? test->size() : std::min(q.eval_images, test->size());
       evaluation = load_images(*test, count, in.h, x.train.options.seed, count < test->size());
     }
-  } else {
-    if (q.eval_images != 0) throw core::InputError("--eval-images needs a network that takes the experiment's images");
-    spdlog::info("calibrating on random pixels (the network does not take the experiment's images)");
+  } else if (user_inputs.empty()) {
     calibration = random_images(q.calibration_images, size_t(in.elements()), q.seed + 1);
     tests = random_images(q.test_inputs, size_t(in.elements()), q.seed + 2);
+    calibrated_on = std::to_string(calibration.pixels.size()) + " random inputs";
+    if (!fm.stated_quantization.empty())
+      spdlog::info("the model states the quantization of {} tensors (Q/DQ pairs): kept; random inputs calibrate "
+                   "only the others", fm.stated_quantization.size());
+    else if (!q.random_weights)
+      spdlog::warn("calibrating on random inputs: the int8 ranges fit no real data (input scale {:.6g}, zero point "
+                   "{}); pass --calibration with the model's real inputs (images or a .npy file)",
+                   1.0 / fm.input_std, std::lround(fm.input_mean - 128.0f));
   }
+  spdlog::info("calibrating on {}: int8 input scale {:.6g}, zero point {}", calibrated_on, 1.0 / fm.input_std,
+               std::lround(fm.input_mean - 128.0f));
 
   engine::DeployOptions d;
   d.out = q.out;
   d.bundle.replace_any_directory = q.force;
   d.quantize = q.quantize;
   for (const auto& p : calibration.pixels) d.calibration_inputs.push_back(to_float_input(fm, p));
+  for (const auto& x : user_inputs) d.calibration_inputs.push_back(x);
   for (size_t i = 0; i < tests.pixels.size(); ++i) {
     d.bundle.test_inputs.push_back(engine::quantize_pixels(tests.pixels[i]));
     d.bundle.test_labels.push_back(tests.labels[i]);
+  }
+  // Without test images of a data set, the first calibration inputs are the firmware's test inputs.
+  for (size_t i = 0; tests.pixels.empty() && i < user_inputs.size() && int(i) < q.test_inputs; ++i) {
+    d.bundle.test_inputs.push_back(engine::quantize_input(fm, user_inputs[i]));
+    d.bundle.test_labels.push_back(-1);
   }
   d.board = target.board;
   d.emulator = q.run_on_emulator ? target.emulator : nullptr;
@@ -248,6 +282,7 @@ ExportResult export_network(const ExportRequest& q) {
   engine::export_onnx_quantized(r.deployment.model, r.int8_onnx);
   if (!evaluation.pixels.empty()) r.accuracy = evaluate_int8(fm, r.deployment.model, evaluation);
   r.accuracy_split = evaluation_split;
+  r.calibrated_on = calibrated_on;
   return r;
 }
 

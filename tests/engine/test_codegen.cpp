@@ -3,7 +3,11 @@
 // too big for a board fails its link with the board's name; bundles replace old ones atomically.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "small_network.h"
 #include "test_helpers.h"
@@ -43,6 +47,13 @@ FirmwareOutput build_and_run(const std::string& dir, const std::string& board_na
   return parse_firmware_output(run.output);
 }
 
+// A float as a C literal that reads back as the same float.
+std::string float_literal_for_test(float v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9e", double(v));
+  return std::string(text) + "f";
+}
+
 }  // namespace
 
 TEST(Codegen, HostBundlePrintsTheInterpretersOutputs) {
@@ -64,6 +75,58 @@ TEST(Codegen, HostBundlePrintsTheInterpretersOutputs) {
     const auto expected = interpreter.run(options.test_inputs[i]);
     EXPECT_EQ(out.inferences[i].output, expected) << "input " << i;
     EXPECT_EQ(out.inferences[i].checksum, output_checksum(expected));
+  }
+}
+
+// model.h states the edges of the model: shapes, NHWC layout, scale and zero point as the quantizer
+// chose them, and its float <-> int8 helpers, compiled with the host's C compiler, give what the engine
+// gives (quantize_input, dequantize_output) on a sweep of values, halves and the clamp included.
+TEST(Codegen, ModelHeaderStatesTheQuantizationAndItsHelpersMatchTheEngine) {
+  const Graph g = build_graph(tinynas_test::small_network());
+  FloatModel fm = random_float_model(g, 11);
+  std::vector<std::vector<float>> inputs = random_image_inputs(g, 4, 12);
+  for (auto& x : inputs)
+    for (float& v : x) v = v * 3.0f + 1.0f;  // [-2, 4): an input range of its own
+  fit_input_quantization(fm, inputs);
+  const QuantizedModel qm = quantize(fm, inputs);
+  tinynas_test::TempDir tmp;
+  const std::string dir = (tmp.path / "bundle").string();
+  write_bundle(qm, inputs_for(qm, 1, 5), dir);
+  const std::string header = core::read_text_file(dir + "/model.h");
+  const TensorQuant& in = qm.tensors[size_t(g.input)];
+  const TensorQuant& out = qm.tensors[size_t(g.output)];
+  EXPECT_NE(header.find("#define MODEL_INPUT_ZERO_POINT " + std::to_string(in.zero_point) + "\n"), std::string::npos);
+  EXPECT_NE(header.find("#define MODEL_OUTPUT_ZERO_POINT " + std::to_string(out.zero_point) + "\n"), std::string::npos);
+  EXPECT_NE(header.find("NHWC"), std::string::npos);
+
+  // Values on both sides of every rounding half, beyond both ends, and the ends of the output.
+  std::vector<float> xs;
+  for (int k = -300; k <= 300; ++k)
+    for (double d : {-1e-3, 0.0, 0.5, 0.5 + 1e-3})
+      xs.push_back(float((k + d) * in.scale - in.zero_point * in.scale));
+  std::string program = "#include <stdio.h>\n#include \"model.h\"\nstatic const float xs[] = {";
+  for (size_t i = 0; i < xs.size(); ++i) program += (i ? ", " : "") + float_literal_for_test(xs[i]);
+  program += "};\nint main(void) {\n  unsigned i; int q;\n"
+             "  for (i = 0; i < sizeof xs / sizeof xs[0]; ++i) printf(\"%d\\n\", (int)model_quantize_input(xs[i]));\n"
+             "  for (q = -128; q < 128; ++q) printf(\"%.9g\\n\", (double)model_dequantize_output((int8_t)q));\n"
+             "  return 0;\n}\n";
+  { std::ofstream f(dir + "/edges.c"); f << program; }
+  const std::string command = "cd " + dir + " && cc -std=c99 -Wall -Wextra -Werror -I. -Ikernels edges.c -o edges && ./edges > edges.txt";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::istringstream printed(core::read_text_file(dir + "/edges.txt"));
+  const std::vector<int8_t> expected = quantize_input(qm, xs);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    int q = 0;
+    printed >> q;
+    ASSERT_EQ(q, int(expected[i])) << "x = " << xs[i] << ", input scale " << in.scale << ", zero point " << in.zero_point;
+  }
+  std::vector<int8_t> all_outputs;
+  for (int q = -128; q < 128; ++q) all_outputs.push_back(int8_t(q));
+  const std::vector<float> reals = dequantize_output(qm, all_outputs);
+  for (size_t i = 0; i < reals.size(); ++i) {
+    float r = 0;
+    printed >> r;
+    ASSERT_EQ(r, reals[i]) << "q = " << int(all_outputs[i]);
   }
 }
 

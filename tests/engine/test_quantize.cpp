@@ -68,6 +68,38 @@ Agreement compare(const FloatModel& fm, const QuantizedModel& qm, const std::vec
   return a;
 }
 
+// The input range comes from calibration inputs: [-3, 1] gives scale 4/255 and zero point
+// round(-128 + 3 * 255 / 4) = 63 (hand-computed); the ends quantize to -128 and 127; a range that
+// excludes 0 is widened to hold it (inputs in [0.5, 2] give [0, 2]: zero point -128).
+TEST(Quantize, InputQuantizationFitsTheCalibrationRange) {
+  const Graph g = every_op_graph();
+  FloatModel m = random_float_model(g, 1);
+  const size_t n = size_t(g.tensors[size_t(g.input)].elements());
+  std::vector<float> a(n, 0.25f), b(n, -1.0f);
+  a[0] = 1.0f;
+  b[n - 1] = -3.0f;
+  fit_input_quantization(m, {a, b});
+  QuantizedModel qm = quantize(m, {a, b});
+  const TensorQuant& in = qm.tensors[size_t(g.input)];
+  EXPECT_NEAR(in.scale, 4.0 / 255.0, 1e-7);
+  EXPECT_EQ(in.zero_point, 63);
+  EXPECT_EQ(quantize_input(qm, {-3.0f, 1.0f, 0.0f}), (std::vector<int8_t>{-128, 127, 63}));
+
+  std::vector<float> c(n, 0.5f);
+  c[0] = 2.0f;
+  fit_input_quantization(m, {c});
+  qm = quantize(m, {c});
+  EXPECT_NEAR(qm.tensors[size_t(g.input)].scale, 2.0 / 255.0, 1e-7);
+  EXPECT_EQ(qm.tensors[size_t(g.input)].zero_point, -128);
+
+  std::vector<float> bad(n, 0.0f);
+  bad[3] = std::nanf("");
+  EXPECT_NE(tinynas_test::input_error_message([&] { fit_input_quantization(m, {bad}); }).find("not finite"),
+            std::string::npos);
+  EXPECT_NE(tinynas_test::input_error_message([&] { fit_input_quantization(m, {}); }).find("no calibration inputs"),
+            std::string::npos);
+}
+
 }  // namespace
 
 TEST(Quantize, MultiplierEncodingIsTfLites) {

@@ -107,6 +107,24 @@ TEST(OnnxImportErrors, ZeroStridesAndNegativePadsAreAnErrorNotACrash) {
   }
 }
 
+// Found by fuzzing: Gemm of opset 6 (the version of ONNX's older model zoo) on a vector or a scalar
+// made ONNX's shape inference read dims its input does not have (SIGSEGV inside libonnx). Gemm's inputs
+// are checked for rank 2 before its inference function runs, at every opset.
+TEST(OnnxImportErrors, GemmOfAVectorIsAnErrorNotACrash) {
+  for (int opset : {6, 13}) {
+    for (const std::vector<int64_t>& b_dims : std::vector<std::vector<int64_t>>{{4}, {}}) {
+      OnnxBuilder b({1, 3}, opset);
+      b.constant("b", b_dims, 1);
+      b.constant("c", {1}, 2);
+      b.node("Gemm", {"x", "b", "c"}, "y", "vector_gemm");
+      const std::string msg = input_error_message([&] { import_onnx(b.finish("y", 2), "fuzzed.onnx"); });
+      EXPECT_TRUE(contains(msg, "fuzzed.onnx: shape inference failed")) << msg;
+      EXPECT_TRUE(contains(msg, "vector_gemm")) << msg;
+      EXPECT_TRUE(contains(msg, "rank 2")) << msg;
+    }
+  }
+}
+
 // An op type or name from the file reached the terminal raw: escape sequences could rewrite the screen.
 TEST(OnnxImportErrors, ControlCharactersInNamesAreShownEscaped) {
   OnnxBuilder b({1, 2, 4, 4});

@@ -6,10 +6,13 @@
 #include <opencv2/dnn.hpp>
 
 #include <cmath>
+#include <sstream>
 
 #include "onnx_test_util.h"
 #include "test_helpers.h"
+#include "tinynas/engine/codegen.h"
 #include "tinynas/engine/onnx.h"
+#include "tinynas/engine/quantize.h"
 #include "tinynas/search_space/space.h"
 
 using namespace tinynas;
@@ -18,6 +21,7 @@ using tinynas_test::hwc_to_chw;
 using tinynas_test::load_proto;
 using tinynas_test::max_abs_diff;
 using tinynas_test::random_input;
+using tinynas_test::read_bytes;
 using tinynas_test::TempDir;
 
 namespace {
@@ -269,6 +273,46 @@ void expect_qdq_round_trip(const QuantizedModel& q) {
 
 TEST(OnnxQuantizedExport, HandQuantizedModelImportsBackDequantized) {
   expect_qdq_round_trip(quantize_by_hand(every_op_model()));
+}
+
+// A QDQ file keeps its quantization: quantizing the import of model_int8.onnx again, calibrated on
+// other inputs, gives every tensor its scale and zero point back, the same int8 weights and biases,
+// and the same generated model.c, byte for byte.
+TEST(OnnxQuantizedExport, QdqFilesKeepTheirScalesAndGiveTheSameModelSource) {
+  FloatModel m = search_space_model();
+  m.graph.name = "qdq";
+  m.op_names.resize(m.graph.ops.size());
+  for (size_t i = 0; i < m.op_names.size(); ++i) m.op_names[i] = "block" + std::to_string(i);  // the nodes' names
+  std::vector<std::vector<float>> calibration, other;
+  for (uint64_t seed = 1; seed <= 4; ++seed) calibration.push_back(random_input(m.graph, seed));
+  for (uint64_t seed = 11; seed <= 12; ++seed) other.push_back(random_input(m.graph, seed));
+  const QuantizedModel q = quantize(m, calibration);
+  TempDir dir;
+  const std::string path = (dir.path / "model_int8.onnx").string();
+  export_onnx_quantized(q, path);
+  const QuantizedModel again = quantize(import_onnx(path), other);
+  ASSERT_EQ(again.tensors.size(), q.tensors.size());
+  for (size_t t = 0; t < q.tensors.size(); ++t) {
+    EXPECT_EQ(again.tensors[t].scale, q.tensors[t].scale) << "tensor " << t;
+    EXPECT_EQ(again.tensors[t].zero_point, q.tensors[t].zero_point) << "tensor " << t;
+  }
+  for (size_t i = 0; i < q.params.size(); ++i) {
+    EXPECT_EQ(again.params[i].weights, q.params[i].weights) << "op " << i;
+    EXPECT_EQ(again.params[i].bias, q.params[i].bias) << "op " << i;
+  }
+  BundleOptions o;
+  o.test_inputs.push_back(quantize_input(q, calibration[0]));
+  write_bundle(q, o, (dir.path / "a").string());
+  write_bundle(again, o, (dir.path / "b").string());
+  for (const char* file : {"model.c", "model.h"}) {  // the first line that differs: the files are long
+    std::istringstream a(read_bytes((dir.path / "a" / file).string())), b(read_bytes((dir.path / "b" / file).string()));
+    std::string line_a, line_b;
+    for (int line = 1; std::getline(a, line_a); ++line) {
+      ASSERT_TRUE(std::getline(b, line_b)) << file << " ends early at line " << line;
+      ASSERT_EQ(line_b, line_a) << file << " line " << line;
+    }
+    EXPECT_FALSE(std::getline(b, line_b)) << file << " is longer";
+  }
 }
 
 TEST(OnnxQuantizedExport, QuantizedSubnetImportsBackDequantized) {

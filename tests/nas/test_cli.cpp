@@ -194,7 +194,7 @@ TEST(Cli, ExitTwoChangesNothingInOut) {
       {"optimize-space", false, {"--sram ''", "--flash " + digits, "--samples 0"}},
       {"train", false, {"--config " + nan_lr, "--width 7", "--resolutions 999"}},
       {"export --random-weights", false,
-       {"--arch " + huge_number, "--arch " + wrapped, "--arch /nonexistent.json", "--arch largest --mcu host --calibration qq"}},
+       {"--arch " + huge_number, "--arch " + wrapped, "--arch /nonexistent.json", "--arch largest --mcu host --calibration-method qq"}},
       {"extract --arch largest", true, {"--supernet " + not_a_supernet, "--arch " + wrapped}},
       {"predictor build", true, {"--supernet " + not_a_supernet, "--samples 0"}},
       {"calibrate --mcu qemu-m4", true, {"--subnets 0", "--config " + twice}},

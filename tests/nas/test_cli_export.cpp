@@ -3,11 +3,13 @@
 // (arena within TinyEngine's measured 260 kB), ONNX in, and its errors.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <regex>
 
 #include "run_tinynas.h"
 #include "test_helpers.h"
+#include "tinynas/core/files.h"
 #include "tinynas/engine/toolchain.h"
 
 namespace fs = std::filesystem;
@@ -66,3 +68,50 @@ TEST(CliExport, OnnxModelExportsAndErrorsAreClear) {
   EXPECT_NE(r.out.find("missing.onnx"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir.path / "c"));
 }
+
+namespace {
+
+// A model from elsewhere (torch.onnx.export, no tinynas metadata) calibrated on the user's .npy inputs:
+// the int8 input spans their range [-2, 6]: scale 8/255, zero point round(-128 + 2 * 255 / 8) = -64
+// (hand-computed). Without --calibration it is calibrated on random inputs, with a warning, and never on
+// the experiment's Fashion-MNIST although it takes 1-channel square images.
+TEST(CliExport, AnOnnxModelIsCalibratedOnTheUsersInputsOrWarnsOfRandomOnes) {
+  TempDir dir;
+  const std::string script = dir.write("make.py",
+      "import numpy as np, torch\n"
+      "torch.manual_seed(0)\n"
+      "net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),\n"
+      "                          torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()\n"
+      "torch.onnx.export(net, torch.zeros(1, 1, 8, 8), 'm.onnx')\n"
+      "x = np.random.default_rng(1).uniform(-2, 6, (8, 1, 8, 8)).astype(np.float32)\n"
+      "x[0, 0, 0, 0], x[1, 0, 2, 3] = -2, 6\n"
+      "np.save('cal.npy', x)\n");
+  const std::string command = "cd " + dir.path.string() + " && /usr/bin/python3 " + script + " > make.log 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << tinynas::core::read_text_file((dir.path / "make.log").string());
+  const std::string model = (dir.path / "m.onnx").string();
+
+  auto r = run_tinynas("export --onnx " + model + " --mcu host --calibration " + (dir.path / "cal.npy").string() +
+                       " --test-inputs 2 --out " + (dir.path / "a").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("calibrated on 8 inputs of '" + (dir.path / "cal.npy").string() + "'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("int8 input scale 0.0313725, zero point -64"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("random inputs"), std::string::npos) << r.out;
+
+  r = run_tinynas("export --onnx " + model + " --mcu host --test-inputs 2 --out " + (dir.path / "b").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("calibrating on random inputs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("calibrated on 128 random inputs"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("fashion"), std::string::npos) << r.out;
+
+  r = run_tinynas("export --onnx " + model + " --mcu host --eval-images 10 --out " + (dir.path / "c").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--eval-images needs a network trained on the experiment's images"), std::string::npos) << r.out;
+  r = run_tinynas("export --onnx " + model + " --mcu host --calibration " + (dir.path / "m.onnx").string() +
+                  " --out " + (dir.path / "d").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("not a NumPy .npy file"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir.path / "c"));
+  EXPECT_FALSE(fs::exists(dir.path / "d"));
+}
+
+}  // namespace

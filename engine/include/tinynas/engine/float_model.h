@@ -3,6 +3,7 @@
 // is brought to before quantization, and the float reference the int8 engine is checked against.
 // BatchNorm is already folded into the convolutions. Tensors are NHWC with batch 1.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,16 @@ struct FloatModel {
   // zero point mean - 128.
   float input_mean = 128.0f;
   float input_std = 128.0f;
+  // The model file stated mean and std (tinynas's ONNX metadata, or the scale of an integer input); else
+  // they are the default above, and calibration inputs may set them (fit_input_quantization).
+  bool input_quantization_stated = false;
+  // Activation quantization the model file states (the Q/DQ pairs of a QDQ ONNX file), by tensor id:
+  // quantize() keeps these instead of calibrating the tensor. int8 zero points.
+  struct StatedQuantization {
+    float scale = 1.0f;
+    int32_t zero_point = 0;
+  };
+  std::map<int, StatedQuantization> stated_quantization;
 
   // Checks the graph and that every op has weights and bias of the sizes its shapes imply; throws
   // InputError naming the op.

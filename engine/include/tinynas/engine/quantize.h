@@ -66,10 +66,17 @@ struct QuantizeOptions {
 QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<float>>& calibration_inputs,
                         const QuantizeOptions& options = {});
 
+// Sets the model's input mean and std so that the int8 input spans the range of `inputs` (float,
+// any layout), widened to hold 0 as TF-Lite's input quantization does: scale (max - min) / 255, zero
+// point -128 - min / scale (rounded). Throws InputError for no inputs or a non-finite value.
+void fit_input_quantization(FloatModel& model, const std::vector<std::vector<float>>& inputs);
+
 // The int8 input of a quantized model for one raw image (uint8 pixels, NHWC): pixel - 128.
 std::vector<int8_t> quantize_pixels(const std::vector<uint8_t>& pixels);
 // The int8 input for a float input (the model's float input scale): round(x / scale) + zero point.
 std::vector<int8_t> quantize_input(const QuantizedModel& model, const std::vector<float>& x);
+// The same before quantizing the model: its input scale is 1 / input_std, its zero point input_mean - 128.
+std::vector<int8_t> quantize_input(const FloatModel& model, const std::vector<float>& x);
 
 // Runs the int8 network on the host with the engine's C kernels (the same code the firmware runs)
 // in an arena laid out by the memory planner; returns the int8 output.

@@ -8,6 +8,7 @@
 
 #include "tinynas/engine/deploy.h"
 #include "tinynas/nas/config.h"
+#include "tinynas/nas/input_files.h"
 #include "tinynas/search_space/space.h"
 
 namespace tinynas::nas {
@@ -24,6 +25,12 @@ struct ExportRequest {
   std::string out;       // the bundle directory: new, empty or a bundle written before
   bool force = false;    // replace `out` even when it holds other files
   bool run_on_emulator = false;  // also build for the QEMU machine of the target's core and run there
+  // The calibration inputs: a folder of images (JPEG, PNG, at any depth), one image or a .npy file of
+  // float inputs (nas/input_files.h). "" = the experiment's training images for a network trained on
+  // them, else random inputs (with a warning). An ONNX model whose file does not state its input
+  // quantization gets its input scale and zero point from these inputs' range.
+  std::string calibration_data;
+  ImagePreprocessing preprocessing;  // of calibration images
   int calibration_images = 128;
   int test_inputs = 4;
   int eval_images = 0;   // float vs int8 top-1 on this many test images; -1 = the whole test split
@@ -45,6 +52,7 @@ struct ExportResult {
   int64_t layers = 0;
   std::optional<Int8Accuracy> accuracy;  // when eval_images != 0
   std::string accuracy_split = "test";    // its images: "test", or "holdout" for data without a test split
+  std::string calibrated_on;              // what the activation ranges were measured on
   std::string float_onnx, int8_onnx;    // the ONNX files in the bundle
 };
 
