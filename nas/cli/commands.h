@@ -19,6 +19,7 @@ Runner add_train(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_extract(CLI::App& app);
 Runner add_export(CLI::App& app);
+Runner add_run(CLI::App& app);
 Runner add_calibrate(CLI::App& app);
 Runner add_predictor(CLI::App& app);
 Runner add_search(CLI::App& app);

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   add(tinynas::cli::add_eval);
   add(tinynas::cli::add_extract);
   add(tinynas::cli::add_export);
+  add(tinynas::cli::add_run);
   add(tinynas::cli::add_calibrate);
   add(tinynas::cli::add_predictor);
   add(tinynas::cli::add_search);

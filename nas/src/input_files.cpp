@@ -195,13 +195,18 @@ std::vector<std::vector<float>> read_npy_inputs(const std::string& path, const I
   return inputs;
 }
 
+std::vector<std::vector<float>> read_inputs(const std::string& path, const InputShape& shape,
+                                            const ImagePreprocessing& pre) {
+  if (is_image_file(path)) return {read_image_input(path, shape, pre)};
+  return read_npy_inputs(path, shape);
+}
+
 std::vector<std::vector<float>> load_calibration_inputs(const std::string& path, const InputShape& shape, int count,
                                                         uint64_t seed, const ImagePreprocessing& pre) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw core::InputError("--calibration: '" + path + "' does not exist");
   if (!fs::is_directory(path, ec)) {
-    if (is_image_file(path)) return {read_image_input(path, shape, pre)};
-    auto inputs = read_npy_inputs(path, shape);
+    auto inputs = read_inputs(path, shape, pre);
     if (int(inputs.size()) > count) inputs.resize(size_t(count));
     return inputs;
   }

@@ -32,6 +32,10 @@ std::vector<float> read_image_input(const std::string& path, const InputShape& s
 // naming the file for another type, shape or size, a truncated file or a malformed header.
 std::vector<std::vector<float>> read_npy_inputs(const std::string& path, const InputShape& shape);
 
+// The inputs of one file: an image (by its extension: .jpg, .jpeg, .png) or a .npy file.
+std::vector<std::vector<float>> read_inputs(const std::string& path, const InputShape& shape,
+                                            const ImagePreprocessing& pre);
+
 // A calibration set: up to `count` inputs from `path`, a folder (its JPEG and PNG files at any depth,
 // a seeded sample of `count` when there are more) or a .npy file (its first `count`).
 std::vector<std::vector<float>> load_calibration_inputs(const std::string& path, const InputShape& shape, int count,

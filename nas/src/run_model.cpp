@@ -1,0 +1,138 @@
+#include "tinynas/nas/run_model.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "tinynas/core/errors.h"
+#include "tinynas/engine/deploy.h"
+#include "tinynas/engine/onnx.h"
+#include "tinynas/engine/quantize.h"
+
+namespace fs = std::filesystem;
+
+namespace tinynas::nas {
+
+namespace {
+
+// An engine tensor (NHWC) in ONNX's layout (CHW).
+std::vector<float> to_onnx_layout(const std::vector<float>& hwc, const engine::Tensor& t) {
+  std::vector<float> chw(hwc.size());
+  const size_t hw = size_t(t.h) * size_t(t.w);
+  for (size_t p = 0; p < hw; ++p)
+    for (size_t c = 0; c < size_t(t.c); ++c) chw[c * hw + p] = hwc[p * size_t(t.c) + c];
+  return chw;
+}
+
+std::vector<int8_t> to_onnx_layout(const std::vector<int8_t>& hwc, const engine::Tensor& t) {
+  std::vector<int8_t> chw(hwc.size());
+  const size_t hw = size_t(t.h) * size_t(t.w);
+  for (size_t p = 0; p < hw; ++p)
+    for (size_t c = 0; c < size_t(t.c); ++c) chw[c * hw + p] = hwc[p * size_t(t.c) + c];
+  return chw;
+}
+
+// A folder removed when it goes out of scope (the firmware build of a run).
+struct ScratchDir {
+  fs::path path;
+  bool owned = false;
+  explicit ScratchDir(const std::string& wanted) {
+    if (!wanted.empty()) {
+      path = wanted;
+      return;
+    }
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/tinynas-run-XXXXXX";
+    if (!mkdtemp(pattern.data())) throw core::RuntimeFailure("cannot create a temporary folder in " + pattern);
+    path = pattern;
+    owned = true;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (owned) fs::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
+}  // namespace
+
+RunResult run_model(const RunRequest& q) {
+  if (q.inputs.empty()) throw core::InputError("run: no inputs (--input FILE...)");
+  RunResult r;
+  std::error_code ec;
+  if (fs::is_directory(q.model, ec)) {
+    r.float_model = (fs::path(q.model) / "model_float.onnx").string();
+    r.int8_model = (fs::path(q.model) / "model_int8.onnx").string();
+    if (!fs::exists(r.float_model, ec))
+      throw core::InputError("run: '" + q.model + "' is not a bundle (it has no model_float.onnx)");
+    if (!fs::exists(r.int8_model, ec)) r.int8_model.clear();
+  } else {
+    r.float_model = q.model;
+  }
+  const engine::FloatModel fm = engine::import_onnx(r.float_model);
+  // An ONNX file that states its quantization (a QDQ file) is its own int8 model.
+  if (r.int8_model.empty() && !fm.stated_quantization.empty() && fm.input_quantization_stated) r.int8_model = r.float_model;
+  std::optional<engine::FloatModel> fm8;
+  if (!r.int8_model.empty()) {
+    fm8 = r.int8_model == r.float_model ? fm : engine::import_onnx(r.int8_model);
+    if (!fm8->input_quantization_stated || fm8->stated_quantization.empty())
+      throw core::InputError("run: '" + r.int8_model + "' does not state its int8 quantization (not a QDQ file)");
+    if (fm8->graph.tensors[size_t(fm8->graph.input)].elements() != fm.graph.tensors[size_t(fm.graph.input)].elements())
+      throw core::InputError("run: '" + r.int8_model + "' takes another input than '" + r.float_model + "'");
+  }
+
+  // The inputs, images mapped as the model states unless the request says otherwise.
+  const engine::Tensor& in = fm.graph.tensors[size_t(fm.graph.input)];
+  const engine::Tensor& out = fm.graph.tensors[size_t(fm.graph.output)];
+  ImagePreprocessing pre = q.preprocessing;
+  if (fm.input_quantization_stated && pre.mean.empty() && pre.std.empty())
+    pre = {{fm.input_mean / 255.0f}, {fm.input_std / 255.0f}};
+  std::vector<std::vector<float>> inputs;
+  for (const auto& file : q.inputs) {
+    const auto read = read_inputs(file, {in.h, in.w, in.c}, pre);
+    for (size_t i = 0; i < read.size(); ++i) {
+      inputs.push_back(read[i]);
+      r.runs.push_back({read.size() > 1 ? file + "[" + std::to_string(i) + "]" : file, {}, {}, {}, {}});
+    }
+  }
+
+  std::optional<engine::QuantizedModel> qm;
+  if (fm8) qm = engine::quantize(*fm8, inputs);  // every scale the file states is kept
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    InputRun& run = r.runs[i];
+    run.float_output = to_onnx_layout(engine::run_float(fm, inputs[i]), out);
+    if (qm) {
+      const std::vector<int8_t> q8 = engine::run_int8(*qm, engine::quantize_input(*qm, inputs[i]));
+      run.int8_output = to_onnx_layout(q8, out);
+      run.int8_dequantized = to_onnx_layout(engine::dequantize_output(*qm, q8), out);
+    }
+  }
+
+  if (!q.emulator.empty()) {
+    if (!qm) throw core::InputError("run: --qemu runs the int8 model, and '" + q.model + "' has none");
+    const engine::Board& board = engine::board_by_name(q.emulator);
+    if (!board.runs_in_qemu()) throw core::InputError("run: '" + q.emulator + "' is not a board QEMU emulates");
+    if (!engine::qemu_available()) throw core::InputError("run: qemu-system-arm is not installed");
+    ScratchDir scratch(q.work_dir);
+    engine::DeployOptions d;
+    d.out = (scratch.path / "bundle").string();
+    d.bundle.replace_any_directory = true;
+    d.calibration_inputs = inputs;
+    for (const auto& x : inputs) d.bundle.test_inputs.push_back(engine::quantize_input(*qm, x));
+    d.board = &board;
+    d.emulator = &board;
+    spdlog::info("building the firmware for {} and running {} inputs in QEMU", board.name, inputs.size());
+    // deploy() throws unless the firmware's outputs equal the host build's and the integer reference's.
+    const engine::Deployment deployment = engine::deploy(*fm8, d);
+    r.emulator_board = board.name;
+    r.firmware_bit_identical = deployment.run.has_value();
+    for (size_t i = 0; deployment.run && i < deployment.run->output.inferences.size() && i < r.runs.size(); ++i)
+      r.runs[i].firmware_output = to_onnx_layout(deployment.run->output.inferences[i].output, out);
+  }
+  return r;
+}
+
+}  // namespace tinynas::nas
