@@ -2,10 +2,13 @@
 // (bit-identical to the host), an MCUNet zoo network with random weights linked for the STM32H743
 // (arena within TinyEngine's measured 260 kB), ONNX in, and its errors.
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
+#include <string>
+#include <vector>
 
 #include "run_tinynas.h"
 #include "test_helpers.h"
@@ -112,6 +115,86 @@ TEST(CliExport, AnOnnxModelIsCalibratedOnTheUsersInputsOrWarnsOfRandomOnes) {
   EXPECT_NE(r.out.find("not a NumPy .npy file"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir.path / "c"));
   EXPECT_FALSE(fs::exists(dir.path / "d"));
+}
+
+}  // namespace
+
+namespace {
+
+// A Conv [1,1,4,4] -> [1,2,4,4] with its weights as an initializer, as ONNX's C++ protobuf API builds it.
+onnx::ModelProto small_conv_model(int64_t height = 4, int64_t width = 4) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto* g = m.mutable_graph();
+  g->set_name("small");
+  auto add_value = [](google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name,
+                      const std::vector<int64_t>& dims) {
+    onnx::ValueInfoProto* v = list->Add();
+    v->set_name(name);
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) v->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  };
+  add_value(g->mutable_input(), "x", {1, 1, height, width});
+  add_value(g->mutable_output(), "y", {1, 2, height, width});
+  onnx::TensorProto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {2, 1, 1, 1}) w->add_dims(d);
+  w->add_float_data(0.5f);
+  w->add_float_data(-1.0f);
+  onnx::NodeProto* conv = g->add_node();
+  conv->set_op_type("Conv");
+  conv->add_input("x");
+  conv->add_input("w");
+  conv->add_output("y");
+  return m;
+}
+
+// Bad model files are input errors (exit code 2) for export and run, and nothing is written: a truncated
+// file, random bytes, weights in an external file outside the model's folder, an input of 2^40 elements.
+TEST(CliExport, BadOnnxFilesExitTwoAndWriteNothing) {
+  TempDir dir;
+  std::string good;
+  ASSERT_TRUE(small_conv_model().SerializeToString(&good));
+  const std::string ok = dir.write("ok.onnx", good);
+  auto r = run_tinynas("export --onnx " + ok + " --mcu host --calibration-images 2 --out " + (dir.path / "ok").string());
+  ASSERT_EQ(r.code, 0) << r.out;  // the model the bad files are made from exports
+
+  onnx::ModelProto external = small_conv_model();
+  onnx::TensorProto* w = external.mutable_graph()->mutable_initializer(0);
+  w->clear_float_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* location = w->add_external_data();
+  location->set_key("location");
+  location->set_value("../../../etc/passwd");
+  std::string external_bytes, huge_bytes;
+  ASSERT_TRUE(external.SerializeToString(&external_bytes));
+  ASSERT_TRUE(small_conv_model(int64_t(1) << 20, int64_t(1) << 20).SerializeToString(&huge_bytes));
+  std::string random_bytes;
+  for (int i = 0; i < 4096; ++i) random_bytes += char((i * 7919 + 13) % 251);
+
+  struct Bad {
+    std::string name, bytes, message;
+  };
+  const std::vector<Bad> bad = {
+      {"truncated.onnx", good.substr(0, good.size() / 2), "is not an ONNX model"},
+      {"random.onnx", random_bytes, "is not an ONNX model"},
+      {"external.onnx", external_bytes, "initializer 'w': external data is not supported"},
+      {"huge.onnx", huge_bytes, "more than 2^26 elements"},
+  };
+  const std::string inputs = dir.write("in.npy", "\x93NUMPY");  // never read: the model fails first
+  for (const auto& [name, bytes, message] : bad) {
+    const std::string path = dir.write(name, bytes);
+    const fs::path out = dir.path / ("out-" + name);
+    r = run_tinynas("export --onnx " + path + " --mcu host --out " + out.string());
+    EXPECT_EQ(r.code, 2) << name << ": " << r.out;
+    EXPECT_NE(r.out.find(path), std::string::npos) << name << ": " << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << name << ": " << r.out;
+    EXPECT_FALSE(fs::exists(out)) << name;
+    r = run_tinynas("run " + path + " --input " + inputs);
+    EXPECT_EQ(r.code, 2) << name << ": " << r.out;
+  }
 }
 
 }  // namespace
