@@ -180,7 +180,9 @@ TEST(CliExport, BadOnnxFilesExitTwoAndWriteNothing) {
   const std::vector<Bad> bad = {
       {"truncated.onnx", good.substr(0, good.size() / 2), "is not an ONNX model"},
       {"random.onnx", random_bytes, "is not an ONNX model"},
-      {"external.onnx", external_bytes, "initializer 'w': external data is not supported"},
+      // ONNX's checker refuses it when the file is missing (it resolves the path from the model's
+      // folder); when it exists, the importer does.
+      {"external.onnx", external_bytes, "external data is not supported|../../../etc/passwd"},
       {"huge.onnx", huge_bytes, "more than 2^26 elements"},
   };
   const std::string inputs = dir.write("in.npy", "\x93NUMPY");  // never read: the model fails first
@@ -190,7 +192,10 @@ TEST(CliExport, BadOnnxFilesExitTwoAndWriteNothing) {
     r = run_tinynas("export --onnx " + path + " --mcu host --out " + out.string());
     EXPECT_EQ(r.code, 2) << name << ": " << r.out;
     EXPECT_NE(r.out.find(path), std::string::npos) << name << ": " << r.out;
-    EXPECT_NE(r.out.find(message), std::string::npos) << name << ": " << r.out;
+    const size_t bar = message.find('|');
+    EXPECT_TRUE(r.out.find(message.substr(0, bar)) != std::string::npos ||
+                (bar != std::string::npos && r.out.find(message.substr(bar + 1)) != std::string::npos))
+        << name << ": " << r.out;
     EXPECT_FALSE(fs::exists(out)) << name;
     r = run_tinynas("run " + path + " --input " + inputs);
     EXPECT_EQ(r.code, 2) << name << ": " << r.out;
