@@ -191,15 +191,14 @@ ExportResult export_network(const ExportRequest& q) {
   if (q.run_on_emulator && !engine::qemu_available()) throw core::InputError("--run-qemu: qemu-system-arm is not installed");
 
   bool trained_on_experiment_data = false;
-  const engine::FloatModel imported = float_network(q, trained_on_experiment_data);
-  const engine::Graph& g = imported.graph;
+  engine::FloatModel fm = float_network(q, trained_on_experiment_data);
+  const engine::Graph& g = fm.graph;
   engine::check_fits_board(g, *target.board);
   const engine::Tensor& in = g.tensors[size_t(g.input)];
 
   // Calibration and test inputs: the user's calibration data, else the experiment's data for a network
   // trained on it, else random pixels. Only a network trained here takes the experiment's images
   // implicitly: a model from elsewhere, calibrated on them, would be quantized for the wrong data.
-  engine::FloatModel fm = imported;
   const bool experiment_data = trained_on_experiment_data && in.h == in.w;
   if (q.eval_images != 0 && !experiment_data)
     throw core::InputError("--eval-images needs a network trained on the experiment's images");

@@ -18,16 +18,9 @@ namespace tinynas::nas {
 namespace {
 
 // An engine tensor (NHWC) in ONNX's layout (CHW).
-std::vector<float> to_onnx_layout(const std::vector<float>& hwc, const engine::Tensor& t) {
-  std::vector<float> chw(hwc.size());
-  const size_t hw = size_t(t.h) * size_t(t.w);
-  for (size_t p = 0; p < hw; ++p)
-    for (size_t c = 0; c < size_t(t.c); ++c) chw[c * hw + p] = hwc[p * size_t(t.c) + c];
-  return chw;
-}
-
-std::vector<int8_t> to_onnx_layout(const std::vector<int8_t>& hwc, const engine::Tensor& t) {
-  std::vector<int8_t> chw(hwc.size());
+template <typename T>
+std::vector<T> to_onnx_layout(const std::vector<T>& hwc, const engine::Tensor& t) {
+  std::vector<T> chw(hwc.size());
   const size_t hw = size_t(t.h) * size_t(t.w);
   for (size_t p = 0; p < hw; ++p)
     for (size_t c = 0; c < size_t(t.c); ++c) chw[c * hw + p] = hwc[p * size_t(t.c) + c];

@@ -1,12 +1,15 @@
 #pragma once
-// Shared by the test suites: a temporary directory, the message of an expected InputError, a full disk.
+// Shared by the test suites: a temporary directory, a Python script run in it, the message of an
+// expected InputError, a full disk.
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 
@@ -34,6 +37,17 @@ struct TempDir {
     return (path / name).string();
   }
 };
+
+// Runs `code` with Debian's /usr/bin/python3 (python3-torch, -numpy, -pil) in `dir`: "" when it
+// succeeded, else what it printed.
+inline std::string run_python(const TempDir& dir, const std::string& code) {
+  const std::string script = dir.write("script.py", code), log = (dir.path / "script.log").string();
+  const std::string command = "cd '" + dir.path.string() + "' && /usr/bin/python3 " + script + " > " + log + " 2>&1";
+  if (std::system(command.c_str()) == 0) return "";
+  std::ostringstream printed;
+  printed << std::ifstream(log).rdbuf();
+  return "python3 failed (apt-get install python3-torch python3-numpy python3-pil):\n" + printed.str();
+}
 
 // The message of the InputError that f() throws; "<no exception>" or "<other exception>" otherwise.
 template <typename F>

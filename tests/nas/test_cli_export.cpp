@@ -80,7 +80,7 @@ namespace {
 // the experiment's Fashion-MNIST although it takes 1-channel square images.
 TEST(CliExport, AnOnnxModelIsCalibratedOnTheUsersInputsOrWarnsOfRandomOnes) {
   TempDir dir;
-  const std::string script = dir.write("make.py",
+  ASSERT_EQ(tinynas_test::run_python(dir,
       "import numpy as np, torch\n"
       "torch.manual_seed(0)\n"
       "net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),\n"
@@ -88,9 +88,8 @@ TEST(CliExport, AnOnnxModelIsCalibratedOnTheUsersInputsOrWarnsOfRandomOnes) {
       "torch.onnx.export(net, torch.zeros(1, 1, 8, 8), 'm.onnx')\n"
       "x = np.random.default_rng(1).uniform(-2, 6, (8, 1, 8, 8)).astype(np.float32)\n"
       "x[0, 0, 0, 0], x[1, 0, 2, 3] = -2, 6\n"
-      "np.save('cal.npy', x)\n");
-  const std::string command = "cd " + dir.path.string() + " && /usr/bin/python3 " + script + " > make.log 2>&1";
-  ASSERT_EQ(std::system(command.c_str()), 0) << tinynas::core::read_text_file((dir.path / "make.log").string());
+      "np.save('cal.npy', x)\n"),
+            "");
   const std::string model = (dir.path / "m.onnx").string();
 
   auto r = run_tinynas("export --onnx " + model + " --mcu host --calibration " + (dir.path / "cal.npy").string() +

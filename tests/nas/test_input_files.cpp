@@ -3,12 +3,9 @@
 // writers; bad files are input errors naming the file.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include "test_helpers.h"
-#include "tinynas/core/files.h"
 #include "tinynas/nas/input_files.h"
 
 using namespace tinynas::nas;
@@ -21,11 +18,7 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 // Runs a Python snippet in `dir` (numpy as np, PIL.Image as Image).
 void python(const TempDir& dir, const std::string& code) {
-  const std::string script = dir.write("make.py", "import numpy as np\nfrom PIL import Image\n" + code);
-  const std::string command =
-      "cd " + dir.path.string() + " && /usr/bin/python3 " + script + " > make.log 2>&1";
-  ASSERT_EQ(std::system(command.c_str()), 0) << "(apt-get install python3-numpy python3-pil)\n"
-                                             << tinynas::core::read_text_file((dir.path / "make.log").string());
+  ASSERT_EQ(tinynas_test::run_python(dir, "import numpy as np\nfrom PIL import Image\n" + code), "");
 }
 
 // NumPy's float32 [2,3,4,5] array of value n*1000 + c*100 + y*10 + x comes out NHWC per input; float64
