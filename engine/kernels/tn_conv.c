@@ -45,32 +45,37 @@ TN_INLINE void tn_zero_run(int32_t first, int32_t count, int16_t* cols, int32_t 
 }
 
 /* The im2col column of output pixel (oy, ox) into slot `pixel`, in two steps: the raw int8 values
- * (ky, kx, ic) are gathered into the staging row, the zero point standing for padding (it becomes 0
- * once the offset is added), then widened 4 at a time (in lane order in the DSP build). Gathering
- * contiguous runs of bytes and widening whole words is cheaper than placing values one by one.
- * Inlined with constant kernel, stride and channels for the stem, where the loops unroll. */
+ * (ky, kx, ic) of the group whose channels start at `input` are gathered into the staging row, the
+ * zero point standing for padding (it becomes 0 once the offset is added), then widened 4 at a time
+ * (in lane order in the DSP build). Gathering contiguous runs of bytes and widening whole words is
+ * cheaper than placing values one by one. Inlined with a constant window and channels for the stem,
+ * where the loops unroll; in_c is the input's channels per pixel, group_c the group's. */
 TN_INLINE void tn_im2col_pixel(const tn_conv_params* p, const int8_t* input, int32_t oy, int32_t ox, int16_t* cols,
-                               int8_t* stage, int32_t pixel, int32_t kernel, int32_t stride, int32_t in_c) {
-  const int32_t row = tn_conv_weights_row_length(in_c, kernel);
+                               int8_t* stage, int32_t pixel, int32_t kernel_h, int32_t kernel_w, int32_t stride_h,
+                               int32_t stride_w, int32_t dilation_h, int32_t dilation_w, int32_t in_c,
+                               int32_t group_c) {
+  const int32_t row = tn_conv_weights_row_length(group_c, kernel_h, kernel_w);
   const int8_t pad = (int8_t)-p->q.input_offset;
-  const int32_t x0 = ox * stride - p->pad_w;
+  const int32_t x0 = ox * stride_w - p->window.pad_w;
+  const int32_t run = kernel_w * group_c;
   int8_t* dst = stage;
   int32_t ky, kx, c;
-  for (ky = 0; ky < kernel; ++ky) {
-    const int32_t iy = oy * stride - p->pad_h + ky;
+  for (ky = 0; ky < kernel_h; ++ky) {
+    const int32_t iy = oy * stride_h - p->window.pad_h + ky * dilation_h;
     if (iy < 0 || iy >= p->in_h) {
-      for (c = 0; c < kernel * in_c; ++c) *dst++ = pad;
-    } else if (x0 >= 0 && x0 + kernel <= p->in_w) { /* the whole window row is inside: one run */
+      for (c = 0; c < run; ++c) *dst++ = pad;
+    } else if (dilation_w == 1 && group_c == in_c && x0 >= 0 && x0 + kernel_w <= p->in_w) {
+      /* the whole window row is inside and contiguous: one run */
       const int8_t* src = input + (iy * p->in_w + x0) * in_c;
-      for (c = 0; c < kernel * in_c; ++c) *dst++ = src[c];
+      for (c = 0; c < run; ++c) *dst++ = src[c];
     } else {
-      for (kx = 0; kx < kernel; ++kx) {
-        const int32_t ix = x0 + kx;
+      for (kx = 0; kx < kernel_w; ++kx) {
+        const int32_t ix = x0 + kx * dilation_w;
         if (ix < 0 || ix >= p->in_w) {
-          for (c = 0; c < in_c; ++c) *dst++ = pad;
+          for (c = 0; c < group_c; ++c) *dst++ = pad;
         } else {
           const int8_t* src = input + (iy * p->in_w + ix) * in_c;
-          for (c = 0; c < in_c; ++c) *dst++ = src[c];
+          for (c = 0; c < group_c; ++c) *dst++ = src[c];
         }
       }
     }
@@ -79,19 +84,29 @@ TN_INLINE void tn_im2col_pixel(const tn_conv_params* p, const int8_t* input, int
   tn_widen_run(stage, row, p->q.input_offset, cols, pixel);
 }
 
-/* The columns of TN_PX pixels times every weight row; writes `valid` pixels of out_c values. */
-TN_INLINE void tn_matmul_step(const tn_conv_params* p, const int16_t* cols, int32_t row, int8_t* out, int32_t valid,
-                              int full_range) {
+/* The weight rows one matrix multiply step runs: those of one group's output channels. */
+typedef struct {
+  const int8_t* weights;
+  const int32_t* bias;
+  const int32_t* multiplier;
+  const int32_t* shift;
+  int32_t rows;       /* the group's output channels */
+  int32_t out_stride; /* output channels per pixel */
+} tn_matmul_rows;
+
+/* The columns of TN_PX pixels times the weight rows of `m`; writes `valid` pixels of m->rows values. */
+TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols, int32_t row,
+                              int8_t* out, int32_t valid, int full_range) {
   /* Everything the loop needs in locals: stores through int8_t pointers may alias any memory, so the
    * compiler would otherwise reload each parameter after every output byte. */
-  const int8_t* w = p->weights;
-  const int32_t* const bias = p->bias;
-  const int32_t* const multiplier = p->q.multiplier;
-  const int32_t* const shift = p->q.shift;
-  const int32_t out_c = p->out_c;
+  const int8_t* w = m->weights;
+  const int32_t* const bias = m->bias;
+  const int32_t* const multiplier = m->multiplier;
+  const int32_t* const shift = m->shift;
+  const int32_t rows = m->rows, out_c = m->out_stride;
   const int32_t offset = p->q.output_offset, act_min = p->q.act_min, act_max = p->q.act_max;
   int32_t oc;
-  for (oc = 0; oc < out_c; ++oc) {
+  for (oc = 0; oc < rows; ++oc) {
     const int32_t b = bias[oc];
     const int16_t* c = cols;
     int8_t* o = out + oc;
@@ -209,73 +224,108 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const int16_t* cols, int3
   }
 }
 
-TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const int16_t* cols, int32_t row, int8_t* out,
-                                       int32_t valid) {
+TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols,
+                                       int32_t row, int8_t* out, int32_t valid) {
   /* Instances with constants for the common case: full steps, and the clamp of no activation or of
    * a ReLU6 whose range covers the output's, which is one SSAT. */
   const int full_range = p->q.act_min == -128 && p->q.act_max == 127;
   if (valid == TN_PX && full_range)
-    tn_matmul_step(p, cols, row, out, TN_PX, 1);
+    tn_matmul_step(p, m, cols, row, out, TN_PX, 1);
   else if (valid == TN_PX)
-    tn_matmul_step(p, cols, row, out, TN_PX, 0);
+    tn_matmul_step(p, m, cols, row, out, TN_PX, 0);
   else
-    tn_matmul_step(p, cols, row, out, valid, 0);
+    tn_matmul_step(p, m, cols, row, out, valid, 0);
 }
 
+/* The weight rows of group g. */
+TN_INLINE tn_matmul_rows tn_group_rows(const tn_conv_params* p, int32_t group, int32_t group_out, int32_t row) {
+  tn_matmul_rows m;
+  m.weights = p->weights + group * group_out * row;
+  m.bias = p->bias + group * group_out;
+  m.multiplier = p->q.multiplier + group * group_out;
+  m.shift = p->q.shift + group * group_out;
+  m.rows = group_out;
+  m.out_stride = p->out_c;
+  return m;
+}
+
+/* The reach of a window along one dimension: (kernel - 1) * dilation + 1. */
+TN_INLINE int32_t tn_window_extent(int32_t kernel, int32_t dilation) { return (kernel - 1) * dilation + 1; }
+
 static int tn_conv_params_valid(const tn_conv_params* p) {
+  const tn_window* w = &p->window;
   return p->in_h > 0 && p->in_w > 0 && p->in_c > 0 && p->out_h > 0 && p->out_w > 0 && p->out_c > 0 &&
-         p->kernel > 0 && p->stride > 0 && p->pad_h >= 0 && p->pad_w >= 0 && p->pad_h < p->kernel &&
-         p->pad_w < p->kernel && p->weights && p->bias && p->q.multiplier && p->q.shift &&
+         w->kernel_h > 0 && w->kernel_w > 0 && w->stride_h > 0 && w->stride_w > 0 && w->dilation_h > 0 &&
+         w->dilation_w > 0 && w->pad_h >= 0 && w->pad_w >= 0 &&
+         w->pad_h < tn_window_extent(w->kernel_h, w->dilation_h) &&
+         w->pad_w < tn_window_extent(w->kernel_w, w->dilation_w) && p->groups > 0 && p->in_c % p->groups == 0 &&
+         p->out_c % p->groups == 0 && p->weights && p->bias && p->q.multiplier && p->q.shift &&
          p->q.act_min <= p->q.act_max && p->q.act_min >= -128 && p->q.act_max <= 127;
 }
 
-/* The convolution loop over steps of TN_PX output pixels; kernel, stride and in_c are passed
- * separately so the stem instance sees constants. */
+/* The convolution loop over steps of TN_PX output pixels, each step group by group; the window and
+ * the channels are passed separately so the stem instance sees constants. */
 TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* cols,
-                            int32_t kernel, int32_t stride, int32_t in_c) {
-  const int32_t row = tn_conv_weights_row_length(in_c, kernel);
+                            int32_t kernel_h, int32_t kernel_w, int32_t stride_h, int32_t stride_w,
+                            int32_t dilation_h, int32_t dilation_w, int32_t in_c, int32_t group_c) {
+  const int32_t row = tn_conv_weights_row_length(group_c, kernel_h, kernel_w);
+  const int32_t groups = in_c / group_c, group_out = p->out_c / groups;
   int8_t* const stage = (int8_t*)(void*)(cols + TN_PX * row);
   const int32_t pixels = p->out_h * p->out_w;
   int32_t first;
   int32_t oy = 0, ox = 0;
   for (first = 0; first < pixels; first += TN_PX) {
     const int32_t valid = pixels - first < TN_PX ? pixels - first : TN_PX;
-    int32_t s;
-    for (s = 0; s < TN_PX; ++s) {
-      if (s < valid) {
-        tn_im2col_pixel(p, input, oy, ox, cols, stage, s, kernel, stride, in_c);
-        if (++ox == p->out_w) {
-          ox = 0;
-          ++oy;
+    const int32_t step_oy = oy, step_ox = ox;
+    int32_t g;
+    for (g = 0; g < groups; ++g) {
+      const tn_matmul_rows m = tn_group_rows(p, g, group_out, row);
+      int32_t s;
+      oy = step_oy;
+      ox = step_ox;
+      for (s = 0; s < TN_PX; ++s) {
+        if (s < valid) {
+          tn_im2col_pixel(p, input + g * group_c, oy, ox, cols, stage, s, kernel_h, kernel_w, stride_h, stride_w,
+                          dilation_h, dilation_w, in_c, group_c);
+          if (++ox == p->out_w) {
+            ox = 0;
+            ++oy;
+          }
+        } else {
+          tn_zero_run(0, row, cols, s);
         }
-      } else {
-        tn_zero_run(0, row, cols, s);
       }
+      tn_matmul_step_dispatch(p, &m, cols, row, output + first * p->out_c + g * group_out, valid);
     }
-    tn_matmul_step_dispatch(p, cols, row, output + first * p->out_c, valid);
   }
 }
 
 tn_status tn_conv2d_s8(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* scratch) {
+  const tn_window* w = p ? &p->window : 0;
   if (!p || !input || !output || !scratch || !tn_conv_params_valid(p)) return TN_ERROR_ARGUMENT;
   /* The stem: 3x3 stride 2 over a gray or RGB image, with the im2col loops unrolled. */
-  if (p->kernel == 3 && p->stride == 2 && p->in_c == 3)
-    tn_conv_loop(p, input, output, scratch, 3, 2, 3);
-  else if (p->kernel == 3 && p->stride == 2 && p->in_c == 1)
-    tn_conv_loop(p, input, output, scratch, 3, 2, 1);
+  if (w->kernel_h == 3 && w->kernel_w == 3 && w->stride_h == 2 && w->stride_w == 2 && w->dilation_h == 1 &&
+      w->dilation_w == 1 && p->groups == 1 && p->in_c == 3)
+    tn_conv_loop(p, input, output, scratch, 3, 3, 2, 2, 1, 1, 3, 3);
+  else if (w->kernel_h == 3 && w->kernel_w == 3 && w->stride_h == 2 && w->stride_w == 2 && w->dilation_h == 1 &&
+           w->dilation_w == 1 && p->groups == 1 && p->in_c == 1)
+    tn_conv_loop(p, input, output, scratch, 3, 3, 2, 2, 1, 1, 1, 1);
   else
-    tn_conv_loop(p, input, output, scratch, p->kernel, p->stride, p->in_c);
+    tn_conv_loop(p, input, output, scratch, w->kernel_h, w->kernel_w, w->stride_h, w->stride_w, w->dilation_h,
+                 w->dilation_w, p->in_c, p->in_c / p->groups);
   return TN_OK;
 }
 
 tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* scratch) {
   const int32_t pixels = p ? p->in_h * p->in_w : 0;
   int32_t first;
-  if (!p || !input || !output || !scratch || !tn_conv_params_valid(p) || p->kernel != 1 || p->stride != 1 ||
-      p->pad_h != 0 || p->pad_w != 0 || p->out_h != p->in_h || p->out_w != p->in_w)
+  if (!p || !input || !output || !scratch || !tn_conv_params_valid(p) || p->window.kernel_h != 1 ||
+      p->window.kernel_w != 1 || p->window.stride_h != 1 || p->window.stride_w != 1 || p->window.pad_h != 0 ||
+      p->window.pad_w != 0 || p->groups != 1 || p->out_h != p->in_h || p->out_w != p->in_w)
     return TN_ERROR_ARGUMENT;
   {
-    const int32_t row = tn_conv_weights_row_length(p->in_c, 1);
+    const int32_t row = tn_conv_weights_row_length(p->in_c, 1, 1);
+    const tn_matmul_rows m = tn_group_rows(p, 0, p->out_c, row);
     for (first = 0; first < pixels; first += TN_PX) {
       const int32_t valid = pixels - first < TN_PX ? pixels - first : TN_PX;
       int32_t s;
@@ -287,7 +337,7 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
           tn_zero_run(0, row, scratch, s);
         }
       }
-      tn_matmul_step_dispatch(p, scratch, row, output + first * p->out_c, valid);
+      tn_matmul_step_dispatch(p, &m, scratch, row, output + first * p->out_c, valid);
     }
   }
   return TN_OK;

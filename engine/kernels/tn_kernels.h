@@ -31,26 +31,39 @@ typedef struct {
   int32_t act_min, act_max;  /* the output clamp, activation folded in */
 } tn_requant_params;
 
-/* Standard kxk convolution, any stride and padding (pad_h/pad_w before; the padding after follows
- * from the output size). Weights are packed by tn_conv_weights_row_length: [out_c][row], each row the
- * OHWI weights of one output channel (ky, kx, ic) followed by zeros up to a multiple of 4. */
+/* The window of a convolution or pooling: kernel_h x kernel_w taps, dilation_h / dilation_w apart,
+ * moved by stride_h / stride_w; pad_h / pad_w padding rows and columns before the input (the padding
+ * after follows from the output size). A window reaches (kernel - 1) * dilation + 1 input elements. */
+typedef struct {
+  int32_t kernel_h, kernel_w;
+  int32_t stride_h, stride_w;
+  int32_t dilation_h, dilation_w;
+  int32_t pad_h, pad_w;
+} tn_window;
+
+/* Standard convolution with any window, in `groups` groups: output channel o reads the in_c / groups
+ * input channels of group o / (out_c / groups) (groups = 1: all of them; groups = in_c: depthwise, any
+ * channel multiplier). Weights are packed by tn_conv_weights_row_length: [out_c][row], each row the
+ * OHWI weights of one output channel (ky, kx, ic of its group) followed by zeros up to a multiple of 4. */
 typedef struct {
   int32_t in_h, in_w, in_c;
   int32_t out_h, out_w, out_c;
-  int32_t kernel, stride, pad_h, pad_w;
+  tn_window window;
+  int32_t groups;
   const int8_t* weights;
   const int32_t* bias; /* [out_c] */
   tn_requant_params q;
 } tn_conv_params;
 
-/* Length of a packed weight row (and of one im2col column) of a standard or 1x1 convolution. */
-static inline int32_t tn_conv_weights_row_length(int32_t in_c, int32_t kernel) {
-  return (kernel * kernel * in_c + 3) & ~3;
+/* Length of a packed weight row (and of one im2col column) of a standard or 1x1 convolution whose
+ * groups have group_in_c input channels. */
+static inline int32_t tn_conv_weights_row_length(int32_t group_in_c, int32_t kernel_h, int32_t kernel_w) {
+  return (kernel_h * kernel_w * group_in_c + 3) & ~3;
 }
 
 /* Standard convolution; picks the 3x3 stride-2 stem path for 1 or 3 input channels. */
 tn_status tn_conv2d_s8(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* scratch);
-/* 1x1 convolution with stride 1 (kernel = 1, stride = 1, no padding; same packed weight rows). */
+/* 1x1 convolution with stride 1 (a 1x1 window, stride 1, no padding, one group; same packed weight rows). */
 tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int8_t* output, int16_t* scratch);
 
 /* Depthwise kxk convolution (channel multiplier 1): weights [c][k][k]. The output may overwrite the
@@ -121,12 +134,25 @@ typedef struct {
 
 tn_status tn_lookup_s8(const tn_lookup_params* p, const int8_t* input, int8_t* output);
 
+/* Softmax over rows of row_size values (the channels of each pixel) with TF-Lite's int8 arithmetic
+ * (tn_softmax.c). The input scale enters as TF-Lite's quantization of beta * input scale * 2^26 as a
+ * multiplier above one (input_multiplier, input_left_shift); diff_min is minus the largest difference
+ * to the row's maximum whose exponential counts. The output has scale 1/256 and zero point -128. The
+ * output may overwrite the input. */
+typedef struct {
+  int32_t rows, row_size;
+  int32_t input_multiplier, input_left_shift;
+  int32_t diff_min;
+} tn_softmax_params;
+
+tn_status tn_softmax_s8(const tn_softmax_params* p, const int8_t* input, int8_t* output);
+
 /* Average and max pooling (the output keeps the input's scale and zero point). The average is over
  * the window's elements inside the input and rounds half away from zero (TF-Lite). */
 typedef struct {
   int32_t in_h, in_w, channels;
   int32_t out_h, out_w;
-  int32_t kernel, stride, pad_h, pad_w;
+  tn_window window;
   int32_t act_min, act_max;
 } tn_pool_params;
 

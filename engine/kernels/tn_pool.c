@@ -4,9 +4,10 @@
 #include "tn_kernels.h"
 
 static int tn_pool_params_valid(const tn_pool_params* p) {
-  return p->in_h > 0 && p->in_w > 0 && p->channels > 0 && p->out_h > 0 && p->out_w > 0 && p->kernel > 0 &&
-         p->stride > 0 && p->pad_h >= 0 && p->pad_w >= 0 && p->act_min <= p->act_max && p->act_min >= -128 &&
-         p->act_max <= 127;
+  const tn_window* w = &p->window;
+  return p->in_h > 0 && p->in_w > 0 && p->channels > 0 && p->out_h > 0 && p->out_w > 0 && w->kernel_h > 0 &&
+         w->kernel_w > 0 && w->stride_h > 0 && w->stride_w > 0 && w->dilation_h > 0 && w->dilation_w > 0 &&
+         w->pad_h >= 0 && w->pad_w >= 0 && p->act_min <= p->act_max && p->act_min >= -128 && p->act_max <= 127;
 }
 
 /* Integer division rounding half away from zero (TF-Lite's average). */
@@ -14,22 +15,31 @@ TN_INLINE int32_t tn_rounded_average(int32_t sum, int32_t count) {
   return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
 }
 
+/* The taps [first, last) of a window starting at `start` (may be negative) that fall inside 0..in-1. */
+TN_INLINE void tn_taps_inside(int32_t start, int32_t in, int32_t kernel, int32_t dilation, int32_t* first,
+                              int32_t* last) {
+  const int32_t end = (in - start + dilation - 1) / dilation; /* the first tap at or past `in` */
+  *first = start < 0 ? (-start + dilation - 1) / dilation : 0;
+  *last = end < kernel ? end : kernel;
+}
+
 static void tn_pool(const tn_pool_params* p, const int8_t* input, int8_t* output, int average) {
+  const tn_window* w = &p->window;
   const int32_t c = p->channels;
   int32_t oy, ox, ch, ky, kx;
   for (oy = 0; oy < p->out_h; ++oy)
     for (ox = 0; ox < p->out_w; ++ox) {
-      const int32_t y0 = oy * p->stride - p->pad_h, x0 = ox * p->stride - p->pad_w;
-      const int32_t ky0 = y0 < 0 ? -y0 : 0, kx0 = x0 < 0 ? -x0 : 0;
-      const int32_t ky1 = y0 + p->kernel > p->in_h ? p->in_h - y0 : p->kernel;
-      const int32_t kx1 = x0 + p->kernel > p->in_w ? p->in_w - x0 : p->kernel;
+      const int32_t y0 = oy * w->stride_h - w->pad_h, x0 = ox * w->stride_w - w->pad_w;
+      int32_t ky0, ky1, kx0, kx1;
       int8_t* out = output + (oy * p->out_w + ox) * c;
+      tn_taps_inside(y0, p->in_h, w->kernel_h, w->dilation_h, &ky0, &ky1);
+      tn_taps_inside(x0, p->in_w, w->kernel_w, w->dilation_w, &kx0, &kx1);
       for (ch = 0; ch < c; ++ch) {
         int32_t acc = average ? 0 : -128;
         int32_t count = 0;
         for (ky = ky0; ky < ky1; ++ky)
           for (kx = kx0; kx < kx1; ++kx) {
-            const int32_t v = input[((y0 + ky) * p->in_w + x0 + kx) * c + ch];
+            const int32_t v = input[((y0 + ky * w->dilation_h) * p->in_w + x0 + kx * w->dilation_w) * c + ch];
             if (average)
               acc += v;
             else if (v > acc)

@@ -16,17 +16,17 @@ extern "C" {
  * feeds this many multiply-accumulates. */
 #define TN_CONV_PIXELS_PER_STEP 6
 
-/* Standard kxk convolution (the stem included): the im2col columns of one step, widened to int16,
- * and one int8 staging row the columns are gathered in. */
-static inline int32_t tn_conv_scratch_bytes(int32_t in_c, int32_t kernel) {
-  const int32_t row = tn_conv_weights_row_length(in_c, kernel);
+/* Standard convolution (the stem included): the im2col columns of one step of one group, widened to
+ * int16, and one int8 staging row the columns are gathered in. */
+static inline int32_t tn_conv_scratch_bytes(int32_t group_in_c, int32_t kernel_h, int32_t kernel_w) {
+  const int32_t row = tn_conv_weights_row_length(group_in_c, kernel_h, kernel_w);
   return TN_CONV_PIXELS_PER_STEP * row * (int32_t)sizeof(int16_t) + row;
 }
 
 /* 1x1 pointwise convolution with stride 1: the input pixels of one step, widened to int16 straight
  * from the input. */
 static inline int32_t tn_pointwise_scratch_bytes(int32_t in_c) {
-  return TN_CONV_PIXELS_PER_STEP * tn_conv_weights_row_length(in_c, 1) * (int32_t)sizeof(int16_t);
+  return TN_CONV_PIXELS_PER_STEP * tn_conv_weights_row_length(in_c, 1, 1) * (int32_t)sizeof(int16_t);
 }
 
 /* Output rows of int32 sums the 3x3 depthwise kernels compute per pass before requantizing them

@@ -57,17 +57,24 @@ int64_t descriptor_bytes(KernelKind kind) {
   const int64_t requant = 6;  // tn_requant_params
   switch (kind) {
     case KernelKind::Conv:
-    case KernelKind::Pointwise: return 4 * (10 + 2 + requant);
+    case KernelKind::Pointwise: return 4 * (6 + 8 + 1 + 2 + requant);  // shapes, tn_window, groups
     case KernelKind::Depthwise: return 4 * (9 + 2 + requant);
     case KernelKind::FullyConnected: return 4 * (2 + 2 + requant);
     case KernelKind::Add: return 4 * 13;
     case KernelKind::Mul: return 4 * 10;
     case KernelKind::Lookup: return 4 * 2;
+    case KernelKind::Softmax: return 4 * 5;
     case KernelKind::AvgPool:
     case KernelKind::MaxPool:
-    case KernelKind::GlobalAvgPool: return 4 * 11;
+    case KernelKind::GlobalAvgPool: return 4 * (5 + 8 + 2);
   }
   return 0;
+}
+
+std::string window_literal(const KernelCall& c) {
+  return "{" + std::to_string(c.kernel_h) + ", " + std::to_string(c.kernel_w) + ", " + std::to_string(c.stride_h) +
+         ", " + std::to_string(c.stride_w) + ", " + std::to_string(c.dilation_h) + ", " +
+         std::to_string(c.dilation_w) + ", " + std::to_string(c.pad_h) + ", " + std::to_string(c.pad_w) + "}";
 }
 
 std::string requant_literal(const KernelCall& c, const std::string& id) {
@@ -171,13 +178,13 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
       case KernelKind::Conv:
       case KernelKind::Pointwise:
         os << "static const tn_conv_params " << id << " = {" << c.in_h << ", " << c.in_w << ", " << c.in_c << ", "
-           << c.out_h << ", " << c.out_w << ", " << c.out_c << ", " << c.kernel << ", " << c.stride << ", " << c.pad_h
-           << ", " << c.pad_w << ", " << id << "_weights, " << id << "_bias, " << requant_literal(c, id) << "};\n";
+           << c.out_h << ", " << c.out_w << ", " << c.out_c << ", " << window_literal(c) << ", " << c.groups << ", "
+           << id << "_weights, " << id << "_bias, " << requant_literal(c, id) << "};\n";
         constant_bytes += descriptor_bytes(c.kind);
         break;
       case KernelKind::Depthwise:
         os << "static const tn_depthwise_params " << id << " = {" << c.in_h << ", " << c.in_w << ", " << c.in_c
-           << ", " << c.out_h << ", " << c.out_w << ", " << c.kernel << ", " << c.stride << ", " << c.pad_h << ", "
+           << ", " << c.out_h << ", " << c.out_w << ", " << c.kernel_h << ", " << c.stride_h << ", " << c.pad_h << ", "
            << c.pad_w << ", " << id << "_weights, " << id << "_bias, " << requant_literal(c, id) << "};\n";
         constant_bytes += descriptor_bytes(c.kind);
         break;
@@ -207,12 +214,17 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
            << "_table};\n";
         constant_bytes += int64_t(c.table.size()) + descriptor_bytes(c.kind);
         break;
+      case KernelKind::Softmax:
+        os << "static const tn_softmax_params " << id << " = {" << int64_t(c.out_h) * c.out_w << ", " << c.out_c << ", "
+           << c.output_requant.multiplier << ", " << c.output_requant.shift << ", " << c.diff_min << "};\n";
+        constant_bytes += descriptor_bytes(c.kind);
+        break;
       case KernelKind::AvgPool:
       case KernelKind::MaxPool:
       case KernelKind::GlobalAvgPool:
         os << "static const tn_pool_params " << id << " = {" << c.in_h << ", " << c.in_w << ", " << c.in_c << ", "
-           << c.out_h << ", " << c.out_w << ", " << c.kernel << ", " << c.stride << ", " << c.pad_h << ", " << c.pad_w
-           << ", " << c.act_min << ", " << c.act_max << "};\n";
+           << c.out_h << ", " << c.out_w << ", " << window_literal(c) << ", " << c.act_min << ", " << c.act_max
+           << "};\n";
         constant_bytes += descriptor_bytes(c.kind);
         break;
     }
@@ -244,6 +256,7 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
       case KernelKind::Add:
       case KernelKind::Mul: os << t(c.input2) << ", " << t(c.output); break;
       case KernelKind::Lookup:
+      case KernelKind::Softmax:
       case KernelKind::AvgPool:
       case KernelKind::MaxPool:
       case KernelKind::GlobalAvgPool: os << t(c.output); break;

@@ -21,29 +21,27 @@ float activate(float v, Activation act) {
   return v;
 }
 
-// Convolution of every kind: `depthwise` reads channel oc of the input for output channel oc.
-void conv(const Graph& g, const Op& op, const FloatOpParams& p, const std::vector<float>& in, std::vector<float>& out,
-          bool depthwise) {
+// Convolution of every kind: a depthwise conv is one group per channel, with [c][k][k] weights, which
+// is the OHWI layout of a grouped conv whose groups have one input channel.
+void conv(const Graph& g, const Op& op, const FloatOpParams& p, const std::vector<float>& in, std::vector<float>& out) {
   const Tensor& ti = g.tensors[size_t(op.input)];
   const Tensor& to = g.tensors[size_t(op.output)];
-  const int k = op.kernel;
+  const int groups = op.kind == OpKind::DepthwiseConv2D ? ti.c : op.groups;
+  const int group_in = ti.c / groups, group_out = to.c / groups;
   for (int oy = 0; oy < to.h; ++oy)
     for (int ox = 0; ox < to.w; ++ox)
       for (int oc = 0; oc < to.c; ++oc) {
+        const int first_in = oc / group_out * group_in;
         float acc = p.bias.empty() ? 0.0f : p.bias[size_t(oc)];
-        for (int ky = 0; ky < k; ++ky) {
-          const int iy = oy * op.stride - op.pad_h + ky;
+        for (int ky = 0; ky < op.kernel_h; ++ky) {
+          const int iy = oy * op.stride_h - op.pad_h + ky * op.dilation_h;
           if (iy < 0 || iy >= ti.h) continue;
-          for (int kx = 0; kx < k; ++kx) {
-            const int ix = ox * op.stride - op.pad_w + kx;
+          for (int kx = 0; kx < op.kernel_w; ++kx) {
+            const int ix = ox * op.stride_w - op.pad_w + kx * op.dilation_w;
             if (ix < 0 || ix >= ti.w) continue;
-            const float* x = &in[(size_t(iy) * ti.w + ix) * ti.c];
-            if (depthwise) {
-              acc += p.weights[(size_t(oc) * k + ky) * k + kx] * x[oc];
-            } else {
-              const float* w = &p.weights[((size_t(oc) * k + ky) * k + kx) * ti.c];
-              for (int ic = 0; ic < ti.c; ++ic) acc += w[ic] * x[ic];
-            }
+            const float* x = &in[(size_t(iy) * ti.w + ix) * ti.c + size_t(first_in)];
+            const float* w = &p.weights[((size_t(oc) * op.kernel_h + ky) * op.kernel_w + kx) * group_in];
+            for (int ic = 0; ic < group_in; ++ic) acc += w[ic] * x[ic];
           }
         }
         out[(size_t(oy) * to.w + ox) * to.c + oc] = activate(acc, op.activation);
@@ -58,11 +56,11 @@ void pool(const Graph& g, const Op& op, const std::vector<float>& in, std::vecto
       for (int c = 0; c < to.c; ++c) {
         float acc = average ? 0.0f : -INFINITY;
         int count = 0;
-        for (int ky = 0; ky < op.kernel; ++ky) {
-          const int iy = oy * op.stride - op.pad_h + ky;
+        for (int ky = 0; ky < op.kernel_h; ++ky) {
+          const int iy = oy * op.stride_h - op.pad_h + ky * op.dilation_h;
           if (iy < 0 || iy >= ti.h) continue;
-          for (int kx = 0; kx < op.kernel; ++kx) {
-            const int ix = ox * op.stride - op.pad_w + kx;
+          for (int kx = 0; kx < op.kernel_w; ++kx) {
+            const int ix = ox * op.stride_w - op.pad_w + kx * op.dilation_w;
             if (ix < 0 || ix >= ti.w) continue;
             const float v = in[(size_t(iy) * ti.w + ix) * ti.c + c];
             acc = average ? acc + v : std::max(acc, v);
@@ -147,8 +145,8 @@ std::vector<std::vector<float>> run_float_all(const FloatModel& m, const std::ve
     out.assign(size_t(g.tensors[size_t(op.output)].elements()), 0.0f);
     switch (op.kind) {
       case OpKind::Conv2D:
-      case OpKind::PointwiseConv2D: conv(g, op, p, in, out, false); break;
-      case OpKind::DepthwiseConv2D: conv(g, op, p, in, out, true); break;
+      case OpKind::PointwiseConv2D: conv(g, op, p, in, out); break;
+      case OpKind::DepthwiseConv2D: conv(g, op, p, in, out); break;
       case OpKind::Add: {
         const std::vector<float>& b = t[size_t(op.input2)];
         for (size_t j = 0; j < out.size(); ++j) out[j] = activate(in[j] + b[j], op.activation);

@@ -80,8 +80,8 @@ int Graph::add_op(OpKind kind, int input, int output, int kernel, int stride, in
   op.input = input;
   op.input2 = input2;
   op.output = output;
-  op.kernel = kernel;
-  op.stride = stride;
+  op.kernel_h = op.kernel_w = kernel;
+  op.stride_h = op.stride_w = stride;
   switch (kind) {
     case OpKind::Conv2D:
     case OpKind::DepthwiseConv2D:
@@ -108,11 +108,11 @@ void Graph::clear() {
 
 namespace {
 
-// An output size is consistent when some padding after the input (0 to kernel - 1 elements, as
-// ONNX's explicit pads allow) gives it; `pad_before` is the op's.
-bool output_size_fits(int in, int out, int kernel, int stride, int pad_before) {
-  for (int pad_after = 0; pad_after < kernel; ++pad_after)
-    if (in + pad_before + pad_after >= kernel && out == (in + pad_before + pad_after - kernel) / stride + 1) return true;
+// An output size is consistent when some padding after the input (0 to extent - 1 elements, as
+// ONNX's explicit pads allow) gives it; `pad_before` is the op's, `extent` the window's reach.
+bool output_size_fits(int in, int out, int extent, int stride, int pad_before) {
+  for (int pad_after = 0; pad_after < extent; ++pad_after)
+    if (in + pad_before + pad_after >= extent && out == (in + pad_before + pad_after - extent) / stride + 1) return true;
   return false;
 }
 
@@ -144,12 +144,22 @@ void Graph::validate() const {
       case OpKind::PointwiseConv2D:
       case OpKind::AvgPool2D:
       case OpKind::MaxPool2D:
-        expect(op.kernel >= 1 && op.stride >= 1, "kernel and stride must be positive");
-        expect(output_size_fits(in.h, out.h, op.kernel, op.stride, op.pad_h),
+        expect(op.kernel_h >= 1 && op.kernel_w >= 1 && op.stride_h >= 1 && op.stride_w >= 1 && op.dilation_h >= 1 &&
+                   op.dilation_w >= 1,
+               "kernel, stride and dilation must be positive");
+        expect(op.pad_h >= 0 && op.pad_w >= 0 && op.pad_h < op.extent_h() && op.pad_w < op.extent_w(),
+               "padding must be smaller than the window");
+        expect(output_size_fits(in.h, out.h, op.extent_h(), op.stride_h, op.pad_h),
                "output height does not follow from kernel, stride and padding");
-        expect(output_size_fits(in.w, out.w, op.kernel, op.stride, op.pad_w),
+        expect(output_size_fits(in.w, out.w, op.extent_w(), op.stride_w, op.pad_w),
                "output width does not follow from kernel, stride and padding");
-        if (op.kind == OpKind::PointwiseConv2D) expect(op.kernel == 1, "a pointwise conv has a 1x1 kernel");
+        expect(op.groups >= 1 && in.c % op.groups == 0 && out.c % op.groups == 0,
+               "groups must divide the input and output channels");
+        expect(op.kind == OpKind::Conv2D || op.groups == 1, "only a standard conv has groups");
+        if (op.kind == OpKind::PointwiseConv2D)
+          expect(op.kernel_h == 1 && op.kernel_w == 1, "a pointwise conv has a 1x1 kernel");
+        if (op.kind == OpKind::DepthwiseConv2D)
+          expect(op.square(), "a depthwise conv has a square kernel, one stride and no dilation");
         if (op.kind == OpKind::DepthwiseConv2D || op.kind == OpKind::AvgPool2D || op.kind == OpKind::MaxPool2D)
           expect(in.c == out.c, "input and output channels must match");
         break;
@@ -250,8 +260,8 @@ int64_t op_weight_count(const Graph& g, const Op& op) {
   const Tensor& out = g.tensors[size_t(op.output)];
   switch (op.kind) {
     case OpKind::Conv2D:
-    case OpKind::PointwiseConv2D: return int64_t(out.c) * in.c * op.kernel * op.kernel;
-    case OpKind::DepthwiseConv2D: return int64_t(out.c) * op.kernel * op.kernel;
+    case OpKind::PointwiseConv2D: return int64_t(out.c) * (in.c / op.groups) * op.kernel_h * op.kernel_w;
+    case OpKind::DepthwiseConv2D: return int64_t(out.c) * op.kernel_h * op.kernel_w;
     case OpKind::FullyConnected: return in.elements() * out.c;
     default: return 0;
   }
@@ -276,7 +286,8 @@ bool runs_as_pointwise(const Graph& g, const Op& op) {
   if (op.kind != OpKind::Conv2D && op.kind != OpKind::PointwiseConv2D) return false;
   const Tensor& in = g.tensors[size_t(op.input)];
   const Tensor& out = g.tensors[size_t(op.output)];
-  return op.kernel == 1 && op.stride == 1 && op.pad_h == 0 && op.pad_w == 0 && out.h == in.h && out.w == in.w;
+  return op.kernel_h == 1 && op.kernel_w == 1 && op.stride_h == 1 && op.stride_w == 1 && op.groups == 1 &&
+         op.pad_h == 0 && op.pad_w == 0 && out.h == in.h && out.w == in.w;
 }
 
 int64_t op_scratch_bytes(const Graph& g, const Op& op) {
@@ -285,9 +296,10 @@ int64_t op_scratch_bytes(const Graph& g, const Op& op) {
   switch (op.kind) {
     case OpKind::Conv2D:
     case OpKind::PointwiseConv2D:
-      return runs_as_pointwise(g, op) ? tn_pointwise_scratch_bytes(in.c) : tn_conv_scratch_bytes(in.c, op.kernel);
+      return runs_as_pointwise(g, op) ? tn_pointwise_scratch_bytes(in.c)
+                                      : tn_conv_scratch_bytes(in.c / op.groups, op.kernel_h, op.kernel_w);
     case OpKind::DepthwiseConv2D:
-      return tn_depthwise_scratch_bytes(in.h, in.w, op.pad_h, op.pad_w, op.kernel, op.stride, out.h, out.w);
+      return tn_depthwise_scratch_bytes(in.h, in.w, op.pad_h, op.pad_w, op.kernel_h, op.stride_h, out.h, out.w);
     case OpKind::FullyConnected: return tn_fully_connected_scratch_bytes(int32_t(in.elements()));
     default: return tn_no_scratch_bytes();
   }

@@ -1,5 +1,6 @@
 #include "tinynas/engine/lowering.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "tinynas/core/errors.h"
@@ -19,6 +20,7 @@ const char* kernel_function(KernelKind kind) {
     case KernelKind::GlobalAvgPool: return "tn_global_avg_pool_s8";
     case KernelKind::Mul: return "tn_mul_s8";
     case KernelKind::Lookup: return "tn_lookup_s8";
+    case KernelKind::Softmax: return "tn_softmax_s8";
   }
   return "?";
 }
@@ -30,6 +32,13 @@ std::vector<int8_t> pack_rows(const std::vector<int8_t>& w, int64_t rows, int64_
   std::vector<int8_t> out(size_t(rows * packed), 0);
   for (int64_t r = 0; r < rows; ++r) std::memcpy(&out[size_t(r * packed)], &w[size_t(r * length)], size_t(length));
   return out;
+}
+
+// TF-Lite's CalculateInputRadius for the softmax's Q5.26 differences: minus the largest difference
+// whose scaled value stays inside the 5 integer bits.
+int32_t softmax_diff_min(int left_shift) {
+  const double radius = 31.0 * double(int64_t(1) << 26) / double(int64_t(1) << left_shift);
+  return -int32_t(std::floor(radius));
 }
 
 void copy_requant(const QuantizedOpParams& q, KernelCall& call) {
@@ -60,7 +69,9 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
     c.output = op.output;
     c.in_h = in.h, c.in_w = in.w, c.in_c = in.c;
     c.out_h = out.h, c.out_w = out.w, c.out_c = out.c;
-    c.kernel = op.kernel, c.stride = op.stride, c.pad_h = op.pad_h, c.pad_w = op.pad_w;
+    c.kernel_h = op.kernel_h, c.kernel_w = op.kernel_w, c.stride_h = op.stride_h, c.stride_w = op.stride_w;
+    c.dilation_h = op.dilation_h, c.dilation_w = op.dilation_w, c.pad_h = op.pad_h, c.pad_w = op.pad_w;
+    c.groups = op.groups;
     c.input_offset = -qin.zero_point;
     c.output_offset = qout.zero_point;
     c.act_min = q.act_min;
@@ -70,8 +81,9 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
       case OpKind::Conv2D:
       case OpKind::PointwiseConv2D: {
         c.kind = runs_as_pointwise(g, op) ? KernelKind::Pointwise : KernelKind::Conv;
-        const int64_t length = int64_t(op.kernel) * op.kernel * in.c;
-        c.weights = pack_rows(q.weights, out.c, length, tn_conv_weights_row_length(in.c, op.kernel));
+        const int64_t length = int64_t(op.kernel_h) * op.kernel_w * (in.c / op.groups);
+        c.weights = pack_rows(q.weights, out.c, length,
+                              tn_conv_weights_row_length(in.c / op.groups, op.kernel_h, op.kernel_w));
         copy_requant(q, c);
         break;
       }
@@ -112,7 +124,10 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
       case OpKind::MaxPool2D: c.kind = KernelKind::MaxPool; break;
       case OpKind::GlobalAvgPool: c.kind = KernelKind::GlobalAvgPool; break;
       case OpKind::Softmax:
-        throw core::InputError("model '" + g.name + "': op " + std::to_string(i) + " (softmax) has no int8 kernel");
+        c.kind = KernelKind::Softmax;
+        c.output_requant = q.output;
+        c.diff_min = softmax_diff_min(q.output.shift);
+        break;
     }
     calls.push_back(std::move(c));
   }
@@ -123,6 +138,10 @@ namespace {
 
 tn_requant_params requant_params(const KernelCall& c) {
   return tn_requant_params{c.multiplier.data(), c.shift.data(), c.input_offset, c.output_offset, c.act_min, c.act_max};
+}
+
+tn_window window(const KernelCall& c) {
+  return tn_window{c.kernel_h, c.kernel_w, c.stride_h, c.stride_w, c.dilation_h, c.dilation_w, c.pad_h, c.pad_w};
 }
 
 }  // namespace
@@ -150,14 +169,15 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
     switch (c.kind) {
       case KernelKind::Conv:
       case KernelKind::Pointwise: {
-        const tn_conv_params p{c.in_h,  c.in_w,   c.in_c,  c.out_h,          c.out_w,       c.out_c,          c.kernel,
-                               c.stride, c.pad_h, c.pad_w, c.weights.data(), c.bias.data(), requant_params(c)};
+        const tn_conv_params p{c.in_h,    c.in_w,          c.in_c,          c.out_h,
+                               c.out_w,   c.out_c,         window(c),       c.groups,
+                               c.weights.data(), c.bias.data(), requant_params(c)};
         status = c.kind == KernelKind::Conv ? tn_conv2d_s8(&p, x, y, scratch) : tn_pointwise_conv_s8(&p, x, y, scratch);
         break;
       }
       case KernelKind::Depthwise: {
-        const tn_depthwise_params p{c.in_h,   c.in_w,  c.in_c,  c.out_h,          c.out_w,       c.kernel,
-                                    c.stride, c.pad_h, c.pad_w, c.weights.data(), c.bias.data(), requant_params(c)};
+        const tn_depthwise_params p{c.in_h,     c.in_w,  c.in_c,  c.out_h,          c.out_w,       c.kernel_h,
+                                    c.stride_h, c.pad_h, c.pad_w, c.weights.data(), c.bias.data(), requant_params(c)};
         status = tn_depthwise_conv_s8(&p, x, y, scratch);
         break;
       }
@@ -195,11 +215,16 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
         status = tn_lookup_s8(&p, x, y);
         break;
       }
+      case KernelKind::Softmax: {
+        const tn_softmax_params p{c.out_h * c.out_w, c.out_c, c.output_requant.multiplier, c.output_requant.shift,
+                                  c.diff_min};
+        status = tn_softmax_s8(&p, x, y);
+        break;
+      }
       case KernelKind::AvgPool:
       case KernelKind::MaxPool:
       case KernelKind::GlobalAvgPool: {
-        const tn_pool_params p{c.in_h,  c.in_w,   c.in_c,  c.out_h,  c.out_w,
-                               c.kernel, c.stride, c.pad_h, c.pad_w, c.act_min, c.act_max};
+        const tn_pool_params p{c.in_h, c.in_w, c.in_c, c.out_h, c.out_w, window(c), c.act_min, c.act_max};
         status = c.kind == KernelKind::AvgPool   ? tn_avg_pool_s8(&p, x, y)
                  : c.kind == KernelKind::MaxPool ? tn_max_pool_s8(&p, x, y)
                                                  : tn_global_avg_pool_s8(&p, x, y);

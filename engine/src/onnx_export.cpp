@@ -25,9 +25,10 @@ using onnx::TensorProto;
 constexpr int kFloatOpset = 10, kFloatIrVersion = 5;
 constexpr int kQuantizedOpset = 13, kQuantizedIrVersion = 7;
 
-// The padding after the input that gives the op's output size (the engine keeps only the padding before).
-int64_t pad_after(int in, int out, const Op& op, int pad_before) {
-  return std::max<int64_t>(0, int64_t(out - 1) * op.stride + op.kernel - in - pad_before);
+// The padding after the input that gives an output size (the engine keeps only the padding before),
+// for a window of reach `extent` moved by `stride`.
+int64_t pad_after(int in, int out, int extent, int stride, int pad_before) {
+  return std::max<int64_t>(0, int64_t(out - 1) * stride + extent - in - pad_before);
 }
 
 class Exporter {
@@ -255,9 +256,11 @@ class Exporter {
   void set_window(NodeProto* n, const Op& op) {
     const Tensor& in = g_.tensors[size_t(op.input)];
     const Tensor& out = g_.tensors[size_t(op.output)];
-    set_ints(n, "kernel_shape", {op.kernel, op.kernel});
-    set_ints(n, "strides", {op.stride, op.stride});
-    set_ints(n, "pads", {op.pad_h, op.pad_w, pad_after(in.h, out.h, op, op.pad_h), pad_after(in.w, out.w, op, op.pad_w)});
+    set_ints(n, "kernel_shape", {op.kernel_h, op.kernel_w});
+    set_ints(n, "strides", {op.stride_h, op.stride_w});
+    if (op.dilation_h != 1 || op.dilation_w != 1) set_ints(n, "dilations", {op.dilation_h, op.dilation_w});
+    set_ints(n, "pads", {op.pad_h, op.pad_w, pad_after(in.h, out.h, op.extent_h(), op.stride_h, op.pad_h),
+                         pad_after(in.w, out.w, op.extent_w(), op.stride_w, op.pad_w)});
   }
 
   void export_op(int i) {
@@ -269,19 +272,19 @@ class Exporter {
       case OpKind::Conv2D:
       case OpKind::PointwiseConv2D:
       case OpKind::DepthwiseConv2D: {
-        const bool depthwise = op.kind == OpKind::DepthwiseConv2D;
-        const int64_t k = op.kernel, group_c = depthwise ? 1 : in.c;
-        std::vector<size_t> order;  // OIHW element -> OHWI (depthwise: the same [C][k][k])
+        // A depthwise conv's [C][k][k] weights are the OHWI layout of one input channel per group.
+        const int64_t groups = op.kind == OpKind::DepthwiseConv2D ? in.c : op.groups;
+        const int64_t kh = op.kernel_h, kw = op.kernel_w, group_c = in.c / groups;
+        std::vector<size_t> order;  // OIHW element -> OHWI
         for (int64_t o = 0; o < out.c; ++o)
           for (int64_t c = 0; c < group_c; ++c)
-            for (int64_t y = 0; y < k; ++y)
-              for (int64_t x = 0; x < k; ++x)
-                order.push_back(size_t(depthwise ? (o * k + y) * k + x : ((o * k + y) * k + x) * in.c + c));
-        std::vector<std::string> inputs{in_form(op.input, true), weights(i, {out.c, group_c, k, k}, order)};
+            for (int64_t y = 0; y < kh; ++y)
+              for (int64_t x = 0; x < kw; ++x) order.push_back(size_t(((o * kh + y) * kw + x) * group_c + c));
+        std::vector<std::string> inputs{in_form(op.input, true), weights(i, {out.c, group_c, kh, kw}, order)};
         if (std::string b = bias(i); !b.empty()) inputs.push_back(b);
         NodeProto* n = add_node("Conv", inputs, main_output(i), name);
         set_window(n, op);
-        if (depthwise) set_int(n, "group", in.c);
+        if (groups != 1) set_int(n, "group", groups);
         break;
       }
       case OpKind::Add: {

@@ -176,9 +176,11 @@ bool has_bias(OpKind kind) {
          kind == OpKind::FullyConnected;
 }
 
-// Kernel, stride, padding before and output size of a convolution or pooling window.
+// Kernel, stride, dilation, padding before and output size of a convolution or pooling window.
 struct Window {
-  int kernel = 1, stride = 1, pad_top = 0, pad_left = 0, out_h = 1, out_w = 1;
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int pad_top = 0, pad_left = 0, out_h = 1, out_w = 1;
+  bool square() const { return kernel_h == kernel_w && stride_h == stride_w && dilation_h == 1 && dilation_w == 1; }
 };
 
 class Importer {
@@ -538,6 +540,17 @@ class Importer {
     const int index = m_.graph.add_op(kind, input, output, kernel, stride, input2);
     m_.params.push_back(std::move(params));
     m_.op_names.push_back(node.name().empty() ? node.output(0) : node.name());
+    return index;
+  }
+
+  // An op with the window `win` (a convolution or pooling).
+  int add_op(const NodeProto& node, OpKind kind, int input, int output, FloatOpParams params, const Window& win) {
+    const int index = add_op(node, kind, input, output, std::move(params));
+    Op& op = m_.graph.ops[size_t(index)];
+    op.kernel_h = win.kernel_h, op.kernel_w = win.kernel_w;
+    op.stride_h = win.stride_h, op.stride_w = win.stride_w;
+    op.dilation_h = win.dilation_h, op.dilation_w = win.dilation_w;
+    op.pad_h = win.pad_top, op.pad_w = win.pad_left;
     return index;
   }
 
@@ -1012,22 +1025,30 @@ class Importer {
 
   // ---- convolutions
 
-  // Kernel, stride, padding and output size from the window attributes of a Conv / pooling node on the
-  // [1,C,H,W] input `x`; the engine needs square kernels, equal strides, no dilation, padding smaller
-  // than the kernel and windows that start inside the padded input.
+  // Kernel, stride, dilation, padding and output size from the window attributes of a Conv / pooling
+  // node on the [1,C,H,W] input `x`; the engine needs padding smaller than the window and windows that
+  // start inside the padded input.
+  // A 1-D window on [1,C,L] (L is the engine tensor's height) runs as a 2-D one of width 1.
   Window window(const NodeProto& node, const Value& x, int64_t kernel_h, int64_t kernel_w, bool pooling) const {
-    if (kernel_h != kernel_w)
-      fail(node, "non-square kernel " + std::to_string(kernel_h) + "x" + std::to_string(kernel_w) + " is not supported");
-    for (int64_t d : attribute_ints(node, "dilations"))
-      if (d != 1) fail(node, "dilations other than 1 are not supported");
+    const bool one_d = x.shape.size() == 3;
+    const size_t dims = one_d ? 1 : 2;
+    std::vector<int64_t> dilations = attribute_ints(node, "dilations");
+    if (dilations.empty()) dilations.assign(dims, 1);
+    if (dilations.size() != dims)
+      fail(node, "dilations " + shape_string(dilations) + ": expected " + std::to_string(dims) + " values");
     std::vector<int64_t> strides = attribute_ints(node, "strides");
-    if (strides.empty()) strides = {1, 1};
-    if (strides.size() != 2 || strides[0] != strides[1] || strides[0] < 1)
-      fail(node, "strides " + shape_string(strides) + ": the engine needs one stride for both dimensions");
+    if (strides.empty()) strides.assign(dims, 1);
+    if (strides.size() != dims)
+      fail(node, "strides " + shape_string(strides) + ": expected " + std::to_string(dims) + " values");
     std::vector<int64_t> pads = attribute_ints(node, "pads");
-    if (pads.empty()) pads = {0, 0, 0, 0};
-    if (pads.size() != 4 || std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p < 0; }))
-      fail(node, "pads " + shape_string(pads) + ": expected 4 values, none negative");
+    if (pads.empty()) pads.assign(2 * dims, 0);
+    if (pads.size() != 2 * dims || std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p < 0; }))
+      fail(node, "pads " + shape_string(pads) + ": expected " + std::to_string(2 * dims) + " values, none negative");
+    if (one_d) {
+      dilations.push_back(1);
+      strides.push_back(1);
+      pads = {pads[0], 0, pads[1], 0};
+    }
     const std::string auto_pad = attribute_string(node, "auto_pad", "NOTSET");
     if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID")
       fail(node, "auto_pad '" + auto_pad + "' is not supported");
@@ -1036,92 +1057,98 @@ class Importer {
       for (size_t i = 0; i < 4; ++i) pads[i] += x.pad[i];
     }
     const bool ceil_mode = pooling && attribute_int(node, "ceil_mode", 0) != 0;
-    const int64_t k = kernel_h, s = strides[0];
 
-    auto dimension = [&](int64_t in, int64_t pad_before, int64_t pad_after, const char* which, int& out_size) {
+    auto dimension = [&](int64_t in, int64_t k, int64_t s, int64_t d, int64_t pad_before, int64_t pad_after,
+                         const char* which, int& out_size) {
+      const int64_t extent = (k - 1) * d + 1;
       int64_t out = 0;
       if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
         out = (in + s - 1) / s;
-        const int64_t total = std::max<int64_t>(0, (out - 1) * s + k - in);
+        const int64_t total = std::max<int64_t>(0, (out - 1) * s + extent - in);
         pad_before = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
       } else {
         if (auto_pad == "VALID") pad_before = pad_after = 0;
-        const int64_t span = in + pad_before + pad_after - k;
+        const int64_t span = in + pad_before + pad_after - extent;
         if (span < 0) fail(node, std::string("the kernel is larger than the padded input ") + which);
         out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
       }
-      const int64_t implied_after = std::max<int64_t>(0, (out - 1) * s + k - in - pad_before);
-      if (pad_before >= k || implied_after >= k)
-        fail(node, std::string("padding of the ") + which + " must be smaller than the kernel");
+      const int64_t implied_after = std::max<int64_t>(0, (out - 1) * s + extent - in - pad_before);
+      if (pad_before >= extent || implied_after >= extent)
+        fail(node, std::string("padding of the ") + which + " must be smaller than the kernel's reach");
       if ((out - 1) * s - pad_before >= in)
         fail(node, std::string("the last window along the ") + which + " lies entirely in the padding");
       out_size = int(out);
       return int(pad_before);
     };
     Window win;
-    win.kernel = int(k);
-    win.stride = int(s);
-    win.pad_top = dimension(x.shape[2], pads[0], pads[2], "height", win.out_h);
-    win.pad_left = dimension(x.shape[3], pads[1], pads[3], "width", win.out_w);
+    win.kernel_h = int(kernel_h), win.kernel_w = int(kernel_w);
+    win.stride_h = int(strides[0]), win.stride_w = int(strides[1]);
+    win.dilation_h = int(dilations[0]), win.dilation_w = int(dilations[1]);
+    win.pad_top = dimension(x.shape[2], kernel_h, strides[0], dilations[0], pads[0], pads[2], "height", win.out_h);
+    win.pad_left = dimension(one_d ? 1 : x.shape[3], kernel_w, strides[1], dilations[1], pads[1], pads[3], "width",
+                             win.out_w);
     return win;
   }
 
   void require_image(const NodeProto& node, const Value& x) const {
-    if (x.shape.size() != 4)
-      fail(node, "the engine runs 2-D windows on [1,C,H,W]; the input has shape " + shape_string(x.shape));
+    if (x.shape.size() != 3 && x.shape.size() != 4)
+      fail(node, "the engine runs 1-D and 2-D windows on [1,C,L] and [1,C,H,W]; the input has shape " +
+                     shape_string(x.shape));
+  }
+
+  // The output of a window op: [1, C, out_h] for a 1-D input, else [1, C, out_h, out_w].
+  static std::vector<int64_t> window_output_shape(const Value& x, int64_t channels, const Window& win) {
+    if (x.shape.size() == 3) return {1, channels, win.out_h};
+    return {1, channels, win.out_h, win.out_w};
   }
 
   // A convolution with float weights of ONNX shape [M, C/group, k, k] and `bias` (empty: none).
   void add_conv(const NodeProto& node, const Value& x, const std::vector<int64_t>& wdims, const std::vector<double>& weights,
                 std::vector<float> bias) {
     require_image(node, x);
-    if (wdims.size() != 4) fail(node, "weights of shape " + shape_string(wdims) + " for a 2-D convolution");
+    if (wdims.size() != x.shape.size())
+      fail(node, "weights of shape " + shape_string(wdims) + " for an input of shape " + shape_string(x.shape));
     const int64_t out_c = wdims[0], group_c = wdims[1], in_c = x.shape[1];
     const int64_t group = attribute_int(node, "group", 1);
     if (group_c * group != in_c)
       fail(node, "weights " + shape_string(wdims) + " with group " + std::to_string(group) + " expect " +
                      std::to_string(group_c * group) + " input channels; the input has " + std::to_string(in_c));
     const auto kernel_shape = attribute_ints(node, "kernel_shape");
-    if (!kernel_shape.empty() && kernel_shape != std::vector<int64_t>{wdims[2], wdims[3]})
+    if (!kernel_shape.empty() && kernel_shape != std::vector<int64_t>(wdims.begin() + 2, wdims.end()))
       fail(node, "kernel_shape " + shape_string(kernel_shape) + " differs from the weights " + shape_string(wdims));
     if (!bias.empty() && int64_t(bias.size()) != out_c)
       fail(node, "bias has " + std::to_string(bias.size()) + " values for " + std::to_string(out_c) + " channels");
-    const Window win = window(node, x, wdims[2], wdims[3], false);
-    const int k = win.kernel;
+    const Window win = window(node, x, wdims[2], wdims.size() == 4 ? wdims[3] : 1, false);
+    const int kh = win.kernel_h, kw = win.kernel_w;
 
+    // One input channel per group and a square window: the depthwise kernels (channel multiplier 1);
+    // other groupings (a channel multiplier, a non-square or dilated depthwise) run as a grouped conv.
     OpKind kind = OpKind::Conv2D;
-    if (group == in_c && in_c > 1) {
-      if (out_c != in_c)
-        fail(node, "a depthwise convolution with channel multiplier " + std::to_string(out_c / in_c) + " is not supported");
+    if (group == in_c && in_c > 1 && out_c == in_c && win.square()) {
       kind = OpKind::DepthwiseConv2D;
-    } else if (group != 1) {
-      fail(node, "group " + std::to_string(group) + " is not supported (1, or the channel count for depthwise)");
-    } else if (k == 1 && win.stride == 1 && win.pad_top == 0 && win.pad_left == 0) {
+    } else if (group == 1 && kh == 1 && kw == 1 && win.stride_h == 1 && win.stride_w == 1 && win.pad_top == 0 &&
+               win.pad_left == 0) {
       kind = OpKind::PointwiseConv2D;
     }
+    if (out_c % group != 0)
+      fail(node, std::to_string(out_c) + " output channels do not split into " + std::to_string(group) + " groups");
 
+    // OIHW -> OHWI over each group's input channels (a depthwise conv's [C][1][k][k] is already [C][k][k]).
     FloatOpParams p;
     p.bias = std::move(bias);
     p.weights.resize(weights.size());
-    if (kind == OpKind::DepthwiseConv2D) {
-      std::transform(weights.begin(), weights.end(), p.weights.begin(), [](double v) { return float(v); });
-    } else {  // OIHW -> OHWI
-      for (int64_t o = 0; o < out_c; ++o)
-        for (int64_t i = 0; i < in_c; ++i)
-          for (int ky = 0; ky < k; ++ky)
-            for (int kx = 0; kx < k; ++kx)
-              p.weights[size_t(((o * k + ky) * k + kx) * in_c + i)] = float(weights[size_t(((o * in_c + i) * k + ky) * k + kx)]);
-    }
+    for (int64_t o = 0; o < out_c; ++o)
+      for (int64_t i = 0; i < group_c; ++i)
+        for (int ky = 0; ky < kh; ++ky)
+          for (int kx = 0; kx < kw; ++kx)
+            p.weights[size_t(((o * kh + ky) * kw + kx) * group_c + i)] =
+                float(weights[size_t(((o * group_c + i) * kh + ky) * kw + kx)]);
     const int out = m_.graph.add_tensor(win.out_h, win.out_w, int(out_c));
-    const int index = add_op(node, kind, x.tensor, out, std::move(p), k, win.stride);
-    set_padding(index, win);
-    define(node, Value{out, {1, out_c, win.out_h, win.out_w}, index, false});
+    const int index = add_op(node, kind, x.tensor, out, std::move(p), win);
+    if (kind == OpKind::Conv2D) m_.graph.ops[size_t(index)].groups = int(group);
+    define(node, Value{out, window_output_shape(x, out_c, win), index, false});
   }
 
-  void set_padding(int op, const Window& win) {
-    m_.graph.ops[size_t(op)].pad_h = win.pad_top;
-    m_.graph.ops[size_t(op)].pad_w = win.pad_left;
-  }
 
   void import_conv(const NodeProto& node) {
     const Value& x = activation(node, 0);
@@ -1525,33 +1552,40 @@ class Importer {
     require_image(node, x);
     if (node.output_size() > 1 && !node.output(1).empty()) fail(node, "the Indices output is not supported");
     const auto kernel = attribute_ints(node, "kernel_shape");
-    if (kernel.size() != 2) fail(node, "kernel_shape " + shape_string(kernel) + ": the engine pools 2-D windows");
+    const bool one_d = x.shape.size() == 3;
+    if (kernel.size() != x.shape.size() - 2)
+      fail(node, "kernel_shape " + shape_string(kernel) + " for an input of shape " + shape_string(x.shape));
     const std::vector<int64_t> own_pads = attribute_ints(node, "pads");
     const bool own_padding = std::any_of(own_pads.begin(), own_pads.end(), [](int64_t p) { return p != 0; }) ||
                              attribute_string(node, "auto_pad", "NOTSET") != "NOTSET";
     // One window over the whole unpadded input (torch's AvgPool2d(8) on an 8x8 map): a global average
     // pool, whatever the window's shape.
-    if (average && !own_padding && !x.padded() && kernel[0] == x.shape[2] && kernel[1] == x.shape[3])
-      return add_global_average_pool(node, x, {1, x.shape[1], 1, 1});
+    if (average && !own_padding && !x.padded() && kernel[0] == x.shape[2] && (one_d || kernel[1] == x.shape[3]))
+      return add_global_average_pool(node, x, one_d ? std::vector<int64_t>{1, x.shape[1], 1} : std::vector<int64_t>{1, x.shape[1], 1, 1});
     // A Pad before an AveragePool: its zeros count in the average.
     const bool include_pad = attribute_int(node, "count_include_pad", 0) != 0 || x.padded();
     if (average && x.padded() && own_padding && attribute_int(node, "count_include_pad", 0) == 0)
       fail(node, "padding of its own (not counted) after a Pad (counted) is not supported");
-    const Window win = window(node, x, kernel[0], kernel[1], true);
+    const Window win = window(node, x, kernel[0], one_d ? 1 : kernel[1], true);
     const int c = channels(x);
     const int out = m_.graph.add_tensor(win.out_h, win.out_w, c);
-    const std::vector<int64_t> shape{1, c, win.out_h, win.out_w};
+    const std::vector<int64_t> shape = window_output_shape(x, c, win);
     int index = -1;
     if (average && include_pad) {
       // The padding counts in the average: a depthwise conv with weights 1 / k^2 over zero padding.
       if (attribute_int(node, "ceil_mode", 0) != 0) fail(node, "count_include_pad together with ceil_mode is not supported");
       FloatOpParams p;
-      p.weights.assign(size_t(c) * size_t(win.kernel * win.kernel), 1.0f / float(win.kernel * win.kernel));
-      index = add_op(node, OpKind::DepthwiseConv2D, x.tensor, out, std::move(p), win.kernel, win.stride);
+      const int taps = win.kernel_h * win.kernel_w;
+      p.weights.assign(size_t(c) * size_t(taps), 1.0f / float(taps));
+      if (win.square()) {
+        index = add_op(node, OpKind::DepthwiseConv2D, x.tensor, out, std::move(p), win);
+      } else {  // one input channel per group: a grouped conv
+        index = add_op(node, OpKind::Conv2D, x.tensor, out, std::move(p), win);
+        m_.graph.ops[size_t(index)].groups = c;
+      }
     } else {
-      index = add_op(node, average ? OpKind::AvgPool2D : OpKind::MaxPool2D, x.tensor, out, {}, win.kernel, win.stride);
+      index = add_op(node, average ? OpKind::AvgPool2D : OpKind::MaxPool2D, x.tensor, out, {}, win);
     }
-    set_padding(index, win);
     define(node, Value{out, shape, index, x.quantized});
   }
 

@@ -18,15 +18,17 @@ int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
 bool lifetimes_meet(int a_first, int a_last, int b_first, int b_last) { return a_first <= b_last && b_first <= a_last; }
 
-// Which op may write its output over which input: a depthwise conv, an element-wise function, a mul
-// (over its first operand) or an add whose input is read by no later op. Returns -1 when the op cannot
+// Which op may write its output over which input: a depthwise conv, an element-wise function, a
+// softmax, a mul (over its first operand) or an add whose input is read by no later op. Returns -1 when the op cannot
 // run in place.
 int inplace_source(const Graph& g, const Op& op, int op_index, const std::vector<int>& last_use) {
   auto dies_here = [&](int t) { return t >= 0 && t != g.output && last_use[size_t(t)] == op_index; };
   if (op.kind == OpKind::DepthwiseConv2D && dies_here(op.input) &&
       g.tensors[size_t(op.output)].bytes() <= g.tensors[size_t(op.input)].bytes())
     return op.input;
-  if ((op.kind == OpKind::Unary || op.kind == OpKind::Mul) && dies_here(op.input) && op.input2 != op.input) return op.input;
+  if ((op.kind == OpKind::Unary || op.kind == OpKind::Mul || op.kind == OpKind::Softmax) && dies_here(op.input) &&
+      op.input2 != op.input)
+    return op.input;
   if (op.kind == OpKind::Add) {
     if (dies_here(op.input)) return op.input;
     if (dies_here(op.input2)) return op.input2;
@@ -36,7 +38,8 @@ int inplace_source(const Graph& g, const Op& op, int op_index, const std::vector
 
 // The ops whose kernels allow output == input (inplace_source).
 bool may_run_in_place(OpKind kind) {
-  return kind == OpKind::DepthwiseConv2D || kind == OpKind::Add || kind == OpKind::Mul || kind == OpKind::Unary;
+  return kind == OpKind::DepthwiseConv2D || kind == OpKind::Add || kind == OpKind::Mul || kind == OpKind::Unary ||
+         kind == OpKind::Softmax;
 }
 
 // The planner's working state, reused across calls on one thread (the stage-1 loop plans

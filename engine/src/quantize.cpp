@@ -41,6 +41,9 @@ std::string op_label(const FloatModel& m, size_t i) {
   return s + ")";
 }
 
+// TF-Lite's int8 softmax output: probabilities in steps of 1/256 from -128.
+const TensorQuant kSoftmaxOutput{1.0f / 256.0f, -128};
+
 bool keeps_input_quantization(OpKind kind) {
   return kind == OpKind::AvgPool2D || kind == OpKind::MaxPool2D || kind == OpKind::GlobalAvgPool;
 }
@@ -166,10 +169,6 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
   model.validate();
   const Graph& g = model.graph;
   if (calibration_inputs.empty()) throw core::InputError("quantize '" + g.name + "': no calibration inputs");
-  for (size_t i = 0; i < g.ops.size(); ++i)
-    if (g.ops[i].kind == OpKind::Softmax)
-      throw core::InputError("model '" + g.name + "': " + op_label(model, i) +
-                       " has no int8 kernel; remove it (the arg-max of the logits is the same)");
   const std::vector<Range> ranges = calibrate_ranges(model, calibration_inputs, options);
 
   QuantizedModel qm;
@@ -196,9 +195,15 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
     Range r = ranges[size_t(op.output)];
     if (op.activation != Activation::None) r.lo = std::max(r.lo, 0.0f);
     if (op.activation == Activation::Relu6) r.hi = std::min(r.hi, 6.0f);
-    qm.tensors[size_t(op.output)] = quant_from_range(r.lo, r.hi);
-    if (auto stated = model.stated_quantization.find(op.output); stated != model.stated_quantization.end())
-      qm.tensors[size_t(op.output)] = {stated->second.scale, stated->second.zero_point};
+    qm.tensors[size_t(op.output)] = op.kind == OpKind::Softmax ? kSoftmaxOutput : quant_from_range(r.lo, r.hi);
+    if (auto stated = model.stated_quantization.find(op.output); stated != model.stated_quantization.end()) {
+      const TensorQuant q{stated->second.scale, stated->second.zero_point};
+      if (op.kind == OpKind::Softmax && (q.scale != kSoftmaxOutput.scale || q.zero_point != kSoftmaxOutput.zero_point))
+        throw core::InputError("model '" + g.name + "': " + op_label(model, i) + ": its output is stated with scale " +
+                               std::to_string(q.scale) + " and zero point " + std::to_string(q.zero_point) +
+                               "; an int8 softmax gives scale 1/256 and zero point -128 (TF-Lite)");
+      qm.tensors[size_t(op.output)] = q;
+    }
   }
   for (size_t i = 0; i < g.ops.size(); ++i) {
     const Op& op = g.ops[i];
@@ -242,6 +247,14 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
           q.table[size_t(v + 128)] = int8_t(std::clamp<long>(level, q.act_min, q.act_max));
         }
         break;
+      case OpKind::Softmax: {
+        // TF-Lite: beta * input scale in Q5.26 as a multiplier above one (beta = 1).
+        q.output = quantize_multiplier(std::min(double(in.scale) * double(int64_t(1) << 26), double(INT32_MAX)));
+        if (q.output.shift < 0)
+          throw core::InputError("model '" + g.name + "': " + op_label(model, i) + ": the input scale " +
+                                 std::to_string(in.scale) + " is below the int8 softmax's 2^-27");
+        break;
+      }
       default: break;  // pools keep the input quantization
     }
   }

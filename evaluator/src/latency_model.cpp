@@ -23,7 +23,13 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 std::string latency_kind(const Graph& g, const Op& op) {
-  const std::string ks = "_k" + std::to_string(op.kernel) + "_s" + std::to_string(op.stride);
+  // e.g. _k3_s2 for the search space's square windows; _k10x4_s2x2_d1x1_g1 for any other.
+  const auto pair = [](int h, int w) { return std::to_string(h) + "x" + std::to_string(w); };
+  const std::string ks =
+      op.square() && op.groups == 1
+          ? "_k" + std::to_string(op.kernel_h) + "_s" + std::to_string(op.stride_h)
+          : "_k" + pair(op.kernel_h, op.kernel_w) + "_s" + pair(op.stride_h, op.stride_w) + "_d" +
+                pair(op.dilation_h, op.dilation_w) + "_g" + std::to_string(op.groups);
   switch (op.kind) {
     case OpKind::Conv2D:
     case OpKind::PointwiseConv2D:
@@ -66,20 +72,21 @@ std::vector<double> latency_features(const Graph& g, const Op& op) {
   const double macs = double(engine::op_macs(g, op));
   if (kind == "pointwise" || kind.rfind("conv_", 0) == 0) {
     const int64_t pixels = int64_t(out.h) * out.w;
-    const int64_t row = tn_conv_weights_row_length(in.c, op.kernel);
+    // Each step gathers and widens one column per group.
+    const int64_t row = tn_conv_weights_row_length(in.c / op.groups, op.kernel_h, op.kernel_w);
     const int64_t steps = ceil_div(pixels, TN_CONV_PIXELS_PER_STEP);
     return {1.0,
             double(steps * TN_CONV_PIXELS_PER_STEP * row * out.c),
             double(steps * out.c),
             double(steps),
-            double(pixels * row),
-            double((steps * TN_CONV_PIXELS_PER_STEP - pixels) * row),
+            double(pixels * row * op.groups),
+            double((steps * TN_CONV_PIXELS_PER_STEP - pixels) * row * op.groups),
             double(steps * out.c * ((row / 4) % 4)),
             double(out.c)};
   }
   if (kind.rfind("depthwise_", 0) == 0) {
-    const int64_t plane = int64_t(tn_depthwise_plane_extent(in.h, op.pad_h, op.kernel, op.stride, out.h)) *
-                          tn_depthwise_plane_extent(in.w, op.pad_w, op.kernel, op.stride, out.w);
+    const int64_t plane = int64_t(tn_depthwise_plane_extent(in.h, op.pad_h, op.kernel_h, op.stride_h, out.h)) *
+                          tn_depthwise_plane_extent(in.w, op.pad_w, op.kernel_w, op.stride_w, out.w);
     return {1.0,
             macs,
             double(plane),
@@ -92,7 +99,7 @@ std::vector<double> latency_features(const Graph& g, const Op& op) {
   }
   if (kind == "fully_connected") return {1.0, macs, double(out.elements())};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0)
-    return {1.0, double(out.elements()) * op.kernel * op.kernel, double(out.elements())};
+    return {1.0, double(out.elements()) * op.kernel_h * op.kernel_w, double(out.elements())};
   if (kind == "global_avgpool") return {1.0, double(in.elements()), double(in.c)};
   return {1.0, double(out.elements())};
 }

@@ -61,8 +61,14 @@ nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const 
     l["block"] = op.block;
     l["input"] = shape(g.tensors[size_t(op.input)]);
     l["output"] = shape(g.tensors[size_t(op.output)]);
-    l["kernel"] = op.kernel;
-    l["stride"] = op.stride;
+    // One number for a square window (the search space's layers), [h, w] otherwise.
+    const auto pair = [](int h, int w) {
+      return h == w ? nlohmann::ordered_json(h) : nlohmann::ordered_json::array({h, w});
+    };
+    l["kernel"] = pair(op.kernel_h, op.kernel_w);
+    l["stride"] = pair(op.stride_h, op.stride_w);
+    if (op.dilation_h != 1 || op.dilation_w != 1) l["dilation"] = pair(op.dilation_h, op.dilation_w);
+    if (op.groups != 1) l["groups"] = op.groups;
     l["macs"] = engine::op_macs(g, op);
     l["params"] = op_params(g, op);
     l["live_bytes"] = plan.live_bytes[i];
@@ -107,7 +113,11 @@ std::string profile_text(const nlohmann::ordered_json& j) {
                 "role", "block", "input", "output", "k/s", "MACs", "params", "live", "in@", "out@", "scratch@", "");
   out << line;
   for (const auto& l : j["layers"]) {
-    const std::string ks = std::to_string(l["kernel"].get<int>()) + "/" + std::to_string(l["stride"].get<int>());
+    const auto text = [](const nlohmann::ordered_json& v) {
+      return v.is_array() ? std::to_string(v[0].get<int>()) + "x" + std::to_string(v[1].get<int>())
+                          : std::to_string(v.get<int>());
+    };
+    const std::string ks = text(l["kernel"]) + "/" + text(l["stride"]);
     std::string scratch = "-";
     if (l["scratch_bytes"].get<int64_t>() > 0)
       scratch = std::to_string(l["scratch_bytes"].get<int64_t>()) + "@" + std::to_string(l["scratch_offset"].get<int64_t>());

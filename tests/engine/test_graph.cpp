@@ -64,8 +64,10 @@ TEST(GraphBuild, SmallNetworkOpSequenceAndShapes) {
     EXPECT_EQ(op.kind, e.kind) << to_string(op.kind);
     EXPECT_STREQ(op.role, e.role);
     EXPECT_EQ(op.block, e.block);
-    EXPECT_EQ(op.kernel, e.kernel);
-    EXPECT_EQ(op.stride, e.stride);
+    EXPECT_EQ(op.kernel_h, e.kernel);
+    EXPECT_EQ(op.kernel_w, e.kernel);
+    EXPECT_EQ(op.stride_h, e.stride);
+    EXPECT_EQ(op.stride_w, e.stride);
     EXPECT_EQ(op.pad_h, e.pad);
     EXPECT_EQ(op.pad_w, e.pad);
     EXPECT_EQ(op.activation, e.relu6 ? Activation::Relu6 : Activation::None);
@@ -139,8 +141,10 @@ TEST(GraphBuild, ResNet8BasicBlocksRunConv1ShortcutConv2AndAReluAdd) {
     SCOPED_TRACE("op " + std::to_string(i));
     EXPECT_EQ(g.ops[i].kind, expected[i].kind);
     EXPECT_STREQ(g.ops[i].role, expected[i].role);
-    EXPECT_EQ(g.ops[i].kernel, expected[i].kernel);
-    EXPECT_EQ(g.ops[i].stride, expected[i].stride);
+    EXPECT_EQ(g.ops[i].kernel_h, expected[i].kernel);
+    EXPECT_EQ(g.ops[i].kernel_w, expected[i].kernel);
+    EXPECT_EQ(g.ops[i].stride_h, expected[i].stride);
+    EXPECT_EQ(g.ops[i].stride_w, expected[i].stride);
     EXPECT_EQ(g.ops[i].activation, expected[i].act);
   }
   // Block 0 adds its input (the stem's output); blocks 1 and 2 add their shortcut conv's output.
@@ -255,7 +259,7 @@ TEST(GraphValidate, OtherCorruptionsThrowInputError) {
   }
   {
     Graph g = good;
-    g.ops[1].kernel = 3;  // a pointwise conv with a 3x3 kernel
+    g.ops[1].kernel_h = g.ops[1].kernel_w = 3;  // a pointwise conv with a 3x3 kernel
     EXPECT_THROW(g.validate(), core::InputError);
   }
   {

@@ -213,14 +213,31 @@ TEST(Quantize, InterpreterUsesThePlannedArena) {
   EXPECT_THROW(interpreter.run(std::vector<int8_t>(3)), core::InputError);
 }
 
-TEST(Quantize, RejectsWhatTheKernelsCannotRun) {
+// A softmax runs as TF-Lite's int8 softmax: its output has scale 1/256 and zero point -128 whatever the
+// calibration says, its probabilities follow the float ones within a few steps, and a QDQ model that
+// states another output quantization is refused.
+TEST(Quantize, SoftmaxOutputHasTfLitesQuantization) {
   Graph g = every_op_graph();
   const int probs = g.add_tensor(1, 1, 10);
   g.add_op(OpKind::Softmax, g.output, probs);
   g.output = probs;
-  const FloatModel fm = random_float_model(g, 1);
-  const std::string message = tinynas_test::input_error_message([&] { quantize(fm, random_image_inputs(g, 2, 1)); });
-  EXPECT_NE(message.find("softmax"), std::string::npos) << message;
+  FloatModel fm = random_float_model(g, 1);
+  const auto inputs = random_image_inputs(g, 8, 1);
+  const QuantizedModel qm = quantize(fm, inputs);
+  EXPECT_EQ(qm.tensors[size_t(probs)].scale, 1.0f / 256.0f);
+  EXPECT_EQ(qm.tensors[size_t(probs)].zero_point, -128);
+  Int8Interpreter interpreter(qm);
+  for (const auto& x : inputs) {
+    const auto f = run_float(fm, x);
+    const auto q = dequantize_output(qm, interpreter.run(quantize_input(qm, x)));
+    for (size_t i = 0; i < f.size(); ++i) EXPECT_NEAR(q[i], f[i], 0.05) << i;
+  }
+  fm.stated_quantization[probs] = {0.01f, 0};
+  const std::string message = tinynas_test::input_error_message([&] { quantize(fm, inputs); });
+  EXPECT_NE(message.find("1/256"), std::string::npos) << message;
+}
+
+TEST(Quantize, RejectsWhatTheKernelsCannotRun) {
   EXPECT_THROW(quantize(random_float_model(every_op_graph(), 1), {}), core::InputError);
   // A bias out of all proportion to the weights would overflow the accumulator bound.
   FloatModel huge = random_float_model(every_op_graph(), 1);

@@ -27,7 +27,7 @@ using tinynas_test::TempDir;
 namespace {
 
 // Every op kind and activation on a non-square input: a strided conv, depthwise and pointwise convs, a
-// residual add, a hard-swish, both poolings (asymmetric padding), a squeeze-and-excite gate (global
+// grouped conv with a non-square dilated kernel, a residual add, a hard-swish, both poolings (asymmetric padding), a squeeze-and-excite gate (global
 // pooling, sigmoid, per-channel mul), a fully connected layer on a 3x2x8 tensor (NCHW vs NHWC order),
 // an add of two 1x1 tensors, a tanh, a pointwise conv on a fully connected output, another fully
 // connected layer, a leaky ReLU and a softmax.
@@ -50,7 +50,12 @@ FloatModel every_op_model() {
   const int stem = op(OpKind::Conv2D, g.input, {5, 4, 8}, 3, 2, Activation::Relu6);
   const int dw = op(OpKind::DepthwiseConv2D, stem, {5, 4, 8}, 5, 1, Activation::Relu);
   const int pw = op(OpKind::PointwiseConv2D, dw, {5, 4, 8}, 1, 1, Activation::None);
-  const int sum = op(OpKind::Add, pw, {5, 4, 8}, 1, 1, Activation::Relu, stem);
+  const int grouped = op(OpKind::Conv2D, pw, {5, 4, 8}, 1, 1, Activation::None);
+  {
+    Op& o = g.ops.back();  // 3x2 taps, rows 2 apart, in 4 groups of 2 channels
+    o.kernel_h = 3, o.kernel_w = 2, o.dilation_h = 2, o.groups = 4, o.pad_h = 2, o.pad_w = 0;
+  }
+  const int sum = op(OpKind::Add, grouped, {5, 4, 8}, 1, 1, Activation::Relu, stem);
   const int swish = unary(sum, UnaryFunction::HardSwish, 0.0f);
   const int max_pool = op(OpKind::MaxPool2D, swish, {5, 4, 8}, 3, 1, Activation::None);
   const int gap = op(OpKind::GlobalAvgPool, max_pool, {1, 1, 8}, 5, 1, Activation::None);
@@ -65,7 +70,7 @@ FloatModel every_op_model() {
   const int leaky = unary(logits, UnaryFunction::LeakyRelu, 0.125f);
   g.output = op(OpKind::Softmax, leaky, {1, 1, 10}, 1, 1, Activation::None);
   FloatModel m = random_float_model(g, 11);
-  m.op_names = {"stem", "dw",   "pw", "",     "swish",    "max_pool", "gap",   "gate",   "scaled",
+  m.op_names = {"stem", "dw",   "pw", "grouped", "",     "swish",    "max_pool", "gap",   "gate",   "scaled",
                 "avg_pool", "fc", "head", "tanh", "mix", "logits", "leaky", "softmax"};
   m.input_mean = 127.5f;
   m.input_std = 64.0f;
@@ -94,9 +99,14 @@ void expect_same_graph(const FloatModel& a, const FloatModel& b) {
       EXPECT_EQ(x.alpha, y.alpha);
       EXPECT_EQ(x.beta, y.beta);
     }
-    EXPECT_EQ(x.stride, y.stride);
+    EXPECT_EQ(x.stride_h, y.stride_h);
+    EXPECT_EQ(x.stride_w, y.stride_w);
+    EXPECT_EQ(x.dilation_h, y.dilation_h);
+    EXPECT_EQ(x.dilation_w, y.dilation_w);
+    EXPECT_EQ(x.groups, y.groups);
     if (x.kind != OpKind::GlobalAvgPool) {
-      EXPECT_EQ(x.kernel, y.kernel);
+      EXPECT_EQ(x.kernel_h, y.kernel_h);
+      EXPECT_EQ(x.kernel_w, y.kernel_w);
       EXPECT_EQ(x.pad_h, y.pad_h);
       EXPECT_EQ(x.pad_w, y.pad_w);
     }

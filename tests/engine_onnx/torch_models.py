@@ -63,6 +63,26 @@ class DSCNN(nn.Module):
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
+class ConvWindows(nn.Module):
+    """The windows converters write beyond square ones: non-square kernels and strides, dilation, groups,
+    a depthwise channel multiplier, a non-square depthwise kernel, dilated and non-square pooling; and a
+    softmax at the end, as classifiers are often exported."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, (3, 5), (2, 1), (1, 2)), nn.BatchNorm2d(16), nn.ReLU(),  # 12x32
+            nn.Conv2d(16, 16, 3, 1, 2, dilation=2, groups=4), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, 1, 1, groups=16), nn.BatchNorm2d(32), nn.ReLU(),  # channel multiplier 2
+            nn.Conv2d(32, 32, (1, 3), 1, (0, 1), groups=32), nn.ReLU(),
+            nn.MaxPool2d((3, 2), (2, 1), dilation=(1, 2)),  # 5x30
+            nn.AvgPool2d((2, 3), (2, 3)))  # 2x10
+        self.fc = nn.Linear(32 * 2 * 10, classes)
+
+    def forward(self, x):
+        return torch.softmax(self.fc(torch.flatten(self.features(x), 1)), 1)
+
+
 # name -> (constructor, NCHW input shape of one item)
 NETWORKS = {
     "mobilenet_v2_w035": (lambda: torchvision.models.mobilenet_v2(width_mult=0.35, num_classes=10), (3, 96, 96)),
@@ -71,6 +91,7 @@ NETWORKS = {
     "shufflenet_v2_x0_5": (lambda: torchvision.models.shufflenet_v2_x0_5(num_classes=10), (3, 96, 96)),
     "resnet8": (lambda: ResNet8(), (3, 32, 32)),
     "ds_cnn": (lambda: DSCNN(), (1, 49, 10)),
+    "conv_windows": (lambda: ConvWindows(), (3, 24, 32)),
 }
 
 

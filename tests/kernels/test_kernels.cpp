@@ -3,6 +3,7 @@
 // C kernels and against the DSP path with its instructions modelled in C (TN_EMULATE_DSP).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -132,13 +133,64 @@ TEST(Kernels, StandardConvolutionMatchesReference) {
       const auto bias = random_bias(rng, c.out_c, 1 << 16);
       const auto q = random_requant(rng, c.out_c, std::sqrt(double(length)) * 127 * 100, qz.input_zp, qz.output_zp,
                                     qz.act_min, qz.act_max);
-      const auto expected = ref::conv(input, c.in_h, c.in_w, c.in_c, weights, bias, c.out_c, c.k, c.stride, c.pad_h,
-                                      c.pad_w, out_h, out_w, q);
-      const int32_t row = tn_conv_weights_row_length(c.in_c, c.k);
+      const auto expected = ref::conv(input, c.in_h, c.in_w, c.in_c, weights, bias, c.out_c,
+                                      ref::square_window(c.k, c.stride, c.pad_h, c.pad_w), 1, out_h, out_w, q);
+      const int32_t row = tn_conv_weights_row_length(c.in_c, c.k, c.k);
       const auto packed = pack_rows(weights, c.out_c, length, row);
-      tn_conv_params p{c.in_h, c.in_w, c.in_c, out_h, out_w, c.out_c, c.k, c.stride, c.pad_h, c.pad_w,
-                       packed.data(), bias.data(), to_kernel(q)};
-      Scratch scratch(tn_conv_scratch_bytes(c.in_c, c.k));
+      tn_conv_params p{c.in_h,       c.in_w,      c.in_c,       out_h, out_w, c.out_c, {c.k, c.k, c.stride, c.stride, 1, 1, c.pad_h, c.pad_w},
+                       1,            packed.data(), bias.data(), to_kernel(q)};
+      Scratch scratch(tn_conv_scratch_bytes(c.in_c, c.k, c.k));
+      std::vector<int8_t> out(expected.size(), 0);
+      ASSERT_EQ(tn_conv2d_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
+      EXPECT_EQ(out, expected);
+      EXPECT_TRUE(scratch.guard_intact());
+    }
+}
+
+// Windows beyond the search space's square ones, as imported networks have them: non-square kernels
+// and strides (DS-CNN's 10x4 stem), dilation, and groups (grouped convs; depthwise layers with a
+// channel multiplier or a non-square kernel run as one input channel per group).
+TEST(Kernels, NonSquareDilatedAndGroupedConvolutionMatchesReference) {
+  struct Case {
+    const char* what;
+    int in_h, in_w, in_c, out_c, groups;
+    ref::Window win;
+    int pad_h_after, pad_w_after;
+  };
+  const Case cases[] = {
+      {"DS-CNN stem 10x4 s2", 49, 10, 1, 16, 1, {10, 4, 2, 2, 1, 1, 5, 1}, 5, 1},
+      {"1x3 s1x2", 6, 9, 5, 7, 1, {1, 3, 1, 2, 1, 1, 0, 1}, 0, 1},
+      {"dilation 2", 9, 9, 4, 6, 1, {3, 3, 1, 1, 2, 2, 2, 2}, 2, 2},
+      {"dilation 2x3, stride 1x2", 8, 11, 3, 5, 1, {3, 2, 1, 2, 2, 3, 2, 1}, 2, 2},
+      {"2 groups", 6, 6, 8, 6, 2, {3, 3, 1, 1, 1, 1, 1, 1}, 1, 1},
+      {"4 groups of 8, stride 2", 7, 7, 32, 32, 4, {3, 3, 2, 2, 1, 1, 1, 1}, 1, 1},
+      {"depthwise, channel multiplier 2", 5, 5, 3, 6, 3, {3, 3, 1, 1, 1, 1, 1, 1}, 1, 1},
+      {"depthwise 1x3", 7, 6, 4, 4, 4, {1, 3, 1, 1, 1, 1, 0, 1}, 0, 1},
+      {"depthwise 3x3 dilation 2", 8, 8, 5, 5, 5, {3, 3, 1, 1, 2, 2, 2, 2}, 2, 2},
+      {"1x1 in 3 groups", 4, 5, 6, 9, 3, {1, 1, 1, 1, 1, 1, 0, 0}, 0, 0},
+  };
+  std::mt19937 rng(4321);
+  for (const Case& c : cases)
+    for (const Quant& qz : kQuants) {
+      SCOPED_TRACE(std::string(c.what) + " zp " + std::to_string(qz.input_zp) + "/" + std::to_string(qz.output_zp));
+      const ref::Window& win = c.win;
+      const int extent_h = (win.kernel_h - 1) * win.dilation_h + 1, extent_w = (win.kernel_w - 1) * win.dilation_w + 1;
+      const int out_h = out_size(c.in_h, extent_h, win.stride_h, win.pad_h, c.pad_h_after);
+      const int out_w = out_size(c.in_w, extent_w, win.stride_w, win.pad_w, c.pad_w_after);
+      const int group_in = c.in_c / c.groups, length = win.kernel_h * win.kernel_w * group_in;
+      const auto input = random_bytes(rng, size_t(c.in_h) * c.in_w * c.in_c);
+      const auto weights = random_weights(rng, size_t(c.out_c) * length);
+      const auto bias = random_bias(rng, c.out_c, 1 << 16);
+      const auto q = random_requant(rng, c.out_c, std::sqrt(double(length)) * 127 * 100, qz.input_zp, qz.output_zp,
+                                    qz.act_min, qz.act_max);
+      const auto expected =
+          ref::conv(input, c.in_h, c.in_w, c.in_c, weights, bias, c.out_c, win, c.groups, out_h, out_w, q);
+      const int32_t row = tn_conv_weights_row_length(group_in, win.kernel_h, win.kernel_w);
+      const auto packed = pack_rows(weights, c.out_c, length, row);
+      const tn_window window{win.kernel_h,   win.kernel_w,   win.stride_h, win.stride_w,
+                             win.dilation_h, win.dilation_w, win.pad_h,    win.pad_w};
+      tn_conv_params p{c.in_h, c.in_w, c.in_c, out_h, out_w, c.out_c, window, c.groups, packed.data(), bias.data(), to_kernel(q)};
+      Scratch scratch(tn_conv_scratch_bytes(group_in, win.kernel_h, win.kernel_w));
       std::vector<int8_t> out(expected.size(), 0);
       ASSERT_EQ(tn_conv2d_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
       EXPECT_EQ(out, expected);
@@ -162,9 +214,10 @@ TEST(Kernels, PointwiseConvolutionMatchesReference) {
       const auto bias = random_bias(rng, c.out_c, 1 << 16);
       const auto q = random_requant(rng, c.out_c, std::sqrt(double(c.in_c)) * 127 * 100, qz.input_zp, qz.output_zp,
                                     qz.act_min, qz.act_max);
-      const auto expected = ref::conv(input, c.h, c.w, c.in_c, weights, bias, c.out_c, 1, 1, 0, 0, c.h, c.w, q);
-      const auto packed = pack_rows(weights, c.out_c, c.in_c, tn_conv_weights_row_length(c.in_c, 1));
-      tn_conv_params p{c.h, c.w, c.in_c, c.h, c.w, c.out_c, 1, 1, 0, 0, packed.data(), bias.data(), to_kernel(q)};
+      const auto expected =
+          ref::conv(input, c.h, c.w, c.in_c, weights, bias, c.out_c, ref::square_window(1, 1, 0, 0), 1, c.h, c.w, q);
+      const auto packed = pack_rows(weights, c.out_c, c.in_c, tn_conv_weights_row_length(c.in_c, 1, 1));
+      tn_conv_params p{c.h, c.w, c.in_c, c.h, c.w, c.out_c, {1, 1, 1, 1, 1, 1, 0, 0}, 1, packed.data(), bias.data(), to_kernel(q)};
       Scratch scratch(tn_pointwise_scratch_bytes(c.in_c));
       std::vector<int8_t> out(expected.size(), 0);
       ASSERT_EQ(tn_pointwise_conv_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
@@ -172,7 +225,7 @@ TEST(Kernels, PointwiseConvolutionMatchesReference) {
       EXPECT_TRUE(scratch.guard_intact());
       // The standard convolution computes the same layer.
       std::vector<int8_t> out2(expected.size(), 0);
-      Scratch scratch2(tn_conv_scratch_bytes(c.in_c, 1));
+      Scratch scratch2(tn_conv_scratch_bytes(c.in_c, 1, 1));
       ASSERT_EQ(tn_conv2d_s8(&p, input.data(), out2.data(), scratch2.get()), TN_OK);
       EXPECT_EQ(out2, expected);
     }
@@ -313,20 +366,31 @@ TEST(Kernels, LookupReadsTheTableAtInputPlus128InPlace) {
 
 TEST(Kernels, PoolingMatchesReference) {
   struct Case {
-    int in_h, in_w, c, k, stride, pad_h, pad_w, pad_h_after, pad_w_after;
+    int in_h, in_w, c;
+    ref::Window win;
+    int pad_h_after, pad_w_after;
   };
-  const Case cases[] = {{4, 4, 3, 2, 2, 0, 0, 0, 0}, {5, 5, 2, 3, 1, 1, 1, 1, 1}, {7, 6, 5, 3, 2, 1, 1, 1, 0},
-                        {1, 1, 4, 3, 1, 1, 1, 1, 1}, {6, 6, 1, 5, 3, 2, 2, 1, 1}};
+  const Case cases[] = {
+      {4, 4, 3, {2, 2, 2, 2, 1, 1, 0, 0}, 0, 0}, {5, 5, 2, {3, 3, 1, 1, 1, 1, 1, 1}, 1, 1},
+      {7, 6, 5, {3, 3, 2, 2, 1, 1, 1, 1}, 1, 0}, {1, 1, 4, {3, 3, 1, 1, 1, 1, 1, 1}, 1, 1},
+      {6, 6, 1, {5, 5, 3, 3, 1, 1, 2, 2}, 1, 1},
+      {9, 7, 3, {3, 2, 2, 1, 1, 1, 1, 0}, 1, 1},  // non-square window and strides
+      {9, 9, 2, {3, 3, 1, 2, 2, 2, 2, 2}, 2, 2},  // dilation 2 (ONNX's MaxPool)
+      {8, 10, 3, {2, 3, 1, 1, 3, 2, 1, 2}, 2, 2},
+  };
   std::mt19937 rng(3);
   for (const Case& c : cases)
     for (const bool average : {true, false})
       for (const Quant& qz : kQuants) {
-        const int out_h = out_size(c.in_h, c.k, c.stride, c.pad_h, c.pad_h_after);
-        const int out_w = out_size(c.in_w, c.k, c.stride, c.pad_w, c.pad_w_after);
+        const ref::Window& win = c.win;
+        const int out_h = out_size(c.in_h, (win.kernel_h - 1) * win.dilation_h + 1, win.stride_h, win.pad_h, c.pad_h_after);
+        const int out_w = out_size(c.in_w, (win.kernel_w - 1) * win.dilation_w + 1, win.stride_w, win.pad_w, c.pad_w_after);
         const auto input = random_bytes(rng, size_t(c.in_h) * c.in_w * c.c);
-        const auto expected = ref::pool(input, c.in_h, c.in_w, c.c, c.k, c.stride, c.pad_h, c.pad_w, out_h, out_w,
-                                        average, qz.act_min, qz.act_max);
-        tn_pool_params p{c.in_h, c.in_w, c.c, out_h, out_w, c.k, c.stride, c.pad_h, c.pad_w, qz.act_min, qz.act_max};
+        const auto expected =
+            ref::pool(input, c.in_h, c.in_w, c.c, win, out_h, out_w, average, qz.act_min, qz.act_max);
+        tn_pool_params p{c.in_h, c.in_w, c.c, out_h, out_w,
+                         {win.kernel_h, win.kernel_w, win.stride_h, win.stride_w, win.dilation_h, win.dilation_w, win.pad_h, win.pad_w},
+                         qz.act_min, qz.act_max};
         std::vector<int8_t> out(expected.size(), 0);
         ASSERT_EQ(average ? tn_avg_pool_s8(&p, input.data(), out.data()) : tn_max_pool_s8(&p, input.data(), out.data()),
                   TN_OK);
@@ -335,12 +399,52 @@ TEST(Kernels, PoolingMatchesReference) {
   // Global average pooling is the pool whose window is the whole input.
   for (const int size : {1, 2, 5, 7, 20}) {
     const auto input = random_bytes(rng, size_t(size) * size * 6);
-    const auto expected = ref::pool(input, size, size, 6, size, 1, 0, 0, 1, 1, true, -128, 127);
-    tn_pool_params p{size, size, 6, 1, 1, size, 1, 0, 0, -128, 127};
+    const auto expected = ref::pool(input, size, size, 6, ref::square_window(size, 1, 0, 0), 1, 1, true, -128, 127);
+    tn_pool_params p{size, size, 6, 1, 1, {size, size, 1, 1, 1, 1, 0, 0}, -128, 127};
     std::vector<int8_t> out(6, 0);
     ASSERT_EQ(tn_global_avg_pool_s8(&p, input.data(), out.data()), TN_OK);
     EXPECT_EQ(out, expected) << size;
   }
+}
+
+// TF-Lite's int8 softmax: bit for bit against the reference, and within one output step (1/256) of
+// the float softmax, for input scales from 1/1000 to 1 and rows of 1 to 4095 values.
+TEST(Kernels, SoftmaxMatchesTfLiteReferenceAndFloatWithinOneStep) {
+  std::mt19937 rng(11);
+  for (const double input_scale : {0.001, 0.02, 0.0625, 0.1, 0.37, 1.0})
+    for (const int row_size : {1, 2, 10, 100, 1000, 4095}) {
+      SCOPED_TRACE("scale " + std::to_string(input_scale) + ", rows of " + std::to_string(row_size));
+      // TF-Lite's Prepare: beta * input scale * 2^26 as a Q31 multiplier and a left shift; diff_min
+      // from CalculateInputRadius(5 integer bits, the left shift).
+      int left_shift = 0;
+      const double q = std::frexp(input_scale * double(1 << 26), &left_shift);
+      const auto multiplier = int32_t(std::llround(q * double(int64_t(1) << 31)));
+      const int32_t diff_min = -int32_t(std::floor(31.0 * double(1 << 26) / double(int64_t(1) << left_shift)));
+      const int rows = 3;
+      auto input = random_bytes(rng, size_t(rows) * size_t(row_size));
+      if (row_size > 2) input[1] = input[2];  // ties for the maximum
+      const auto expected = ref::softmax(input, row_size, {multiplier, left_shift, diff_min});
+      const tn_softmax_params p{rows, row_size, multiplier, left_shift, diff_min};
+      std::vector<int8_t> out(input.size(), 0);
+      ASSERT_EQ(tn_softmax_s8(&p, input.data(), out.data()), TN_OK);
+      EXPECT_EQ(out, expected);
+      std::vector<int8_t> in_place = input;
+      ASSERT_EQ(tn_softmax_s8(&p, in_place.data(), in_place.data()), TN_OK);
+      EXPECT_EQ(in_place, expected);
+      double worst = 0.0;
+      for (int r = 0; r < rows; ++r) {
+        const int8_t* x = &input[size_t(r) * size_t(row_size)];
+        const int max = *std::max_element(x, x + row_size);
+        double sum = 0.0;
+        for (int i = 0; i < row_size; ++i) sum += std::exp(input_scale * (x[i] - max));
+        for (int i = 0; i < row_size; ++i) {
+          const double probability = std::exp(input_scale * (x[i] - max)) / sum;
+          const double got = (out[size_t(r) * size_t(row_size) + size_t(i)] + 128) / 256.0;
+          worst = std::max(worst, std::abs(got - probability));
+        }
+      }
+      EXPECT_LE(worst, 1.0 / 256.0);
+    }
 }
 
 TEST(Kernels, RequantizationMatchesTfLiteOnEdgeValues) {
@@ -364,9 +468,9 @@ TEST(Kernels, RequantizationMatchesTfLiteOnEdgeValues) {
         ref::Requant q;
         q.multiplier = {m};
         q.shift = {s};
-        const auto expected = ref::conv(input, 1, n, 1, w, bias, 1, 1, 1, 0, 0, 1, n, q);
+        const auto expected = ref::conv(input, 1, n, 1, w, bias, 1, ref::square_window(1, 1, 0, 0), 1, 1, n, q);
         const auto packed = pack_rows(w, 1, 1, 4);
-        tn_conv_params p{1, n, 1, 1, n, 1, 1, 1, 0, 0, packed.data(), bias.data(), to_kernel(q)};
+        tn_conv_params p{1, n, 1, 1, n, 1, {1, 1, 1, 1, 1, 1, 0, 0}, 1, packed.data(), bias.data(), to_kernel(q)};
         Scratch scratch(tn_pointwise_scratch_bytes(1));
         std::vector<int8_t> out(static_cast<size_t>(n));
         ASSERT_EQ(tn_pointwise_conv_s8(&p, input.data(), out.data(), scratch.get()), TN_OK);
@@ -419,23 +523,35 @@ TEST(Kernels, RejectInvalidArguments) {
   std::vector<int8_t> out(64);
   Scratch scratch(1024);
   const tn_requant_params q{mult.data(), shift.data(), 0, 0, -128, 127};
-  tn_conv_params conv{4, 4, 1, 4, 4, 4, 1, 1, 0, 0, w.data(), bias.data(), q};
+  tn_conv_params conv{4, 4, 1, 4, 4, 4, {1, 1, 1, 1, 1, 1, 0, 0}, 1, w.data(), bias.data(), q};
   EXPECT_EQ(tn_conv2d_s8(&conv, in.data(), out.data(), nullptr), TN_ERROR_ARGUMENT);
   tn_conv_params bad = conv;
-  bad.stride = 0;
+  bad.window.stride_w = 0;
+  EXPECT_EQ(tn_conv2d_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
+  bad = conv;
+  bad.window.dilation_h = 0;
+  EXPECT_EQ(tn_conv2d_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
+  bad = conv;
+  bad.groups = 3;  // does not divide the 4 output channels
+  EXPECT_EQ(tn_conv2d_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
+  bad = conv;
+  bad.groups = 0;
   EXPECT_EQ(tn_conv2d_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
   bad = conv;
   bad.q.act_min = 10;
   bad.q.act_max = 5;
   EXPECT_EQ(tn_pointwise_conv_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
   bad = conv;
-  bad.kernel = 3;  // not a pointwise layer
+  bad.window.kernel_h = 3;  // not a pointwise layer
   EXPECT_EQ(tn_pointwise_conv_s8(&bad, in.data(), out.data(), scratch.get()), TN_ERROR_ARGUMENT);
   tn_depthwise_params dw{2, 2, 4, 4, 4, 3, 1, 1, 1, w.data(), bias.data(), q};
   std::vector<int8_t> buffer(64);
   // In place with more output than input elements.
   EXPECT_EQ(tn_depthwise_conv_s8(&dw, buffer.data(), buffer.data(), scratch.get()), TN_ERROR_ARGUMENT);
-  tn_pool_params pool{4, 4, 1, 1, 1, 4, 1, 0, 0, -128, 127};
+  for (const tn_softmax_params& softmax : {tn_softmax_params{1, 0, 1 << 30, 20, -100}, tn_softmax_params{1, 4096, 1 << 30, 20, -100},
+                                          tn_softmax_params{1, 4, 1 << 30, 31, -100}, tn_softmax_params{1, 4, 1 << 30, 20, 1}})
+    EXPECT_EQ(tn_softmax_s8(&softmax, in.data(), out.data()), TN_ERROR_ARGUMENT);
+  tn_pool_params pool{4, 4, 1, 1, 1, {4, 4, 1, 1, 1, 1, 0, 0}, -128, 127};
   pool.out_h = 2;
   EXPECT_EQ(tn_global_avg_pool_s8(&pool, in.data(), out.data()), TN_ERROR_ARGUMENT);
 }

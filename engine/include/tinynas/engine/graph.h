@@ -37,9 +37,14 @@ struct Op {
   int input = -1;
   int input2 = -1;  // second operand of Add and Mul, -1 otherwise
   int output = -1;
-  int kernel = 1;
-  int stride = 1;
+  // The window of convolutions and pooling: kernel_h x kernel_w taps, dilation_h / dilation_w apart,
+  // moved by stride_h / stride_w. DepthwiseConv2D has a square kernel, one stride and no dilation (the
+  // depthwise kernels' shapes); other depthwise layers are a Conv2D with groups = channels.
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int dilation_h = 1, dilation_w = 1;
   int pad_h = 0, pad_w = 0;  // top / left padding (SAME: total padding split, extra on the bottom/right)
+  int groups = 1;            // Conv2D: input and output channels split into this many groups
   Activation activation = Activation::None;  // folded into the output clamp
   int block = -1;            // source block, -1 outside blocks
   const char* role = "";     // "stem", "expand", "depthwise", "project", "residual_add", ...
@@ -48,6 +53,11 @@ struct Op {
   float alpha = 0.0f, beta = 0.0f;
 
   int num_inputs() const { return input2 >= 0 ? 2 : 1; }
+  // The input rows (columns) one window reaches: (kernel - 1) * dilation + 1.
+  int extent_h() const { return (kernel_h - 1) * dilation_h + 1; }
+  int extent_w() const { return (kernel_w - 1) * dilation_w + 1; }
+  // The square kernel and stride of a window with one of each (the search space's layers).
+  bool square() const { return kernel_h == kernel_w && stride_h == stride_w && dilation_h == 1 && dilation_w == 1; }
 };
 
 struct Graph {
@@ -58,10 +68,11 @@ struct Graph {
   int output = -1;
 
   int add_tensor(int h, int w, int c);
-  // Appends an op reading `input` (and `input2`, the second operand of an Add) and writing `output`;
-  // returns its index. Convolutions and AvgPool2D/MaxPool2D get SAME padding from the input tensor's
-  // height and width (same_pad_before); the other kinds, which do not pad, get 0. activation, block and
-  // role keep their defaults: set them on ops[index].
+  // Appends an op reading `input` (and `input2`, the second operand of an Add) and writing `output`
+  // with a square kernel and one stride; returns its index. Convolutions and AvgPool2D/MaxPool2D get
+  // SAME padding from the input tensor's height and width (same_pad_before); the other kinds, which do
+  // not pad, get 0. activation, block, role and the rest of the window keep their defaults: set them
+  // on ops[index].
   int add_op(OpKind kind, int input, int output, int kernel = 1, int stride = 1, int input2 = -1);
   // Checks tensor indices, execution order and that every op's shapes agree with its attributes;
   // throws InputError naming the op.

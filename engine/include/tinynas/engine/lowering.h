@@ -11,7 +11,7 @@
 
 namespace tinynas::engine {
 
-enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup };
+enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup, Softmax };
 // The C function of a kernel, e.g. "tn_pointwise_conv_s8".
 const char* kernel_function(KernelKind kind);
 
@@ -21,7 +21,8 @@ struct KernelCall {
   int input = -1, input2 = -1, output = -1;  // tensor ids
   // Shapes (convolutions and pools: NHWC; fully connected: in_c = in_features, out_c = out_features).
   int in_h = 1, in_w = 1, in_c = 1, out_h = 1, out_w = 1, out_c = 1;
-  int kernel = 1, stride = 1, pad_h = 0, pad_w = 0;
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1, pad_h = 0, pad_w = 0;
+  int groups = 1;
   std::vector<int8_t> weights;  // in the kernel's packed layout
   std::vector<int32_t> bias, multiplier, shift;
   int32_t input_offset = 0, output_offset = 0, act_min = -128, act_max = 127;
@@ -31,6 +32,7 @@ struct KernelCall {
   QuantizedMultiplier input1_requant, input2_requant, output_requant;
   bool broadcast = false;
   std::vector<int8_t> table;  // Lookup: 256 outputs
+  int32_t diff_min = 0;       // Softmax (with output_requant: the input's beta multiplier and left shift)
   int64_t scratch_bytes = 0;  // the kernel's scratch function's figure
 };
 
