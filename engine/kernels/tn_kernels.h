@@ -134,6 +134,22 @@ typedef struct {
 
 tn_status tn_lookup_s8(const tn_lookup_params* p, const int8_t* input, int8_t* output);
 
+/* Channel gathers (Concat, Split / Slice, channel shuffles): over `pixels` pixels, output channel j
+ * copies channel map[j] of the concatenation of input1's in1_c channels and input2's in2_c (0: no
+ * input2), through a 256-entry requantization table (index: value + 128) when that input's
+ * quantization differs from the output's (table1 / table2; 0: a plain copy). The output may not
+ * overlap the inputs. */
+typedef struct {
+  int32_t pixels;
+  int32_t in1_c, in2_c, out_c;
+  const uint16_t* map; /* [out_c] */
+  const int8_t* table1;
+  const int8_t* table2;
+} tn_channel_map_params;
+
+tn_status tn_channel_map_s8(const tn_channel_map_params* p, const int8_t* input1, const int8_t* input2,
+                            int8_t* output);
+
 /* Softmax over rows of row_size values (the channels of each pixel) with TF-Lite's int8 arithmetic
  * (tn_softmax.c). The input scale enters as TF-Lite's quantization of beta * input scale * 2^26 as a
  * multiplier above one (input_multiplier, input_left_shift); diff_min is minus the largest difference

@@ -64,6 +64,7 @@ int64_t descriptor_bytes(KernelKind kind) {
     case KernelKind::Mul: return 4 * 10;
     case KernelKind::Lookup: return 4 * 2;
     case KernelKind::Softmax: return 4 * 5;
+    case KernelKind::ChannelMap: return 4 * 7;
     case KernelKind::AvgPool:
     case KernelKind::MaxPool:
     case KernelKind::GlobalAvgPool: return 4 * (5 + 8 + 2);
@@ -214,6 +215,17 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
            << "_table};\n";
         constant_bytes += int64_t(c.table.size()) + descriptor_bytes(c.kind);
         break;
+      case KernelKind::ChannelMap: {
+        write_array(os, "uint16_t", id + "_map", c.channel_map);
+        std::string table1 = "0", table2 = "0";
+        if (!c.table.empty()) write_array(os, "int8_t", table1 = id + "_table1", c.table);
+        if (!c.table2.empty()) write_array(os, "int8_t", table2 = id + "_table2", c.table2);
+        os << "static const tn_channel_map_params " << id << " = {" << int64_t(c.out_h) * c.out_w << ", " << c.in_c
+           << ", " << c.in2_c << ", " << c.out_c << ", " << id << "_map, " << table1 << ", " << table2 << "};\n";
+        constant_bytes += 2 * int64_t(c.channel_map.size()) + int64_t(c.table.size() + c.table2.size()) +
+                          descriptor_bytes(c.kind);
+        break;
+      }
       case KernelKind::Softmax:
         os << "static const tn_softmax_params " << id << " = {" << int64_t(c.out_h) * c.out_w << ", " << c.out_c << ", "
            << c.output_requant.multiplier << ", " << c.output_requant.shift << ", " << c.diff_min << "};\n";
@@ -255,6 +267,7 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
     switch (c.kind) {
       case KernelKind::Add:
       case KernelKind::Mul: os << t(c.input2) << ", " << t(c.output); break;
+      case KernelKind::ChannelMap: os << (c.input2 >= 0 ? t(c.input2) : std::string("0")) << ", " << t(c.output); break;
       case KernelKind::Lookup:
       case KernelKind::Softmax:
       case KernelKind::AvgPool:

@@ -197,6 +197,18 @@ std::vector<std::vector<float>> run_float_all(const FloatModel& m, const std::ve
         }
         break;
       }
+      case OpKind::ChannelMap: {
+        const Tensor& ti = g.tensors[size_t(op.input)];
+        const int in2_c = op.input2 >= 0 ? g.tensors[size_t(op.input2)].c : 0;
+        const int out_c = int(op.channel_map.size());
+        for (int64_t px = 0; px < int64_t(ti.h) * ti.w; ++px)
+          for (int j = 0; j < out_c; ++j) {
+            const int c = op.channel_map[size_t(j)];
+            const float v = c < ti.c ? in[size_t(px * ti.c + c)] : t[size_t(op.input2)][size_t(px * in2_c + c - ti.c)];
+            out[size_t(px * out_c + j)] = activate(v, op.activation);
+          }
+        break;
+      }
     }
   }
   return t;

@@ -21,6 +21,7 @@ const char* to_string(OpKind kind) {
     case OpKind::Softmax: return "softmax";
     case OpKind::Mul: return "mul";
     case OpKind::Unary: return "unary";
+    case OpKind::ChannelMap: return "channel_map";
   }
   return "?";
 }
@@ -93,7 +94,7 @@ int Graph::add_op(OpKind kind, int input, int output, int kernel, int stride, in
       op.pad_w = same_pad_before(t.w, kernel, stride);
       break;
     }
-    default: break;  // Add, Mul, Unary, GlobalAvgPool, FullyConnected, Softmax: no padding
+    default: break;  // Add, Mul, Unary, GlobalAvgPool, FullyConnected, Softmax, ChannelMap: no padding
   }
   ops.push_back(op);
   return int(ops.size()) - 1;
@@ -185,6 +186,17 @@ void Graph::validate() const {
       case OpKind::Unary:
         expect(in.h == out.h && in.w == out.w && in.c == out.c, "an element-wise function keeps the shape");
         break;
+      case OpKind::ChannelMap: {
+        const int in2_c = op.input2 >= 0 ? tensors[size_t(op.input2)].c : 0;
+        if (op.input2 >= 0)
+          expect(tensors[size_t(op.input2)].h == in.h && tensors[size_t(op.input2)].w == in.w,
+                 "the inputs of a channel map must have the same height and width");
+        expect(in.h == out.h && in.w == out.w, "a channel map keeps the height and width");
+        expect(int(op.channel_map.size()) == out.c, "a channel map needs one source per output channel");
+        expect(in.c + in2_c <= 65535, "a channel map reads at most 65535 channels");
+        for (int c : op.channel_map) expect(c >= 0 && c < in.c + in2_c, "a channel map's source is out of range");
+        break;
+      }
     }
   }
   if (!written[size_t(output)]) throw core::InputError("graph '" + name + "': no op writes the output tensor");

@@ -21,6 +21,7 @@ const char* kernel_function(KernelKind kind) {
     case KernelKind::Mul: return "tn_mul_s8";
     case KernelKind::Lookup: return "tn_lookup_s8";
     case KernelKind::Softmax: return "tn_softmax_s8";
+    case KernelKind::ChannelMap: return "tn_channel_map_s8";
   }
   return "?";
 }
@@ -123,6 +124,13 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
       case OpKind::AvgPool2D: c.kind = KernelKind::AvgPool; break;
       case OpKind::MaxPool2D: c.kind = KernelKind::MaxPool; break;
       case OpKind::GlobalAvgPool: c.kind = KernelKind::GlobalAvgPool; break;
+      case OpKind::ChannelMap:
+        c.kind = KernelKind::ChannelMap;
+        c.table = q.table;
+        c.table2 = q.table2;
+        c.channel_map.assign(op.channel_map.begin(), op.channel_map.end());
+        c.in2_c = op.input2 >= 0 ? g.tensors[size_t(op.input2)].c : 0;
+        break;
       case OpKind::Softmax:
         c.kind = KernelKind::Softmax;
         c.output_requant = q.output;
@@ -213,6 +221,17 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
       case KernelKind::Lookup: {
         const tn_lookup_params p{int32_t(g.tensors[size_t(c.output)].elements()), c.table.data()};
         status = tn_lookup_s8(&p, x, y);
+        break;
+      }
+      case KernelKind::ChannelMap: {
+        const tn_channel_map_params p{c.out_h * c.out_w,
+                                      c.in_c,
+                                      c.in2_c,
+                                      c.out_c,
+                                      c.channel_map.data(),
+                                      c.table.empty() ? nullptr : c.table.data(),
+                                      c.table2.empty() ? nullptr : c.table2.data()};
+        status = tn_channel_map_s8(&p, x, c.input2 >= 0 ? tensor(c.input2) : nullptr, y);
         break;
       }
       case KernelKind::Softmax: {

@@ -356,6 +356,39 @@ class Exporter {
         image_form_[size_t(op.output)] = false;
         break;
       }
+      case OpKind::ChannelMap: {
+        // Concat of the two inputs, then the mapped channels: nothing more for the identity, a Slice for
+        // a range with one step, else a Gather of the list (which OpenCV 4.6 does not read).
+        const std::vector<int>& map = op.channel_map;
+        const int64_t in2_c = op.input2 >= 0 ? g_.tensors[size_t(op.input2)].c : 0;
+        const int64_t step = map.size() > 1 ? map[1] - map[0] : 1;
+        bool range = step != 0;
+        for (size_t j = 1; range && j < map.size(); ++j) range = map[j] - map[j - 1] == step;
+        const bool identity = range && step == 1 && map[0] == 0 && int64_t(map.size()) == in.c + in2_c;
+        std::string x = in_form(op.input, true);
+        if (op.input2 >= 0) {
+          const std::string joined = identity ? main_output(i) : main_output(i) + "_concat";
+          set_int(add_node("Concat", {x, in_form(op.input2, true)}, joined, identity ? name : name + "/concat"), "axis", 1);
+          x = joined;
+        }
+        if (range && !identity) {
+          // The end one step past the last channel; -1 - C, not -1, when a negative step ends at channel 0.
+          const int64_t last = map.back(), total = in.c + in2_c;
+          const int64_t end = step < 0 && last + step < 0 ? -total - 1 : last + step;
+          auto ints = [&](const char* what, int64_t v) {
+            return add_initializer<int64_t>(name + "." + what, TensorProto::INT64, {1}, {v});
+          };
+          add_node("Slice", {x, ints("starts", map[0]), ints("ends", end), ints("axes", 1), ints("steps", step)},
+                   main_output(i), name);
+        } else if (!identity) {
+          const std::vector<int64_t> indices(map.begin(), map.end());
+          const std::string& index_name =
+              add_initializer<int64_t>(name + ".channels", TensorProto::INT64, {int64_t(indices.size())}, indices);
+          set_int(add_node("Gather", {x, index_name}, main_output(i), name), "axis", 1);
+        }
+        image_form_[size_t(op.output)] = true;
+        break;
+      }
       case OpKind::Softmax: {
         const bool image = image_form_[size_t(op.input)];
         // Before opset 13 a softmax spans every axis from `axis` on: over the channels only for 1x1.

@@ -442,7 +442,12 @@ class Importer {
     const auto& outputs = model_.graph().output();
     if (outputs.size() != 1) {
       std::string names;
-      for (const auto& v : outputs) names += (names.empty() ? "'" : ", '") + v.name() + "'";
+      for (const auto& v : outputs) {
+        names += (names.empty() ? "'" : ", '") + v.name() + "'";
+        for (const NodeProto& node : model_.graph().node())
+          if (std::find(node.output().begin(), node.output().end(), v.name()) != node.output().end())
+            names += " from " + describe(node);
+      }
       fail("the engine has one output; the graph has " + std::to_string(outputs.size()) +
            (names.empty() ? "" : " (" + names + ")"));
     }
@@ -492,8 +497,11 @@ class Importer {
   }
 
   // Records output 0 of `node`, after checking the shape the engine computed against the model's.
-  void define(const NodeProto& node, Value v) {
-    const std::string& name = node.output(0);
+  void define(const NodeProto& node, Value v) { define_output(node, 0, std::move(v)); }
+
+  // Records output k of `node`, after checking its shape against the model's.
+  void define_output(const NodeProto& node, int k, Value v) {
+    const std::string& name = node.output(k);
     auto it = declared_shapes_.find(name);
     if (it != declared_shapes_.end()) {
       const auto& declared = it->second;
@@ -582,13 +590,15 @@ class Importer {
         {"Pad", [](Importer& i, const NodeProto& n) { i.import_pad(n); }},
         {"ReduceMean", [](Importer& i, const NodeProto& n) { i.import_reduce_mean(n); }},
         {"Shape", [](Importer& i, const NodeProto& n) { i.import_shape(n); }},
-        // Shape arithmetic: folded when every input is a constant (after Shape), refused on activations.
-        {"Gather", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
+        // Shape arithmetic: folded when every input is a constant (after Shape); on activations, Gather,
+        // Concat, Slice and Split along the channels are channel maps.
+        {"Gather", [](Importer& i, const NodeProto& n) { i.import_gather(n); }},
         {"Unsqueeze", [](Importer& i, const NodeProto& n) { i.import_layout_alias(n); }},
         {"Squeeze", [](Importer& i, const NodeProto& n) { i.import_layout_alias(n); }},
         {"Transpose", [](Importer& i, const NodeProto& n) { i.import_layout_alias(n); }},
-        {"Concat", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
-        {"Slice", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
+        {"Concat", [](Importer& i, const NodeProto& n) { i.import_concat(n); }},
+        {"Slice", [](Importer& i, const NodeProto& n) { i.import_slice(n); }},
+        {"Split", [](Importer& i, const NodeProto& n) { i.import_split(n); }},
         {"Cast", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
         {"BatchNormalization", [](Importer& i, const NodeProto& n) { i.import_batch_norm(n); }},
         {"Relu", [](Importer& i, const NodeProto& n) { i.import_activation(n, Activation::Relu); }},
@@ -617,6 +627,11 @@ class Importer {
       for (const auto& in : node.input())
         if (auto it = values_.find(in); it != values_.end() && it->second.padded())
           fail(node, "reads the output of a Pad ('" + in + "'); the engine folds Pad into a following Conv or AveragePool only");
+    if (op != "Reshape" && op != "Transpose" && op != "Identity")
+      for (const auto& in : node.input())
+        if (auto it = values_.find(in); it != values_.end() && it->second.shape.size() == 5)
+          fail(node, "reads '" + in + "', the channels of a tensor split in two axes; the engine takes it back only " +
+                         "through the channel shuffle's Transpose and a Reshape to [1,C,H,W]");
     node_importers().at(op)(*this, node);
   }
 
@@ -802,6 +817,8 @@ class Importer {
     const Value& x = activation(node, 0, /*quantized_ok=*/true);
     const std::string& op = node.op_type();
     std::vector<int64_t> target;
+    if (op == "Transpose" && x.shape.size() == 5 && transpose_perm(node, 5) == std::vector<int64_t>{0, 2, 1, 3, 4})
+      return add_channel_shuffle(node, x);
     if (op == "Transpose") {
       const std::vector<int64_t> perm = transpose_perm(node, x.shape.size());
       std::vector<int64_t> moved;  // the axes of size > 1, in their new order
@@ -1639,6 +1656,148 @@ class Importer {
     define(node, Value{out, x.shape, index, false});
   }
 
+  // ---- channel maps: Concat, Split, Slice and Gather along the channels, and channel shuffles
+
+  // The channel axis of an activation: axis 1 of [1,C], [1,C,L] or [1,C,H,W], never of a flattened one.
+  void require_channel_axis(const NodeProto& node, const Value& x, int64_t axis) const {
+    if (axis != 1 || flattened(x) || x.shape.size() > 4)
+      fail(node, "axis " + std::to_string(axis) + " of " + shape_string(x.shape) +
+                     ": the engine gathers along the channels (axis 1) only");
+  }
+
+  // A ChannelMap op over x (and x2): output channel j copies channel map[j] of x's channels followed by
+  // x2's. Returns its output, x's shape with map.size() channels.
+  // A one-input map of a channel map's output that nothing else reads composes with it into one op
+  // (`may_compose`: not for the several outputs of a Split), as a Concat followed by a shuffle.
+  Value add_channel_map(const NodeProto& node, const Value& x, const Value* x2, std::vector<int> map,
+                        bool may_compose = true) {
+    const int producer = absorbing_producer(node, x);
+    if (may_compose && !x2 && producer >= 0 && m_.graph.ops[size_t(producer)].kind == OpKind::ChannelMap &&
+        m_.graph.ops[size_t(producer)].activation == Activation::None) {
+      Op& earlier = m_.graph.ops[size_t(producer)];
+      std::vector<int> composed;
+      for (const int c : map) composed.push_back(earlier.channel_map[size_t(c)]);
+      earlier.channel_map = std::move(composed);
+      m_.graph.tensors[size_t(earlier.output)].c = int(earlier.channel_map.size());
+      m_.op_names[size_t(producer)] = node.name().empty() ? node.output(0) : node.name();
+      Value y = x;
+      y.shape[1] = int64_t(earlier.channel_map.size());
+      return y;
+    }
+    const Tensor t = m_.graph.tensors[size_t(x.tensor)];
+    const int out = m_.graph.add_tensor(t.h, t.w, int(map.size()));
+    std::vector<int64_t> shape = x.shape;
+    shape[1] = int64_t(map.size());
+    const int index = add_op(node, OpKind::ChannelMap, x.tensor, out, {}, 1, 1, x2 ? x2->tensor : -1);
+    m_.graph.ops[size_t(index)].channel_map = std::move(map);
+    return Value{out, shape, index, false};
+  }
+
+  // Concat along the channels of two or more activations: one channel map per input after the first.
+  void import_concat(const NodeProto& node) {
+    if (!first_activation(node).empty() && std::any_of(node.input().begin(), node.input().end(), [&](const std::string& in) {
+          return constants_.count(in) > 0;
+        }))
+      fail(node, "concatenates constants with activations; the engine concatenates activations only");
+    if (node.input_size() < 2) return import_identity(node);
+    Value joined = activation(node, 0);
+    const int64_t axis = axis_in(node, attribute_int(node, "axis", 0), joined.shape.size());
+    require_channel_axis(node, joined, axis);
+    for (int i = 1; i < node.input_size(); ++i) {
+      const Value& x2 = activation(node, i);
+      std::vector<int64_t> rest1 = joined.shape, rest2 = x2.shape;
+      if (rest1.size() == rest2.size()) rest1[1] = rest2[1] = 0;
+      if (rest1 != rest2 || flattened(x2))
+        fail(node, "inputs of shapes " + shape_string(joined.shape) + " and " + shape_string(x2.shape) +
+                       " differ in more than the channels");
+      const int channels = int(joined.shape[1] + x2.shape[1]);
+      std::vector<int> map(static_cast<size_t>(channels));
+      for (int c = 0; c < channels; ++c) map[size_t(c)] = c;
+      joined = add_channel_map(node, joined, &x2, std::move(map));
+    }
+    define(node, joined);
+  }
+
+  // Gather of constant indices along the channels.
+  void import_gather(const NodeProto& node) {
+    if (!constants_.count(node.input(1))) fail(node, "the indices must be constants");
+    const Value& x = activation(node, 0);
+    const int64_t axis = axis_in(node, attribute_int(node, "axis", 0), x.shape.size());
+    require_channel_axis(node, x, axis);
+    const Constant& indices = constant(node, 1, "indices");
+    if (indices.dims.size() != 1) fail(node, "indices of shape " + shape_string(indices.dims) + ": the engine gathers a list of channels");
+    std::vector<int> map;
+    for (const int64_t index : integers(node, indices, "indices")) {
+      const int64_t c = index < 0 ? index + x.shape[1] : index;
+      if (c < 0 || c >= x.shape[1]) fail(node, "index " + std::to_string(index) + " is outside the " + std::to_string(x.shape[1]) + " channels");
+      map.push_back(int(c));
+    }
+    if (map.empty()) fail(node, "gathers no channel");
+    define(node, add_channel_map(node, x, nullptr, std::move(map)));
+  }
+
+  // Slice along the channels (any start, end and step).
+  void import_slice(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    const std::vector<int64_t> starts = ints_from(node, "starts", 1, 10), ends = ints_from(node, "ends", 2, 10);
+    std::vector<int64_t> axes = ints_from(node, "axes", 3, 10), steps = opset_ < 10 ? std::vector<int64_t>{} : ints_from(node, "steps", 4, 10);
+    if (axes.empty())
+      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    if (starts.size() != 1 || ends.size() != 1 || axes.size() != 1 || steps.size() != 1)
+      fail(node, "slices " + std::to_string(starts.size()) + " axes; the engine slices the channels only");
+    require_channel_axis(node, x, axis_in(node, axes[0], x.shape.size()));
+    const int64_t n = x.shape[1], s = steps[0];
+    if (s == 0 || s < -n - 1 || s > n + 1) fail(node, "step " + std::to_string(s) + " is out of range");
+    auto clamp = [&](int64_t v, int64_t lo, int64_t hi) { return std::clamp<int64_t>(v < 0 ? v + n : v, lo, hi); };
+    const int64_t b = s > 0 ? clamp(starts[0], 0, n) : clamp(starts[0], 0, n - 1);
+    const int64_t e = s > 0 ? clamp(ends[0], 0, n) : clamp(ends[0], -1, n - 1);
+    std::vector<int> map;
+    for (int64_t c = b; s > 0 ? c < e : c > e; c += s) map.push_back(int(c));
+    if (map.empty()) fail(node, "slices no channel");
+    define(node, add_channel_map(node, x, nullptr, std::move(map)));
+  }
+
+  // Split along the channels: one channel map per output.
+  void import_split(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    const int64_t axis = axis_in(node, attribute_int(node, "axis", 0), x.shape.size());
+    require_channel_axis(node, x, axis);
+    std::vector<int64_t> sizes = ints_from(node, "split", 1, 13);
+    const int64_t n = x.shape[1], outputs = node.output_size();
+    if (sizes.empty()) {  // equal parts (the last smaller, from opset 18 on)
+      const int64_t part = (n + outputs - 1) / outputs;
+      for (int64_t first = 0; first < n; first += part) sizes.push_back(std::min(part, n - first));
+    }
+    if (int64_t(sizes.size()) != outputs)
+      fail(node, std::to_string(sizes.size()) + " parts for " + std::to_string(outputs) + " outputs");
+    int64_t first = 0;
+    for (int64_t k = 0; k < outputs; ++k) {
+      if (sizes[size_t(k)] < 1 || first + sizes[size_t(k)] > n)
+        fail(node, "split " + shape_string(sizes) + " does not divide " + std::to_string(n) + " channels");
+      std::vector<int> map;
+      for (int64_t c = first; c < first + sizes[size_t(k)]; ++c) map.push_back(int(c));
+      first += sizes[size_t(k)];
+      if (!node.output(int(k)).empty())
+        define_output(node, int(k), add_channel_map(node, x, nullptr, std::move(map), /*may_compose=*/false));
+    }
+    if (first != n) fail(node, "split " + shape_string(sizes) + " does not cover the " + std::to_string(n) + " channels");
+  }
+
+  // The channel shuffle (ShuffleNet): x viewed as [1, g, n, H, W] with its axes 1 and 2 swapped, so
+  // that output channel j * g + i is input channel i * n + j.
+  void add_channel_shuffle(const NodeProto& node, const Value& x) {
+    const int64_t g = x.shape[1], n = x.shape[2];
+    std::vector<int> map(size_t(g * n));
+    for (int64_t i = 0; i < g; ++i)
+      for (int64_t j = 0; j < n; ++j) map[size_t(j * g + i)] = int(i * n + j);
+    Value flat = x;  // the engine tensor's channels, as [1, C, H, W]
+    flat.shape = {1, g * n, x.shape[3], x.shape[4]};
+    Value y = add_channel_map(node, flat, nullptr, std::move(map));
+    y.shape = {1, n, g, x.shape[3], x.shape[4]};
+    define(node, y);
+  }
+
   // ---- ops that change no data
 
   void import_flatten(const NodeProto& node) {
@@ -1676,6 +1835,13 @@ class Importer {
     bool channel_vector = int64_t(t.h) * t.w == 1 && target.size() >= 2 && target.size() <= 4 && target[0] == 1 &&
                           target[1] == t.c;
     for (size_t i = 2; channel_vector && i < target.size(); ++i) channel_vector = target[i] == 1;
+    // The channels split in two axes, [1, C, H, W] <-> [1, g, C / g, H, W], around a channel shuffle.
+    const bool image = x.shape.size() == 4 && !flattened(x);
+    const bool channel_split = image && target.size() == 5 && target[0] == 1 && target[1] * target[2] == x.shape[1] &&
+                               target[3] == x.shape[2] && target[4] == x.shape[3];
+    const bool channel_join = x.shape.size() == 5 && target.size() == 4 && target[0] == 1 &&
+                              target[1] == x.shape[1] * x.shape[2] && target[2] == x.shape[3] && target[3] == x.shape[4];
+    if (channel_split || channel_join) return define_alias(node, x, target, x.quantized);
     if (!flatten && !channel_vector)
       fail(node, "reshaping " + shape_string(x.shape) + " to " + shape_string(target) +
                      " is not supported (only to [1, N], or a 1x1 tensor to [1, C, 1, 1])");

@@ -44,8 +44,24 @@ std::string op_label(const FloatModel& m, size_t i) {
 // TF-Lite's int8 softmax output: probabilities in steps of 1/256 from -128.
 const TensorQuant kSoftmaxOutput{1.0f / 256.0f, -128};
 
-bool keeps_input_quantization(OpKind kind) {
-  return kind == OpKind::AvgPool2D || kind == OpKind::MaxPool2D || kind == OpKind::GlobalAvgPool;
+// Ops whose output keeps the input's quantization: pooling, and a channel map of one input (a copy of
+// some of its channels).
+bool keeps_input_quantization(const Op& op) {
+  return op.kind == OpKind::AvgPool2D || op.kind == OpKind::MaxPool2D || op.kind == OpKind::GlobalAvgPool ||
+         (op.kind == OpKind::ChannelMap && op.input2 < 0 && op.activation == Activation::None);
+}
+
+// The table that requantizes int8 values of `in` to `out` (round to nearest, clamped), or nothing when
+// the two are the same.
+std::vector<int8_t> requantization_table(const TensorQuant& in, const TensorQuant& out, int32_t act_min, int32_t act_max) {
+  if (in.scale == out.scale && in.zero_point == out.zero_point && act_min == -128 && act_max == 127) return {};
+  std::vector<int8_t> table(256);
+  for (int v = -128; v < 128; ++v) {
+    const double real = double(in.scale) * double(v - in.zero_point);
+    const long level = std::lround(std::clamp(real / double(out.scale), -1e9, 1e9)) + out.zero_point;
+    table[size_t(v + 128)] = int8_t(std::clamp<long>(level, act_min, act_max));
+  }
+  return table;
 }
 
 // The [lo, hi] range of every tensor over the calibration inputs.
@@ -188,7 +204,7 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
   }
   for (size_t i = 0; i < g.ops.size(); ++i) {
     const Op& op = g.ops[i];
-    if (keeps_input_quantization(op.kind)) {
+    if (keeps_input_quantization(op)) {
       qm.tensors[size_t(op.output)] = qm.tensors[size_t(op.input)];
       continue;
     }
@@ -246,6 +262,10 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
           const long level = std::lround(std::clamp(y / double(out.scale), -1e9, 1e9)) + out.zero_point;
           q.table[size_t(v + 128)] = int8_t(std::clamp<long>(level, q.act_min, q.act_max));
         }
+        break;
+      case OpKind::ChannelMap:
+        q.table = requantization_table(in, out, q.act_min, q.act_max);
+        if (op.input2 >= 0) q.table2 = requantization_table(qm.tensors[size_t(op.input2)], out, q.act_min, q.act_max);
         break;
       case OpKind::Softmax: {
         // TF-Lite: beta * input scale in Q5.26 as a multiplier above one (beta = 1).

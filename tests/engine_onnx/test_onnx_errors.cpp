@@ -148,7 +148,7 @@ TEST(OnnxImportErrors, InputAndOutputCounts) {
   two_outputs.node("Relu", {"x"}, "z");
   two_outputs.finish("y");
   msg = input_error_message([&] { import_onnx(two_outputs.finish("z")); });
-  EXPECT_TRUE(contains(msg, "the engine has one output; the graph has 2 ('y', 'z')")) << msg;
+  EXPECT_TRUE(contains(msg, "the engine has one output; the graph has 2 ('y' from Relu 'y', 'z' from Relu 'z')")) << msg;
 
   // Only the batch may be symbolic.
   OnnxBuilder symbolic({1, 2, 4, 4});

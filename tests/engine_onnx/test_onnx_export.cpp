@@ -27,7 +27,7 @@ using tinynas_test::TempDir;
 namespace {
 
 // Every op kind and activation on a non-square input: a strided conv, depthwise and pointwise convs, a
-// grouped conv with a non-square dilated kernel, a residual add, a hard-swish, both poolings (asymmetric padding), a squeeze-and-excite gate (global
+// grouped conv with a non-square dilated kernel, a residual add, a channel map joining halves of two tensors, a hard-swish, both poolings (asymmetric padding), a squeeze-and-excite gate (global
 // pooling, sigmoid, per-channel mul), a fully connected layer on a 3x2x8 tensor (NCHW vs NHWC order),
 // an add of two 1x1 tensors, a tanh, a pointwise conv on a fully connected output, another fully
 // connected layer, a leaky ReLU and a softmax.
@@ -56,7 +56,9 @@ FloatModel every_op_model() {
     o.kernel_h = 3, o.kernel_w = 2, o.dilation_h = 2, o.groups = 4, o.pad_h = 2, o.pad_w = 0;
   }
   const int sum = op(OpKind::Add, grouped, {5, 4, 8}, 1, 1, Activation::Relu, stem);
-  const int swish = unary(sum, UnaryFunction::HardSwish, 0.0f);
+  const int mixed = op(OpKind::ChannelMap, sum, {5, 4, 8}, 1, 1, Activation::None, stem);
+  g.ops.back().channel_map = {4, 5, 6, 7, 8, 9, 10, 11};  // the last half of one, the first of the other
+  const int swish = unary(mixed, UnaryFunction::HardSwish, 0.0f);
   const int max_pool = op(OpKind::MaxPool2D, swish, {5, 4, 8}, 3, 1, Activation::None);
   const int gap = op(OpKind::GlobalAvgPool, max_pool, {1, 1, 8}, 5, 1, Activation::None);
   const int gate = unary(gap, UnaryFunction::Sigmoid, 0.0f);
@@ -70,7 +72,7 @@ FloatModel every_op_model() {
   const int leaky = unary(logits, UnaryFunction::LeakyRelu, 0.125f);
   g.output = op(OpKind::Softmax, leaky, {1, 1, 10}, 1, 1, Activation::None);
   FloatModel m = random_float_model(g, 11);
-  m.op_names = {"stem", "dw",   "pw", "grouped", "",     "swish",    "max_pool", "gap",   "gate",   "scaled",
+  m.op_names = {"stem", "dw",   "pw", "grouped", "",  "mixed",   "swish",    "max_pool", "gap",   "gate",   "scaled",
                 "avg_pool", "fc", "head", "tanh", "mix", "logits", "leaky", "softmax"};
   m.input_mean = 127.5f;
   m.input_std = 64.0f;
@@ -94,6 +96,7 @@ void expect_same_graph(const FloatModel& a, const FloatModel& b) {
     const Op& y = b.graph.ops[i];
     EXPECT_EQ(x.kind, y.kind);
     EXPECT_EQ(x.activation, y.activation);
+    EXPECT_EQ(x.channel_map, y.channel_map);
     if (x.kind == OpKind::Unary) {
       EXPECT_EQ(x.unary, y.unary);
       EXPECT_EQ(x.alpha, y.alpha);
@@ -283,6 +286,32 @@ void expect_qdq_round_trip(const QuantizedModel& q) {
 
 TEST(OnnxQuantizedExport, HandQuantizedModelImportsBackDequantized) {
   expect_qdq_round_trip(quantize_by_hand(every_op_model()));
+}
+
+// Every form of channel map exports (Concat, Slice, Gather) and imports back to itself, in float and
+// in QDQ: a shuffle of two tensors' channels, a range with step 2, a reversed range down to channel 0.
+TEST(OnnxChannelMapExport, EveryFormImportsBack) {
+  std::vector<int> shuffle(12);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 6; ++j) shuffle[size_t(j * 2 + i)] = i * 6 + j;
+  for (const std::vector<int>& map : {shuffle, std::vector<int>{1, 3, 5, 7}, std::vector<int>{7, 6, 5, 4, 3, 2, 1, 0}}) {
+    FloatModel m;
+    m.graph.name = "channels";
+    m.graph.input = m.graph.add_tensor(3, 2, 6);
+    const int other = m.graph.add_tensor(3, 2, 6);
+    m.graph.add_op(OpKind::PointwiseConv2D, m.graph.input, other);
+    m.graph.output = m.graph.add_tensor(3, 2, int(map.size()));
+    m.graph.add_op(OpKind::ChannelMap, m.graph.input, m.graph.output, 1, 1, other);
+    m.graph.ops.back().channel_map = map;
+    m = random_float_model(m.graph, 4);
+    m.op_names = {"mix", "map"};
+    TempDir dir;
+    export_onnx_float(m, (dir.path / "float.onnx").string());
+    const FloatModel back = import_onnx((dir.path / "float.onnx").string());
+    expect_same_graph(m, back);
+    expect_same_outputs(m, back, 1e-6f);
+    expect_qdq_round_trip(quantize_by_hand(m));
+  }
 }
 
 // A QDQ file keeps its quantization: quantizing the import of model_int8.onnx again, calibrated on

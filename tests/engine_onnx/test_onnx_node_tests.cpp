@@ -36,13 +36,14 @@ const std::vector<std::string> kCasePrefixes = {
     "test_clip",  "test_add",         "test_flatten",  "test_batchnorm",         "test_quantizelinear",
     "test_dequantizelinear", "test_sigmoid", "test_hardsigmoid", "test_hardswish", "test_tanh",
     "test_leakyrelu",     "test_elu",         "test_prelu",    "test_mul",               "test_selu",
-    "test_softplus"};
+    "test_softplus", "test_concat", "test_split", "test_slice", "test_gather"};
 const std::vector<std::string> kSingleCases = {"test_relu", "test_qlinearconv"};
 const std::vector<std::string> kWholeFolders = {"pytorch-converted", "simple"};
 
 // The cases the engine runs; every other covered case must be refused with a clean InputError.
 const std::vector<std::string> kPassing = {
-    "node/test_averagepool_1d_default", "node/test_maxpool_1d_default", "node/test_averagepool_2d_ceil", "node/test_averagepool_2d_default", "node/test_averagepool_2d_pads",
+    "node/test_averagepool_1d_default", "node/test_maxpool_1d_default", "node/test_gather_1", "node/test_slice_end_out_of_bounds",
+    "node/test_slice_neg", "node/test_averagepool_2d_ceil", "node/test_averagepool_2d_default", "node/test_averagepool_2d_pads",
     "node/test_averagepool_2d_pads_count_include_pad", "node/test_averagepool_2d_precomputed_pads",
     "node/test_averagepool_2d_precomputed_pads_count_include_pad", "node/test_averagepool_2d_precomputed_same_upper",
     "node/test_averagepool_2d_precomputed_strides", "node/test_averagepool_2d_same_lower",
@@ -64,7 +65,7 @@ const std::vector<std::string> kPassing = {
     "pytorch-converted/test_AvgPool1d", "pytorch-converted/test_AvgPool1d_stride", "pytorch-converted/test_Conv1d",
     "pytorch-converted/test_Conv1d_dilated", "pytorch-converted/test_Conv1d_groups", "pytorch-converted/test_Conv1d_pad1",
     "pytorch-converted/test_Conv1d_pad1size1", "pytorch-converted/test_Conv1d_pad2", "pytorch-converted/test_Conv1d_pad2size1",
-    "pytorch-converted/test_Conv1d_stride", "pytorch-converted/test_MaxPool1d", "pytorch-converted/test_MaxPool1d_stride",
+    "pytorch-converted/test_Conv1d_stride", "pytorch-converted/test_GLU", "pytorch-converted/test_GLU_dim", "pytorch-converted/test_MaxPool1d", "pytorch-converted/test_MaxPool1d_stride",
     "pytorch-converted/test_MaxPool1d_stride_padding_dilation",
     "pytorch-converted/test_AvgPool2d", "pytorch-converted/test_AvgPool2d_stride",
     "pytorch-converted/test_BatchNorm1d_3d_input_eval", "pytorch-converted/test_BatchNorm2d_eval",

@@ -177,6 +177,23 @@ inline std::vector<int8_t> pool(const std::vector<int8_t>& in, int in_h, int in_
   return out;
 }
 
+// A channel gather: output channel j of every pixel is channel map[j] of a's channels followed by
+// b's, through that input's 256-entry table (empty: a copy).
+inline std::vector<int8_t> channel_map(const std::vector<int8_t>& a, int a_c, const std::vector<int8_t>& b, int b_c,
+                                       const std::vector<int>& map, const std::vector<int8_t>& table_a,
+                                       const std::vector<int8_t>& table_b) {
+  const size_t pixels = a.size() / size_t(a_c);
+  std::vector<int8_t> out;
+  for (size_t p = 0; p < pixels; ++p)
+    for (const int c : map) {
+      const bool first = c < a_c;
+      const int8_t v = first ? a[p * size_t(a_c) + size_t(c)] : b[p * size_t(b_c) + size_t(c - a_c)];
+      const std::vector<int8_t>& table = first ? table_a : table_b;
+      out.push_back(table.empty() ? v : table[size_t(v + 128)]);
+    }
+  return out;
+}
+
 // TF-Lite's int8 Softmax (reference_ops::Softmax on gemmlowp's FixedPoint), written with a fixed-point
 // type that carries its integer bits, as gemmlowp does.
 template <int IntegerBits>

@@ -447,6 +447,50 @@ TEST(Kernels, SoftmaxMatchesTfLiteReferenceAndFloatWithinOneStep) {
     }
 }
 
+// Concat, Split / Slice and channel shuffles as channel maps: copies, and requantization tables.
+TEST(Kernels, ChannelMapMatchesReference) {
+  struct Case {
+    const char* what;
+    int pixels, a_c, b_c;
+    std::vector<int> map;
+    bool table_a, table_b;
+  };
+  std::vector<int> shuffle(24);  // two groups of 12
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 12; ++j) shuffle[size_t(j * 2 + i)] = i * 12 + j;
+  const Case cases[] = {
+      {"concat", 9, 5, 3, {0, 1, 2, 3, 4, 5, 6, 7}, false, false},
+      {"concat, both requantized", 4, 4, 4, {0, 1, 2, 3, 4, 5, 6, 7}, true, true},
+      {"concat, the second requantized", 7, 2, 6, {0, 1, 2, 3, 4, 5, 6, 7}, false, true},
+      {"split, second half", 6, 10, 0, {5, 6, 7, 8, 9}, false, false},
+      {"slice with step 3", 5, 10, 0, {1, 4, 7}, true, false},
+      {"shuffle", 8, 24, 0, shuffle, false, false},
+      {"interleave two inputs", 3, 4, 4, {0, 4, 1, 5, 2, 6, 3, 7}, true, false},
+  };
+  std::mt19937 rng(21);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const auto a = random_bytes(rng, size_t(c.pixels) * size_t(c.a_c));
+    const auto b = random_bytes(rng, size_t(c.pixels) * size_t(c.b_c));
+    const auto table_a = c.table_a ? random_bytes(rng, 256) : std::vector<int8_t>{};
+    const auto table_b = c.table_b ? random_bytes(rng, 256) : std::vector<int8_t>{};
+    const auto expected = ref::channel_map(a, c.a_c, b, c.b_c, c.map, table_a, table_b);
+    const std::vector<uint16_t> map(c.map.begin(), c.map.end());
+    const tn_channel_map_params p{c.pixels, c.a_c, c.b_c, int32_t(map.size()), map.data(),
+                                  table_a.empty() ? nullptr : table_a.data(), table_b.empty() ? nullptr : table_b.data()};
+    std::vector<int8_t> out(expected.size(), 0);
+    ASSERT_EQ(tn_channel_map_s8(&p, a.data(), c.b_c ? b.data() : nullptr, out.data()), TN_OK);
+    EXPECT_EQ(out, expected);
+  }
+  const std::vector<uint16_t> beyond{0, 4};
+  const std::vector<int8_t> x(8);
+  std::vector<int8_t> y(8);
+  const tn_channel_map_params out_of_range{2, 2, 2, 2, beyond.data(), nullptr, nullptr};
+  EXPECT_EQ(tn_channel_map_s8(&out_of_range, x.data(), x.data(), y.data()), TN_ERROR_ARGUMENT);
+  const tn_channel_map_params no_second{2, 2, 2, 2, beyond.data(), nullptr, nullptr};
+  EXPECT_EQ(tn_channel_map_s8(&no_second, x.data(), nullptr, y.data()), TN_ERROR_ARGUMENT);
+}
+
 TEST(Kernels, RequantizationMatchesTfLiteOnEdgeValues) {
   // Exact ties, negative values, the largest shifts and multipliers: a 1x1 conv with one input
   // channel and weight 1 passes the accumulator (bias + input) straight to the requantization.

@@ -11,7 +11,9 @@ namespace tinynas::engine {
 
 // Mul: element-wise product, the second operand of the same shape or 1x1xC (one scale per channel).
 // Unary: an element-wise function of one input (Op::unary), an int8 table lookup on the MCU.
-enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax, Mul, Unary };
+// ChannelMap: Concat, Split / Slice and channel shuffles: output channel j copies channel
+// channel_map[j] of the concatenation of input's and input2's channels (input2 optional), each pixel.
+enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax, Mul, Unary, ChannelMap };
 const char* to_string(OpKind kind);
 
 // The functions of OpKind::Unary, with the op's alpha and beta:
@@ -35,7 +37,7 @@ struct Tensor {
 struct Op {
   OpKind kind = OpKind::Conv2D;
   int input = -1;
-  int input2 = -1;  // second operand of Add and Mul, -1 otherwise
+  int input2 = -1;  // second operand of Add and Mul, optional second input of ChannelMap, -1 otherwise
   int output = -1;
   // The window of convolutions and pooling: kernel_h x kernel_w taps, dilation_h / dilation_w apart,
   // moved by stride_h / stride_w. DepthwiseConv2D has a square kernel, one stride and no dilation (the
@@ -51,6 +53,8 @@ struct Op {
   // Unary only: the function and its parameters.
   UnaryFunction unary = UnaryFunction::Sigmoid;
   float alpha = 0.0f, beta = 0.0f;
+  // ChannelMap only: the source channel of every output channel.
+  std::vector<int> channel_map;
 
   int num_inputs() const { return input2 >= 0 ? 2 : 1; }
   // The input rows (columns) one window reaches: (kernel - 1) * dilation + 1.

@@ -11,7 +11,7 @@
 
 namespace tinynas::engine {
 
-enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup, Softmax };
+enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup, Softmax, ChannelMap };
 // The C function of a kernel, e.g. "tn_pointwise_conv_s8".
 const char* kernel_function(KernelKind kind);
 
@@ -31,7 +31,10 @@ struct KernelCall {
   int32_t input1_offset = 0, input2_offset = 0, left_shift = 0;
   QuantizedMultiplier input1_requant, input2_requant, output_requant;
   bool broadcast = false;
-  std::vector<int8_t> table;  // Lookup: 256 outputs
+  std::vector<int8_t> table;  // Lookup: 256 outputs; ChannelMap: input's requantization (empty: a copy)
+  std::vector<int8_t> table2;  // ChannelMap: input2's requantization (empty: a copy)
+  std::vector<uint16_t> channel_map;  // ChannelMap: the source of every output channel
+  int in2_c = 0;                      // ChannelMap: input2's channels (0: none)
   int32_t diff_min = 0;       // Softmax (with output_requant: the input's beta multiplier and left shift)
   int64_t scratch_bytes = 0;  // the kernel's scratch function's figure
 };

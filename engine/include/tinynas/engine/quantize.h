@@ -43,8 +43,10 @@ struct QuantizedOpParams {
   // Add only (TF-Lite's parameters); Mul uses `output` (input1 * input2 / output scale).
   int32_t left_shift = 0;
   QuantizedMultiplier input1, input2, output;
-  // Unary only: the output for every int8 input (index input + 128), the clamp applied.
-  std::vector<int8_t> table;
+  // Unary: the output for every int8 input (index input + 128), the clamp applied. ChannelMap: the
+  // requantization of input (table) and input2 (table2) to the output, empty when the quantization is
+  // the same.
+  std::vector<int8_t> table, table2;
 };
 
 struct QuantizedModel {
