@@ -1,4 +1,4 @@
-/* Element-wise add and multiply with TF-Lite's int8 arithmetic, and table lookup. */
+/* Element-wise add, multiply and PRelu with TF-Lite's int8 arithmetic, and table lookup. */
 #include "tn_arith.h"
 #include "tn_kernels.h"
 
@@ -56,5 +56,26 @@ tn_status tn_lookup_s8(const tn_lookup_params* p, const int8_t* input, int8_t* o
   int32_t i;
   if (!p || !p->table || !input || !output || p->size < 0) return TN_ERROR_ARGUMENT;
   for (i = 0; i < p->size; ++i) output[i] = p->table[input[i] + 128];
+  return TN_OK;
+}
+
+tn_status tn_prelu_s8(const tn_prelu_params* p, const int8_t* input, int8_t* output) {
+  int32_t px, c;
+  /* |input + offset| <= 255 and |slope| <= 127: a left shift up to 14 stays inside int32. */
+  if (!p || !p->slopes || !input || !output || p->pixels < 0 || p->channels < 0 || p->positive_shift > 14 ||
+      p->negative_shift > 14 || p->positive_shift < -31 || p->negative_shift < -31 || p->act_min > p->act_max ||
+      p->act_min < -128 || p->act_max > 127 || p->input_offset < -127 || p->input_offset > 128)
+    return TN_ERROR_ARGUMENT;
+  for (px = 0; px < p->pixels; ++px) {
+    const int8_t* x = input + px * p->channels;
+    int8_t* y = output + px * p->channels;
+    for (c = 0; c < p->channels; ++c) {
+      const int32_t v = x[c] + p->input_offset;
+      const int32_t out = (v >= 0 ? tn_requantize(v, p->positive_multiplier, p->positive_shift)
+                                  : tn_requantize(v * p->slopes[c], p->negative_multiplier, p->negative_shift)) +
+                          p->output_offset;
+      y[c] = (int8_t)tn_clamp(out, p->act_min, p->act_max);
+    }
+  }
   return TN_OK;
 }

@@ -124,6 +124,22 @@ typedef struct {
 
 tn_status tn_mul_s8(const tn_mul_params* p, const int8_t* input1, const int8_t* input2, int8_t* output);
 
+/* PRelu with one slope per channel, TF-Lite's int8 arithmetic: with v = input + input_offset,
+ * output = output_offset + (v >= 0 ? requantize(v, positive) : requantize(v * slope[c], negative)),
+ * clamped; positive is input scale / output scale, negative input scale * slope scale / output scale
+ * (int8 slopes with zero point 0). pixels x channels values; the output may overwrite the input. */
+typedef struct {
+  int32_t pixels, channels;
+  const int8_t* slopes; /* [channels] */
+  int32_t input_offset; /* minus the input zero point */
+  int32_t positive_multiplier, positive_shift;
+  int32_t negative_multiplier, negative_shift;
+  int32_t output_offset;
+  int32_t act_min, act_max;
+} tn_prelu_params;
+
+tn_status tn_prelu_s8(const tn_prelu_params* p, const int8_t* input, int8_t* output);
+
 /* Any element-wise function of one int8 input as a 256-entry table (index: input + 128), computed at
  * export time from the float function and the input and output quantization. The output may
  * overwrite the input. */

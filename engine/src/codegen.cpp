@@ -65,6 +65,7 @@ int64_t descriptor_bytes(KernelKind kind) {
     case KernelKind::Lookup: return 4 * 2;
     case KernelKind::Softmax: return 4 * 5;
     case KernelKind::ChannelMap: return 4 * 7;
+    case KernelKind::PRelu: return 4 * 11;
     case KernelKind::AvgPool:
     case KernelKind::MaxPool:
     case KernelKind::GlobalAvgPool: return 4 * (5 + 8 + 2);
@@ -215,6 +216,14 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
            << "_table};\n";
         constant_bytes += int64_t(c.table.size()) + descriptor_bytes(c.kind);
         break;
+      case KernelKind::PRelu:
+        write_array(os, "int8_t", id + "_slopes", c.weights);
+        os << "static const tn_prelu_params " << id << " = {" << int64_t(c.out_h) * c.out_w << ", " << c.out_c << ", "
+           << id << "_slopes, " << c.input_offset << ", " << c.input1_requant.multiplier << ", "
+           << c.input1_requant.shift << ", " << c.input2_requant.multiplier << ", " << c.input2_requant.shift << ", "
+           << c.output_offset << ", " << c.act_min << ", " << c.act_max << "};\n";
+        constant_bytes += int64_t(c.weights.size()) + descriptor_bytes(c.kind);
+        break;
       case KernelKind::ChannelMap: {
         write_array(os, "uint16_t", id + "_map", c.channel_map);
         std::string table1 = "0", table2 = "0";
@@ -269,6 +278,7 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
       case KernelKind::Mul: os << t(c.input2) << ", " << t(c.output); break;
       case KernelKind::ChannelMap: os << (c.input2 >= 0 ? t(c.input2) : std::string("0")) << ", " << t(c.output); break;
       case KernelKind::Lookup:
+      case KernelKind::PRelu:
       case KernelKind::Softmax:
       case KernelKind::AvgPool:
       case KernelKind::MaxPool:

@@ -112,7 +112,7 @@ FloatModel random_float_model(const Graph& g, uint64_t seed) {
     std::uniform_real_distribution<float> b(-0.1f, 0.1f);
     m.params[i].weights.resize(size_t(nw));
     for (float& v : m.params[i].weights) v = w(rng);
-    m.params[i].bias.resize(size_t(out_c));
+    m.params[i].bias.resize(size_t(op_out_channels_with_params(g, op)));
     for (float& v : m.params[i].bias) v = b(rng);
   }
   return m;
@@ -195,6 +195,12 @@ std::vector<std::vector<float>> run_float_all(const FloatModel& m, const std::ve
           for (int c = 0; c < ti.c; ++c) sum += (y[c] = std::exp(x[c] - mx));
           for (int c = 0; c < ti.c; ++c) y[c] /= sum;
         }
+        break;
+      }
+      case OpKind::PRelu: {
+        const size_t channels = size_t(g.tensors[size_t(op.input)].c);
+        for (size_t j = 0; j < out.size(); ++j)
+          out[j] = activate(in[j] < 0.0f ? in[j] * p.weights[j % channels] : in[j], op.activation);
         break;
       }
       case OpKind::ChannelMap: {

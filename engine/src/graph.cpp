@@ -22,6 +22,7 @@ const char* to_string(OpKind kind) {
     case OpKind::Mul: return "mul";
     case OpKind::Unary: return "unary";
     case OpKind::ChannelMap: return "channel_map";
+    case OpKind::PRelu: return "prelu";
   }
   return "?";
 }
@@ -184,6 +185,7 @@ void Graph::validate() const {
         break;
       }
       case OpKind::Unary:
+      case OpKind::PRelu:
         expect(in.h == out.h && in.w == out.w && in.c == out.c, "an element-wise function keeps the shape");
         break;
       case OpKind::ChannelMap: {
@@ -275,12 +277,14 @@ int64_t op_weight_count(const Graph& g, const Op& op) {
     case OpKind::PointwiseConv2D: return int64_t(out.c) * (in.c / op.groups) * op.kernel_h * op.kernel_w;
     case OpKind::DepthwiseConv2D: return int64_t(out.c) * op.kernel_h * op.kernel_w;
     case OpKind::FullyConnected: return in.elements() * out.c;
+    case OpKind::PRelu: return out.c;  // the slopes
     default: return 0;
   }
 }
 
 int64_t op_out_channels_with_params(const Graph& g, const Op& op) {
-  return op_weight_count(g, op) > 0 ? g.tensors[size_t(op.output)].c : 0;
+  // PRelu's slopes have no bias or per-channel requantization.
+  return op.kind != OpKind::PRelu && op_weight_count(g, op) > 0 ? g.tensors[size_t(op.output)].c : 0;
 }
 
 int64_t op_macs(const Graph& g, const Op& op) {
@@ -290,6 +294,7 @@ int64_t op_macs(const Graph& g, const Op& op) {
     case OpKind::PointwiseConv2D:
     case OpKind::DepthwiseConv2D: return op_weight_count(g, op) * out.h * out.w;
     case OpKind::FullyConnected: return op_weight_count(g, op);
+    case OpKind::PRelu: return 0;
     default: return 0;
   }
 }

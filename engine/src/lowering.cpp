@@ -22,6 +22,7 @@ const char* kernel_function(KernelKind kind) {
     case KernelKind::Lookup: return "tn_lookup_s8";
     case KernelKind::Softmax: return "tn_softmax_s8";
     case KernelKind::ChannelMap: return "tn_channel_map_s8";
+    case KernelKind::PRelu: return "tn_prelu_s8";
   }
   return "?";
 }
@@ -124,6 +125,12 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
       case OpKind::AvgPool2D: c.kind = KernelKind::AvgPool; break;
       case OpKind::MaxPool2D: c.kind = KernelKind::MaxPool; break;
       case OpKind::GlobalAvgPool: c.kind = KernelKind::GlobalAvgPool; break;
+      case OpKind::PRelu:
+        c.kind = KernelKind::PRelu;
+        c.weights = q.weights;
+        c.input1_requant = q.input1;
+        c.input2_requant = q.input2;
+        break;
       case OpKind::ChannelMap:
         c.kind = KernelKind::ChannelMap;
         c.table = q.table;
@@ -221,6 +228,16 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
       case KernelKind::Lookup: {
         const tn_lookup_params p{int32_t(g.tensors[size_t(c.output)].elements()), c.table.data()};
         status = tn_lookup_s8(&p, x, y);
+        break;
+      }
+      case KernelKind::PRelu: {
+        const tn_prelu_params p{c.out_h * c.out_w,           c.out_c,
+                                c.weights.data(),            c.input_offset,
+                                c.input1_requant.multiplier, c.input1_requant.shift,
+                                c.input2_requant.multiplier, c.input2_requant.shift,
+                                c.output_offset,             c.act_min,
+                                c.act_max};
+        status = tn_prelu_s8(&p, x, y);
         break;
       }
       case KernelKind::ChannelMap: {

@@ -299,6 +299,24 @@ class Exporter {
         image_form_[size_t(op.output)] = image;
         break;
       }
+      case OpKind::PRelu: {
+        // Slopes [C, 1, 1] (a [1, C] input: [C]); the int8 form: int8 slopes and their DequantizeLinear.
+        const bool image = image_form_[size_t(op.input)];
+        const std::vector<int64_t> dims = image ? std::vector<int64_t>{out.c, 1, 1} : std::vector<int64_t>{out.c};
+        std::string slope = name + ".slope";
+        if (qm_) {
+          const QuantizedOpParams& p = qm_->params[size_t(i)];
+          add_initializer<int8_t>(slope + "_int8", TensorProto::INT8, dims, p.weights);
+          add_initializer<float>(slope + ".scale", TensorProto::FLOAT, {}, {p.weight_scales.at(0)});
+          add_initializer<int8_t>(slope + ".zero_point", TensorProto::INT8, {}, {int8_t(0)});
+          add_node("DequantizeLinear", {slope + "_int8", slope + ".scale", slope + ".zero_point"}, slope, slope);
+        } else {
+          add_initializer<float>(slope, TensorProto::FLOAT, dims, fm_->params[size_t(i)].weights);
+        }
+        add_node("PRelu", {published(op.input), slope}, main_output(i), name);
+        image_form_[size_t(op.output)] = image;
+        break;
+      }
       case OpKind::Unary: {
         const std::string x = published(op.input);
         image_form_[size_t(op.output)] = image_form_[size_t(op.input)];
@@ -426,8 +444,9 @@ void validate_quantized(const QuantizedModel& m) {
     const Op& op = m.graph.ops[i];
     const QuantizedOpParams& p = m.params[i];
     const int64_t channels = op_out_channels_with_params(m.graph, op);
+    const int64_t scales = op.kind == OpKind::PRelu ? 1 : channels;  // PRelu: one scale for the slopes
     const bool ok = int64_t(p.weights.size()) == op_weight_count(m.graph, op) &&
-                    int64_t(p.weight_scales.size()) == channels &&
+                    int64_t(p.weight_scales.size()) == scales &&
                     (p.bias.empty() || int64_t(p.bias.size()) == channels);
     if (!ok)
       throw core::InputError(who + ": op " + std::to_string(i) + " (" + to_string(op.kind) +

@@ -1379,12 +1379,32 @@ class Importer {
       beta = attribute_float(node, "gamma", 1.05070102214813232421875f);
     } else if (op == "PRelu") {
       const Constant& slope = constant(node, 1, "slope");
-      for (double v : slope.values)
-        if (v != slope.values.at(0))
-          fail(node, "a slope per channel is not supported (one slope for every channel is)");
+      if (slope.values.empty()) fail(node, "the slope is empty");
+      if (std::any_of(slope.values.begin(), slope.values.end(), [&](double v) { return v != slope.values[0]; }))
+        return add_prelu(node, x, slope);
       alpha = slope.values.at(0);
     }
     add_unary(node, x, f, alpha, beta);
+  }
+
+  // PRelu with a slope per channel: ONNX broadcasts the slope from the right, so its dimensions must
+  // put the channel count on the channel axis and 1 everywhere else.
+  void add_prelu(const NodeProto& node, const Value& x, const Constant& slope) {
+    const size_t rank = x.shape.size();
+    bool per_channel = slope.dims.size() <= rank && !flattened(x) && rank >= 2;
+    for (size_t d = 0; per_channel && d < slope.dims.size(); ++d) {
+      const size_t axis = rank - slope.dims.size() + d;
+      per_channel = slope.dims[d] == (axis == 1 ? x.shape[1] : 1);
+    }
+    if (!per_channel)
+      fail(node, "a slope of shape " + shape_string(slope.dims) + " on " + shape_string(x.shape) +
+                     ": the engine takes one slope, or one per channel");
+    const Tensor t = m_.graph.tensors[size_t(x.tensor)];
+    const int out = m_.graph.add_tensor(t.h, t.w, t.c);
+    FloatOpParams p;
+    for (double v : slope.values) p.weights.push_back(float(v));
+    const int index = add_op(node, OpKind::PRelu, x.tensor, out, std::move(p));
+    define(node, Value{out, x.shape, index, false});
   }
 
   void add_unary(const NodeProto& node, const Value& x, UnaryFunction f, double alpha, double beta) {

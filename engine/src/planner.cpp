@@ -26,7 +26,8 @@ int inplace_source(const Graph& g, const Op& op, int op_index, const std::vector
   if (op.kind == OpKind::DepthwiseConv2D && dies_here(op.input) &&
       g.tensors[size_t(op.output)].bytes() <= g.tensors[size_t(op.input)].bytes())
     return op.input;
-  if ((op.kind == OpKind::Unary || op.kind == OpKind::Mul || op.kind == OpKind::Softmax) && dies_here(op.input) &&
+  if ((op.kind == OpKind::Unary || op.kind == OpKind::PRelu || op.kind == OpKind::Mul || op.kind == OpKind::Softmax) &&
+      dies_here(op.input) &&
       op.input2 != op.input)
     return op.input;
   if (op.kind == OpKind::Add) {
@@ -39,7 +40,7 @@ int inplace_source(const Graph& g, const Op& op, int op_index, const std::vector
 // The ops whose kernels allow output == input (inplace_source).
 bool may_run_in_place(OpKind kind) {
   return kind == OpKind::DepthwiseConv2D || kind == OpKind::Add || kind == OpKind::Mul || kind == OpKind::Unary ||
-         kind == OpKind::Softmax;
+         kind == OpKind::Softmax || kind == OpKind::PRelu;
 }
 
 // The planner's working state, reused across calls on one thread (the stage-1 loop plans

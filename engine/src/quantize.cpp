@@ -263,6 +263,22 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
           q.table[size_t(v + 128)] = int8_t(std::clamp<long>(level, q.act_min, q.act_max));
         }
         break;
+      case OpKind::PRelu: {
+        // The slopes symmetric int8 (zero point 0), one scale for all; TF-Lite's two multipliers.
+        const std::vector<float>& slopes = model.params[i].weights;
+        float max_abs = 0.0f;
+        for (float v : slopes) max_abs = std::max(max_abs, std::fabs(v));
+        const float slope_scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
+        q.weight_scales = {slope_scale};
+        for (float v : slopes) q.weights.push_back(int8_t(std::clamp<long>(std::lround(v / slope_scale), -127, 127)));
+        q.input1 = quantize_multiplier(double(in.scale) / double(out.scale));
+        q.input2 = quantize_multiplier(double(in.scale) * double(slope_scale) / double(out.scale));
+        if (std::max(q.input1.shift, q.input2.shift) > 14)
+          throw core::InputError("model '" + g.name + "': " + op_label(model, i) + ": the output scale is " +
+                                 "too small for the input scale (2^" + std::to_string(std::max(q.input1.shift, q.input2.shift)) +
+                                 " times)");
+        break;
+      }
       case OpKind::ChannelMap:
         q.table = requantization_table(in, out, q.act_min, q.act_max);
         if (op.input2 >= 0) q.table2 = requantization_table(qm.tensors[size_t(op.input2)], out, q.act_min, q.act_max);

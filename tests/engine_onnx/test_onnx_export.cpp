@@ -6,6 +6,7 @@
 #include <opencv2/dnn.hpp>
 
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "onnx_test_util.h"
@@ -30,7 +31,7 @@ namespace {
 // grouped conv with a non-square dilated kernel, a residual add, a channel map joining halves of two tensors, a hard-swish, both poolings (asymmetric padding), a squeeze-and-excite gate (global
 // pooling, sigmoid, per-channel mul), a fully connected layer on a 3x2x8 tensor (NCHW vs NHWC order),
 // an add of two 1x1 tensors, a tanh, a pointwise conv on a fully connected output, another fully
-// connected layer, a leaky ReLU and a softmax.
+// connected layer, a leaky ReLU, a PRelu with a slope per channel and a softmax.
 FloatModel every_op_model() {
   Graph g;
   g.name = "every_op";
@@ -70,10 +71,11 @@ FloatModel every_op_model() {
   const int mix = op(OpKind::PointwiseConv2D, squashed, {1, 1, 12}, 1, 1, Activation::Relu6);
   const int logits = op(OpKind::FullyConnected, mix, {1, 1, 10}, 1, 1, Activation::None);
   const int leaky = unary(logits, UnaryFunction::LeakyRelu, 0.125f);
-  g.output = op(OpKind::Softmax, leaky, {1, 1, 10}, 1, 1, Activation::None);
+  const int prelu = op(OpKind::PRelu, leaky, {1, 1, 10}, 1, 1, Activation::None);
+  g.output = op(OpKind::Softmax, prelu, {1, 1, 10}, 1, 1, Activation::None);
   FloatModel m = random_float_model(g, 11);
   m.op_names = {"stem", "dw",   "pw", "grouped", "",  "mixed",   "swish",    "max_pool", "gap",   "gate",   "scaled",
-                "avg_pool", "fc", "head", "tanh", "mix", "logits", "leaky", "softmax"};
+                "avg_pool", "fc", "head", "tanh", "mix", "logits", "leaky", "prelu", "softmax"};
   m.input_mean = 127.5f;
   m.input_std = 64.0f;
   return m;
@@ -224,6 +226,13 @@ QuantizedModel quantize_by_hand(const FloatModel& m) {
   }
   for (size_t i = 0; i < g.ops.size(); ++i) {
     const auto& w = m.params[i].weights;
+    if (g.ops[i].kind == OpKind::PRelu) {  // one scale for the slopes
+      float max_abs = 1e-6f;
+      for (float v : w) max_abs = std::max(max_abs, std::abs(v));
+      q.params[i].weight_scales = {max_abs / 127.0f};
+      for (float v : w) q.params[i].weights.push_back(int8_t(std::lround(v / q.params[i].weight_scales[0])));
+      continue;
+    }
     const int64_t channels = op_out_channels_with_params(g, g.ops[i]);
     if (channels == 0) continue;
     const size_t per_channel = w.size() / size_t(channels);
@@ -270,8 +279,11 @@ void expect_qdq_round_trip(const QuantizedModel& q) {
   const auto file = load_proto<onnx::ModelProto>(path);
   EXPECT_EQ(file.opset_import(0).version(), 13);
   int int8_weights = 0, quantize_nodes = 0;
+  std::set<std::string> dequantized_values;  // input x of a DequantizeLinear (not its scale or zero point)
+  for (const auto& n : file.graph().node())
+    if (n.op_type() == "DequantizeLinear") dequantized_values.insert(n.input(0));
   for (const auto& t : file.graph().initializer())
-    if (t.data_type() == onnx::TensorProto::INT8 && t.dims_size() >= 2) ++int8_weights;
+    if (t.data_type() == onnx::TensorProto::INT8 && t.dims_size() >= 1 && dequantized_values.count(t.name())) ++int8_weights;
   for (const auto& n : file.graph().node()) quantize_nodes += n.op_type() == "QuantizeLinear";
   int64_t ops_with_weights = 0;
   for (const Op& op : q.graph.ops) ops_with_weights += op_weight_count(q.graph, op) > 0;

@@ -5,8 +5,8 @@
 
 writes OUT_DIR/NAME.onnx (torch.onnx.export, default opset, a dynamic batch axis), NAME.input.f32
 (a batch of two NCHW inputs, float32 little-endian), NAME.output.f32 (PyTorch's outputs for them) and
-NAME.json (the input and output shapes). Weights are random but seeded, and every BatchNorm gets
-random statistics so that folding it is tested. Needs python3-torch and python3-torchvision.
+NAME.json (the input and output shapes). Weights are random but seeded, every BatchNorm gets random
+statistics so that folding it is tested, and every PReLU random slopes. Needs python3-torch and python3-torchvision.
 """
 import json
 import sys
@@ -65,15 +65,15 @@ class DSCNN(nn.Module):
 
 class ConvWindows(nn.Module):
     """The windows converters write beyond square ones: non-square kernels and strides, dilation, groups,
-    a depthwise channel multiplier, a non-square depthwise kernel, dilated and non-square pooling; and a
-    softmax at the end, as classifiers are often exported."""
+    a depthwise channel multiplier, a non-square depthwise kernel, dilated and non-square pooling; a PReLU
+    with a slope per channel; and a softmax at the end, as classifiers are often exported."""
 
     def __init__(self, classes=10):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 16, (3, 5), (2, 1), (1, 2)), nn.BatchNorm2d(16), nn.ReLU(),  # 12x32
             nn.Conv2d(16, 16, 3, 1, 2, dilation=2, groups=4), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, 1, 1, groups=16), nn.BatchNorm2d(32), nn.ReLU(),  # channel multiplier 2
+            nn.Conv2d(16, 32, 3, 1, 1, groups=16), nn.BatchNorm2d(32), nn.PReLU(32),  # channel multiplier 2
             nn.Conv2d(32, 32, (1, 3), 1, (0, 1), groups=32), nn.ReLU(),
             nn.MaxPool2d((3, 2), (2, 1), dilation=(1, 2)),  # 5x30
             nn.AvgPool2d((2, 3), (2, 3)))  # 2x10
@@ -95,8 +95,10 @@ NETWORKS = {
 }
 
 
-def randomize_batch_norm(net):
+def randomize_statistics(net):
     for m in net.modules():
+        if isinstance(m, nn.PReLU):  # a slope per channel, not PyTorch's 0.25 for all
+            m.weight.data.uniform_(0.0, 0.5)
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 2.0)
@@ -111,7 +113,7 @@ def main():
     torch.manual_seed(0)
     make, shape = NETWORKS[name]
     net = make()
-    randomize_batch_norm(net)
+    randomize_statistics(net)
     net.eval()
     x = torch.randn(2, *shape)
     with torch.no_grad():

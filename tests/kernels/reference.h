@@ -177,6 +177,28 @@ inline std::vector<int8_t> pool(const std::vector<int8_t>& in, int in_h, int in_
   return out;
 }
 
+// TF-Lite's int8 PRelu (reference_ops::BroadcastPrelu4DSlow) with one int8 slope per channel, zero
+// point 0.
+struct PreluParams {
+  int32_t input_offset, positive_multiplier, positive_shift, negative_multiplier, negative_shift, output_offset, act_min,
+      act_max;
+};
+inline std::vector<int8_t> prelu(const std::vector<int8_t>& in, const std::vector<int8_t>& slopes, const PreluParams& p) {
+  std::vector<int8_t> out(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const int32_t input_value = p.input_offset + in[i];
+    int32_t output_value;
+    if (input_value >= 0) {
+      output_value = multiply_by_quantized_multiplier(input_value, p.positive_multiplier, p.positive_shift);
+    } else {
+      const int32_t alpha_value = slopes[i % slopes.size()];
+      output_value = multiply_by_quantized_multiplier(input_value * alpha_value, p.negative_multiplier, p.negative_shift);
+    }
+    out[i] = int8_t(std::clamp(output_value + p.output_offset, p.act_min, p.act_max));
+  }
+  return out;
+}
+
 // A channel gather: output channel j of every pixel is channel map[j] of a's channels followed by
 // b's, through that input's 256-entry table (empty: a copy).
 inline std::vector<int8_t> channel_map(const std::vector<int8_t>& a, int a_c, const std::vector<int8_t>& b, int b_c,

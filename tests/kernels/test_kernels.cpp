@@ -447,6 +447,28 @@ TEST(Kernels, SoftmaxMatchesTfLiteReferenceAndFloatWithinOneStep) {
     }
 }
 
+// PRelu with a slope per channel: zero points at the limits, multipliers below and above one, narrow clamps.
+TEST(Kernels, PreluMatchesReferenceAndRunsInPlace) {
+  std::mt19937 rng(31);
+  std::uniform_int_distribution<int32_t> mult(1 << 30, std::numeric_limits<int32_t>::max());
+  for (const Quant& qz : kQuants)
+    for (const int channels : {1, 3, 16}) {
+      const int pixels = 7;
+      const auto input = random_bytes(rng, size_t(pixels) * size_t(channels));
+      const auto slopes = random_weights(rng, size_t(channels));
+      const ref::PreluParams r{-qz.input_zp, mult(rng), 1, mult(rng), -6, qz.output_zp, qz.act_min, qz.act_max};
+      const auto expected = ref::prelu(input, slopes, r);
+      const tn_prelu_params p{pixels,  channels, slopes.data(), r.input_offset, r.positive_multiplier, r.positive_shift,
+                              r.negative_multiplier, r.negative_shift, r.output_offset, r.act_min, r.act_max};
+      std::vector<int8_t> out(input.size(), 0);
+      ASSERT_EQ(tn_prelu_s8(&p, input.data(), out.data()), TN_OK);
+      EXPECT_EQ(out, expected);
+      std::vector<int8_t> in_place = input;
+      ASSERT_EQ(tn_prelu_s8(&p, in_place.data(), in_place.data()), TN_OK);
+      EXPECT_EQ(in_place, expected);
+    }
+}
+
 // Concat, Split / Slice and channel shuffles as channel maps: copies, and requantization tables.
 TEST(Kernels, ChannelMapMatchesReference) {
   struct Case {

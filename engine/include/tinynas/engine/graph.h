@@ -13,7 +13,8 @@ namespace tinynas::engine {
 // Unary: an element-wise function of one input (Op::unary), an int8 table lookup on the MCU.
 // ChannelMap: Concat, Split / Slice and channel shuffles: output channel j copies channel
 // channel_map[j] of the concatenation of input's and input2's channels (input2 optional), each pixel.
-enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax, Mul, Unary, ChannelMap };
+// PRelu: x < 0 ? slope[c] x : x with one slope per channel (the op's weights).
+enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax, Mul, Unary, ChannelMap, PRelu };
 const char* to_string(OpKind kind);
 
 // The functions of OpKind::Unary, with the op's alpha and beta:

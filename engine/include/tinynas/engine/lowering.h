@@ -11,7 +11,7 @@
 
 namespace tinynas::engine {
 
-enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup, Softmax, ChannelMap };
+enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup, Softmax, ChannelMap, PRelu };
 // The C function of a kernel, e.g. "tn_pointwise_conv_s8".
 const char* kernel_function(KernelKind kind);
 
