@@ -12,6 +12,7 @@
 #include <functional>
 #include <cctype>
 #include <map>
+#include <tuple>
 #include <mutex>
 #include <numeric>
 #include <set>
@@ -866,28 +867,44 @@ class Importer {
     return out;
   }
 
+  // Slice's starts, ends, axes and steps (inputs from opset 10 on, attributes before), of one length.
+  struct SliceAxes {
+    std::vector<int64_t> starts, ends, axes, steps;
+  };
+  SliceAxes slice_axes(const NodeProto& node) const {
+    SliceAxes s;
+    s.starts = ints_from(node, "starts", 1, 10);
+    s.ends = ints_from(node, "ends", 2, 10);
+    s.axes = ints_from(node, "axes", 3, 10);
+    if (opset_ >= 10) s.steps = ints_from(node, "steps", 4, 10);
+    if (s.axes.empty())
+      for (size_t i = 0; i < s.starts.size(); ++i) s.axes.push_back(int64_t(i));
+    if (s.steps.empty()) s.steps.assign(s.starts.size(), 1);
+    if (s.ends.size() != s.starts.size() || s.axes.size() != s.starts.size() || s.steps.size() != s.starts.size())
+      fail(node, "starts, ends, axes and steps differ in length");
+    return s;
+  }
+
+  // The first index and the count of slice i on an axis of extent n, with ONNX's clamping: to [0, n]
+  // going forward, to [-1, n - 1] going backward.
+  std::pair<int64_t, int64_t> slice_range(const NodeProto& node, const SliceAxes& s, size_t i, int64_t n) const {
+    const int64_t step = s.steps[i];
+    if (step == 0 || step < -(int64_t(1) << 53)) fail(node, "step " + std::to_string(step) + " is out of range");
+    auto clamp = [&](int64_t v, int64_t lo, int64_t hi) { return std::clamp<int64_t>(v < 0 ? v + n : v, lo, hi); };
+    const int64_t b = step > 0 ? clamp(s.starts[i], 0, n) : clamp(s.starts[i], 0, n - 1);
+    const int64_t e = step > 0 ? clamp(s.ends[i], 0, n) : clamp(s.ends[i], -1, n - 1);
+    return {b, step > 0 ? (e > b ? 1 + (e - b - 1) / step : 0) : (b > e ? 1 + (b - e - 1) / -step : 0)};
+  }
+
   Constant fold_slice(const NodeProto& node) const {
     const Constant& data = constant(node, 0, "data");
     const size_t rank = data.dims.size();
-    const std::vector<int64_t> starts = ints_from(node, "starts", 1, 10), ends = ints_from(node, "ends", 2, 10);
-    std::vector<int64_t> axes = ints_from(node, "axes", 3, 10), steps = opset_ < 10 ? std::vector<int64_t>{} : ints_from(node, "steps", 4, 10);
-    if (axes.empty())
-      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
-    if (steps.empty()) steps.assign(starts.size(), 1);
-    if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-      fail(node, "starts, ends, axes and steps differ in length");
+    const SliceAxes slice = slice_axes(node);
     std::vector<int64_t> first(rank, 0), step(rank, 1), count(data.dims);
-    for (size_t i = 0; i < starts.size(); ++i) {
-      const size_t a = size_t(axis_in(node, axes[i], rank));
-      const int64_t n = data.dims[a], s = steps[i];
-      if (s == 0 || s < -(int64_t(1) << 53)) fail(node, "step " + std::to_string(s) + " is out of range");
-      // ONNX's clamping: to [0, n] going forward, to [-1, n - 1] going backward.
-      auto clamp = [&](int64_t v, int64_t lo, int64_t hi) { return std::clamp<int64_t>(v < 0 ? v + n : v, lo, hi); };
-      const int64_t b = s > 0 ? clamp(starts[i], 0, n) : clamp(starts[i], 0, n - 1);
-      const int64_t e = s > 0 ? clamp(ends[i], 0, n) : clamp(ends[i], -1, n - 1);
-      first[a] = b;
-      step[a] = s;
-      count[a] = s > 0 ? (e > b ? 1 + (e - b - 1) / s : 0) : (b > e ? 1 + (b - e - 1) / -s : 0);
+    for (size_t i = 0; i < slice.starts.size(); ++i) {
+      const size_t a = size_t(axis_in(node, slice.axes[i], rank));
+      std::tie(first[a], count[a]) = slice_range(node, slice, i, data.dims[a]);
+      step[a] = slice.steps[i];
     }
     Constant out;
     out.type = data.type;
@@ -1119,7 +1136,7 @@ class Importer {
     return {1, channels, win.out_h, win.out_w};
   }
 
-  // A convolution with float weights of ONNX shape [M, C/group, k, k] and `bias` (empty: none).
+  // A convolution with float weights of ONNX shape [M, C/group, kh(, kw)] and `bias` (empty: none).
   void add_conv(const NodeProto& node, const Value& x, const std::vector<int64_t>& wdims, const std::vector<double>& weights,
                 std::vector<float> bias) {
     require_image(node, x);
@@ -1759,21 +1776,13 @@ class Importer {
   // Slice along the channels (any start, end and step).
   void import_slice(const NodeProto& node) {
     const Value& x = activation(node, 0);
-    const std::vector<int64_t> starts = ints_from(node, "starts", 1, 10), ends = ints_from(node, "ends", 2, 10);
-    std::vector<int64_t> axes = ints_from(node, "axes", 3, 10), steps = opset_ < 10 ? std::vector<int64_t>{} : ints_from(node, "steps", 4, 10);
-    if (axes.empty())
-      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
-    if (steps.empty()) steps.assign(starts.size(), 1);
-    if (starts.size() != 1 || ends.size() != 1 || axes.size() != 1 || steps.size() != 1)
-      fail(node, "slices " + std::to_string(starts.size()) + " axes; the engine slices the channels only");
-    require_channel_axis(node, x, axis_in(node, axes[0], x.shape.size()));
-    const int64_t n = x.shape[1], s = steps[0];
-    if (s == 0 || s < -n - 1 || s > n + 1) fail(node, "step " + std::to_string(s) + " is out of range");
-    auto clamp = [&](int64_t v, int64_t lo, int64_t hi) { return std::clamp<int64_t>(v < 0 ? v + n : v, lo, hi); };
-    const int64_t b = s > 0 ? clamp(starts[0], 0, n) : clamp(starts[0], 0, n - 1);
-    const int64_t e = s > 0 ? clamp(ends[0], 0, n) : clamp(ends[0], -1, n - 1);
+    const SliceAxes slice = slice_axes(node);
+    if (slice.starts.size() != 1)
+      fail(node, "slices " + std::to_string(slice.starts.size()) + " axes; the engine slices the channels only");
+    require_channel_axis(node, x, axis_in(node, slice.axes[0], x.shape.size()));
+    const auto [first, count] = slice_range(node, slice, 0, x.shape[1]);
     std::vector<int> map;
-    for (int64_t c = b; s > 0 ? c < e : c > e; c += s) map.push_back(int(c));
+    for (int64_t k = 0; k < count; ++k) map.push_back(int(first + k * slice.steps[0]));
     if (map.empty()) fail(node, "slices no channel");
     define(node, add_channel_map(node, x, nullptr, std::move(map)));
   }

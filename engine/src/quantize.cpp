@@ -51,17 +51,23 @@ bool keeps_input_quantization(const Op& op) {
          (op.kind == OpKind::ChannelMap && op.input2 < 0 && op.activation == Activation::None);
 }
 
-// The table that requantizes int8 values of `in` to `out` (round to nearest, clamped), or nothing when
-// the two are the same.
-std::vector<int8_t> requantization_table(const TensorQuant& in, const TensorQuant& out, int32_t act_min, int32_t act_max) {
-  if (in.scale == out.scale && in.zero_point == out.zero_point && act_min == -128 && act_max == 127) return {};
+// The 256-entry table of f from int8 values of `in` to int8 values of `out` (index value + 128; round to
+// nearest, clamped).
+template <typename F>
+std::vector<int8_t> lookup_table(const TensorQuant& in, const TensorQuant& out, int32_t act_min, int32_t act_max, F f) {
   std::vector<int8_t> table(256);
   for (int v = -128; v < 128; ++v) {
-    const double real = double(in.scale) * double(v - in.zero_point);
-    const long level = std::lround(std::clamp(real / double(out.scale), -1e9, 1e9)) + out.zero_point;
+    const double y = f(double(in.scale) * double(v - in.zero_point));
+    const long level = std::lround(std::clamp(y / double(out.scale), -1e9, 1e9)) + out.zero_point;
     table[size_t(v + 128)] = int8_t(std::clamp<long>(level, act_min, act_max));
   }
   return table;
+}
+
+// The table that requantizes `in` to `out`, or nothing when the two are the same.
+std::vector<int8_t> requantization_table(const TensorQuant& in, const TensorQuant& out, int32_t act_min, int32_t act_max) {
+  if (in.scale == out.scale && in.zero_point == out.zero_point && act_min == -128 && act_max == 127) return {};
+  return lookup_table(in, out, act_min, act_max, [](double x) { return x; });
 }
 
 // The [lo, hi] range of every tensor over the calibration inputs.
@@ -255,13 +261,8 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
         break;
       }
       case OpKind::Unary:
-        q.table.resize(256);
-        for (int v = -128; v < 128; ++v) {
-          const double x = double(in.scale) * double(v - in.zero_point);
-          const double y = unary_value(op.unary, op.alpha, op.beta, x);
-          const long level = std::lround(std::clamp(y / double(out.scale), -1e9, 1e9)) + out.zero_point;
-          q.table[size_t(v + 128)] = int8_t(std::clamp<long>(level, q.act_min, q.act_max));
-        }
+        q.table = lookup_table(in, out, q.act_min, q.act_max,
+                               [&](double x) { return unary_value(op.unary, op.alpha, op.beta, x); });
         break;
       case OpKind::PRelu: {
         // The slopes symmetric int8 (zero point 0), one scale for all; TF-Lite's two multipliers.
