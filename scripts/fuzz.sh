@@ -46,7 +46,7 @@ seed fuzz_arch_json supernet/pretrained/*/archs/*.json
 seed fuzz_zoo_json search_space/zoo/mcunet/*.json
 # ONNX: the models the engine imports, from ONNX's own test data (Debian's libonnx-testdata).
 onnx_data=/usr/share/libonnx-testdata/data
-seed fuzz_onnx $onnx_data/node/test_{conv,gemm,averagepool,globalaveragepool,maxpool,relu,clip,add,batchnorm,flatten,reshape,softmax,qlinearconv,quantizelinear,dequantizelinear,matmul}*/model.onnx \
+seed fuzz_onnx $onnx_data/node/test_{conv,gemm,averagepool,globalaveragepool,maxpool,relu,clip,add,batchnorm,flatten,reshape,softmax,qlinearconv,quantizelinear,dequantizelinear,matmul,concat,split,slice,gather,prelu,resize,upsample}*/model.onnx \
   $onnx_data/pytorch-converted/*/model.onnx
 # .npy inputs: arrays NumPy writes, when python3-numpy is installed.
 mkdir -p "$build/corpus/fuzz_npy"

@@ -166,6 +166,18 @@ typedef struct {
 tn_status tn_channel_map_s8(const tn_channel_map_params* p, const int8_t* input1, const int8_t* input2,
                             int8_t* output);
 
+/* Nearest-neighbour resizing (ONNX Resize and Upsample in mode nearest) of an NHWC tensor: output pixel
+ * (y, x) copies the channels of input pixel (rows[y], cols[x]). The index tables, computed at export
+ * time, carry the source model's coordinate transformation and rounding. The quantization is the
+ * input's. The output may not overlap the input. */
+typedef struct {
+  int32_t in_h, in_w, channels, out_h, out_w;
+  const uint16_t* rows; /* [out_h] */
+  const uint16_t* cols; /* [out_w] */
+} tn_resize_params;
+
+tn_status tn_resize_nearest_s8(const tn_resize_params* p, const int8_t* input, int8_t* output);
+
 /* Softmax over rows of row_size values (the channels of each pixel) with TF-Lite's int8 arithmetic
  * (tn_softmax.c). The input scale enters as TF-Lite's quantization of beta * input scale * 2^26 as a
  * multiplier above one (input_multiplier, input_left_shift); diff_min is minus the largest difference

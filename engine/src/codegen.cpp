@@ -66,6 +66,7 @@ int64_t descriptor_bytes(KernelKind kind) {
     case KernelKind::Softmax: return 4 * 5;
     case KernelKind::ChannelMap: return 4 * 7;
     case KernelKind::PRelu: return 4 * 11;
+    case KernelKind::Resize: return 4 * 7;
     case KernelKind::AvgPool:
     case KernelKind::MaxPool:
     case KernelKind::GlobalAvgPool: return 4 * (5 + 8 + 2);
@@ -235,6 +236,13 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
                           descriptor_bytes(c.kind);
         break;
       }
+      case KernelKind::Resize:
+        write_array(os, "uint16_t", id + "_rows", c.resize_rows);
+        write_array(os, "uint16_t", id + "_cols", c.resize_cols);
+        os << "static const tn_resize_params " << id << " = {" << c.in_h << ", " << c.in_w << ", " << c.in_c << ", "
+           << c.out_h << ", " << c.out_w << ", " << id << "_rows, " << id << "_cols};\n";
+        constant_bytes += 2 * int64_t(c.resize_rows.size() + c.resize_cols.size()) + descriptor_bytes(c.kind);
+        break;
       case KernelKind::Softmax:
         os << "static const tn_softmax_params " << id << " = {" << int64_t(c.out_h) * c.out_w << ", " << c.out_c << ", "
            << c.output_requant.multiplier << ", " << c.output_requant.shift << ", " << c.diff_min << "};\n";
@@ -279,6 +287,7 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
       case KernelKind::ChannelMap: os << (c.input2 >= 0 ? t(c.input2) : std::string("0")) << ", " << t(c.output); break;
       case KernelKind::Lookup:
       case KernelKind::PRelu:
+      case KernelKind::Resize:
       case KernelKind::Softmax:
       case KernelKind::AvgPool:
       case KernelKind::MaxPool:

@@ -215,6 +215,14 @@ std::vector<std::vector<float>> run_float_all(const FloatModel& m, const std::ve
           }
         break;
       }
+      case OpKind::Resize: {
+        const Tensor& ti = g.tensors[size_t(op.input)];
+        size_t k = 0;
+        for (const int y : op.resize_rows)
+          for (const int x : op.resize_cols)
+            for (int ch = 0; ch < ti.c; ++ch) out[k++] = in[(size_t(y) * size_t(ti.w) + size_t(x)) * size_t(ti.c) + size_t(ch)];
+        break;
+      }
     }
   }
   return t;

@@ -22,6 +22,7 @@ const char* to_string(OpKind kind) {
     case OpKind::Mul: return "mul";
     case OpKind::Unary: return "unary";
     case OpKind::ChannelMap: return "channel_map";
+    case OpKind::Resize: return "resize";
     case OpKind::PRelu: return "prelu";
   }
   return "?";
@@ -95,7 +96,7 @@ int Graph::add_op(OpKind kind, int input, int output, int kernel, int stride, in
       op.pad_w = same_pad_before(t.w, kernel, stride);
       break;
     }
-    default: break;  // Add, Mul, Unary, GlobalAvgPool, FullyConnected, Softmax, ChannelMap: no padding
+    default: break;  // Add, Mul, Unary, GlobalAvgPool, FullyConnected, Softmax, ChannelMap, Resize: no padding
   }
   ops.push_back(op);
   return int(ops.size()) - 1;
@@ -199,6 +200,14 @@ void Graph::validate() const {
         for (int c : op.channel_map) expect(c >= 0 && c < in.c + in2_c, "a channel map's source is out of range");
         break;
       }
+      case OpKind::Resize:
+        expect(in.c == out.c && int(op.resize_rows.size()) == out.h && int(op.resize_cols.size()) == out.w,
+               "a resize keeps the channels and has one source row (column) per output row (column)");
+        expect(in.h <= 65535 && in.w <= 65535, "a resize reads at most 65535 rows and columns");
+        for (int y : op.resize_rows) expect(y >= 0 && y < in.h, "a resize's source row is out of range");
+        for (int x : op.resize_cols) expect(x >= 0 && x < in.w, "a resize's source column is out of range");
+        expect(op.activation == Activation::None, "a resize has no activation");
+        break;
     }
   }
   if (!written[size_t(output)]) throw core::InputError("graph '" + name + "': no op writes the output tensor");

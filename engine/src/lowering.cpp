@@ -23,6 +23,7 @@ const char* kernel_function(KernelKind kind) {
     case KernelKind::Softmax: return "tn_softmax_s8";
     case KernelKind::ChannelMap: return "tn_channel_map_s8";
     case KernelKind::PRelu: return "tn_prelu_s8";
+    case KernelKind::Resize: return "tn_resize_nearest_s8";
   }
   return "?";
 }
@@ -138,6 +139,11 @@ std::vector<KernelCall> lower(const QuantizedModel& model) {
         c.channel_map.assign(op.channel_map.begin(), op.channel_map.end());
         c.in2_c = op.input2 >= 0 ? g.tensors[size_t(op.input2)].c : 0;
         break;
+      case OpKind::Resize:
+        c.kind = KernelKind::Resize;
+        c.resize_rows.assign(op.resize_rows.begin(), op.resize_rows.end());
+        c.resize_cols.assign(op.resize_cols.begin(), op.resize_cols.end());
+        break;
       case OpKind::Softmax:
         c.kind = KernelKind::Softmax;
         c.output_requant = q.output;
@@ -249,6 +255,11 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
                                       c.table.empty() ? nullptr : c.table.data(),
                                       c.table2.empty() ? nullptr : c.table2.data()};
         status = tn_channel_map_s8(&p, x, c.input2 >= 0 ? tensor(c.input2) : nullptr, y);
+        break;
+      }
+      case KernelKind::Resize: {
+        const tn_resize_params p{c.in_h, c.in_w, c.in_c, c.out_h, c.out_w, c.resize_rows.data(), c.resize_cols.data()};
+        status = tn_resize_nearest_s8(&p, x, y);
         break;
       }
       case KernelKind::Softmax: {

@@ -407,6 +407,32 @@ class Exporter {
         image_form_[size_t(op.output)] = true;
         break;
       }
+      case OpKind::Resize: {
+        // A Gather of the source rows, then one of the source columns: exact for any coordinate
+        // transformation and rounding, where a Resize node would have to be one of ONNX's modes.
+        auto identity = [](const std::vector<int>& v, int size) {
+          for (size_t k = 0; k < v.size(); ++k)
+            if (v[k] != int(k)) return false;
+          return int(v.size()) == size;
+        };
+        auto gather = [&](const std::string& x, const char* what, const std::vector<int>& v, int64_t axis,
+                          const std::string& output, const std::string& node_name) {
+          const std::vector<int64_t> indices(v.begin(), v.end());
+          const std::string index_name =
+              add_initializer<int64_t>(name + "." + what, TensorProto::INT64, {int64_t(indices.size())}, indices);
+          set_int(add_node("Gather", {x, index_name}, output, node_name), "axis", axis);
+        };
+        std::string x = in_form(op.input, true);
+        const bool same_rows = identity(op.resize_rows, in.h), same_cols = identity(op.resize_cols, in.w);
+        if (!same_rows) {
+          const std::string rows = same_cols ? main_output(i) : main_output(i) + "_rows";
+          gather(x, "rows", op.resize_rows, 2, rows, same_cols ? name : name + "/rows");
+          x = rows;
+        }
+        if (!same_cols || same_rows) gather(x, "columns", op.resize_cols, 3, main_output(i), name);
+        image_form_[size_t(op.output)] = true;
+        break;
+      }
       case OpKind::Softmax: {
         const bool image = image_form_[size_t(op.input)];
         // Before opset 13 a softmax spans every axis from `axis` on: over the channels only for 1x1.

@@ -600,6 +600,8 @@ class Importer {
         {"Concat", [](Importer& i, const NodeProto& n) { i.import_concat(n); }},
         {"Slice", [](Importer& i, const NodeProto& n) { i.import_slice(n); }},
         {"Split", [](Importer& i, const NodeProto& n) { i.import_split(n); }},
+        {"Resize", [](Importer& i, const NodeProto& n) { i.import_resize(n); }},
+        {"Upsample", [](Importer& i, const NodeProto& n) { i.import_resize(n); }},
         {"Cast", [](Importer& i, const NodeProto& n) { i.constants_only(n); }},
         {"BatchNormalization", [](Importer& i, const NodeProto& n) { i.import_batch_norm(n); }},
         {"Relu", [](Importer& i, const NodeProto& n) { i.import_activation(n, Activation::Relu); }},
@@ -1570,7 +1572,8 @@ class Importer {
   void import_activation(const NodeProto& node, Activation act) {
     const Value& x = activation(node, 0);
     const int producer = absorbing_producer(node, x);
-    if (producer >= 0 && m_.graph.ops[size_t(producer)].kind != OpKind::Softmax) {
+    const OpKind kind = producer >= 0 ? m_.graph.ops[size_t(producer)].kind : OpKind::Softmax;
+    if (kind != OpKind::Softmax && kind != OpKind::Resize) {  // their kernels clamp nothing
       Op& op = m_.graph.ops[size_t(producer)];
       op.activation = combine(op.activation, act);
       define_alias(node, x, x.shape, false);
@@ -1755,22 +1758,29 @@ class Importer {
     define(node, joined);
   }
 
-  // Gather of constant indices along the channels.
+  // Gather of constant indices along the channels, or along the height or width (a resize).
   void import_gather(const NodeProto& node) {
     if (!constants_.count(node.input(1))) fail(node, "the indices must be constants");
     const Value& x = activation(node, 0);
     const int64_t axis = axis_in(node, attribute_int(node, "axis", 0), x.shape.size());
-    require_channel_axis(node, x, axis);
+    const bool spatial = axis >= 2 && (x.shape.size() == 3 || x.shape.size() == 4) && !flattened(x);
+    if (!spatial) require_channel_axis(node, x, axis);
     const Constant& indices = constant(node, 1, "indices");
-    if (indices.dims.size() != 1) fail(node, "indices of shape " + shape_string(indices.dims) + ": the engine gathers a list of channels");
+    if (indices.dims.size() != 1)
+      fail(node, "indices of shape " + shape_string(indices.dims) + ": the engine gathers a list of " +
+                     (spatial ? "rows or columns" : "channels"));
+    const int64_t n = x.shape[size_t(axis)];
     std::vector<int> map;
     for (const int64_t index : integers(node, indices, "indices")) {
-      const int64_t c = index < 0 ? index + x.shape[1] : index;
-      if (c < 0 || c >= x.shape[1]) fail(node, "index " + std::to_string(index) + " is outside the " + std::to_string(x.shape[1]) + " channels");
-      map.push_back(int(c));
+      const int64_t i = index < 0 ? index + n : index;
+      if (i < 0 || i >= n) fail(node, "index " + std::to_string(index) + " is outside the " + std::to_string(n) + " entries of axis " + std::to_string(axis));
+      map.push_back(int(i));
     }
-    if (map.empty()) fail(node, "gathers no channel");
-    define(node, add_channel_map(node, x, nullptr, std::move(map)));
+    if (map.empty()) fail(node, "gathers nothing");
+    if (!spatial) return define(node, add_channel_map(node, x, nullptr, std::move(map)));
+    std::vector<int> rows = identity_sources(x.shape[2]), cols = identity_sources(x.shape.size() == 4 ? x.shape[3] : 1);
+    (axis == 2 ? rows : cols) = std::move(map);
+    define(node, add_resize(node, x, std::move(rows), std::move(cols)));
   }
 
   // Slice along the channels (any start, end and step).
@@ -1825,6 +1835,145 @@ class Importer {
     Value y = add_channel_map(node, flat, nullptr, std::move(map));
     y.shape = {1, n, g, x.shape[3], x.shape[4]};
     define(node, y);
+  }
+
+  // ---- nearest-neighbour resizing: Resize and Upsample in mode nearest, Gather along the height or width
+
+  static std::vector<int> identity_sources(int64_t n) {
+    std::vector<int> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = int(i);
+    return v;
+  }
+
+  // A Resize op over the activation x ([1,C,H,W], or [1,C,L] as L x 1): output pixel (y, x) copies input
+  // pixel (rows[y], cols[x]). A resize of a resize's output that nothing else reads composes with it.
+  Value add_resize(const NodeProto& node, const Value& x, std::vector<int> rows, std::vector<int> cols) {
+    if (double(rows.size()) * double(cols.size()) * double(channels(x)) > kMaxInputElements)
+      fail(node, "resizes to " + std::to_string(rows.size()) + "x" + std::to_string(cols.size()) + "x" +
+                     std::to_string(channels(x)) + ", more than 2^26 elements, far beyond any MCU's memory");
+    std::vector<int64_t> shape = x.shape;
+    shape[2] = int64_t(rows.size());
+    if (shape.size() == 4) shape[3] = int64_t(cols.size());
+    const int producer = absorbing_producer(node, x);
+    if (producer >= 0 && m_.graph.ops[size_t(producer)].kind == OpKind::Resize) {
+      Op& earlier = m_.graph.ops[size_t(producer)];
+      for (int& y : rows) y = earlier.resize_rows[size_t(y)];
+      for (int& c : cols) c = earlier.resize_cols[size_t(c)];
+      earlier.resize_rows = std::move(rows);
+      earlier.resize_cols = std::move(cols);
+      Tensor& t = m_.graph.tensors[size_t(earlier.output)];
+      t.h = int(earlier.resize_rows.size()), t.w = int(earlier.resize_cols.size());
+      m_.op_names[size_t(producer)] = node.name().empty() ? node.output(0) : node.name();
+      Value y = x;
+      y.shape = std::move(shape);
+      return y;
+    }
+    const int out = m_.graph.add_tensor(int(rows.size()), int(cols.size()), channels(x));
+    const int index = add_op(node, OpKind::Resize, x.tensor, out, {});
+    m_.graph.ops[size_t(index)].resize_rows = std::move(rows);
+    m_.graph.ops[size_t(index)].resize_cols = std::move(cols);
+    return Value{out, std::move(shape), index, false};
+  }
+
+  // The input index of every output index along one axis, as ONNX's Resize defines nearest mode:
+  // the output coordinate mapped back by `transform`, rounded by `rounding`, clamped to the input.
+  std::vector<int> nearest_sources(const NodeProto& node, int64_t in, int64_t out, double scale,
+                                   const std::string& transform, const std::string& rounding) const {
+    std::vector<int> sources;
+    for (int64_t i = 0; i < out; ++i) {
+      const double y = double(i);
+      double x = 0.0;
+      if (transform == "half_pixel") x = (y + 0.5) / scale - 0.5;
+      else if (transform == "half_pixel_symmetric") {
+        const double adjustment = double(out) / (scale * double(in)), center = double(in) / 2.0;
+        x = center * (1.0 - adjustment) + (y + 0.5) / scale - 0.5;
+      } else if (transform == "pytorch_half_pixel") x = out > 1 ? (y + 0.5) / scale - 0.5 : 0.0;
+      else if (transform == "align_corners") x = out > 1 ? y * double(in - 1) / double(out - 1) : 0.0;
+      else if (transform == "asymmetric") x = y / scale;
+      else if (transform == "tf_half_pixel_for_nn") x = (y + 0.5) / scale;
+      else fail(node, "coordinate_transformation_mode '" + transform + "' is not one the engine resizes with");
+      double r = 0.0;
+      if (rounding == "round_prefer_floor") r = std::ceil(x - 0.5);
+      else if (rounding == "round_prefer_ceil") r = std::floor(x + 0.5);
+      else if (rounding == "floor") r = std::floor(x);
+      else if (rounding == "ceil") r = std::ceil(x);
+      else fail(node, "nearest_mode '" + rounding + "' is not one of ONNX's");
+      sources.push_back(int(std::clamp(r, 0.0, double(in - 1))));
+    }
+    return sources;
+  }
+
+  // Resize (opset 10 on: scales, or sizes from opset 11) and Upsample (scales) in mode nearest, over
+  // the height and width of [1,C,H,W] or the length of [1,C,L].
+  void import_resize(const NodeProto& node) {
+    const Value& x = activation(node, 0);
+    if ((x.shape.size() != 3 && x.shape.size() != 4) || flattened(x))
+      fail(node, "resizes a tensor of shape " + shape_string(x.shape) + "; the engine resizes [1,C,L] and [1,C,H,W]");
+    const std::string mode = attribute_string(node, "mode", "nearest");
+    if (mode != "nearest") fail(node, "mode '" + mode + "': the engine resizes in mode nearest only");
+    const bool legacy = node.op_type() == "Upsample" || opset_ < 11;  // scales only, x / scale rounded down
+    const size_t rank = x.shape.size();
+    std::vector<int64_t> axes = legacy ? std::vector<int64_t>{} : attribute_ints(node, "axes");
+    if (axes.empty())
+      for (size_t a = 0; a < rank; ++a) axes.push_back(int64_t(a));
+    for (int64_t& a : axes) a = axis_in(node, a, rank);
+    std::vector<double> scales;
+    std::vector<int64_t> sizes;
+    if (node.op_type() == "Upsample" && opset_ < 9) {
+      if (const auto* a = find_attribute(node, "scales")) scales.assign(a->floats().begin(), a->floats().end());
+    } else if (legacy) {
+      scales = constant(node, 1, "scales").values;
+    } else if (const Constant* s = find_constant(node, 3); s && !s->values.empty()) {
+      sizes = integers(node, *s, "sizes");
+    } else {
+      scales = constant(node, 2, "scales").values;
+    }
+    const size_t given = sizes.empty() ? scales.size() : sizes.size();
+    if (given != axes.size())
+      fail(node, std::to_string(given) + (sizes.empty() ? " scales" : " sizes") + " for " + std::to_string(axes.size()) + " axes");
+    std::vector<double> scale(rank, 1.0);
+    std::vector<int64_t> size(x.shape);
+    for (size_t k = 0; k < axes.size(); ++k) {
+      const size_t a = size_t(axes[k]);
+      if (sizes.empty()) {
+        if (!(scales[k] > 0.0) || !(scales[k] <= 65536.0)) fail(node, "scale " + format_number(scales[k]) + " is not in (0, 65536]");
+        scale[a] = scales[k];
+        size[a] = int64_t(std::floor(double(x.shape[a]) * scales[k]));
+      } else {
+        if (sizes[k] < 1 || sizes[k] > 65535) fail(node, "size " + std::to_string(sizes[k]) + " is not in [1, 65535]");
+        size[a] = sizes[k];
+        scale[a] = double(sizes[k]) / double(x.shape[a]);
+      }
+    }
+    const std::string policy = attribute_string(node, "keep_aspect_ratio_policy", "stretch");
+    if (!sizes.empty() && policy != "stretch") {
+      if (policy != "not_larger" && policy != "not_smaller") fail(node, "keep_aspect_ratio_policy '" + policy + "' is not one of ONNX's");
+      double common = policy == "not_larger" ? INFINITY : 0.0;
+      for (const int64_t a : axes) common = policy == "not_larger" ? std::min(common, scale[size_t(a)]) : std::max(common, scale[size_t(a)]);
+      for (const int64_t a : axes) {
+        scale[size_t(a)] = common;
+        size[size_t(a)] = int64_t(std::round(common * double(x.shape[size_t(a)])));
+      }
+    }
+    for (size_t a = 0; a < 2; ++a)
+      if (size[a] != x.shape[a] || scale[a] != 1.0)
+        fail(node, std::string("resizes the ") + (a == 0 ? "batch" : "channels") + "; the engine resizes the height and width only");
+    for (size_t a = 2; a < rank; ++a)
+      if (size[a] < 1 || size[a] > 65535) fail(node, "resizes axis " + std::to_string(a) + " to " + std::to_string(size[a]) + ", not in [1, 65535]");
+    std::string transform = "asymmetric", rounding = "floor";
+    if (!legacy) {
+      transform = attribute_string(node, "coordinate_transformation_mode", "half_pixel");
+      rounding = attribute_string(node, "nearest_mode", "round_prefer_floor");
+      if (transform == "tf_crop_and_resize")
+        fail(node, "coordinate_transformation_mode 'tf_crop_and_resize' crops a region; the engine resizes whole tensors");
+    } else {
+      for (size_t a = 2; a < rank; ++a)
+        if (scale[a] < 1.0)
+          fail(node, "downsamples (scale " + format_number(scale[a]) + ") in a form before opset 11, whose rounding runtimes disagree on");
+    }
+    std::vector<int> rows = nearest_sources(node, x.shape[2], size[2], scale[2], transform, rounding);
+    std::vector<int> cols = rank == 4 ? nearest_sources(node, x.shape[3], size[3], scale[3], transform, rounding) : identity_sources(1);
+    define(node, add_resize(node, x, std::move(rows), std::move(cols)));
   }
 
   // ---- ops that change no data

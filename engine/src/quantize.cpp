@@ -44,10 +44,11 @@ std::string op_label(const FloatModel& m, size_t i) {
 // TF-Lite's int8 softmax output: probabilities in steps of 1/256 from -128.
 const TensorQuant kSoftmaxOutput{1.0f / 256.0f, -128};
 
-// Ops whose output keeps the input's quantization: pooling, and a channel map of one input (a copy of
-// some of its channels).
+// Ops whose output keeps the input's quantization: pooling, resizing, and a channel map of one input (a
+// copy of some of its channels).
 bool keeps_input_quantization(const Op& op) {
   return op.kind == OpKind::AvgPool2D || op.kind == OpKind::MaxPool2D || op.kind == OpKind::GlobalAvgPool ||
+         op.kind == OpKind::Resize ||
          (op.kind == OpKind::ChannelMap && op.input2 < 0 && op.activation == Activation::None);
 }
 
@@ -292,7 +293,7 @@ QuantizedModel quantize(const FloatModel& model, const std::vector<std::vector<f
                                  std::to_string(in.scale) + " is below the int8 softmax's 2^-27");
         break;
       }
-      default: break;  // pools keep the input quantization
+      default: break;  // pools and resizing keep the input quantization
     }
   }
   return qm;

@@ -44,6 +44,7 @@ std::string latency_kind(const Graph& g, const Op& op) {
     case OpKind::Mul: return "mul";
     case OpKind::Unary: return "lookup";
     case OpKind::ChannelMap: return "channel_map";
+    case OpKind::Resize: return "resize";
     case OpKind::PRelu: return "prelu";
   }
   return "unknown";
@@ -64,7 +65,7 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
   if (kind == "fully_connected") return {"constant", "macs", "outputs"};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0) return {"constant", "window_reads", "outputs"};
   if (kind == "global_avgpool") return {"constant", "inputs", "channels"};
-  return {"constant", "elements"};  // add, mul, lookup, softmax, channel_map, prelu
+  return {"constant", "elements"};  // add, mul, lookup, softmax, channel_map, prelu, resize
 }
 
 std::vector<double> latency_features(const Graph& g, const Op& op) {

@@ -129,6 +129,12 @@ struct OnnxBuilder {
     a->set_type(onnx::AttributeProto::INTS);
     for (int64_t v : values) a->add_ints(v);
   }
+  static void text(onnx::NodeProto& n, const char* name, const std::string& value) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(value);
+  }
   static void integer(onnx::NodeProto& n, const char* name, int64_t value) {
     auto* a = n.add_attribute();
     a->set_name(name);

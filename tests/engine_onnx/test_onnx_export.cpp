@@ -99,6 +99,8 @@ void expect_same_graph(const FloatModel& a, const FloatModel& b) {
     EXPECT_EQ(x.kind, y.kind);
     EXPECT_EQ(x.activation, y.activation);
     EXPECT_EQ(x.channel_map, y.channel_map);
+    EXPECT_EQ(x.resize_rows, y.resize_rows);
+    EXPECT_EQ(x.resize_cols, y.resize_cols);
     if (x.kind == OpKind::Unary) {
       EXPECT_EQ(x.unary, y.unary);
       EXPECT_EQ(x.alpha, y.alpha);
@@ -300,6 +302,18 @@ TEST(OnnxQuantizedExport, HandQuantizedModelImportsBackDequantized) {
   expect_qdq_round_trip(quantize_by_hand(every_op_model()));
 }
 
+// A model with random weights exported in float and imports back to itself; quantized by hand, its
+// QDQ file too.
+void expect_float_and_qdq_round_trips(FloatModel m, std::vector<std::string> op_names) {
+  m.op_names = std::move(op_names);
+  TempDir dir;
+  export_onnx_float(m, (dir.path / "float.onnx").string());
+  const FloatModel back = import_onnx((dir.path / "float.onnx").string());
+  expect_same_graph(m, back);
+  expect_same_outputs(m, back, 1e-6f);
+  expect_qdq_round_trip(quantize_by_hand(m));
+}
+
 // Every form of channel map exports (Concat, Slice, Gather) and imports back to itself, in float and
 // in QDQ: a shuffle of two tensors' channels, a range with step 2, a reversed range down to channel 0.
 TEST(OnnxChannelMapExport, EveryFormImportsBack) {
@@ -315,14 +329,33 @@ TEST(OnnxChannelMapExport, EveryFormImportsBack) {
     m.graph.output = m.graph.add_tensor(3, 2, int(map.size()));
     m.graph.add_op(OpKind::ChannelMap, m.graph.input, m.graph.output, 1, 1, other);
     m.graph.ops.back().channel_map = map;
-    m = random_float_model(m.graph, 4);
-    m.op_names = {"mix", "map"};
-    TempDir dir;
-    export_onnx_float(m, (dir.path / "float.onnx").string());
-    const FloatModel back = import_onnx((dir.path / "float.onnx").string());
-    expect_same_graph(m, back);
-    expect_same_outputs(m, back, 1e-6f);
-    expect_qdq_round_trip(quantize_by_hand(m));
+    expect_float_and_qdq_round_trips(random_float_model(m.graph, 4), {"mix", "map"});
+  }
+}
+
+// A resize exports as a Gather of rows and one of columns (either left out when it is the identity) and
+// imports back to itself, in float and in QDQ: 2x upsampling, rows only, columns only (downsampling),
+// and a resize of one pixel.
+TEST(OnnxResizeExport, EveryFormImportsBack) {
+  struct Form {
+    int in_h, in_w;
+    std::vector<int> rows, cols;
+  };
+  const Form forms[] = {{3, 2, {0, 0, 1, 1, 2, 2}, {0, 0, 1, 1}},
+                        {3, 2, {2, 1, 0, 0}, {0, 1}},
+                        {3, 4, {0, 1, 2}, {0, 2}},
+                        {1, 1, {0, 0, 0}, {0, 0}}};
+  for (const Form& f : forms) {
+    FloatModel m;
+    m.graph.name = "resize";
+    m.graph.input = m.graph.add_tensor(f.in_h, f.in_w, 5);
+    const int mixed = m.graph.add_tensor(f.in_h, f.in_w, 6);
+    m.graph.add_op(OpKind::PointwiseConv2D, m.graph.input, mixed);
+    m.graph.output = m.graph.add_tensor(int(f.rows.size()), int(f.cols.size()), 6);
+    m.graph.add_op(OpKind::Resize, mixed, m.graph.output);
+    m.graph.ops.back().resize_rows = f.rows;
+    m.graph.ops.back().resize_cols = f.cols;
+    expect_float_and_qdq_round_trips(random_float_model(m.graph, 6), {"mix", "resize"});
   }
 }
 

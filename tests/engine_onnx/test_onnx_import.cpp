@@ -166,6 +166,45 @@ TEST(OnnxImport, RefusesWhatTheEngineCannotRun) {
   EXPECT_NE(msg.find("Softmax 'the_node'"), std::string::npos) << msg;
 }
 
+// Resize in mode nearest is one op whose index tables follow the coordinate transformation and the
+// rounding (hand-computed: asymmetric, rounded down, scales 2 and 1.5 on a 6x6 input); a Gather of rows
+// after it composes with it; other modes and resizing the channels are refused by name.
+TEST(OnnxImport, ResizeInModeNearestIsOneOpAndRefusesTheRest) {
+  auto resize = [](const std::vector<float>& scales, const std::string& mode, const std::string& transform,
+                   bool gather_after) {
+    OnnxBuilder b({1, 4, 6, 6});
+    auto& n = b.node("Resize", {"x", "", b.constant("scales", {4}, scales)}, "r", "the_node");
+    OnnxBuilder::text(n, "mode", mode);
+    OnnxBuilder::text(n, "coordinate_transformation_mode", transform);
+    OnnxBuilder::text(n, "nearest_mode", "floor");
+    if (!gather_after) return b.finish("r");
+    OnnxBuilder::integer(b.node("Gather", {"r", b.int64_constant("rows", {11, -1, 0})}, "y"), "axis", 2);
+    return b.finish("y");
+  };
+  const FloatModel m = import_onnx(resize({1, 1, 2, 1.5}, "nearest", "asymmetric", false));
+  ASSERT_EQ(m.graph.ops.size(), 1u);
+  const Op& op = m.graph.ops[0];
+  EXPECT_EQ(op.kind, OpKind::Resize);
+  EXPECT_EQ(op.resize_rows, (std::vector<int>{0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5}));
+  EXPECT_EQ(op.resize_cols, (std::vector<int>{0, 0, 1, 2, 2, 3, 4, 4, 5}));
+  const Tensor& out = m.graph.tensors[size_t(m.graph.output)];
+  EXPECT_EQ(out.h, 12);
+  EXPECT_EQ(out.w, 9);
+  EXPECT_EQ(out.c, 4);
+
+  const FloatModel gathered = import_onnx(resize({1, 1, 2, 1.5}, "nearest", "asymmetric", true));
+  ASSERT_EQ(gathered.graph.ops.size(), 1u);
+  EXPECT_EQ(gathered.graph.ops[0].resize_rows, (std::vector<int>{5, 5, 0}));
+  EXPECT_EQ(gathered.graph.ops[0].resize_cols, op.resize_cols);
+
+  std::string msg = input_error_message([&] { import_onnx(resize({1, 2, 1, 1}, "nearest", "asymmetric", false)); });
+  EXPECT_NE(msg.find("Resize 'the_node': resizes the channels"), std::string::npos) << msg;
+  msg = input_error_message([&] { import_onnx(resize({1, 1, 2, 2}, "linear", "asymmetric", false)); });
+  EXPECT_NE(msg.find("Resize 'the_node': mode 'linear'"), std::string::npos) << msg;
+  msg = input_error_message([&] { import_onnx(resize({1, 1, 2, 2}, "nearest", "tf_crop_and_resize", false)); });
+  EXPECT_NE(msg.find("tf_crop_and_resize"), std::string::npos) << msg;
+}
+
 // Windows beyond square ones keep their shape: non-square kernels and strides, dilation, groups (a
 // depthwise conv with a channel multiplier is a grouped conv), and non-square pooling.
 TEST(OnnxImport, NonSquareDilatedAndGroupedWindowsKeepTheirShape) {

@@ -36,7 +36,7 @@ const std::vector<std::string> kCasePrefixes = {
     "test_clip",  "test_add",         "test_flatten",  "test_batchnorm",         "test_quantizelinear",
     "test_dequantizelinear", "test_sigmoid", "test_hardsigmoid", "test_hardswish", "test_tanh",
     "test_leakyrelu",     "test_elu",         "test_prelu",    "test_mul",               "test_selu",
-    "test_softplus", "test_concat", "test_split", "test_slice", "test_gather"};
+    "test_softplus", "test_concat", "test_split", "test_slice", "test_gather", "test_resize", "test_upsample"};
 const std::vector<std::string> kSingleCases = {"test_relu", "test_qlinearconv"};
 const std::vector<std::string> kWholeFolders = {"pytorch-converted", "simple"};
 
@@ -61,6 +61,11 @@ const std::vector<std::string> kPassing = {
     "node/test_relu", "node/test_elu", "node/test_elu_default", "node/test_hardsigmoid", "node/test_hardsigmoid_default",
     "node/test_hardswish", "node/test_hardswish_expanded", "node/test_leakyrelu", "node/test_leakyrelu_default",
     "node/test_sigmoid", "node/test_tanh", "node/test_selu", "node/test_selu_default", "node/test_softplus",
+    "node/test_resize_downsample_scales_nearest", "node/test_resize_downsample_sizes_nearest",
+    "node/test_resize_downsample_sizes_nearest_tf_half_pixel_for_nn", "node/test_resize_upsample_scales_nearest",
+    "node/test_resize_upsample_sizes_nearest", "node/test_resize_upsample_sizes_nearest_ceil_half_pixel",
+    "node/test_resize_upsample_sizes_nearest_floor_align_corners",
+    "node/test_resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric", "node/test_upsample_nearest",
     // pytorch-converted and simple
     "pytorch-converted/test_AvgPool1d", "pytorch-converted/test_AvgPool1d_stride", "pytorch-converted/test_Conv1d",
     "pytorch-converted/test_Conv1d_dilated", "pytorch-converted/test_Conv1d_groups", "pytorch-converted/test_Conv1d_pad1",

@@ -44,6 +44,7 @@ const std::vector<TorchNetwork> kNetworks = {
     {"shufflenet_v2_x0_5", ""},
     {"ds_cnn", ""},
     {"conv_windows", ""},
+    {"upsample_fpn", ""},
 };
 
 std::vector<float> read_floats(const std::string& path) {

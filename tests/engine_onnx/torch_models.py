@@ -83,6 +83,29 @@ class ConvWindows(nn.Module):
         return torch.softmax(self.fc(torch.flatten(self.features(x), 1)), 1)
 
 
+class UpsampleFpn(nn.Module):
+    """A small feature pyramid, as detection and segmentation heads build one: coarse features resized by
+    nearest-neighbour interpolation to a finer map's size (12x15 from 6x8, a scale of 15/8 across) and by
+    a factor of 2, each concatenated with the finer features."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.c1 = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.BatchNorm2d(8), nn.ReLU())  # 24x30
+        self.c2 = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU())  # 12x15
+        self.c3 = nn.Sequential(nn.Conv2d(16, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU())  # 6x8
+        self.mix = nn.Sequential(nn.Conv2d(32, 16, 1), nn.BatchNorm2d(16), nn.ReLU())
+        self.head = nn.Sequential(nn.Conv2d(24, 16, 3, 1, 1), nn.BatchNorm2d(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        f1 = self.c1(x)
+        f2 = self.c2(f1)
+        up = nn.functional.interpolate(self.c3(f2), size=f2.shape[2:], mode="nearest")
+        m = self.mix(torch.cat([f2, up], 1))
+        up2 = nn.functional.interpolate(m, scale_factor=2.0, mode="nearest")
+        return self.fc(torch.flatten(self.head(torch.cat([f1, up2], 1)), 1))
+
+
 # name -> (constructor, NCHW input shape of one item)
 NETWORKS = {
     "mobilenet_v2_w035": (lambda: torchvision.models.mobilenet_v2(width_mult=0.35, num_classes=10), (3, 96, 96)),
@@ -92,6 +115,7 @@ NETWORKS = {
     "resnet8": (lambda: ResNet8(), (3, 32, 32)),
     "ds_cnn": (lambda: DSCNN(), (1, 49, 10)),
     "conv_windows": (lambda: ConvWindows(), (3, 24, 32)),
+    "upsample_fpn": (lambda: UpsampleFpn(), (3, 24, 30)),
 }
 
 

@@ -216,6 +216,16 @@ inline std::vector<int8_t> channel_map(const std::vector<int8_t>& a, int a_c, co
   return out;
 }
 
+// Nearest-neighbour resizing of an NHWC tensor: output pixel (y, x) is input pixel (rows[y], cols[x]).
+inline std::vector<int8_t> resize_nearest(const std::vector<int8_t>& in, int in_w, int c, const std::vector<int>& rows,
+                                          const std::vector<int>& cols) {
+  std::vector<int8_t> out;
+  for (const int y : rows)
+    for (const int x : cols)
+      for (int k = 0; k < c; ++k) out.push_back(in[(size_t(y) * size_t(in_w) + size_t(x)) * size_t(c) + size_t(k)]);
+  return out;
+}
+
 // TF-Lite's int8 Softmax (reference_ops::Softmax on gemmlowp's FixedPoint), written with a fixed-point
 // type that carries its integer bits, as gemmlowp does.
 template <int IntegerBits>

@@ -513,6 +513,41 @@ TEST(Kernels, ChannelMapMatchesReference) {
   EXPECT_EQ(tn_channel_map_s8(&no_second, x.data(), nullptr, y.data()), TN_ERROR_ARGUMENT);
 }
 
+// Nearest-neighbour resizing: upsampling by 2, a non-integer factor, downsampling, one axis only, one
+// channel and a row of many channels.
+TEST(Kernels, ResizeNearestMatchesReference) {
+  struct Case {
+    const char* what;
+    int in_h, in_w, c;
+    std::vector<int> rows, cols;
+  };
+  const Case cases[] = {
+      {"2x upsampling", 3, 4, 5, {0, 0, 1, 1, 2, 2}, {0, 0, 1, 1, 2, 2, 3, 3}},
+      {"3 -> 5 rows, 4 -> 7 columns", 3, 4, 3, {0, 0, 1, 1, 2}, {0, 0, 1, 1, 2, 2, 3}},
+      {"downsampling", 6, 6, 2, {1, 3, 5}, {0, 2, 4}},
+      {"columns only", 2, 3, 17, {0, 1}, {2, 1, 0, 0}},
+      {"one channel, one pixel to many", 1, 1, 1, {0, 0, 0}, {0, 0}},
+  };
+  std::mt19937 rng(23);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const auto x = random_bytes(rng, size_t(c.in_h) * size_t(c.in_w) * size_t(c.c));
+    const auto expected = ref::resize_nearest(x, c.in_w, c.c, c.rows, c.cols);
+    const std::vector<uint16_t> rows(c.rows.begin(), c.rows.end()), cols(c.cols.begin(), c.cols.end());
+    const tn_resize_params p{c.in_h, c.in_w, c.c, int32_t(rows.size()), int32_t(cols.size()), rows.data(), cols.data()};
+    std::vector<int8_t> out(expected.size(), 0);
+    ASSERT_EQ(tn_resize_nearest_s8(&p, x.data(), out.data()), TN_OK);
+    EXPECT_EQ(out, expected);
+  }
+  const std::vector<uint16_t> rows{0, 2}, cols{0, 1};
+  const std::vector<int8_t> x(8);
+  std::vector<int8_t> y(8);
+  const tn_resize_params row_out_of_range{2, 2, 2, 2, 2, rows.data(), cols.data()};
+  EXPECT_EQ(tn_resize_nearest_s8(&row_out_of_range, x.data(), y.data()), TN_ERROR_ARGUMENT);
+  const tn_resize_params column_out_of_range{2, 2, 2, 2, 2, cols.data(), rows.data()};
+  EXPECT_EQ(tn_resize_nearest_s8(&column_out_of_range, x.data(), y.data()), TN_ERROR_ARGUMENT);
+}
+
 TEST(Kernels, RequantizationMatchesTfLiteOnEdgeValues) {
   // Exact ties, negative values, the largest shifts and multipliers: a 1x1 conv with one input
   // channel and weight 1 passes the accumulator (bias + input) straight to the requantization.

@@ -14,7 +14,8 @@ namespace tinynas::engine {
 // ChannelMap: Concat, Split / Slice and channel shuffles: output channel j copies channel
 // channel_map[j] of the concatenation of input's and input2's channels (input2 optional), each pixel.
 // PRelu: x < 0 ? slope[c] x : x with one slope per channel (the op's weights).
-enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax, Mul, Unary, ChannelMap, PRelu };
+// Resize: nearest-neighbour resizing, output pixel (y, x) copies input pixel (resize_rows[y], resize_cols[x]).
+enum class OpKind { Conv2D, DepthwiseConv2D, PointwiseConv2D, Add, AvgPool2D, MaxPool2D, GlobalAvgPool, FullyConnected, Softmax, Mul, Unary, ChannelMap, PRelu, Resize };
 const char* to_string(OpKind kind);
 
 // The functions of OpKind::Unary, with the op's alpha and beta:
@@ -56,6 +57,8 @@ struct Op {
   float alpha = 0.0f, beta = 0.0f;
   // ChannelMap only: the source channel of every output channel.
   std::vector<int> channel_map;
+  // Resize only: the input row of every output row, the input column of every output column.
+  std::vector<int> resize_rows, resize_cols;
 
   int num_inputs() const { return input2 >= 0 ? 2 : 1; }
   // The input rows (columns) one window reaches: (kernel - 1) * dilation + 1.

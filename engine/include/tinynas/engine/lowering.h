@@ -11,7 +11,7 @@
 
 namespace tinynas::engine {
 
-enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup, Softmax, ChannelMap, PRelu };
+enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup, Softmax, ChannelMap, PRelu, Resize };
 // The C function of a kernel, e.g. "tn_pointwise_conv_s8".
 const char* kernel_function(KernelKind kind);
 
@@ -35,6 +35,7 @@ struct KernelCall {
   std::vector<int8_t> table2;  // ChannelMap: input2's requantization (empty: a copy)
   std::vector<uint16_t> channel_map;  // ChannelMap: the source of every output channel
   int in2_c = 0;                      // ChannelMap: input2's channels (0: none)
+  std::vector<uint16_t> resize_rows, resize_cols;  // Resize: the source of every output row / column
   int32_t diff_min = 0;       // Softmax (with output_requant: the input's beta multiplier and left shift)
   int64_t scratch_bytes = 0;  // the kernel's scratch function's figure
 };
