@@ -1,6 +1,7 @@
 // The adapter to the engine: a LibTorch StaticNet and its engine FloatModel compute the same function
-// (BN folded), the exported ONNX file runs in a third-party runtime (OpenCV DNN) to LibTorch's outputs,
-// and the shipped Fashion-MNIST network quantized to int8 keeps its predictions.
+// (BN folded), the exported ONNX file runs in a third-party runtime (OpenCV DNN) and through the engine's
+// own importer to LibTorch's outputs, and the shipped Fashion-MNIST network quantized to int8 keeps its
+// predictions.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -153,27 +154,35 @@ TEST(ToEngine, FilesAndExtractKeepTheNormalization) {
   EXPECT_TRUE(load_supernet(supernet_path).net->normalization.is_fixed());
 }
 
-TEST(ToEngine, ExportedOnnxRunsInOpenCvToLibTorchsOutputs) {
-  // The shipped supernet's largest subnet with its trained weights and BN statistics.
+// The ONNX file `tinynas export` writes for a subnet, read back as a user's model: OpenCV DNN and the
+// engine's importer both compute LibTorch's outputs, for the smallest and the largest subnet.
+TEST(ToEngine, ExportedOnnxRunsInOpenCvAndReimportsToLibTorchsOutputs) {
+  // The shipped supernet with its trained weights and BN statistics.
   auto f = load_supernet(std::string(TINYNAS_SOURCE_DIR) + "/supernet/pretrained/fashion-mnist/supernet.pt");
-  const search_space::ArchSpec arch = f.net->largest(40);
-  StaticNet net = f.net->extract(arch);
-  net->eval();
-  tinynas_test::TempDir dir;
-  const std::string path = (dir.path / "model.onnx").string();
-  engine::export_onnx_float(to_float_model(net), path);
-  cv::dnn::Net cv_net = cv::dnn::readNetFromONNX(path);
-  torch::manual_seed(5);
-  torch::NoGradGuard no_grad;
-  for (int trial = 0; trial < 3; ++trial) {
-    torch::Tensor x = (torch::rand({1, 1, arch.r, arch.r}) * 2 - 1).contiguous();
-    const torch::Tensor expected = net->forward(x).contiguous();
-    const int dims[] = {1, 1, arch.r, arch.r};
-    cv_net.setInput(cv::Mat(4, dims, CV_32F, x.data_ptr<float>()));
-    const cv::Mat y = cv_net.forward().clone();
-    ASSERT_EQ(int64_t(y.total()), expected.numel());
-    for (int64_t i = 0; i < expected.numel(); ++i)
-      EXPECT_NEAR(y.ptr<float>()[i], expected.data_ptr<float>()[i], 1e-4) << "trial " << trial << " output " << i;
+  for (const search_space::ArchSpec& arch : {f.net->smallest(24), f.net->largest(40)}) {
+    StaticNet net = f.net->extract(arch);
+    net->eval();
+    tinynas_test::TempDir dir;
+    const std::string path = (dir.path / "model.onnx").string();
+    engine::export_onnx_float(to_float_model(net), path);
+    cv::dnn::Net cv_net = cv::dnn::readNetFromONNX(path);
+    const engine::FloatModel imported = engine::import_onnx(path);
+    torch::manual_seed(5);
+    torch::NoGradGuard no_grad;
+    for (int trial = 0; trial < 3; ++trial) {
+      torch::Tensor x = (torch::rand({1, 1, arch.r, arch.r}) * 2 - 1).contiguous();
+      const torch::Tensor expected = net->forward(x).contiguous();
+      const int dims[] = {1, 1, arch.r, arch.r};
+      cv_net.setInput(cv::Mat(4, dims, CV_32F, x.data_ptr<float>()));
+      const cv::Mat y = cv_net.forward().clone();
+      const std::vector<float> reimported = engine::run_float(imported, to_nhwc(x));
+      ASSERT_EQ(int64_t(y.total()), expected.numel());
+      ASSERT_EQ(int64_t(reimported.size()), expected.numel());
+      for (int64_t i = 0; i < expected.numel(); ++i) {
+        EXPECT_NEAR(y.ptr<float>()[i], expected.data_ptr<float>()[i], 1e-4) << "r " << arch.r << " trial " << trial;
+        EXPECT_NEAR(reimported[size_t(i)], expected.data_ptr<float>()[i], 1e-4) << "r " << arch.r << " trial " << trial;
+      }
+    }
   }
 }
 
