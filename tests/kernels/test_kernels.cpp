@@ -407,6 +407,17 @@ TEST(Kernels, PoolingMatchesReference) {
   }
 }
 
+// Runs a kernel that may write over its input both ways; each must give `expected`.
+template <typename Run>
+void expect_out_of_place_and_in_place(const std::vector<int8_t>& input, const std::vector<int8_t>& expected, Run run) {
+  std::vector<int8_t> out(input.size(), 0);
+  ASSERT_EQ(run(input.data(), out.data()), TN_OK);
+  EXPECT_EQ(out, expected);
+  std::vector<int8_t> in_place = input;
+  ASSERT_EQ(run(in_place.data(), in_place.data()), TN_OK);
+  EXPECT_EQ(in_place, expected);
+}
+
 // TF-Lite's int8 softmax: bit for bit against the reference, and within one output step (1/256) of
 // the float softmax, for input scales from 1/1000 to 1 and rows of 1 to 4095 values.
 TEST(Kernels, SoftmaxMatchesTfLiteReferenceAndFloatWithinOneStep) {
@@ -425,12 +436,7 @@ TEST(Kernels, SoftmaxMatchesTfLiteReferenceAndFloatWithinOneStep) {
       if (row_size > 2) input[1] = input[2];  // ties for the maximum
       const auto expected = ref::softmax(input, row_size, {multiplier, left_shift, diff_min});
       const tn_softmax_params p{rows, row_size, multiplier, left_shift, diff_min};
-      std::vector<int8_t> out(input.size(), 0);
-      ASSERT_EQ(tn_softmax_s8(&p, input.data(), out.data()), TN_OK);
-      EXPECT_EQ(out, expected);
-      std::vector<int8_t> in_place = input;
-      ASSERT_EQ(tn_softmax_s8(&p, in_place.data(), in_place.data()), TN_OK);
-      EXPECT_EQ(in_place, expected);
+      expect_out_of_place_and_in_place(input, expected, [&](const int8_t* x, int8_t* y) { return tn_softmax_s8(&p, x, y); });
       double worst = 0.0;
       for (int r = 0; r < rows; ++r) {
         const int8_t* x = &input[size_t(r) * size_t(row_size)];
@@ -439,7 +445,7 @@ TEST(Kernels, SoftmaxMatchesTfLiteReferenceAndFloatWithinOneStep) {
         for (int i = 0; i < row_size; ++i) sum += std::exp(input_scale * (x[i] - max));
         for (int i = 0; i < row_size; ++i) {
           const double probability = std::exp(input_scale * (x[i] - max)) / sum;
-          const double got = (out[size_t(r) * size_t(row_size) + size_t(i)] + 128) / 256.0;
+          const double got = (expected[size_t(r) * size_t(row_size) + size_t(i)] + 128) / 256.0;
           worst = std::max(worst, std::abs(got - probability));
         }
       }
@@ -460,12 +466,7 @@ TEST(Kernels, PreluMatchesReferenceAndRunsInPlace) {
       const auto expected = ref::prelu(input, slopes, r);
       const tn_prelu_params p{pixels,  channels, slopes.data(), r.input_offset, r.positive_multiplier, r.positive_shift,
                               r.negative_multiplier, r.negative_shift, r.output_offset, r.act_min, r.act_max};
-      std::vector<int8_t> out(input.size(), 0);
-      ASSERT_EQ(tn_prelu_s8(&p, input.data(), out.data()), TN_OK);
-      EXPECT_EQ(out, expected);
-      std::vector<int8_t> in_place = input;
-      ASSERT_EQ(tn_prelu_s8(&p, in_place.data(), in_place.data()), TN_OK);
-      EXPECT_EQ(in_place, expected);
+      expect_out_of_place_and_in_place(input, expected, [&](const int8_t* x, int8_t* y) { return tn_prelu_s8(&p, x, y); });
     }
 }
 
