@@ -69,6 +69,38 @@ double parse_duration_ms(const std::string& text, const std::string& what) {
   return ms;
 }
 
+double parse_energy_uj(const std::string& text, const std::string& what) {
+  const auto fail = [&]() {
+    return InputError(what + ": '" + text + "' is not an energy; use J, mJ or uJ, e.g. 2mJ, 500uJ, 0.002J");
+  };
+  // strtod, not stod: it takes no locale-dependent exception path and stops before the unit.
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  const double value = std::strtod(begin, &end);
+  if (end == begin) throw fail();
+  std::string unit;
+  for (const char* c = end; *c; ++c)
+    if (!std::isspace(static_cast<unsigned char>(*c))) unit += *c;
+  if (unit.empty() || (unit.back() != 'J' && unit.back() != 'j')) throw fail();
+  const std::string prefix = unit.substr(0, unit.size() - 1);
+  double scale = 0;
+  if (prefix.empty()) scale = 1e6;
+  else if (prefix == "m") scale = 1e3;
+  else if (prefix == "u" || prefix == "\u00b5" || prefix == "\u03bc") scale = 1;  // micro sign or Greek mu
+  else throw fail();
+  const double microjoules = value * scale;
+  if (!(microjoules > 0) || !std::isfinite(microjoules)) throw InputError(what + ": '" + text + "' must be a positive energy");
+  return microjoules;
+}
+
+std::string format_energy_uj(double microjoules) {
+  char buf[64];
+  if (microjoules < 1e3) std::snprintf(buf, sizeof buf, "%.1f uJ", microjoules);
+  else if (microjoules < 1e6) std::snprintf(buf, sizeof buf, "%.3f mJ", microjoules / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.3f J", microjoules / 1e6);
+  return buf;
+}
+
 std::string format_size(int64_t bytes) {
   char buf[64];
   if (bytes < 1024) std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));

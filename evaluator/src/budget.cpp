@@ -16,6 +16,7 @@ std::string Budget::describe() const {
     s << "latency " << latency_ms << " ms";
     parts.push_back(s.str());
   }
+  if (energy_uj > 0) parts.push_back("energy " + core::format_energy_uj(energy_uj));
   if (parts.empty()) return "no limits";
   std::string out = parts[0];
   for (size_t i = 1; i < parts.size(); ++i) out += ", " + parts[i];

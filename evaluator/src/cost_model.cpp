@@ -5,6 +5,14 @@
 
 namespace tinynas::evaluator {
 
+TimeCosts time_costs(const LatencyModel& latency, const engine::McuProfile& mcu, const engine::Graph& g) {
+  TimeCosts t;
+  if (latency.kinds.empty()) return t;
+  t.latency_ms = latency.predict(g) / (mcu.clock_hz > 0 ? mcu.clock_hz : latency.clock_hz) * 1000.0;
+  t.energy_uj = mcu.energy_uj(t.latency_ms / 1000.0);
+  return t;
+}
+
 CostModel::CostModel(search_space::SearchSpace space, engine::McuProfile mcu, LatencyModel latency)
     : space_(std::move(space)), mcu_(std::move(mcu)), latency_(std::move(latency)) {}
 
@@ -12,9 +20,9 @@ CandidateCosts CostModel::of_graph(const engine::Graph& g) const {
   CandidateCosts c;
   c.sram_bytes = engine::peak_sram_bytes(g);
   c.flash_bytes = engine::estimate_flash(g, mcu_.runtime_code_bytes).total();
-  if (!latency_.kinds.empty()) {
-    c.latency_ms = latency_.predict(g) / (mcu_.clock_hz > 0 ? mcu_.clock_hz : latency_.clock_hz) * 1000.0;
-  }
+  const TimeCosts t = time_costs(latency_, mcu_, g);
+  c.latency_ms = t.latency_ms;
+  c.energy_uj = t.energy_uj;
   return c;
 }
 

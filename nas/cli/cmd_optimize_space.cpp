@@ -18,8 +18,8 @@ namespace tinynas::cli {
 
 namespace {
 struct Options {
-  std::optional<std::string> sram, flash;  // not given: the MCU's limits
-  std::string mcu, config, out = "runs/optimize-space";
+  LimitFlags limits;
+  std::string mcu, config, latency_model, out = "runs/optimize-space";
   int samples = 0;
   double min_fit = -1;
   int64_t seed = -1;
@@ -33,10 +33,12 @@ Runner add_optimize_space(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "optimize-space",
       "Stage 1: sample subnets of every (w, r) space in the config's grid, keep those the memory planner fits "
-      "into --sram and whose Flash fits --flash, and rank the spaces by the mean MACs of the fitting subnets.");
-  cmd->add_option("--sram", o->sram, std::string("SRAM budget for the activation arena; ") + kSizeHelp +
-                                         " (default: the MCU profile's)");
-  cmd->add_option("--flash", o->flash, std::string("Flash budget; ") + kSizeHelp + " (default: the MCU profile's)");
+      "into --sram and whose Flash fits --flash (and that meet --latency and --energy), and rank the spaces by the "
+      "mean MACs of the fitting subnets.");
+  add_limit_flags(cmd, o->limits, true);
+  cmd->add_option("--latency-model", o->latency_model,
+                  "latency model file for --latency / --energy (default: the shipped configs/calibration/<the MCU's "
+                  "latency_model>.yaml)");
   cmd->add_option("--mcu", o->mcu, "MCU profile: a name in configs/mcu/ or a YAML path (default: the config's)");
   cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
   cmd->add_option("--samples", o->samples, "subnets sampled per space (default: the config's, 1000)")
@@ -52,15 +54,15 @@ Runner add_optimize_space(CLI::App& app) {
 
   return [o]() {
     const nas::Experiment x = load_experiment_flag(o->config, o->mcu);
-    nas::SpaceOptimizerOptions opt = nas::stage1_options(x, x.space, memory_budget_flags(o->sram, o->flash, x.mcu));
+    nas::SpaceOptimizerOptions opt = nas::stage1_options(x, x.space, budget_flags(o->limits, x), o->latency_model);
     if (o->samples > 0) opt.stage1.samples = o->samples;
     if (o->seed >= 0) opt.stage1.seed = uint64_t(o->seed);
     opt.inplace = !o->layerwise;
     if (o->min_fit >= 0) opt.stage1.min_fit_fraction = o->min_fit;
     const size_t grid = (opt.stage1.widths.empty() ? opt.space.width_choices.size() : opt.stage1.widths.size()) *
                         (opt.stage1.resolutions.empty() ? opt.space.resolution_choices.size() : opt.stage1.resolutions.size());
-    spdlog::info("stage 1: {} spaces x {} subnets, SRAM {} Flash {} ({}), seed {}", grid, opt.stage1.samples,
-                 core::format_size(opt.budget.sram_bytes), core::format_size(opt.budget.flash_bytes), x.mcu.name, opt.stage1.seed);
+    spdlog::info("stage 1: {} spaces x {} subnets, {} ({}), seed {}", grid, opt.stage1.samples, opt.budget.describe(),
+                 x.mcu.name, opt.stage1.seed);
     core::ProgressBar progress("stage 1", int64_t(grid) * opt.stage1.samples, "subnets");
     opt.on_progress = [&](int64_t n) { progress.advance(n); };
     const nas::SpaceOptimizerResult result = nas::run_stage1(opt, x, o->out);

@@ -1,4 +1,4 @@
-// tinynas search: the most accurate subnet of the trained supernet under --sram, --flash and --latency,
+// tinynas search: the most accurate subnet of the trained supernet under --sram, --flash, --latency and --energy,
 // deployed as firmware, with a report (nas/search.h).
 #include <iostream>
 
@@ -11,7 +11,7 @@ namespace tinynas::cli {
 namespace {
 
 struct Options {
-  std::optional<std::string> sram, flash, latency;  // not given: the MCU's limits, no latency limit
+  LimitFlags limits;
   std::string mcu, config, supernet, predictor, latency_model, out = "runs/search", objective = "accuracy";
   int64_t seed = 0;
   int population = 0, parents = 0, mutations = -1, crossovers = -1, generations = -1, top_k = 5;
@@ -24,8 +24,7 @@ nas::SearchRequest request(const Options& o) {
   nas::SearchRequest q;
   q.experiment = load_experiment_flag(o.config, o.mcu);
   const nas::Experiment& x = q.experiment;
-  q.budget = memory_budget_flags(o.sram, o.flash, x.mcu);
-  if (o.latency) q.budget.latency_ms = core::parse_duration_ms(*o.latency, "--latency");
+  q.budget = budget_flags(o.limits, x);
   nas::EvolutionOptions& evo = q.evolution;
   evo.objective = nas::parse_search_objective(o.objective);
   evo.seed = uint64_t(o.seed);
@@ -54,12 +53,10 @@ Runner add_search(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "search",
-      "Find the most accurate subnet of the trained supernet that meets --sram, --flash (and --latency) on the MCU: "
+      "Find the most accurate subnet of the trained supernet that meets --sram, --flash (and --latency, --energy) on the MCU: "
       "stage 1, evolution with the accuracy predictor and the engine's cost model, the best candidates and the "
       "scaled MobileNetV2 / ProxylessNAS baselines re-measured, the winner exported as firmware, a report.");
-  cmd->add_option("--sram", o->sram, std::string("SRAM limit (arena + stack); ") + kSizeHelp + " (default: the MCU's)");
-  cmd->add_option("--flash", o->flash, std::string("Flash limit; ") + kSizeHelp + " (default: the MCU's)");
-  cmd->add_option("--latency", o->latency, "latency limit on the MCU, e.g. 200ms or 0.5s (default: none)");
+  add_limit_flags(cmd, o->limits, true);
   cmd->add_option("--mcu", o->mcu, "MCU profile: a name in configs/mcu/ or a YAML path (default: the config's)");
   cmd->add_option("--config", o->config, "experiment YAML (default: configs/experiments/fashion-mnist.yaml)");
   cmd->add_option("--supernet", o->supernet, "supernet file (default: the experiment's supernet.checkpoint)");
@@ -99,7 +96,7 @@ Runner add_search(CLI::App& app) {
     std::cout << "searched: " << to_json(winner.candidate.arch) << "\n  holdout top-1 " << winner.holdout_top1
               << " %, SRAM " << core::format_size(winner.candidate.costs.sram_bytes) << ", Flash "
               << core::format_size(winner.candidate.costs.flash_bytes) << ", latency " << winner.candidate.costs.latency_ms
-              << " ms\n";
+              << " ms, energy " << core::format_energy_uj(winner.candidate.costs.energy_uj) << "\n";
     for (size_t i = 1; i < r.report.networks.size(); ++i)
       std::cout << r.report.networks[i].name << ": holdout top-1 " << r.report.networks[i].holdout_top1 << " %, SRAM "
                 << core::format_size(r.report.networks[i].candidate.costs.sram_bytes) << "\n";

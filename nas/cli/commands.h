@@ -32,10 +32,15 @@ GlobalOptions& global_options();
 
 // The experiment --config names (the embedded default when empty), with --mcu's profile when given.
 nas::Experiment load_experiment_flag(const std::string& config, const std::string& mcu = "");
-// The SRAM and Flash limits --sram and --flash give; the MCU's own where a flag is not given (given
-// empty, it is an error like any other malformed size).
-evaluator::Budget memory_budget_flags(const std::optional<std::string>& sram, const std::optional<std::string>& flash,
-                                      const engine::McuProfile& mcu);
+// The limits of a search or of stage 1, as typed.
+struct LimitFlags {
+  std::optional<std::string> sram, flash, latency, energy;
+};
+// Adds --sram and --flash, and with `time_limits` --latency and --energy.
+void add_limit_flags(CLI::App* cmd, LimitFlags& flags, bool time_limits);
+// The budget: each flag given, else the config's `constraints:`, else the MCU's SRAM and Flash and no
+// latency or energy limit. A malformed value (an empty one included) is an InputError naming the flag.
+evaluator::Budget budget_flags(const LimitFlags& flags, const nas::Experiment& x);
 
 // Size options ("320K", "1M", ...) are parsed by the command with core::parse_size, for one error style.
 constexpr const char* kSizeHelp = "bytes, or a number with K, M or G (K = 1024): 320K, 320KB, 320KiB, 1M, 1.5MB";

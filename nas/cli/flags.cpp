@@ -10,11 +10,27 @@ nas::Experiment load_experiment_flag(const std::string& config, const std::strin
   return x;
 }
 
-evaluator::Budget memory_budget_flags(const std::optional<std::string>& sram, const std::optional<std::string>& flash,
-                                      const engine::McuProfile& mcu) {
-  evaluator::Budget b;
-  b.sram_bytes = sram ? core::parse_size(*sram, "--sram") : mcu.sram_bytes;
-  b.flash_bytes = flash ? core::parse_size(*flash, "--flash") : mcu.flash_bytes;
+void add_limit_flags(CLI::App* cmd, LimitFlags& flags, bool time_limits) {
+  cmd->add_option("--sram", flags.sram, std::string("SRAM limit (arena + stack); ") + kSizeHelp +
+                                            " (default: the config's constraints.sram, else the MCU's)");
+  cmd->add_option("--flash", flags.flash, std::string("Flash limit; ") + kSizeHelp +
+                                              " (default: the config's constraints.flash, else the MCU's)");
+  if (!time_limits) return;
+  cmd->add_option("--latency", flags.latency,
+                  "latency limit on the MCU, e.g. 200ms or 0.5s (default: the config's constraints.latency, else none)");
+  cmd->add_option("--energy", flags.energy,
+                  "energy limit per inference on the MCU, in J, mJ or uJ, e.g. 2mJ (default: the config's "
+                  "constraints.energy, else none; needs the MCU profile's power figures)");
+}
+
+evaluator::Budget budget_flags(const LimitFlags& flags, const nas::Experiment& x) {
+  evaluator::Budget b = x.constraints;
+  if (flags.sram) b.sram_bytes = core::parse_size(*flags.sram, "--sram");
+  else if (b.sram_bytes <= 0) b.sram_bytes = x.mcu.sram_bytes;
+  if (flags.flash) b.flash_bytes = core::parse_size(*flags.flash, "--flash");
+  else if (b.flash_bytes <= 0) b.flash_bytes = x.mcu.flash_bytes;
+  if (flags.latency) b.latency_ms = core::parse_duration_ms(*flags.latency, "--latency");
+  if (flags.energy) b.energy_uj = core::parse_energy_uj(*flags.energy, "--energy");
   return b;
 }
 

@@ -233,7 +233,8 @@ engine::McuProfile load_mcu(const std::string& name_or_path) {
   }
   const YAML::Node n = load_yaml(path);
   check_keys(n, path,
-             {"name", "core", "qemu_machine", "sram", "flash", "runtime_code", "clock_mhz", "latency_model", "description"});
+             {"name", "core", "qemu_machine", "sram", "flash", "runtime_code", "clock_mhz", "latency_model", "power",
+              "description"});
   for (const char* key : {"name", "core", "sram", "flash", "runtime_code", "clock_mhz"})
     if (!n[key]) throw core::InputError(path + ": '" + key + "' is missing");
   engine::McuProfile m;
@@ -246,12 +247,39 @@ engine::McuProfile load_mcu(const std::string& name_or_path) {
   m.clock_hz = get<double>(n, "clock_mhz", path) * 1e6;
   if (!(m.clock_hz > 0)) throw core::InputError(path + ": clock_mhz must be positive");
   m.latency_model = n["latency_model"] ? get<std::string>(n, "latency_model", path) : m.name;
+  if (const YAML::Node p = n["power"]) {
+    const std::string at = path + ": power";
+    check_keys(mapping(p, at), at, {"supply_voltage", "run_current_ma", "source"});
+    for (const char* key : {"supply_voltage", "run_current_ma", "source"})
+      if (!p[key]) throw core::InputError(at + ": '" + key + "' is missing");
+    m.supply_voltage = get<double>(p, "supply_voltage", at);
+    m.run_current_ma = get<double>(p, "run_current_ma", at);
+    m.power_source = get<std::string>(p, "source", at);
+    if (!(m.supply_voltage > 0 && m.supply_voltage < 10)) throw core::InputError(at + ": supply_voltage must lie in (0, 10) V");
+    if (!(m.run_current_ma > 0 && m.run_current_ma < 10000)) throw core::InputError(at + ": run_current_ma must lie in (0, 10000) mA");
+  }
   return m;
 }
 
+namespace {
+
+evaluator::Budget load_constraints(const YAML::Node& n, const std::string& path) {
+  evaluator::Budget b;
+  if (!n) return b;
+  const std::string at = path + ": constraints";
+  check_keys(mapping(n, at), at, {"sram", "flash", "latency", "energy"});
+  if (n["sram"]) b.sram_bytes = get_size(n, "sram", at);
+  if (n["flash"]) b.flash_bytes = get_size(n, "flash", at);
+  if (n["latency"]) b.latency_ms = core::parse_duration_ms(get<std::string>(n, "latency", at), at + ": latency");
+  if (n["energy"]) b.energy_uj = core::parse_energy_uj(get<std::string>(n, "energy", at), at + ": energy");
+  return b;
+}
+
+}  // namespace
+
 Experiment load_experiment(const std::string& path) {
   const YAML::Node n = load_yaml(path);
-  check_keys(n, path, {"name", "description", "space", "mcu", "stage1", "data", "supernet", "train"});
+  check_keys(n, path, {"name", "description", "space", "mcu", "constraints", "stage1", "data", "supernet", "train"});
   Experiment x;
   x.path = path;
   x.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
@@ -259,6 +287,7 @@ Experiment load_experiment(const std::string& path) {
   x.space_path = resolve(path, get<std::string>(n, "space", path));
   x.space = search_space::load_space(x.space_path);
   x.mcu = load_mcu(n["mcu"] ? get<std::string>(n, "mcu", path) : "stm32f746");
+  x.constraints = load_constraints(n["constraints"], path);
   if (const YAML::Node s1 = n["stage1"]) {
     const std::string at = path + ": stage1";
     if (!s1.IsMap()) throw core::InputError(at + ": must be a mapping");

@@ -120,6 +120,7 @@ json candidate_to_json(const Candidate& c) {
               {"sram_bytes", c.costs.sram_bytes},
               {"flash_bytes", c.costs.flash_bytes},
               {"latency_ms", c.costs.latency_ms},
+              {"energy_uj", c.costs.energy_uj},
               {"accuracy", c.accuracy}};
 }
 
@@ -130,6 +131,7 @@ Candidate candidate_from_json(const json& j) {
   c.costs.sram_bytes = j.at("sram_bytes").get<int64_t>();
   c.costs.flash_bytes = j.at("flash_bytes").get<int64_t>();
   c.costs.latency_ms = j.at("latency_ms").get<double>();
+  c.costs.energy_uj = j.value("energy_uj", 0.0);  // absent from checkpoints written before energy was counted
   c.accuracy = j.at("accuracy").get<double>();
   return c;
 }
@@ -167,7 +169,8 @@ json settings_json(const search_space::SearchSpace& space, const evaluator::Budg
               {"objective", to_string(o.objective)},
               {"sram_bytes", c.sram_bytes},
               {"flash_bytes", c.flash_bytes},
-              {"latency_ms", c.latency_ms}};
+              {"latency_ms", c.latency_ms},
+              {"energy_uj", c.energy_uj}};
 }
 
 void validate_options(const search_space::SearchSpace& space, const EvolutionOptions& o) {

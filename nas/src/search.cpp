@@ -29,12 +29,35 @@ namespace tinynas::nas {
 
 namespace fs = std::filesystem;
 
-SpaceOptimizerOptions stage1_options(const Experiment& x, const search_space::SearchSpace& space, const evaluator::Budget& budget) {
+LatencyChoice choose_latency_model(const engine::McuProfile& mcu, const std::string& latency_model_path,
+                                   const evaluator::Budget& budget) {
+  LatencyChoice c;
+  c.path = latency_model_path.empty() ? shipped_latency_model(mcu) : latency_model_path;
+  if (!latency_model_path.empty() && !fs::exists(c.path))
+    throw core::InputError("--latency-model " + c.path + ": no such file");
+  const std::string limit = budget.latency_ms > 0 ? "--latency" : "--energy";
+  if (budget.energy_uj > 0 && !mcu.has_power())
+    throw core::InputError("--energy needs the run-mode supply of " + mcu.name +
+                           ": its profile has no `power:` (supply_voltage, run_current_ma, source)");
+  c.found = fs::exists(c.path);
+  if (c.found) c.model = evaluator::load_latency_model(c.path);
+  else if (budget.limits_time())
+    throw core::InputError(limit + " needs a latency model of " + mcu.name + " (" + c.path + "): run `tinynas calibrate --mcu " +
+                           mcu.latency_model + "` and pass --latency-model");
+  return c;
+}
+
+SpaceOptimizerOptions stage1_options(const Experiment& x, const search_space::SearchSpace& space, const evaluator::Budget& budget,
+                                     const std::string& latency_model_path) {
   SpaceOptimizerOptions s1;
   s1.space = space;
   s1.stage1 = x.stage1;
   s1.budget = budget;
   s1.runtime_code_bytes = x.mcu.runtime_code_bytes;
+  if (budget.limits_time()) {
+    const evaluator::LatencyModel latency = choose_latency_model(x.mcu, latency_model_path, budget).model;
+    s1.time_costs = [latency, mcu = x.mcu](const engine::Graph& g) { return evaluator::time_costs(latency, mcu, g); };
+  }
   return s1;
 }
 
@@ -58,7 +81,7 @@ std::string train_for_search(const SearchRequest& q) {
   double w = x.supernet.width;
   std::vector<int> resolutions = x.supernet.resolutions;
   if (!x.supernet.width_given) {
-    const SpaceOptimizerResult stage1 = optimize_space(stage1_options(x, x.space, q.budget));
+    const SpaceOptimizerResult stage1 = optimize_space(stage1_options(x, x.space, q.budget, q.latency_model));
     if (!stage1.any_fits()) throw core::InputError("no space of the stage-1 grid has a subnet that meets " + q.budget.describe());
     w = stage1.best().w;
     resolutions = resolutions_around(x.space.resolution_choices, stage1.best().r);
@@ -70,6 +93,7 @@ std::string train_for_search(const SearchRequest& q) {
     const int r_min = *std::min_element(resolutions.begin(), resolutions.end());
     evaluator::Budget memory = q.budget;
     memory.latency_ms = 0;
+    memory.energy_uj = 0;
     const evaluator::CandidateCosts smallest = evaluator::CostModel(x.space, x.mcu, evaluator::LatencyModel{})(x.space.smallest(w, r_min));
     if (!memory.admits(smallest))
       throw core::InputError("no subnet of the configured supernet (w " + std::to_string(w) + ") meets " +
@@ -103,9 +127,7 @@ namespace {
 struct Scoring {
   std::optional<evaluator::AccuracyPredictor> predictor;
   std::string predictor_path = "none";
-  std::string latency_path;
-  bool has_latency_model = false;
-  evaluator::LatencyModel latency;
+  LatencyChoice latency;
 };
 
 Scoring load_scoring(const SearchRequest& q, const supernet::SupernetFile& f) {
@@ -118,16 +140,8 @@ Scoring load_scoring(const SearchRequest& q, const supernet::SupernetFile& f) {
     s.predictor = evaluator::AccuracyPredictor::load(predictor_path, f.net->space);
     s.predictor_path = predictor_path;
   }
-  const engine::McuProfile& mcu = q.experiment.mcu;
-  s.latency_path = q.latency_model.empty() ? shipped_latency_model(mcu) : q.latency_model;
-  if (!q.latency_model.empty() && !fs::exists(s.latency_path))
-    throw core::InputError("--latency-model " + s.latency_path + ": no such file");
-  s.has_latency_model = fs::exists(s.latency_path);
-  if (s.has_latency_model) s.latency = evaluator::load_latency_model(s.latency_path);
-  else if (q.budget.latency_ms > 0)
-    throw core::InputError("--latency needs a latency model of " + mcu.name + " (" + s.latency_path +
-                           "): run `tinynas calibrate --mcu " + mcu.latency_model + "` and pass --latency-model");
-  else spdlog::warn("no latency model at {}: latencies are reported as 0", s.latency_path);
+  s.latency = choose_latency_model(q.experiment.mcu, q.latency_model, q.budget);
+  if (!s.latency.found) spdlog::warn("no latency model at {}: latencies are reported as 0", s.latency.path);
   return s;
 }
 
@@ -165,6 +179,8 @@ std::vector<std::string> binding_notes(const evaluator::CandidateCosts& largest,
   if (budget.latency_ms > 0 && largest.latency_ms <= budget.latency_ms)
     notes.push_back("the latency limit does not bind: the largest subnet takes " + std::to_string(largest.latency_ms) +
                     " ms");
+  if (budget.energy_uj > 0 && largest.energy_uj <= budget.energy_uj)
+    notes.push_back("the energy limit does not bind: the largest subnet takes " + core::format_energy_uj(largest.energy_uj));
   return notes;
 }
 
@@ -190,10 +206,10 @@ std::optional<ExportResult> export_winner(const SearchRequest& q, const std::str
   line = "`firmware/` (report in `firmware/report.md`): " +
          std::string(d.run ? "built and run on the emulated core, outputs bit-identical to the host"
                            : d.built ? "built (no QEMU here)" : "written, not built (no arm-none-eabi-gcc)") + ".";
-  if (d.run && !scoring.latency.kinds.empty()) {
+  if (d.run && !scoring.latency.model.kinds.empty()) {
     // The winner's instructions on the emulated core, against the latency model's prediction.
     const double count = double(d.run->instructions);
-    const double predicted = scoring.latency.predict(winner_graph);
+    const double predicted = scoring.latency.model.predict(winner_graph);
     line += " Instructions of one inference on the emulated core: " + std::to_string(d.run->instructions) +
             "; the latency model predicted " + std::to_string(int64_t(predicted)) + " (" + (predicted >= count ? "+" : "") +
             std::to_string(100.0 * (predicted - count) / count).substr(0, 5) + " %).";
@@ -236,7 +252,7 @@ void check_smallest_fits(const supernet::SupernetFile& f, const evaluator::CostM
     throw core::InputError("no subnet of the supernet meets " + budget.describe() + ": the smallest (r " +
                            std::to_string(r_min) + ") needs SRAM " + core::format_size(smallest.sram_bytes) + ", Flash " +
                            core::format_size(smallest.flash_bytes) + ", latency " + std::to_string(smallest.latency_ms) +
-                           " ms");
+                           " ms, energy " + core::format_energy_uj(smallest.energy_uj));
 }
 
 // The top-k of the final population and the baselines, measured with the supernet (at once, split
@@ -291,7 +307,7 @@ SearchResult search(SearchRequest q) {
   trained.width_choices = {w};
   trained.resolution_choices = f.resolutions;
   const Scoring scoring = load_scoring(q, f);
-  const evaluator::CostModel costs(space, x.mcu, scoring.latency);
+  const evaluator::CostModel costs(space, x.mcu, scoring.latency.model);
   check_smallest_fits(f, costs, q.budget);
   // Under MPI every rank runs these same steps; the subnet measurements are split between the ranks
   // and rank 0 alone writes files.
@@ -302,7 +318,7 @@ SearchResult search(SearchRequest q) {
   if (cluster.size() > 1) spdlog::info("search on {} MPI ranks: measurements split between them", cluster.size());
   core::create_output_dir(q.out);
   // Stage 1 over the supernet's (w, r) spaces: the FLOPs CDF of what fits, for the report.
-  SpaceOptimizerOptions s1 = stage1_options(x, space, q.budget);
+  SpaceOptimizerOptions s1 = stage1_options(x, space, q.budget, q.latency_model);
   s1.stage1.widths = {w};
   s1.stage1.resolutions = f.resolutions;
   out.stage1 = optimize_space(s1);
@@ -340,9 +356,12 @@ SearchResult search(SearchRequest q) {
   SearchReport& report = out.report;
   report.experiment = x.name;
   report.mcu = x.mcu.name;
+  if (x.mcu.has_power())
+    report.power = fmt::format("{} V x {} mA in run mode at {} MHz ({})", x.mcu.supply_voltage, x.mcu.run_current_ma,
+                               x.mcu.clock_hz / 1e6, x.mcu.power_source);
   report.supernet = f.path;
   report.predictor = scoring.predictor ? scoring.predictor_path : "none (every candidate measured)";
-  report.latency_model = scoring.has_latency_model ? scoring.latency_path : "none";
+  report.latency_model = scoring.latency.found ? scoring.latency.path : "none";
   report.limits = q.budget;
   report.evolution = result;
   try {

@@ -24,6 +24,8 @@ std::string fmt(const char* f, double v) {
 }
 
 std::string percent(double v) { return v < 0 ? "–" : fmt("%.2f %%", v); }
+// 0 when the MCU profile has no power figures or there is no latency model.
+std::string energy(double microjoules) { return microjoules > 0 ? core::format_energy_uj(microjoules) : "–"; }
 
 void write_pareto_plot(const fs::path& dir, const SearchReport& r) {
   std::ostringstream dat, gp;
@@ -68,6 +70,7 @@ json network_json(const ReportedNetwork& n) {
               {"sram_bytes", n.candidate.costs.sram_bytes},
               {"flash_bytes", n.candidate.costs.flash_bytes},
               {"latency_ms", n.candidate.costs.latency_ms},
+              {"energy_uj", n.candidate.costs.energy_uj},
               {"macs", n.macs},
               {"predicted_top1", n.predicted},
               {"holdout_top1", n.holdout_top1}};
@@ -85,27 +88,31 @@ void write_search_report(const std::string& out_dir, const SearchReport& r) {
   md << "# tinynas search: " << r.experiment << " on " << r.mcu << "\n\n";
   md << "Limits: " << r.limits.describe() << ". Supernet `" << r.supernet << "`; accuracy predictor `" << r.predictor
      << "`; latency model `" << r.latency_model << "`.\n\n";
+  if (!r.power.empty()) md << "Energy per inference = latency x " << r.power << ".\n\n";
   for (const auto& n : r.notes) md << "- " << n << "\n";
   if (!r.notes.empty()) md << "\n";
   md << "## Searched network vs baselines\n\n"
      << "Every network is a subnet of the same supernet, measured the same way: BN statistics re-estimated on "
         "the fixed training subset, top-1 on the holdout split (not the test split). SRAM is the engine planner's "
-        "arena plus the 1 KB stack bound, Flash the engine's size model, latency the calibrated model.\n\n"
-     << "| network | r | MACs | SRAM | Flash | latency | predicted top-1 | holdout top-1 |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+        "arena plus the 1 KB stack bound, Flash the engine's size model, latency the calibrated model, energy that "
+        "latency at the MCU's run-mode supply power.\n\n"
+     << "| network | r | MACs | SRAM | Flash | latency | energy | predicted top-1 | holdout top-1 |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& n : r.networks)
     md << "| " << n.name << " | " << n.candidate.arch.r << " | " << fmt("%.2f M", double(n.macs) / 1e6) << " | "
        << core::format_size(n.candidate.costs.sram_bytes) << " | " << core::format_size(n.candidate.costs.flash_bytes) << " | "
-       << fmt("%.1f ms", n.candidate.costs.latency_ms) << " | " << percent(n.predicted) << " | "
+       << fmt("%.1f ms", n.candidate.costs.latency_ms) << " | " << energy(n.candidate.costs.energy_uj) << " | "
+       << percent(n.predicted) << " | "
        << percent(n.holdout_top1) << " |\n";
   md << "\nThe searched arch (`winner.json`):\n\n```json\n" << to_json(r.networks.front().candidate.arch)
      << "\n```\n\n";
-  md << "## Top candidates re-measured with the supernet\n\n| rank | predicted | holdout | SRAM | latency | arch key |\n"
-     << "|---:|---:|---:|---:|---:|---|\n";
+  md << "## Top candidates re-measured with the supernet\n\n| rank | predicted | holdout | SRAM | latency | energy | arch key |\n"
+     << "|---:|---:|---:|---:|---:|---:|---|\n";
   for (size_t i = 0; i < r.top_k.size(); ++i)
     md << "| " << i + 1 << " | " << percent(r.top_k[i].predicted) << " | " << percent(r.top_k[i].holdout_top1)
        << " | " << core::format_size(r.top_k[i].candidate.costs.sram_bytes) << " | "
-       << fmt("%.1f ms", r.top_k[i].candidate.costs.latency_ms) << " | `" << r.top_k[i].candidate.key << "` |\n";
+       << fmt("%.1f ms", r.top_k[i].candidate.costs.latency_ms) << " | " << energy(r.top_k[i].candidate.costs.energy_uj)
+       << " | `" << r.top_k[i].candidate.key << "` |\n";
   md << "\n## Evolution\n\n" << r.evolution.scored << " candidates scored, " << r.evolution.cost_queries
      << " costed (infeasible draws included).\n\n| generation | best | mean | children | seconds |\n"
      << "|---:|---:|---:|---:|---:|\n";
@@ -124,7 +131,9 @@ void write_search_report(const std::string& out_dir, const SearchReport& r) {
                {"limits",
                 {{"sram_bytes", r.limits.sram_bytes},
                  {"flash_bytes", r.limits.flash_bytes},
-                 {"latency_ms", r.limits.latency_ms}}},
+                 {"latency_ms", r.limits.latency_ms},
+                 {"energy_uj", r.limits.energy_uj}}},
+               {"power", r.power},
                {"supernet", r.supernet},
                {"predictor", r.predictor},
                {"latency_model", r.latency_model},

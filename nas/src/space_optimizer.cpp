@@ -43,6 +43,8 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   if (!(opt.stage1.min_fit_fraction >= 0.0 && opt.stage1.min_fit_fraction <= 1.0))
     throw core::InputError("stage 1: min_fit_fraction must lie in [0, 1]");
   if (opt.budget.sram_bytes <= 0 || opt.budget.flash_bytes <= 0) throw core::InputError("stage 1: SRAM and Flash budgets must be positive");
+  const bool check_time = opt.budget.limits_time();
+  if (check_time && !opt.time_costs) throw core::InputError("stage 1: a latency or energy limit needs the MCU's latency model");
   for (double w : widths)
     if (!(w > 0)) throw core::InputError("stage 1: grid widths must be positive");
   for (int r : resolutions)
@@ -61,6 +63,7 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
   // One slot per subnet, filled in parallel and reduced in order: thread count cannot change results.
   const size_t n = static_cast<size_t>(total);
   std::vector<int64_t> macs(n), arena(n), flash(n);
+  std::vector<char> time_ok(n, 1);
   const engine::PlanOptions plan_options{opt.inplace, 4};
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, total, 256), [&](const tbb::blocked_range<int64_t>& range) {
     search_space::NetworkDesc net;
@@ -74,12 +77,17 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
       macs[size_t(i)] = search_space::compute_macs(net);
       arena[size_t(i)] = engine::plan_arena_bytes(graph, plan_options);
       flash[size_t(i)] = engine::estimate_flash(graph, opt.runtime_code_bytes).total();
+      if (check_time) {
+        const evaluator::TimeCosts t = opt.time_costs(graph);
+        time_ok[size_t(i)] = opt.budget.admits_latency(t.latency_ms) && opt.budget.admits_energy(t.energy_uj);
+      }
     }
     if (opt.on_progress) opt.on_progress(int64_t(range.size()));
   });
 
   SpaceOptimizerResult result;
   result.subnets = total;
+  result.time_limited = check_time;
   for (size_t s = 0; s < grid.size(); ++s) {
     SpaceStats st;
     st.w = grid[s].w;
@@ -96,7 +104,8 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
       const bool flash_ok = opt.budget.admits_flash(flash[i]);
       st.fit_sram += sram_ok;
       st.fit_flash += flash_ok;
-      if (sram_ok && flash_ok) {
+      st.fit_time += time_ok[i];
+      if (sram_ok && flash_ok && time_ok[i]) {
         st.fitting_macs.push_back(macs[i]);
         sum += double(macs[i]);
       }

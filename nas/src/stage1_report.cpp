@@ -39,8 +39,10 @@ constexpr int kPlottedSpaces = 6;
 
 std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_fit_fraction, int top) {
   std::ostringstream out;
-  out << "| rank | space | w | r | fit | fit SRAM | fit Flash | mean MACs of fitting | arena min..max | Flash min..max |\n"
-      << "|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n";
+  const bool time = result.time_limited;
+  out << "| rank | space | w | r | fit | fit SRAM | fit Flash | " << (time ? "fit latency + energy | " : "")
+      << "mean MACs of fitting | arena min..max | Flash min..max |\n"
+      << "|---:|---|---:|---:|---:|---:|---:|" << (time ? "---:|" : "") << "---:|---|---|\n";
   int rank = 0;
   for (int idx : result.ranking) {
     if (top > 0 && rank >= top) break;
@@ -49,6 +51,7 @@ std::string stage1_ranking_table(const SpaceOptimizerResult& result, double min_
     out << "| " << rank << " | " << space_label(s) << " | " << fmt("%.2g", s.w) << " | " << s.r << " | "
         << fmt("%.1f%%", 100.0 * s.fitting / s.samples) << " | " << fmt("%.1f%%", 100.0 * s.fit_sram / s.samples)
         << " | " << fmt("%.1f%%", 100.0 * s.fit_flash / s.samples) << " | "
+        << (time ? fmt("%.1f%%", 100.0 * s.fit_time / s.samples) + " | " : std::string())
         << (s.fitting ? fmt("%.2fM", s.mean_macs / 1e6) : std::string("nothing fits"))
         << (s.fitting && !enough_fit(s, min_fit_fraction) ? " (too few fit)" : "") << " | "
         << core::format_size(s.min_arena) << " .. " << core::format_size(s.max_arena) << " | " << core::format_size(s.min_flash) << " .. "
@@ -72,7 +75,8 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
      << "Experiment `" << experiment.name << "`, space `" << opt.space.name << "`, MCU `" << experiment.mcu.name
      << "`.\nBudgets: SRAM " << core::format_size(opt.budget.sram_bytes) << " (planner arena + " << engine::kStackBoundBytes << " B stack bound, "
      << (opt.inplace ? "in-place depthwise" : "layer-wise") << "), Flash " << core::format_size(opt.budget.flash_bytes)
-     << " (weights + parameters + " << core::format_size(opt.runtime_code_bytes) << " runtime code).\n"
+     << " (weights + parameters + " << core::format_size(opt.runtime_code_bytes) << " runtime code)"
+     << (opt.budget.limits_time() ? "; " + opt.budget.describe() + " by the MCU's latency model" : std::string()) << ".\n"
      << opt.stage1.samples << " subnets per space, seed " << opt.stage1.seed << ", " << result.subnets << " subnets in "
      << fmt("%.2f", result.seconds) << " s.\n\n"
      << "Chosen space: **" << space_label(best) << "** (mean " << fmt("%.2f", best.mean_macs / 1e6)
@@ -84,12 +88,12 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
   files.push_back({(dir / "ranking.md").string(), md.str()});
 
   std::ostringstream csv;
-  csv << "rank,w,r,samples,fitting,fit_sram,fit_flash,mean_macs,min_arena_bytes,max_arena_bytes,min_flash_bytes,"
+  csv << "rank,w,r,samples,fitting,fit_sram,fit_flash,fit_time,mean_macs,min_arena_bytes,max_arena_bytes,min_flash_bytes,"
          "max_flash_bytes\n";
   for (size_t rank = 0; rank < result.ranking.size(); ++rank) {
     const SpaceStats& s = result.spaces[size_t(result.ranking[rank])];
     csv << rank + 1 << ',' << s.w << ',' << s.r << ',' << s.samples << ',' << s.fitting << ',' << s.fit_sram << ','
-        << s.fit_flash << ',' << fmt("%.1f", s.mean_macs) << ',' << s.min_arena << ',' << s.max_arena << ','
+        << s.fit_flash << ',' << s.fit_time << ',' << fmt("%.1f", s.mean_macs) << ',' << s.min_arena << ',' << s.max_arena << ','
         << s.min_flash << ',' << s.max_flash << '\n';
   }
   files.push_back({(dir / "ranking.csv").string(), csv.str()});
@@ -171,6 +175,7 @@ void write_stage1_outputs(const std::string& out_dir, const SpaceOptimizerResult
                        {"fitting", s.fitting},
                        {"fit_sram", s.fit_sram},
                        {"fit_flash", s.fit_flash},
+                       {"fit_time", s.fit_time},
                        {"mean_macs", s.mean_macs},
                        {"min_arena_bytes", s.min_arena},
                        {"max_arena_bytes", s.max_arena},
@@ -191,9 +196,8 @@ SpaceOptimizerResult run_stage1(const SpaceOptimizerOptions& opt, const Experime
       min_arena = std::min(min_arena, s.min_arena);
       min_flash = std::min(min_flash, s.min_flash);
     }
-    throw core::InputError("impossible budget: no sampled subnet of any space fits SRAM (arena + stack bound) " +
-                           core::format_size(opt.budget.sram_bytes) + " and Flash " +
-                           core::format_size(opt.budget.flash_bytes) + " (smallest arena seen " +
+    throw core::InputError("impossible budget: no sampled subnet of any space meets " + opt.budget.describe() +
+                           " (SRAM = arena + stack bound; smallest arena seen " +
                            core::format_size(min_arena) + ", smallest Flash " + core::format_size(min_flash) + ")");
   }
   write_stage1_outputs(out_dir, result, opt, x);

@@ -45,6 +45,24 @@ TEST(ParseDuration, MillisecondsAndSeconds) {
         << bad;
 }
 
+TEST(ParseEnergy, JoulesMillijoulesMicrojoules) {
+  EXPECT_DOUBLE_EQ(core::parse_energy_uj("2mJ"), 2000.0);
+  EXPECT_DOUBLE_EQ(core::parse_energy_uj("2 mJ"), 2000.0);
+  EXPECT_DOUBLE_EQ(core::parse_energy_uj("2mj"), 2000.0);
+  EXPECT_DOUBLE_EQ(core::parse_energy_uj("500uJ"), 500.0);
+  EXPECT_DOUBLE_EQ(core::parse_energy_uj("500\u00b5J"), 500.0);
+  EXPECT_DOUBLE_EQ(core::parse_energy_uj("0.002J"), 2000.0);
+  EXPECT_DOUBLE_EQ(core::parse_energy_uj("1.5e-3 J"), 1500.0);
+  // No unit (which one?), mega- or nano-joules, watts, nothing positive: errors naming the flag.
+  for (const char* bad : {"", "2", "mJ", "2MJ", "2nJ", "2mW", "2 m", "-1mJ", "0uJ", "nanJ", "infJ", "2mJJ"})
+    EXPECT_NE(tinynas_test::input_error_message([&] { core::parse_energy_uj(bad, "--energy"); }).find("--energy"),
+              std::string::npos)
+        << bad;
+  EXPECT_EQ(core::format_energy_uj(812), "812.0 uJ");
+  EXPECT_EQ(core::format_energy_uj(2150), "2.150 mJ");
+  EXPECT_EQ(core::format_energy_uj(1.2e6), "1.200 J");
+}
+
 TEST(FormatSize, HumanUnits) {
   EXPECT_EQ(tinynas::core::format_size(812), "812 B");
   EXPECT_EQ(tinynas::core::format_size(320 * 1024), "320.0 KiB");

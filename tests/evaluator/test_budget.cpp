@@ -24,6 +24,17 @@ TEST(Budget, EachLimitOnItsOwnAndZeroMeansNone) {
   EXPECT_TRUE(b.admits({1000, 2000, 5}));
   EXPECT_FALSE(b.admits({1000, 2000, 5.001}));
   EXPECT_EQ(b.describe(), "SRAM 1000 B, Flash 2.0 KiB, latency 5 ms");
+  CandidateCosts c{1000, 2000, 5};
+  c.energy_uj = 1e9;
+  EXPECT_TRUE(b.admits(c));  // no energy limit yet
+  b.energy_uj = 2000;
+  EXPECT_TRUE(b.limits_time());
+  c.energy_uj = 2000;
+  EXPECT_TRUE(b.admits(c));
+  c.energy_uj = 2000.5;
+  EXPECT_FALSE(b.admits(c));
+  EXPECT_EQ(b.describe(), "SRAM 1000 B, Flash 2.0 KiB, latency 5 ms, energy 2.000 mJ");
+  EXPECT_FALSE(Budget{}.limits_time());
 }
 
 TEST(Budget, TheMcusSramAndFlash) {

@@ -38,8 +38,17 @@ TEST(CostModel, SumsThePlannerTheFlashModelAndTheLatencyModel) {
   EXPECT_EQ(c.sram_bytes, engine::plan_arena_bytes(g) + engine::kStackBoundBytes);
   EXPECT_EQ(c.flash_bytes, engine::estimate_flash(g, 48 * 1024).total());
   EXPECT_DOUBLE_EQ(c.latency_ms, expected_count / 200e6 * 1000);
-  // Without a latency model the latency is 0.
-  const CostModel no_latency(space, mcu, LatencyModel{});
+  EXPECT_EQ(c.energy_uj, 0.0);  // the profile has no power figures
+  // Energy = cycles / clock x V x I: 3.3 V x 90 mA = 297 mW, so 297 uJ per ms.
+  engine::McuProfile powered = mcu;
+  powered.supply_voltage = 3.3;
+  powered.run_current_ma = 90;
+  const CandidateCosts e = CostModel(space, powered, latency)(arch);
+  EXPECT_DOUBLE_EQ(e.latency_ms, c.latency_ms);
+  EXPECT_NEAR(e.energy_uj, expected_count / 200e6 * 3.3 * 0.090 * 1e6, 1e-9 * e.energy_uj);
+  // Without a latency model the latency and the energy are 0.
+  const CostModel no_latency(space, powered, LatencyModel{});
   EXPECT_EQ(no_latency(arch).latency_ms, 0.0);
+  EXPECT_EQ(no_latency(arch).energy_uj, 0.0);
   EXPECT_EQ(no_latency(arch).sram_bytes, c.sram_bytes);
 }

@@ -190,8 +190,10 @@ TEST(Cli, ExitTwoChangesNothingInOut) {
     std::vector<std::string> bad;  // besides the common ones
   };
   const std::vector<Command> commands = {
-      {"search", false, {"--sram ''", "--sram " + digits, "--flash 0", "--latency 0ms", "--supernet " + not_a_supernet}},
-      {"optimize-space", false, {"--sram ''", "--flash " + digits, "--samples 0"}},
+      {"search", false,
+       {"--sram ''", "--sram " + digits, "--flash 0", "--latency 0ms", "--energy 2", "--energy 0mJ", "--energy 2MJ",
+        "--supernet " + not_a_supernet}},
+      {"optimize-space", false, {"--sram ''", "--flash " + digits, "--samples 0", "--energy 5W"}},
       {"train", false, {"--config " + nan_lr, "--width 7", "--resolutions 999"}},
       {"export --random-weights", false,
        {"--arch " + huge_number, "--arch " + wrapped, "--arch /nonexistent.json", "--arch largest --mcu host --calibration-method qq"}},

@@ -52,6 +52,33 @@ TEST(CliSearch, ATinySearchWritesTheReportAndARunningBundle) {
   EXPECT_EQ(summary2["networks"][0]["arch"], searched["arch"]);
 }
 
+// --energy joins the budget: every network of the report meets it, and the report shows each one's
+// energy with the MCU's datasheet figures. 8 mJ binds on the STM32F746 at 12 KB (the winner of the
+// memory budgets alone takes about 15 mJ).
+TEST(CliSearch, AnEnergyLimitBindsAndIsReported) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir tmp;
+  const std::string out = (tmp.path / "search").string();
+  const auto r = run_tinynas("search --sram 12K --flash 1M --energy 8mJ --population 12 --parents 4 --generations 3 "
+                             "--top-k 2 --seed 1 --no-firmware --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("mJ"), std::string::npos) << r.out;
+  const auto summary = nlohmann::json::parse(std::ifstream(fs::path(out) / "summary.json"));
+  EXPECT_EQ(summary["limits"]["energy_uj"].get<double>(), 8000.0);
+  EXPECT_NE(summary["power"].get<std::string>().find("90 mA"), std::string::npos);
+  ASSERT_GE(summary["networks"].size(), 1u);
+  for (const auto& n : summary["networks"]) {
+    EXPECT_GT(n["energy_uj"].get<double>(), 0.0) << n["name"];
+    EXPECT_LE(n["energy_uj"].get<double>(), 8000.0) << n["name"];
+    // energy = latency x 3.3 V x 90 mA
+    EXPECT_NEAR(n["energy_uj"].get<double>(), n["latency_ms"].get<double>() * 3.3 * 90, 1e-6 * n["energy_uj"].get<double>());
+  }
+  std::ifstream md(fs::path(out) / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report.find("| energy |"), std::string::npos) << report;
+  EXPECT_NE(report.find("Table 26"), std::string::npos) << report;
+}
+
 TEST(CliSearch, ABudgetNothingMeetsExitsTwoAndWritesNothing) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   tinynas_test::TempDir tmp;
@@ -62,6 +89,17 @@ TEST(CliSearch, ABudgetNothingMeetsExitsTwoAndWritesNothing) {
   EXPECT_FALSE(fs::exists(out));
   r = run_tinynas("search --latency 10us --out " + out);
   EXPECT_EQ(r.code, 2) << r.out;
+  r = run_tinynas("search --energy 1uJ --out " + out);  // below the smallest subnet's
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("energy"), std::string::npos) << r.out;
+  // An MCU profile without its run-mode supply cannot count energy.
+  const std::string unpowered =
+      tmp.write("unpowered.yaml", "name: unpowered\ncore: cortex-m7\nsram: 320K\nflash: 1M\nruntime_code: 48K\n"
+                                  "clock_mhz: 216\nlatency_model: qemu-m7\n");
+  r = run_tinynas("search --energy 2mJ --mcu " + unpowered + " --out " + out);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("power"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out));
   r = run_tinynas("search --predictor " + (tmp.path / "missing.pt").string() + " --out " + out);
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("predictor build"), std::string::npos) << r.out;

@@ -31,6 +31,53 @@ TEST(Config, EveryShippedProfileLoadsWithItsBudgets) {
   EXPECT_EQ(load_mcu("qemu-m4").qemu_machine, "mps2-an386");
   EXPECT_EQ(load_mcu("qemu-m7").qemu_machine, "mps2-an500");
   EXPECT_EQ(known_mcus(), (std::vector<std::string>{"qemu-m4", "qemu-m7", "stm32f412", "stm32f746", "stm32h743"}));
+  // Every shipped profile has its datasheet's run-mode supply, and the emulated ones the board's they stand for.
+  for (const auto& name : known_mcus()) {
+    const auto m = load_mcu(name);
+    EXPECT_TRUE(m.has_power()) << name;
+    EXPECT_NE(m.power_source.find("datasheet"), std::string::npos) << name;
+  }
+  EXPECT_DOUBLE_EQ(f746.supply_voltage, 3.3);
+  EXPECT_DOUBLE_EQ(f746.run_current_ma, 90);
+  EXPECT_DOUBLE_EQ(load_mcu("qemu-m7").run_current_ma, f746.run_current_ma);
+  EXPECT_DOUBLE_EQ(load_mcu("qemu-m4").run_current_ma, f412.run_current_ma);
+  // 1 ms at 3.3 V and 90 mA: 297 uJ.
+  EXPECT_NEAR(f746.energy_uj(1e-3), 297.0, 1e-9);
+}
+
+TEST(Config, PowerFiguresAndConstraints) {
+  TempDir dir;
+  const std::string base = "name: b\ncore: cortex-m4\nsram: 64K\nflash: 256K\nruntime_code: 16K\nclock_mhz: 80\n";
+  const auto b = load_mcu(dir.write("b.yaml", base));
+  EXPECT_FALSE(b.has_power());
+  EXPECT_EQ(b.energy_uj(1.0), 0.0);
+  const auto p = load_mcu(dir.write("p.yaml", base + "power: {supply_voltage: 1.8, run_current_ma: 5, source: DS1 Table 9}\n"));
+  EXPECT_TRUE(p.has_power());
+  EXPECT_NEAR(p.energy_uj(0.01), 0.01 * 1.8 * 0.005 * 1e6, 1e-9);
+  for (const auto& [power, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"{supply_voltage: 3.3, run_current_ma: 5}", "'source' is missing"},
+           {"{supply_voltage: 0, run_current_ma: 5, source: x}", "supply_voltage"},
+           {"{supply_voltage: 3.3, run_current_ma: -2, source: x}", "run_current_ma"},
+           {"{supply_voltage: 3.3, run_current: 5, source: x}", "run_current"},
+           {"3.3", "power: must be a mapping"}}) {
+    const std::string msg = tinynas_test::input_error_message([&] { load_mcu(dir.write("bad.yaml", base + "power: " + power + "\n")); });
+    EXPECT_NE(msg.find(needle), std::string::npos) << power << ": " << msg;
+  }
+  const std::string space = std::string(TINYNAS_SOURCE_DIR) + "/configs/spaces/fashion-mnist.yaml";
+  const Experiment x = load_experiment(
+      dir.write("x.yaml", "space: " + space + "\nconstraints: {sram: 64K, latency: 0.5s, energy: 2mJ}\n"));
+  EXPECT_EQ(x.constraints.sram_bytes, 64 * 1024);
+  EXPECT_EQ(x.constraints.flash_bytes, 0);  // not given: the MCU's
+  EXPECT_DOUBLE_EQ(x.constraints.latency_ms, 500.0);
+  EXPECT_DOUBLE_EQ(x.constraints.energy_uj, 2000.0);
+  EXPECT_EQ(load_experiment(dir.write("none.yaml", "space: " + space + "\n")).constraints.energy_uj, 0.0);
+  for (const auto& [constraints, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"{energy: 2}", "constraints: energy"}, {"{energy: 3MJ}", "constraints: energy"},
+           {"{sram: lots}", "sram"}, {"{power: 2W}", "unknown key 'power'"}}) {
+    const std::string msg = tinynas_test::input_error_message(
+        [&] { load_experiment(dir.write("c.yaml", "space: " + space + "\nconstraints: " + constraints + "\n")); });
+    EXPECT_NE(msg.find(needle), std::string::npos) << constraints << ": " << msg;
+  }
 }
 
 TEST(Config, UnknownMcuListsTheKnownOnes) {

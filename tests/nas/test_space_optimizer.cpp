@@ -135,6 +135,39 @@ TEST(SpaceOptimizer, LayerwisePlanningFitsNoMoreThanInPlace) {
   }
 }
 
+// An energy limit keeps exactly the subnets the memory budgets keep whose energy meets it. Here the
+// energy stands in as 1 uJ per 1000 MACs, so the kept ones are those of the memory budgets' FLOPs CDF at
+// or below the limit.
+TEST(SpaceOptimizer, AnEnergyLimitKeepsTheSubnetsThatMeetIt) {
+  const SpaceOptimizerOptions memory_only = tiny_options();
+  const auto without = optimize_space(memory_only);
+  EXPECT_FALSE(without.time_limited);
+  SpaceOptimizerOptions o = memory_only;
+  o.budget.energy_uj = 2000;  // 2 M MACs
+  EXPECT_THROW(optimize_space(o), core::InputError);  // no latency model to count it with
+  o.time_costs = [](const engine::Graph& g) {
+    evaluator::TimeCosts t;
+    int64_t macs = 0;
+    for (const engine::Op& op : g.ops) macs += engine::op_macs(g, op);
+    t.energy_uj = double(macs) / 1000.0;
+    return t;
+  };
+  const auto with = optimize_space(o);
+  EXPECT_TRUE(with.time_limited);
+  int kept_somewhere = 0, cut_somewhere = 0;
+  for (size_t i = 0; i < with.spaces.size(); ++i) {
+    const auto& before = without.spaces[i].fitting_macs;
+    const int expected = int(std::count_if(before.begin(), before.end(), [](int64_t m) { return m <= 2000000; }));
+    EXPECT_EQ(with.spaces[i].fitting, expected) << i;
+    EXPECT_EQ(with.spaces[i].fit_sram, without.spaces[i].fit_sram);
+    for (int64_t m : with.spaces[i].fitting_macs) EXPECT_LE(m, 2000000);
+    kept_somewhere += expected > 0;
+    cut_somewhere += expected < without.spaces[i].fitting;
+  }
+  EXPECT_GT(kept_somewhere, 0);  // the limit binds somewhere and leaves something somewhere
+  EXPECT_GT(cut_somewhere, 0);
+}
+
 TEST(SpaceOptimizer, RejectsBadOptions) {
   SpaceOptimizerOptions o = tiny_options();
   o.stage1.samples = 0;

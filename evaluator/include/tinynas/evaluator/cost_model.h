@@ -2,7 +2,8 @@
 // What a candidate costs on the target MCU, as the search counts it: peak SRAM = the engine planner's
 // arena (exact, in-place depthwise as the engine runs) plus the engine's stack bound (peak_sram_bytes); Flash =
 // the engine's size model (weights, biases, requantization parameters, the profile's runtime code);
-// latency = the calibrated latency model's count over the profile's clock.
+// latency = the calibrated latency model's count over the profile's clock; energy = that latency times the
+// profile's run-mode supply power (engine::McuProfile::energy_uj).
 #include <cstdint>
 #include <string>
 
@@ -14,9 +15,17 @@
 
 namespace tinynas::evaluator {
 
+// The latency model's count over the MCU's clock and the energy of that time: what CostModel counts, and
+// what stage 1 checks the latency and energy limits with. Zeros when `latency` has no kinds.
+struct TimeCosts {
+  double latency_ms = 0;
+  double energy_uj = 0;
+};
+TimeCosts time_costs(const LatencyModel& latency, const engine::McuProfile& mcu, const engine::Graph& g);
+
 class CostModel {
  public:
-  // `latency` may have no kinds (no calibration): latency_ms is then 0.
+  // `latency` may have no kinds (no calibration): latency_ms and energy_uj are then 0.
   CostModel(search_space::SearchSpace space, engine::McuProfile mcu, LatencyModel latency);
   CandidateCosts operator()(const search_space::ArchSpec& arch) const;  // thread-safe
   CandidateCosts of_graph(const engine::Graph& g) const;

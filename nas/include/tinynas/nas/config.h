@@ -35,6 +35,9 @@ struct Experiment {
   search_space::SearchSpace space;
   std::string space_path;
   engine::McuProfile mcu;
+  // The search's limits from the config (`constraints:`); 0 = not given: the MCU's SRAM and Flash, no
+  // latency or energy limit. Command-line flags override each.
+  evaluator::Budget constraints;
   Stage1Config stage1;
   data::DataConfig data;
   SupernetConfig supernet;

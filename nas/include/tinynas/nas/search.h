@@ -48,7 +48,21 @@ SearchResult search(SearchRequest request);
 // subnet of the space can meet the budget (nothing is trained then) or under MPI.
 std::string train_for_search(const SearchRequest& request);
 
-// Stage 1 over the experiment's grid of `space` under the budget.
-SpaceOptimizerOptions stage1_options(const Experiment& x, const search_space::SearchSpace& space, const evaluator::Budget& budget);
+// The latency model a search counts with: `latency_model_path`, else the one shipped for the MCU
+// (configs/calibration/<its latency_model>.yaml). InputError when the path given does not exist, when the
+// budget has a latency or energy limit and there is no model, or an energy limit and the MCU profile has
+// no run-mode supply figures.
+struct LatencyChoice {
+  std::string path;
+  bool found = false;
+  evaluator::LatencyModel model;  // no kinds when not found
+};
+LatencyChoice choose_latency_model(const engine::McuProfile& mcu, const std::string& latency_model_path,
+                                   const evaluator::Budget& budget);
+
+// Stage 1 over the experiment's grid of `space` under the budget; a latency or energy limit is checked
+// with choose_latency_model's model.
+SpaceOptimizerOptions stage1_options(const Experiment& x, const search_space::SearchSpace& space, const evaluator::Budget& budget,
+                                     const std::string& latency_model_path = "");
 
 }  // namespace tinynas::nas

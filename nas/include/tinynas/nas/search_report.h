@@ -23,6 +23,7 @@ struct ReportedNetwork {
 
 struct SearchReport {
   std::string experiment, mcu, supernet, predictor, latency_model;
+  std::string power;  // the MCU's run-mode supply figures energy is counted with, and their source; empty without
   evaluator::Budget limits;
   std::vector<std::string> notes;  // e.g. which limits do not bind
   std::vector<ReportedNetwork> networks;  // the searched winner first

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "tinynas/engine/graph.h"
 #include "tinynas/evaluator/budget.h"
+#include "tinynas/evaluator/cost_model.h"
 #include "tinynas/search_space/space.h"
 
 namespace tinynas::nas {
@@ -29,6 +31,9 @@ struct SpaceOptimizerOptions {
   Stage1Config stage1;
   evaluator::Budget budget;  // SRAM: arena + stack bound; Flash: weights + params + runtime code
   int64_t runtime_code_bytes = 0;
+  // The latency and energy of a subnet, for the budget's latency and energy limits; needed only when
+  // the budget has one (evaluator::time_costs with the MCU's latency model).
+  std::function<evaluator::TimeCosts(const engine::Graph&)> time_costs;
   bool inplace = true;           // plan with in-place depthwise (TinyEngine) or layer-wise (TF-Lite Micro)
   std::function<void(int64_t)> on_progress;  // called with the number of subnets just finished
 };
@@ -39,6 +44,7 @@ struct SpaceStats {
   int samples = 0;
   int fitting = 0;                   // subnets that fit both budgets
   int fit_sram = 0, fit_flash = 0;   // ... each budget on its own
+  int fit_time = 0;                  // ... the latency and energy limits (every subnet without them)
   double mean_macs = 0;              // over fitting subnets (the ranking key); 0 when none fits
   std::vector<int64_t> fitting_macs;  // sorted ascending: the FLOPs CDF
   int64_t min_arena = 0, max_arena = 0;  // the planner's arena, without the stack bound
@@ -50,6 +56,7 @@ struct SpaceOptimizerResult {
   std::vector<int> ranking;        // indices into `spaces`, best first; spaces where nothing fits last
   int64_t subnets = 0;
   double seconds = 0;
+  bool time_limited = false;       // the budget had a latency or energy limit (SpaceStats::fit_time counts it)
   bool any_fits() const { return !spaces.empty() && spaces[size_t(ranking.front())].fitting > 0; }
   const SpaceStats& best() const { return spaces[size_t(ranking.front())]; }
 };
