@@ -18,6 +18,8 @@ PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   libopenmpi-dev openmpi-bin slurm-wlm munge
   dataset-fashion-mnist
+  libsndfile1-dev libkissfft-dev  # WAV reading and the host's FFT of the audio front-end
+  espeak-ng sox libsox-fmt-base   # scripts/make_speech_set.sh synthesizes the keyword-spotting set
   python3-torch python3-torchvision  # the ONNX import tests export networks with torch.onnx.export
 )
 

@@ -205,6 +205,57 @@ tn_status tn_max_pool_s8(const tn_pool_params* p, const int8_t* input, int8_t* o
 /* Global average pooling over in_h x in_w (a pool whose window is the whole input). */
 tn_status tn_global_avg_pool_s8(const tn_pool_params* p, const int8_t* input, int8_t* output);
 
+/* MFCC features of one audio clip for keyword spotting, in fixed point (tn_audio.c): the MCU side of
+ * the front-end defined in engine/audio_frontend.h, whose tables and shifts come from that
+ * definition. Per frame of window_samples int16 samples, stride_samples apart (frames: see
+ * tn_mfcc_frames), with h the frame's headroom (the bits its peak can grow by within int16, a block
+ * floating-point exponent that keeps quiet frames precise):
+ *   s[n]    = round(pcm[n] * 2^h * window[n] / 2^(window_shift + 15)), zero-padded to fft_size
+ *   2X[k]   = 2 * DFT(s)[k], k = 0..fft_size/2 (an in-place radix-2 FFT of fft_size/2 complex points,
+ *             then the real split)
+ *   mel[m]  = max(sum_j mel_weights[j] * (|2X[mel_start[m] + j]|^2 >> power_shift), mel_floor * 2^2h)
+ *   log[m]  = ln(mel[m] / 2^(mel_fraction_bits + 2h)) in Q20 (integer log2: tn_audio_log2_q24)
+ *   mfcc[c] = sum_m dct[c][m] * log[m] in Q20
+ * window_shift and power_shift keep every intermediate inside int32 / uint64 for any int16 input. The
+ * int8 variant quantizes mfcc with output_multiplier / output_shift (the real value 1 / (scale * 2^20),
+ * TF-Lite's encoding) and output_zero_point. Outputs are frame-major: [frames][coefficients]. All
+ * tables are const (Flash); the only working memory is the scratch (tn_mfcc_scratch_bytes). */
+typedef struct {
+  int32_t clip_samples, window_samples, stride_samples;
+  int32_t fft_size; /* a power of two, 4 to 65536, >= window_samples */
+  int32_t mel_channels, coefficients;
+  const int32_t* window;        /* [window_samples] Q30 */
+  int32_t window_shift;         /* 0..30 */
+  const int32_t* twiddles;      /* [fft_size / 2][2]: cos, sin of 2 pi k / fft_size, Q30 */
+  int32_t power_shift;          /* 0..62 */
+  const uint16_t* mel_start;    /* [mel_channels] first FFT bin of each channel */
+  const uint16_t* mel_length;   /* [mel_channels] bins of each channel */
+  const uint16_t* mel_weights;  /* the channels' weights one after the other, Q15 (1.0 = 32768) */
+  uint64_t mel_floor;           /* 1 to 2^33 - 1, in the units of mel[] for h = 0 */
+  int32_t mel_fraction_bits;    /* 0..62: mel[] holds the float mel energy * 2^(mel_fraction_bits + 2h) */
+  const int32_t* dct;           /* [coefficients][mel_channels] Q30 */
+  int32_t output_multiplier, output_shift; /* 1 / (scale * 2^20): multiplier >= 0, shift -31..0 */
+  int32_t output_zero_point;
+} tn_mfcc_params;
+
+/* Frames of a clip: 1 + (clip_samples - window_samples) / stride_samples (0 when the clip is shorter
+ * than a window). */
+static inline int32_t tn_mfcc_frames(const tn_mfcc_params* p) {
+  return p->clip_samples < p->window_samples ? 0 : 1 + (p->clip_samples - p->window_samples) / p->stride_samples;
+}
+
+/* MFCCs of the clip pcm[clip_samples] as int8 ([frames][coefficients]), or before quantization as Q20
+ * (value * 2^20, for checks against the float definition). Scratch: tn_mfcc_scratch_bytes, 4-byte
+ * aligned. */
+tn_status tn_mfcc_s8(const tn_mfcc_params* p, const int16_t* pcm, int8_t* features, int32_t* scratch);
+tn_status tn_mfcc_q20(const tn_mfcc_params* p, const int16_t* pcm, int32_t* features, int32_t* scratch);
+
+/* log2(v) in Q24 for v >= 1 (0 for v = 0): the exponent plus a 64-segment linear interpolation of
+ * log2(1 + f). The chords lie below the curve by at most 1 / (8 * 64^2 * ln 2) = 4.4e-5; with the Q24
+ * rounding of the table and of the result the error stays within [-4.6e-5, +1e-7] (in natural-log
+ * units 3.2e-5), far below a feature's int8 step. */
+int32_t tn_audio_log2_q24(uint64_t v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,6 +54,12 @@ static inline int32_t tn_fully_connected_scratch_bytes(int32_t in_features) {
   return tn_fully_connected_row_length(in_features) * (int32_t)sizeof(int16_t);
 }
 
+/* MFCC front-end: the frame as fft_size / 2 complex int32 values (the FFT works in place), then one
+ * int32 log energy per mel channel. */
+static inline int32_t tn_mfcc_scratch_bytes(int32_t fft_size, int32_t mel_channels) {
+  return (fft_size + mel_channels) * (int32_t)sizeof(int32_t);
+}
+
 /* Element-wise add and pooling work in registers. */
 static inline int32_t tn_no_scratch_bytes(void) { return 0; }
 
