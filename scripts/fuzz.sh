@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every reader of user input with libFuzzer under ASan + UBSan (the harnesses of tests/fuzz/):
 # sizes and durations, space / experiment / MCU YAML, arch JSON, zoo JSON, ONNX import and tinynas
-# (.pt) files. Each starts from a seed corpus of the project's own files and runs SECONDS (default 60).
+# (.pt) files, NumPy inputs and WAV clips. Each starts from a seed corpus of the project's own files and runs SECONDS (default 60).
 # Prints executions and findings per harness; exits 1 when any harness found a crash, leak, timeout
 # or out-of-memory input (saved under BUILD/findings/, replay: BUILD/fuzz/HARNESS FILE).
 #   scripts/fuzz.sh [SECONDS] [HARNESS ...]
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "fuzz.sh: SECONDS must be a positive integer, got '$seconds'" >&2; exit 2; }
-all=(fuzz_sizes fuzz_space_yaml fuzz_experiment_yaml fuzz_mcu_yaml fuzz_arch_json fuzz_zoo_json fuzz_onnx fuzz_tinynas_file fuzz_npy)
+all=(fuzz_sizes fuzz_space_yaml fuzz_experiment_yaml fuzz_mcu_yaml fuzz_arch_json fuzz_zoo_json fuzz_onnx fuzz_tinynas_file fuzz_npy fuzz_wav)
 if (($#)); then harnesses=("$@"); else harnesses=("${all[@]}"); fi
 for h in "${harnesses[@]}"; do
   [[ " ${all[*]} " == *" $h "* ]] || { echo "fuzz.sh: unknown harness '$h' (known: ${all[*]})" >&2; exit 2; }
@@ -65,6 +65,14 @@ if [[ -x build/tinynas && ! -f "$build/corpus/fuzz_tinynas_file/seed-subnet.pt" 
   build/tinynas extract --arch smallest --resolution 24 --out "$build/corpus/fuzz_tinynas_file/seed-subnet.pt" > /dev/null
 fi
 seed fuzz_tinynas_file supernet/pretrained/*/supernet.pt
+# WAV clips sox writes: the accepted form (16 kHz mono 16-bit) and refused ones (8 kHz, stereo, float).
+if command -v sox > /dev/null; then
+  mkdir -p "$build/corpus/fuzz_wav"
+  sox -n -r 16000 -c 1 -b 16 "$build/corpus/fuzz_wav/seed-mono.wav" synth 0.05 sine 440
+  sox -n -r 8000 -c 1 -b 16 "$build/corpus/fuzz_wav/seed-8khz.wav" synth 0.05 sine 440
+  sox -n -r 16000 -c 2 -b 16 "$build/corpus/fuzz_wav/seed-stereo.wav" synth 0.05 sine 440
+  sox -n -r 16000 -c 1 -e floating-point -b 32 "$build/corpus/fuzz_wav/seed-float.wav" synth 0.05 sine 440
+fi
 
 export TINYNAS_DATA_DIR="$build/share/tinynas"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
