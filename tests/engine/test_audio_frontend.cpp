@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "guarded_scratch.h"
 #include "test_helpers.h"
 #include "tinynas/core/errors.h"
 #include "tinynas/core/process.h"
@@ -173,20 +174,7 @@ double max_abs_difference(const std::vector<A>& a, const std::vector<B>& b) {
 
 // ---- the kernel ---------------------------------------------------------------------------------
 
-// Scratch with guard bytes after the planned size (as tests/kernels): a kernel that writes past
-// tn_mfcc_scratch_bytes fails the test.
-struct Scratch {
-  explicit Scratch(int32_t bytes) : size(size_t(bytes)), words((size_t(bytes) + 64 + 3) / 4, 0x5A5A5A5A) {}
-  int32_t* get() { return reinterpret_cast<int32_t*>(words.data()); }
-  bool guard_intact() const {
-    const uint8_t* b = reinterpret_cast<const uint8_t*>(words.data());
-    for (size_t i = size; i < words.size() * 4; ++i)
-      if (b[i] != 0x5A) return false;
-    return true;
-  }
-  size_t size;
-  std::vector<uint32_t> words;
-};
+using Scratch = tinynas_test::GuardedScratch;
 
 struct Frontend {
   AudioFrontendConfig config;
@@ -200,7 +188,7 @@ struct Frontend {
     Scratch scratch(fixed.scratch_bytes());
     std::vector<int8_t> out(outputs());
     const tn_mfcc_params p = fixed.params();
-    EXPECT_EQ(tn_mfcc_s8(&p, pcm.data(), out.data(), scratch.get()), TN_OK);
+    EXPECT_EQ(tn_mfcc_s8(&p, pcm.data(), out.data(), scratch.get<int32_t>()), TN_OK);
     EXPECT_TRUE(scratch.guard_intact());
     return out;
   }
@@ -208,7 +196,7 @@ struct Frontend {
     Scratch scratch(fixed.scratch_bytes());
     std::vector<int32_t> q20(outputs());
     const tn_mfcc_params p = fixed.params();
-    EXPECT_EQ(tn_mfcc_q20(&p, pcm.data(), q20.data(), scratch.get()), TN_OK);
+    EXPECT_EQ(tn_mfcc_q20(&p, pcm.data(), q20.data(), scratch.get<int32_t>()), TN_OK);
     EXPECT_TRUE(scratch.guard_intact());
     std::vector<double> out(q20.size());
     for (size_t i = 0; i < q20.size(); ++i) out[i] = q20[i] / 1048576.0;
@@ -455,7 +443,7 @@ TEST(AudioFrontendKernel, RejectsParametersItCannotRun) {
   const auto status = [&](auto change) {
     tn_mfcc_params p = fe.fixed.params();
     change(p);
-    return tn_mfcc_s8(&p, pcm.data(), out.data(), scratch.get());
+    return tn_mfcc_s8(&p, pcm.data(), out.data(), scratch.get<int32_t>());
   };
   EXPECT_EQ(status([](tn_mfcc_params&) {}), TN_OK);
   EXPECT_EQ(status([](tn_mfcc_params& p) { p.fft_size = 500; }), TN_ERROR_ARGUMENT);
@@ -573,7 +561,7 @@ std::map<std::string, std::string> expected_lines(const Frontend& fe, const std:
   Scratch scratch(fe.fixed.scratch_bytes());
   std::vector<int32_t> q20(fe.outputs());
   const tn_mfcc_params p = fe.fixed.params();
-  EXPECT_EQ(tn_mfcc_q20(&p, clip.data(), q20.data(), scratch.get()), TN_OK);
+  EXPECT_EQ(tn_mfcc_q20(&p, clip.data(), q20.data(), scratch.get<int32_t>()), TN_OK);
   std::map<std::string, std::string> lines;
   const size_t n = size_t(fe.config.coefficients);
   for (int f = 0; f < fe.config.frames(); ++f) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "guarded_scratch.h"
 #include "reference.h"
 #include "tn_arith.h"
 #include "tn_kernels.h"
@@ -70,20 +71,7 @@ std::vector<int8_t> pack_rows(const std::vector<int8_t>& w, int rows, int length
   return out;
 }
 
-// Scratch with guard bytes after the planned size: a kernel that writes past its scratch function's
-// figure fails the test.
-struct Scratch {
-  explicit Scratch(int32_t bytes) : size(size_t(bytes)), words((size_t(bytes) + 64 + 3) / 4, 0x5A5A5A5A) {}
-  int16_t* get() { return reinterpret_cast<int16_t*>(words.data()); }
-  bool guard_intact() const {
-    const uint8_t* b = reinterpret_cast<const uint8_t*>(words.data());
-    for (size_t i = size; i < words.size() * 4; ++i)
-      if (b[i] != 0x5A) return false;
-    return true;
-  }
-  size_t size;
-  std::vector<uint32_t> words;
-};
+using Scratch = tinynas_test::GuardedScratch;
 
 struct Quant {
   int32_t input_zp, output_zp, act_min, act_max;
