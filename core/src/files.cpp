@@ -17,6 +17,21 @@ namespace tinynas::core {
 
 namespace fs = std::filesystem;
 
+bool is_file(const std::string& path) noexcept {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
+
+bool is_directory(const std::string& path) noexcept {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
+
+bool exists(const std::string& path) noexcept {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot read '" + path + "': " + std::strerror(errno));

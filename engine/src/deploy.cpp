@@ -58,10 +58,13 @@ EmulatorRun run_and_compare(const Board& emulator, const DeployOptions& o, const
   run.output = parse_firmware_output(arm_run.output);
   const auto& inferences = run.output.inferences;
   Int8Interpreter reference(d.model);
-  bool identical = h.inferences.size() == inferences.size() && inferences.size() == o.bundle.test_inputs.size();
+  const bool audio = d.model.graph.frontend != Frontend::None;
+  const size_t inputs = audio ? o.bundle.test_audio.size() : o.bundle.test_inputs.size();
+  bool identical = h.inferences.size() == inferences.size() && inferences.size() == inputs;
   for (size_t i = 0; identical && i < inferences.size(); ++i)
     identical = inferences[i].output == h.inferences[i].output &&
-                h.inferences[i].output == reference.run(o.bundle.test_inputs[i]);
+                h.inferences[i].output ==
+                    (audio ? reference.run_audio(o.bundle.test_audio[i]) : reference.run(o.bundle.test_inputs[i]));
   if (!identical) throw core::RuntimeFailure("the outputs of " + emulator.name + " and the host differ");
   run.instructions = inferences.back().instructions;
   run.stack_peak_bytes = int64_t(run.output.stack_peak_bytes);
@@ -77,6 +80,7 @@ EmulatorRun run_and_compare(const Board& emulator, const DeployOptions& o, const
 
 std::string layer_table(const FirmwareOutput& run) {
   std::string table = "| layer | kernel | MACs | instructions | per MAC |\n|---:|---|---:|---:|---:|\n";
+  if (run.frontend_instructions) table += fmt::format("| front-end | tn_mfcc_s8 | | {} | |\n", run.frontend_instructions);
   for (size_t l = 0; l < run.layers.size(); ++l) {
     const auto& L = run.layers[l];
     table += fmt::format("| {} | {} | {} | {} | {} |\n", l, L.kernel, L.macs, L.instructions,

@@ -12,6 +12,7 @@ FlashEstimate estimate_flash(const Graph& g, int64_t runtime_code_bytes) {
     f.bias_bytes += 4 * channels;             // int32 bias
     f.quant_param_bytes += 2 * 4 * channels;  // int32 multiplier + int32 shift per output channel
   }
+  f.frontend_bytes = frontend_sizes(g.frontend).table_bytes;
   f.code_bytes = runtime_code_bytes;
   return f;
 }

@@ -130,6 +130,18 @@ std::vector<std::vector<float>> random_image_inputs(const Graph& g, int count, u
   return images;
 }
 
+std::vector<std::vector<int16_t>> random_audio_clips(int samples, int count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> sample(-8192, 8191);
+  std::vector<std::vector<int16_t>> clips;
+  for (int i = 0; i < count; ++i) {
+    std::vector<int16_t> x(static_cast<size_t>(samples));
+    for (int16_t& v : x) v = int16_t(sample(rng));
+    clips.push_back(std::move(x));
+  }
+  return clips;
+}
+
 std::vector<std::vector<float>> run_float_all(const FloatModel& m, const std::vector<float>& input) {
   const Graph& g = m.graph;
   std::vector<std::vector<float>> t(g.tensors.size());

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tinynas/core/errors.h"
+#include "tinynas/engine/audio_frontend.h"
 #include "tn_scratch.h"
 
 namespace tinynas::engine {
@@ -107,6 +108,31 @@ void Graph::clear() {
   tensors.clear();
   ops.clear();
   input = output = -1;
+  frontend = Frontend::None;
+}
+
+const char* to_string(Frontend f) { return f == Frontend::Mfcc ? "mfcc" : ""; }
+
+Frontend frontend_from_name(const std::string& name) {
+  if (name.empty()) return Frontend::None;
+  if (name == "mfcc") return Frontend::Mfcc;
+  throw core::InputError("unknown front-end '" + name + "' (known: mfcc)");
+}
+
+const FrontendSizes& frontend_sizes(Frontend f) {
+  static const FrontendSizes none;
+  // Computed once: the stage-1 loop plans hundreds of thousands of graphs.
+  static const FrontendSizes mfcc = [] {
+    const AudioFrontendConfig config;
+    const AudioFrontendFixed fixed = audio_frontend_fixed(config, audio_frontend_tables(config));
+    FrontendSizes s;
+    s.input_bytes = int64_t(config.clip_samples) * int64_t(sizeof(int16_t));
+    s.scratch_bytes = fixed.scratch_bytes();
+    s.table_bytes = fixed.table_bytes();
+    s.output = Tensor{config.frames(), config.coefficients, 1};
+    return s;
+  }();
+  return f == Frontend::Mfcc ? mfcc : none;
 }
 
 namespace {
@@ -125,6 +151,15 @@ void Graph::validate() const {
   const int nt = int(tensors.size());
   auto valid = [&](int t) { return t >= 0 && t < nt; };
   if (!valid(input) || !valid(output)) throw core::InputError("graph '" + name + "': input/output tensor index out of range");
+  if (frontend != Frontend::None) {
+    const Tensor& want = frontend_sizes(frontend).output;
+    const Tensor& in = tensors[size_t(input)];
+    if (in.h != want.h || in.w != want.w || in.c != want.c)
+      throw core::InputError("graph '" + name + "': the " + to_string(frontend) + " front-end gives a " +
+                             std::to_string(want.h) + " x " + std::to_string(want.w) + " x " + std::to_string(want.c) +
+                             " input, the network takes " + std::to_string(in.h) + " x " + std::to_string(in.w) + " x " +
+                             std::to_string(in.c));
+  }
   std::vector<char> written(size_t(nt), 0);
   written[size_t(input)] = 1;
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -238,7 +273,8 @@ void build_graph_into(const search_space::NetworkDesc& net, Graph& g) {
     op.role = "residual_add";
     return out;
   };
-  g.input = g.add_tensor(net.resolution, net.resolution, net.in_channels);
+  g.input = g.add_tensor(net.resolution, net.width(), net.in_channels);
+  g.frontend = frontend_from_name(net.frontend);
   int x = conv(OpKind::Conv2D, "stem", -1, g.input, net.stem_out, net.stem_kernel, net.stem_stride, true);
   for (size_t i = 0; i < net.blocks.size(); ++i) {
     const search_space::BlockDesc& b = net.blocks[i];

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "tinynas/core/errors.h"
+#include "tinynas/engine/audio_frontend.h"
 #include "tn_kernels.h"
 
 namespace tinynas::engine {
@@ -172,7 +173,13 @@ Int8Interpreter::Int8Interpreter(const QuantizedModel& model)
   const std::string problem = check_plan(model.graph, plan_);
   if (!problem.empty()) throw core::RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
   arena_.assign(size_t((plan_.arena_bytes + 3) / 4), 0);
+  if (model.graph.frontend == Frontend::Mfcc) {
+    const AudioFrontendConfig config;
+    frontend_ = std::make_unique<const AudioFrontendFixed>(audio_frontend_fixed(config, audio_frontend_tables(config)));
+  }
 }
+
+Int8Interpreter::~Int8Interpreter() = default;
 
 std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
   const Graph& g = model_.graph;
@@ -180,8 +187,30 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
     throw core::InputError("model '" + g.name + "': input has " + std::to_string(input.size()) + " values, expected " +
                      std::to_string(g.tensors[size_t(g.input)].elements()));
   int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
+  std::memcpy(base + plan_.tensor_offset[size_t(g.input)], input.data(), input.size());
+  return run_layers();
+}
+
+std::vector<int8_t> Int8Interpreter::run_audio(const std::vector<int16_t>& pcm) {
+  const Graph& g = model_.graph;
+  if (!frontend_) throw core::InputError("model '" + g.name + "' has no audio front-end");
+  if (int64_t(pcm.size()) != frontend_->config.clip_samples)
+    throw core::InputError("model '" + g.name + "': the clip has " + std::to_string(pcm.size()) + " samples, the front-end takes " +
+                           std::to_string(frontend_->config.clip_samples));
+  int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
+  int16_t* clip = reinterpret_cast<int16_t*>(base + plan_.frontend_input_offset);
+  std::memcpy(clip, pcm.data(), pcm.size() * sizeof(int16_t));
+  const tn_mfcc_params params = frontend_->params();
+  if (tn_mfcc_s8(&params, clip, base + plan_.tensor_offset[size_t(g.input)],
+                 reinterpret_cast<int32_t*>(base + plan_.frontend_scratch_offset)) != TN_OK)
+    throw core::RuntimeFailure("model '" + g.name + "': the MFCC front-end rejected its parameters");
+  return run_layers();
+}
+
+std::vector<int8_t> Int8Interpreter::run_layers() {
+  const Graph& g = model_.graph;
+  int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
   auto tensor = [&](int t) { return base + plan_.tensor_offset[size_t(t)]; };
-  std::memcpy(tensor(g.input), input.data(), input.size());
   for (const KernelCall& c : calls_) {
     int16_t* scratch = reinterpret_cast<int16_t*>(base + plan_.scratch_offset[size_t(c.op)]);
     const int8_t* x = tensor(c.input);

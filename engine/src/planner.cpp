@@ -9,7 +9,7 @@ namespace {
 
 struct Buffer {
   int64_t size;
-  int first, last;  // lifetime in op indices, inclusive
+  int first, last;  // lifetime in op indices, inclusive (-1: the front-end's step)
   int id;           // creation order: tensors first, then scratch buffers
   int64_t offset;
 };
@@ -73,6 +73,8 @@ int64_t plan_into(const Graph& g, const PlanOptions& opt, Workspace& ws, MemoryP
   const int nops = int(g.ops.size());
   const int64_t align = std::max(1, opt.alignment);
   compute_lifetimes(g, ws.first_use, ws.last_use);
+  const FrontendSizes& frontend = frontend_sizes(g.frontend);
+  if (g.frontend != Frontend::None) ws.first_use[size_t(g.input)] = -1;
 
   ws.buffers.clear();
   ws.buffer_of.assign(size_t(nt), -1);
@@ -99,6 +101,13 @@ int64_t plan_into(const Graph& g, const PlanOptions& opt, Workspace& ws, MemoryP
   // Tensors no op touches (possible in a hand-made graph) get a buffer of their own, never live.
   for (int t = 0; t < nt; ++t)
     if (ws.buffer_of[size_t(t)] < 0) own_buffer(t);
+  int frontend_input = -1, frontend_scratch = -1;
+  if (g.frontend != Frontend::None) {
+    frontend_input = int(ws.buffers.size());
+    ws.buffers.push_back(Buffer{align_up(frontend.input_bytes, align), -1, -1, frontend_input, 0});
+    frontend_scratch = int(ws.buffers.size());
+    ws.buffers.push_back(Buffer{align_up(frontend.scratch_bytes, align), -1, -1, frontend_scratch, 0});
+  }
   const int first_scratch = int(ws.buffers.size());
   for (int i = 0; i < nops; ++i) {
     const int64_t s = op_scratch_bytes(g, g.ops[size_t(i)]);
@@ -150,6 +159,14 @@ int64_t plan_into(const Graph& g, const PlanOptions& opt, Workspace& ws, MemoryP
     for (const Buffer& b : ws.buffers)
       for (int i = std::max(0, b.first); i <= b.last && i < nops; ++i) plan->live_bytes[size_t(i)] += b.size;
     plan->peak_live_bytes = nops ? *std::max_element(plan->live_bytes.begin(), plan->live_bytes.end()) : 0;
+    plan->frontend_input_offset = plan->frontend_scratch_offset = plan->frontend_live_bytes = 0;
+    if (frontend_input >= 0) {
+      plan->frontend_input_offset = ws.buffers[size_t(frontend_input)].offset;
+      plan->frontend_scratch_offset = ws.buffers[size_t(frontend_scratch)].offset;
+      for (const Buffer& b : ws.buffers)
+        if (b.first <= -1 && -1 <= b.last) plan->frontend_live_bytes += b.size;
+      plan->peak_live_bytes = std::max(plan->peak_live_bytes, plan->frontend_live_bytes);
+    }
   }
   return arena;
 }
@@ -177,7 +194,7 @@ std::string check_plan(const Graph& g, const MemoryPlan& plan) {
 
   // Lifetimes recomputed here, independently of the planner's buffers.
   std::vector<int> first(size_t(nt), INT_MAX), last(size_t(nt), -1);
-  first[size_t(g.input)] = 0;
+  first[size_t(g.input)] = g.frontend != Frontend::None ? -1 : 0;
   for (int i = 0; i < nops; ++i) {
     const Op& op = g.ops[size_t(i)];
     first[size_t(op.output)] = std::min(first[size_t(op.output)], i);
@@ -190,9 +207,14 @@ std::string check_plan(const Graph& g, const MemoryPlan& plan) {
     int64_t begin, end;
     int first, last;
     int tensor;  // -1 for scratch
-    int op;      // op of a scratch region
+    int op;      // op of a scratch region; the front-end's input -1, its scratch -2
   };
   std::vector<Region> regions;
+  if (g.frontend != Frontend::None) {
+    const FrontendSizes& fe = frontend_sizes(g.frontend);
+    regions.push_back({plan.frontend_input_offset, plan.frontend_input_offset + fe.input_bytes, -1, -1, -1, -1});
+    regions.push_back({plan.frontend_scratch_offset, plan.frontend_scratch_offset + fe.scratch_bytes, -1, -1, -1, -2});
+  }
   for (int t = 0; t < nt; ++t) {
     if (first[size_t(t)] == INT_MAX) continue;  // never written: not live
     const int64_t off = plan.tensor_offset[size_t(t)];
@@ -207,10 +229,14 @@ std::string check_plan(const Graph& g, const MemoryPlan& plan) {
     } else if (op_scratch_bytes(g, g.ops[size_t(i)]) > 0) {
       return "op " + std::to_string(i) + ": needs scratch but none is planned";
     }
+  auto region_name = [](const Region& r) {
+    if (r.tensor >= 0) return "tensor " + std::to_string(r.tensor);
+    if (r.op >= 0) return "scratch of op " + std::to_string(r.op);
+    return std::string(r.op == -1 ? "the front-end's input" : "the front-end's scratch");
+  };
   for (const Region& r : regions)
     if (r.begin < 0 || r.end > plan.arena_bytes)
-      return (r.tensor >= 0 ? "tensor " + std::to_string(r.tensor) : "scratch of op " + std::to_string(r.op)) +
-             " lies outside the arena";
+      return region_name(r) + " lies outside the arena";
 
   // An overlap is allowed only between an in-place op's input and output.
   auto inplace_pair = [&](int a, int b) {
@@ -234,10 +260,7 @@ std::string check_plan(const Graph& g, const MemoryPlan& plan) {
       if (!lifetimes_meet(a.first, a.last, b.first, b.last)) continue;
       if (a.begin >= b.end || b.begin >= a.end) continue;
       if (a.tensor >= 0 && b.tensor >= 0 && inplace_pair(a.tensor, b.tensor)) continue;
-      auto name = [](const Region& r) {
-        return r.tensor >= 0 ? "tensor " + std::to_string(r.tensor) : "scratch of op " + std::to_string(r.op);
-      };
-      return name(a) + " [" + std::to_string(a.begin) + ", " + std::to_string(a.end) + ") and " + name(b) + " [" +
+      return region_name(a) + " [" + std::to_string(a.begin) + ", " + std::to_string(a.end) + ") and " + region_name(b) + " [" +
              std::to_string(b.begin) + ", " + std::to_string(b.end) + ") overlap while both are live";
     }
   return "";

@@ -8,6 +8,7 @@
 
 #include "tinynas/core/data_dir.h"
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/core/process.h"
 
 namespace tinynas::engine {
@@ -118,7 +119,7 @@ std::string BuildResult::error_summary() const {
 }
 
 BuildResult build_bundle(const std::string& bundle_dir, const Board& board) {
-  if (!fs::is_regular_file(fs::path(bundle_dir) / "Makefile"))
+  if (!core::is_file((fs::path(bundle_dir) / "Makefile").string()))
     throw core::InputError(bundle_dir + ": not a firmware bundle (no Makefile)");
   BuildResult r;
   const fs::path out = fs::path(bundle_dir) / "build" / board.make_target;
@@ -184,7 +185,7 @@ std::vector<std::string> qemu_command(const std::string& elf, const Board& board
 RunResult run_in_qemu(const std::string& elf, const Board& board, double timeout_s) {
   if (!board.runs_in_qemu())
     throw core::InputError("board " + board.name + " does not run in QEMU (mps2-an386 and mps2-an500 do)");
-  if (!fs::is_regular_file(elf)) throw core::InputError(elf + ": no such firmware");
+  if (!core::is_file(elf)) throw core::InputError(elf + ": no such firmware");
   if (!qemu_available()) {
     RunResult r;
     r.errors = "qemu-system-arm is not on PATH (Debian: qemu-system-arm)\n";
@@ -196,7 +197,7 @@ RunResult run_in_qemu(const std::string& elf, const Board& board, double timeout
 }
 
 RunResult run_host(const std::string& exe, double timeout_s) {
-  if (!fs::is_regular_file(exe)) throw core::InputError(exe + ": no such program");
+  if (!core::is_file(exe)) throw core::InputError(exe + ": no such program");
   // posix_spawnp would search PATH for a bare name: make the path explicit.
   const std::string path = fs::path(exe).has_parent_path() ? exe : "./" + exe;
   core::ProcessOptions limited;

@@ -65,6 +65,7 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
   if (kind == "fully_connected") return {"constant", "macs", "outputs"};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0) return {"constant", "window_reads", "outputs"};
   if (kind == "global_avgpool") return {"constant", "inputs", "channels"};
+  if (kind == kFrontendMfccKind) return {"constant"};  // one fixed configuration: one figure per clip
   return {"constant", "elements"};  // add, mul, lookup, softmax, channel_map, prelu, resize
 }
 
@@ -119,6 +120,10 @@ std::vector<LayerSample> layer_samples(const Graph& g, const engine::FirmwareOut
                        std::to_string(engine::op_macs(g, g.ops[i])) + ": the run is of another network");
     samples.push_back({latency_kind(g, g.ops[i]), latency_features(g, g.ops[i]), double(run.layers[i].instructions)});
   }
+  if (g.frontend == engine::Frontend::Mfcc) {
+    if (run.frontend_instructions == 0) throw core::InputError("the run of " + g.name + " has no front-end figure");
+    samples.push_back({kFrontendMfccKind, {1.0}, double(run.frontend_instructions)});
+  }
   return samples;
 }
 
@@ -134,8 +139,17 @@ double LatencyModel::predict_op(const Graph& g, const Op& op) const {
   return std::max(y, 0.0);
 }
 
+double LatencyModel::predict_frontend(const Graph& g) const {
+  if (g.frontend == engine::Frontend::None) return 0.0;
+  const auto it = kinds.find(kFrontendMfccKind);
+  if (it == kinds.end() || it->second.coefficients.empty())
+    throw core::InputError("the latency model of " + mcu + " has no figure for the MFCC front-end; calibrate it over a "
+                           "space with `frontend: mfcc` (configs/spaces/kws.yaml)");
+  return std::max(it->second.coefficients[0], 0.0);
+}
+
 double LatencyModel::predict(const Graph& g) const {
-  double total = 0;
+  double total = predict_frontend(g);
   for (const auto& op : g.ops) total += predict_op(g, op);
   return total;
 }

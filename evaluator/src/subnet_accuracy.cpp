@@ -31,7 +31,7 @@ SubnetAccuracy::SubnetAccuracy(supernet::OFASupernet net, const search_space::Se
   holdout_even_ = std::make_shared<data::SubsetDataset>(holdout_, even);
   holdout_odd_ = std::make_shared<data::SubsetDataset>(holdout_, odd);
   for (int i = 0; i < int(subset.size()); ++i) calibration_.push_back(i);
-  if (!options_.cache_path.empty() && std::filesystem::exists(options_.cache_path)) {
+  if (!options_.cache_path.empty() && core::exists(options_.cache_path)) {
     try {
       const json j = json::parse(core::read_text_file(options_.cache_path));
       if (j.at("tag").get<std::string>() != options_.cache_tag)

@@ -12,6 +12,7 @@
 #include "tinynas/core/units.h"
 #include "tinynas/core/data_dir.h"
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 #include "tinynas/search_space/yaml_fields.h"
 
 namespace fs = std::filesystem;
@@ -76,11 +77,30 @@ data::DataConfig load_data_config(const YAML::Node& node, const std::string& pat
   if (!node) return d;
   const std::string at = path + ": data";
   const YAML::Node& n = mapping(node, at);
-  check_keys(n, at, {"kind", "path", "channels", "holdout", "seed", "transform", "normalize"});
+  check_keys(n, at, {"kind", "path", "channels", "holdout", "seed", "transform", "normalize", "keywords"});
   if (n["kind"]) d.kind = get<std::string>(n, "kind", at);
-  if (d.kind != "fashion-mnist" && d.kind != "folder")
-    throw core::InputError(at + ": kind '" + d.kind + "' is not known (fashion-mnist or folder)");
+  const bool speech = d.kind == "speech_commands";
+  if (d.kind != "fashion-mnist" && d.kind != "folder" && !speech)
+    throw core::InputError(at + ": kind '" + d.kind + "' is not known (fashion-mnist, folder or speech_commands)");
   if (n["path"]) d.path = resolve(path, get<std::string>(n, "path", at));
+  if (speech) {
+    // The data set fixes its own splits, augmentation and input mapping: keys that would change them
+    // are refused rather than silently ignored.
+    if (d.path.empty()) throw core::InputError(at + ": a speech_commands data set needs 'path' (the Speech Commands root)");
+    if (n["holdout"])
+      throw core::InputError(at + ": 'holdout' does not apply to speech_commands (its validation split is the holdout)");
+    if (n["transform"])
+      throw core::InputError(at + ": 'transform' does not apply to speech_commands (its augmentation is the recipe's "
+                                  "time shift and background noise)");
+    if (n["channels"] && get<int>(n, "channels", at) != 1)
+      throw core::InputError(at + ": 'channels' must be 1 for speech_commands (MFCC features)");
+  }
+  if (n["keywords"]) {
+    if (!speech) throw core::InputError(at + ": 'keywords' applies only to kind speech_commands");
+    if (!n["keywords"].IsSequence()) throw core::InputError(at + ": 'keywords' must be a list of words");
+    d.keywords = get<std::vector<std::string>>(n, "keywords", at);
+    if (d.keywords.empty()) throw core::InputError(at + ": 'keywords' must not be empty");
+  }
   if (n["channels"]) d.channels = get<int>(n, "channels", at);
   if (n["holdout"]) d.holdout = get<int>(n, "holdout", at);
   if (n["seed"]) d.seed = get<uint64_t>(n, "seed", at);
@@ -90,6 +110,9 @@ data::DataConfig load_data_config(const YAML::Node& node, const std::string& pat
   if (n["transform"]) d.transform = load_transform(n["transform"], at + ": transform");
   if (n["normalize"]) load_normalization(n["normalize"], at + ": normalize", d);
   data::check_normalization(d.normalization, d.channels, at + ": normalize");
+  if (speech && (d.normalize_from_data || !d.normalization.is_fixed()))
+    throw core::InputError(at + ": 'normalize' must be fixed for speech_commands (the int8 MFCC features are the "
+                                "network's int8 input as they are)");
   return d;
 }
 
@@ -225,7 +248,7 @@ engine::McuProfile load_mcu(const std::string& name_or_path) {
   const bool looks_like_path = name_or_path.find('/') != std::string::npos || fs::path(name_or_path).extension() == ".yaml";
   if (!looks_like_path) {
     path = (fs::path(config_dir()) / "mcu" / (name_or_path + ".yaml")).string();
-    if (!fs::is_regular_file(path)) {
+    if (!core::is_file(path)) {
       std::string list;
       for (const auto& n : known_mcus()) list += (list.empty() ? "" : ", ") + n;
       throw core::InputError("unknown MCU '" + name_or_path + "' (known: " + list + "; or give a path to a profile YAML)");
@@ -299,6 +322,11 @@ Experiment load_experiment(const std::string& path) {
     if (s1["resolutions"]) x.stage1.resolutions = get_choices<int>(s1, "resolutions", at);
   }
   x.data = load_data_config(n["data"], path);
+  // The MFCC front-end computes on the MCU the features of Speech Commands clips; another data set's
+  // inputs would reach the network as something it was never trained on.
+  if (x.space.frontend == "mfcc" && x.data.kind != "speech_commands")
+    throw core::InputError(path + ": the space's front-end 'mfcc' needs data of kind speech_commands, not '" +
+                           x.data.kind + "'");
   x.supernet = load_supernet_config(n["supernet"], path, x.space);
   x.train = load_train_config(n["train"], path, x);
   return x;

@@ -199,7 +199,7 @@ class Search {
     if (!cb_.costs || (!cb_.accuracy && !cb_.accuracy_batch))
       throw core::InputError("evolution: costs and accuracy callbacks are required");
     int generation = 0;
-    if (o_.resume && std::filesystem::exists(o_.checkpoint_path)) {
+    if (o_.resume && core::exists(o_.checkpoint_path)) {
       generation = load_checkpoint();
       result_.resumed_generation = generation;
     } else {

@@ -11,10 +11,13 @@
 
 #include "tinynas/core/errors.h"
 #include "tinynas/core/progress.h"
+#include "tinynas/engine/audio_frontend.h"
+#include "tinynas/engine/float_model.h"
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/onnx.h"
 #include "tinynas/nas/experiment_supernet.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "tinynas/supernet/audio_dataset.h"
 #include "tinynas/supernet/checkpoint.h"
 #include "tinynas/supernet/data_config.h"
 #include "tinynas/supernet/evaluate.h"
@@ -63,7 +66,7 @@ Images load_images(const data::Dataset& data, int count, int r, uint64_t seed, b
   } else {
     for (int i = 0; i < n; ++i) idx[size_t(i)] = i;
   }
-  const size_t image = size_t(r) * r * data.channels();
+  const size_t image = size_t(r) * size_t(data.width(r)) * size_t(data.channels());
   std::vector<uint8_t> all(idx.size() * image);
   if (!idx.empty()) data.load_batch(idx, r, false, 0, all.data());
   for (size_t i = 0; i < idx.size(); ++i) {
@@ -199,10 +202,11 @@ ExportResult export_network(const ExportRequest& q) {
   // Calibration and test inputs: the user's calibration data, else the experiment's data for a network
   // trained on it, else random pixels. Only a network trained here takes the experiment's images
   // implicitly: a model from elsewhere, calibrated on them, would be quantized for the wrong data.
-  const bool experiment_data = trained_on_experiment_data && in.h == in.w;
+  const bool experiment_data = trained_on_experiment_data;
   if (q.eval_images != 0 && !experiment_data)
     throw core::InputError("--eval-images needs a network trained on the experiment's images");
   Images calibration, tests, evaluation;
+  std::vector<std::vector<int16_t>> test_clips;  // a network with an audio front-end: the raw test inputs
   std::vector<std::vector<float>> user_inputs;  // float, NHWC
   std::string evaluation_split = "test";
   std::string calibrated_on;
@@ -226,11 +230,22 @@ ExportResult export_network(const ExportRequest& q) {
     if (train->channels() != in.c)
       throw core::InputError("the network takes " + std::to_string(in.c) + " channels, the data has " +
                              std::to_string(train->channels()));
+    if (train->width(in.h) != in.w)
+      throw core::InputError("the network takes " + std::to_string(in.h) + " x " + std::to_string(in.w) +
+                             " inputs, the data gives " + std::to_string(in.h) + " x " + std::to_string(train->width(in.h)));
     if (user_inputs.empty()) {
       calibration = load_images(*train, q.calibration_images, in.h, x.train.options.seed, true);
       calibrated_on = std::to_string(calibration.pixels.size()) + " training images of " + train->describe();
     }
     tests = load_images(*test, q.test_inputs, in.h, 0, false);
+    // The same clips as int16 PCM, for the firmware's front-end to compute the features from.
+    if (const auto* audio = dynamic_cast<const data::AudioFeatureDataset*>(test.get());
+        audio && g.frontend != engine::Frontend::None)
+      for (int i = 0; i < int(tests.pixels.size()); ++i) {
+        std::vector<int16_t> clip(size_t(audio->config().clip_samples));
+        audio->clips().load_clip(i, false, 0, clip.data());
+        test_clips.push_back(std::move(clip));
+      }
     // Part of a split is a seeded sample of all of it: splits may be ordered by class (image folders).
     if (q.eval_images != 0) {
       const int count = q.eval_images < 0 ? test->size() : std::min(q.eval_images, test->size());
@@ -261,6 +276,9 @@ ExportResult export_network(const ExportRequest& q) {
     d.bundle.test_inputs.push_back(engine::quantize_pixels(tests.pixels[i]));
     d.bundle.test_labels.push_back(tests.labels[i]);
   }
+  if (g.frontend != engine::Frontend::None && test_clips.empty())
+    test_clips = engine::random_audio_clips(engine::AudioFrontendConfig().clip_samples, std::max(1, q.test_inputs), q.seed + 3);
+  d.bundle.test_audio = test_clips;
   // Without test images of a data set, the first calibration inputs are the firmware's test inputs.
   for (size_t i = 0; tests.pixels.empty() && i < user_inputs.size() && int(i) < q.test_inputs; ++i) {
     d.bundle.test_inputs.push_back(engine::quantize_input(fm, user_inputs[i]));

@@ -90,6 +90,7 @@ nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const 
   t["flash"] = {{"weight_bytes", flash.weight_bytes},
                 {"bias_bytes", flash.bias_bytes},
                 {"quant_param_bytes", flash.quant_param_bytes},
+                {"frontend_bytes", flash.frontend_bytes},
                 {"code_bytes", flash.code_bytes},
                 {"total_bytes", flash.total()}};
   t["peak_sram_bytes"] = plan.arena_bytes + engine::kStackBoundBytes;  // what --sram limits
@@ -143,6 +144,7 @@ std::string profile_text(const nlohmann::ordered_json& j) {
   const auto& f = t["flash"];
   out << "Flash estimate             " << bytes(f["total_bytes"]) << " = weights " << f["weight_bytes"].get<int64_t>()
       << " + bias " << f["bias_bytes"].get<int64_t>() << " + requant params " << f["quant_param_bytes"].get<int64_t>()
+      << (f["frontend_bytes"].get<int64_t>() ? " + front-end tables " + std::to_string(f["frontend_bytes"].get<int64_t>()) : "")
       << " + runtime code " << f["code_bytes"].get<int64_t>() << "\n"
       << "fits " << t["mcu"].get<std::string>() << "             SRAM " << (t["fits_sram"].get<bool>() ? "yes" : "NO")
       << ", Flash " << (t["fits_flash"].get<bool>() ? "yes" : "NO") << "\n";

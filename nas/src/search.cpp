@@ -33,13 +33,13 @@ LatencyChoice choose_latency_model(const engine::McuProfile& mcu, const std::str
                                    const evaluator::Budget& budget) {
   LatencyChoice c;
   c.path = latency_model_path.empty() ? shipped_latency_model(mcu) : latency_model_path;
-  if (!latency_model_path.empty() && !fs::exists(c.path))
+  if (!latency_model_path.empty() && !core::exists(c.path))
     throw core::InputError("--latency-model " + c.path + ": no such file");
   const std::string limit = budget.latency_ms > 0 ? "--latency" : "--energy";
   if (budget.energy_uj > 0 && !mcu.has_power())
     throw core::InputError("--energy needs the run-mode supply of " + mcu.name +
                            ": its profile has no `power:` (supply_voltage, run_current_ma, source)");
-  c.found = fs::exists(c.path);
+  c.found = core::exists(c.path);
   if (c.found) c.model = evaluator::load_latency_model(c.path);
   else if (budget.limits_time())
     throw core::InputError(limit + " needs a latency model of " + mcu.name + " (" + c.path + "): run `tinynas calibrate --mcu " +
@@ -134,7 +134,7 @@ Scoring load_scoring(const SearchRequest& q, const supernet::SupernetFile& f) {
   Scoring s;
   const std::string predictor_path = q.predictor.empty() ? predictor_beside(f.path) : q.predictor;
   if (predictor_path != "none") {
-    if (!fs::exists(predictor_path))
+    if (!core::exists(predictor_path))
       throw core::InputError("no accuracy predictor at " + predictor_path +
                              ": build it with `tinynas predictor build`, or pass --predictor none to measure every candidate");
     s.predictor = evaluator::AccuracyPredictor::load(predictor_path, f.net->space);
@@ -372,6 +372,20 @@ SearchResult search(SearchRequest q) {
   }
   const int r_max = *std::max_element(f.resolutions.begin(), f.resolutions.end());
   for (const std::string& note : binding_notes(costs(f.net->largest(r_max)), r_max, q.budget)) report.notes.push_back(note);
+  if (const engine::Frontend frontend = engine::frontend_from_name(space.frontend); frontend != engine::Frontend::None) {
+    // Every network's SRAM, Flash and latency above include the front-end the firmware runs first.
+    const engine::FrontendSizes& fe = engine::frontend_sizes(frontend);
+    std::string note = fmt::format("every network runs the {} front-end first: its {} B of PCM input and {} B of scratch "
+                                   "are in the arena, its {} B of tables in Flash",
+                                   space.frontend, fe.input_bytes, fe.scratch_bytes, fe.table_bytes);
+    if (scoring.latency.found) {
+      engine::Graph with_frontend;
+      with_frontend.frontend = frontend;
+      note += fmt::format(", its {:.0f} {} in the latency", scoring.latency.model.predict_frontend(with_frontend),
+                          scoring.latency.model.unit);
+    }
+    report.notes.push_back(note);
+  }
   if (!out.root) return out;  // the rest writes files and exports firmware: rank 0 only
   const search_space::ArchSpec& winner = report.networks.front().candidate.arch;
   report.winner_graph = engine::build_graph(space.describe(winner));

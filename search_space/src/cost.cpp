@@ -21,50 +21,56 @@ namespace {
 // compute_macs use it, so the two can never disagree.
 template <typename Visit>
 void walk_layers(const NetworkDesc& net, Visit&& visit) {
-  auto conv = [&](LayerKind kind, const char* role, int block, int h, int cin, int cout, int k, int s,
+  // Feature maps are h x w: square for images, frames x coefficients for audio features.
+  struct Hw {
+    int h, w;
+    int64_t area() const { return int64_t(h) * w; }
+  };
+  auto out_of = [](Hw in, int s) { return Hw{conv_out_size(in.h, s), conv_out_size(in.w, s)}; };
+  auto conv = [&](LayerKind kind, const char* role, int block, Hw in, int cin, int cout, int k, int s,
                   int64_t extra_live) {
-    const int ho = conv_out_size(h, s);
+    const Hw out = out_of(in, s);
     const int groups = kind == LayerKind::Depthwise ? cin : 1;
     const int64_t weights = int64_t(cout) * (cin / groups) * k * k;
-    LayerCost l{kind, role, block, h, h, cin, ho, ho, cout, k, s,
-                weights * ho * ho, weights + 2 * int64_t(cout),
-                int64_t(h) * h * cin + int64_t(ho) * ho * cout + extra_live};
+    LayerCost l{kind, role, block, in.h, in.w, cin, out.h, out.w, cout, k, s,
+                weights * out.area(), weights + 2 * int64_t(cout),
+                in.area() * cin + out.area() * cout + extra_live};
     visit(l);
-    return ho;
+    return out;
   };
-  int h = conv(LayerKind::Conv, "stem", -1, net.resolution, net.in_channels, net.stem_out, net.stem_kernel,
-               net.stem_stride, 0);
+  Hw hw = conv(LayerKind::Conv, "stem", -1, Hw{net.resolution, net.width()}, net.in_channels, net.stem_out,
+               net.stem_kernel, net.stem_stride, 0);
   for (size_t i = 0; i < net.blocks.size(); ++i) {
     const BlockDesc& b = net.blocks[i];
     const int bi = int(i);
     if (b.kind == BlockKind::Basic) {
       // conv1, then the shortcut conv (the block input dies there), conv2 beside the shortcut's value:
       // the order the engine graph runs them in.
-      const int ho = conv_out_size(h, b.stride);
-      const int64_t mid = int64_t(ho) * ho * b.mid_ch;
-      const int64_t shortcut = b.residual ? int64_t(h) * h * b.in_ch : int64_t(ho) * ho * b.out_ch;
-      conv(LayerKind::Conv, "conv1", bi, h, b.in_ch, b.mid_ch, b.kernel, b.stride, 0);
-      if (b.has_shortcut_conv()) conv(LayerKind::Pointwise, "shortcut", bi, h, b.in_ch, b.out_ch, 1, b.stride, mid);
-      conv(LayerKind::Conv, "conv2", bi, ho, b.mid_ch, b.out_ch, b.kernel, 1, shortcut);
-      h = ho;
+      const Hw out = out_of(hw, b.stride);
+      const int64_t mid = out.area() * b.mid_ch;
+      const int64_t shortcut = b.residual ? hw.area() * b.in_ch : out.area() * b.out_ch;
+      conv(LayerKind::Conv, "conv1", bi, hw, b.in_ch, b.mid_ch, b.kernel, b.stride, 0);
+      if (b.has_shortcut_conv()) conv(LayerKind::Pointwise, "shortcut", bi, hw, b.in_ch, b.out_ch, 1, b.stride, mid);
+      conv(LayerKind::Conv, "conv2", bi, out, b.mid_ch, b.out_ch, b.kernel, 1, shortcut);
+      hw = out;
       continue;
     }
     // The block input stays alive until the residual add; it is a separate tensor only once the
     // expand conv has consumed it (without an expand conv it is the depthwise input itself).
-    const int64_t block_in = b.residual ? int64_t(h) * h * b.in_ch : 0;
-    if (b.has_expand) conv(LayerKind::Pointwise, "expand", bi, h, b.in_ch, b.mid_ch, 1, 1, 0);
-    const int ho = conv(LayerKind::Depthwise, "depthwise", bi, h, b.mid_ch, b.mid_ch, b.kernel, b.stride,
+    const int64_t block_in = b.residual ? hw.area() * b.in_ch : 0;
+    if (b.has_expand) conv(LayerKind::Pointwise, "expand", bi, hw, b.in_ch, b.mid_ch, 1, 1, 0);
+    const Hw out = conv(LayerKind::Depthwise, "depthwise", bi, hw, b.mid_ch, b.mid_ch, b.kernel, b.stride,
                         b.has_expand ? block_in : 0);
-    conv(LayerKind::Pointwise, "project", bi, ho, b.mid_ch, b.out_ch, 1, 1, block_in);
-    h = ho;
+    conv(LayerKind::Pointwise, "project", bi, out, b.mid_ch, b.out_ch, 1, 1, block_in);
+    hw = out;
   }
   int ch = net.blocks.empty() ? net.stem_out : net.blocks.back().out_ch;
   if (net.feature_mix_out > 0) {
-    conv(LayerKind::Pointwise, "feature_mix", -1, h, ch, net.feature_mix_out, 1, 1, 0);
+    conv(LayerKind::Pointwise, "feature_mix", -1, hw, ch, net.feature_mix_out, 1, 1, 0);
     ch = net.feature_mix_out;
   }
-  visit(LayerCost{LayerKind::GlobalAvgPool, "pool", -1, h, h, ch, 1, 1, ch, h, 1, 0, 0,
-                  int64_t(h) * h * ch + ch});
+  // The pool's "kernel" is its window's height (the whole map).
+  visit(LayerCost{LayerKind::GlobalAvgPool, "pool", -1, hw.h, hw.w, ch, 1, 1, ch, hw.h, 1, 0, 0, hw.area() * ch + ch});
   const int64_t fc = int64_t(ch) * net.num_classes;
   visit(LayerCost{LayerKind::FullyConnected, "classifier", -1, 1, 1, ch, 1, 1, net.num_classes, 1, 1, fc,
                   fc + net.num_classes, int64_t(ch) + net.num_classes});

@@ -27,7 +27,9 @@ void NetworkDesc::validate() const {
   const std::string who = name.empty() ? std::string("network") : "network '" + name + "'";
   auto fail = [&](const std::string& what) { throw core::InputError(who + ": " + what); };
   if (resolution <= 0) fail("resolution must be positive, got " + std::to_string(resolution));
+  if (input_width < 0) fail("input width must be positive (or 0 for a square input), got " + std::to_string(input_width));
   if (in_channels <= 0) fail("input channels must be positive, got " + std::to_string(in_channels));
+  if (!frontend.empty() && frontend != "mfcc") fail("unknown front-end '" + frontend + "' (known: mfcc)");
   if (stem_out <= 0) fail("stem output channels must be positive");
   if (stem_kernel <= 0 || stem_kernel % 2 == 0) fail("stem kernel must be odd and positive");
   if (stem_stride < 1 || stem_stride > 2) fail("stem stride must be 1 or 2");

@@ -69,6 +69,8 @@ void SearchSpace::validate() const {
   for (int r : resolution_choices)
     if (r < 8) fail("resolution choices must be at least 8, got " + std::to_string(r));
   if (in_channels != 1 && in_channels != 3) fail("input channels must be 1 or 3");
+  if (input_width < 0 || input_width > 100000) fail("input width must be positive (or 0 for square inputs)");
+  if (!frontend.empty() && frontend != "mfcc") fail("unknown front-end '" + frontend + "' (known: mfcc)");
   if (num_classes < 1) fail("number of classes must be positive");
   if (feature_mix_channels < 0) fail("feature-mix channels must not be negative");
 }
@@ -186,6 +188,8 @@ void SearchSpace::describe_into(const ArchSpec& a, NetworkDesc& net) const {
   const int stages = num_stages();
   const int md = max_depth();
   net.resolution = a.r;
+  net.input_width = input_width;
+  net.frontend = frontend;
   net.in_channels = in_channels;
   net.stem_out = width(a.w, 0);
   net.stem_kernel = 3;
@@ -279,6 +283,8 @@ nlohmann::json space_to_json(const SearchSpace& s) {
   j["width_choices"] = s.width_choices;
   j["resolution_choices"] = s.resolution_choices;
   j["in_channels"] = s.in_channels;
+  if (s.input_width > 0) j["input_width"] = s.input_width;
+  if (!s.frontend.empty()) j["frontend"] = s.frontend;
   j["num_classes"] = s.num_classes;
   j["feature_mix_channels"] = s.feature_mix_channels;
   return j;
@@ -296,6 +302,8 @@ SearchSpace space_from_json(const nlohmann::json& j) {
     j.at("width_choices").get_to(s.width_choices);
     j.at("resolution_choices").get_to(s.resolution_choices);
     j.at("in_channels").get_to(s.in_channels);
+    s.input_width = j.value("input_width", 0);  // absent: square inputs (files written before it existed)
+    s.frontend = j.value("frontend", std::string());
     j.at("num_classes").get_to(s.num_classes);
     j.at("feature_mix_channels").get_to(s.feature_mix_channels);
   } catch (const nlohmann::json::exception& e) {

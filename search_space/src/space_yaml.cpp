@@ -18,7 +18,7 @@ namespace {
 SearchSpace space_from_node(const YAML::Node& n, const std::string& path) {
   check_keys(n, path,
              {"name", "description", "base_widths", "stage_strides", "kernel_choices", "expand_choices", "depth_choices",
-              "width_choices", "resolution_choices", "in_channels", "num_classes", "feature_mix_channels"});
+              "width_choices", "resolution_choices", "in_channels", "input_width", "frontend", "num_classes", "feature_mix_channels"});
   SearchSpace s;
   s.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
   // The name goes into reports and file names. An empty one (`name:`) would be written back as "null",
@@ -34,6 +34,8 @@ SearchSpace space_from_node(const YAML::Node& n, const std::string& path) {
   if (n["width_choices"]) s.width_choices = get_choices<double>(n, "width_choices", path);
   if (n["resolution_choices"]) s.resolution_choices = get_choices<int>(n, "resolution_choices", path);
   if (n["in_channels"]) s.in_channels = get<int>(n, "in_channels", path);
+  if (n["input_width"]) s.input_width = get<int>(n, "input_width", path);
+  if (n["frontend"]) s.frontend = get<std::string>(n, "frontend", path);
   if (n["num_classes"]) s.num_classes = get<int>(n, "num_classes", path);
   if (n["feature_mix_channels"]) s.feature_mix_channels = get<int>(n, "feature_mix_channels", path);
   try {
@@ -68,6 +70,8 @@ std::string space_to_yaml(const SearchSpace& s) {
   flow("width_choices", s.width_choices);
   flow("resolution_choices", s.resolution_choices);
   out << YAML::Key << "in_channels" << YAML::Value << s.in_channels;
+  if (s.input_width > 0) out << YAML::Key << "input_width" << YAML::Value << s.input_width;
+  if (!s.frontend.empty()) out << YAML::Key << "frontend" << YAML::Value << s.frontend;
   out << YAML::Key << "num_classes" << YAML::Value << s.num_classes;
   out << YAML::Key << "feature_mix_channels" << YAML::Value << s.feature_mix_channels;
   out << YAML::EndMap;

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 
+#include "tinynas/core/files.h"
 #include "tinynas/core/units.h"
 
 namespace tinynas::search_space::yaml_fields {
@@ -25,7 +26,7 @@ YAML::Node mapping(Load&& load, const std::string& origin) {
 }  // namespace
 
 YAML::Node load_yaml(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw core::InputError("config file '" + path + "' does not exist");
+  if (!core::is_file(path)) throw core::InputError("config file '" + path + "' does not exist");
   return mapping([&] { return YAML::LoadFile(path); }, path);
 }
 

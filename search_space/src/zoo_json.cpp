@@ -74,6 +74,13 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
     net.name = j.value("name", std::string("network"));
     if (!j.contains("resolution")) throw core::InputError(origin + ": 'resolution' is missing");
     net.resolution = get_int(j, "resolution", origin);
+    // The width of a non-square input (audio features); absent for square images.
+    if (j.contains("input_width")) net.input_width = get_int(j, "input_width", origin);
+    // The front-end computing the input on the MCU ("mfcc"); absent for images.
+    if (j.contains("frontend")) {
+      if (!j.at("frontend").is_string()) throw core::InputError(origin + ": 'frontend' must be a string");
+      net.frontend = j.at("frontend").get<std::string>();
+    }
     const json& fc = j.at("first_conv");
     const std::string fw = origin + ": first_conv";
     net.activation = read_activation(fc, fw);
@@ -211,6 +218,8 @@ std::string network_to_zoo_json(const NetworkDesc& net, int indent) {
                      {"bias", true},          {"use_bn", false},                    {"act_func", nullptr},
                      {"dropout_rate", 0},     {"ops_order", "weight_bn_act"}};
   j["resolution"] = net.resolution;
+  if (net.width() != net.resolution) j["input_width"] = net.width();
+  if (!net.frontend.empty()) j["frontend"] = net.frontend;
   return j.dump(indent);
 }
 

@@ -13,7 +13,7 @@ CachedDataset::CachedDataset(std::shared_ptr<const Dataset> parent, int64_t max_
 }
 
 const std::vector<uint8_t>* CachedDataset::images_at(int r) const {
-  const int64_t image = int64_t(r) * r * parent_->channels();
+  const int64_t image = int64_t(r) * parent_->width(r) * parent_->channels();
   if (image * parent_->size() > max_bytes_) return nullptr;
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = cache_.find(r);
@@ -36,7 +36,7 @@ void CachedDataset::load_batch(const std::vector<int>& idx, int r, bool train, u
     parent_->load_batch(idx, r, train, seed, out);
     return;
   }
-  const size_t image = size_t(r) * size_t(r) * size_t(parent_->channels());
+  const size_t image = size_t(r) * size_t(parent_->width(r)) * size_t(parent_->channels());
   for (size_t j = 0; j < idx.size(); ++j) {
     if (idx[j] < 0 || idx[j] >= parent_->size()) throw core::InputError("CachedDataset: image index out of range");
     std::memcpy(out + j * image, images->data() + size_t(idx[j]) * image, image);

@@ -73,7 +73,7 @@ void verify_zip_checksums(const std::string& bytes, const std::string& path) {
 }  // namespace
 
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path) {
-  if (!fs::is_regular_file(path)) throw core::InputError("'" + path + "' does not exist or is not a file");
+  if (!core::is_file(path)) throw core::InputError("'" + path + "' does not exist or is not a file");
   const std::string bytes = core::read_text_file(path);
   verify_zip_checksums(bytes, path);
   // Records with valid checksums can still hold what LibTorch's reader refuses: besides c10::Error it

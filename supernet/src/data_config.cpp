@@ -1,10 +1,14 @@
+#include "tinynas/core/files.h"
 #include "tinynas/supernet/data_config.h"
 
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <tuple>
+#include <vector>
 
 #include "tinynas/core/errors.h"
+#include "tinynas/supernet/audio_dataset.h"
 #include "tinynas/supernet/idx.h"
 #include "tinynas/supernet/image_folder.h"
 #include "tinynas/supernet/memory_dataset.h"
@@ -36,12 +40,54 @@ std::shared_ptr<const Dataset> full_training_split(const DataConfig& c) {
   return slot;
 }
 
+constexpr const char* kSpeechCommands = "speech_commands";
+
+// A Speech Commands set, opened once per process for its three splits (opening lists every word
+// folder and reads the background noise).
+std::shared_ptr<const SpeechCommands> speech_commands_set(const DataConfig& c) {
+  static std::mutex mutex;
+  static std::map<std::tuple<std::string, uint64_t, std::vector<std::string>>, std::shared_ptr<const SpeechCommands>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = cache[{c.path, c.seed, c.keywords}];
+  if (!slot) {
+    SpeechCommandsOptions options;
+    options.keywords = c.keywords;
+    options.seed = c.seed;
+    slot = std::make_shared<const SpeechCommands>(c.path, options);
+  }
+  return slot;
+}
+
+std::shared_ptr<const Dataset> open_speech_split(const DataConfig& c, const std::string& split) {
+  SpeechSplit which = SpeechSplit::kTrain;
+  if (split == "holdout")
+    which = SpeechSplit::kValidation;
+  else if (split == "test")
+    which = SpeechSplit::kTest;
+  else if (split != "train")
+    throw core::InputError("unknown split '" + split + "' (train, holdout or test)");
+  return std::make_shared<AudioFeatureDataset>(SpeechCommandsSplit(speech_commands_set(c), which));
+}
+
+void check_speech_commands(const DataConfig& c) {
+  if (c.path.empty()) throw core::InputError("a speech_commands data set needs a path (the Speech Commands root)");
+  if (!core::is_directory(c.path)) throw core::InputError("speech commands folder '" + c.path + "' does not exist");
+  if (c.channels != 1) throw core::InputError("speech_commands data has 1 channel (MFCC features), not " + std::to_string(c.channels));
+  if (c.transform)
+    throw core::InputError("data transform does not apply to speech_commands: its training augmentation is the "
+                           "recipe's time shift and background noise");
+  if (!c.normalization.is_fixed() || c.normalize_from_data)
+    throw core::InputError("data normalize must stay fixed for speech_commands: the int8 MFCC features are the "
+                           "network's int8 input as they are");
+}
+
 void check(const DataConfig& c) {
-  if (c.kind != "fashion-mnist" && c.kind != "folder")
-    throw core::InputError("data kind '" + c.kind + "' is not known (fashion-mnist or folder)");
+  if (c.kind != "fashion-mnist" && c.kind != "folder" && c.kind != kSpeechCommands)
+    throw core::InputError("data kind '" + c.kind + "' is not known (fashion-mnist, folder or speech_commands)");
+  if (c.kind == kSpeechCommands) return check_speech_commands(c);
   if (c.kind == "folder") {
     if (c.path.empty()) throw core::InputError("a folder data set needs a path (a root with train/ and val/)");
-    if (!fs::is_directory(c.path)) throw core::InputError("data folder '" + c.path + "' does not exist");
+    if (!core::is_directory(c.path)) throw core::InputError("data folder '" + c.path + "' does not exist");
     if (c.channels != 1 && c.channels != 3) throw core::InputError("data channels must be 1 or 3");
   }
   if (c.holdout < 0) throw core::InputError("the holdout size must not be negative");
@@ -52,7 +98,7 @@ void check(const DataConfig& c) {
 // A folder's own test split: val/, else test/; empty when it has neither.
 fs::path folder_test_dir(const DataConfig& c) {
   for (const char* name : {"val", "test"})
-    if (fs::is_directory(fs::path(c.path) / name)) return fs::path(c.path) / name;
+    if (core::is_directory((fs::path(c.path) / name).string())) return fs::path(c.path) / name;
   return {};
 }
 
@@ -65,11 +111,12 @@ Transform transform_of(const DataConfig& c) {
 
 bool has_test_split(const DataConfig& c) {
   check(c);
-  return c.kind == "fashion-mnist" || !folder_test_dir(c).empty();
+  return c.kind == "fashion-mnist" || c.kind == kSpeechCommands || !folder_test_dir(c).empty();
 }
 
 std::shared_ptr<const Dataset> open_split(const DataConfig& c, const std::string& split) {
   check(c);
+  if (c.kind == kSpeechCommands) return open_speech_split(c, split);
   if (split == "test") {
     if (c.kind == "fashion-mnist") {
       const std::string dir = c.path.empty() ? kFashionMnistDir : c.path;

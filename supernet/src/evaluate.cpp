@@ -9,8 +9,8 @@
 
 namespace tinynas::supernet {
 
-torch::Tensor to_input(const uint8_t* pixels, int64_t n, int64_t r, int64_t c) {
-  auto u8 = torch::from_blob(const_cast<uint8_t*>(pixels), {n, r, r, c}, torch::kUInt8);
+torch::Tensor to_input(const uint8_t* pixels, int64_t n, int64_t r, int64_t c, int64_t w) {
+  auto u8 = torch::from_blob(const_cast<uint8_t*>(pixels), {n, r, w > 0 ? w : r, c}, torch::kUInt8);
   // Channels-last (NHWC) memory, as the images come: LibTorch's CPU convolutions then take their
   // channels-last path, which trains these depthwise-heavy networks about 3x faster here than NCHW.
   return u8.permute({0, 3, 1, 2})
@@ -22,9 +22,10 @@ torch::Tensor to_input(const uint8_t* pixels, int64_t n, int64_t r, int64_t c) {
 
 torch::Tensor load_input(const data::Dataset& data, const std::vector<int>& idx, int r, bool train, uint64_t seed) {
   const int c = data.channels();
-  std::vector<uint8_t> buf(idx.size() * size_t(r) * size_t(r) * size_t(c));
+  const int w = data.width(r);
+  std::vector<uint8_t> buf(idx.size() * size_t(r) * size_t(w) * size_t(c));
   data.load_batch(idx, r, train, seed, buf.data());
-  return to_input(buf.data(), int64_t(idx.size()), r, c);
+  return to_input(buf.data(), int64_t(idx.size()), r, c, w);
 }
 
 torch::Tensor labels_of(const data::Dataset& data, const std::vector<int>& idx) {

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
 
 namespace tinynas::data {
 
@@ -18,7 +19,7 @@ struct GzCloser {
 using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
 GzFile open_gz(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path))
+  if (!core::is_file(path))
     throw core::InputError("data file '" + path + "' does not exist (Fashion-MNIST comes from Debian's dataset-fashion-mnist)");
   GzFile f(gzopen(path.c_str(), "rb"));
   if (!f) throw core::InputError("cannot open '" + path + "'");

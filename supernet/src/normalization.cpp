@@ -41,7 +41,7 @@ Normalization measure_normalization(const Dataset& data, int r, int max_images, 
   }
   // Sums per channel in chunks of images, in double: exact for any realistic count of uint8 pixels.
   std::vector<double> sum(size_t(c), 0.0), sum_sq(size_t(c), 0.0);
-  const size_t image_bytes = size_t(r) * r * size_t(c), chunk = 256;
+  const size_t image_bytes = size_t(r) * size_t(data.width(r)) * size_t(c), chunk = 256;
   std::vector<uint8_t> buf;
   for (size_t first = 0; first < idx.size(); first += chunk) {
     const std::vector<int> part(idx.begin() + std::ptrdiff_t(first), idx.begin() + std::ptrdiff_t(std::min(idx.size(), first + chunk)));
@@ -53,7 +53,7 @@ Normalization measure_normalization(const Dataset& data, int r, int max_images, 
       sum_sq[i % size_t(c)] += v * v;
     }
   }
-  const double count = double(idx.size()) * r * r;
+  const double count = double(idx.size()) * r * data.width(r);
   Normalization n;
   for (int k = 0; k < c; ++k) {
     const double mean = sum[size_t(k)] / count;

@@ -117,6 +117,10 @@ void validate_options(const TrainOptions& o) {
     if (std::find(o.space.resolution_choices.begin(), o.space.resolution_choices.end(), r) ==
         o.space.resolution_choices.end())
       throw core::InputError("training resolution " + std::to_string(r) + " is not one of the space's resolutions");
+  // Smaller resolutions are resized from the largest's batch, which only square inputs allow.
+  if (o.space.input_width > 0 && o.resolutions.size() > 1)
+    throw core::InputError("a space of fixed input width (" + std::to_string(o.space.input_width) +
+                           ") trains at one resolution, not " + std::to_string(o.resolutions.size()));
   for (const auto& p : o.phases) {
     if (p.epochs <= 0) throw core::InputError("phase '" + p.name + "': epochs must be positive");
     if (!in_range(p.lr, 1e-12, 1e3)) throw core::InputError("phase '" + p.name + "': lr must be a positive number up to 1000");
@@ -856,7 +860,7 @@ void save_final(const Run& run, Model& model, const TrainState& st) {
 
 void check_training_start(const TrainOptions& o, const data::Dataset& train, const TrainPaths& paths, bool resume) {
   check_options_and_data(o, train);
-  if (!resume || !std::filesystem::exists(paths.checkpoint())) return;
+  if (!resume || !core::exists(paths.checkpoint())) return;
   torch::serialize::InputArchive archive;
   load_archive(archive, paths.checkpoint());
   read_checkpoint_state(archive, paths.checkpoint(), options_to_json(o));
@@ -871,7 +875,7 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& o, const data::Data
   Model model(OFASupernet(o.space, o.width));
   model.net->normalization = o.normalization;
   TrainState st;
-  if (resume && std::filesystem::exists(paths.checkpoint())) {
+  if (resume && core::exists(paths.checkpoint())) {
     st = resume_from_checkpoint(run, model);
   } else if (resume) {
     spdlog::warn("--resume: no checkpoint in '{}', starting from scratch", paths.dir);

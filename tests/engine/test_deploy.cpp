@@ -8,6 +8,8 @@
 #include "test_helpers.h"
 #include "zoo_files.h"
 #include "tinynas/search_space/zoo_json.h"
+#include "tinynas/core/errors.h"
+#include "tinynas/engine/audio_frontend.h"
 #include "tinynas/engine/deploy.h"
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/planner.h"
@@ -108,6 +110,79 @@ TEST_P(DeployQemu, RunsOnTheEmulatedCoreBitIdenticalWithinTheStackBound) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Networks, DeployQemu, ::testing::Values("small", "resnet8"));
+
+namespace {
+
+// The small network on the MFCC front-end's 49 x 10 x 1 features.
+search_space::NetworkDesc small_kws_network() {
+  search_space::NetworkDesc n = tinynas_test::small_network();
+  n.name = "small-kws";
+  n.resolution = 49;
+  n.input_width = 10;
+  n.frontend = "mfcc";
+  return n;
+}
+
+}  // namespace
+
+// The audio entry point: int16 clips in; the firmware's front-end and layers on the emulated M4 give
+// the integer reference's outputs for the same clips (the MFCC kernel, then the layers, in one arena);
+// the front-end's instructions are reported apart, within the inference's.
+TEST(DeployAudio, ClipsRunThroughTheFrontEndBitIdentical) {
+  TempDir dir;
+  Fixture f = deployment(small_kws_network(), (dir.path / "bundle").string());
+  ASSERT_EQ(f.model.graph.frontend, Frontend::Mfcc);
+  f.options.bundle.test_audio = random_audio_clips(16000, 2, 9);
+  // A quiet clip as well: most mel channels at the floor.
+  f.options.bundle.test_audio.push_back(std::vector<int16_t>(16000, 0));
+  for (int n = 0; n < 16000; n += 7) f.options.bundle.test_audio.back()[size_t(n)] = int16_t(n % 300 - 150);
+  const bool emulate = arm_toolchain_available() && qemu_available();
+  f.options.board = &board_by_name(emulate ? "mps2-an386" : "host");
+  if (emulate) f.options.emulator = &board_by_name("mps2-an386");
+  const Deployment d = deploy(f.model, f.options);
+  EXPECT_EQ(d.bundle.arena_bytes, plan_arena_bytes(f.model.graph));
+  EXPECT_GE(d.bundle.arena_bytes, 32000 + 2208 + 492);  // the front-end's step (planner test)
+  EXPECT_EQ(d.bundle.test_input_bytes, 3 * 32000);
+  EXPECT_TRUE(fs::is_regular_file(fs::path(d.bundle_dir) / "frontend.c"));
+  EXPECT_EQ(d.flash_model.frontend_bytes, 6222);
+  // The interpreter's audio path is the front-end kernel followed by the feature path.
+  Int8Interpreter reference(d.model), features_first(d.model);
+  const AudioFrontendConfig config;
+  const AudioFrontendFixed fixed = audio_frontend_fixed(config, audio_frontend_tables(config));
+  const tn_mfcc_params params = fixed.params();
+  for (const auto& clip : f.options.bundle.test_audio) {
+    std::vector<int8_t> features(490);
+    std::vector<int32_t> scratch(size_t(fixed.scratch_bytes() / 4));
+    ASSERT_EQ(tn_mfcc_s8(&params, clip.data(), features.data(), scratch.data()), TN_OK);
+    EXPECT_EQ(reference.run_audio(clip), features_first.run(features));
+  }
+  EXPECT_THROW(reference.run_audio(std::vector<int16_t>(8000, 0)), core::InputError);
+  if (!emulate) return;
+  ASSERT_TRUE(d.run.has_value());
+  ASSERT_EQ(d.run->output.inferences.size(), 3u);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(d.run->output.inferences[i].output, reference.run_audio(f.options.bundle.test_audio[i])) << i;
+  EXPECT_EQ(d.arena_symbol_bytes, d.bundle.arena_bytes);
+  // 3.55 million instructions for the front-end on the M4 (test_audio_frontend.cpp), the rest the layers.
+  EXPECT_GT(d.run->output.frontend_instructions, 3000000u);
+  EXPECT_LT(d.run->output.frontend_instructions, 4000000u);
+  uint64_t layers = 0;
+  for (const auto& l : d.run->output.layers) layers += l.instructions;
+  EXPECT_GT(d.run->instructions, d.run->output.frontend_instructions + layers);
+  EXPECT_LT(d.run->instructions, d.run->output.frontend_instructions + layers + 2000);
+  EXPECT_LE(d.run->stack_peak_bytes, kStackBoundBytes);
+  EXPECT_NE(layer_table(d.run->output).find("| front-end | tn_mfcc_s8 |"), std::string::npos);
+}
+
+// A bundle of a front-end graph needs clips, and a model whose int8 input is the features unchanged.
+TEST(DeployAudio, RefusesMissingClipsAndAnotherInputQuantization) {
+  TempDir dir;
+  Fixture f = deployment(small_kws_network(), (dir.path / "bundle").string());
+  EXPECT_NE(tinynas_test::input_error_message([&] { deploy(f.model, f.options); }).find("clip"), std::string::npos);
+  f.options.bundle.test_audio = random_audio_clips(16000, 1, 9);
+  f.model.input_mean = 100.0f;  // zero point -28
+  EXPECT_NE(tinynas_test::input_error_message([&] { deploy(f.model, f.options); }).find("zero point"), std::string::npos);
+}
 
 TEST(PeakSram, IsTheArenaPlusTheStackBound) {
   const Graph g = build_graph(tinynas_test::small_network());

@@ -161,6 +161,23 @@ TEST(GraphBuild, ResNet8BasicBlocksRunConv1ShortcutConv2AndAReluAdd) {
   EXPECT_EQ(op_weight_count(g, g.ops[5]), 16 * 32);  // the 1x1 shortcut
 }
 
+// A 9 x 4 input (audio features are frames x coefficients): every op's output is the cost model's
+// layer shape, and the MACs agree.
+TEST(GraphBuild, NonSquareInputFollowsTheCostModel) {
+  search_space::NetworkDesc net = small_network();
+  net.input_width = 4;
+  const Graph g = build_graph(net);
+  g.validate();
+  expect_tensor(g, g.input, 9, 4, 1);
+  const search_space::Cost cost = search_space::compute_cost(net);
+  int64_t macs = 0;
+  for (const Op& op : g.ops) macs += op_macs(g, op);
+  EXPECT_EQ(macs, cost.macs);
+  // The stem's output: ceil(9 / 2) x ceil(4 / 2).
+  expect_tensor(g, g.ops[0].output, cost.layers[0].out_h, cost.layers[0].out_w, 8);
+  expect_tensor(g, g.ops[0].output, 5, 2, 8);
+}
+
 TEST(GraphBuild, BuildGraphIntoReusesTheGraph) {
   Graph g = build_graph(search_space::load_zoo_json(zoo_files().front()));
   build_graph_into(small_network(), g);

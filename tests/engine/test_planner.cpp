@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "tinynas/core/errors.h"
+#include "tinynas/engine/flash.h"
 #include "tinynas/engine/graph.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/search_space/zoo_json.h"
@@ -297,4 +299,88 @@ TEST(PlannerZoo, Mcunet320kbFitsTinyEngineMeasuredPeak) {
 TEST(PlannerZoo, Mcunet5fpsFitsInNinetySixKb) {
   const Graph g = build_graph(search_space::load_zoo_json(zoo_path("mcunet-5fps_imagenet.json")));
   EXPECT_LE(plan_memory(g).arena_bytes, 96 * 1024);
+}
+
+namespace {
+
+// A graph behind the MFCC front-end: t0 49x10x1 (490 B, 492 aligned) -> op0 MaxPool 3x3 s1 -> t1 49x10x1
+// (492) -> op1 GlobalAvgPool -> t2 1x1x1 (1, 4 aligned), the output.
+Graph frontend_graph() {
+  Graph g;
+  g.name = "kws-hand";
+  const int t0 = g.add_tensor(49, 10, 1);
+  const int t1 = g.add_tensor(49, 10, 1);
+  const int t2 = g.add_tensor(1, 1, 1);
+  g.input = t0;
+  g.output = t2;
+  g.frontend = Frontend::Mfcc;
+  g.add_op(OpKind::MaxPool2D, t0, t1, 3, 1);
+  g.ops[size_t(g.add_op(OpKind::GlobalAvgPool, t1, t2, 1))].kernel_w = 10;
+  g.ops[1].kernel_h = 49;
+  return g;
+}
+
+}  // namespace
+
+// The front-end's step -1: PCM 16000 x 2 = 32000 B and the MFCC scratch tn_mfcc_scratch_bytes(512, 40) =
+// 2208 B live there alone, the graph input t0 from -1 to op 0.
+//   Buffers: B0 t0 492 [-1,0]; B1 t1 492 [0,1]; B2 t2 4 [1,1]; B3 PCM 32000 [-1,-1]; B4 scratch 2208 [-1,-1].
+//   By size: B3 -> 0. B4 meets B3 -> 32000. B0 meets B3, B4 -> 34208. B1 [0,1] meets B0@34208 only -> 0
+//   (the PCM's space, free after the front-end). B2 [1,1] meets B1@0 -> 492.
+//   Arena 34208 + 492 = 34700; live: front-end 32000 + 2208 + 492 = 34700, op0 984, op1 496.
+TEST(PlannerHand, AFrontEndRunsAtAStepBeforeTheFirstOp) {
+  const Graph g = frontend_graph();
+  ASSERT_NO_THROW(g.validate());
+  EXPECT_EQ(frontend_sizes(Frontend::Mfcc).input_bytes, 32000);
+  EXPECT_EQ(frontend_sizes(Frontend::Mfcc).scratch_bytes, 2208);
+  const MemoryPlan p = plan_memory(g);
+  EXPECT_EQ(p.tensor_offset, (std::vector<int64_t>{34208, 0, 492}));
+  EXPECT_EQ(p.frontend_input_offset, 0);
+  EXPECT_EQ(p.frontend_scratch_offset, 32000);
+  EXPECT_EQ(p.frontend_live_bytes, 34700);
+  EXPECT_EQ(p.live_bytes, (std::vector<int64_t>{984, 496}));
+  EXPECT_EQ(p.peak_live_bytes, 34700);
+  EXPECT_EQ(p.arena_bytes, 34700);
+  EXPECT_EQ(plan_arena_bytes(g), 34700);
+  EXPECT_EQ(peak_sram_bytes(g), 34700 + kStackBoundBytes);
+  EXPECT_EQ(check_plan(g, p), "");
+  // Without the front-end the same network needs its own tensors only: t0 and t1 side by side.
+  Graph plain = g;
+  plain.frontend = Frontend::None;
+  EXPECT_EQ(plan_arena_bytes(plain), 984);
+}
+
+TEST(CheckPlan, DetectsATensorOverTheFrontEndsBuffers) {
+  const Graph g = frontend_graph();
+  MemoryPlan p = plan_memory(g);
+  p.tensor_offset[0] = 32000;  // the graph input onto the front-end's scratch, both live at step -1
+  EXPECT_NE(check_plan(g, p).find("the front-end's scratch"), std::string::npos) << check_plan(g, p);
+  p = plan_memory(g);
+  p.frontend_input_offset = 34000;  // the PCM onto the graph input it feeds
+  EXPECT_NE(check_plan(g, p).find("the front-end's input"), std::string::npos) << check_plan(g, p);
+}
+
+TEST(GraphFrontEnd, TheInputMustBeWhatTheFrontEndGives) {
+  Graph g = frontend_graph();
+  g.tensors[0] = Tensor{49, 12, 1};
+  g.tensors[1] = Tensor{49, 12, 1};
+  try {
+    g.validate();
+    FAIL();
+  } catch (const core::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("49 x 10 x 1"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(frontend_from_name("mfcc"), Frontend::Mfcc);
+  EXPECT_EQ(frontend_from_name(""), Frontend::None);
+  EXPECT_THROW(frontend_from_name("logmel"), core::InputError);
+}
+
+// The front-end's tables are Flash: window 480 x 4 + twiddles 256 x 2 x 4 + DCT 10 x 40 x 4 + the mel
+// channels' starts and lengths 40 x 2 x 2 + their 247 uint16 weights = 6222 B.
+TEST(GraphFrontEnd, ItsTablesCountAsFlash) {
+  const Graph g = frontend_graph();
+  Graph plain = g;
+  plain.frontend = Frontend::None;
+  EXPECT_EQ(estimate_flash(g, 0).frontend_bytes, 6222);
+  EXPECT_EQ(estimate_flash(g, 1000).total(), estimate_flash(plain, 1000).total() + 6222);
 }

@@ -31,6 +31,16 @@ search_space::SearchSpace fashion_space() {
   return s;
 }
 
+// The emulated Cortex-M4 with room for any calibration subnet.
+engine::McuProfile emulated_m4() {
+  engine::McuProfile mcu;
+  mcu.name = "qemu-m4";
+  mcu.qemu_machine = "mps2-an386";
+  mcu.sram_bytes = 256 * 1024;
+  mcu.flash_bytes = 1024 * 1024;
+  return mcu;
+}
+
 std::vector<Graph> random_graphs(const search_space::SearchSpace& space, int n, uint64_t seed) {
   std::vector<Graph> graphs;
   for (int i = 0; i < n; ++i) {
@@ -167,11 +177,7 @@ TEST(Calibration, QemuCountsOfTwoMicroBenchmarksAreReproduced) {
     GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
   tinynas_test::TempDir tmp;
   const search_space::SearchSpace space = fashion_space();
-  engine::McuProfile mcu;
-  mcu.name = "qemu-m4";
-  mcu.qemu_machine = "mps2-an386";
-  mcu.sram_bytes = 256 * 1024;
-  mcu.flash_bytes = 1024 * 1024;
+  const engine::McuProfile mcu = emulated_m4();
   const auto archs = calibration_archs(space, mcu, 2, 5);
   ASSERT_EQ(archs.size(), 2u);
   const engine::Board& board = engine::board_by_name("mps2-an386");
@@ -197,6 +203,52 @@ TEST(Calibration, QemuCountsOfTwoMicroBenchmarksAreReproduced) {
           << s.graph.name << " layer " << i << " " << samples[i].kind;
     }
   }
+}
+
+// Subnets behind the MFCC front-end: their firmware runs the front-end on the calibration clips, the run
+// reports its instructions apart, and the model counts it once per inference (one constant: the
+// front-end has one configuration). A model without that figure refuses such a graph.
+TEST(Calibration, TheFrontEndIsMeasuredAndCountedOncePerInference) {
+  if (!engine::arm_toolchain_available() || !engine::qemu_available())
+    GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  tinynas_test::TempDir tmp;
+  search_space::SearchSpace space = fashion_space();
+  space.resolution_choices = {49};
+  space.input_width = 10;
+  space.frontend = "mfcc";
+  space.width_choices = {0.25};
+  const engine::McuProfile mcu = emulated_m4();
+  const auto archs = calibration_archs(space, mcu, 2, 5);
+  const engine::Board& board = engine::board_by_name("mps2-an386");
+  std::vector<SubnetMeasurement> measured(2);
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string dir = (tmp.path / ("subnet-" + std::to_string(i))).string();
+    measured[i].graph = write_calibration_bundle(space, archs[i], dir);
+    ASSERT_EQ(measured[i].graph.frontend, engine::Frontend::Mfcc);
+    measured[i].run = engine::parse_firmware_output(run_calibration_bundle(dir, board, 300));
+    measured[i].measured = double(measured[i].run.inferences.back().instructions);
+    const auto samples = layer_samples(measured[i].graph, measured[i].run);
+    ASSERT_EQ(samples.size(), measured[i].graph.ops.size() + 1);
+    EXPECT_EQ(samples.back().kind, kFrontendMfccKind);
+    EXPECT_EQ(samples.back().count, double(measured[i].run.frontend_instructions));
+    EXPECT_GT(samples.back().count, 3.0e6);
+  }
+  std::vector<SubnetMeasurement> validate = measured;
+  const LatencyModel m = fit_and_validate(measured, validate);
+  const double frontend = m.kinds.at(kFrontendMfccKind).coefficients.at(0);
+  const double mean = 0.5 * double(measured[0].run.frontend_instructions + measured[1].run.frontend_instructions);
+  EXPECT_NEAR(frontend, mean, 1e-3 * mean);
+  EXPECT_DOUBLE_EQ(m.predict_frontend(measured[0].graph), frontend);
+  double layers = 0;
+  for (const auto& op : measured[0].graph.ops) layers += m.predict_op(measured[0].graph, op);
+  EXPECT_NEAR(m.predict(measured[0].graph), frontend + layers, 1e-9 * (frontend + layers));
+  EXPECT_LT(m.validation_mape_percent, 2.0) << m.validation_max_error_percent;
+  LatencyModel without = m;
+  without.kinds.erase(kFrontendMfccKind);
+  EXPECT_THROW(without.predict(measured[0].graph), core::InputError);
+  engine::Graph plain = measured[0].graph;
+  plain.frontend = engine::Frontend::None;
+  EXPECT_NEAR(without.predict(plain), layers, 1e-9 * layers);
 }
 
 TEST(Calibration, ABoardsCapturedSerialOutputIsFitAndAForeignRunRefused) {

@@ -87,6 +87,15 @@ TEST(Config, UnknownMcuListsTheKnownOnes) {
   } catch (const core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("stm32f746"), std::string::npos) << e.what();
   }
+  // A name the file system rejects (longer than a file name may be) is an unknown MCU, not a crash.
+  const std::string too_long(400, 'm');
+  EXPECT_NE(tinynas_test::input_error_message([&] { load_mcu(too_long); }).find("unknown MCU"), std::string::npos);
+  const std::string space = std::string(TINYNAS_SOURCE_DIR) + "/configs/spaces/fashion-mnist.yaml";
+  TempDir dir;
+  EXPECT_NE(tinynas_test::input_error_message(
+                [&] { load_experiment(dir.write("m.yaml", "space: " + space + "\nmcu: " + too_long + "\n")); })
+                .find("unknown MCU"),
+            std::string::npos);
 }
 
 TEST(Config, McuNetGridIsMcuNets) {
@@ -238,5 +247,44 @@ TEST(Config, BadFilesGiveInputErrorsNamingTheProblem) {
     ADD_FAILURE();
   } catch (const core::InputError& e) {
     EXPECT_NE(std::string(e.what()).find("nowhere.yaml"), std::string::npos) << e.what();
+  }
+}
+
+// data: kind speech_commands: a root and optional keywords; keys that would change its fixed splits,
+// augmentation or input mapping are refused, naming the key.
+TEST(Config, SpeechCommandsData) {
+  TempDir dir;
+  const std::string space = std::string(TINYNAS_SOURCE_DIR) + "/configs/spaces/fashion-mnist.yaml";
+  fs::create_directories(dir.path / "speech");
+  const auto load = [&](const std::string& data) {
+    return load_experiment(dir.write("s.yaml", "space: " + space + "\ndata: " + data + "\n")).data;
+  };
+  const auto kws = load("{kind: speech_commands, path: speech, keywords: [yes, no], seed: 3}");
+  EXPECT_EQ(kws.kind, "speech_commands");
+  EXPECT_EQ(kws.path, (dir.path / "speech").string());
+  EXPECT_EQ(kws.keywords, (std::vector<std::string>{"yes", "no"}));
+  EXPECT_EQ(kws.seed, 3u);
+  EXPECT_EQ(kws.channels, 1);
+  EXPECT_TRUE(kws.normalization.is_fixed());
+  EXPECT_FALSE(kws.transform.has_value());
+  // Without keywords: the 10 standard ones; channels 1 and normalize fixed may be spelled out.
+  const auto standard = load("{kind: speech_commands, path: speech, channels: 1, normalize: fixed}");
+  EXPECT_EQ(standard.keywords.size(), 10u);
+  EXPECT_EQ(standard.keywords.front(), "yes");
+  EXPECT_EQ(standard.keywords.back(), "go");
+  for (const std::pair<const char*, const char*>& bad :
+       {std::pair{"{kind: speech_commands}", "'path'"},
+        {"{kind: speech_commands, path: speech, transform: small}", "'transform'"},
+        {"{kind: speech_commands, path: speech, keywords: yes}", "'keywords'"},
+        {"{kind: speech_commands, path: speech, keywords: [yes, [no]]}", "'keywords'"},
+        {"{kind: speech_commands, path: speech, keywords: []}", "'keywords'"},
+        {"{kind: speech_commands, path: speech, holdout: 100}", "'holdout'"},
+        {"{kind: speech_commands, path: speech, channels: 3}", "'channels'"},
+        {"{kind: speech_commands, path: speech, normalize: data}", "'normalize'"},
+        {"{kind: folder, path: speech, keywords: [yes]}", "'keywords'"},
+        {"{kind: speech, path: speech}", "speech_commands"}}) {
+    const std::string msg = tinynas_test::input_error_message([&] { load(bad.first); });
+    EXPECT_NE(msg.find("s.yaml: data"), std::string::npos) << bad.first << ": " << msg;
+    EXPECT_NE(msg.find(bad.second), std::string::npos) << bad.first << ": " << msg;
   }
 }

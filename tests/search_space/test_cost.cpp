@@ -104,6 +104,44 @@ TEST(CostTiny, EveryLayerMatchesHandComputation) {
   EXPECT_EQ(c.layers[8].in_c, 32);
 }
 
+// The same network on a 9 x 4 input (height x width, as audio features are frames x coefficients):
+// every map keeps its own height and width, ceil(h / s) x ceil(w / s).
+TEST(CostTiny, ANonSquareInputKeepsHeightAndWidthApart) {
+  NetworkDesc net = small_network();
+  net.input_width = 4;
+  EXPECT_EQ(net.width(), 4);
+  const Cost c = compute_cost(net);
+  ASSERT_EQ(c.layers.size(), 9u);
+  const auto hw = [](const LayerCost& l) { return std::vector<int>{l.in_h, l.in_w, l.out_h, l.out_w}; };
+  // stem: 9x4x1 -> 5x2x8; MACs 10*8*9=720; live 36+80=116
+  EXPECT_EQ(hw(c.layers[0]), (std::vector<int>{9, 4, 5, 2}));
+  expect_layer_figures(c.layers[0], LayerKind::Conv, "stem", 8, 720, 88, 116);
+  // b0 expand 5x2x8 -> 5x2x16: 10*16*8=1280; live 80+160
+  expect_layer_figures(c.layers[1], LayerKind::Pointwise, "expand", 16, 1280, 160, 240);
+  // b0 depthwise: 10*16*9=1440; live 160+160+80 (block input)
+  expect_layer_figures(c.layers[2], LayerKind::Depthwise, "depthwise", 16, 1440, 176, 400);
+  // b0 project: 10*8*16=1280; live 160+80+80
+  expect_layer_figures(c.layers[3], LayerKind::Pointwise, "project", 8, 1280, 144, 320);
+  // b1 depthwise s2: 5x2 -> 3x1; 3*8*9=216; live 80+24
+  EXPECT_EQ(hw(c.layers[4]), (std::vector<int>{5, 2, 3, 1}));
+  expect_layer_figures(c.layers[4], LayerKind::Depthwise, "depthwise", 8, 216, 88, 104);
+  // b1 project 3x1x8 -> 3x1x16: 3*16*8=384; live 24+48
+  expect_layer_figures(c.layers[5], LayerKind::Pointwise, "project", 16, 384, 160, 72);
+  // feature mix 3x1x16 -> 3x1x32: 3*32*16=1536; live 48+96
+  expect_layer_figures(c.layers[6], LayerKind::Pointwise, "feature_mix", 32, 1536, 576, 144);
+  // pool over 3x1x32: live 96+32
+  EXPECT_EQ(hw(c.layers[7]), (std::vector<int>{3, 1, 1, 1}));
+  expect_layer_figures(c.layers[7], LayerKind::GlobalAvgPool, "pool", 32, 0, 0, 128);
+  expect_layer_figures(c.layers[8], LayerKind::FullyConnected, "classifier", 10, 320, 330, 42);
+  EXPECT_EQ(c.macs, 720 + 1280 + 1440 + 1280 + 216 + 384 + 1536 + 320);
+  EXPECT_EQ(compute_macs(net), c.macs);
+  // Not the square network's layers, and the zoo JSON keeps the width.
+  EXPECT_FALSE(net.same_layers(small_network()));
+  EXPECT_TRUE(network_from_zoo_json(network_to_zoo_json(net)).same_layers(net));
+  net.input_width = -1;
+  EXPECT_THROW(net.validate(), core::InputError);
+}
+
 TEST(CostTiny, TotalsMatchHandComputation) {
   const Cost c = compute_cost(small_network());
   // 1800+3200+3600+3200+648+1152+4608+320

@@ -485,6 +485,7 @@ TEST(SpaceJson, RoundTripsEveryFieldAndRejectsAMissingOne) {
   space.width_choices = {0.25, 0.5};
   space.resolution_choices = {32, 48};
   space.in_channels = 1;
+  space.input_width = 10;
   space.num_classes = 10;
   space.feature_mix_channels = 128;
   const nlohmann::json j = space_to_json(space);
@@ -498,6 +499,8 @@ TEST(SpaceJson, RoundTripsEveryFieldAndRejectsAMissingOne) {
   EXPECT_EQ(back.width_choices, space.width_choices);
   EXPECT_EQ(back.resolution_choices, space.resolution_choices);
   EXPECT_EQ(back.in_channels, 1);
+  EXPECT_EQ(back.input_width, 10);
+  EXPECT_EQ(space.describe(space.smallest(0.25, 32)).width(), 10);  // the network of every arch has it
   EXPECT_EQ(back.num_classes, 10);
   EXPECT_EQ(back.feature_mix_channels, 128);
 

@@ -7,6 +7,12 @@
 namespace tinynas::core {
 
 std::string read_text_file(const std::string& path);  // throws InputError naming the path
+// Whether a path names an existing regular file / directory / anything. Never throws: a path the
+// system rejects (too long, a file used as a directory, no permission) answers false, so that a
+// caller reports it as missing input rather than crashing.
+bool is_file(const std::string& path) noexcept;
+bool is_directory(const std::string& path) noexcept;
+bool exists(const std::string& path) noexcept;
 // Writes to "<path>.tmp.<pid>" and renames over `path`, so a reader never sees half a file.
 // Fails (RuntimeFailure, the file unchanged, no temporary left) on a full disk or any write error.
 void write_file_atomic(const std::string& path, const std::string& content);

@@ -103,6 +103,8 @@ struct AudioFrontendFixed {
   tn_mfcc_params params() const;
   // tn_mfcc_scratch_bytes of this front-end.
   int32_t scratch_bytes() const;
+  // The tables' bytes in Flash (audio_frontend_c_source's arrays).
+  int64_t table_bytes() const;
 };
 
 // Throws InputError (naming the field) when the config's fixed-point form cannot hold its floor.

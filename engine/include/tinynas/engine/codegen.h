@@ -7,6 +7,8 @@
 //   main.c             runs the model on embedded test inputs and prints, per input, the predicted
 //                      class, the output bytes and a checksum, then instructions per layer and in
 //                      total and the stack peak (format: parse_firmware_output).
+//   frontend.c         a graph with an MFCC front-end: its tables; model_invoke_audio() runs it on the
+//                      int16 clip in the arena (model_audio_input()), then the layers.
 //   kernels/           the C99 kernels; board support and the Makefile (toolchain.h).
 // The same sources build for the host and for every board, so outputs can be compared bit for bit.
 #include <cstdint>
@@ -20,6 +22,8 @@ namespace tinynas::engine {
 
 struct BundleOptions {
   std::vector<std::vector<int8_t>> test_inputs;  // at least one; each the model's int8 input
+  // A graph with a front-end takes raw inputs instead (MFCC: int16 clips of clip_samples), at least one.
+  std::vector<std::vector<int16_t>> test_audio;
   std::vector<int> test_labels;                  // optional, one per input (printed beside the class)
   // Replace a non-empty directory that is not a firmware bundle (the user's files in it are lost).
   bool replace_any_directory = false;
@@ -52,7 +56,7 @@ struct FirmwareOutput {
     int label = -1;
     std::vector<int8_t> output;
     uint32_t checksum = 0;
-    uint64_t instructions = 0;  // the whole model_invoke()
+    uint64_t instructions = 0;  // the whole model_invoke() (with a front-end: model_invoke_audio())
   };
   std::vector<Inference> inferences;
   struct Layer {
@@ -61,6 +65,7 @@ struct FirmwareOutput {
     uint64_t instructions = 0;  // of the last inference
   };
   std::vector<Layer> layers;
+  uint64_t frontend_instructions = 0;  // the front-end's part of the last inference (0 without one)
   uint64_t stack_peak_bytes = 0;
 };
 // Throws RuntimeFailure when the text is not a complete run's output (e.g. the firmware crashed).

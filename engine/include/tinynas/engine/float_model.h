@@ -51,6 +51,9 @@ FloatModel random_float_model(const Graph& g, uint64_t seed);
 // Images of uniformly random pixels for a graph's input, as float inputs of the networks trained here:
 // (pixel - 128) / 128 (calibration and test inputs for random-weight models).
 std::vector<std::vector<float>> random_image_inputs(const Graph& g, int count, uint64_t seed);
+// `count` clips of `samples` uniform int16 noise in [-8192, 8191] (-16 dBFS peak): raw inputs for a
+// graph with an audio front-end (calibration bundles).
+std::vector<std::vector<int16_t>> random_audio_clips(int samples, int count, uint64_t seed);
 
 // The float reference interpreter: runs every op in order and returns the value of every tensor
 // (index = tensor id); `input` is the graph input in NHWC. Plain loops with float accumulation: the

@@ -68,12 +68,30 @@ struct Op {
   bool square() const { return kernel_h == kernel_w && stride_h == stride_w && dilation_h == 1 && dilation_w == 1; }
 };
 
+// A front-end the firmware runs before op 0, writing the graph input from the raw signal.
+//   Mfcc: the MFCCs of a 1 s 16 kHz int16 clip (audio_frontend.h, its default config) as the
+//   frames x coefficients x 1 int8 input. Its PCM input and its scratch are planned in the arena at a
+//   step before op 0 (planner.h), its tables count as Flash (flash.h), its run as latency.
+enum class Frontend { None, Mfcc };
+const char* to_string(Frontend f);                      // "" and "mfcc", as network descriptions name them
+Frontend frontend_from_name(const std::string& name);  // throws InputError for an unknown name
+
+// A front-end's figures; all 0 for Frontend::None.
+struct FrontendSizes {
+  int64_t input_bytes = 0;    // the raw input in the arena (int16 PCM)
+  int64_t scratch_bytes = 0;  // its kernel's scratch (tn_scratch.h)
+  int64_t table_bytes = 0;    // its constant tables (Flash)
+  Tensor output;              // the graph input it writes
+};
+const FrontendSizes& frontend_sizes(Frontend f);
+
 struct Graph {
   std::string name;
   std::vector<Tensor> tensors;
   std::vector<Op> ops;
   int input = -1;
   int output = -1;
+  Frontend frontend = Frontend::None;
 
   int add_tensor(int h, int w, int c);
   // Appends an op reading `input` (and `input2`, the second operand of an Add) and writing `output`

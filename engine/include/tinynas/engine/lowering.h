@@ -3,6 +3,7 @@
 // parameters and packed weights. The host interpreter and the code generator both read this, so the
 // firmware runs exactly what the host tests check.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include "tinynas/engine/quantize.h"
 
 namespace tinynas::engine {
+
+struct AudioFrontendFixed;
 
 enum class KernelKind { Conv, Pointwise, Depthwise, FullyConnected, Add, AvgPool, MaxPool, GlobalAvgPool, Mul, Lookup, Softmax, ChannelMap, PRelu, Resize };
 // The C function of a kernel, e.g. "tn_pointwise_conv_s8".
@@ -48,11 +51,17 @@ std::vector<KernelCall> lower(const QuantizedModel& model);
 class Int8Interpreter {
  public:
   explicit Int8Interpreter(const QuantizedModel& model);
+  ~Int8Interpreter();
   std::vector<int8_t> run(const std::vector<int8_t>& input);
+  // A graph with an MFCC front-end: the clip (clip_samples int16) goes to the front-end's planned input,
+  // tn_mfcc_s8 writes the graph input, then the layers run: model_invoke_audio() of the firmware.
+  std::vector<int8_t> run_audio(const std::vector<int16_t>& pcm);
   const MemoryPlan& plan() const { return plan_; }
 
  private:
+  std::vector<int8_t> run_layers();
   const QuantizedModel& model_;
+  std::unique_ptr<const AudioFrontendFixed> frontend_;
   std::vector<KernelCall> calls_;
   MemoryPlan plan_;
   std::vector<int32_t> arena_;  // int32 for the 4-byte alignment the kernels need

@@ -12,6 +12,8 @@
 //  4. Greedy placement (as TF-Lite Micro's GreedyMemoryPlanner): buffers sorted by size, largest
 //     first (ties: earlier first use, then creation order); each goes to the lowest aligned offset at
 //     which it overlaps no already placed buffer whose lifetime intersects its own.
+//  Front-end: a graph with one (Graph::frontend) runs it at step -1, before op 0: its raw input and its
+//     scratch live at that step alone, the graph input it writes from step -1 on.
 //  5. The arena is the highest end offset. The live-bytes lower bound is the largest sum of buffer
 //     sizes alive at one op: no placement can do better.
 // The layer-wise baseline is the same planner with in-place disabled (TF-Lite Micro's behaviour).
@@ -35,7 +37,9 @@ struct MemoryPlan {
   std::vector<uint8_t> inplace;         // per op: 1 when the output overwrites the input
   std::vector<int64_t> live_bytes;      // per op: bytes of all buffers alive during the op
   int64_t arena_bytes = 0;              // the SRAM the model needs for activations + scratch
-  int64_t peak_live_bytes = 0;          // lower bound: max of live_bytes
+  int64_t peak_live_bytes = 0;          // lower bound: max of live_bytes and frontend_live_bytes
+  // The front-end's step (all 0 without one): its raw input and scratch, and the bytes alive then.
+  int64_t frontend_input_offset = 0, frontend_scratch_offset = 0, frontend_live_bytes = 0;
 };
 
 MemoryPlan plan_memory(const Graph& g, const PlanOptions& options = {});

@@ -15,6 +15,9 @@
 
 namespace tinynas::evaluator {
 
+// The kind of a graph's MFCC front-end (engine::Frontend::Mfcc): one constant, its count per clip.
+inline constexpr const char* kFrontendMfccKind = "frontend_mfcc";
+
 // The kind of kernel an op runs, e.g. "pointwise", "depthwise_k3_s1", "conv_k3_s2", "add".
 std::string latency_kind(const engine::Graph& g, const engine::Op& op);
 // The op's features; latency_feature_names(kind) names them (the first is always the constant 1).
@@ -28,8 +31,8 @@ struct LayerSample {
   double count = 0;  // instructions or cycles
 };
 
-// The layers of one firmware run (parse_firmware_output) of graph g. Throws InputError when the run
-// does not have one layer per op.
+// The layers of one firmware run (parse_firmware_output) of graph g, and its front-end's run as a
+// sample of kind kFrontendMfccKind. Throws InputError when the run does not have one layer per op.
 std::vector<LayerSample> layer_samples(const engine::Graph& g, const engine::FirmwareOutput& run);
 
 struct LatencyModel {
@@ -50,7 +53,8 @@ struct LatencyModel {
 
   // Throws InputError when the model has no coefficients for the op's kind.
   double predict_op(const engine::Graph& g, const engine::Op& op) const;
-  double predict(const engine::Graph& g) const;     // the sum over the ops
+  double predict_frontend(const engine::Graph& g) const;  // 0 without a front-end
+  double predict(const engine::Graph& g) const;     // the front-end and the sum over the ops
   double predict_ms(const engine::Graph& g) const;  // needs clock_hz
 };
 

@@ -46,7 +46,11 @@ struct BlockDesc {
 
 struct NetworkDesc {
   std::string name;
-  int resolution = 0;   // input height = width
+  int resolution = 0;   // input height (and width, unless input_width is set)
+  int input_width = 0;  // input width when it differs from the height (audio: frames x coefficients); 0 = square
+  // The front-end that computes the input on the MCU from the raw signal: "" (none: the input is given)
+  // or "mfcc" (the MFCCs of a 1 s 16 kHz int16 clip, engine/audio_frontend.h).
+  std::string frontend;
   int in_channels = 3;  // 1 (grayscale) or 3 (RGB)
   int stem_out = 0;     // stem: kxk stride-s conv + BN + ReLU6
   int stem_kernel = 3;
@@ -56,11 +60,13 @@ struct NetworkDesc {
   int num_classes = 0;      // classifier: global average pool -> fully connected with bias
   Activation activation = Activation::Relu6;
 
+  int width() const { return input_width > 0 ? input_width : resolution; }
   // Channels entering the global pooling / classifier.
   int head_channels() const;
   // Same layers (the name is not compared).
   bool same_layers(const NetworkDesc& o) const {
-    return resolution == o.resolution && in_channels == o.in_channels && stem_out == o.stem_out &&
+    return resolution == o.resolution && width() == o.width() && frontend == o.frontend && in_channels == o.in_channels &&
+           stem_out == o.stem_out &&
            stem_kernel == o.stem_kernel && stem_stride == o.stem_stride && blocks == o.blocks &&
            feature_mix_out == o.feature_mix_out && num_classes == o.num_classes && activation == o.activation;
   }

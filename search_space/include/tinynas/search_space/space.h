@@ -43,6 +43,11 @@ struct SearchSpace {
   std::vector<double> width_choices{0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
   std::vector<int> resolution_choices{48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224};
   int in_channels = 3;
+  // The input's width when it is fixed and not the resolution (audio: the front-end's coefficients, the
+  // resolution being its frames); 0 = square inputs of the resolution.
+  int input_width = 0;
+  // The front-end computing the input on the MCU (NetworkDesc::frontend): "" or "mfcc".
+  std::string frontend;
   int num_classes = 1000;
   int feature_mix_channels = 0;  // base width of an optional feature-mix conv (0 = none), times w
 

@@ -20,6 +20,7 @@ class CachedDataset : public Dataset {
   int size() const override { return parent_->size(); }
   int num_classes() const override { return parent_->num_classes(); }
   int channels() const override { return parent_->channels(); }
+  int width(int r) const override { return parent_->width(r); }
   int64_t label(int i) const override { return parent_->label(i); }
   std::string describe() const override { return parent_->describe(); }
   void load_batch(const std::vector<int>& idx, int r, bool train, uint64_t seed, uint8_t* out) const override;

@@ -18,7 +18,11 @@ class Dataset {
   // A short description for logs and errors (the path it came from).
   virtual std::string describe() const = 0;
 
-  // Writes images `idx` as idx.size() x r x r x channels() uint8 into `out`.
+  // The width of its inputs at height r: r (square images) unless the data fixes it, as audio features
+  // do (frames x coefficients).
+  virtual int width(int r) const { return r; }
+
+  // Writes images `idx` as idx.size() x r x width(r) x channels() uint8 into `out`.
   // train: the training augmentation, whose random choices for image idx[j] come only from
   //   derive_seed(seed, idx[j]), so a batch is the same whatever the thread count or batch split;
   // !train: the deterministic evaluation transform.

@@ -19,7 +19,7 @@ constexpr int kInputZeroPixel = 128;
 
 // uint8 NHWC [n, r, r, c] -> float [n, c, r, r] in channels-last memory (LibTorch's fast CPU
 // convolution path), normalized as above.
-torch::Tensor to_input(const uint8_t* pixels, int64_t n, int64_t r, int64_t c);
+torch::Tensor to_input(const uint8_t* pixels, int64_t n, int64_t r, int64_t c, int64_t w = 0);
 // Loads images idx of `data` at resolution r (evaluation transform unless train) as network input.
 torch::Tensor load_input(const data::Dataset& data, const std::vector<int>& idx, int r, bool train = false,
                          uint64_t seed = 0);

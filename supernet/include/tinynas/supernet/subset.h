@@ -21,6 +21,7 @@ class SubsetDataset : public Dataset {
   int size() const override { return int(indices_.size()); }
   int num_classes() const override { return parent_->num_classes(); }
   int channels() const override { return parent_->channels(); }
+  int width(int r) const override { return parent_->width(r); }
   int64_t label(int i) const override { return parent_->label(parent_index(i)); }
   std::string describe() const override;
   void load_batch(const std::vector<int>& idx, int r, bool train, uint64_t seed, uint8_t* out) const override;
