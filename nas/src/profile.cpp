@@ -7,7 +7,11 @@
 #include "tinynas/engine/flash.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/evaluator/budget.h"
+#include "tinynas/evaluator/cost_model.h"
+#include "tinynas/evaluator/latency_model.h"
+#include "tinynas/core/files.h"
 #include "tinynas/core/units.h"
+#include "tinynas/nas/run_files.h"
 #include "tinynas/search_space/cost.h"
 
 namespace tinynas::nas {
@@ -49,6 +53,7 @@ nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const 
   nlohmann::ordered_json j;
   j["source"] = source;
   j["resolution"] = net.resolution;
+  j["input_width"] = net.width();
   j["in_channels"] = net.in_channels;
   j["num_classes"] = net.num_classes;
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
@@ -93,10 +98,25 @@ nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const 
                 {"frontend_bytes", flash.frontend_bytes},
                 {"code_bytes", flash.code_bytes},
                 {"total_bytes", flash.total()}};
+  if (g.frontend != engine::Frontend::None) {
+    const engine::FrontendSizes& fe = engine::frontend_sizes(g.frontend);
+    t["frontend"] = {{"kind", engine::to_string(g.frontend)},
+                     {"input_bytes", fe.input_bytes},
+                     {"scratch_bytes", fe.scratch_bytes},
+                     {"live_bytes", plan.frontend_live_bytes}};
+  }
   t["peak_sram_bytes"] = plan.arena_bytes + engine::kStackBoundBytes;  // what --sram limits
   t["mcu"] = mcu.name;
   t["fits_sram"] = evaluator::mcu_budget(mcu).admits_sram(t["peak_sram_bytes"].get<int64_t>());
   t["fits_flash"] = flash.total() <= mcu.flash_bytes;
+  // Latency and energy from the MCU's shipped latency model, when it has one (and power figures).
+  const std::string latency_path = shipped_latency_model(mcu);
+  if (core::is_file(latency_path)) {
+    const evaluator::TimeCosts time = evaluator::time_costs(evaluator::load_latency_model(latency_path), mcu, g);
+    t["latency_model"] = latency_path;
+    t["latency_ms"] = time.latency_ms;
+    if (mcu.has_power()) t["energy_uj"] = time.energy_uj;
+  }
   j["totals"] = t;
   const std::string stem = std::filesystem::path(source).stem().string();
   for (const Reference& r : kTinyEngineReferences)
@@ -108,7 +128,7 @@ std::string profile_text(const nlohmann::ordered_json& j) {
   std::ostringstream out;
   char line[320];
   out << "Network " << j["source"].get<std::string>() << " (" << j["resolution"].get<int>() << "x"
-      << j["resolution"].get<int>() << "x" << j["in_channels"].get<int>() << " -> " << j["num_classes"].get<int>()
+      << j["input_width"].get<int>() << "x" << j["in_channels"].get<int>() << " -> " << j["num_classes"].get<int>()
       << " classes)\n\n";
   std::snprintf(line, sizeof line, "%3s %-17s %-12s %5s %-12s %-12s %5s %11s %9s %9s %9s %9s %16s %s\n", "#", "op",
                 "role", "block", "input", "output", "k/s", "MACs", "params", "live", "in@", "out@", "scratch@", "");
@@ -138,6 +158,10 @@ std::string profile_text(const nlohmann::ordered_json& j) {
       << "planned arena (in-place)   " << bytes(t["arena_bytes"]) << "   lower bound " << bytes(t["live_lower_bound_bytes"]) << "\n"
       << "layer-wise arena (TFLM)    " << bytes(t["layerwise_arena_bytes"]) << "\n"
       << "peak SRAM (arena + stack)  " << bytes(t["peak_sram_bytes"]) << "\n";
+  if (t.contains("frontend"))
+    out << std::string("front-end step (") + t["frontend"]["kind"].get<std::string>() + ")      input "
+        << t["frontend"]["input_bytes"].get<int64_t>() << " + scratch " << t["frontend"]["scratch_bytes"].get<int64_t>()
+        << " + features: " << bytes(t["frontend"]["live_bytes"]) << " live before layer 0\n";
   if (j.contains("reference"))
     out << "reference peak SRAM        " << bytes(j["reference"]["peak_sram_bytes"]) << "  ("
         << j["reference"]["what"].get<std::string>() << ")\n";
@@ -148,6 +172,12 @@ std::string profile_text(const nlohmann::ordered_json& j) {
       << " + runtime code " << f["code_bytes"].get<int64_t>() << "\n"
       << "fits " << t["mcu"].get<std::string>() << "             SRAM " << (t["fits_sram"].get<bool>() ? "yes" : "NO")
       << ", Flash " << (t["fits_flash"].get<bool>() ? "yes" : "NO") << "\n";
+  if (t.contains("latency_ms")) {
+    std::snprintf(line, sizeof line, "latency (model)            %.3f ms", t["latency_ms"].get<double>());
+    out << line;
+    if (t.contains("energy_uj")) out << ", energy " << core::format_energy_uj(t["energy_uj"].get<double>());
+    out << "  (" << t["latency_model"].get<std::string>() << ")\n";
+  }
   return out.str();
 }
 

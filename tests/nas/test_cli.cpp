@@ -139,6 +139,29 @@ TEST(Cli, ProfileOfAnArchUsesTheConfigSpace) {
   EXPECT_NE(r.out.find("32x32x1"), std::string::npos) << r.out;
 }
 
+// A KWS subnet: the 49 x 10 input, the front-end's step before layer 0, and the latency and energy of the
+// MCU's shipped latency model (energy = latency x 3.3 V x 90 mA on the STM32F746).
+TEST(Cli, ProfileOfAKwsArchShowsTheFrontEndLatencyAndEnergy) {
+  TempDir dir;
+  const fs::path arch = dir.path / "kws.json";
+  std::ofstream(arch) << R"({"r": 49, "w": 0.35, "ks": [7,7,5,3,5,7,3,3,7,7,3,3,3,7,3,3,3,5,3,3,3],
+    "e": [6,6,4,3,3,4,3,3,3,4,3,3,3,3,3,3,4,3,3,3,4], "d": [3,2,2,2,3]})";
+  const std::string config = std::string(TINYNAS_SOURCE_DIR) + "/configs/experiments/kws.yaml";
+  auto r = run_tinynas("profile --json --config " + config + " --mcu stm32f746 " + arch.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto t = nlohmann::json::parse(r.out)["totals"];
+  EXPECT_EQ(t["frontend"]["kind"], "mfcc");
+  EXPECT_EQ(t["frontend"]["live_bytes"].get<int64_t>(), 32000 + 2208 + 492);
+  EXPECT_GE(t["arena_bytes"].get<int64_t>(), 34700);
+  // The front-end alone: 3.55 million instructions at 216 MHz.
+  EXPECT_GT(t["latency_ms"].get<double>(), 3.55e6 / 216e3);
+  EXPECT_NEAR(t["energy_uj"].get<double>(), t["latency_ms"].get<double>() * 3.3 * 90, 1e-6 * t["energy_uj"].get<double>());
+  r = run_tinynas("profile --config " + config + " " + arch.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* text : {"49x10x1", "front-end step (mfcc)", "latency (model)", "mJ"})
+    EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
+}
+
 TEST(Cli, ProfileErrors) {
   TempDir dir;
   EXPECT_EQ(run_tinynas("profile /nonexistent/arch.json").code, 2);
