@@ -315,6 +315,14 @@ tn_mfcc_params AudioFrontendFixed::params() const {
 
 int32_t AudioFrontendFixed::scratch_bytes() const { return tn_mfcc_scratch_bytes(config.fft_size, config.mel_channels); }
 
+const AudioFrontendFixed& default_audio_frontend_fixed() {
+  static const AudioFrontendFixed fixed = [] {
+    const AudioFrontendConfig config;
+    return audio_frontend_fixed(config, audio_frontend_tables(config));
+  }();
+  return fixed;
+}
+
 int64_t AudioFrontendFixed::table_bytes() const {
   return int64_t(sizeof(int32_t)) * int64_t(window_q30.size() + twiddles_q30.size() + dct_q30.size()) +
          int64_t(sizeof(uint16_t)) * int64_t(mel_start.size() + mel_length.size() + mel_weights_q15.size());

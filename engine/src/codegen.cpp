@@ -98,7 +98,7 @@ std::string float_literal(float v) {
 // model.h's part for a front-end ("" without one).
 std::string frontend_declarations(const Graph& g) {
   if (g.frontend != Frontend::Mfcc) return "";
-  const AudioFrontendConfig c;
+  const AudioFrontendConfig& c = default_audio_frontend_fixed().config;
   std::ostringstream os;
   os << "/* The MFCC front-end (" << c.window_samples << "-sample windows every " << c.stride_samples
      << " samples, " << c.mel_channels << " mel channels, " << c.coefficients
@@ -354,7 +354,7 @@ std::string main_source(const QuantizedModel& m, const BundleOptions& o) {
      << "#include <stdio.h>\n#include <string.h>\n\n#include \"model.h\"\n#include \"tn_board.h\"\n\n"
      << "#define TEST_INPUTS " << count << "\n";
   if (audio)
-    write_test_inputs(os, "int16_t", "MODEL_AUDIO_SAMPLES", o.test_audio, size_t(AudioFrontendConfig().clip_samples));
+    write_test_inputs(os, "int16_t", "MODEL_AUDIO_SAMPLES", o.test_audio, size_t(frontend_sizes(m.graph.frontend).input_samples));
   else
     write_test_inputs(os, "int8_t", "MODEL_INPUT_SIZE", o.test_inputs,
                       size_t(m.graph.tensors[size_t(m.graph.input)].elements()));
@@ -484,8 +484,7 @@ BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& opt
     s.test_input_bytes = audio ? int64_t(options.test_audio.size() * options.test_audio[0].size() * sizeof(int16_t))
                                : int64_t(options.test_inputs.size() * options.test_inputs[0].size());
     if (audio) {
-      const AudioFrontendConfig config;
-      const AudioFrontendFixed fixed = audio_frontend_fixed(config, audio_frontend_tables(config));
+      const AudioFrontendFixed& fixed = default_audio_frontend_fixed();
       write_text(tmp / "frontend.c", audio_frontend_c_source(fixed, "model_frontend"));
       s.constant_bytes += fixed.table_bytes();
     }

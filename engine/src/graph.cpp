@@ -123,9 +123,10 @@ const FrontendSizes& frontend_sizes(Frontend f) {
   static const FrontendSizes none;
   // Computed once: the stage-1 loop plans hundreds of thousands of graphs.
   static const FrontendSizes mfcc = [] {
-    const AudioFrontendConfig config;
-    const AudioFrontendFixed fixed = audio_frontend_fixed(config, audio_frontend_tables(config));
+    const AudioFrontendFixed& fixed = default_audio_frontend_fixed();
+    const AudioFrontendConfig& config = fixed.config;
     FrontendSizes s;
+    s.input_samples = config.clip_samples;
     s.input_bytes = int64_t(config.clip_samples) * int64_t(sizeof(int16_t));
     s.scratch_bytes = fixed.scratch_bytes();
     s.table_bytes = fixed.table_bytes();

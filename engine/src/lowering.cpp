@@ -173,13 +173,8 @@ Int8Interpreter::Int8Interpreter(const QuantizedModel& model)
   const std::string problem = check_plan(model.graph, plan_);
   if (!problem.empty()) throw core::RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
   arena_.assign(size_t((plan_.arena_bytes + 3) / 4), 0);
-  if (model.graph.frontend == Frontend::Mfcc) {
-    const AudioFrontendConfig config;
-    frontend_ = std::make_unique<const AudioFrontendFixed>(audio_frontend_fixed(config, audio_frontend_tables(config)));
-  }
+  if (model.graph.frontend == Frontend::Mfcc) frontend_ = &default_audio_frontend_fixed();
 }
-
-Int8Interpreter::~Int8Interpreter() = default;
 
 std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
   const Graph& g = model_.graph;

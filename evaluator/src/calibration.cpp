@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "tinynas/engine/audio_frontend.h"
 #include "tinynas/engine/codegen.h"
 #include "tinynas/evaluator/budget.h"
 #include "tinynas/supernet/cluster.h"
@@ -70,7 +69,7 @@ engine::Graph write_calibration_bundle(const search_space::SearchSpace& space, c
   // Two inputs: the counts printed are the second inference's, after any cache warm-up on a board.
   for (const auto& x : engine::random_image_inputs(g, 2, seed + 2)) o.test_inputs.push_back(engine::quantize_input(qm, x));
   if (g.frontend != engine::Frontend::None)
-    o.test_audio = engine::random_audio_clips(engine::AudioFrontendConfig().clip_samples, 2, seed + 3);
+    o.test_audio = engine::random_audio_clips(engine::frontend_sizes(g.frontend).input_samples, 2, seed + 3);
   engine::write_bundle(qm, o, dir);
   return g;
 }

@@ -11,7 +11,6 @@
 
 #include "tinynas/core/errors.h"
 #include "tinynas/core/progress.h"
-#include "tinynas/engine/audio_frontend.h"
 #include "tinynas/engine/float_model.h"
 #include "tinynas/engine/lowering.h"
 #include "tinynas/engine/onnx.h"
@@ -277,7 +276,8 @@ ExportResult export_network(const ExportRequest& q) {
     d.bundle.test_labels.push_back(tests.labels[i]);
   }
   if (g.frontend != engine::Frontend::None && test_clips.empty())
-    test_clips = engine::random_audio_clips(engine::AudioFrontendConfig().clip_samples, std::max(1, q.test_inputs), q.seed + 3);
+    test_clips = engine::random_audio_clips(engine::frontend_sizes(g.frontend).input_samples, std::max(1, q.test_inputs),
+                                            q.seed + 3);
   d.bundle.test_audio = test_clips;
   // Without test images of a data set, the first calibration inputs are the firmware's test inputs.
   for (size_t i = 0; tests.pixels.empty() && i < user_inputs.size() && int(i) < q.test_inputs; ++i) {

@@ -109,6 +109,8 @@ struct AudioFrontendFixed {
 
 // Throws InputError (naming the field) when the config's fixed-point form cannot hold its floor.
 AudioFrontendFixed audio_frontend_fixed(const AudioFrontendConfig& config, const AudioFrontendTables& tables);
+// The fixed form of the default config, built once: the front-end of Frontend::Mfcc graphs (graph.h).
+const AudioFrontendFixed& default_audio_frontend_fixed();
 
 // C99 source defining the fixed tables as static const arrays and `const tn_mfcc_params <symbol>`
 // pointing at them, for a firmware (it includes tn_kernels.h).

@@ -78,6 +78,7 @@ Frontend frontend_from_name(const std::string& name);  // throws InputError for 
 
 // A front-end's figures; all 0 for Frontend::None.
 struct FrontendSizes {
+  int32_t input_samples = 0;  // the raw input's int16 samples (MFCC: one clip)
   int64_t input_bytes = 0;    // the raw input in the arena (int16 PCM)
   int64_t scratch_bytes = 0;  // its kernel's scratch (tn_scratch.h)
   int64_t table_bytes = 0;    // its constant tables (Flash)

@@ -3,7 +3,6 @@
 // parameters and packed weights. The host interpreter and the code generator both read this, so the
 // firmware runs exactly what the host tests check.
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,7 +50,6 @@ std::vector<KernelCall> lower(const QuantizedModel& model);
 class Int8Interpreter {
  public:
   explicit Int8Interpreter(const QuantizedModel& model);
-  ~Int8Interpreter();
   std::vector<int8_t> run(const std::vector<int8_t>& input);
   // A graph with an MFCC front-end: the clip (clip_samples int16) goes to the front-end's planned input,
   // tn_mfcc_s8 writes the graph input, then the layers run: model_invoke_audio() of the firmware.
@@ -61,7 +59,7 @@ class Int8Interpreter {
  private:
   std::vector<int8_t> run_layers();
   const QuantizedModel& model_;
-  std::unique_ptr<const AudioFrontendFixed> frontend_;
+  const AudioFrontendFixed* frontend_ = nullptr;  // default_audio_frontend_fixed() for an MFCC graph
   std::vector<KernelCall> calls_;
   MemoryPlan plan_;
   std::vector<int32_t> arena_;  // int32 for the 4-byte alignment the kernels need
