@@ -36,6 +36,9 @@ mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
 EPOCHS="${TINYNAS_BENCH_EPOCHS:-15}"
 LR="${TINYNAS_BENCH_LR:-0.05}"
+NETWORK_LR="${TINYNAS_BENCH_LR:-0.1}"
+EXPORT_MCU=mps2-an386
+EXTRACT_FLAGS=()
 SAMPLES="${TINYNAS_BENCH_SAMPLES:-300}"
 read -r -a SRAM_BUDGET <<<"${TINYNAS_BENCH_SRAM_BUDGET:---sram 32K --flash 256K}"
 EVAL_IMAGES="${TINYNAS_BENCH_EVAL_IMAGES:--1}"
@@ -46,7 +49,7 @@ SUPERNET_EPOCHS=()
 EXPERIMENT="$WORK/experiment.yaml"
 SUPERNET="$WORK/supernet/supernet.pt"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-log() { echo "== $(date +%H:%M:%S) $*"; }
+source scripts/bench_lib.sh
 
 # 1. The data, unpacked once (into a temporary folder first, so a broken unpack is never taken as done).
 if [[ ! -d "$WORK/data/train" ]]; then
@@ -60,38 +63,13 @@ fi
 
 # 2. The experiment, pinned: a copy of the shipped space and of the experiment, pointing at the data and
 #    at the supernet trained here.
-if [[ ! -f "$EXPERIMENT" ]]; then
-  cp configs/spaces/cifar10.yaml "$WORK/space.yaml"
-  sed -e "s#^space: .*#space: $WORK/space.yaml#" -e "s#^  path: .*#  path: $WORK/data#" \
-      -e "s#^  resolutions: \(.*\)#  resolutions: \1\n  checkpoint: $SUPERNET#" \
-      configs/experiments/cifar10.yaml >"$EXPERIMENT.tmp"
-  mv "$EXPERIMENT.tmp" "$EXPERIMENT"
-fi
+bench_pin_experiment configs/spaces/cifar10.yaml configs/experiments/cifar10.yaml "$WORK/data"
 
 # 3. The supernet, in chunks of TINYNAS_BENCH_TRAIN_LIMIT when set.
-if [[ ! -f "$SUPERNET" ]]; then
-  resume=()
-  [[ -f "$WORK/supernet/checkpoint.pt" ]] && resume=(--resume)
-  log "training the supernet ${resume[*]}"
-  limit=()
-  [[ -n "${TINYNAS_BENCH_TRAIN_LIMIT:-}" ]] && limit=(timeout --signal=TERM --kill-after=10m "$TINYNAS_BENCH_TRAIN_LIMIT")
-  rc=0
-  "${limit[@]}" "$TN" train --config "$EXPERIMENT" --out "$WORK/supernet" "${resume[@]}" "${SUPERNET_EPOCHS[@]}" \
-    "${QUICK[@]}" || rc=$?
-  if [[ $rc -eq 3 || $rc -eq 124 ]]; then
-    log "training stopped with a checkpoint (its step is in the line above); run again to continue"
-    exit 3
-  fi
-  [[ $rc -eq 0 ]] || exit "$rc"
-fi
+bench_train_supernet
 
 # 4. The accuracy predictor: Kendall tau on held-out subnets and the noise ceiling.
-if [[ ! -f "$WORK/predictor.txt" ]]; then
-  log "building the predictor from $SAMPLES subnets"
-  "$TN" predictor build --config "$EXPERIMENT" --samples "$SAMPLES" --noise-check >"$WORK/predictor.tmp"
-  mv "$WORK/predictor.tmp" "$WORK/predictor.txt"
-fi
-cat "$WORK/predictor.txt"
+bench_predictor
 
 # 5. ResNet-8's budget: its peak SRAM (arena + stack) and Flash on the experiment's MCU.
 RESNET8="$ROOT/configs/networks/resnet8-cifar10.json"
@@ -101,53 +79,18 @@ print(t["peak_sram_bytes"], t["flash"]["total_bytes"])' "$WORK/resnet8-profile.j
 log "ResNet-8's budget: SRAM $R8_SRAM B, Flash $R8_FLASH B"
 
 # 6. The searches.
-search() {  # name limits...
-  local name="$1"
-  shift
-  if [[ ! -f "$WORK/search-$name/report.json" ]]; then
-    log "search '$name': $*"
-    "$TN" --log-level warn search --config "$EXPERIMENT" "$@" --no-firmware --out "$WORK/search-$name" \
-      >"$WORK/search-$name.txt"
-  fi
-  cat "$WORK/search-$name.txt"
-}
-search sram-bound "${SRAM_BUDGET[@]}"
-search resnet8-budget --sram "$R8_SRAM" --flash "$R8_FLASH"
+bench_search sram-bound "${SRAM_BUDGET[@]}"
+bench_search resnet8-budget --sram "$R8_SRAM" --flash "$R8_FLASH"
 
 # 7. Every network trained for the same epochs, then exported and run on the emulated Cortex-M4.
-train_and_export() {  # budget name source(arch file | network file)
-  local budget="$1" name="$2" source="$3"
-  local net="$WORK/networks/$budget-$name"
-  mkdir -p "$WORK/networks"
-  if [[ ! -f "$net.pt" ]]; then
-    log "training $name ($budget): $EPOCHS epochs"
-    if [[ "$name" == resnet8 ]]; then
-      "$TN" --log-level warn extract --config "$EXPERIMENT" --network "$source" --finetune "$EPOCHS" \
-        --lr "${TINYNAS_BENCH_LR:-0.1}" "${QUICK[@]}" --out "$net.pt" >"$net.train.txt"
-    else
-      "$TN" --log-level warn extract --config "$EXPERIMENT" --arch "$source" --finetune "$EPOCHS" --lr "$LR" \
-        "${QUICK[@]}" --out "$net.pt" >"$net.train.txt"
-    fi
-  fi
-  if [[ ! -f "$net.profile.json" ]]; then
-    "$TN" --log-level warn profile "$source" --config "$EXPERIMENT" --json >"$net.profile.tmp"
-    mv "$net.profile.tmp" "$net.profile.json"
-  fi
-  if [[ ! -f "$net.export.txt" ]]; then
-    log "exporting $name ($budget) for mps2-an386"
-    "$TN" --log-level warn export --config "$EXPERIMENT" --subnet "$net.pt" --mcu mps2-an386 --run-qemu \
-      --eval-images "$EVAL_IMAGES" --force --out "$net.bundle" >"$net.export.tmp"
-    mv "$net.export.tmp" "$net.export.txt"
-  fi
-}
 for budget in sram-bound resnet8-budget; do
   for name in winner baseline-mobilenetv2 baseline-proxylessnas; do
     if [[ -f "$WORK/search-$budget/$name.json" ]]; then
-      train_and_export "$budget" "$name" "$WORK/search-$budget/$name.json"
+      bench_train_and_export "$budget" "$name" "$WORK/search-$budget/$name.json"
     fi
   done
 done
-train_and_export resnet8-budget resnet8 "$RESNET8"
+bench_train_and_export resnet8-budget resnet8 "$RESNET8"
 
 # 8. The table.
 log "holdout top-1 after $EPOCHS epochs each, on the emulated Cortex-M4"

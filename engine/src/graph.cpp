@@ -66,13 +66,6 @@ const char* to_string(Activation act) {
   return "?";
 }
 
-int same_pad_before(int /*in*/, int kernel, int /*stride*/) {
-  // kernel / 2 before, the rest (possibly nothing) after: for odd kernels this gives the SAME output
-  // size ceil(in / stride) and is the padding of the PyTorch-trained networks (padding = k / 2), which
-  // differs from TF's SAME (extra row before only when the total is even) for even inputs at stride 2.
-  return kernel / 2;
-}
-
 int Graph::add_tensor(int h, int w, int c) {
   tensors.push_back(Tensor{h, w, c});
   return int(tensors.size()) - 1;
@@ -277,6 +270,11 @@ void build_graph_into(const search_space::NetworkDesc& net, Graph& g) {
   g.input = g.add_tensor(net.resolution, net.width(), net.in_channels);
   g.frontend = frontend_from_name(net.frontend);
   int x = conv(OpKind::Conv2D, "stem", -1, g.input, net.stem_out, net.stem_kernel, net.stem_stride, true);
+  if (net.stem_kernel_width() != net.stem_kernel) {
+    Op& stem = g.ops.back();
+    stem.kernel_w = net.stem_kernel_width();
+    stem.pad_w = same_pad_before(g.tensors[size_t(g.input)].w, stem.kernel_w, stem.stride_w);
+  }
   for (size_t i = 0; i < net.blocks.size(); ++i) {
     const search_space::BlockDesc& b = net.blocks[i];
     const int bi = int(i);
@@ -291,6 +289,10 @@ void build_graph_into(const search_space::NetworkDesc& net, Graph& g) {
     }
     if (b.has_expand) x = conv(OpKind::PointwiseConv2D, "expand", bi, x, b.mid_ch, 1, 1, true);
     x = conv(OpKind::DepthwiseConv2D, "depthwise", bi, x, b.mid_ch, b.kernel, b.stride, true);
+    if (b.kind == search_space::BlockKind::Separable) {
+      x = conv(OpKind::PointwiseConv2D, "pointwise", bi, x, b.out_ch, 1, 1, true);
+      continue;
+    }
     x = conv(OpKind::PointwiseConv2D, "project", bi, x, b.out_ch, 1, 1, false);
     if (b.residual) x = add(bi, x, block_in, Activation::None);
   }

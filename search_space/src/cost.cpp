@@ -28,18 +28,18 @@ void walk_layers(const NetworkDesc& net, Visit&& visit) {
   };
   auto out_of = [](Hw in, int s) { return Hw{conv_out_size(in.h, s), conv_out_size(in.w, s)}; };
   auto conv = [&](LayerKind kind, const char* role, int block, Hw in, int cin, int cout, int k, int s,
-                  int64_t extra_live) {
+                  int64_t extra_live, int kw = 0) {
     const Hw out = out_of(in, s);
     const int groups = kind == LayerKind::Depthwise ? cin : 1;
-    const int64_t weights = int64_t(cout) * (cin / groups) * k * k;
+    const int64_t weights = int64_t(cout) * (cin / groups) * k * (kw > 0 ? kw : k);
     LayerCost l{kind, role, block, in.h, in.w, cin, out.h, out.w, cout, k, s,
                 weights * out.area(), weights + 2 * int64_t(cout),
-                in.area() * cin + out.area() * cout + extra_live};
+                in.area() * cin + out.area() * cout + extra_live, kw != k ? kw : 0};
     visit(l);
     return out;
   };
   Hw hw = conv(LayerKind::Conv, "stem", -1, Hw{net.resolution, net.width()}, net.in_channels, net.stem_out,
-               net.stem_kernel, net.stem_stride, 0);
+               net.stem_kernel, net.stem_stride, 0, net.stem_kernel_w);
   for (size_t i = 0; i < net.blocks.size(); ++i) {
     const BlockDesc& b = net.blocks[i];
     const int bi = int(i);
@@ -61,7 +61,8 @@ void walk_layers(const NetworkDesc& net, Visit&& visit) {
     if (b.has_expand) conv(LayerKind::Pointwise, "expand", bi, hw, b.in_ch, b.mid_ch, 1, 1, 0);
     const Hw out = conv(LayerKind::Depthwise, "depthwise", bi, hw, b.mid_ch, b.mid_ch, b.kernel, b.stride,
                         b.has_expand ? block_in : 0);
-    conv(LayerKind::Pointwise, "project", bi, out, b.mid_ch, b.out_ch, 1, 1, block_in);
+    conv(LayerKind::Pointwise, b.kind == BlockKind::Separable ? "pointwise" : "project", bi, out, b.mid_ch, b.out_ch, 1, 1,
+         block_in);
     hw = out;
   }
   int ch = net.blocks.empty() ? net.stem_out : net.blocks.back().out_ch;
@@ -70,10 +71,11 @@ void walk_layers(const NetworkDesc& net, Visit&& visit) {
     ch = net.feature_mix_out;
   }
   // The pool's "kernel" is its window's height (the whole map).
-  visit(LayerCost{LayerKind::GlobalAvgPool, "pool", -1, hw.h, hw.w, ch, 1, 1, ch, hw.h, 1, 0, 0, hw.area() * ch + ch});
+  visit(LayerCost{LayerKind::GlobalAvgPool, "pool", -1, hw.h, hw.w, ch, 1, 1, ch, hw.h, 1, 0, 0, hw.area() * ch + ch,
+                  hw.w != hw.h ? hw.w : 0});
   const int64_t fc = int64_t(ch) * net.num_classes;
   visit(LayerCost{LayerKind::FullyConnected, "classifier", -1, 1, 1, ch, 1, 1, net.num_classes, 1, 1, fc,
-                  fc + net.num_classes, int64_t(ch) + net.num_classes});
+                  fc + net.num_classes, int64_t(ch) + net.num_classes, 0});
 }
 
 }  // namespace

@@ -86,7 +86,17 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
     net.activation = read_activation(fc, fw);
     net.in_channels = get_channels(fc, "in_channels", fw);
     net.stem_out = get_channels(fc, "out_channels", fw);
-    net.stem_kernel = get_int(fc, "kernel_size", fw);
+    // A square kernel's size, or [height, width] for a non-square stem (DS-CNN's [10, 4]).
+    if (fc.contains("kernel_size") && fc.at("kernel_size").is_array()) {
+      const json& k = fc.at("kernel_size");
+      if (k.size() != 2) throw core::InputError(fw + ": 'kernel_size' must be an integer or [height, width]");
+      net.stem_kernel = json_int(k[0], fw + ": 'kernel_size'[0]");
+      net.stem_kernel_w = json_int(k[1], fw + ": 'kernel_size'[1]");
+      if (net.stem_kernel <= 0 || net.stem_kernel_w <= 0) throw core::InputError(fw + ": stem kernel sizes must be positive");
+      if (net.stem_kernel_w == net.stem_kernel) net.stem_kernel_w = 0;
+    } else {
+      net.stem_kernel = get_int(fc, "kernel_size", fw);
+    }
     net.stem_stride = get_int(fc, "stride", fw);
     if (fc.value("groups", 1) != 1) throw core::InputError(fw + ": grouped stem convs are not supported");
     if (!j.at("blocks").is_array()) throw core::InputError(origin + ": 'blocks' must be a list");
@@ -94,8 +104,17 @@ NetworkDesc network_from_zoo_json(const std::string& text, const std::string& or
     int index = 0;
     for (const json& b : j.at("blocks")) {
       const std::string bw = origin + ": blocks[" + std::to_string(index++) + "]";
-      if (b.value("name", std::string()) == "ResidualBlock") {
-        const BlockDesc d = read_basic_block(b, net.activation, bw);
+      // The blocks of our extensions (ResNets, DS-CNN), chained like the upstream ones below.
+      const std::string name = b.value("name", std::string());
+      if (name == "ResidualBlock" || name == "DepthwiseSeparableBlock") {
+        BlockDesc d;
+        if (name == "ResidualBlock") {
+          d = read_basic_block(b, net.activation, bw);
+        } else {
+          require_activation(b, net.activation, bw);
+          d = BlockDesc::separable(get_channels(b, "in_channels", bw), get_channels(b, "out_channels", bw),
+                                   get_int(b, "kernel_size", bw), get_int(b, "stride", bw));
+        }
         if (d.in_ch != ch)
           throw core::InputError(bw + ": in_channels " + std::to_string(d.in_ch) + " do not match the previous layer's " +
                                  std::to_string(ch));
@@ -183,6 +202,8 @@ std::string network_to_zoo_json(const NetworkDesc& net, int indent) {
   j["name"] = "ProxylessNASNets";
   j["bn"] = {{"momentum", 0.1}, {"eps", 1e-5}, {"ws_eps", nullptr}};
   j["first_conv"] = conv_layer(net.in_channels, net.stem_out, net.stem_kernel, net.stem_stride, act);
+  if (net.stem_kernel_width() != net.stem_kernel)
+    j["first_conv"]["kernel_size"] = json::array({net.stem_kernel, net.stem_kernel_width()});
   json blocks = json::array();
   for (const BlockDesc& b : net.blocks) {
     if (b.kind == BlockKind::Basic) {
@@ -191,6 +212,11 @@ std::string network_to_zoo_json(const NetworkDesc& net, int indent) {
       blocks.push_back({{"name", "ResidualBlock"},
                         {"conv", conv},
                         {"shortcut", b.residual ? identity(b) : conv_layer(b.in_ch, b.out_ch, 1, b.stride, nullptr)}});
+      continue;
+    }
+    if (b.kind == BlockKind::Separable) {
+      blocks.push_back({{"name", "DepthwiseSeparableBlock"}, {"in_channels", b.in_ch}, {"out_channels", b.out_ch},
+                        {"kernel_size", b.kernel},           {"stride", b.stride},      {"act_func", act}});
       continue;
     }
     json m{{"name", "MBInvertedConvLayer"},

@@ -58,13 +58,25 @@ torch::Tensor normalization_shift(const data::Normalization& n, int64_t channels
   return t;
 }
 
-torch::Tensor stem_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
+torch::Tensor stem_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride,
                         const data::Normalization& normalization) {
   const torch::Tensor w = channels_last(weight);
-  if (normalization.is_fixed()) return torch::conv2d(x, w, {}, stride, padding);
-  const int64_t c = x.size(1);
-  torch::Tensor h = torch::constant_pad_nd(x, {padding, padding, padding, padding}, 0.0);
-  h = h * normalization_scale(normalization, c).view({1, c, 1, 1}) + normalization_shift(normalization, c).view({1, c, 1, 1});
+  const int64_t kh = weight.size(2), kw = weight.size(3);
+  if (normalization.is_fixed() && kh % 2 == 1 && kw % 2 == 1) return torch::conv2d(x, w, {}, stride, {kh / 2, kw / 2});
+  // Padding {before, after} of one axis: the engine's before, and as much after as the last window needs.
+  auto axis = [&](int64_t size, int64_t k) -> std::pair<int64_t, int64_t> {
+    const int64_t before = search_space::same_pad_before(int(size), int(k), int(stride));
+    const int64_t needed = (search_space::conv_out_size(int(size), int(stride)) - 1) * stride + k - size;
+    return {before, std::max<int64_t>(needed - before, 0)};
+  };
+  const auto [top, bottom] = axis(x.size(2), kh);
+  const auto [left, right] = axis(x.size(3), kw);
+  torch::Tensor h = torch::constant_pad_nd(x, {left, right, top, bottom}, 0.0);
+  if (!normalization.is_fixed()) {
+    const int64_t c = x.size(1);
+    h = h * normalization_scale(normalization, c).view({1, c, 1, 1}) +
+        normalization_shift(normalization, c).view({1, c, 1, 1});
+  }
   const int64_t no_padding = 0;  // done above
   return torch::conv2d(h.contiguous(torch::MemoryFormat::ChannelsLast), w, {}, stride, no_padding);
 }
@@ -263,12 +275,17 @@ torch::Tensor StaticBlockImpl::forward(const torch::Tensor& x) {
   if (desc.has_expand) h = activate(expand_bn(expand(h)), activation);
   h = activate(depthwise_bn(depthwise_conv(h, depthwise->weight, desc.stride)), activation);
   h = project_bn(project(h));
+  if (desc.kind == search_space::BlockKind::Separable) return activate(h, activation);
   return desc.residual ? h + x : h;
 }
 
 StaticNetImpl::StaticNetImpl(const search_space::NetworkDesc& d) : desc(d) {
   d.validate();
-  stem = make_conv(*this, "stem", d.in_channels, d.stem_out, d.stem_kernel, d.stem_stride, 1);
+  // stem_conv pads it; the module only holds the weight.
+  stem = register_module("stem", torch::nn::Conv2d(torch::nn::Conv2dOptions(d.in_channels, d.stem_out,
+                                                                             {d.stem_kernel, d.stem_kernel_width()})
+                                                        .stride(d.stem_stride)
+                                                        .bias(false)));
   stem_bn = make_bn(*this, "stem_bn", d.stem_out);
   for (size_t i = 0; i < d.blocks.size(); ++i)
     blocks.push_back(register_module("block" + std::to_string(i), StaticBlock(d.blocks[i], d.activation)));
@@ -284,7 +301,7 @@ StaticNetImpl::StaticNetImpl(const search_space::NetworkDesc& d) : desc(d) {
 
 torch::Tensor StaticNetImpl::forward(const torch::Tensor& x) {
   torch::Tensor h =
-      activate(stem_bn(stem_conv(x, stem->weight, desc.stem_stride, desc.stem_kernel / 2, normalization)), desc.activation);
+      activate(stem_bn(stem_conv(x, stem->weight, desc.stem_stride, normalization)), desc.activation);
   for (auto& b : blocks) h = b(h);
   if (feature_mix) h = activate(feature_mix_bn(feature_mix(h)), desc.activation);
   return classifier(h.mean({2, 3}));
@@ -343,7 +360,7 @@ void OFASupernetImpl::set_active(const search_space::ArchSpec& arch) {
 }
 
 torch::Tensor OFASupernetImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = clipped_relu6(stem_bn(stem_conv(x, stem_weight, 2, 1, normalization)));
+  torch::Tensor h = clipped_relu6(stem_bn(stem_conv(x, stem_weight, 2, normalization)));
   h = first_block(h);
   for (size_t s = 0; s < stages.size(); ++s)
     for (int j = 0; j < active_.d[s]; ++j) h = stages[s][size_t(j)](h);

@@ -13,6 +13,8 @@ inline std::string zoo_path(const std::string& file) { return zoo_dir() + "/" + 
 
 // MLPerf Tiny's ResNet-8 as the project ships it (basic blocks, ReLU).
 inline std::string resnet8_path() { return std::string(TINYNAS_SOURCE_DIR) + "/configs/networks/resnet8-cifar10.json"; }
+// MLPerf Tiny's DS-CNN on the audio front-end's 49 x 10 MFCCs.
+inline std::string dscnn_path() { return std::string(TINYNAS_SOURCE_DIR) + "/configs/networks/dscnn-kws.json"; }
 
 // Every *.json file of the zoo directory, sorted by name.
 inline std::vector<std::string> zoo_files() {

@@ -174,6 +174,27 @@ TEST(DeployAudio, ClipsRunThroughTheFrontEndBitIdentical) {
   EXPECT_NE(layer_table(d.run->output).find("| front-end | tn_mfcc_s8 |"), std::string::npos);
 }
 
+// MLPerf Tiny's DS-CNN (its 10x4 stem padded 4 rows above and 5 below, as TF pads it; ReLU after every
+// 1x1 conv) on the emulated Cortex-M7: the firmware gives the integer reference's outputs.
+TEST(DeployAudio, DsCnnRunsBitIdenticalOnTheCortexM7) {
+  if (!arm_toolchain_available()) GTEST_SKIP() << "arm-none-eabi-gcc is not installed";
+  if (!qemu_available()) GTEST_SKIP() << "qemu-system-arm is not installed";
+  TempDir dir;
+  Fixture f = deployment(search_space::load_zoo_json(tinynas_test::dscnn_path()), (dir.path / "bundle").string());
+  ASSERT_EQ(f.model.graph.ops[0].pad_h, 4);
+  f.options.bundle.test_audio = random_audio_clips(16000, 2, 21);
+  f.options.board = &board_by_name("mps2-an500");
+  f.options.emulator = &board_by_name("mps2-an500");
+  const Deployment d = deploy(f.model, f.options);
+  ASSERT_TRUE(d.run.has_value());
+  ASSERT_EQ(d.run->output.inferences.size(), 2u);
+  Int8Interpreter reference(d.model);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(d.run->output.inferences[i].output, reference.run_audio(f.options.bundle.test_audio[i])) << i;
+  EXPECT_EQ(d.run->output.layers.size(), 11u);
+  EXPECT_LE(d.run->stack_peak_bytes, kStackBoundBytes);
+}
+
 // A bundle of a front-end graph needs clips, and a model whose int8 input is the features unchanged.
 TEST(DeployAudio, RefusesMissingClipsAndAnotherInputQuantization) {
   TempDir dir;

@@ -2,6 +2,7 @@
 // validation, SAME padding.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -312,6 +313,52 @@ TEST(GraphPadding, SamePadBefore) {
         const int p = same_pad_before(in, k, s);
         EXPECT_EQ((in + 2 * p - k) / s + 1, search_space::conv_out_size(in, s)) << in << " " << k << " " << s;
       }
+}
+
+TEST(GraphPadding, EvenKernelsPadAsTfSame) {
+  // TF's SAME: total = (ceil(in / s) - 1) * s + k - in, half of it before (rounded down).
+  EXPECT_EQ(same_pad_before(49, 10, 2), 4);  // DS-CNN's stem: 9 rows in all, 4 above, 5 below
+  EXPECT_EQ(same_pad_before(10, 4, 2), 1);   // 2 columns in all
+  EXPECT_EQ(same_pad_before(8, 2, 2), 0);    // the windows tile the input
+  EXPECT_EQ(same_pad_before(5, 4, 1), 1);    // 3 in all: 1 before, 2 after
+  EXPECT_EQ(same_pad_before(1, 10, 2), 4);
+  for (int in = 1; in <= 20; ++in)
+    for (int k : {2, 4, 6, 10})
+      for (int s : {1, 2}) {
+        const int out = search_space::conv_out_size(in, s);
+        const int total = std::max((out - 1) * s + k - in, 0);
+        const int p = same_pad_before(in, k, s);
+        EXPECT_EQ(p, total / 2) << in << " " << k << " " << s;
+        EXPECT_LE(p, total - p) << in << " " << k << " " << s;  // the odd pixel goes after
+      }
+}
+
+TEST(GraphBuild, DsCnnHasANonSquareStemAndActivatedSeparableBlocks) {
+  const Graph g = build_graph(search_space::load_zoo_json(tinynas_test::dscnn_path()));
+  ASSERT_EQ(g.ops.size(), 11u);
+  EXPECT_EQ(g.frontend, Frontend::Mfcc);
+  const Op& stem = g.ops[0];
+  EXPECT_EQ(stem.kernel_h, 10);
+  EXPECT_EQ(stem.kernel_w, 4);
+  EXPECT_EQ(stem.stride_h, 2);
+  EXPECT_EQ(stem.stride_w, 2);
+  EXPECT_EQ(stem.pad_h, 4);
+  EXPECT_EQ(stem.pad_w, 1);
+  EXPECT_EQ(g.tensors[size_t(stem.output)].h, 25);
+  EXPECT_EQ(g.tensors[size_t(stem.output)].w, 5);
+  for (int b = 0; b < 4; ++b) {
+    const Op& dw = g.ops[size_t(1 + 2 * b)];
+    const Op& pw = g.ops[size_t(2 + 2 * b)];
+    EXPECT_EQ(dw.kind, OpKind::DepthwiseConv2D);
+    EXPECT_EQ(pw.kind, OpKind::PointwiseConv2D);
+    EXPECT_EQ(dw.activation, Activation::Relu);
+    EXPECT_EQ(pw.activation, Activation::Relu);
+    EXPECT_STREQ(pw.role, "pointwise");
+  }
+  // The graph's MACs are the cost model's.
+  int64_t macs = 0;
+  for (const Op& op : g.ops) macs += op_macs(g, op);
+  EXPECT_EQ(macs, search_space::compute_macs(search_space::load_zoo_json(tinynas_test::dscnn_path())));
 }
 
 TEST(GraphNames, OpKindToString) {

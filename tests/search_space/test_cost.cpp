@@ -181,6 +181,48 @@ TEST(CostResNet8, EveryLayerMatchesHandComputation) {
   EXPECT_EQ(compute_macs(net), c.macs);
 }
 
+// MLPerf Tiny's DS-CNN counted by hand on 49 x 10 x 1 MFCCs: the 10x4 stride-2 stem gives 25 x 5 x 64,
+// then four depthwise-separable blocks of 64 channels.
+TEST(CostDsCnn, EveryLayerMatchesHandComputation) {
+  const NetworkDesc net = load_zoo_json(tinynas_test::dscnn_path());
+  const Cost c = compute_cost(net);
+  ASSERT_EQ(c.layers.size(), 11u);
+  auto shape = [](const LayerCost& l, int in_h, int in_w, int in_c, int out_h, int out_w, int out_c, int kernel, int kernel_w) {
+    SCOPED_TRACE(std::string(l.role) + " of block " + std::to_string(l.block));
+    EXPECT_EQ(l.in_h, in_h);
+    EXPECT_EQ(l.in_w, in_w);
+    EXPECT_EQ(l.in_c, in_c);
+    EXPECT_EQ(l.out_h, out_h);
+    EXPECT_EQ(l.out_w, out_w);
+    EXPECT_EQ(l.out_c, out_c);
+    EXPECT_EQ(l.kernel, kernel);
+    EXPECT_EQ(l.kernel_w, kernel_w);
+  };
+  // stem: 10*4*1*64 weights at 25*5 pixels; 2560 + 128 params; live 490 + 8000
+  expect_layer_figures(c.layers[0], LayerKind::Conv, "stem", 64, 320000, 2688, 8490);
+  shape(c.layers[0], 49, 10, 1, 25, 5, 64, 10, 4);
+  EXPECT_EQ(c.layers[0].stride, 2);
+  for (int b = 0; b < 4; ++b) {
+    const LayerCost& dw = c.layers[size_t(1 + 2 * b)];
+    const LayerCost& pw = c.layers[size_t(2 + 2 * b)];
+    EXPECT_EQ(dw.block, b);
+    EXPECT_EQ(pw.block, b);
+    // 3x3 depthwise: 9*64 weights at 125 pixels; 1x1: 64*64 at 125; live in + out = 2 * 8000
+    expect_layer_figures(dw, LayerKind::Depthwise, "depthwise", 64, 72000, 704, 16000);
+    expect_layer_figures(pw, LayerKind::Pointwise, "pointwise", 64, 512000, 4224, 16000);
+    shape(dw, 25, 5, 64, 25, 5, 64, 3, 0);
+    shape(pw, 25, 5, 64, 25, 5, 64, 1, 0);
+  }
+  expect_layer_figures(c.layers[9], LayerKind::GlobalAvgPool, "pool", 64, 0, 0, 8000 + 64);
+  EXPECT_EQ(c.layers[9].kernel, 25);
+  EXPECT_EQ(c.layers[9].kernel_w, 5);
+  expect_layer_figures(c.layers[10], LayerKind::FullyConnected, "classifier", 12, 768, 780, 76);
+  EXPECT_EQ(c.macs, 320000 + 4 * (72000 + 512000) + 768);
+  EXPECT_EQ(c.params, 2688 + 4 * (704 + 4224) + 780);
+  EXPECT_EQ(c.analytic_peak, 16000);
+  EXPECT_EQ(compute_macs(net), c.macs);
+}
+
 TEST(CostTiny, ResidualBlockWithoutExpandCountsBlockInputOnlyAtProject) {
   // 4x4x3 input, stem 8 ch 3x3 s1, one residual block 8->8 without expand, classifier to 2.
   NetworkDesc n;

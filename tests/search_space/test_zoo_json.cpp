@@ -286,6 +286,60 @@ TEST(ZooJson, ResNet8ReadsItsBasicBlocksAndRoundTrips) {
   EXPECT_TRUE(network_from_zoo_json(network_to_zoo_json(relu6)).same_layers(relu6));
 }
 
+TEST(ZooJson, DsCnnReadsItsSeparableBlocksAndNonSquareStemAndRoundTrips) {
+  const NetworkDesc n = load_zoo_json(tinynas_test::dscnn_path());
+  EXPECT_EQ(n.name, "dscnn");
+  EXPECT_EQ(n.activation, Activation::Relu);
+  EXPECT_EQ(n.resolution, 49);
+  EXPECT_EQ(n.width(), 10);
+  EXPECT_EQ(n.frontend, "mfcc");
+  EXPECT_EQ(n.in_channels, 1);
+  EXPECT_EQ(n.stem_kernel, 10);
+  EXPECT_EQ(n.stem_kernel_width(), 4);
+  EXPECT_EQ(n.stem_stride, 2);
+  ASSERT_EQ(n.blocks.size(), 4u);
+  for (const BlockDesc& b : n.blocks) {
+    EXPECT_EQ(b, BlockDesc::separable(64, 64, 3, 1));
+    EXPECT_FALSE(b.residual);
+    EXPECT_FALSE(b.has_expand);
+  }
+  EXPECT_EQ(n.num_classes, 12);
+  const std::string text = network_to_zoo_json(n);
+  EXPECT_TRUE(network_from_zoo_json(text).same_layers(n));
+  EXPECT_EQ(json::parse(text)["first_conv"]["kernel_size"], json::array({10, 4}));
+  // A separable block is not an MBConv block without expansion: that one has no activation after its 1x1.
+  NetworkDesc mbconv = n;
+  for (BlockDesc& b : mbconv.blocks) b.kind = BlockKind::MBConv;
+  EXPECT_FALSE(mbconv.same_layers(n));
+  // [k, k] is the square kernel k.
+  json square = json::parse(text);
+  square["first_conv"]["kernel_size"] = {3, 3};
+  const NetworkDesc sq = network_from_zoo_json(square.dump());
+  EXPECT_EQ(sq.stem_kernel, 3);
+  EXPECT_EQ(sq.stem_kernel_w, 0);
+}
+
+TEST(ZooJsonErrors, DsCnnKernelSizesAndSeparableBlocksAreChecked) {
+  const json dscnn = json::parse(core::read_text_file(tinynas_test::dscnn_path()));
+  auto error = [&](auto&& edit) {
+    json j = dscnn;
+    edit(j);
+    return input_error_message([&] { network_from_zoo_json(j.dump(), "edited.json"); });
+  };
+  std::string msg = error([](json& j) { j["first_conv"]["kernel_size"] = {10, 4, 1}; });
+  EXPECT_NE(msg.find("[height, width]"), std::string::npos) << msg;
+  msg = error([](json& j) { j["first_conv"]["kernel_size"] = {10, 0}; });
+  EXPECT_NE(msg.find("stem kernel sizes must be positive"), std::string::npos) << msg;
+  msg = error([](json& j) { j["first_conv"]["kernel_size"] = {10, "4"}; });
+  EXPECT_NE(msg.find("kernel_size"), std::string::npos) << msg;
+  msg = error([](json& j) { j["blocks"][2]["kernel_size"] = 4; });
+  EXPECT_NE(msg.find("block 2: kernel size must be odd"), std::string::npos) << msg;
+  msg = error([](json& j) { j["blocks"][1]["in_channels"] = 32; });
+  EXPECT_NE(msg.find("blocks[1]: in_channels 32 do not match"), std::string::npos) << msg;
+  msg = error([](json& j) { j["blocks"][0]["act_func"] = "relu6"; });
+  EXPECT_NE(msg.find("differs from the stem's"), std::string::npos) << msg;
+}
+
 TEST(ZooJsonErrors, BasicBlocksNeedTheShortcutTheirShapeImpliesAndOneActivation) {
   const json resnet8 = json::parse(core::read_text_file(tinynas_test::resnet8_path()));
   auto error = [&](auto&& edit) {

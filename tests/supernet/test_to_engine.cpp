@@ -88,14 +88,14 @@ TEST(ToEngine, PerChannelNormalizationFoldsIntoTheStemExactly) {
   const int64_t pad = d.stem_kernel / 2;
   const torch::Tensor padded = (torch::constant_pad_nd(pixels, {pad, pad, pad, pad}, 128.0) - mean) / std_dev;
   const torch::Tensor by_hand = torch::conv2d(padded, net->stem->weight, {}, d.stem_stride);
-  const torch::Tensor stem = stem_conv(x, net->stem->weight, d.stem_stride, pad, net->normalization);
+  const torch::Tensor stem = stem_conv(x, net->stem->weight, d.stem_stride, net->normalization);
   EXPECT_LT((stem - by_hand).abs().max().item<double>(), 1e-4);
   const torch::Tensor expected = net->forward(x).contiguous();
   const auto got = engine::run_float(m, to_nhwc(x));
   ASSERT_EQ(int64_t(got.size()), expected.numel());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected.data_ptr<float>()[i], 1e-4) << i;
   // The fixed map is the plain padded convolution.
-  EXPECT_TRUE(torch::allclose(stem_conv(x, net->stem->weight, d.stem_stride, pad, {}),
+  EXPECT_TRUE(torch::allclose(stem_conv(x, net->stem->weight, d.stem_stride, {}),
                               torch::conv2d(x, net->stem->weight, {}, d.stem_stride, pad), 1e-5, 1e-6));
 }
 
@@ -124,6 +124,42 @@ TEST(ToEngine, ResNet8ComputesWhatLibTorchComputesAndSavesWithoutAnArch) {
   EXPECT_FALSE(f.arch.has_value());
   EXPECT_TRUE(f.net->desc.same_layers(d));
   EXPECT_EQ(f.net->normalization, net->normalization);
+  EXPECT_TRUE(torch::equal(f.net->forward(x), expected));
+}
+
+// DS-CNN (a 10x4 stride-2 stem with TF's SAME padding, depthwise-separable blocks with ReLU after the
+// 1x1 conv): the engine float model computes LibTorch's function, and the stem pads as TF does: 4 rows
+// above and 5 below the 49 frames, 1 column on each side of the 10 coefficients.
+TEST(ToEngine, DsCnnComputesWhatLibTorchComputesWithTfSamePadding) {
+  torch::manual_seed(11);
+  const search_space::NetworkDesc d = search_space::load_zoo_json(tinynas_test::dscnn_path());
+  StaticNet net(d);
+  randomize_bn(*net);
+  net->eval();
+  const engine::FloatModel m = to_float_model(net);
+  EXPECT_EQ(m.graph.ops[0].kernel_h, 10);
+  EXPECT_EQ(m.graph.ops[0].kernel_w, 4);
+  EXPECT_EQ(m.graph.ops[0].pad_h, 4);
+  EXPECT_EQ(m.graph.ops[0].pad_w, 1);
+  EXPECT_EQ(m.op_names[2], "block0.project");
+  EXPECT_EQ(m.graph.ops[2].activation, engine::Activation::Relu);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::randn({2, 1, 49, 10});
+  const torch::Tensor by_hand = torch::conv2d(torch::constant_pad_nd(x, {1, 1, 4, 5}, 0.0), net->stem->weight, {}, 2);
+  const torch::Tensor stem = stem_conv(x, net->stem->weight, 2, {});
+  ASSERT_EQ(stem.sizes(), torch::IntArrayRef({2, 64, 25, 5}));
+  EXPECT_TRUE(torch::allclose(stem, by_hand, 1e-5, 1e-6));
+  const torch::Tensor expected = net->forward(x).contiguous();
+  for (int64_t n = 0; n < 2; ++n) {
+    const auto got = engine::run_float(m, to_nhwc(x[n].unsqueeze(0)));
+    ASSERT_EQ(int64_t(got.size()), 12);
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[n][int64_t(i)].item<float>(), 1e-4) << n << " " << i;
+  }
+  tinynas_test::TempDir dir;
+  const std::string path = (dir.path / "dscnn.pt").string();
+  save_subnet(path, net, std::nullopt);
+  SubnetFile f = load_subnet(path);
+  EXPECT_TRUE(f.net->desc.same_layers(d));
   EXPECT_TRUE(torch::equal(f.net->forward(x), expected));
 }
 

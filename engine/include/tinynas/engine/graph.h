@@ -122,9 +122,9 @@ int64_t op_scratch_bytes(const Graph& g, const Op& op);  // from kernels/tn_scra
 // convolutions. The lowering and the scratch sizes both follow this.
 bool runs_as_pointwise(const Graph& g, const Op& op);
 
-// The padding before the first element of one dimension: kernel / 2, as the trained PyTorch networks
-// pad (nn.Conv2d padding = k / 2); with odd kernels the output size is ceil(in / stride) (SAME), and
-// the window may stop short of the last padded row.
-int same_pad_before(int in, int kernel, int stride);
+// The padding before the first element of one dimension (search_space/network.h): kernel / 2 for odd
+// kernels, as the trained PyTorch networks pad (nn.Conv2d padding = k / 2), TF's SAME for even ones;
+// the output size is ceil(in / stride) either way, and the window may stop short of the last padded row.
+using search_space::same_pad_before;
 
 }  // namespace tinynas::engine

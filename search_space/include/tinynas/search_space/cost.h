@@ -14,14 +14,15 @@ const char* to_string(LayerKind kind);
 
 struct LayerCost {
   LayerKind kind;
-  const char* role;  // "stem", "expand", "depthwise", "project", "feature_mix", "pool", "classifier"
+  const char* role;  // "stem", "expand", "depthwise", "project" ("pointwise" in a separable block), "feature_mix", "pool", "classifier"
   int block;         // block index, -1 outside blocks
   int in_h, in_w, in_c;
   int out_h, out_w, out_c;
-  int kernel, stride;
+  int kernel, stride;  // kernel: its height (and width, unless kernel_w says otherwise)
   int64_t macs;
   int64_t params;
   int64_t analytic_live;  // input + output elements, plus the block input inside a residual block
+  int kernel_w = 0;       // the kernel's width when it differs from its height (a non-square stem); 0 = square
 };
 
 struct Cost {

@@ -3,7 +3,9 @@
 // blocks[].mobile_inverted_conv + shortcut, feature_mix_layer, classifier, resolution. Extended for
 // ResNets: a block {"name": "ResidualBlock", "conv": {"name": "ResNetBasicLayer", in_channels,
 // out_channels, kernel_size, stride, act_func}, "shortcut": IdentityLayer or a 1x1 ConvLayer of the
-// block's stride}; act_func "relu" or "relu6", the same in every layer.
+// block's stride}; and for MobileNetV1-style networks (DS-CNN): a block {"name":
+// "DepthwiseSeparableBlock", in_channels, out_channels, kernel_size, stride, act_func} and a stem
+// kernel_size of [height, width]; act_func "relu" or "relu6", the same in every layer.
 #include <string>
 
 #include "tinynas/search_space/network.h"

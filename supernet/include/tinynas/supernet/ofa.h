@@ -26,7 +26,9 @@ inline torch::Tensor activate(const torch::Tensor& x, search_space::Activation a
 // after the zero padding: x -> x * 128 / std[c] + (128 - mean[c]) / std[c], i.e. (pixel - mean[c]) /
 // std[c] inside the image and the same map of pixel 128 on the border, so that the whole stem is one
 // convolution of the raw input with folded weights and bias (stem_weight_scale, stem_bias_shift).
-torch::Tensor stem_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding,
+// The padding is SAME as the engine pads (search_space::same_pad_before): kernel / 2 on each side for
+// odd kernels, TF's split for even ones (DS-CNN's 10x4).
+torch::Tensor stem_conv(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride,
                         const data::Normalization& normalization);
 // A depthwise convolution with 'same' padding (k / 2) of weight [c, 1, k, k]. When the kernel overhangs
 // a small map, its outer taps only ever meet the zero padding: the kernel is cropped to the centred
