@@ -315,6 +315,18 @@ tn_mfcc_params AudioFrontendFixed::params() const {
 
 int32_t AudioFrontendFixed::scratch_bytes() const { return tn_mfcc_scratch_bytes(config.fft_size, config.mel_channels); }
 
+std::vector<int8_t> AudioFrontendFixed::features(const std::vector<int16_t>& pcm) const {
+  if (int64_t(pcm.size()) != config.clip_samples)
+    throw core::InputError("audio front-end: the clip has " + std::to_string(pcm.size()) + " samples, it takes " +
+                           std::to_string(config.clip_samples));
+  std::vector<int8_t> out(size_t(config.frames()) * size_t(config.coefficients));
+  std::vector<int32_t> scratch(size_t(scratch_bytes() + 3) / 4);
+  const tn_mfcc_params p = params();
+  if (tn_mfcc_s8(&p, pcm.data(), out.data(), scratch.data()) != TN_OK)
+    throw core::RuntimeFailure("audio front-end: the MFCC kernel rejected its parameters");
+  return out;
+}
+
 const AudioFrontendFixed& default_audio_frontend_fixed() {
   static const AudioFrontendFixed fixed = [] {
     const AudioFrontendConfig config;

@@ -81,7 +81,8 @@ Runner add_run(CLI::App& app) {
   cmd->add_option("model", o->request.model, "a bundle directory (tinynas export --out) or an ONNX file")->required();
   cmd->add_option("--input", o->request.inputs,
                   "input files: images (JPEG, PNG; resized to the input) or .npy arrays of float32 inputs "
-                  "[N,C,H,W] (ONNX's layout)")
+                  "[N,C,H,W] (ONNX's layout); for a bundle with the MFCC front-end, WAV clips (16 kHz mono, up to "
+                  "1 s), whose features the firmware's own front-end computes")
       ->required();
   cmd->add_option("--input-mean", o->request.preprocessing.mean,
                   "images: x = (pixel / 255 - mean) / std per channel (default: the model's own map)")

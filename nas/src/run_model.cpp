@@ -7,9 +7,12 @@
 #include <filesystem>
 
 #include "tinynas/core/errors.h"
+#include "tinynas/core/files.h"
+#include "tinynas/engine/audio_frontend.h"
 #include "tinynas/engine/deploy.h"
 #include "tinynas/engine/onnx.h"
 #include "tinynas/engine/quantize.h"
+#include "tinynas/supernet/wav.h"
 
 namespace fs = std::filesystem;
 
@@ -84,13 +87,48 @@ RunResult run_model(const RunRequest& q) {
   if (fm.input_quantization_stated && pre.mean.empty() && pre.std.empty())
     pre = {{fm.input_mean / 255.0f}, {fm.input_std / 255.0f}};
   std::vector<std::vector<float>> inputs;
+  // A bundle whose firmware computes its input from audio (it has the MFCC front-end) takes WAV clips:
+  // the features are the firmware's own (the fixed-point front-end), mapped to the float input the
+  // network was trained on, which the int8 model quantizes back to them exactly. It also takes the
+  // features themselves as .npy arrays of that float input.
+  std::vector<std::vector<int16_t>> clips;
+  r.audio = fs::is_directory(q.model, ec) && core::is_file((fs::path(q.model) / "frontend.c").string());
+  const engine::AudioFrontendFixed& frontend = engine::default_audio_frontend_fixed();
+  if (r.audio) {
+    if (!fm8) throw core::InputError("run: the audio bundle '" + q.model + "' has no model_int8.onnx");
+    if (int64_t(frontend.config.frames()) * frontend.config.coefficients != in.elements())
+      throw core::InputError("run: '" + q.model + "' takes " + std::to_string(in.h) + "x" + std::to_string(in.w) + "x" +
+                             std::to_string(in.c) + " inputs, not the front-end's MFCCs");
+  }
   for (const auto& file : q.inputs) {
+    const std::string extension = fs::path(file).extension().string();
+    if (!r.audio && extension == ".wav")
+      throw core::InputError("run: '" + file + "': '" + q.model + "' has no audio front-end (it takes images or .npy inputs)");
+    if (r.audio && extension != ".wav" && extension != ".npy")
+      throw core::InputError("run: '" + file + "': the audio bundle '" + q.model +
+                             "' takes WAV clips (16 kHz mono) or .npy arrays of its features");
+    if (extension == ".wav") {
+      const size_t samples = size_t(frontend.config.clip_samples);
+      std::vector<int16_t> pcm = data::read_wav(file);
+      if (pcm.size() > samples)
+        throw core::InputError("run: '" + file + "' is " + std::to_string(pcm.size()) + " samples long; the model takes " +
+                               std::to_string(samples) + " (1 s at 16 kHz)");
+      pcm.resize(samples, 0);  // a shorter clip is padded with silence, as Speech Commands clips are
+      std::vector<float> x;
+      for (int8_t v : frontend.features(pcm)) x.push_back((float(v) + 128.0f - fm8->input_mean) / fm8->input_std);
+      inputs.push_back(std::move(x));
+      clips.push_back(std::move(pcm));
+      r.runs.push_back({file, {}, {}, {}, {}});
+      continue;
+    }
     const auto read = read_inputs(file, {in.h, in.w, in.c}, pre);
     for (size_t i = 0; i < read.size(); ++i) {
       inputs.push_back(read[i]);
       r.runs.push_back({read.size() > 1 ? file + "[" + std::to_string(i) + "]" : file, {}, {}, {}, {}});
     }
   }
+  if (r.audio && !q.emulator.empty() && clips.size() != inputs.size())
+    throw core::InputError("run: --qemu runs the audio bundle's firmware on WAV clips only, from its front-end on");
 
   std::optional<engine::QuantizedModel> qm;
   if (fm8) qm = engine::quantize(*fm8, inputs);  // every scale the file states is kept
@@ -114,16 +152,27 @@ RunResult run_model(const RunRequest& q) {
     d.out = (scratch.path / "bundle").string();
     d.bundle.replace_any_directory = true;
     d.calibration_inputs = inputs;
-    for (const auto& x : inputs) d.bundle.test_inputs.push_back(engine::quantize_input(*qm, x));
+    engine::FloatModel firmware_model = *fm8;
+    if (r.audio) {
+      // The firmware takes the clips; deploy() checks it against the integer reference's run_audio.
+      firmware_model.graph.frontend = engine::Frontend::Mfcc;
+      d.bundle.test_audio = clips;
+    } else {
+      for (const auto& x : inputs) d.bundle.test_inputs.push_back(engine::quantize_input(*qm, x));
+    }
     d.board = &board;
     d.emulator = &board;
     spdlog::info("building the firmware for {} and running {} inputs in QEMU", board.name, inputs.size());
     // deploy() throws unless the firmware's outputs equal the host build's and the integer reference's.
-    const engine::Deployment deployment = engine::deploy(*fm8, d);
+    const engine::Deployment deployment = engine::deploy(firmware_model, d);
     r.emulator_board = board.name;
     r.firmware_bit_identical = deployment.run.has_value();
-    for (size_t i = 0; deployment.run && i < deployment.run->output.inferences.size() && i < r.runs.size(); ++i)
+    for (size_t i = 0; deployment.run && i < deployment.run->output.inferences.size() && i < r.runs.size(); ++i) {
       r.runs[i].firmware_output = to_onnx_layout(deployment.run->output.inferences[i].output, out);
+      // For clips, the firmware ran its front-end and the host int8 run took the features: equal too.
+      if (r.runs[i].firmware_output != r.runs[i].int8_output)
+        throw core::RuntimeFailure("run: the firmware's output of '" + r.runs[i].source + "' differs from the host int8 run");
+    }
   }
   return r;
 }

@@ -435,6 +435,16 @@ TEST(AudioFrontendKernel, StaysInsideItsScratch) {
   }
 }
 
+// The host's way to the firmware's features (tinynas run on WAV clips): the kernel's output, and an
+// error for a clip of another length.
+TEST(AudioFrontendKernel, FeaturesOfAClipAreTheKernels) {
+  const FrontendUnderTest fe;
+  const std::vector<int16_t> pcm = noise(3000.0, 5, fe.config.clip_samples);
+  EXPECT_EQ(fe.fixed.features(pcm), fe.kernel_s8(pcm));
+  EXPECT_EQ(default_audio_frontend_fixed().features(pcm), fe.kernel_s8(pcm));
+  EXPECT_THROW(fe.fixed.features(std::vector<int16_t>(8000, 0)), core::InputError);
+}
+
 TEST(AudioFrontendKernel, RejectsParametersItCannotRun) {
   const FrontendUnderTest fe;
   const std::vector<int16_t> pcm(16000, 0);

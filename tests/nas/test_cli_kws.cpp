@@ -11,7 +11,9 @@
 #include "run_tinynas.h"
 #include "speech_fixture.h"
 #include "test_helpers.h"
+#include "tinynas/engine/audio_frontend.h"
 #include "tinynas/engine/toolchain.h"
+#include "tinynas/supernet/wav.h"
 
 namespace fs = std::filesystem;
 using tinynas_test::run_tinynas;
@@ -72,4 +74,57 @@ TEST(CliKws, TrainAndSearchOnSpeechCommands) {
     const std::string firmware((std::istreambuf_iterator<char>(firmware_md)), std::istreambuf_iterator<char>());
     EXPECT_NE(firmware.find("| front-end | tn_mfcc_s8 |"), std::string::npos) << firmware;
   }
+
+  // `run` takes WAV clips for the audio bundle: the firmware's own front-end, then the layers. Its int8
+  // outputs equal those of the same features given as a .npy array of the network's float input
+  // (x = (int8 feature + 128 - 128) / 128, the map of audio features), and with --qemu the firmware's.
+  const std::string bundle = (fs::path(out) / "firmware").string();
+  std::vector<std::string> clips;
+  for (const char* word : {"yes", "no"})
+    for (const auto& e : fs::directory_iterator(dir.path / "speech" / word))
+      if (clips.size() < (word[0] == 'y' ? 1u : 2u)) {
+        clips.push_back(e.path().string());
+      }
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1, 49, 10), }";
+  header.resize(128 - 10 - 1, ' ');  // magic, version and length: 10 bytes; the whole header: 128
+  header += '\n';
+  std::ofstream npy(dir.path / "features.npy", std::ios::binary);
+  npy << "\x93NUMPY" << char(1) << char(0) << char(header.size()) << char(0) << header;
+  for (const auto& clip : clips) {
+    std::vector<int16_t> pcm = tinynas::data::read_wav(clip);
+    pcm.resize(16000, 0);
+    for (int8_t q : tinynas::engine::default_audio_frontend_fixed().features(pcm)) {
+      const float x = float(q) / 128.0f;
+      npy.write(reinterpret_cast<const char*>(&x), sizeof x);
+    }
+  }
+  npy.close();
+  const bool emulate = tinynas::engine::arm_toolchain_available() && tinynas::engine::qemu_available();
+  r = run_tinynas("run " + bundle + " --json --input " + clips[0] + " " + clips[1] + (emulate ? " --qemu" : ""));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto from_wav = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  r = run_tinynas("run " + bundle + " --json --input " + (dir.path / "features.npy").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto from_features = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  ASSERT_EQ(from_wav["outputs"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(from_wav["outputs"][i]["int8"], from_features["outputs"][i]["int8"]) << i;
+    EXPECT_EQ(from_wav["outputs"][i]["int8"].size(), 4u);
+    if (emulate) {
+      EXPECT_EQ(from_wav["outputs"][i]["firmware"], from_wav["outputs"][i]["int8"]) << i;
+    }
+  }
+  if (emulate) {
+    EXPECT_TRUE(from_wav["emulator"]["bit_identical"].get<bool>());
+  }
+  // An image for the audio bundle, a clip longer than 1 s: errors naming the file.
+  const std::string picture = dir.write("picture.png", "not read");
+  r = run_tinynas("run " + bundle + " --input " + picture);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("takes WAV clips (16 kHz mono) or .npy arrays of its features"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("picture.png"), std::string::npos) << r.out;
+  tinynas::data::write_wav((dir.path / "long.wav").string(), std::vector<int16_t>(24000, 5));
+  r = run_tinynas("run " + bundle + " --input " + (dir.path / "long.wav").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("long.wav' is 24000 samples long"), std::string::npos) << r.out;
 }

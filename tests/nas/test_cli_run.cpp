@@ -95,6 +95,11 @@ TEST(CliRun, ABundleRunsFloatInt8AndTheFirmwareBitIdentical) {
   r = run_tinynas("run " + bundle + " --input " + inputs);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("float and int8 top-1 agree on"), std::string::npos) << r.out;
+  // A clip for a bundle without the audio front-end.
+  const std::string clip = dir.write("clip.wav", "not read");
+  r = run_tinynas("run " + bundle + " --input " + clip);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("clip.wav': '" + bundle + "' has no audio front-end"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -105,6 +105,9 @@ struct AudioFrontendFixed {
   int32_t scratch_bytes() const;
   // The tables' bytes in Flash (audio_frontend_c_source's arrays).
   int64_t table_bytes() const;
+  // The int8 features of one clip of config.clip_samples samples, as the firmware computes them
+  // (tn_mfcc_s8 in a scratch of its own). Throws InputError for a clip of another length.
+  std::vector<int8_t> features(const std::vector<int16_t>& pcm) const;
 };
 
 // Throws InputError (naming the field) when the config's fixed-point form cannot hold its floor.

@@ -14,7 +14,9 @@ struct RunRequest {
   // A bundle directory (its model_float.onnx and model_int8.onnx) or an ONNX file (float; its int8 form
   // too when it is a QDQ file that states the quantization of every tensor it needs).
   std::string model;
-  std::vector<std::string> inputs;  // images (JPEG, PNG) or .npy files of one or more inputs
+  // Images (JPEG, PNG) or .npy files of one or more inputs; WAV clips (16 kHz mono, up to 1 s) for a
+  // bundle with the MFCC front-end, which runs them through the firmware's own front-end.
+  std::vector<std::string> inputs;
   ImagePreprocessing preprocessing;  // of images; empty = the model's own input map
   std::string emulator;              // a QEMU board (mps2-an386, mps2-an500) to run the firmware on; "" = none
   std::string work_dir;              // for the firmware build ("" = a temporary folder, removed)
@@ -31,6 +33,7 @@ struct InputRun {
 struct RunResult {
   std::string float_model, int8_model;  // the files run ("" when absent)
   std::vector<InputRun> runs;
+  bool audio = false;  // a bundle with the MFCC front-end, run on WAV clips
   std::string emulator_board;
   bool firmware_bit_identical = false;  // with an emulator
 };
