@@ -29,27 +29,14 @@ TAR="${1:-}"
 BUILD="${2:-build}"
 [[ -n "$TAR" ]] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ -f "$TAR" ]] || { echo "bench_cifar10.sh: no such file: $TAR" >&2; exit 2; }
-TN="$ROOT/$BUILD/tinynas"
-[[ -x "$TN" ]] || { echo "bench_cifar10.sh: $TN not built" >&2; exit 1; }
-WORK="${TINYNAS_BENCH_DIR:-$BUILD/bench-cifar10}"
-mkdir -p "$WORK"
-WORK="$(cd "$WORK" && pwd)"
+source scripts/bench_lib.sh
+bench_setup bench_cifar10.sh bench-cifar10
 EPOCHS="${TINYNAS_BENCH_EPOCHS:-15}"
-LR="${TINYNAS_BENCH_LR:-0.05}"
-NETWORK_LR="${TINYNAS_BENCH_LR:-0.1}"
 EXPORT_MCU=mps2-an386
 EXTRACT_FLAGS=()
 SAMPLES="${TINYNAS_BENCH_SAMPLES:-300}"
 read -r -a SRAM_BUDGET <<<"${TINYNAS_BENCH_SRAM_BUDGET:---sram 32K --flash 256K}"
 EVAL_IMAGES="${TINYNAS_BENCH_EVAL_IMAGES:--1}"
-QUICK=()  # a cap on the steps of every epoch, for trials
-[[ -n "${TINYNAS_BENCH_MAX_STEPS:-}" ]] && QUICK=(--max-steps-per-epoch "$TINYNAS_BENCH_MAX_STEPS")
-SUPERNET_EPOCHS=()
-[[ -n "${TINYNAS_BENCH_SUPERNET_EPOCHS:-}" ]] && SUPERNET_EPOCHS=(--epochs "$TINYNAS_BENCH_SUPERNET_EPOCHS")
-EXPERIMENT="$WORK/experiment.yaml"
-SUPERNET="$WORK/supernet/supernet.pt"
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-source scripts/bench_lib.sh
 
 # 1. The data, unpacked once (into a temporary folder first, so a broken unpack is never taken as done).
 if [[ ! -d "$WORK/data/train" ]]; then

@@ -30,27 +30,14 @@ DATA="${1:-}"
 BUILD="${2:-build}"
 [[ "$DATA" == -h || "$DATA" == --help ]] && { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 [[ -z "$DATA" || -d "$DATA" ]] || { echo "bench_kws.sh: no such folder: $DATA" >&2; exit 2; }
-TN="$ROOT/$BUILD/tinynas"
-[[ -x "$TN" ]] || { echo "bench_kws.sh: $TN not built" >&2; exit 1; }
-WORK="${TINYNAS_BENCH_DIR:-$BUILD/bench-kws}"
-mkdir -p "$WORK"
-WORK="$(cd "$WORK" && pwd)"
+source scripts/bench_lib.sh
+bench_setup bench_kws.sh bench-kws
 EPOCHS="${TINYNAS_BENCH_EPOCHS:-40}"
-LR="${TINYNAS_BENCH_LR:-0.05}"
-NETWORK_LR="${TINYNAS_BENCH_LR:-0.1}"
 SAMPLES="${TINYNAS_BENCH_SAMPLES:-200}"
 read -r -a BUDGET <<<"${TINYNAS_BENCH_BUDGET:---sram 64K --flash 256K}"
 EVAL_IMAGES=-1  # the whole test split
 EXPORT_MCU=qemu-m7
 EXTRACT_FLAGS=(--test)
-QUICK=()
-[[ -n "${TINYNAS_BENCH_MAX_STEPS:-}" ]] && QUICK=(--max-steps-per-epoch "$TINYNAS_BENCH_MAX_STEPS")
-SUPERNET_EPOCHS=()
-[[ -n "${TINYNAS_BENCH_SUPERNET_EPOCHS:-}" ]] && SUPERNET_EPOCHS=(--epochs "$TINYNAS_BENCH_SUPERNET_EPOCHS")
-EXPERIMENT="$WORK/experiment.yaml"
-SUPERNET="$WORK/supernet/supernet.pt"
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-source scripts/bench_lib.sh
 
 # 1. The data: the given root, or a synthesized one (made in a temporary folder, then renamed).
 if [[ -z "$DATA" ]]; then

@@ -1,13 +1,31 @@
 # The steps the search-quality benchmarks (bench_cifar10.sh, bench_kws.sh) share, sourced by them.
-# The caller sets: TN (the tinynas binary), WORK (the work folder), EXPERIMENT (its pinned experiment),
-# SUPERNET (where the trained supernet lands), EPOCHS and LR (the compared networks' training), NETWORK_LR
-# (the same for networks trained from random weights), SAMPLES (predictor subnets), EVAL_IMAGES,
-# EXPORT_MCU (the emulated board of the exports), QUICK, SUPERNET_EPOCHS and EXTRACT_FLAGS (arrays of
-# extra flags: every training run's, the supernet's, the compared networks').
+# bench_setup sets TN (the tinynas binary), WORK (the work folder), EXPERIMENT (its pinned experiment),
+# SUPERNET (where the trained supernet lands), LR and NETWORK_LR (the compared networks' training, from
+# the supernet and from random weights), QUICK and SUPERNET_EPOCHS (arrays of extra flags: every
+# training run's, the supernet's). The caller sets EPOCHS, SAMPLES (predictor subnets), EVAL_IMAGES,
+# EXPORT_MCU (the emulated board of the exports) and EXTRACT_FLAGS (the compared networks' extra flags).
 # Every step writes its result in WORK and is skipped when that result is there, so an interrupted run
 # continues where it stopped.
 
 log() { echo "== $(date +%H:%M:%S) $*"; }
+
+# The binary of BUILD (relative to ROOT) and the work folder: bench_setup SCRIPT DEFAULT_WORK_FOLDER.
+bench_setup() {
+  TN="$ROOT/$BUILD/tinynas"
+  [[ -x "$TN" ]] || { echo "$1: $TN not built" >&2; exit 1; }
+  WORK="${TINYNAS_BENCH_DIR:-$BUILD/$2}"
+  mkdir -p "$WORK"
+  WORK="$(cd "$WORK" && pwd)"
+  EXPERIMENT="$WORK/experiment.yaml"
+  SUPERNET="$WORK/supernet/supernet.pt"
+  LR="${TINYNAS_BENCH_LR:-0.05}"
+  NETWORK_LR="${TINYNAS_BENCH_LR:-0.1}"
+  QUICK=()  # a cap on the steps of every epoch, for trials
+  [[ -n "${TINYNAS_BENCH_MAX_STEPS:-}" ]] && QUICK=(--max-steps-per-epoch "$TINYNAS_BENCH_MAX_STEPS")
+  SUPERNET_EPOCHS=()
+  [[ -n "${TINYNAS_BENCH_SUPERNET_EPOCHS:-}" ]] && SUPERNET_EPOCHS=(--epochs "$TINYNAS_BENCH_SUPERNET_EPOCHS")
+  export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+}
 
 # The experiment, pinned: a copy of the shipped space and of the experiment, pointing at the data and at
 # the supernet trained here. bench_pin_experiment SPACE_YAML EXPERIMENT_YAML DATA
