@@ -93,10 +93,11 @@ RunResult run_model(const RunRequest& q) {
   // features themselves as .npy arrays of that float input.
   std::vector<std::vector<int16_t>> clips;
   r.audio = fs::is_directory(q.model, ec) && core::is_file((fs::path(q.model) / "frontend.c").string());
-  const engine::AudioFrontendFixed& frontend = engine::default_audio_frontend_fixed();
+  // Its tables are built on first use: only audio bundles need them.
+  const engine::AudioFrontendFixed* frontend = r.audio ? &engine::default_audio_frontend_fixed() : nullptr;
   if (r.audio) {
     if (!fm8) throw core::InputError("run: the audio bundle '" + q.model + "' has no model_int8.onnx");
-    if (int64_t(frontend.config.frames()) * frontend.config.coefficients != in.elements())
+    if (int64_t(frontend->config.frames()) * frontend->config.coefficients != in.elements())
       throw core::InputError("run: '" + q.model + "' takes " + std::to_string(in.h) + "x" + std::to_string(in.w) + "x" +
                              std::to_string(in.c) + " inputs, not the front-end's MFCCs");
   }
@@ -108,14 +109,14 @@ RunResult run_model(const RunRequest& q) {
       throw core::InputError("run: '" + file + "': the audio bundle '" + q.model +
                              "' takes WAV clips (16 kHz mono) or .npy arrays of its features");
     if (extension == ".wav") {
-      const size_t samples = size_t(frontend.config.clip_samples);
+      const size_t samples = size_t(frontend->config.clip_samples);
       std::vector<int16_t> pcm = data::read_wav(file);
       if (pcm.size() > samples)
         throw core::InputError("run: '" + file + "' is " + std::to_string(pcm.size()) + " samples long; the model takes " +
                                std::to_string(samples) + " (1 s at 16 kHz)");
       pcm.resize(samples, 0);  // a shorter clip is padded with silence, as Speech Commands clips are
       std::vector<float> x;
-      for (int8_t v : frontend.features(pcm)) x.push_back((float(v) + 128.0f - fm8->input_mean) / fm8->input_std);
+      for (int8_t v : frontend->features(pcm)) x.push_back((float(v) + 128.0f - fm8->input_mean) / fm8->input_std);
       inputs.push_back(std::move(x));
       clips.push_back(std::move(pcm));
       r.runs.push_back({file, {}, {}, {}, {}});
