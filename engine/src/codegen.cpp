@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "tinynas/engine/audio_frontend.h"
@@ -111,7 +112,22 @@ std::string frontend_declarations(const Graph& g) {
   return os.str();
 }
 
-std::string model_header(const QuantizedModel& m, const MemoryPlan& plan, size_t layers) {
+// model.h's part for a patch schedule ("" without one).
+std::string patch_declarations(const PatchStage* stage) {
+  if (!stage) return "";
+  std::ostringstream os;
+  os << "/* Patch-based inference: the first " << stage->ops << " layers (blocks before " << stage->schedule.split_block
+     << ") run once per patch of " << stage->schedule.patches << " x " << stage->schedule.patches
+     << ", the rest layer by layer.\n"
+     << " * The input is not in the arena: model_invoke_input() copies each patch's input region from `input`\n"
+     << " * (H x W x C int8), which may lie in Flash, a camera frame buffer or external memory. */\n"
+     << "#define MODEL_PATCHES " << stage->schedule.patches << "\n#define MODEL_PATCH_SPLIT_BLOCK "
+     << stage->schedule.split_block << "\n"
+     << "tn_status model_invoke_input(const int8_t* input);\n\n";
+  return os.str();
+}
+
+std::string model_header(const QuantizedModel& m, const MemoryPlan& plan, size_t layers, const PatchStage* stage) {
   const Graph& g = m.graph;
   const Tensor& in = g.tensors[size_t(g.input)];
   const Tensor& out = g.tensors[size_t(g.output)];
@@ -151,10 +167,12 @@ std::string model_header(const QuantizedModel& m, const MemoryPlan& plan, size_t
      << "static inline float model_dequantize_output(int8_t q) {\n"
      << "  return MODEL_OUTPUT_SCALE * (float)((int)q - MODEL_OUTPUT_ZERO_POINT);\n"
      << "}\n\n"
-     << "/* The input and output live in the arena. */\n"
-     << "int8_t* model_input(void);\nconst int8_t* model_output(void);\n"
-     << "/* Runs every layer; the first kernel status that is not TN_OK. */\n"
-     << "tn_status model_invoke(void);\n\n"
+     << (stage ? "/* The output lives in the arena. */\nconst int8_t* model_output(void);\n\n"
+               : "/* The input and output live in the arena. */\n"
+                 "int8_t* model_input(void);\nconst int8_t* model_output(void);\n"
+                 "/* Runs every layer; the first kernel status that is not TN_OK. */\n"
+                 "tn_status model_invoke(void);\n\n")
+     << patch_declarations(stage)
      << frontend_declarations(g)
      << "/* Per layer: the kernel, its multiply-accumulates, and the instructions (QEMU) or cycles (board)\n"
      << " * of the last model_invoke(). */\n"
@@ -164,14 +182,164 @@ std::string model_header(const QuantizedModel& m, const MemoryPlan& plan, size_t
   return os.str();
 }
 
+// The arguments of a kernel call after its parameters: inputs, output and scratch as the kernel takes them.
+std::string call_arguments(const KernelCall& c, const std::string& x, const std::string& x2, const std::string& y,
+                           const std::string& scratch) {
+  switch (c.kind) {
+    case KernelKind::Add:
+    case KernelKind::Mul: return x + ", " + x2 + ", " + y;
+    case KernelKind::ChannelMap: return x + ", " + (c.input2 >= 0 ? x2 : std::string("0")) + ", " + y;
+    case KernelKind::Lookup:
+    case KernelKind::PRelu:
+    case KernelKind::Resize:
+    case KernelKind::Softmax:
+    case KernelKind::AvgPool:
+    case KernelKind::MaxPool:
+    case KernelKind::GlobalAvgPool: return x + ", " + y;
+    default: return x + ", " + y + ", " + scratch;
+  }
+}
+
+// The statements that set a copy `p` of a layer's parameters to one patch call's shapes (r, c: its
+// tn_patch_axis of rows and columns); per row: one output row of sub-rows.
+std::string patch_shape_statements(const KernelCall& k, bool per_row) {
+  const std::string in_h = per_row ? "1" : "r->in", out_h = per_row ? "1" : "r->out", pad_h = per_row ? "0" : "r->pad";
+  const std::string pad_w = per_row ? "0" : "c->pad";
+  const std::string pixels = per_row ? "c->out" : "r->out * c->out";
+  switch (k.kind) {
+    case KernelKind::Conv:
+    case KernelKind::Pointwise:
+    case KernelKind::AvgPool:
+    case KernelKind::MaxPool:
+      return "p.in_h = " + in_h + "; p.in_w = c->in; p.out_h = " + out_h + "; p.out_w = c->out; p.window.pad_h = " + pad_h +
+             "; p.window.pad_w = " + pad_w + ";";
+    case KernelKind::Depthwise:
+      return "p.in_h = " + in_h + "; p.in_w = c->in; p.out_h = " + out_h + "; p.out_w = c->out; p.pad_h = " + pad_h +
+             "; p.pad_w = " + pad_w + ";";
+    case KernelKind::Add:
+    case KernelKind::Lookup: return "p.size = " + pixels + " * " + std::to_string(k.out_c) + ";";
+    case KernelKind::Mul:
+    case KernelKind::PRelu:
+    case KernelKind::ChannelMap: return "p.pixels = " + pixels + ";";
+    default: throw core::InputError(std::string("kernel ") + kernel_function(k.kind) + " cannot run per patch");
+  }
+}
+
+const char* params_type(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::Conv:
+    case KernelKind::Pointwise: return "tn_conv_params";
+    case KernelKind::Depthwise: return "tn_depthwise_params";
+    case KernelKind::FullyConnected: return "tn_fully_connected_params";
+    case KernelKind::Add: return "tn_add_params";
+    case KernelKind::Mul: return "tn_mul_params";
+    case KernelKind::Lookup: return "tn_lookup_params";
+    case KernelKind::Softmax: return "tn_softmax_params";
+    case KernelKind::ChannelMap: return "tn_channel_map_params";
+    case KernelKind::PRelu: return "tn_prelu_params";
+    case KernelKind::Resize: return "tn_resize_params";
+    case KernelKind::AvgPool:
+    case KernelKind::MaxPool:
+    case KernelKind::GlobalAvgPool: return "tn_pool_params";
+  }
+  return "?";
+}
+
+std::string axis_literal(const PatchAxis& a) {
+  return "{" + std::to_string(a.in) + ", " + std::to_string(a.out) + ", " + std::to_string(a.pad) + ", " + std::to_string(a.step) +
+         ", " + std::to_string(a.in_start) + ", " + std::to_string(a.in2_start) + ", " + std::to_string(a.out_start) + ", " +
+         std::to_string(a.in_extent) + ", " + std::to_string(a.in2_extent) + ", " + std::to_string(a.out_extent) + "}";
+}
+
+// The patch stage's tables and loop: the body of model_invoke_input() up to the layer-wise rest.
+std::string patch_stage_source(const QuantizedModel& m, const std::vector<KernelCall>& calls, const MemoryPlan& plan,
+                               const PatchStage& st, std::string& tables) {
+  const Graph& g = m.graph;
+  const int n = st.schedule.patches;
+  std::ostringstream t, os;
+  t << "/* The patch stage's geometry (tinynas::engine::PatchAxis): per layer and patch row (column), the\n"
+    << " * call's input and output extents, padding, input rows per output row, and where its input, second\n"
+    << " * input and output start in their buffers of the given extents. */\n"
+    << "typedef struct {\n  int16_t in, out, pad, step, in_start, in2_start, out_start, in_extent, in2_extent, out_extent;\n"
+    << "} tn_patch_axis;\n\n";
+  auto region_table = [&](const std::string& name, const std::vector<std::vector<Interval>>& axis, int tensor) {
+    t << "static const int16_t " << name << "[" << n << "][2] = {";
+    for (int i = 0; i < n; ++i)
+      t << (i ? ", " : "") << "{" << axis[size_t(i)][size_t(tensor)].begin << ", " << axis[size_t(i)][size_t(tensor)].size << "}";
+    t << "};\n";
+  };
+  region_table("tn_patch_input_rows", st.rows, g.input);
+  region_table("tn_patch_input_cols", st.cols, g.input);
+  if (st.staged_output) {
+    region_table("tn_patch_output_rows", st.rows, st.output);
+    region_table("tn_patch_output_cols", st.cols, st.output);
+  }
+  for (int o = 0; o < st.ops; ++o)
+    for (const bool rows : {true, false}) {
+      t << "static const tn_patch_axis layer" << o << (rows ? "_rows" : "_cols") << "[" << n << "] = {";
+      for (int i = 0; i < n; ++i) t << (i ? ", " : "") << axis_literal((rows ? st.row_axes : st.col_axes)[size_t(o)][size_t(i)]);
+      t << "};\n";
+    }
+  t << "\n/* rows x cols pixels of `channels` bytes between row-major buffers of the given row lengths. */\n"
+    << "static void tn_copy_pixels(const int8_t* from, int32_t from_row, int8_t* to, int32_t to_row, int32_t rows, int32_t cols,\n"
+    << "                           int32_t channels) {\n"
+    << "  int32_t r;\n"
+    << "  for (r = 0; r < rows; ++r) memcpy(to + r * to_row * channels, from + r * from_row * channels, (size_t)(cols * channels));\n"
+    << "}\n"
+    << "#define TN_AT(buffer, row, col, row_length, channels) \\\n"
+    << "  ((buffer) + ((int32_t)(row) * (int32_t)(row_length) + (int32_t)(col)) * (int32_t)(channels))\n\n";
+  tables = t.str();
+
+  const Tensor& in = g.tensors[size_t(g.input)];
+  const Tensor& out = g.tensors[size_t(st.output)];
+  os << "  int32_t pi, pj, row;\n  (void)row;\n";
+  for (int o = 0; o < st.ops; ++o) os << "  model_layer_instructions[" << o << "] = 0;\n";
+  os << "  for (pi = 0; pi < MODEL_PATCHES; ++pi)\n    for (pj = 0; pj < MODEL_PATCHES; ++pj) {\n"
+     << "      tn_copy_pixels(input + ((int32_t)tn_patch_input_rows[pi][0] * " << in.w << " + tn_patch_input_cols[pj][0]) * "
+     << in.c << ", " << in.w << ", TN_ARENA(" << plan.tensor_offset[size_t(g.input)]
+     << "), tn_patch_input_cols[pj][1],\n                     tn_patch_input_rows[pi][1], tn_patch_input_cols[pj][1], " << in.c
+     << ");\n";
+  for (int o = 0; o < st.ops; ++o) {
+    const KernelCall& c = calls[size_t(o)];
+    const bool per_row = st.per_row[size_t(o)];
+    const std::string id = "layer" + std::to_string(o);
+    const int64_t y_offset = c.output == st.output && st.staged_output ? plan.staging_offset : plan.tensor_offset[size_t(c.output)];
+    const std::string row = per_row ? " + row" : "", step = per_row ? " + row * r->step" : "";
+    const std::string x = "TN_AT(TN_ARENA(" + std::to_string(plan.tensor_offset[size_t(c.input)]) + "), r->in_start" + step +
+                          ", c->in_start, c->in_extent, " + std::to_string(c.in_c) + ")";
+    const std::string x2 = c.input2 < 0 ? "0"
+                                        : "TN_AT(TN_ARENA(" + std::to_string(plan.tensor_offset[size_t(c.input2)]) +
+                                              "), r->in2_start" + row + ", c->in2_start, c->in2_extent, " + std::to_string(c.in_c) + ")";
+    const std::string y = "TN_AT(TN_ARENA(" + std::to_string(y_offset) + "), r->out_start" + row + ", c->out_start, c->out_extent, " +
+                          std::to_string(c.out_c) + ")";
+    const std::string scratch = "TN_SCRATCH(" + std::to_string(plan.scratch_offset[size_t(c.op)]) + ")";
+    os << "      {\n        const tn_patch_axis* r = &" << id << "_rows[pi];\n        const tn_patch_axis* c = &" << id
+       << "_cols[pj];\n        " << params_type(c.kind) << " p = " << id << ";\n        " << patch_shape_statements(c, per_row)
+       << "\n";
+    const std::string call = std::string(kernel_function(c.kind)) + "(&p, " + call_arguments(c, x, x2, y, scratch) + ")";
+    if (per_row)
+      os << "        for (row = 0; row < r->out; ++row) TN_PATCH_LAYER(" << o << ", " << call << ");\n";
+    else
+      os << "        TN_PATCH_LAYER(" << o << ", " << call << ");\n";
+    os << "      }\n";
+  }
+  if (st.staged_output)
+    os << "      tn_copy_pixels(TN_ARENA(" << plan.staging_offset << "), tn_patch_output_cols[pj][1], TN_ARENA("
+       << plan.tensor_offset[size_t(st.output)] << ") + ((int32_t)tn_patch_output_rows[pi][0] * " << out.w
+       << " + tn_patch_output_cols[pj][0]) * " << out.c << ",\n                     " << out.w
+       << ", tn_patch_output_rows[pi][1], tn_patch_output_cols[pj][1], " << out.c << ");\n";
+  os << "    }\n";
+  return os.str();
+}
+
 std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>& calls, const MemoryPlan& plan,
-                         int64_t& constant_bytes, int64_t& macs) {
+                         const PatchStage* stage, int64_t& constant_bytes, int64_t& macs) {
   const Graph& g = m.graph;
   std::ostringstream os;
   os << "/* Generated by tinynas: the int8 model '" << c_string(g.name) << "', " << calls.size()
      << " layers, one direct kernel call each.\n"
      << " * Arena offsets come from the memory planner; the arena is exactly the planned size. */\n"
-     << "#include \"model.h\"\n\n#include \"tn_board.h\"\n\n"
+     << "#include \"model.h\"\n\n" << (stage ? "#include <string.h>\n\n" : "") << "#include \"tn_board.h\"\n\n"
      << "/* int32 words: every arena offset is a multiple of 4, as the kernels' word loads need. */\n"
      << "static int32_t tn_arena[" << (plan.arena_bytes + 3) / 4 << "];\n"
      << "#define TN_ARENA(offset) ((int8_t*)(void*)tn_arena + (offset))\n"
@@ -194,7 +362,7 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
       write_array(os, "int32_t", id + "_shift", c.shift);
       constant_bytes += int64_t(c.weights.size()) + 4 * int64_t(c.bias.size() + c.multiplier.size() + c.shift.size());
     }
-    macs += op_macs(g, op);
+    macs += executed_op_macs(g, stage, c.op);
     switch (c.kind) {
       case KernelKind::Conv:
       case KernelKind::Pointwise:
@@ -280,10 +448,10 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
   os << "const char* const model_layer_kernel[MODEL_NUM_LAYERS] = {";
   for (size_t l = 0; l < calls.size(); ++l) os << (l ? ", " : "") << "\"" << kernel_function(calls[l].kind) << "\"";
   os << "};\nconst uint32_t model_layer_macs[MODEL_NUM_LAYERS] = {";
-  for (size_t l = 0; l < calls.size(); ++l) os << (l ? ", " : "") << op_macs(g, g.ops[size_t(calls[l].op)]);
-  os << "};\nuint64_t model_layer_instructions[MODEL_NUM_LAYERS];\n\n"
-     << "int8_t* model_input(void) { return TN_ARENA(" << plan.tensor_offset[size_t(g.input)] << "); }\n"
-     << "const int8_t* model_output(void) { return TN_ARENA(" << plan.tensor_offset[size_t(g.output)] << "); }\n\n"
+  for (size_t l = 0; l < calls.size(); ++l) os << (l ? ", " : "") << executed_op_macs(g, stage, calls[l].op);
+  os << "};\nuint64_t model_layer_instructions[MODEL_NUM_LAYERS];\n\n";
+  if (!stage) os << "int8_t* model_input(void) { return TN_ARENA(" << plan.tensor_offset[size_t(g.input)] << "); }\n";
+  os << "const int8_t* model_output(void) { return TN_ARENA(" << plan.tensor_offset[size_t(g.output)] << "); }\n\n"
      << "/* Each layer timed with the board's counter (a few instructions per layer). */\n"
      << "#define TN_LAYER(index, call)                                                               \\\n"
      << "  do {                                                                                  \\\n"
@@ -291,28 +459,31 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
      << "    const tn_status status = (call);                                                    \\\n"
      << "    model_layer_instructions[index] = tn_board_elapsed_instructions(start, tn_board_counter()); \\\n"
      << "    if (status != TN_OK) return status;                                                 \\\n"
-     << "  } while (0)\n\n"
-     << "tn_status model_invoke(void) {\n";
-  for (size_t l = 0; l < calls.size(); ++l) {
+     << "  } while (0)\n\n";
+  if (stage) {
+    std::string tables;
+    const std::string loop = patch_stage_source(m, calls, plan, *stage, tables);
+    os << tables
+       << "/* A patch stage's layer runs once per patch (and row): its instructions add up. */\n"
+       << "#define TN_PATCH_LAYER(index, call)                                                         \\\n"
+       << "  do {                                                                                  \\\n"
+       << "    const uint32_t start = tn_board_counter();                                          \\\n"
+       << "    const tn_status status = (call);                                                    \\\n"
+       << "    model_layer_instructions[index] += tn_board_elapsed_instructions(start, tn_board_counter()); \\\n"
+       << "    if (status != TN_OK) return status;                                                 \\\n"
+       << "  } while (0)\n\n"
+       << "tn_status model_invoke_input(const int8_t* input) {\n"
+       << loop;
+  } else {
+    os << "tn_status model_invoke(void) {\n";
+  }
+  for (size_t l = stage ? size_t(stage->ops) : 0; l < calls.size(); ++l) {
     const KernelCall& c = calls[l];
     const std::string id = "layer" + std::to_string(l);
     auto t = [&](int tensor) { return "TN_ARENA(" + std::to_string(plan.tensor_offset[size_t(tensor)]) + ")"; };
     const std::string scratch = "TN_SCRATCH(" + std::to_string(plan.scratch_offset[size_t(c.op)]) + ")";
-    os << "  TN_LAYER(" << l << ", " << kernel_function(c.kind) << "(&" << id << ", " << t(c.input) << ", ";
-    switch (c.kind) {
-      case KernelKind::Add:
-      case KernelKind::Mul: os << t(c.input2) << ", " << t(c.output); break;
-      case KernelKind::ChannelMap: os << (c.input2 >= 0 ? t(c.input2) : std::string("0")) << ", " << t(c.output); break;
-      case KernelKind::Lookup:
-      case KernelKind::PRelu:
-      case KernelKind::Resize:
-      case KernelKind::Softmax:
-      case KernelKind::AvgPool:
-      case KernelKind::MaxPool:
-      case KernelKind::GlobalAvgPool: os << t(c.output); break;
-      default: os << t(c.output) << ", " << scratch; break;
-    }
-    os << "));\n";
+    os << "  TN_LAYER(" << l << ", " << kernel_function(c.kind) << "(&" << id << ", "
+       << call_arguments(c, t(c.input), c.input2 >= 0 ? t(c.input2) : "0", t(c.output), scratch) << "));\n";
   }
   os << "  return TN_OK;\n}\n";
   if (g.frontend == Frontend::Mfcc)
@@ -347,6 +518,7 @@ void write_test_inputs(std::ostream& os, const char* type, const char* size_macr
 
 std::string main_source(const QuantizedModel& m, const BundleOptions& o) {
   const bool audio = m.graph.frontend == Frontend::Mfcc;
+  const bool patches = !o.patch.layer_wise();
   const size_t count = audio ? o.test_audio.size() : o.test_inputs.size();
   std::ostringstream os;
   os << "/* Generated by tinynas: runs the model on the embedded test inputs and prints what\n"
@@ -372,10 +544,12 @@ std::string main_source(const QuantizedModel& m, const BundleOptions& o) {
      << "    const int8_t* out;\n"
      << "    int best = 0;\n"
      << "    tn_status status;\n"
-     << (audio ? "    memcpy(model_audio_input(), test_inputs[i], sizeof test_inputs[i]);\n"
-               : "    memcpy(model_input(), test_inputs[i], MODEL_INPUT_SIZE);\n")
+     << (patches ? "" : audio ? "    memcpy(model_audio_input(), test_inputs[i], sizeof test_inputs[i]);\n"
+                              : "    memcpy(model_input(), test_inputs[i], MODEL_INPUT_SIZE);\n")
      << "    start = tn_board_counter();\n"
-     << (audio ? "    status = model_invoke_audio();\n" : "    status = model_invoke();\n")
+     << (patches ? "    status = model_invoke_input(test_inputs[i]);\n"
+         : audio ? "    status = model_invoke_audio();\n"
+                 : "    status = model_invoke();\n")
      << "    end = tn_board_counter();\n"
      << "    if (status != TN_OK) {\n"
      << "      printf(\"error: a kernel rejected its parameters (status %d)\\n\", (int)status);\n"
@@ -463,8 +637,10 @@ BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& opt
                            "model's input zero point is " + std::to_string(model.tensors[size_t(model.graph.input)].zero_point) +
                            " (train it on data kind speech_commands, normalize fixed)");
   const std::vector<KernelCall> calls = lower(model);
-  const MemoryPlan plan = plan_memory(model.graph);
-  const std::string problem = check_plan(model.graph, plan);
+  std::optional<PatchStage> stage;
+  if (!options.patch.layer_wise()) stage = plan_patch_stage(model.graph, options.patch);
+  const MemoryPlan plan = stage ? plan_memory(model.graph, *stage) : plan_memory(model.graph);
+  const std::string problem = stage ? check_plan(model.graph, *stage, plan) : check_plan(model.graph, plan);
   if (!problem.empty()) throw core::RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
 
   check_bundle_dir(dir, options.replace_any_directory);
@@ -478,8 +654,9 @@ BundleSummary write_bundle(const QuantizedModel& model, const BundleOptions& opt
   fs::create_directories(tmp / "kernels");
   try {
     write_text(tmp / kBundleMarker, "a firmware bundle written by tinynas; a later export may replace this directory\n");
-    write_text(tmp / "model.h", model_header(model, plan, calls.size()));
-    write_text(tmp / "model.c", model_source(model, calls, plan, s.constant_bytes, s.macs));
+    const PatchStage* patch = stage ? &*stage : nullptr;
+    write_text(tmp / "model.h", model_header(model, plan, calls.size(), patch));
+    write_text(tmp / "model.c", model_source(model, calls, plan, patch, s.constant_bytes, s.macs));
     write_text(tmp / "main.c", main_source(model, options));
     s.test_input_bytes = audio ? int64_t(options.test_audio.size() * options.test_audio[0].size() * sizeof(int16_t))
                                : int64_t(options.test_inputs.size() * options.test_inputs[0].size());

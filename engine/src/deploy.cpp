@@ -100,10 +100,11 @@ std::string run_totals(const Deployment& d) {
   return line;
 }
 
-void check_fits_board(const Graph& network, const Board& board) {
+void check_fits_board(const Graph& network, const Board& board, const PatchSchedule& schedule) {
   const int64_t sram = board.is_host() || board.sram_bytes <= 0 ? kHostMemoryLimitBytes : board.sram_bytes;
   const int64_t flash = board.is_host() || board.flash_bytes <= 0 ? kHostMemoryLimitBytes : board.flash_bytes;
-  const int64_t needed_sram = peak_sram_bytes(network);
+  const int64_t needed_sram =
+      schedule.layer_wise() ? peak_sram_bytes(network) : peak_sram_bytes(network, plan_patch_stage(network, schedule));
   const int64_t needed_flash = estimate_flash(network, 0).total();
   if (needed_sram <= sram && needed_flash <= flash) return;
   throw core::InputError(fmt::format(
@@ -117,7 +118,7 @@ void check_fits_board(const Graph& network, const Board& board) {
 Deployment deploy(const FloatModel& network, const DeployOptions& o) {
   if (o.out.empty()) throw core::InputError("deploy: no bundle directory given");
   check_bundle_dir(o.out, o.bundle.replace_any_directory);
-  if (o.board) check_fits_board(network.graph, *o.board);
+  if (o.board) check_fits_board(network.graph, *o.board, o.bundle.patch);
   if (o.emulator && !o.emulator->runs_in_qemu()) throw core::InputError(o.emulator->name + " is not a QEMU machine");
   Deployment d;
   d.bundle_dir = o.out;
@@ -129,6 +130,10 @@ Deployment deploy(const FloatModel& network, const DeployOptions& o) {
       "| | bytes |\n|---|---:|\n| arena (memory planner) | {} |\n| weights, biases, requantization (model.c) | {} |\n"
       "| test inputs (main.c) | {} |\n\n",
       d.bundle.arena_bytes, d.bundle.constant_bytes, d.bundle.test_input_bytes);
+  if (!o.bundle.patch.layer_wise())
+    report += fmt::format("Patch schedule {}: the first blocks run patch by patch; the arena is that schedule's and the "
+                          "input is read patch by patch from outside it. MACs executed: {}.\n\n",
+                          to_string(o.bundle.patch), d.bundle.macs);
   if (o.board) build_for_board(*o.board, d, report);
   if (o.emulator) {
     d.run = run_and_compare(*o.emulator, o, d);

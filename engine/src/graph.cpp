@@ -358,13 +358,18 @@ bool runs_as_pointwise(const Graph& g, const Op& op) {
 int64_t op_scratch_bytes(const Graph& g, const Op& op) {
   const Tensor& in = g.tensors[size_t(op.input)];
   const Tensor& out = g.tensors[size_t(op.output)];
+  return kernel_scratch_bytes(g, op, in.h, in.w, out.h, out.w, op.pad_h, op.pad_w);
+}
+
+int64_t kernel_scratch_bytes(const Graph& g, const Op& op, int in_h, int in_w, int out_h, int out_w, int pad_h, int pad_w) {
+  const Tensor& in = g.tensors[size_t(op.input)];
   switch (op.kind) {
     case OpKind::Conv2D:
     case OpKind::PointwiseConv2D:
       return runs_as_pointwise(g, op) ? tn_pointwise_scratch_bytes(in.c)
                                       : tn_conv_scratch_bytes(in.c / op.groups, op.kernel_h, op.kernel_w);
     case OpKind::DepthwiseConv2D:
-      return tn_depthwise_scratch_bytes(in.h, in.w, op.pad_h, op.pad_w, op.kernel_h, op.stride_h, out.h, out.w);
+      return tn_depthwise_scratch_bytes(in_h, in_w, pad_h, pad_w, op.kernel_h, op.stride_h, out_h, out_w);
     case OpKind::FullyConnected: return tn_fully_connected_scratch_bytes(int32_t(in.elements()));
     default: return tn_no_scratch_bytes();
   }

@@ -168,9 +168,13 @@ tn_window window(const KernelCall& c) {
 
 }  // namespace
 
-Int8Interpreter::Int8Interpreter(const QuantizedModel& model)
-    : model_(model), calls_(lower(model)), plan_(plan_memory(model.graph)) {
-  const std::string problem = check_plan(model.graph, plan_);
+Int8Interpreter::Int8Interpreter(const QuantizedModel& model) : Int8Interpreter(model, PatchSchedule{}) {}
+
+Int8Interpreter::Int8Interpreter(const QuantizedModel& model, const PatchSchedule& schedule)
+    : model_(model), calls_(lower(model)) {
+  if (!schedule.layer_wise()) stage_ = plan_patch_stage(model.graph, schedule);
+  plan_ = stage_ ? plan_memory(model.graph, *stage_) : plan_memory(model.graph);
+  const std::string problem = stage_ ? check_plan(model.graph, *stage_, plan_) : check_plan(model.graph, plan_);
   if (!problem.empty()) throw core::RuntimeFailure("memory plan of '" + model.graph.name + "': " + problem);
   arena_.assign(size_t((plan_.arena_bytes + 3) / 4), 0);
   if (model.graph.frontend == Frontend::Mfcc) frontend_ = &default_audio_frontend_fixed();
@@ -181,9 +185,10 @@ std::vector<int8_t> Int8Interpreter::run(const std::vector<int8_t>& input) {
   if (int64_t(input.size()) != g.tensors[size_t(g.input)].elements())
     throw core::InputError("model '" + g.name + "': input has " + std::to_string(input.size()) + " values, expected " +
                      std::to_string(g.tensors[size_t(g.input)].elements()));
+  if (stage_) return run_patches(input);
   int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
   std::memcpy(base + plan_.tensor_offset[size_t(g.input)], input.data(), input.size());
-  return run_layers();
+  return run_layers(0);
 }
 
 std::vector<int8_t> Int8Interpreter::run_audio(const std::vector<int16_t>& pcm) {
@@ -199,115 +204,182 @@ std::vector<int8_t> Int8Interpreter::run_audio(const std::vector<int16_t>& pcm) 
   if (tn_mfcc_s8(&params, clip, base + plan_.tensor_offset[size_t(g.input)],
                  reinterpret_cast<int32_t*>(base + plan_.frontend_scratch_offset)) != TN_OK)
     throw core::RuntimeFailure("model '" + g.name + "': the MFCC front-end rejected its parameters");
-  return run_layers();
+  return run_layers(0);
 }
 
-std::vector<int8_t> Int8Interpreter::run_layers() {
-  const Graph& g = model_.graph;
-  int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
-  auto tensor = [&](int t) { return base + plan_.tensor_offset[size_t(t)]; };
-  for (const KernelCall& c : calls_) {
-    int16_t* scratch = reinterpret_cast<int16_t*>(base + plan_.scratch_offset[size_t(c.op)]);
-    const int8_t* x = tensor(c.input);
-    int8_t* y = tensor(c.output);
-    tn_status status = TN_OK;
-    switch (c.kind) {
-      case KernelKind::Conv:
-      case KernelKind::Pointwise: {
-        const tn_conv_params p{c.in_h,    c.in_w,          c.in_c,          c.out_h,
-                               c.out_w,   c.out_c,         window(c),       c.groups,
-                               c.weights.data(), c.bias.data(), requant_params(c)};
-        status = c.kind == KernelKind::Conv ? tn_conv2d_s8(&p, x, y, scratch) : tn_pointwise_conv_s8(&p, x, y, scratch);
-        break;
-      }
-      case KernelKind::Depthwise: {
-        const tn_depthwise_params p{c.in_h,     c.in_w,  c.in_c,  c.out_h,          c.out_w,       c.kernel_h,
-                                    c.stride_h, c.pad_h, c.pad_w, c.weights.data(), c.bias.data(), requant_params(c)};
-        status = tn_depthwise_conv_s8(&p, x, y, scratch);
-        break;
-      }
-      case KernelKind::FullyConnected: {
-        const tn_fully_connected_params p{c.in_c, c.out_c, c.weights.data(), c.bias.data(), requant_params(c)};
-        status = tn_fully_connected_s8(&p, x, y, scratch);
-        break;
-      }
-      case KernelKind::Add: {
-        const tn_add_params p{int32_t(g.tensors[size_t(c.output)].elements()),
-                              c.input1_offset,
-                              c.input2_offset,
+namespace {
+
+// The shapes of one kernel call: the op's own, or a patch's part of them (patch.h).
+struct CallShape {
+  int in_h, in_w, out_h, out_w, pad_h, pad_w;
+};
+
+CallShape whole_op(const KernelCall& c) { return CallShape{c.in_h, c.in_w, c.out_h, c.out_w, c.pad_h, c.pad_w}; }
+
+// Runs one kernel call of `c` with shapes `s` on the given buffers.
+tn_status invoke_kernel(const KernelCall& c, const CallShape& s, const int8_t* x, const int8_t* x2, int8_t* y, int16_t* scratch) {
+  const int32_t pixels = s.out_h * s.out_w;
+  tn_window w = window(c);
+  w.pad_h = s.pad_h;
+  w.pad_w = s.pad_w;
+  switch (c.kind) {
+    case KernelKind::Conv:
+    case KernelKind::Pointwise: {
+      const tn_conv_params p{s.in_h, s.in_w, c.in_c, s.out_h, s.out_w, c.out_c, w, c.groups, c.weights.data(), c.bias.data(),
+                             requant_params(c)};
+      return c.kind == KernelKind::Conv ? tn_conv2d_s8(&p, x, y, scratch) : tn_pointwise_conv_s8(&p, x, y, scratch);
+    }
+    case KernelKind::Depthwise: {
+      const tn_depthwise_params p{s.in_h,   s.in_w,   c.in_c,           s.out_h,       s.out_w,          c.kernel_h,
+                                  c.stride_h, s.pad_h, s.pad_w, c.weights.data(), c.bias.data(), requant_params(c)};
+      return tn_depthwise_conv_s8(&p, x, y, scratch);
+    }
+    case KernelKind::FullyConnected: {
+      const tn_fully_connected_params p{c.in_c, c.out_c, c.weights.data(), c.bias.data(), requant_params(c)};
+      return tn_fully_connected_s8(&p, x, y, scratch);
+    }
+    case KernelKind::Add: {
+      const tn_add_params p{pixels * c.out_c,
+                            c.input1_offset,
+                            c.input2_offset,
+                            c.input1_requant.multiplier,
+                            c.input1_requant.shift,
+                            c.input2_requant.multiplier,
+                            c.input2_requant.shift,
+                            c.left_shift,
+                            c.output_requant.multiplier,
+                            c.output_requant.shift,
+                            c.output_offset,
+                            c.act_min,
+                            c.act_max};
+      return tn_add_s8(&p, x, x2, y);
+    }
+    case KernelKind::Mul: {
+      const tn_mul_params p{pixels, c.out_c, c.broadcast ? 1 : 0, c.input1_offset, c.input2_offset,
+                            c.output_requant.multiplier, c.output_requant.shift, c.output_offset, c.act_min, c.act_max};
+      return tn_mul_s8(&p, x, x2, y);
+    }
+    case KernelKind::Lookup: {
+      const tn_lookup_params p{pixels * c.out_c, c.table.data()};
+      return tn_lookup_s8(&p, x, y);
+    }
+    case KernelKind::PRelu: {
+      const tn_prelu_params p{pixels,
+                              c.out_c,
+                              c.weights.data(),
+                              c.input_offset,
                               c.input1_requant.multiplier,
                               c.input1_requant.shift,
                               c.input2_requant.multiplier,
                               c.input2_requant.shift,
-                              c.left_shift,
-                              c.output_requant.multiplier,
-                              c.output_requant.shift,
                               c.output_offset,
                               c.act_min,
                               c.act_max};
-        status = tn_add_s8(&p, x, tensor(c.input2), y);
-        break;
-      }
-      case KernelKind::Mul: {
-        const tn_mul_params p{int32_t(int64_t(c.out_h) * c.out_w), c.out_c, c.broadcast ? 1 : 0,
-                              c.input1_offset, c.input2_offset, c.output_requant.multiplier, c.output_requant.shift,
-                              c.output_offset, c.act_min, c.act_max};
-        status = tn_mul_s8(&p, x, tensor(c.input2), y);
-        break;
-      }
-      case KernelKind::Lookup: {
-        const tn_lookup_params p{int32_t(g.tensors[size_t(c.output)].elements()), c.table.data()};
-        status = tn_lookup_s8(&p, x, y);
-        break;
-      }
-      case KernelKind::PRelu: {
-        const tn_prelu_params p{c.out_h * c.out_w,           c.out_c,
-                                c.weights.data(),            c.input_offset,
-                                c.input1_requant.multiplier, c.input1_requant.shift,
-                                c.input2_requant.multiplier, c.input2_requant.shift,
-                                c.output_offset,             c.act_min,
-                                c.act_max};
-        status = tn_prelu_s8(&p, x, y);
-        break;
-      }
-      case KernelKind::ChannelMap: {
-        const tn_channel_map_params p{c.out_h * c.out_w,
-                                      c.in_c,
-                                      c.in2_c,
-                                      c.out_c,
-                                      c.channel_map.data(),
-                                      c.table.empty() ? nullptr : c.table.data(),
-                                      c.table2.empty() ? nullptr : c.table2.data()};
-        status = tn_channel_map_s8(&p, x, c.input2 >= 0 ? tensor(c.input2) : nullptr, y);
-        break;
-      }
-      case KernelKind::Resize: {
-        const tn_resize_params p{c.in_h, c.in_w, c.in_c, c.out_h, c.out_w, c.resize_rows.data(), c.resize_cols.data()};
-        status = tn_resize_nearest_s8(&p, x, y);
-        break;
-      }
-      case KernelKind::Softmax: {
-        const tn_softmax_params p{c.out_h * c.out_w, c.out_c, c.output_requant.multiplier, c.output_requant.shift,
-                                  c.diff_min};
-        status = tn_softmax_s8(&p, x, y);
-        break;
-      }
-      case KernelKind::AvgPool:
-      case KernelKind::MaxPool:
-      case KernelKind::GlobalAvgPool: {
-        const tn_pool_params p{c.in_h, c.in_w, c.in_c, c.out_h, c.out_w, window(c), c.act_min, c.act_max};
-        status = c.kind == KernelKind::AvgPool   ? tn_avg_pool_s8(&p, x, y)
-                 : c.kind == KernelKind::MaxPool ? tn_max_pool_s8(&p, x, y)
-                                                 : tn_global_avg_pool_s8(&p, x, y);
-        break;
-      }
+      return tn_prelu_s8(&p, x, y);
     }
-    if (status != TN_OK)
-      throw core::RuntimeFailure("model '" + g.name + "': kernel " + kernel_function(c.kind) + " rejected op " +
-                           std::to_string(c.op) + "'s parameters");
+    case KernelKind::ChannelMap: {
+      const tn_channel_map_params p{pixels,
+                                    c.in_c,
+                                    c.in2_c,
+                                    c.out_c,
+                                    c.channel_map.data(),
+                                    c.table.empty() ? nullptr : c.table.data(),
+                                    c.table2.empty() ? nullptr : c.table2.data()};
+      return tn_channel_map_s8(&p, x, c.input2 >= 0 ? x2 : nullptr, y);
+    }
+    case KernelKind::Resize: {
+      const tn_resize_params p{s.in_h, s.in_w, c.in_c, s.out_h, s.out_w, c.resize_rows.data(), c.resize_cols.data()};
+      return tn_resize_nearest_s8(&p, x, y);
+    }
+    case KernelKind::Softmax: {
+      const tn_softmax_params p{pixels, c.out_c, c.output_requant.multiplier, c.output_requant.shift, c.diff_min};
+      return tn_softmax_s8(&p, x, y);
+    }
+    case KernelKind::AvgPool:
+    case KernelKind::MaxPool:
+    case KernelKind::GlobalAvgPool: {
+      const tn_pool_params p{s.in_h, s.in_w, c.in_c, s.out_h, s.out_w, w, c.act_min, c.act_max};
+      return c.kind == KernelKind::AvgPool   ? tn_avg_pool_s8(&p, x, y)
+             : c.kind == KernelKind::MaxPool ? tn_max_pool_s8(&p, x, y)
+                                             : tn_global_avg_pool_s8(&p, x, y);
+    }
+  }
+  return TN_ERROR_ARGUMENT;
+}
+
+// Copies rows x cols pixels of `channels` bytes between two row-major buffers of the given row lengths.
+void copy_pixels(const int8_t* from, int64_t from_row, int8_t* to, int64_t to_row, int rows, int cols, int channels) {
+  for (int r = 0; r < rows; ++r) std::memcpy(to + r * to_row * channels, from + r * from_row * channels, size_t(cols) * size_t(channels));
+}
+
+}  // namespace
+
+void Int8Interpreter::check(int status, const KernelCall& c) const {
+  if (status != TN_OK)
+    throw core::RuntimeFailure("model '" + model_.graph.name + "': kernel " + kernel_function(c.kind) + " rejected op " +
+                               std::to_string(c.op) + "'s parameters");
+}
+
+std::vector<int8_t> Int8Interpreter::run_layers(size_t first_call) {
+  const Graph& g = model_.graph;
+  int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
+  auto tensor = [&](int t) { return base + plan_.tensor_offset[size_t(t)]; };
+  for (size_t l = first_call; l < calls_.size(); ++l) {
+    const KernelCall& c = calls_[l];
+    int16_t* scratch = reinterpret_cast<int16_t*>(base + plan_.scratch_offset[size_t(c.op)]);
+    check(invoke_kernel(c, whole_op(c), tensor(c.input), c.input2 >= 0 ? tensor(c.input2) : nullptr, tensor(c.output), scratch), c);
   }
   const int8_t* out = tensor(g.output);
   return std::vector<int8_t>(out, out + g.tensors[size_t(g.output)].elements());
+}
+
+std::vector<int8_t> Int8Interpreter::run_patches(const std::vector<int8_t>& input) {
+  const Graph& g = model_.graph;
+  const PatchStage& st = *stage_;
+  int8_t* base = reinterpret_cast<int8_t*>(arena_.data());
+  auto tensor = [&](int t) { return base + plan_.tensor_offset[size_t(t)]; };
+  const Tensor& in = g.tensors[size_t(g.input)];
+  const Tensor& out = g.tensors[size_t(st.output)];
+  const int n = st.schedule.patches;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      // The patch's input region, from the caller's input into the input buffer.
+      const Interval rows = st.rows[size_t(i)][size_t(g.input)], cols = st.cols[size_t(j)][size_t(g.input)];
+      copy_pixels(input.data() + (int64_t(rows.begin) * in.w + cols.begin) * in.c, in.w, tensor(g.input), cols.size, rows.size,
+                  cols.size, in.c);
+      for (int o = 0; o < st.ops; ++o) {
+        const KernelCall& c = calls_[size_t(o)];
+        const PatchAxis& r = st.row_axes[size_t(o)][size_t(i)];
+        const PatchAxis& k = st.col_axes[size_t(o)][size_t(j)];
+        int16_t* scratch = reinterpret_cast<int16_t*>(base + plan_.scratch_offset[size_t(o)]);
+        int8_t* y = c.output == st.output && st.staged_output ? base + plan_.staging_offset : tensor(c.output);
+        const int8_t* x = tensor(c.input);
+        const int8_t* x2 = c.input2 >= 0 ? tensor(c.input2) : nullptr;
+        auto at = [](const int8_t* buffer, int row, int col, int row_length, int channels) {
+          return buffer + (int64_t(row) * row_length + col) * channels;
+        };
+        if (!st.per_row[size_t(o)]) {
+          const CallShape s{r.in, k.in, r.out, k.out, r.pad, k.pad};
+          check(invoke_kernel(c, s, at(x, r.in_start, k.in_start, k.in_extent, c.in_c),
+                              x2 ? at(x2, r.in2_start, k.in2_start, k.in2_extent, c.in_c) : nullptr,
+                              const_cast<int8_t*>(at(y, r.out_start, k.out_start, k.out_extent, c.out_c)), scratch),
+                c);
+          continue;
+        }
+        const CallShape s{1, k.in, 1, k.out, 0, 0};
+        for (int row = 0; row < r.out; ++row)
+          check(invoke_kernel(c, s, at(x, r.in_start + row * r.step, k.in_start, k.in_extent, c.in_c),
+                              x2 ? at(x2, r.in2_start + row, k.in2_start, k.in2_extent, c.in_c) : nullptr,
+                              const_cast<int8_t*>(at(y, r.out_start + row, k.out_start, k.out_extent, c.out_c)), scratch),
+                c);
+      }
+      if (st.staged_output) {
+        const Interval orow = st.rows[size_t(i)][size_t(st.output)], ocol = st.cols[size_t(j)][size_t(st.output)];
+        copy_pixels(base + plan_.staging_offset, ocol.size, tensor(st.output) + (int64_t(orow.begin) * out.w + ocol.begin) * out.c,
+                    out.w, orow.size, ocol.size, out.c);
+      }
+    }
+  return run_layers(size_t(st.ops));
 }
 
 }  // namespace tinynas::engine

@@ -17,7 +17,8 @@ struct Options {
   std::string config, supernet, arch, subnet, onnx, mcu, out;
   bool random_weights = false, run_qemu = false, force = false;
   int calibration_images = 128, test_inputs = 4, eval_images = 0;
-  std::string calibration_method = "minmax", calibration_data;
+  std::string calibration_method = "minmax", calibration_data, patch;
+  double max_extra_macs = -1;
   std::vector<float> input_mean, input_std;
   double percentile = 99.99;
   uint64_t seed = 1;
@@ -28,6 +29,9 @@ void print(const nas::ExportResult& r) {
   std::cout << fmt::format("wrote {} ({} layers, {} MACs): arena {} B ({}), constants {} B, Flash model {} B\n",
                            d.bundle_dir, r.layers, d.bundle.macs, d.bundle.arena_bytes,
                            core::format_size(d.bundle.arena_bytes), d.bundle.constant_bytes, d.flash_model.total());
+  if (!r.patch.layer_wise())
+    std::cout << "patch schedule " << engine::to_string(r.patch) << ": the first blocks run in " << r.patch.patches << "x"
+              << r.patch.patches << " patches (the MACs include the recomputed halos; the input is read patch by patch)\n";
   std::cout << "calibrated on " << r.calibrated_on << "\n";
   if (r.accuracy)
     std::cout << fmt::format("top-1 on {} {} images: float {:.2f} %, int8 {:.2f} % ({:+.2f} points); "
@@ -108,6 +112,12 @@ Runner add_export(CLI::App& app) {
                   "report float vs int8 top-1 on a seeded sample of this many test images (-1: "
                   "the whole test split)")
       ->capture_default_str();
+  cmd->add_option("--patch", o->patch,
+                  "patch-based inference (MCUNetV2): 'n@s' runs the stem and blocks before s in n x n patches; 'auto' "
+                  "the schedule of the smallest arena, then the fewest extra MACs (default: layer by layer)");
+  cmd->add_option("--max-extra-macs", o->max_extra_macs,
+                  "with --patch auto: the most extra MACs a schedule may cost, in % of the network's (default: any)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", o->seed, "seed of random weights and random inputs")->capture_default_str();
   return [o]() {
     nas::ExportRequest q;
@@ -121,6 +131,8 @@ Runner add_export(CLI::App& app) {
     q.out = o->out;
     q.force = o->force;
     q.run_on_emulator = o->run_qemu;
+    q.patch = o->patch;
+    q.max_extra_macs_percent = o->max_extra_macs;
     q.calibration_images = o->calibration_images;
     q.calibration_data = o->calibration_data;
     q.preprocessing = {o->input_mean, o->input_std};

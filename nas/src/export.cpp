@@ -195,7 +195,10 @@ ExportResult export_network(const ExportRequest& q) {
   bool trained_on_experiment_data = false;
   engine::FloatModel fm = float_network(q, trained_on_experiment_data);
   const engine::Graph& g = fm.graph;
-  engine::check_fits_board(g, *target.board);
+  const engine::PatchSchedule patch = engine::resolve_patch_schedule(
+      g, q.patch, q.max_extra_macs_percent < 0 ? -1.0 : q.max_extra_macs_percent / 100.0);
+  if (q.patch == "auto") spdlog::info("patch schedule (auto): {}", engine::to_string(patch));
+  engine::check_fits_board(g, *target.board, patch);
   const engine::Tensor& in = g.tensors[size_t(g.input)];
 
   // Calibration and test inputs: the user's calibration data, else the experiment's data for a network
@@ -286,9 +289,11 @@ ExportResult export_network(const ExportRequest& q) {
   }
   d.board = target.board;
   d.emulator = q.run_on_emulator ? target.emulator : nullptr;
+  d.bundle.patch = patch;
 
   ExportResult r;
   r.board = target.board->name;
+  r.patch = patch;
   r.network_name = g.name;
   r.layers = int64_t(g.ops.size());
   r.deployment = engine::deploy(fm, d);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "tinynas/engine/flash.h"
+#include "tinynas/engine/patch.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/evaluator/budget.h"
 #include "tinynas/evaluator/cost_model.h"
@@ -42,13 +43,60 @@ int64_t op_params(const engine::Graph& g, const engine::Op& op) {
   return weights + (op.kind == engine::OpKind::FullyConnected ? channels : 2 * channels);
 }
 
+// The patch schedule's figures beside the layer-wise ones.
+nlohmann::ordered_json patch_json(const engine::Graph& g, const engine::McuProfile& mcu, const ProfileOptions& o,
+                                  int64_t network_macs, int64_t layer_wise_arena) {
+  nlohmann::ordered_json p;
+  engine::PatchSchedule schedule;
+  if (o.patch == "auto") {
+    const engine::PatchChoice choice = engine::choose_patch_schedule(
+        g, o.max_extra_macs_percent < 0 ? -1.0 : o.max_extra_macs_percent / 100.0);
+    schedule = choice.schedule;
+    p["chosen_by"] = "auto";
+    p["candidates"] = choice.candidates;
+    if (o.max_extra_macs_percent >= 0) p["max_extra_macs_percent"] = o.max_extra_macs_percent;
+  } else {
+    schedule = engine::resolve_patch_schedule(g, o.patch);
+    p["chosen_by"] = "given";
+  }
+  p["schedule"] = engine::to_string(schedule);
+  if (schedule.layer_wise()) return p;  // auto found nothing smaller than layer by layer
+  const engine::PatchStage st = engine::plan_patch_stage(g, schedule);
+  const engine::MemoryPlan plan = engine::plan_memory(g, st);
+  const engine::Tensor& out = g.tensors[size_t(st.output)];
+  p["split_block"] = schedule.split_block;
+  p["patches"] = schedule.patches;
+  p["stage_ops"] = st.ops;
+  p["stage_output"] = shape(out);
+  p["arena_bytes"] = plan.arena_bytes;
+  p["live_lower_bound_bytes"] = plan.peak_live_bytes;
+  p["peak_sram_bytes"] = plan.arena_bytes + engine::kStackBoundBytes;
+  p["fits_sram"] = evaluator::mcu_budget(mcu).admits_sram(p["peak_sram_bytes"].get<int64_t>());
+  p["peak_reduction"] = double(layer_wise_arena) / double(plan.arena_bytes);
+  p["input_patch_bytes"] = st.buffer_bytes[size_t(g.input)];
+  p["macs"] = network_macs + st.extra_macs();
+  p["extra_macs"] = st.extra_macs();
+  p["extra_macs_percent"] = 100.0 * double(st.extra_macs()) / double(network_macs);
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (int i = 0; i < st.ops; ++i)
+    layers.push_back({{"index", i},
+                      {"macs", st.op_macs[size_t(i)]},
+                      {"buffer_bytes", g.ops[size_t(i)].output == st.output ? st.staging_bytes
+                                                                             : st.buffer_bytes[size_t(g.ops[size_t(i)].output)]},
+                      {"scratch_bytes", st.scratch_bytes[size_t(i)]},
+                      {"per_row", bool(st.per_row[size_t(i)])}});
+  p["layers"] = layers;
+  return p;
+}
+
 }  // namespace
 
-nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source) {
+nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source,
+                                    const ProfileOptions& options) {
   const search_space::Cost cost = search_space::compute_cost(net);
   const engine::Graph g = engine::build_graph(net);
-  const engine::MemoryPlan plan = engine::plan_memory(g, {true, 4});
-  const engine::MemoryPlan layerwise = engine::plan_memory(g, {false, 4});
+  const engine::MemoryPlan plan = engine::plan_memory(g, engine::PlanOptions{true, 4});
+  const engine::MemoryPlan layerwise = engine::plan_memory(g, engine::PlanOptions{false, 4});
   const engine::FlashEstimate flash = engine::estimate_flash(g, mcu.runtime_code_bytes);
 
   nlohmann::ordered_json j;
@@ -125,11 +173,71 @@ nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const 
     }
   }
   j["totals"] = t;
+  if (!options.patch.empty()) j["patch"] = patch_json(g, mcu, options, cost.macs, plan.arena_bytes);
   const std::string stem = std::filesystem::path(source).stem().string();
   for (const Reference& r : kTinyEngineReferences)
     if (stem == r.zoo_file) j["reference"] = {{"what", r.what}, {"peak_sram_bytes", r.bytes}};
   return j;
 }
+
+namespace {
+
+std::string fixed(double v, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, v);
+  return text;
+}
+
+std::string patch_text(const nlohmann::ordered_json& j) {
+  const nlohmann::ordered_json& p = j["patch"];
+  const nlohmann::ordered_json& t = j["totals"];
+  std::ostringstream out;
+  char line[320];
+  const std::string name = p["schedule"].get<std::string>();
+  const std::string how = p["chosen_by"] == "auto"
+                              ? "auto: the smallest arena of " + std::to_string(p["candidates"].get<int>()) + " schedules" +
+                                    (p.contains("max_extra_macs_percent")
+                                         ? " within " + fixed(p["max_extra_macs_percent"].get<double>(), 1) + " % extra MACs"
+                                         : std::string())
+                              : std::string("given");
+  if (!p.contains("arena_bytes")) {
+    out << "\nPatch schedule: layer-wise (" << how << "; no patch schedule has a smaller arena)\n";
+    return out.str();
+  }
+  out << "\nPatch schedule " << name << " (" << how << "): layers 0-" << p["stage_ops"].get<int>() - 1 << " run in "
+      << p["patches"].get<int>() << "x" << p["patches"].get<int>() << " patches of their output " << p["stage_output"].get<std::string>()
+      << ", the rest layer by layer\n\n";
+  std::snprintf(line, sizeof line, "  %-30s %-24s %s\n", "", "layer-wise", ("patch " + name).c_str());
+  out << line;
+  auto row = [&](const char* what, const std::string& a, const std::string& b) {
+    std::snprintf(line, sizeof line, "  %-30s %-24s %s\n", what, a.c_str(), b.c_str());
+    out << line;
+  };
+  auto n = [](const nlohmann::ordered_json& v) { return std::to_string(v.get<int64_t>()); };
+  row("planned arena (B)", n(t["arena_bytes"]),
+      n(p["arena_bytes"]) + "  (" + fixed(p["peak_reduction"].get<double>(), 2) + "x smaller)");
+  row("peak SRAM, arena + stack (B)", n(t["peak_sram_bytes"]), n(p["peak_sram_bytes"]));
+  row("MACs", n(t["macs"]),
+      n(p["macs"]) + "  (+" + fixed(p["extra_macs_percent"].get<double>(), 1) + " %: overlapping halos recomputed)");
+  row("network input", "in the arena", "read patch by patch; " + n(p["input_patch_bytes"]) + " B of it in the arena");
+  row(("fits " + t["mcu"].get<std::string>() + " SRAM").c_str(), t["fits_sram"].get<bool>() ? "yes" : "NO",
+      p["fits_sram"].get<bool>() ? "yes" : "NO");
+  std::snprintf(line, sizeof line, "\n  %3s %-17s %13s %12s %13s %9s  %s\n", "#", "op", "patch MACs", "x layer-wise",
+                "patch buffer", "scratch", "calls");
+  out << line;
+  for (const auto& l : p["layers"]) {
+    const auto& layer = j["layers"][size_t(l["index"].get<int>())];
+    const double ratio = layer["macs"].get<int64_t>() ? double(l["macs"].get<int64_t>()) / double(layer["macs"].get<int64_t>()) : 1.0;
+    std::snprintf(line, sizeof line, "  %3d %-17s %13lld %12s %13lld %9lld  %s\n", l["index"].get<int>(),
+                  layer["op"].get<std::string>().c_str(), static_cast<long long>(l["macs"].get<int64_t>()), fixed(ratio, 2).c_str(),
+                  static_cast<long long>(l["buffer_bytes"].get<int64_t>()), static_cast<long long>(l["scratch_bytes"].get<int64_t>()),
+                  l["per_row"].get<bool>() ? "one per output row" : "one per patch");
+    out << line;
+  }
+  return out.str();
+}
+
+}  // namespace
 
 std::string profile_text(const nlohmann::ordered_json& j) {
   std::ostringstream out;
@@ -187,6 +295,7 @@ std::string profile_text(const nlohmann::ordered_json& j) {
   } else if (t.contains("latency_unavailable")) {
     out << "latency (model)            not modelled: " << t["latency_unavailable"].get<std::string>() << "\n";
   }
+  if (j.contains("patch")) out << patch_text(j);
   return out.str();
 }
 

@@ -12,6 +12,7 @@
 #include "tinynas/engine/audio_frontend.h"
 #include "tinynas/engine/deploy.h"
 #include "tinynas/engine/lowering.h"
+#include "tinynas/engine/patch.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/search_space/cost.h"
 
@@ -110,6 +111,89 @@ TEST_P(DeployQemu, RunsOnTheEmulatedCoreBitIdenticalWithinTheStackBound) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Networks, DeployQemu, ::testing::Values("small", "resnet8"));
+
+// Patch-based firmware: the zoo's 48x48 MCUNet with its first blocks run in 3x3 patches, and ResNet-8
+// (strided 1x1 shortcuts read part of a patch buffer) in 2x2: on the emulated Cortex-M7 both give the
+// layer-wise integer reference's outputs; the arena is the patch schedule's, smaller than layer by layer,
+// and the stage's layers report the MACs of every patch.
+TEST(DeployPatches, RunOnTheEmulatedCoreBitIdenticalToTheLayerWiseReference) {
+  if (!arm_toolchain_available()) GTEST_SKIP() << "arm-none-eabi-gcc is not installed";
+  if (!qemu_available()) GTEST_SKIP() << "qemu-system-arm is not installed";
+  for (const auto& [net, schedule] :
+       {std::pair{search_space::load_zoo_json(tinynas_test::zoo_path("mcunet-10fps_imagenet.json")), PatchSchedule{2, 3}},
+        std::pair{search_space::load_zoo_json(tinynas_test::resnet8_path()), PatchSchedule{2, 2}}}) {
+    SCOPED_TRACE(net.name);
+    TempDir dir;
+    Fixture f = deployment(net, (dir.path / "bundle").string());
+    f.options.bundle.patch = schedule;
+    f.options.board = &board_by_name("mps2-an500");
+    f.options.emulator = &board_by_name("mps2-an500");
+    const Deployment d = deploy(f.model, f.options);
+    ASSERT_TRUE(d.run.has_value());
+    const PatchStage stage = plan_patch_stage(f.model.graph, schedule);
+    EXPECT_EQ(d.bundle.arena_bytes, plan_arena_bytes(f.model.graph, stage));
+    EXPECT_LT(d.bundle.arena_bytes, plan_arena_bytes(f.model.graph));
+    EXPECT_EQ(d.arena_symbol_bytes, d.bundle.arena_bytes);
+    Int8Interpreter reference(d.model);
+    for (size_t i = 0; i < f.options.bundle.test_inputs.size(); ++i)
+      EXPECT_EQ(d.run->output.inferences[i].output, reference.run(f.options.bundle.test_inputs[i]));
+    ASSERT_EQ(d.run->output.layers.size(), f.model.graph.ops.size());
+    int64_t total = 0;
+    for (size_t l = 0; l < d.run->output.layers.size(); ++l) {
+      EXPECT_EQ(d.run->output.layers[l].macs, executed_op_macs(f.model.graph, &stage, int(l)));
+      total += d.run->output.layers[l].macs;
+    }
+    EXPECT_EQ(total, d.bundle.macs);
+    EXPECT_LE(d.run->stack_peak_bytes, kStackBoundBytes);
+  }
+}
+
+namespace {
+
+// A 224x224 RGB network whose stem output (112x112x16) and input together need more than the
+// STM32F746's 320 KB layer by layer.
+search_space::NetworkDesc wide_input_network() {
+  search_space::NetworkDesc n;
+  n.name = "wide-input";
+  n.resolution = 224;
+  n.in_channels = 3;
+  n.stem_out = 16;
+  n.stem_kernel = 3;
+  n.stem_stride = 2;
+  n.blocks = {search_space::BlockDesc{16, 16, 16, 3, 2, false, false}, search_space::BlockDesc{16, 24, 48, 5, 2, true, false},
+              search_space::BlockDesc{24, 24, 72, 3, 1, true, true}, search_space::BlockDesc{24, 32, 96, 3, 2, true, false}};
+  n.feature_mix_out = 64;
+  n.num_classes = 10;
+  return n;
+}
+
+}  // namespace
+
+// Too big for the STM32F746 layer by layer, it fits patch by patch: the firmware links for the board
+// (its arena in the ELF is the patch plan's) and runs on the emulated Cortex-M7 bit-identical to the
+// layer-wise integer reference.
+TEST(DeployPatches, TooBigLayerByLayerFitsTheStm32f746PatchByPatch) {
+  if (!arm_toolchain_available()) GTEST_SKIP() << "arm-none-eabi-gcc is not installed";
+  if (!qemu_available()) GTEST_SKIP() << "qemu-system-arm is not installed";
+  TempDir dir;
+  Fixture f = deployment(wide_input_network(), (dir.path / "bundle").string());
+  const Board& board = board_by_name("stm32f746");
+  EXPECT_THROW(check_fits_board(f.model.graph, board), core::InputError);
+  f.options.bundle.patch = choose_patch_schedule(f.model.graph, 0.15).schedule;
+  ASSERT_FALSE(f.options.bundle.patch.layer_wise());
+  EXPECT_NO_THROW(check_fits_board(f.model.graph, board, f.options.bundle.patch));
+  f.options.board = &board;
+  f.options.emulator = &board_by_name("mps2-an500");
+  const Deployment d = deploy(f.model, f.options);
+  ASSERT_TRUE(d.built);
+  EXPECT_EQ(d.arena_symbol_bytes, d.bundle.arena_bytes);
+  EXPECT_LE(d.build.ram_bytes(), board.sram_bytes);
+  EXPECT_GT(plan_arena_bytes(f.model.graph) + kStackBoundBytes, board.sram_bytes);
+  ASSERT_TRUE(d.run.has_value());
+  Int8Interpreter reference(d.model);
+  for (size_t i = 0; i < f.options.bundle.test_inputs.size(); ++i)
+    EXPECT_EQ(d.run->output.inferences[i].output, reference.run(f.options.bundle.test_inputs[i]));
+}
 
 namespace {
 

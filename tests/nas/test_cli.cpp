@@ -12,10 +12,15 @@
 #include "run_tinynas.h"
 #include "test_helpers.h"
 #include "zoo_files.h"
+#include "tinynas/engine/patch.h"
+#include "tinynas/engine/planner.h"
 #include "tinynas/nas/config.h"
+#include "tinynas/search_space/zoo_json.h"
 #include "tinynas/core/process.h"
 
 namespace fs = std::filesystem;
+namespace engine = tinynas::engine;
+namespace search_space = tinynas::search_space;
 using tinynas_test::TempDir;
 using tinynas_test::run_tinynas;
 
@@ -128,6 +133,50 @@ TEST(Cli, ProfileJsonAgreesWithTheLibraries) {
   EXPECT_LE(j["totals"]["arena_bytes"].get<int64_t>(), j["reference"]["peak_sram_bytes"].get<int64_t>());
   // What --sram limits: the arena plus the stack bound.
   EXPECT_EQ(j["totals"]["peak_sram_bytes"].get<int64_t>(), j["totals"]["arena_bytes"].get<int64_t>() + 1024);
+}
+
+// --patch: the given schedule's figures equal the engine's (patch.h, planner.h); auto picks the smallest
+// arena within the MAC limit; a schedule the network cannot run is an input error.
+TEST(Cli, ProfileWithAPatchScheduleShowsBothSchedules) {
+  const std::string zoo = kZoo + "/mcunet-10fps_imagenet.json";
+  auto r = run_tinynas("profile --json --patch 3@2 " + zoo);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  const engine::Graph g = engine::build_graph(search_space::load_zoo_json(zoo));
+  const engine::PatchStage st = engine::plan_patch_stage(g, engine::PatchSchedule{2, 3});
+  const auto& p = j["patch"];
+  EXPECT_EQ(p["schedule"], "3@2");
+  EXPECT_EQ(p["arena_bytes"].get<int64_t>(), engine::plan_arena_bytes(g, st));
+  EXPECT_EQ(p["peak_sram_bytes"].get<int64_t>(), p["arena_bytes"].get<int64_t>() + 1024);
+  EXPECT_EQ(p["extra_macs"].get<int64_t>(), st.extra_macs());
+  EXPECT_EQ(p["macs"].get<int64_t>(), j["totals"]["macs"].get<int64_t>() + st.extra_macs());
+  EXPECT_EQ(p["layers"].size(), size_t(st.ops));
+  EXPECT_LT(p["arena_bytes"].get<int64_t>(), j["totals"]["arena_bytes"].get<int64_t>());
+
+  r = run_tinynas("profile --json --patch auto --max-extra-macs 15 " + zoo);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto a = nlohmann::json::parse(r.out)["patch"];
+  const engine::PatchChoice choice = engine::choose_patch_schedule(g, 0.15);
+  EXPECT_EQ(a["schedule"], engine::to_string(choice.schedule));
+  EXPECT_EQ(a["arena_bytes"].get<int64_t>(), choice.arena_bytes);
+  EXPECT_LE(a["extra_macs_percent"].get<double>(), 15.0);
+  for (const engine::PatchSchedule& s : engine::candidate_patch_schedules(g)) {
+    const engine::PatchStage other = engine::plan_patch_stage(g, s);
+    if (other.extra_macs() * 100 <= j["totals"]["macs"].get<int64_t>() * 15) {
+      EXPECT_GE(engine::plan_arena_bytes(g, other), choice.arena_bytes) << engine::to_string(s);
+    }
+  }
+
+  r = run_tinynas("profile --patch 3@2 " + zoo);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* text : {"Patch schedule 3@2", "layer-wise", "x smaller", "overlapping halos", "read patch by patch"})
+    EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
+  r = run_tinynas("profile --patch 3@99 " + zoo);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("blocks"), std::string::npos) << r.out;
+  r = run_tinynas("profile --patch four " + zoo);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("n@s"), std::string::npos) << r.out;
 }
 
 TEST(Cli, ProfileOfAnArchUsesTheConfigSpace) {

@@ -7,6 +7,9 @@
 //   main.c             runs the model on embedded test inputs and prints, per input, the predicted
 //                      class, the output bytes and a checksum, then instructions per layer and in
 //                      total and the stack peak (format: parse_firmware_output).
+//   patch schedule     (BundleOptions::patch, patch.h) model_invoke_input(input) runs the patch stage's
+//                      layers once per patch from per-patch shape tables, reading each patch's input
+//                      region from `input` (outside the arena), then the rest layer by layer.
 //   frontend.c         a graph with an MFCC front-end: its tables; model_invoke_audio() runs it on the
 //                      int16 clip in the arena (model_audio_input()), then the layers.
 //   kernels/           the C99 kernels; board support and the Makefile (toolchain.h).
@@ -27,13 +30,15 @@ struct BundleOptions {
   std::vector<int> test_labels;                  // optional, one per input (printed beside the class)
   // Replace a non-empty directory that is not a firmware bundle (the user's files in it are lost).
   bool replace_any_directory = false;
+  // Layer by layer (the default) or patch by patch (patch.h); InputError when the model cannot run it.
+  PatchSchedule patch;
 };
 
 struct BundleSummary {
   int64_t arena_bytes = 0;     // the planner's arena, the size of the static arena in model.c
   int64_t constant_bytes = 0;  // weights + biases + requantization parameters + layer descriptors
   int64_t test_input_bytes = 0;
-  int64_t macs = 0;
+  int64_t macs = 0;             // executed per inference: a patch stage's recomputed halos included
   std::vector<std::string> files;  // relative to the bundle directory
 };
 

@@ -55,7 +55,8 @@ constexpr int64_t kHostMemoryLimitBytes = int64_t(64) << 20;
 // InputError unless the network's arena (plus the stack bound) fits the board's SRAM and its weights fit
 // its Flash (the host: kHostMemoryLimitBytes each). From shapes alone, so callers check before the work
 // (calibration, code generation) that a network far too large would spend minutes and gigabytes on.
-void check_fits_board(const Graph& network, const Board& board);
+// With a patch schedule (patch.h) the arena is that schedule's.
+void check_fits_board(const Graph& network, const Board& board, const PatchSchedule& schedule = {});
 
 // Throws InputError for a model that does not fit the board's memory regions or an emulator that cannot
 // run; RuntimeFailure for failed builds or runs, differing outputs, an arena symbol that differs from

@@ -118,6 +118,9 @@ int64_t op_macs(const Graph& g, const Op& op);
 int64_t op_weight_count(const Graph& g, const Op& op);   // int8 weights (0 for ops without weights)
 int64_t op_out_channels_with_params(const Graph& g, const Op& op);  // channels with bias + requant params
 int64_t op_scratch_bytes(const Graph& g, const Op& op);  // from kernels/tn_scratch.h
+// The same for one kernel call on a part of the op's tensors (patch.h): input and output extents and
+// the padding before the input.
+int64_t kernel_scratch_bytes(const Graph& g, const Op& op, int in_h, int in_w, int out_h, int out_w, int pad_h, int pad_w);
 // A convolution the 1x1 kernel runs (kernel 1, stride 1, no padding); the others run as standard
 // convolutions. The lowering and the scratch sizes both follow this.
 bool runs_as_pointwise(const Graph& g, const Op& op);

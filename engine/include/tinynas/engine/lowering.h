@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "tinynas/engine/patch.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/quantize.h"
 
@@ -46,21 +49,28 @@ struct KernelCall {
 std::vector<KernelCall> lower(const QuantizedModel& model);
 
 // Runs the lowered model on the host with the C kernels in one arena laid out by the memory
-// planner, exactly as the firmware does.
+// planner, exactly as the firmware does: layer by layer, or with a patch schedule (patch.h), whose
+// stage runs patch by patch reading each patch's input region from the caller's input.
 class Int8Interpreter {
  public:
   explicit Int8Interpreter(const QuantizedModel& model);
+  // Throws InputError when the schedule cannot run on the model (plan_patch_stage).
+  Int8Interpreter(const QuantizedModel& model, const PatchSchedule& schedule);
   std::vector<int8_t> run(const std::vector<int8_t>& input);
   // A graph with an MFCC front-end: the clip (clip_samples int16) goes to the front-end's planned input,
   // tn_mfcc_s8 writes the graph input, then the layers run: model_invoke_audio() of the firmware.
   std::vector<int8_t> run_audio(const std::vector<int16_t>& pcm);
   const MemoryPlan& plan() const { return plan_; }
+  const std::optional<PatchStage>& patch_stage() const { return stage_; }
 
  private:
-  std::vector<int8_t> run_layers();
+  std::vector<int8_t> run_layers(size_t first_call);
+  std::vector<int8_t> run_patches(const std::vector<int8_t>& input);
+  void check(int status, const KernelCall& c) const;  // throws RuntimeFailure unless TN_OK
   const QuantizedModel& model_;
   const AudioFrontendFixed* frontend_ = nullptr;  // default_audio_frontend_fixed() for an MFCC graph
   std::vector<KernelCall> calls_;
+  std::optional<PatchStage> stage_;
   MemoryPlan plan_;
   std::vector<int32_t> arena_;  // int32 for the 4-byte alignment the kernels need
 };

@@ -25,6 +25,8 @@
 
 namespace tinynas::engine {
 
+struct PatchStage;
+
 struct PlanOptions {
   bool inplace = true;  // in-place depthwise and add
   int alignment = 4;    // every buffer offset and size is a multiple of this
@@ -40,12 +42,20 @@ struct MemoryPlan {
   int64_t peak_live_bytes = 0;          // lower bound: max of live_bytes and frontend_live_bytes
   // The front-end's step (all 0 without one): its raw input and scratch, and the bytes alive then.
   int64_t frontend_input_offset = 0, frontend_scratch_offset = 0, frontend_live_bytes = 0;
+  // A patch schedule's staging buffer (PatchStage::staged_output), 0 otherwise.
+  int64_t staging_offset = 0;
 };
 
 MemoryPlan plan_memory(const Graph& g, const PlanOptions& options = {});
 
 // The planner's result without per-tensor detail: the stage-1 hot path keeps no vectors alive.
 int64_t plan_arena_bytes(const Graph& g, const PlanOptions& options = {});
+
+// The same for a patch schedule (patch.h): the stage's tensors get their patch buffers (the network
+// input: one patch's input region), its ops the scratch of their patch calls; the stage output lives from
+// op 0 on; the layer-wise rest as above. The arena is the whole schedule's peak.
+MemoryPlan plan_memory(const Graph& g, const PatchStage& stage, const PlanOptions& options = {});
+int64_t plan_arena_bytes(const Graph& g, const PatchStage& stage, const PlanOptions& options = {});
 
 // The stack the kernels and the firmware's main need at most (measured: 656 B, docs/memory-model.md).
 // deploy() checks every emulated run against it.
@@ -54,11 +64,15 @@ constexpr int64_t kStackBoundBytes = 1024;
 inline int64_t peak_sram_bytes(const Graph& g, const PlanOptions& options = {}) {
   return plan_arena_bytes(g, options) + kStackBoundBytes;
 }
+inline int64_t peak_sram_bytes(const Graph& g, const PatchStage& stage, const PlanOptions& options = {}) {
+  return plan_arena_bytes(g, stage, options) + kStackBoundBytes;
+}
 
 // An independent check of a plan: every tensor and scratch buffer lies inside the arena, and no two
 // whose lifetimes intersect overlap in memory, except an in-place op's input and output, which must
 // then start at the same offset and the input must be read by no later op. Returns "" when the plan
 // is sound, otherwise the first violation.
 std::string check_plan(const Graph& g, const MemoryPlan& plan);
+std::string check_plan(const Graph& g, const PatchStage& stage, const MemoryPlan& plan);
 
 }  // namespace tinynas::engine

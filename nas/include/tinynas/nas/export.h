@@ -25,6 +25,10 @@ struct ExportRequest {
   std::string out;       // the bundle directory: new, empty or a bundle written before
   bool force = false;    // replace `out` even when it holds other files
   bool run_on_emulator = false;  // also build for the QEMU machine of the target's core and run there
+  // The schedule (engine/patch.h): "" layer by layer, "auto" the smallest arena (then the fewest extra
+  // MACs, at most max_extra_macs_percent of the network's when that is >= 0), or "n@s".
+  std::string patch;
+  double max_extra_macs_percent = -1;
   // The calibration inputs: a folder of images (JPEG, PNG, at any depth), one image or a .npy file of
   // float inputs (nas/input_files.h). "" = the experiment's training images for a network trained on
   // them, else random inputs (with a warning). An ONNX model whose file does not state its input
@@ -48,6 +52,7 @@ struct Int8Accuracy {
 struct ExportResult {
   engine::Deployment deployment;
   std::string board;                    // the board built for
+  engine::PatchSchedule patch;          // the schedule the firmware runs
   std::string network_name;
   int64_t layers = 0;
   std::optional<Int8Accuracy> accuracy;  // when eval_images != 0

@@ -9,7 +9,16 @@
 
 namespace tinynas::nas {
 
-nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source);
+struct ProfileOptions {
+  // "" profiles the layer-wise schedule alone; "auto" or "n@s" (engine/patch.h) adds a patch schedule
+  // beside it: auto picks the smallest arena, then the fewest extra MACs.
+  std::string patch;
+  double max_extra_macs_percent = -1;  // auto: the most extra MACs (% of the network's) a schedule may cost; < 0: any
+};
+
+// Throws InputError for a patch schedule the network cannot run.
+nlohmann::ordered_json profile_json(const search_space::NetworkDesc& net, const engine::McuProfile& mcu, const std::string& source,
+                                    const ProfileOptions& options = {});
 std::string profile_text(const nlohmann::ordered_json& profile);
 
 }  // namespace tinynas::nas
