@@ -209,15 +209,10 @@ std::vector<int8_t> Int8Interpreter::run_audio(const std::vector<int16_t>& pcm) 
 
 namespace {
 
-// The shapes of one kernel call: the op's own, or a patch's part of them (patch.h).
-struct CallShape {
-  int in_h, in_w, out_h, out_w, pad_h, pad_w;
-};
-
-CallShape whole_op(const KernelCall& c) { return CallShape{c.in_h, c.in_w, c.out_h, c.out_w, c.pad_h, c.pad_w}; }
+KernelShape whole_op(const KernelCall& c) { return KernelShape{c.in_h, c.in_w, c.out_h, c.out_w, c.pad_h, c.pad_w}; }
 
 // Runs one kernel call of `c` with shapes `s` on the given buffers.
-tn_status invoke_kernel(const KernelCall& c, const CallShape& s, const int8_t* x, const int8_t* x2, int8_t* y, int16_t* scratch) {
+tn_status invoke_kernel(const KernelCall& c, const KernelShape& s, const int8_t* x, const int8_t* x2, int8_t* y, int16_t* scratch) {
   const int32_t pixels = s.out_h * s.out_w;
   tn_window w = window(c);
   w.pad_h = s.pad_h;
@@ -358,16 +353,16 @@ std::vector<int8_t> Int8Interpreter::run_patches(const std::vector<int8_t>& inpu
         auto at = [](const int8_t* buffer, int row, int col, int row_length, int channels) {
           return buffer + (int64_t(row) * row_length + col) * channels;
         };
+        int calls = 0;
+        const KernelShape s = patch_call_shape(st, o, i, j, calls);
         if (!st.per_row[size_t(o)]) {
-          const CallShape s{r.in, k.in, r.out, k.out, r.pad, k.pad};
           check(invoke_kernel(c, s, at(x, r.in_start, k.in_start, k.in_extent, c.in_c),
                               x2 ? at(x2, r.in2_start, k.in2_start, k.in2_extent, c.in_c) : nullptr,
                               const_cast<int8_t*>(at(y, r.out_start, k.out_start, k.out_extent, c.out_c)), scratch),
                 c);
           continue;
         }
-        const CallShape s{1, k.in, 1, k.out, 0, 0};
-        for (int row = 0; row < r.out; ++row)
+        for (int row = 0; row < calls; ++row)
           check(invoke_kernel(c, s, at(x, r.in_start + row * r.step, k.in_start, k.in_extent, c.in_c),
                               x2 ? at(x2, r.in2_start + row, k.in2_start, k.in2_extent, c.in_c) : nullptr,
                               const_cast<int8_t*>(at(y, r.out_start + row, k.out_start, k.out_extent, c.out_c)), scratch),

@@ -230,9 +230,9 @@ PatchStage plan_patch_stage(const Graph& g, const PatchSchedule& schedule) {
         const Op& op = g.ops[size_t(o)];
         const PatchAxis& r = st.row_axes[size_t(o)][size_t(i)];
         const PatchAxis& c = st.col_axes[size_t(o)][size_t(j)];
-        const bool one_row = st.per_row[size_t(o)];
-        const int64_t scratch =
-            kernel_scratch_bytes(g, op, one_row ? 1 : r.in, c.in, one_row ? 1 : r.out, c.out, one_row ? 0 : r.pad, c.pad);
+        int calls = 0;
+        const KernelShape k = patch_call_shape(st, o, i, j, calls);
+        const int64_t scratch = kernel_scratch_bytes(g, op, k.in_h, k.in_w, k.out_h, k.out_w, k.pad_h, k.pad_w);
         st.scratch_bytes[size_t(o)] = std::max(st.scratch_bytes[size_t(o)], scratch);
         const Tensor& y = g.tensors[size_t(op.output)];
         const int64_t macs = op_macs(g, op) / (int64_t(y.h) * y.w) * r.out * c.out;
@@ -242,6 +242,17 @@ PatchStage plan_patch_stage(const Graph& g, const PatchSchedule& schedule) {
     }
   for (int o = 0; o < st.ops; ++o) st.stage_layer_wise_macs += op_macs(g, g.ops[size_t(o)]);
   return st;
+}
+
+KernelShape patch_call_shape(const PatchStage& st, int op, int i, int j, int& calls) {
+  const PatchAxis& r = st.row_axes[size_t(op)][size_t(i)];
+  const PatchAxis& c = st.col_axes[size_t(op)][size_t(j)];
+  if (st.per_row[size_t(op)]) {
+    calls = r.out;
+    return KernelShape{1, c.in, 1, c.out, 0, 0};
+  }
+  calls = 1;
+  return KernelShape{r.in, c.in, r.out, c.out, r.pad, c.pad};
 }
 
 int64_t executed_op_macs(const Graph& g, const PatchStage* stage, int op) {
@@ -276,6 +287,27 @@ PatchChoice choose_patch_schedule(const Graph& g, double max_extra_macs_fraction
     const int64_t arena = plan_arena_bytes(g, st);
     if (arena < best.arena_bytes || (arena == best.arena_bytes && !best.schedule.layer_wise() && st.extra_macs() < best.extra_macs))
       best = PatchChoice{s, arena, st.extra_macs(), best.candidates};
+  }
+  return best;
+}
+
+PatchChoice schedule_within(const Graph& g, int64_t arena_limit, int max_patches) {
+  PatchChoice best;
+  best.arena_bytes = plan_arena_bytes(g);
+  if (best.arena_bytes <= arena_limit) return best;
+  bool fits = false;
+  for (const PatchSchedule& s : candidate_patch_schedules(g, max_patches)) {
+    const PatchStage st = plan_patch_stage(g, s);
+    ++best.candidates;
+    const int64_t arena = plan_arena_bytes(g, st);
+    const bool within = arena <= arena_limit;
+    if (fits && !within) continue;
+    const bool better = within && !fits ? true
+                        : within       ? st.extra_macs() < best.extra_macs ||
+                                       (st.extra_macs() == best.extra_macs && arena < best.arena_bytes)
+                                       : arena < best.arena_bytes;
+    if (better) best = PatchChoice{s, arena, st.extra_macs(), best.candidates};
+    fits = fits || within;
   }
   return best;
 }

@@ -9,12 +9,14 @@
 #include <mutex>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "tinynas/engine/codegen.h"
 #include "tinynas/evaluator/budget.h"
 #include "tinynas/supernet/cluster.h"
 #include "tinynas/engine/flash.h"
+#include "tinynas/engine/patch.h"
 #include "tinynas/engine/float_model.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/quantize.h"
@@ -58,7 +60,15 @@ std::vector<search_space::ArchSpec> calibration_archs(const search_space::Search
   return archs;
 }
 
-engine::Graph write_calibration_bundle(const search_space::SearchSpace& space, const search_space::ArchSpec& arch, const std::string& dir) {
+engine::PatchSchedule calibration_patch_schedule(const engine::Graph& g, size_t index) {
+  if (index % 3 != 2) return {};
+  const std::vector<engine::PatchSchedule> candidates = engine::candidate_patch_schedules(g, 4);
+  if (candidates.empty()) return {};
+  return candidates[(index / 3) * 7919 % candidates.size()];
+}
+
+engine::Graph write_calibration_bundle(const search_space::SearchSpace& space, const search_space::ArchSpec& arch, const std::string& dir,
+                                       const engine::PatchSchedule& patch) {
   engine::Graph g = engine::build_graph(space.describe(arch));
   g.name = fs::path(dir).filename().string();  // the firmware prints it: model=NAME
   uint64_t seed = 14695981039346656037ull;  // FNV-1a of the name: the same weights on every platform
@@ -66,6 +76,7 @@ engine::Graph write_calibration_bundle(const search_space::SearchSpace& space, c
   const engine::QuantizedModel qm =
       engine::quantize(engine::random_float_model(g, seed), engine::random_image_inputs(g, 2, seed + 1));
   engine::BundleOptions o;
+  o.patch = patch;
   // Two inputs: the counts printed are the second inference's, after any cache warm-up on a board.
   for (const auto& x : engine::random_image_inputs(g, 2, seed + 2)) o.test_inputs.push_back(engine::quantize_input(qm, x));
   if (g.frontend != engine::Frontend::None)
@@ -85,15 +96,20 @@ std::string run_calibration_bundle(const std::string& dir, const engine::Board& 
 }
 
 LatencyModel fit_and_validate(const std::vector<SubnetMeasurement>& fit, std::vector<SubnetMeasurement>& validate) {
+  auto stage_of = [](const SubnetMeasurement& m) {
+    return m.patch.layer_wise() ? std::optional<engine::PatchStage>() : engine::plan_patch_stage(m.graph, m.patch);
+  };
   std::vector<LayerSample> samples;
   for (const auto& m : fit) {
-    const auto s = layer_samples(m.graph, m.run);
+    const auto stage = stage_of(m);
+    const auto s = layer_samples(m.graph, m.run, stage ? &*stage : nullptr);
     samples.insert(samples.end(), s.begin(), s.end());
   }
   LatencyModel model = fit_latency_model(samples);
   double sum = 0, worst = 0;
   for (auto& m : validate) {
-    m.predicted = model.predict(m.graph);
+    const auto stage = stage_of(m);
+    m.predicted = model.predict(m.graph, stage ? &*stage : nullptr);
     const double error = std::abs(m.predicted - m.measured) / m.measured * 100.0;
     sum += error;
     worst = std::max(worst, error);
@@ -122,7 +138,8 @@ LatencyModel calibrate_in_qemu(const CalibrationOptions& o) {
       dist::Cluster::world(), archs.size(),
       [&](size_t i) {
         const std::string dir = (fs::path(o.work_dir) / subnet_name(i)).string();
-        write_calibration_bundle(o.space, archs[i], dir);
+        const engine::Graph g = engine::build_graph(o.space.describe(archs[i]));
+        write_calibration_bundle(o.space, archs[i], dir, calibration_patch_schedule(g, i));
         std::string text = run_calibration_bundle(dir, *board, o.timeout_seconds);
         const int n = ++done;
         if (o.on_progress) {
@@ -136,6 +153,7 @@ LatencyModel calibrate_in_qemu(const CalibrationOptions& o) {
     all[i].arch = archs[i];
     all[i].graph = engine::build_graph(o.space.describe(archs[i]));
     all[i].graph.name = subnet_name(i);
+    all[i].patch = calibration_patch_schedule(all[i].graph, i);
     all[i].run = engine::parse_firmware_output(outputs[i]);
     if (all[i].run.inferences.empty()) throw core::RuntimeFailure(subnet_name(i) + " printed no inference:\n" + outputs[i]);
     all[i].measured = double(all[i].run.inferences.back().instructions);
@@ -190,8 +208,10 @@ BoardBundles write_board_bundles(const CalibrationOptions& o) {
   nlohmann::json manifest{{"mcu", o.mcu.name},      {"board", board.name}, {"space", search_space::space_to_yaml(o.space)},
                           {"fit", o.fit_subnets}, {"seed", o.seed},      {"subnets", nlohmann::json::array()}};
   for (size_t i = 0; i < archs.size(); ++i) {
-    write_calibration_bundle(o.space, archs[i], (fs::path(o.work_dir) / subnet_name(i)).string());
-    manifest["subnets"].push_back({{"name", subnet_name(i)}, {"arch", nlohmann::json::parse(to_json(archs[i]))}});
+    const engine::PatchSchedule patch = calibration_patch_schedule(engine::build_graph(o.space.describe(archs[i])), i);
+    write_calibration_bundle(o.space, archs[i], (fs::path(o.work_dir) / subnet_name(i)).string(), patch);
+    manifest["subnets"].push_back(
+        {{"name", subnet_name(i)}, {"arch", nlohmann::json::parse(to_json(archs[i]))}, {"patch", engine::to_string(patch)}});
     if (o.on_progress) o.on_progress(int(i) + 1, total);
   }
   // The manifest last: a folder with one is complete.
@@ -204,13 +224,18 @@ LatencyModel fit_board_measurements(const std::string& bundles_dir, const std::s
   const std::string manifest_path = (fs::path(bundles_dir) / kManifest).string();
   std::string space_yaml, board;
   std::map<std::string, search_space::ArchSpec> archs;
+  std::map<std::string, engine::PatchSchedule> patches;
   int fit_count = 0;
   try {
     const auto manifest = nlohmann::json::parse(core::read_text_file(manifest_path));
     space_yaml = manifest.at("space").get<std::string>();
     board = manifest.at("board").get<std::string>();
     fit_count = manifest.at("fit").get<int>();
-    for (const auto& s : manifest.at("subnets")) archs[s.at("name")] = search_space::arch_from_json(s.at("arch").dump());
+    for (const auto& s : manifest.at("subnets")) {
+      archs[s.at("name")] = search_space::arch_from_json(s.at("arch").dump());
+      // Manifests written before patch schedules ran every subnet layer by layer.
+      patches[s.at("name")] = engine::parse_patch_schedule(s.value("patch", std::string("layer-wise")));
+    }
   } catch (const nlohmann::json::exception& e) {
     throw core::InputError(manifest_path + ": not a calibration manifest (" + e.what() + ")");
   }
@@ -224,6 +249,7 @@ LatencyModel fit_board_measurements(const std::string& bundles_dir, const std::s
     m.arch = it->second;
     m.graph = engine::build_graph(space.describe(m.arch));
     m.graph.name = name;
+    m.patch = patches.at(name);
     m.run = run;
     if (m.run.inferences.empty()) throw core::InputError(measurements_path + ": the run of " + name + " has no inference");
     m.measured = double(m.run.inferences.back().instructions);

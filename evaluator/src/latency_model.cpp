@@ -72,10 +72,16 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
 std::vector<double> latency_features(const Graph& g, const Op& op) {
   const auto& in = g.tensors.at(size_t(op.input));
   const auto& out = g.tensors.at(size_t(op.output));
+  return latency_features(g, op, engine::KernelShape{in.h, in.w, out.h, out.w, op.pad_h, op.pad_w});
+}
+
+std::vector<double> latency_features(const Graph& g, const Op& op, const engine::KernelShape& s) {
+  const auto& in = g.tensors.at(size_t(op.input));
+  const auto& out = g.tensors.at(size_t(op.output));
   const std::string kind = latency_kind(g, op);
-  const double macs = double(engine::op_macs(g, op));
+  const int64_t pixels = int64_t(s.out_h) * s.out_w;
+  const int64_t out_elements = pixels * out.c;
   if (kind == "pointwise" || kind.rfind("conv_", 0) == 0) {
-    const int64_t pixels = int64_t(out.h) * out.w;
     // Each step gathers and widens one column per group.
     const int64_t row = tn_conv_weights_row_length(in.c / op.groups, op.kernel_h, op.kernel_w);
     const int64_t steps = ceil_div(pixels, TN_CONV_PIXELS_PER_STEP);
@@ -89,36 +95,53 @@ std::vector<double> latency_features(const Graph& g, const Op& op) {
             double(out.c)};
   }
   if (kind.rfind("depthwise_", 0) == 0) {
-    const int64_t plane = int64_t(tn_depthwise_plane_extent(in.h, op.pad_h, op.kernel_h, op.stride_h, out.h)) *
-                          tn_depthwise_plane_extent(in.w, op.pad_w, op.kernel_w, op.stride_w, out.w);
+    const int64_t plane = int64_t(tn_depthwise_plane_extent(s.in_h, s.pad_h, op.kernel_h, op.stride_h, s.out_h)) *
+                          tn_depthwise_plane_extent(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_w);
     return {1.0,
-            macs,
+            double(out_elements * op.kernel_h * op.kernel_w),
             double(plane),
-            double(in.elements()),
-            double(int64_t(in.h) * in.c),
-            double(int64_t(out.c) * ceil_div(out.h, TN_DW_SUM_ROWS)),
-            double(out.elements()),
-            double(int64_t(out.h) * out.c * (out.w % 2)),
+            double(int64_t(s.in_h) * s.in_w * in.c),
+            double(int64_t(s.in_h) * in.c),
+            double(int64_t(out.c) * ceil_div(s.out_h, TN_DW_SUM_ROWS)),
+            double(out_elements),
+            double(int64_t(s.out_h) * out.c * (s.out_w % 2)),
             double(out.c)};
   }
-  if (kind == "fully_connected") return {1.0, macs, double(out.elements())};
+  if (kind == "fully_connected") return {1.0, double(engine::op_macs(g, op)), double(out.elements())};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0)
-    return {1.0, double(out.elements()) * op.kernel_h * op.kernel_w, double(out.elements())};
+    return {1.0, double(out_elements) * op.kernel_h * op.kernel_w, double(out_elements)};
   if (kind == "global_avgpool") return {1.0, double(in.elements()), double(in.c)};
-  return {1.0, double(out.elements())};
+  return {1.0, double(out_elements)};
 }
 
-std::vector<LayerSample> layer_samples(const Graph& g, const engine::FirmwareOutput& run) {
+std::vector<double> layer_features(const Graph& g, const engine::PatchStage* stage, int op) {
+  const Op& o = g.ops[size_t(op)];
+  if (!stage || op >= stage->ops) return latency_features(g, o);
+  // A patch stage's layer: the sum over its calls (the model is linear in the features).
+  std::vector<double> sum;
+  const int n = stage->schedule.patches;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      int calls = 0;
+      const std::vector<double> f = latency_features(g, o, engine::patch_call_shape(*stage, op, i, j, calls));
+      sum.resize(f.size(), 0.0);
+      for (size_t k = 0; k < f.size(); ++k) sum[k] += calls * f[k];
+    }
+  return sum;
+}
+
+std::vector<LayerSample> layer_samples(const Graph& g, const engine::FirmwareOutput& run, const engine::PatchStage* stage) {
   if (run.layers.size() != g.ops.size())
     throw core::InputError("the run of " + g.name + " has " + std::to_string(run.layers.size()) + " layers, the graph " +
                      std::to_string(g.ops.size()));
   std::vector<LayerSample> samples;
   for (size_t i = 0; i < g.ops.size(); ++i) {
-    if (run.layers[i].macs != engine::op_macs(g, g.ops[i]))
+    const int64_t macs = engine::executed_op_macs(g, stage, int(i));
+    if (run.layers[i].macs != macs)
       throw core::InputError("layer " + std::to_string(i) + " of the run of " + g.name + " has " +
-                       std::to_string(run.layers[i].macs) + " MACs, the graph's op " +
-                       std::to_string(engine::op_macs(g, g.ops[i])) + ": the run is of another network");
-    samples.push_back({latency_kind(g, g.ops[i]), latency_features(g, g.ops[i]), double(run.layers[i].instructions)});
+                       std::to_string(run.layers[i].macs) + " MACs, the graph's op " + std::to_string(macs) +
+                       ": the run is of another network or schedule");
+    samples.push_back({latency_kind(g, g.ops[i]), layer_features(g, stage, int(i)), double(run.layers[i].instructions)});
   }
   if (g.frontend == engine::Frontend::Mfcc) {
     if (run.frontend_instructions == 0) throw core::InputError("the run of " + g.name + " has no front-end figure");
@@ -128,12 +151,16 @@ std::vector<LayerSample> layer_samples(const Graph& g, const engine::FirmwareOut
 }
 
 double LatencyModel::predict_op(const Graph& g, const Op& op) const {
-  const std::string kind = latency_kind(g, op);
+  return predict_layer(g, nullptr, int(&op - g.ops.data()));
+}
+
+double LatencyModel::predict_layer(const Graph& g, const engine::PatchStage* stage, int op) const {
+  const std::string kind = latency_kind(g, g.ops[size_t(op)]);
   const auto it = kinds.find(kind);
   if (it == kinds.end())
     throw core::InputError("the latency model of " + mcu + " has no coefficients for " + kind +
                      " layers; calibrate it over a space that contains them");
-  const std::vector<double> f = latency_features(g, op);
+  const std::vector<double> f = layer_features(g, stage, op);
   double y = 0;
   for (size_t i = 0; i < f.size() && i < it->second.coefficients.size(); ++i) y += f[i] * it->second.coefficients[i];
   return std::max(y, 0.0);
@@ -148,9 +175,9 @@ double LatencyModel::predict_frontend(const Graph& g) const {
   return std::max(it->second.coefficients[0], 0.0);
 }
 
-double LatencyModel::predict(const Graph& g) const {
+double LatencyModel::predict(const Graph& g, const engine::PatchStage* stage) const {
   double total = predict_frontend(g);
-  for (const auto& op : g.ops) total += predict_op(g, op);
+  for (size_t i = 0; i < g.ops.size(); ++i) total += predict_layer(g, stage, int(i));
   return total;
 }
 

@@ -16,7 +16,7 @@ struct Options {
   int64_t seed = 0;
   int population = 0, parents = 0, mutations = -1, crossovers = -1, generations = -1, top_k = 5;
   double mutate_prob = -1;
-  bool resume = false, no_firmware = false, train = false;
+  bool resume = false, no_firmware = false, train = false, patch = false;
   int predictor_samples = 300;
 };
 
@@ -25,6 +25,7 @@ nas::SearchRequest request(const Options& o) {
   q.experiment = load_experiment_flag(o.config, o.mcu);
   const nas::Experiment& x = q.experiment;
   q.budget = budget_flags(o.limits, x);
+  if (o.patch) q.experiment.search.patch = true;
   nas::EvolutionOptions& evo = q.evolution;
   evo.objective = nas::parse_search_objective(o.objective);
   evo.seed = uint64_t(o.seed);
@@ -89,6 +90,9 @@ Runner add_search(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(10, 1000000));
   cmd->add_flag("--no-firmware", o->no_firmware, "do not export the winner as a firmware bundle");
+  cmd->add_flag("--patch", o->patch,
+                "candidates may run their first blocks patch by patch (MCUNetV2) when that fits --sram and layer by layer "
+                "does not: each gets the fitting schedule of the fewest extra MACs (config key search.patch: true)");
   return [o]() {
     const nas::SearchResult r = nas::search(request(*o));
     if (!r.root) return 0;

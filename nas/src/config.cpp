@@ -302,7 +302,7 @@ evaluator::Budget load_constraints(const YAML::Node& n, const std::string& path)
 
 Experiment load_experiment(const std::string& path) {
   const YAML::Node n = load_yaml(path);
-  check_keys(n, path, {"name", "description", "space", "mcu", "constraints", "stage1", "data", "supernet", "train"});
+  check_keys(n, path, {"name", "description", "space", "mcu", "constraints", "stage1", "data", "supernet", "train", "search"});
   Experiment x;
   x.path = path;
   x.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
@@ -311,6 +311,14 @@ Experiment load_experiment(const std::string& path) {
   x.space = search_space::load_space(x.space_path);
   x.mcu = load_mcu(n["mcu"] ? get<std::string>(n, "mcu", path) : "stm32f746");
   x.constraints = load_constraints(n["constraints"], path);
+  if (const YAML::Node se = n["search"]) {
+    const std::string at = path + ": search";
+    check_keys(se, at, {"patch", "max_patches"});
+    if (se["patch"]) x.search.patch = get<bool>(se, "patch", at);
+    if (se["max_patches"]) x.search.max_patches = get<int>(se, "max_patches", at);
+    if (x.search.max_patches < 1 || x.search.max_patches > 16)
+      throw core::InputError(at + ": max_patches must lie in 1..16, got " + std::to_string(x.search.max_patches));
+  }
   if (const YAML::Node s1 = n["stage1"]) {
     const std::string at = path + ": stage1";
     if (!s1.IsMap()) throw core::InputError(at + ": must be a mapping");

@@ -121,6 +121,7 @@ json candidate_to_json(const Candidate& c) {
               {"flash_bytes", c.costs.flash_bytes},
               {"latency_ms", c.costs.latency_ms},
               {"energy_uj", c.costs.energy_uj},
+              {"patch", engine::to_string(c.costs.patch)},
               {"accuracy", c.accuracy}};
 }
 
@@ -132,6 +133,7 @@ Candidate candidate_from_json(const json& j) {
   c.costs.flash_bytes = j.at("flash_bytes").get<int64_t>();
   c.costs.latency_ms = j.at("latency_ms").get<double>();
   c.costs.energy_uj = j.value("energy_uj", 0.0);  // absent from checkpoints written before energy was counted
+  c.costs.patch = engine::parse_patch_schedule(j.value("patch", std::string("layer-wise")));
   c.accuracy = j.at("accuracy").get<double>();
   return c;
 }

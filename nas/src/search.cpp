@@ -47,6 +47,10 @@ LatencyChoice choose_latency_model(const engine::McuProfile& mcu, const std::str
   return c;
 }
 
+evaluator::PatchSearch patch_search(const Experiment& x, const evaluator::Budget& budget) {
+  return evaluator::PatchSearch{x.search.patch, x.search.max_patches, budget.sram_bytes};
+}
+
 SpaceOptimizerOptions stage1_options(const Experiment& x, const search_space::SearchSpace& space, const evaluator::Budget& budget,
                                      const std::string& latency_model_path) {
   SpaceOptimizerOptions s1;
@@ -56,8 +60,11 @@ SpaceOptimizerOptions stage1_options(const Experiment& x, const search_space::Se
   s1.runtime_code_bytes = x.mcu.runtime_code_bytes;
   if (budget.limits_time()) {
     const evaluator::LatencyModel latency = choose_latency_model(x.mcu, latency_model_path, budget).model;
-    s1.time_costs = [latency, mcu = x.mcu](const engine::Graph& g) { return evaluator::time_costs(latency, mcu, g); };
+    s1.time_costs = [latency, mcu = x.mcu](const engine::Graph& g, const engine::PatchStage* stage) {
+      return evaluator::time_costs(latency, mcu, g, stage);
+    };
   }
+  s1.patch = patch_search(x, budget);
   return s1;
 }
 
@@ -94,7 +101,8 @@ std::string train_for_search(const SearchRequest& q) {
     evaluator::Budget memory = q.budget;
     memory.latency_ms = 0;
     memory.energy_uj = 0;
-    const evaluator::CandidateCosts smallest = evaluator::CostModel(x.space, x.mcu, evaluator::LatencyModel{})(x.space.smallest(w, r_min));
+    const evaluator::CandidateCosts smallest =
+        evaluator::CostModel(x.space, x.mcu, evaluator::LatencyModel{}, patch_search(x, q.budget))(x.space.smallest(w, r_min));
     if (!memory.admits(smallest))
       throw core::InputError("no subnet of the configured supernet (w " + std::to_string(w) + ") meets " +
                              q.budget.describe() + ": the smallest (r " + std::to_string(r_min) + ") needs SRAM " +
@@ -186,7 +194,8 @@ std::vector<std::string> binding_notes(const evaluator::CandidateCosts& largest,
 
 // The winner as firmware (the one export path), and the report's line about it.
 std::optional<ExportResult> export_winner(const SearchRequest& q, const std::string& supernet_path, const search_space::ArchSpec& winner,
-                                          const Scoring& scoring, const engine::Graph& winner_graph, std::string& line) {
+                                          const engine::PatchSchedule& patch, const Scoring& scoring,
+                                          const engine::Graph& winner_graph, std::string& line) {
   if (!q.export_firmware) {
     line = "not exported (--no-firmware); `tinynas export --arch winner.json` does it.";
     return std::nullopt;
@@ -200,7 +209,8 @@ std::optional<ExportResult> export_winner(const SearchRequest& q, const std::str
   e.out = (fs::path(q.out) / "firmware").string();
   e.threads = q.threads;
   e.run_on_emulator = engine::arm_toolchain_available() && engine::qemu_available();
-  spdlog::info("exporting the winner into {}", e.out);
+  e.patch = patch.layer_wise() ? "" : engine::to_string(patch);
+  spdlog::info("exporting the winner into {}{}", e.out, patch.layer_wise() ? "" : " (patch schedule " + e.patch + ")");
   ExportResult r = export_network(e);
   const engine::Deployment& d = r.deployment;
   line = "`firmware/` (report in `firmware/report.md`): " +
@@ -209,7 +219,9 @@ std::optional<ExportResult> export_winner(const SearchRequest& q, const std::str
   if (d.run && !scoring.latency.model.kinds.empty()) {
     // The winner's instructions on the emulated core, against the latency model's prediction.
     const double count = double(d.run->instructions);
-    const double predicted = scoring.latency.model.predict(winner_graph);
+    const std::optional<engine::PatchStage> stage =
+        patch.layer_wise() ? std::nullopt : std::optional(engine::plan_patch_stage(winner_graph, patch));
+    const double predicted = scoring.latency.model.predict(winner_graph, stage ? &*stage : nullptr);
     line += " Instructions of one inference on the emulated core: " + std::to_string(d.run->instructions) +
             "; the latency model predicted " + std::to_string(int64_t(predicted)) + " (" + (predicted >= count ? "+" : "") +
             std::to_string(100.0 * (predicted - count) / count).substr(0, 5) + " %).";
@@ -307,7 +319,7 @@ SearchResult search(SearchRequest q) {
   trained.width_choices = {w};
   trained.resolution_choices = f.resolutions;
   const Scoring scoring = load_scoring(q, f);
-  const evaluator::CostModel costs(space, x.mcu, scoring.latency.model);
+  const evaluator::CostModel costs(space, x.mcu, scoring.latency.model, patch_search(x, q.budget));
   check_smallest_fits(f, costs, q.budget);
   // Under MPI every rank runs these same steps; the subnet measurements are split between the ranks
   // and rank 0 alone writes files.
@@ -391,7 +403,8 @@ SearchResult search(SearchRequest q) {
   report.winner_graph = engine::build_graph(space.describe(winner));
   out.winner_path = (fs::path(q.out) / "winner.json").string();
   search_space::save_arch(out.winner_path, winner);
-  out.firmware = export_winner(q, f.path, winner, scoring, report.winner_graph, report.firmware);
+  out.firmware = export_winner(q, f.path, winner, report.networks.front().candidate.costs.patch, scoring, report.winner_graph,
+                               report.firmware);
   write_search_report(q.out, report);
   out.report_path = (fs::path(q.out) / "report.md").string();
   return out;

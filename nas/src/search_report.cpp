@@ -71,6 +71,7 @@ json network_json(const ReportedNetwork& n) {
               {"flash_bytes", n.candidate.costs.flash_bytes},
               {"latency_ms", n.candidate.costs.latency_ms},
               {"energy_uj", n.candidate.costs.energy_uj},
+              {"patch", engine::to_string(n.candidate.costs.patch)},
               {"macs", n.macs},
               {"predicted_top1", n.predicted},
               {"holdout_top1", n.holdout_top1}};
@@ -95,11 +96,14 @@ void write_search_report(const std::string& out_dir, const SearchReport& r) {
      << "Every network is a subnet of the same supernet, measured the same way: BN statistics re-estimated on "
         "the fixed training subset, top-1 on the holdout split (not the test split). SRAM is the engine planner's "
         "arena plus the 1 KB stack bound, Flash the engine's size model, latency the calibrated model, energy that "
-        "latency at the MCU's run-mode supply power.\n\n"
-     << "| network | r | MACs | SRAM | Flash | latency | energy | predicted top-1 | holdout top-1 |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        "latency at the MCU's run-mode supply power. The schedule is layer-wise, or n@s for a network whose stem and "
+        "blocks before s run in n x n patches (search --patch): its SRAM is that schedule's arena and its latency "
+        "counts the recomputed halos; MACs are the network's own.\n\n"
+     << "| network | r | MACs | schedule | SRAM | Flash | latency | energy | predicted top-1 | holdout top-1 |\n"
+     << "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& n : r.networks)
     md << "| " << n.name << " | " << n.candidate.arch.r << " | " << fmt("%.2f M", double(n.macs) / 1e6) << " | "
+       << engine::to_string(n.candidate.costs.patch) << " | "
        << core::format_size(n.candidate.costs.sram_bytes) << " | " << core::format_size(n.candidate.costs.flash_bytes) << " | "
        << fmt("%.1f ms", n.candidate.costs.latency_ms) << " | " << energy(n.candidate.costs.energy_uj) << " | "
        << percent(n.predicted) << " | "

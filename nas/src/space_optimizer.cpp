@@ -4,6 +4,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <numeric>
 
@@ -75,10 +76,21 @@ SpaceOptimizerResult optimize_space(const SpaceOptimizerOptions& opt) {
       opt.space.describe_into(arch, net);
       engine::build_graph_into(net, graph);
       macs[size_t(i)] = search_space::compute_macs(net);
-      arena[size_t(i)] = engine::plan_arena_bytes(graph, plan_options);
       flash[size_t(i)] = engine::estimate_flash(graph, opt.runtime_code_bytes).total();
+      std::optional<engine::PatchStage> stage;
+      if (opt.patch.enabled) {
+        const engine::PatchChoice choice =
+            engine::schedule_within(graph, opt.budget.sram_bytes - engine::kStackBoundBytes, opt.patch.max_patches);
+        arena[size_t(i)] = choice.arena_bytes;
+        if (!choice.schedule.layer_wise()) {
+          stage = engine::plan_patch_stage(graph, choice.schedule);
+          flash[size_t(i)] += stage->table_bytes();
+        }
+      } else {
+        arena[size_t(i)] = engine::plan_arena_bytes(graph, plan_options);
+      }
       if (check_time) {
-        const evaluator::TimeCosts t = opt.time_costs(graph);
+        const evaluator::TimeCosts t = opt.time_costs(graph, stage ? &*stage : nullptr);
         time_ok[size_t(i)] = opt.budget.admits_latency(t.latency_ms) && opt.budget.admits_energy(t.energy_uj);
       }
     }

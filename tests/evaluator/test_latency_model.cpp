@@ -205,6 +205,47 @@ TEST(Calibration, QemuCountsOfTwoMicroBenchmarksAreReproduced) {
   }
 }
 
+// Patch-based firmware: each layer of the patch stage reports its instructions over every patch and row
+// and the MACs of every patch; its features are the sum over those calls, so one model fit to layer-wise
+// and patch runs of the same subnets predicts both, recomputation included.
+TEST(Calibration, PatchRunsAreMeasuredAndPredictedWithTheirRecomputation) {
+  if (!engine::arm_toolchain_available() || !engine::qemu_available())
+    GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  tinynas_test::TempDir tmp;
+  const search_space::SearchSpace space = fashion_space();
+  const auto archs = calibration_archs(space, emulated_m4(), 2, 5);
+  const engine::Board& board = engine::board_by_name("mps2-an386");
+  std::vector<SubnetMeasurement> measured;
+  for (size_t i = 0; i < 2; ++i) {
+    const engine::Graph g = engine::build_graph(space.describe(archs[i]));
+    const std::vector<engine::PatchSchedule> schedules = engine::candidate_patch_schedules(g, 3);
+    ASSERT_FALSE(schedules.empty());
+    for (const engine::PatchSchedule& patch : {engine::PatchSchedule{}, schedules[schedules.size() / 2]}) {
+      SubnetMeasurement m;
+      const std::string dir = (tmp.path / ("subnet-" + std::to_string(measured.size()))).string();
+      m.graph = write_calibration_bundle(space, archs[i], dir, patch);
+      m.patch = patch;
+      m.run = engine::parse_firmware_output(run_calibration_bundle(dir, board, 300));
+      m.measured = double(m.run.inferences.back().instructions);
+      measured.push_back(m);
+    }
+  }
+  // The patch runs execute more MACs, and their layers say so.
+  for (size_t k = 1; k < measured.size(); k += 2) {
+    const engine::PatchStage stage = engine::plan_patch_stage(measured[k].graph, measured[k].patch);
+    const auto samples = layer_samples(measured[k].graph, measured[k].run, &stage);
+    EXPECT_EQ(samples.size(), measured[k].graph.ops.size());
+    EXPECT_THROW(layer_samples(measured[k].graph, measured[k].run), core::InputError);  // not a layer-wise run
+    EXPECT_GT(measured[k].measured, measured[k - 1].measured) << engine::to_string(measured[k].patch);
+  }
+  std::vector<SubnetMeasurement> validate = measured;
+  const LatencyModel m = fit_and_validate(measured, validate);
+  EXPECT_LT(m.validation_mape_percent, 3.0) << m.validation_max_error_percent;
+  for (const auto& v : validate) EXPECT_NEAR(v.predicted, v.measured, 0.05 * v.measured) << engine::to_string(v.patch);
+  EXPECT_EQ(calibration_patch_schedule(measured[0].graph, 0), engine::PatchSchedule{});
+  EXPECT_FALSE(calibration_patch_schedule(measured[0].graph, 2).layer_wise());
+}
+
 // Subnets behind the MFCC front-end: their firmware runs the front-end on the calibration clips, the run
 // reports its instructions apart, and the model counts it once per inference (one constant: the
 // front-end has one configuration). A model without that figure refuses such a graph.

@@ -79,6 +79,37 @@ TEST(CliSearch, AnEnergyLimitBindsAndIsReported) {
   EXPECT_NE(report.find("Table 26"), std::string::npos) << report;
 }
 
+// --patch: at 5 KB no subnet of the shipped supernet fits layer by layer (the smallest needs 5.6 KiB), so
+// the search without it exits 2; with it, candidates may run their first blocks patch by patch, and the
+// winner's schedule fits, its latency counts the recomputation, and its firmware runs that schedule
+// bit-identical to the layer-wise reference.
+TEST(CliSearch, PatchSchedulesMeetABudgetNoLayerWiseSubnetMeets) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir tmp;
+  const std::string out = (tmp.path / "search").string();
+  const std::string args = "search --sram 5K --flash 1M --predictor none --population 6 --parents 3 --mutations 2 "
+                           "--crossovers 2 --generations 1 --top-k 1 --seed 1 --out " + out;
+  auto r = run_tinynas(args + " --no-firmware");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run_tinynas(args + " --patch");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto summary = nlohmann::json::parse(std::ifstream(fs::path(out) / "summary.json"));
+  const auto& searched = summary["networks"][0];
+  EXPECT_NE(searched["patch"].get<std::string>(), "layer-wise");
+  EXPECT_LE(searched["sram_bytes"].get<int64_t>(), 5 * 1024);
+  EXPECT_GT(searched["holdout_top1"].get<double>(), 50.0);
+  for (const auto& n : summary["networks"]) EXPECT_LE(n["sram_bytes"].get<int64_t>(), 5 * 1024) << n["name"];
+  std::ifstream md(fs::path(out) / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report.find("| " + searched["patch"].get<std::string>() + " |"), std::string::npos) << report;
+  if (tinynas::engine::arm_toolchain_available() && tinynas::engine::qemu_available()) {
+    std::ifstream header(fs::path(out) / "firmware" / "model.h");
+    const std::string text((std::istreambuf_iterator<char>(header)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("MODEL_PATCHES"), std::string::npos);
+    EXPECT_NE(report.find("bit-identical"), std::string::npos) << report;
+  }
+}
+
 TEST(CliSearch, ABudgetNothingMeetsExitsTwoAndWritesNothing) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   tinynas_test::TempDir tmp;

@@ -80,6 +80,23 @@ TEST(Config, PowerFiguresAndConstraints) {
   }
 }
 
+// `search:` switches patch-based inference into the search; its keys are checked.
+TEST(Config, SearchPatchKeys) {
+  tinynas_test::TempDir dir;
+  const std::string space = std::string(TINYNAS_SOURCE_DIR) + "/configs/spaces/fashion-mnist.yaml";
+  const Experiment off = load_experiment(dir.write("off.yaml", "space: " + space + "\n"));
+  EXPECT_FALSE(off.search.patch);
+  const Experiment on = load_experiment(dir.write("on.yaml", "space: " + space + "\nsearch: {patch: true, max_patches: 3}\n"));
+  EXPECT_TRUE(on.search.patch);
+  EXPECT_EQ(on.search.max_patches, 3);
+  for (const auto& [search, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"{patch: maybe}", "patch"}, {"{max_patches: 0}", "max_patches"}, {"{patches: 2}", "unknown key 'patches'"}}) {
+    const std::string msg = tinynas_test::input_error_message(
+        [&] { load_experiment(dir.write("s.yaml", "space: " + space + "\nsearch: " + search + "\n")); });
+    EXPECT_NE(msg.find(needle), std::string::npos) << search << ": " << msg;
+  }
+}
+
 TEST(Config, UnknownMcuListsTheKnownOnes) {
   try {
     load_mcu("stm32f999");

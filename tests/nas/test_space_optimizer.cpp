@@ -145,7 +145,7 @@ TEST(SpaceOptimizer, AnEnergyLimitKeepsTheSubnetsThatMeetIt) {
   SpaceOptimizerOptions o = memory_only;
   o.budget.energy_uj = 2000;  // 2 M MACs
   EXPECT_THROW(optimize_space(o), core::InputError);  // no latency model to count it with
-  o.time_costs = [](const engine::Graph& g) {
+  o.time_costs = [](const engine::Graph& g, const engine::PatchStage*) {
     evaluator::TimeCosts t;
     int64_t macs = 0;
     for (const engine::Op& op : g.ops) macs += engine::op_macs(g, op);

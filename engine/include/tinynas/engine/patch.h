@@ -55,6 +55,11 @@ struct PatchAxis {
   int in_extent = 0, in2_extent = 0, out_extent = 0;
 };
 
+// The shapes of one kernel call: input and output extents and the padding before the input.
+struct KernelShape {
+  int in_h = 1, in_w = 1, out_h = 1, out_w = 1, pad_h = 0, pad_w = 0;
+};
+
 struct PatchStage {
   PatchSchedule schedule;
   int ops = 0;              // ops [0, ops) run per patch
@@ -76,6 +81,12 @@ struct PatchStage {
   int64_t stage_macs = 0;              // the stage's MACs summed over the patches
   int64_t stage_layer_wise_macs = 0;   // the same ops run once, layer by layer
   int64_t extra_macs() const { return stage_macs - stage_layer_wise_macs; }
+  // The generated firmware's patch tables in Flash: per stage layer a row and a column table of n
+  // 10-field int16 entries, and the input (and staging) regions' tables.
+  int64_t table_bytes() const {
+    const int64_t n = schedule.patches;
+    return int64_t(ops) * 2 * n * 10 * 2 + (staged_output ? 2 : 1) * 2 * n * 2 * 2;
+  }
   int patch_count() const { return schedule.patches * schedule.patches; }
   bool in_stage(int tensor) const { return !rows.empty() && rows[0][size_t(tensor)].size > 0; }
 };
@@ -88,6 +99,10 @@ int graph_blocks(const Graph& g);
 // columns, an op in the stage that needs its whole input (global pooling, fully connected, softmax,
 // resize, a broadcast multiply), more than one tensor leaving the stage, a front-end.
 PatchStage plan_patch_stage(const Graph& g, const PatchSchedule& schedule);
+
+// Stage op `op` for patch (i, j): the shape of its kernel calls and how many it makes (1, or one per
+// output row of the patch).
+KernelShape patch_call_shape(const PatchStage& stage, int op, int i, int j, int& calls);
 
 // The MACs op `op` executes per inference: summed over the patches in a patch stage (stage may be null).
 int64_t executed_op_macs(const Graph& g, const PatchStage* stage, int op);
@@ -106,6 +121,12 @@ struct PatchChoice {
   int candidates = 0;  // schedules compared
 };
 PatchChoice choose_patch_schedule(const Graph& g, double max_extra_macs_fraction = -1, int max_patches = 8);
+
+// The schedule the search runs a network with when it may use patches (`search --patch`): layer by layer
+// when its arena is at most arena_limit; else, among the patch schedules (2x2 to max_patches x
+// max_patches) whose arena is, the one of the fewest extra MACs (then the smallest arena); else, when
+// none is, the one of the smallest arena (which then does not fit either).
+PatchChoice schedule_within(const Graph& g, int64_t arena_limit, int max_patches = 4);
 
 // A `--patch` value: "" (or "layer-wise") layer by layer, "auto" choose_patch_schedule, "n@s" that
 // schedule. Throws InputError for text that is none of these or a schedule the graph cannot run.

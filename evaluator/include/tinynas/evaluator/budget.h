@@ -6,6 +6,7 @@
 #include <string>
 
 #include "tinynas/engine/mcu.h"
+#include "tinynas/engine/patch.h"
 
 namespace tinynas::evaluator {
 
@@ -15,6 +16,7 @@ struct CandidateCosts {
   int64_t flash_bytes = 0;  // Flash model (weights, biases, requantization parameters, runtime code)
   double latency_ms = 0;    // latency model; 0 without one
   double energy_uj = 0;     // latency x the MCU's run-mode supply power; 0 without either
+  engine::PatchSchedule patch{};  // the schedule these figures are of (layer by layer unless the search uses patches)
 };
 
 // Hard limits; 0 means no limit.

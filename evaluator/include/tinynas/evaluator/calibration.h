@@ -31,12 +31,20 @@ struct CalibrationOptions {
 std::vector<search_space::ArchSpec> calibration_archs(const search_space::SearchSpace& space, const engine::McuProfile& mcu, int count,
                                         uint64_t seed);
 
-// One subnet as micro-benchmark firmware for `board` in `dir` (random weights, one test input).
-engine::Graph write_calibration_bundle(const search_space::SearchSpace& space, const search_space::ArchSpec& arch, const std::string& dir);
+// The schedule the calibration runs subnet `index` with: one subnet in three runs patch by patch (one of
+// its schedules with 2x2 to 4x4 patches, chosen by the index), so the model also learns the patch
+// calls' shapes; the others, and graphs without a schedule, layer by layer.
+engine::PatchSchedule calibration_patch_schedule(const engine::Graph& g, size_t index);
+
+// One subnet as micro-benchmark firmware for `board` in `dir` (random weights, one test input), run
+// with `patch`.
+engine::Graph write_calibration_bundle(const search_space::SearchSpace& space, const search_space::ArchSpec& arch, const std::string& dir,
+                                       const engine::PatchSchedule& patch = {});
 
 struct SubnetMeasurement {
   search_space::ArchSpec arch;
   engine::Graph graph;
+  engine::PatchSchedule patch;  // the schedule its firmware ran
   engine::FirmwareOutput run;
   double measured = 0;   // the whole invoke
   double predicted = 0;  // filled by validation

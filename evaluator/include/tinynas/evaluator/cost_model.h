@@ -21,12 +21,22 @@ struct TimeCosts {
   double latency_ms = 0;
   double energy_uj = 0;
 };
-TimeCosts time_costs(const LatencyModel& latency, const engine::McuProfile& mcu, const engine::Graph& g);
+// With `stage`, the graph run with that patch schedule (its recomputation included).
+TimeCosts time_costs(const LatencyModel& latency, const engine::McuProfile& mcu, const engine::Graph& g,
+                     const engine::PatchStage* stage = nullptr);
+
+// Patch-based inference in the search (`search --patch`, `search.patch: true`): every candidate runs
+// the schedule engine::schedule_within picks for the SRAM budget (layer by layer when that fits).
+struct PatchSearch {
+  bool enabled = false;
+  int max_patches = 4;     // patches up to max_patches x max_patches
+  int64_t sram_bytes = 0;  // the budget's SRAM (arena + stack bound) the schedule should fit
+};
 
 class CostModel {
  public:
   // `latency` may have no kinds (no calibration): latency_ms and energy_uj are then 0.
-  CostModel(search_space::SearchSpace space, engine::McuProfile mcu, LatencyModel latency);
+  CostModel(search_space::SearchSpace space, engine::McuProfile mcu, LatencyModel latency, PatchSearch patch = {});
   CandidateCosts operator()(const search_space::ArchSpec& arch) const;  // thread-safe
   CandidateCosts of_graph(const engine::Graph& g) const;
   const LatencyModel& latency_model() const { return latency_; }
@@ -37,6 +47,7 @@ class CostModel {
   search_space::SearchSpace space_;
   engine::McuProfile mcu_;
   LatencyModel latency_;
+  PatchSearch patch_;
 };
 
 }  // namespace tinynas::evaluator

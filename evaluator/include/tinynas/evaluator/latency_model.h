@@ -12,6 +12,7 @@
 
 #include "tinynas/engine/codegen.h"
 #include "tinynas/engine/graph.h"
+#include "tinynas/engine/patch.h"
 
 namespace tinynas::evaluator {
 
@@ -22,6 +23,11 @@ inline constexpr const char* kFrontendMfccKind = "frontend_mfcc";
 std::string latency_kind(const engine::Graph& g, const engine::Op& op);
 // The op's features; latency_feature_names(kind) names them (the first is always the constant 1).
 std::vector<double> latency_features(const engine::Graph& g, const engine::Op& op);
+// The features of one kernel call of the op with the given shapes (a patch's part of it, patch.h).
+std::vector<double> latency_features(const engine::Graph& g, const engine::Op& op, const engine::KernelShape& shape);
+// The features of layer `op` as the firmware runs it: in a patch stage (stage not null) the sum over its
+// calls, every patch and row (the model is linear in them, so their sum predicts the layer's total).
+std::vector<double> layer_features(const engine::Graph& g, const engine::PatchStage* stage, int op);
 std::vector<std::string> latency_feature_names(const std::string& kind);
 
 // One measured layer.
@@ -31,9 +37,11 @@ struct LayerSample {
   double count = 0;  // instructions or cycles
 };
 
-// The layers of one firmware run (parse_firmware_output) of graph g, and its front-end's run as a
-// sample of kind kFrontendMfccKind. Throws InputError when the run does not have one layer per op.
-std::vector<LayerSample> layer_samples(const engine::Graph& g, const engine::FirmwareOutput& run);
+// The layers of one firmware run (parse_firmware_output) of graph g, run with `stage` (null: layer by
+// layer), and its front-end's run as a sample of kind kFrontendMfccKind. Throws InputError when the run
+// does not have one layer per op, or MACs other than the schedule's.
+std::vector<LayerSample> layer_samples(const engine::Graph& g, const engine::FirmwareOutput& run,
+                                       const engine::PatchStage* stage = nullptr);
 
 struct LatencyModel {
   struct Kind {
@@ -53,8 +61,11 @@ struct LatencyModel {
 
   // Throws InputError when the model has no coefficients for the op's kind.
   double predict_op(const engine::Graph& g, const engine::Op& op) const;
+  // Layer `op` as run with `stage` (null: layer by layer): every patch call of a stage layer.
+  double predict_layer(const engine::Graph& g, const engine::PatchStage* stage, int op) const;
   double predict_frontend(const engine::Graph& g) const;  // 0 without a front-end
-  double predict(const engine::Graph& g) const;     // the front-end and the sum over the ops
+  // The front-end and the sum over the ops, with a patch schedule's recomputation when stage is not null.
+  double predict(const engine::Graph& g, const engine::PatchStage* stage = nullptr) const;
   double predict_ms(const engine::Graph& g) const;  // needs clock_hz
 };
 

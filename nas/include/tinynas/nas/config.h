@@ -29,6 +29,12 @@ struct TrainConfig {
   int threads = 2;
 };
 
+// `search:` of an experiment: patch-based inference in the search (evaluator::PatchSearch).
+struct SearchConfig {
+  bool patch = false;   // candidates may run their first blocks patch by patch (`search --patch`)
+  int max_patches = 4;  // up to max_patches x max_patches
+};
+
 struct Experiment {
   std::string name;
   std::string path;  // the file it was read from
@@ -42,6 +48,7 @@ struct Experiment {
   data::DataConfig data;
   SupernetConfig supernet;
   TrainConfig train;
+  SearchConfig search;
 };
 
 // The shipped configs folder: configs/ of the data directory (core/data_dir.h).

@@ -33,7 +33,10 @@ struct SpaceOptimizerOptions {
   int64_t runtime_code_bytes = 0;
   // The latency and energy of a subnet, for the budget's latency and energy limits; needed only when
   // the budget has one (evaluator::time_costs with the MCU's latency model).
-  std::function<evaluator::TimeCosts(const engine::Graph&)> time_costs;
+  // With a patch stage: the graph run with that schedule.
+  std::function<evaluator::TimeCosts(const engine::Graph&, const engine::PatchStage*)> time_costs;
+  // Patch-based inference: a subnet fits when the schedule evaluator::PatchSearch picks does.
+  evaluator::PatchSearch patch;
   bool inplace = true;           // plan with in-place depthwise (TinyEngine) or layer-wise (TF-Lite Micro)
   std::function<void(int64_t)> on_progress;  // called with the number of subnets just finished
 };

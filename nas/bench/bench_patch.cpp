@@ -3,7 +3,8 @@
 // the cheapest schedule that reaches a 3x smaller arena, and the instructions per inference of both
 // firmwares on an emulated Cortex-M7 (QEMU mps2-an500, -icount shift=0), whose outputs must be the
 // layer-wise integer reference's bit for bit (deploy() checks the host build, the emulated run and the
-// reference). Random weights: memory and instruction counts do not depend on them.
+// reference), next to the shipped qemu-m7 latency model's prediction of the patch run. Random weights:
+// memory and instruction counts do not depend on them.
 //
 //   bench_patch [--board mps2-an500] [--only FILE] [--no-run]
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "tinynas/engine/patch.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/quantize.h"
+#include "tinynas/evaluator/latency_model.h"
 #include "tinynas/search_space/zoo_json.h"
 
 using namespace tinynas;
@@ -63,8 +65,9 @@ int main(int argc, char** argv) {
   const fs::path root = fs::temp_directory_path() / "tinynas_bench_patch";
   std::printf("# patch-based inference (MCUNetV2) on the model zoo; instructions on %s (QEMU, -icount shift=0)\n",
               board.name.c_str());
-  std::printf("%-36s %9s %7s %9s %6s %7s %12s %12s %6s   %-6s %9s %6s %7s\n", "network", "layer-wise", "patch", "arena",
-              "lower", "+MACs", "instr. LW", "instr. patch", "ratio", "3x at", "arena", "lower", "+MACs");
+  const evaluator::LatencyModel latency = evaluator::load_latency_model(core::data_path("configs/calibration/qemu-m7.yaml"));
+  std::printf("%-36s %9s %7s %9s %6s %7s %12s %12s %6s %8s   %-6s %9s %6s %7s\n", "network", "layer-wise", "patch", "arena",
+              "lower", "+MACs", "instr. LW", "instr. patch", "ratio", "model", "3x at", "arena", "lower", "+MACs");
   const std::string zoo = core::data_path("zoo/mcunet");
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(zoo))
@@ -86,21 +89,35 @@ int main(int argc, char** argv) {
         third = s, third_arena = arena, third_extra = st.extra_macs();
     }
     uint64_t lw_instr = 0, patch_instr = 0;
-    if (run) {
+    std::string not_run;
+    try {
+      check_fits_board(g, board);
+    } catch (const std::exception& e) {
+      not_run = e.what();
+    }
+    if (run && not_run.empty()) {
       const FloatModel fm = random_float_model(g, 1);
       lw_instr = instructions(fm, PatchSchedule{}, board, root / "layer-wise");
       patch_instr = choice.schedule.layer_wise() ? lw_instr : instructions(fm, choice.schedule, board, root / "patch");
     }
+    // The shipped model's prediction of the patch run, against the measurement.
+    double predicted = latency.predict(g);
+    if (!choice.schedule.layer_wise()) {
+      const PatchStage st = plan_patch_stage(g, choice.schedule);
+      predicted = latency.predict(g, &st);
+    }
     const std::string name = fs::path(file).filename().string();
-    std::printf("%-36s %9lld %7s %9lld %5.2fx %6.1f%% %12llu %12llu %6.3f", name.c_str(), (long long)layer_wise,
+    std::printf("%-36s %9lld %7s %9lld %5.2fx %6.1f%% %12llu %12llu %6.3f %+7.2f%%", name.c_str(), (long long)layer_wise,
                 to_string(choice.schedule).c_str(), (long long)choice.arena_bytes, double(layer_wise) / double(choice.arena_bytes),
                 100.0 * double(choice.extra_macs) / double(macs), (unsigned long long)lw_instr,
-                (unsigned long long)patch_instr, lw_instr ? double(patch_instr) / double(lw_instr) : 0.0);
+                (unsigned long long)patch_instr, lw_instr ? double(patch_instr) / double(lw_instr) : 0.0,
+                patch_instr ? 100.0 * (predicted - double(patch_instr)) / double(patch_instr) : 0.0);
     if (third_extra >= 0)
       std::printf("   %-6s %9lld %5.2fx %6.1f%%\n", to_string(third).c_str(), (long long)third_arena,
                   double(layer_wise) / double(third_arena), 100.0 * double(third_extra) / double(macs));
     else
       std::printf("   %-6s\n", "none");
+    if (run && !not_run.empty()) std::printf("  (not run: %s)\n", not_run.c_str());
     std::fflush(stdout);
   }
   fs::remove_all(root);
