@@ -107,11 +107,14 @@ int main(int argc, char** argv) {
       predicted = latency.predict(g, &st);
     }
     const std::string name = fs::path(file).filename().string();
-    std::printf("%-36s %9lld %7s %9lld %5.2fx %6.1f%% %12llu %12llu %6.3f %+7.2f%%", name.c_str(), (long long)layer_wise,
-                to_string(choice.schedule).c_str(), (long long)choice.arena_bytes, double(layer_wise) / double(choice.arena_bytes),
-                100.0 * double(choice.extra_macs) / double(macs), (unsigned long long)lw_instr,
-                (unsigned long long)patch_instr, lw_instr ? double(patch_instr) / double(lw_instr) : 0.0,
-                patch_instr ? 100.0 * (predicted - double(patch_instr)) / double(patch_instr) : 0.0);
+    std::printf("%-36s %9lld %7s %9lld %5.2fx %6.1f%%", name.c_str(), (long long)layer_wise, to_string(choice.schedule).c_str(),
+                (long long)choice.arena_bytes, double(layer_wise) / double(choice.arena_bytes),
+                100.0 * double(choice.extra_macs) / double(macs));
+    if (patch_instr)
+      std::printf(" %12llu %12llu %6.3f %+7.2f%%", (unsigned long long)lw_instr, (unsigned long long)patch_instr,
+                  double(patch_instr) / double(lw_instr), 100.0 * (predicted - double(patch_instr)) / double(patch_instr));
+    else
+      std::printf(" %12s %12s %6s %8s", "-", "-", "-", "-");
     if (third_extra >= 0)
       std::printf("   %-6s %9lld %5.2fx %6.1f%%\n", to_string(third).c_str(), (long long)third_arena,
                   double(layer_wise) / double(third_arena), 100.0 * double(third_extra) / double(macs));
