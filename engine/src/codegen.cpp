@@ -200,9 +200,28 @@ std::string call_arguments(const KernelCall& c, const std::string& x, const std:
   }
 }
 
-// The statements that set a copy `p` of a layer's parameters to one patch call's shapes (r, c: its
+// The member of tn_patch_params (one union of the parameter structs the patch stage's kernels take, so
+// that every layer's copy shares the same stack slot) that holds a layer's parameters.
+const char* patch_params_member(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::Conv:
+    case KernelKind::Pointwise: return "conv";
+    case KernelKind::Depthwise: return "depthwise";
+    case KernelKind::AvgPool:
+    case KernelKind::MaxPool: return "pool";
+    case KernelKind::Add: return "add";
+    case KernelKind::Lookup: return "lookup";
+    case KernelKind::Mul: return "mul";
+    case KernelKind::PRelu: return "prelu";
+    case KernelKind::ChannelMap: return "channel_map";
+    default: throw core::InputError(std::string("kernel ") + kernel_function(kind) + " cannot run per patch");
+  }
+}
+
+// The statements that set the copy of a layer's parameters in `p` to one patch call's shapes (r, c: its
 // tn_patch_axis of rows and columns); per row: one output row of sub-rows.
 std::string patch_shape_statements(const KernelCall& k, bool per_row) {
+  const std::string q = std::string("p.") + patch_params_member(k.kind) + ".";
   const std::string in_h = per_row ? "1" : "r->in", out_h = per_row ? "1" : "r->out", pad_h = per_row ? "0" : "r->pad";
   const std::string pad_w = per_row ? "0" : "c->pad";
   const std::string pixels = per_row ? "c->out" : "r->out * c->out";
@@ -211,38 +230,18 @@ std::string patch_shape_statements(const KernelCall& k, bool per_row) {
     case KernelKind::Pointwise:
     case KernelKind::AvgPool:
     case KernelKind::MaxPool:
-      return "p.in_h = " + in_h + "; p.in_w = c->in; p.out_h = " + out_h + "; p.out_w = c->out; p.window.pad_h = " + pad_h +
-             "; p.window.pad_w = " + pad_w + ";";
+      return q + "in_h = " + in_h + "; " + q + "in_w = c->in; " + q + "out_h = " + out_h + "; " + q + "out_w = c->out; " + q +
+             "window.pad_h = " + pad_h + "; " + q + "window.pad_w = " + pad_w + ";";
     case KernelKind::Depthwise:
-      return "p.in_h = " + in_h + "; p.in_w = c->in; p.out_h = " + out_h + "; p.out_w = c->out; p.pad_h = " + pad_h +
-             "; p.pad_w = " + pad_w + ";";
+      return q + "in_h = " + in_h + "; " + q + "in_w = c->in; " + q + "out_h = " + out_h + "; " + q + "out_w = c->out; " + q +
+             "pad_h = " + pad_h + "; " + q + "pad_w = " + pad_w + ";";
     case KernelKind::Add:
-    case KernelKind::Lookup: return "p.size = " + pixels + " * " + std::to_string(k.out_c) + ";";
+    case KernelKind::Lookup: return q + "size = " + pixels + " * " + std::to_string(k.out_c) + ";";
     case KernelKind::Mul:
     case KernelKind::PRelu:
-    case KernelKind::ChannelMap: return "p.pixels = " + pixels + ";";
+    case KernelKind::ChannelMap: return q + "pixels = " + pixels + ";";
     default: throw core::InputError(std::string("kernel ") + kernel_function(k.kind) + " cannot run per patch");
   }
-}
-
-const char* params_type(KernelKind kind) {
-  switch (kind) {
-    case KernelKind::Conv:
-    case KernelKind::Pointwise: return "tn_conv_params";
-    case KernelKind::Depthwise: return "tn_depthwise_params";
-    case KernelKind::FullyConnected: return "tn_fully_connected_params";
-    case KernelKind::Add: return "tn_add_params";
-    case KernelKind::Mul: return "tn_mul_params";
-    case KernelKind::Lookup: return "tn_lookup_params";
-    case KernelKind::Softmax: return "tn_softmax_params";
-    case KernelKind::ChannelMap: return "tn_channel_map_params";
-    case KernelKind::PRelu: return "tn_prelu_params";
-    case KernelKind::Resize: return "tn_resize_params";
-    case KernelKind::AvgPool:
-    case KernelKind::MaxPool:
-    case KernelKind::GlobalAvgPool: return "tn_pool_params";
-  }
-  return "?";
 }
 
 std::string axis_literal(const PatchAxis& a) {
@@ -251,9 +250,10 @@ std::string axis_literal(const PatchAxis& a) {
          std::to_string(a.in_extent) + ", " + std::to_string(a.in2_extent) + ", " + std::to_string(a.out_extent) + "}";
 }
 
-// The patch stage's tables and loop: the body of model_invoke_input() up to the layer-wise rest.
+// The patch stage's tables and tn_run_patch() (one patch through the stage) in `definitions`; returns
+// the start of model_invoke_input(): the loop over the patches, up to the layer-wise rest.
 std::string patch_stage_source(const QuantizedModel& m, const std::vector<KernelCall>& calls, const MemoryPlan& plan,
-                               const PatchStage& st, std::string& tables) {
+                               const PatchStage& st, std::string& definitions) {
   const Graph& g = m.graph;
   const int n = st.schedule.patches;
   std::ostringstream t, os;
@@ -261,7 +261,11 @@ std::string patch_stage_source(const QuantizedModel& m, const std::vector<Kernel
     << " * call's input and output extents, padding, input rows per output row, and where its input, second\n"
     << " * input and output start in their buffers of the given extents. */\n"
     << "typedef struct {\n  int16_t in, out, pad, step, in_start, in2_start, out_start, in_extent, in2_extent, out_extent;\n"
-    << "} tn_patch_axis;\n\n";
+    << "} tn_patch_axis;\n"
+    << "/* One stack slot for the parameters of every patch-stage layer. */\n"
+    << "typedef union {\n  tn_conv_params conv;\n  tn_depthwise_params depthwise;\n  tn_pool_params pool;\n"
+    << "  tn_add_params add;\n  tn_lookup_params lookup;\n  tn_mul_params mul;\n  tn_prelu_params prelu;\n"
+    << "  tn_channel_map_params channel_map;\n} tn_patch_params;\n\n";
   auto region_table = [&](const std::string& name, const std::vector<std::vector<Interval>>& axis, int tensor) {
     t << "static const int16_t " << name << "[" << n << "][2] = {";
     for (int i = 0; i < n; ++i)
@@ -288,13 +292,23 @@ std::string patch_stage_source(const QuantizedModel& m, const std::vector<Kernel
     << "}\n"
     << "#define TN_AT(buffer, row, col, row_length, channels) \\\n"
     << "  ((buffer) + ((int32_t)(row) * (int32_t)(row_length) + (int32_t)(col)) * (int32_t)(channels))\n\n";
-  tables = t.str();
+  t << "/* A patch stage's layer runs once per patch (and row): its instructions add up. */\n"
+    << "#define TN_PATCH_LAYER(index, call)                                                         \\\n"
+    << "  do {                                                                                  \\\n"
+    << "    const uint32_t start = tn_board_counter();                                          \\\n"
+    << "    const tn_status status = (call);                                                    \\\n"
+    << "    model_layer_instructions[index] += tn_board_elapsed_instructions(start, tn_board_counter()); \\\n"
+    << "    if (status != TN_OK) return status;                                                 \\\n"
+    << "  } while (0)\n\n";
 
   const Tensor& in = g.tensors[size_t(g.input)];
   const Tensor& out = g.tensors[size_t(st.output)];
-  os << "  int32_t pi, pj, row;\n  (void)row;\n";
-  for (int o = 0; o < st.ops; ++o) os << "  model_layer_instructions[" << o << "] = 0;\n";
-  os << "  for (pi = 0; pi < MODEL_PATCHES; ++pi)\n    for (pj = 0; pj < MODEL_PATCHES; ++pj) {\n"
+  // One patch per call, kept out of the loop so that its frame (one parameter copy, the table pointers)
+  // is the only stack it adds.
+  os << "/* Patch (pi, pj) through the patch stage: its input region copied in, every stage layer on it. */\n"
+     << "static __attribute__((noinline)) tn_status tn_run_patch(const int8_t* input, int32_t pi, int32_t pj) {\n"
+     << "  int32_t row;\n  tn_patch_params p;\n  (void)row;\n"
+     << "  {\n    {\n"
      << "      tn_copy_pixels(input + ((int32_t)tn_patch_input_rows[pi][0] * " << in.w << " + tn_patch_input_cols[pj][0]) * "
      << in.c << ", " << in.w << ", TN_ARENA(" << plan.tensor_offset[size_t(g.input)]
      << "), tn_patch_input_cols[pj][1],\n                     tn_patch_input_rows[pi][1], tn_patch_input_cols[pj][1], " << in.c
@@ -314,9 +328,11 @@ std::string patch_stage_source(const QuantizedModel& m, const std::vector<Kernel
                           std::to_string(c.out_c) + ")";
     const std::string scratch = "TN_SCRATCH(" + std::to_string(plan.scratch_offset[size_t(c.op)]) + ")";
     os << "      {\n        const tn_patch_axis* r = &" << id << "_rows[pi];\n        const tn_patch_axis* c = &" << id
-       << "_cols[pj];\n        " << params_type(c.kind) << " p = " << id << ";\n        " << patch_shape_statements(c, per_row)
+       << "_cols[pj];\n        p." << patch_params_member(c.kind) << " = " << id << ";\n        "
+       << patch_shape_statements(c, per_row)
        << "\n";
-    const std::string call = std::string(kernel_function(c.kind)) + "(&p, " + call_arguments(c, x, x2, y, scratch) + ")";
+    const std::string call = std::string(kernel_function(c.kind)) + "(&p." + patch_params_member(c.kind) + ", " +
+                             call_arguments(c, x, x2, y, scratch) + ")";
     if (per_row)
       os << "        for (row = 0; row < r->out; ++row) TN_PATCH_LAYER(" << o << ", " << call << ");\n";
     else
@@ -328,8 +344,16 @@ std::string patch_stage_source(const QuantizedModel& m, const std::vector<Kernel
        << plan.tensor_offset[size_t(st.output)] << ") + ((int32_t)tn_patch_output_rows[pi][0] * " << out.w
        << " + tn_patch_output_cols[pj][0]) * " << out.c << ",\n                     " << out.w
        << ", tn_patch_output_rows[pi][1], tn_patch_output_cols[pj][1], " << out.c << ");\n";
-  os << "    }\n";
-  return os.str();
+  os << "    }\n  }\n  return TN_OK;\n}\n\n";
+  definitions = t.str() + os.str();
+
+  std::ostringstream loop;
+  loop << "  int32_t pi, pj;\n";
+  for (int o = 0; o < st.ops; ++o) loop << "  model_layer_instructions[" << o << "] = 0;\n";
+  loop << "  for (pi = 0; pi < MODEL_PATCHES; ++pi)\n    for (pj = 0; pj < MODEL_PATCHES; ++pj) {\n"
+       << "      const tn_status status = tn_run_patch(input, pi, pj);\n"
+       << "      if (status != TN_OK) return status;\n    }\n";
+  return loop.str();
 }
 
 std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>& calls, const MemoryPlan& plan,
@@ -461,19 +485,9 @@ std::string model_source(const QuantizedModel& m, const std::vector<KernelCall>&
      << "    if (status != TN_OK) return status;                                                 \\\n"
      << "  } while (0)\n\n";
   if (stage) {
-    std::string tables;
-    const std::string loop = patch_stage_source(m, calls, plan, *stage, tables);
-    os << tables
-       << "/* A patch stage's layer runs once per patch (and row): its instructions add up. */\n"
-       << "#define TN_PATCH_LAYER(index, call)                                                         \\\n"
-       << "  do {                                                                                  \\\n"
-       << "    const uint32_t start = tn_board_counter();                                          \\\n"
-       << "    const tn_status status = (call);                                                    \\\n"
-       << "    model_layer_instructions[index] += tn_board_elapsed_instructions(start, tn_board_counter()); \\\n"
-       << "    if (status != TN_OK) return status;                                                 \\\n"
-       << "  } while (0)\n\n"
-       << "tn_status model_invoke_input(const int8_t* input) {\n"
-       << loop;
+    std::string definitions;
+    const std::string loop = patch_stage_source(m, calls, plan, *stage, definitions);
+    os << definitions << "tn_status model_invoke_input(const int8_t* input) {\n" << loop;
   } else {
     os << "tn_status model_invoke(void) {\n";
   }
