@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <tuple>
 
 #include "tinynas/core/errors.h"
 #include "tinynas/engine/planner.h"
@@ -260,18 +261,23 @@ int64_t executed_op_macs(const Graph& g, const PatchStage* stage, int op) {
   return op_macs(g, g.ops[size_t(op)]);
 }
 
-std::vector<PatchSchedule> candidate_patch_schedules(const Graph& g, int max_patches) {
-  std::vector<PatchSchedule> out;
+std::vector<PatchStage> candidate_patch_stages(const Graph& g, int max_patches) {
+  std::vector<PatchStage> out;
   if (g.frontend != Frontend::None) return out;
   const int blocks = graph_blocks(g);
   for (int s = 1; s <= blocks; ++s)
     for (int n = 2; n <= max_patches; ++n) {
       try {
-        plan_patch_stage(g, PatchSchedule{s, n});
-        out.push_back(PatchSchedule{s, n});
+        out.push_back(plan_patch_stage(g, PatchSchedule{s, n}));
       } catch (const core::InputError&) {
       }
     }
+  return out;
+}
+
+std::vector<PatchSchedule> candidate_patch_schedules(const Graph& g, int max_patches) {
+  std::vector<PatchSchedule> out;
+  for (const PatchStage& st : candidate_patch_stages(g, max_patches)) out.push_back(st.schedule);
   return out;
 }
 
@@ -280,13 +286,12 @@ PatchChoice choose_patch_schedule(const Graph& g, double max_extra_macs_fraction
   best.arena_bytes = plan_arena_bytes(g);
   int64_t macs = 0;
   for (const Op& op : g.ops) macs += op_macs(g, op);
-  for (const PatchSchedule& s : candidate_patch_schedules(g, max_patches)) {
-    const PatchStage st = plan_patch_stage(g, s);
+  for (const PatchStage& st : candidate_patch_stages(g, max_patches)) {
     ++best.candidates;
     if (max_extra_macs_fraction >= 0 && double(st.extra_macs()) > max_extra_macs_fraction * double(macs)) continue;
     const int64_t arena = plan_arena_bytes(g, st);
     if (arena < best.arena_bytes || (arena == best.arena_bytes && !best.schedule.layer_wise() && st.extra_macs() < best.extra_macs))
-      best = PatchChoice{s, arena, st.extra_macs(), best.candidates};
+      best = PatchChoice{st.schedule, arena, st.extra_macs(), best.candidates};
   }
   return best;
 }
@@ -295,19 +300,18 @@ PatchChoice schedule_within(const Graph& g, int64_t arena_limit, int max_patches
   PatchChoice best;
   best.arena_bytes = plan_arena_bytes(g);
   if (best.arena_bytes <= arena_limit) return best;
-  bool fits = false;
-  for (const PatchSchedule& s : candidate_patch_schedules(g, max_patches)) {
-    const PatchStage st = plan_patch_stage(g, s);
+  // Order: fitting before not; among fitting, fewer extra MACs then a smaller arena; among the rest, a
+  // smaller arena.
+  auto key = [arena_limit](int64_t arena, int64_t extra) {
+    return arena <= arena_limit ? std::tuple<int, int64_t, int64_t>{0, extra, arena} : std::tuple<int, int64_t, int64_t>{1, arena, 0};
+  };
+  bool any = false;
+  for (const PatchStage& st : candidate_patch_stages(g, max_patches)) {
     ++best.candidates;
     const int64_t arena = plan_arena_bytes(g, st);
-    const bool within = arena <= arena_limit;
-    if (fits && !within) continue;
-    const bool better = within && !fits ? true
-                        : within       ? st.extra_macs() < best.extra_macs ||
-                                       (st.extra_macs() == best.extra_macs && arena < best.arena_bytes)
-                                       : arena < best.arena_bytes;
-    if (better) best = PatchChoice{s, arena, st.extra_macs(), best.candidates};
-    fits = fits || within;
+    if (!any || key(arena, st.extra_macs()) < key(best.arena_bytes, best.extra_macs))
+      best = PatchChoice{st.schedule, arena, st.extra_macs(), best.candidates};
+    any = true;
   }
   return best;
 }

@@ -151,16 +151,18 @@ std::vector<LayerSample> layer_samples(const Graph& g, const engine::FirmwareOut
 }
 
 double LatencyModel::predict_op(const Graph& g, const Op& op) const {
-  return predict_layer(g, nullptr, int(&op - g.ops.data()));
+  return predict_features(latency_kind(g, op), latency_features(g, op));
 }
 
 double LatencyModel::predict_layer(const Graph& g, const engine::PatchStage* stage, int op) const {
-  const std::string kind = latency_kind(g, g.ops[size_t(op)]);
+  return predict_features(latency_kind(g, g.ops[size_t(op)]), layer_features(g, stage, op));
+}
+
+double LatencyModel::predict_features(const std::string& kind, const std::vector<double>& f) const {
   const auto it = kinds.find(kind);
   if (it == kinds.end())
     throw core::InputError("the latency model of " + mcu + " has no coefficients for " + kind +
                      " layers; calibrate it over a space that contains them");
-  const std::vector<double> f = layer_features(g, stage, op);
   double y = 0;
   for (size_t i = 0; i < f.size() && i < it->second.coefficients.size(); ++i) y += f[i] * it->second.coefficients[i];
   return std::max(y, 0.0);

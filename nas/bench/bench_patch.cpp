@@ -82,11 +82,10 @@ int main(int argc, char** argv) {
     // The cheapest schedule reaching a third of the layer-wise arena.
     PatchSchedule third;
     int64_t third_arena = 0, third_extra = -1;
-    for (const PatchSchedule& s : candidate_patch_schedules(g)) {
-      const PatchStage st = plan_patch_stage(g, s);
+    for (const PatchStage& st : candidate_patch_stages(g)) {
       const int64_t arena = plan_arena_bytes(g, st);
       if (arena * 3 <= layer_wise && (third_extra < 0 || st.extra_macs() < third_extra))
-        third = s, third_arena = arena, third_extra = st.extra_macs();
+        third = st.schedule, third_arena = arena, third_extra = st.extra_macs();
     }
     uint64_t lw_instr = 0, patch_instr = 0;
     std::string not_run;

@@ -110,6 +110,8 @@ int64_t executed_op_macs(const Graph& g, const PatchStage* stage, int op);
 // Every schedule the graph can run: split blocks 1..blocks, n = 2..max_patches (at most the stage
 // output's rows and columns).
 std::vector<PatchSchedule> candidate_patch_schedules(const Graph& g, int max_patches = 8);
+// The same schedules, planned.
+std::vector<PatchStage> candidate_patch_stages(const Graph& g, int max_patches = 8);
 
 // `--patch auto`: among the candidates whose extra MACs stay within max_extra_macs_fraction of the
 // network's MACs (negative: any), the schedule of the smallest arena, then the fewest extra MACs; the

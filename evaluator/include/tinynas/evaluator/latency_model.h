@@ -63,6 +63,8 @@ struct LatencyModel {
   double predict_op(const engine::Graph& g, const engine::Op& op) const;
   // Layer `op` as run with `stage` (null: layer by layer): every patch call of a stage layer.
   double predict_layer(const engine::Graph& g, const engine::PatchStage* stage, int op) const;
+  // The count of a layer of `kind` with features `f` (InputError for a kind the model lacks).
+  double predict_features(const std::string& kind, const std::vector<double>& f) const;
   double predict_frontend(const engine::Graph& g) const;  // 0 without a front-end
   // The front-end and the sum over the ops, with a patch schedule's recomputation when stage is not null.
   double predict(const engine::Graph& g, const engine::PatchStage* stage = nullptr) const;
