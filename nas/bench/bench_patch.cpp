@@ -6,20 +6,26 @@
 // reference), next to the shipped qemu-m7 latency model's prediction of the patch run. Random weights:
 // memory and instruction counts do not depend on them.
 //
-//   bench_patch [--board mps2-an500] [--only FILE] [--no-run]
+// Then the redistribution table (see redistribution()).
+//
+//   bench_patch [--board mps2-an500] [--only FILE] [--no-run] [--samples N]
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "tinynas/core/data_dir.h"
+#include "tinynas/core/rng.h"
 #include "tinynas/engine/deploy.h"
 #include "tinynas/engine/float_model.h"
 #include "tinynas/engine/patch.h"
 #include "tinynas/engine/planner.h"
 #include "tinynas/engine/quantize.h"
 #include "tinynas/evaluator/latency_model.h"
+#include "tinynas/search_space/space_yaml.h"
 #include "tinynas/search_space/zoo_json.h"
 
 using namespace tinynas;
@@ -42,18 +48,64 @@ uint64_t instructions(const FloatModel& fm, const PatchSchedule& schedule, const
   return d.run->instructions;
 }
 
+// Receptive-field redistribution (MCUNetV2), on random subnets of the ImageNet space as MCUNet has it and
+// of the same space redistributed (mcunet-imagenet-redistributed.yaml), at the width and resolution of
+// three zoo networks: per space, the median MACs, the median layer-wise arena, the median of the arena
+// reduction `--patch auto --max-extra-macs 15` reaches, the share of subnets it makes 3x smaller, and
+// the median extra MACs of the schedule of the smallest arena (the halo's cost), and, as MCUNet's stage 1
+// ranks spaces, the share of subnets whose arena fits 64 KB that way and their mean MACs.
+void redistribution(int samples) {
+  constexpr int64_t kBudget = 64 * 1024;
+  std::printf("\n# receptive-field redistribution: %d random subnets per space, width and resolution\n", samples);
+  std::printf("%-32s %4s %4s %9s %10s %12s %10s %14s %8s %12s\n", "space", "w", "r", "MACs (M)", "layer-wise",
+              "lower <=15%", ">=3x <=15%", "+MACs smallest", "fit 64K", "MACs fit (M)");
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  };
+  for (const auto& [w, r] : std::vector<std::pair<double, int>>{{0.3, 176}, {0.4, 144}, {0.5, 176}})
+    for (const char* file : {"mcunet-imagenet.yaml", "mcunet-imagenet-redistributed.yaml"}) {
+      const search_space::SearchSpace space = search_space::load_space(core::data_path("configs/spaces/" + std::string(file)));
+      core::Rng rng(core::derive_seed(1, uint64_t(r), uint64_t(std::lround(w * 10))));  // one seed per (w, r), the same for both spaces
+      std::vector<double> macs, arenas, lower, smallest_extra, fitting_macs;
+      int reach_third = 0;
+      for (int i = 0; i < samples; ++i) {
+        const Graph g = build_graph(space.describe(space.sample(rng, w, r)));
+        int64_t total = 0;
+        for (const Op& op : g.ops) total += op_macs(g, op);
+        const int64_t layer_wise = plan_arena_bytes(g);
+        const PatchChoice within = choose_patch_schedule(g, 0.15);
+        const PatchChoice smallest = choose_patch_schedule(g);
+        macs.push_back(double(total) / 1e6);
+        arenas.push_back(double(layer_wise));
+        lower.push_back(double(layer_wise) / double(within.arena_bytes));
+        smallest_extra.push_back(100.0 * double(smallest.extra_macs) / double(total));
+        if (within.arena_bytes * 3 <= layer_wise) ++reach_third;
+        if (within.arena_bytes <= kBudget) fitting_macs.push_back(double(total) / 1e6);
+      }
+      double fitting_mean = 0;
+      for (double m : fitting_macs) fitting_mean += m / double(fitting_macs.size());
+      std::printf("%-32s %4.1f %4d %9.1f %10.0f %11.2fx %9.0f%% %13.1f%% %7.0f%% %12.1f\n", space.name.c_str(), w, r,
+                  median(macs), median(arenas), median(lower), 100.0 * reach_third / samples, median(smallest_extra),
+                  100.0 * double(fitting_macs.size()) / samples, fitting_mean);
+      std::fflush(stdout);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string board_name = "mps2-an500", only;
   bool run = true;
+  int samples = 200;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--board" && i + 1 < argc) board_name = argv[++i];
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--no-run") run = false;
+    else if (a == "--samples" && i + 1 < argc) samples = std::max(0, std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "usage: bench_patch [--board mps2-an500] [--only FILE] [--no-run]\n");
+      std::fprintf(stderr, "usage: bench_patch [--board mps2-an500] [--only FILE] [--no-run] [--samples N (200; 0: no redistribution table)]\n");
       return 2;
     }
   }
@@ -123,5 +175,6 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   fs::remove_all(root);
+  if (samples > 0) redistribution(samples);
   return 0;
 }

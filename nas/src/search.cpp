@@ -257,11 +257,11 @@ EvolutionOptions evolution_options(const SearchRequest& q, bool root) {
 }
 
 // Nothing is written when no subnet can meet the budget (exit code 2).
-void check_smallest_fits(const supernet::SupernetFile& f, const evaluator::CostModel& costs, const evaluator::Budget& budget) {
-  const int r_min = *std::min_element(f.resolutions.begin(), f.resolutions.end());
-  const evaluator::CandidateCosts smallest = costs(f.net->smallest(r_min));
+void check_smallest_fits(const search_space::SearchSpace& candidates, const evaluator::CostModel& costs, const evaluator::Budget& budget) {
+  const int r_min = *std::min_element(candidates.resolution_choices.begin(), candidates.resolution_choices.end());
+  const evaluator::CandidateCosts smallest = costs(candidates.smallest(candidates.width_choices.front(), r_min));
   if (!budget.admits(smallest))
-    throw core::InputError("no subnet of the supernet meets " + budget.describe() + ": the smallest (r " +
+    throw core::InputError("no candidate subnet of the supernet meets " + budget.describe() + ": the smallest (r " +
                            std::to_string(r_min) + ") needs SRAM " + core::format_size(smallest.sram_bytes) + ", Flash " +
                            core::format_size(smallest.flash_bytes) + ", latency " + std::to_string(smallest.latency_ms) +
                            " ms, energy " + core::format_energy_uj(smallest.energy_uj));
@@ -315,12 +315,14 @@ SearchResult search(SearchRequest q) {
   auto f = load_experiment_supernet(x, q.supernet);
   const search_space::SearchSpace& space = f.net->space;
   const double w = f.net->largest(f.resolutions.front()).w;
-  search_space::SearchSpace trained = space;  // the candidates: the supernet's width, the resolutions it was trained at
-  trained.width_choices = {w};
-  trained.resolution_choices = f.resolutions;
+  // The candidates: the supernet's width, the resolutions it was trained at, and the experiment's stage
+  // restrictions (receptive-field redistribution) on top of any the supernet was trained with.
+  search_space::SearchSpace candidates = search_space::restricted(space, x.space.stage_choices);
+  candidates.width_choices = {w};
+  candidates.resolution_choices = f.resolutions;
   const Scoring scoring = load_scoring(q, f);
   const evaluator::CostModel costs(space, x.mcu, scoring.latency.model, patch_search(x, q.budget));
-  check_smallest_fits(f, costs, q.budget);
+  check_smallest_fits(candidates, costs, q.budget);
   // Under MPI every rank runs these same steps; the subnet measurements are split between the ranks
   // and rank 0 alone writes files.
   const dist::Cluster& cluster = dist::Cluster::world();
@@ -330,7 +332,7 @@ SearchResult search(SearchRequest q) {
   if (cluster.size() > 1) spdlog::info("search on {} MPI ranks: measurements split between them", cluster.size());
   core::create_output_dir(q.out);
   // Stage 1 over the supernet's (w, r) spaces: the FLOPs CDF of what fits, for the report.
-  SpaceOptimizerOptions s1 = stage1_options(x, space, q.budget, q.latency_model);
+  SpaceOptimizerOptions s1 = stage1_options(x, candidates, q.budget, q.latency_model);
   s1.stage1.widths = {w};
   s1.stage1.resolutions = f.resolutions;
   out.stage1 = optimize_space(s1);
@@ -363,7 +365,7 @@ SearchResult search(SearchRequest q) {
   };
   spdlog::info("evolution: {} x {} under {} ({}), r in the supernet's resolutions", evo.generations, evo.population,
                q.budget.describe(), scoring.predictor ? "predicted accuracy" : "measured accuracy");
-  const EvolutionResult result = evolve(trained, q.budget, evo, cb);
+  const EvolutionResult result = evolve(candidates, q.budget, evo, cb);
 
   SearchReport& report = out.report;
   report.experiment = x.name;

@@ -37,6 +37,18 @@ const T& pick(const std::vector<T>& set, core::Rng& rng) {
 
 }  // namespace
 
+const std::vector<int>& SearchSpace::kernels_of(int s) const {
+  if (s >= 0 && s < int(stage_choices.size()) && !stage_choices[size_t(s)].kernels.empty())
+    return stage_choices[size_t(s)].kernels;
+  return kernel_choices;
+}
+
+const std::vector<int>& SearchSpace::depths_of(int s) const {
+  if (s >= 0 && s < int(stage_choices.size()) && !stage_choices[size_t(s)].depths.empty())
+    return stage_choices[size_t(s)].depths;
+  return depth_choices;
+}
+
 int SearchSpace::max_depth() const {
   return depth_choices.empty() ? 0 : *std::max_element(depth_choices.begin(), depth_choices.end());
 }
@@ -73,6 +85,22 @@ void SearchSpace::validate() const {
   if (!frontend.empty() && frontend != "mfcc") fail("unknown front-end '" + frontend + "' (known: mfcc)");
   if (num_classes < 1) fail("number of classes must be positive");
   if (feature_mix_channels < 0) fail("feature-mix channels must not be negative");
+  if (int(stage_choices.size()) > num_stages())
+    fail("stage_choices has " + std::to_string(stage_choices.size()) + " entries but the space has " +
+         std::to_string(num_stages()) + " searchable stages");
+  for (size_t st = 0; st < stage_choices.size(); ++st) {
+    auto subset = [&](const std::vector<int>& set, const std::vector<int>& all, const char* what) {
+      for (size_t i = 0; i < set.size(); ++i) {
+        if (!contains(all, set[i]))
+          fail("stage " + std::to_string(st) + ": " + what + " " + std::to_string(set[i]) + " is not one of the space's " +
+               list_to_string(all));
+        if (std::find(set.begin(), set.begin() + long(i), set[i]) != set.begin() + long(i))
+          fail("stage " + std::to_string(st) + ": " + what + " " + std::to_string(set[i]) + " is listed twice");
+      }
+    };
+    subset(stage_choices[st].kernels, kernel_choices, "kernel size");
+    subset(stage_choices[st].depths, depth_choices, "depth");
+  }
 }
 
 void SearchSpace::validate(const ArchSpec& a) const {
@@ -85,15 +113,21 @@ void SearchSpace::validate(const ArchSpec& a) const {
   if (a.e.size() != slots) fail("e needs " + std::to_string(slots) + " entries, got " + std::to_string(a.e.size()));
   if (a.d.size() != size_t(num_stages()))
     fail("d needs " + std::to_string(num_stages()) + " entries, got " + std::to_string(a.d.size()));
+  const int md = max_depth();
   for (size_t i = 0; i < slots; ++i) {
-    if (!contains(kernel_choices, a.ks[i]))
-      fail("ks[" + std::to_string(i) + "]=" + std::to_string(a.ks[i]) + " is not one of " + list_to_string(kernel_choices));
+    // An active block takes its stage's kernel sizes; an inactive slot any of the space's, so that the
+    // normalized arch (and its key) is the same in a space and in any restriction of it.
+    const int stage = int(i) / md;
+    const bool active = stage == num_stages() || int(i) % md < a.d[size_t(stage)];
+    const std::vector<int>& kernels = active ? kernels_of(stage) : kernel_choices;
+    if (!contains(kernels, a.ks[i]))
+      fail("ks[" + std::to_string(i) + "]=" + std::to_string(a.ks[i]) + " is not one of " + list_to_string(kernels));
     if (!contains(expand_choices, a.e[i]))
       fail("e[" + std::to_string(i) + "]=" + std::to_string(a.e[i]) + " is not one of " + list_to_string(expand_choices));
   }
   for (size_t i = 0; i < a.d.size(); ++i)
-    if (!contains(depth_choices, a.d[i]))
-      fail("d[" + std::to_string(i) + "]=" + std::to_string(a.d[i]) + " is not one of " + list_to_string(depth_choices));
+    if (!contains(depths_of(int(i)), a.d[i]))
+      fail("d[" + std::to_string(i) + "]=" + std::to_string(a.d[i]) + " is not one of " + list_to_string(depths_of(int(i))));
 }
 
 ArchSpec SearchSpace::sample(core::Rng& rng) const {
@@ -110,11 +144,12 @@ ArchSpec SearchSpace::sample(core::Rng& rng, double w, int r) const {
   a.ks.resize(size_t(slots));
   a.e.resize(size_t(slots));
   a.d.resize(size_t(num_stages()));
+  const int md = max_depth();
   for (int i = 0; i < slots; ++i) {
-    a.ks[size_t(i)] = pick(kernel_choices, rng);
+    a.ks[size_t(i)] = pick(kernels_of(i / md), rng);
     a.e[size_t(i)] = pick(expand_choices, rng);
   }
-  for (auto& d : a.d) d = pick(depth_choices, rng);
+  for (size_t s = 0; s < a.d.size(); ++s) a.d[s] = pick(depths_of(int(s)), rng);
   return a;
 }
 
@@ -124,12 +159,13 @@ ArchSpec SearchSpace::mutate(const ArchSpec& arch, double p, core::Rng& rng, boo
     if (rng.uniform() < p) a.r = pick(resolution_choices, rng);
     if (rng.uniform() < p) a.w = pick(width_choices, rng);
   }
+  const int md = max_depth();
   for (size_t i = 0; i < a.ks.size(); ++i) {
-    if (rng.uniform() < p) a.ks[i] = pick(kernel_choices, rng);
+    if (rng.uniform() < p) a.ks[i] = pick(kernels_of(int(i) / md), rng);
     if (rng.uniform() < p) a.e[i] = pick(expand_choices, rng);
   }
-  for (auto& d : a.d)
-    if (rng.uniform() < p) d = pick(depth_choices, rng);
+  for (size_t s = 0; s < a.d.size(); ++s)
+    if (rng.uniform() < p) a.d[s] = pick(depths_of(int(s)), rng);
   return a;
 }
 
@@ -157,25 +193,30 @@ ArchSpec SearchSpace::normalized(const ArchSpec& arch) const {
   return a;
 }
 
-ArchSpec SearchSpace::largest(double w, int r) const {
+namespace {
+
+// Every choice at its largest (`largest`) or smallest, stage by stage.
+ArchSpec extreme(const SearchSpace& space, double w, int r, bool largest) {
+  const auto choose = [largest](const std::vector<int>& set) {
+    return largest ? *std::max_element(set.begin(), set.end()) : *std::min_element(set.begin(), set.end());
+  };
   ArchSpec a;
   a.r = r;
   a.w = w;
-  a.ks.assign(size_t(num_block_slots()), *std::max_element(kernel_choices.begin(), kernel_choices.end()));
-  a.e.assign(size_t(num_block_slots()), *std::max_element(expand_choices.begin(), expand_choices.end()));
-  a.d.assign(size_t(num_stages()), max_depth());
+  const int md = space.max_depth();
+  a.ks.resize(size_t(space.num_block_slots()));
+  for (size_t i = 0; i < a.ks.size(); ++i) a.ks[i] = choose(space.kernels_of(int(i) / md));
+  a.e.assign(size_t(space.num_block_slots()), choose(space.expand_choices));
+  a.d.resize(size_t(space.num_stages()));
+  for (size_t s = 0; s < a.d.size(); ++s) a.d[s] = choose(space.depths_of(int(s)));
   return a;
 }
 
-ArchSpec SearchSpace::smallest(double w, int r) const {
-  ArchSpec a;
-  a.r = r;
-  a.w = w;
-  a.ks.assign(size_t(num_block_slots()), *std::min_element(kernel_choices.begin(), kernel_choices.end()));
-  a.e.assign(size_t(num_block_slots()), *std::min_element(expand_choices.begin(), expand_choices.end()));
-  a.d.assign(size_t(num_stages()), *std::min_element(depth_choices.begin(), depth_choices.end()));
-  return a;
-}
+}  // namespace
+
+ArchSpec SearchSpace::largest(double w, int r) const { return extreme(*this, w, r, true); }
+
+ArchSpec SearchSpace::smallest(double w, int r) const { return extreme(*this, w, r, false); }
 
 NetworkDesc SearchSpace::describe(const ArchSpec& arch) const {
   validate(arch);
@@ -287,6 +328,10 @@ nlohmann::json space_to_json(const SearchSpace& s) {
   if (!s.frontend.empty()) j["frontend"] = s.frontend;
   j["num_classes"] = s.num_classes;
   j["feature_mix_channels"] = s.feature_mix_channels;
+  if (!s.stage_choices.empty()) {
+    j["stage_choices"] = nlohmann::json::array();
+    for (const StageChoices& c : s.stage_choices) j["stage_choices"].push_back({{"kernels", c.kernels}, {"depths", c.depths}});
+  }
   return j;
 }
 
@@ -306,11 +351,43 @@ SearchSpace space_from_json(const nlohmann::json& j) {
     s.frontend = j.value("frontend", std::string());
     j.at("num_classes").get_to(s.num_classes);
     j.at("feature_mix_channels").get_to(s.feature_mix_channels);
+    if (j.contains("stage_choices"))  // absent: no stage restricted (files written before it existed)
+      for (const auto& c : j.at("stage_choices")) {
+        StageChoices choices;
+        c.at("kernels").get_to(choices.kernels);
+        c.at("depths").get_to(choices.depths);
+        s.stage_choices.push_back(std::move(choices));
+      }
   } catch (const nlohmann::json::exception& e) {
     throw core::InputError(std::string("search space JSON is malformed: ") + e.what());
   }
   s.validate();
   return s;
+}
+
+SearchSpace restricted(const SearchSpace& space, const std::vector<StageChoices>& restriction) {
+  SearchSpace out = space;
+  if (int(restriction.size()) > space.num_stages())
+    throw core::InputError("the stage restriction has " + std::to_string(restriction.size()) + " entries but the space '" +
+                           space.name + "' has " + std::to_string(space.num_stages()) + " searchable stages");
+  out.stage_choices.resize(std::max(space.stage_choices.size(), restriction.size()));
+  const auto cut = [&](std::vector<int>& stored, const std::vector<int>& have, const std::vector<int>& allowed, size_t s,
+                       const char* what) {
+    if (allowed.empty()) return;  // this stage's set stays as the space has it
+    std::vector<int> kept;
+    for (int v : have)
+      if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) kept.push_back(v);
+    if (kept.empty())
+      throw core::InputError("stage " + std::to_string(s) + " of the space '" + space.name + "' has no " + what + " among " +
+                             list_to_string(allowed) + " (it has " + list_to_string(have) + ")");
+    stored = std::move(kept);
+  };
+  for (size_t s = 0; s < restriction.size(); ++s) {
+    cut(out.stage_choices[s].kernels, space.kernels_of(int(s)), restriction[s].kernels, s, "kernel size");
+    cut(out.stage_choices[s].depths, space.depths_of(int(s)), restriction[s].depths, s, "depth");
+  }
+  out.validate();
+  return out;
 }
 
 ArchSpec load_arch(const std::string& path) {

@@ -18,7 +18,8 @@ namespace {
 SearchSpace space_from_node(const YAML::Node& n, const std::string& path) {
   check_keys(n, path,
              {"name", "description", "base_widths", "stage_strides", "kernel_choices", "expand_choices", "depth_choices",
-              "width_choices", "resolution_choices", "in_channels", "input_width", "frontend", "num_classes", "feature_mix_channels"});
+              "width_choices", "resolution_choices", "in_channels", "input_width", "frontend", "num_classes", "feature_mix_channels",
+              "stage_choices"});
   SearchSpace s;
   s.name = n["name"] ? get<std::string>(n, "name", path) : fs::path(path).stem().string();
   // The name goes into reports and file names. An empty one (`name:`) would be written back as "null",
@@ -38,6 +39,22 @@ SearchSpace space_from_node(const YAML::Node& n, const std::string& path) {
   if (n["frontend"]) s.frontend = get<std::string>(n, "frontend", path);
   if (n["num_classes"]) s.num_classes = get<int>(n, "num_classes", path);
   if (n["feature_mix_channels"]) s.feature_mix_channels = get<int>(n, "feature_mix_channels", path);
+  if (n["stage_choices"]) {
+    if (!n["stage_choices"].IsSequence())
+      throw core::InputError(path + ": stage_choices must be a list of {kernels, depths}, one per stage from the first");
+    for (size_t i = 0; i < n["stage_choices"].size(); ++i) {
+      const YAML::Node c = n["stage_choices"][i];
+      const std::string at = path + ": stage_choices[" + std::to_string(i) + "]";
+      StageChoices choices;
+      if (!c.IsNull()) {  // `- ~` or `- {}` leaves a stage unrestricted
+        if (!c.IsMap()) throw core::InputError(at + ": expected a mapping {kernels, depths}");
+        check_keys(c, at, {"kernels", "depths"});
+        if (c["kernels"]) choices.kernels = get_choices<int>(c, "kernels", at);
+        if (c["depths"]) choices.depths = get_choices<int>(c, "depths", at);
+      }
+      s.stage_choices.push_back(std::move(choices));
+    }
+  }
   try {
     s.validate();
   } catch (const core::InputError& e) {
@@ -74,6 +91,16 @@ std::string space_to_yaml(const SearchSpace& s) {
   if (!s.frontend.empty()) out << YAML::Key << "frontend" << YAML::Value << s.frontend;
   out << YAML::Key << "num_classes" << YAML::Value << s.num_classes;
   out << YAML::Key << "feature_mix_channels" << YAML::Value << s.feature_mix_channels;
+  if (!s.stage_choices.empty()) {
+    out << YAML::Key << "stage_choices" << YAML::Value << YAML::BeginSeq;
+    for (const StageChoices& c : s.stage_choices) {
+      out << YAML::Flow << YAML::BeginMap;
+      if (!c.kernels.empty()) out << YAML::Key << "kernels" << YAML::Value << YAML::Flow << c.kernels;
+      if (!c.depths.empty()) out << YAML::Key << "depths" << YAML::Value << YAML::Flow << c.depths;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

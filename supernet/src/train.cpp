@@ -53,21 +53,6 @@ torch::Tensor resize_input(const torch::Tensor& x, int r) {
                                .align_corners(false));
 }
 
-// The space a phase samples from: the supernet's space with the phase's elastic sets, each defaulting
-// to its largest choice.
-search_space::SearchSpace phase_space(const TrainOptions& o, const PhaseOptions& p) {
-  search_space::SearchSpace s = o.space;
-  auto pick = [](const std::vector<int>& phase_set, const std::vector<int>& all) {
-    return phase_set.empty() ? std::vector<int>{*std::max_element(all.begin(), all.end())} : phase_set;
-  };
-  s.kernel_choices = pick(p.kernels, o.space.kernel_choices);
-  s.expand_choices = pick(p.expands, o.space.expand_choices);
-  s.depth_choices = pick(p.depths, o.space.depth_choices);
-  s.resolution_choices = o.resolutions;
-  s.width_choices = {o.width};
-  return s;
-}
-
 struct Subnet {
   search_space::ArchSpec arch;
   bool teacher = false;  // the sandwich's largest: trained on labels, teaches the rest
@@ -287,6 +272,27 @@ std::vector<torch::optim::OptimizerParamGroup> sgd_param_groups(torch::nn::Modul
   groups.emplace_back(decay, opts(weight_decay));
   groups.emplace_back(no_decay, opts(0.0));
   return groups;
+}
+
+// The space's depth set stays as it is: it sets how an arch's block slots are laid out.
+search_space::SearchSpace phase_space(const TrainOptions& o, const PhaseOptions& p) {
+  auto within = [](const std::vector<int>& phase_set, const std::vector<int>& all) {
+    const int largest = *std::max_element(all.begin(), all.end());
+    if (phase_set.empty()) return std::vector<int>{largest};
+    std::vector<int> kept;
+    for (int v : phase_set)
+      if (std::find(all.begin(), all.end(), v) != all.end()) kept.push_back(v);
+    return kept.empty() ? std::vector<int>{largest} : kept;
+  };
+  search_space::SearchSpace s = o.space;
+  s.kernel_choices = within(p.kernels, o.space.kernel_choices);  // the last block's
+  s.expand_choices = within(p.expands, o.space.expand_choices);
+  s.stage_choices.resize(size_t(o.space.num_stages()));
+  for (int st = 0; st < o.space.num_stages(); ++st)
+    s.stage_choices[size_t(st)] = {within(p.kernels, o.space.kernels_of(st)), within(p.depths, o.space.depths_of(st))};
+  s.resolution_choices = o.resolutions;
+  s.width_choices = {o.width};
+  return s;
 }
 
 nlohmann::json options_to_json(const TrainOptions& o) {

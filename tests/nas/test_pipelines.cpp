@@ -165,6 +165,35 @@ TEST(Search, AnImpossibleBudgetWritesNothing) {
   EXPECT_FALSE(fs::exists(q.out));
 }
 
+// An experiment whose space restricts the first stages (receptive-field redistribution) searches the
+// shipped supernet, trained without the restriction, within it: every candidate has 3x3 kernels and two
+// blocks in stage 0 and 3x3 kernels in stage 1.
+TEST(Search, TheExperimentsStageChoicesRestrictTheSupernetsCandidates) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  tinynas_test::TempDir dir;
+  std::ifstream shipped(std::string(TINYNAS_SOURCE_DIR) + "/configs/spaces/fashion-mnist.yaml");
+  const std::string space_text((std::istreambuf_iterator<char>(shipped)), std::istreambuf_iterator<char>());
+  dir.write("space.yaml", space_text + "stage_choices:\n  - {kernels: [3], depths: [2]}\n  - {kernels: [3]}\n");
+  const Experiment x = load_experiment(dir.write(
+      "restricted.yaml", "name: restricted\nspace: space.yaml\nmcu: stm32f746\n"
+                         "data: {kind: fashion-mnist, holdout: 5000, seed: 0}\n"
+                         "supernet: {width: 0.5, resolutions: [24, 32, 40], checkpoint: " +
+                             std::string(TINYNAS_SOURCE_DIR) + "/supernet/pretrained/fashion-mnist/supernet.pt}\n"));
+  SearchRequest q = tiny_search(dir, x);
+  q.budget.sram_bytes = 32 * 1024;
+  const SearchResult r = search(q);
+  ASSERT_TRUE(r.root);
+  ASSERT_FALSE(r.report.top_k.empty());
+  const int md = x.space.max_depth();
+  for (const ReportedNetwork& n : r.report.top_k) {
+    const search_space::ArchSpec& a = n.candidate.arch;
+    EXPECT_NO_THROW(x.space.validate(a)) << n.name;
+    EXPECT_EQ(a.d[0], 2) << n.name;
+    for (int j = 0; j < a.d[0]; ++j) EXPECT_EQ(a.ks[size_t(j)], 3) << n.name;
+    for (int j = 0; j < a.d[1]; ++j) EXPECT_EQ(a.ks[size_t(md + j)], 3) << n.name;
+  }
+}
+
 TEST(ExportNetwork, ZooNetworkWithRandomWeightsLinksForStm32WithinTinyEnginesPeak) {
   if (!engine::arm_toolchain_available()) GTEST_SKIP() << "needs arm-none-eabi-gcc";
   tinynas_test::TempDir dir;

@@ -13,6 +13,7 @@
 #include "tinynas/search_space/cost.h"
 #include "tinynas/core/errors.h"
 #include "tinynas/search_space/space.h"
+#include "tinynas/search_space/space_yaml.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "test_helpers.h"
 #include "zoo_files.h"
@@ -605,4 +606,143 @@ TEST(SearchSpaceValidate, InconsistentSpaceThrowsInputError) {
     s.expand_choices = {1};
     EXPECT_NO_THROW(s.validate());
   }
+}
+
+// ---- per-stage choices (receptive-field redistribution) -----------------------------------------------
+
+namespace {
+
+// The default space with its first stage restricted to 3x3 kernels and depth 2, its second to 3x3 or
+// 5x5 kernels: a shallow patch stage in front of later stages with every choice.
+SearchSpace redistributed_space() {
+  SearchSpace space;
+  space.stage_choices = {{{3}, {2}}, {{3, 5}, {}}};
+  space.validate();
+  return space;
+}
+
+}  // namespace
+
+TEST(StageChoices, SamplesMutationsAndCrossoversStayWithinEachStagesSets) {
+  const SearchSpace space = redistributed_space();
+  const int md = space.max_depth();
+  ASSERT_EQ(md, 4);  // the layout of the unrestricted space
+  core::Rng rng(7);
+  std::vector<std::set<int>> ks(size_t(space.num_block_slots())), ds(size_t(space.num_stages()));
+  ArchSpec previous = space.sample(rng);
+  for (int i = 0; i < 3000; ++i) {
+    const ArchSpec sampled = space.sample(rng);
+    const ArchSpec mutated = space.mutate(sampled, 0.5, rng, true);
+    const ArchSpec crossed = space.crossover(mutated, previous, rng);
+    previous = sampled;
+    for (const ArchSpec* a : {&sampled, &mutated, &crossed}) {
+      ASSERT_NO_THROW(space.validate(*a));
+      for (size_t j = 0; j < a->ks.size(); ++j) ks[j].insert(a->ks[j]);
+      for (size_t s = 0; s < a->d.size(); ++s) ds[s].insert(a->d[s]);
+    }
+  }
+  for (int j = 0; j < md; ++j) {
+    EXPECT_EQ(ks[size_t(j)], std::set<int>({3})) << "stage 0 slot " << j;
+    EXPECT_EQ(ks[size_t(md + j)], std::set<int>({3, 5})) << "stage 1 slot " << j;
+    EXPECT_EQ(ks[size_t(2 * md + j)], std::set<int>({3, 5, 7})) << "stage 2 slot " << j;
+  }
+  EXPECT_EQ(ks.back(), std::set<int>({3, 5, 7}));  // the last block is never restricted
+  EXPECT_EQ(ds[0], std::set<int>({2}));
+  EXPECT_EQ(ds[1], std::set<int>({2, 3, 4}));
+  EXPECT_EQ(ds[4], std::set<int>({2, 3, 4}));
+}
+
+TEST(StageChoices, ExtremesNormalizationAndValidationFollowEachStage) {
+  const SearchSpace space = redistributed_space();
+  const int md = space.max_depth();
+  const ArchSpec big = space.largest(0.5, 128);
+  EXPECT_EQ(big.d, (std::vector<int>{2, 4, 4, 4, 4}));
+  EXPECT_EQ(big.ks[0], 3);
+  EXPECT_EQ(big.ks[size_t(md)], 5);
+  EXPECT_EQ(big.ks[size_t(2 * md)], 7);
+  EXPECT_EQ(big.ks.back(), 7);
+  const ArchSpec small = space.smallest(0.5, 128);
+  EXPECT_EQ(small.d, (std::vector<int>{2, 2, 2, 2, 2}));
+  // Stage 0 of the largest has 2 blocks of 3x3: the network has 1 + 2 + 4 * 4 + 1 blocks.
+  const NetworkDesc net = space.describe(big);
+  ASSERT_EQ(net.blocks.size(), 20u);
+  EXPECT_EQ(net.blocks[1].kernel, 3);
+  EXPECT_EQ(net.blocks[2].kernel, 3);
+  EXPECT_EQ(net.blocks[3].kernel, 5);  // stage 1's first block
+
+  // A 7x7 kernel or depth 3 in stage 0 is outside the space, with the stage's own set in the message.
+  ArchSpec wide = big;
+  wide.ks[1] = 7;
+  std::string msg = input_error_message([&] { space.validate(wide); });
+  EXPECT_NE(msg.find("ks[1]=7 is not one of [3]"), std::string::npos) << msg;
+  ArchSpec deep = big;
+  deep.d[0] = 3;
+  msg = input_error_message([&] { space.validate(deep); });
+  EXPECT_NE(msg.find("d[0]=3 is not one of [2]"), std::string::npos) << msg;
+  // The unrestricted space takes both.
+  EXPECT_NO_THROW(SearchSpace().validate(wide));
+
+  // An inactive slot may hold any of the space's kernels; it normalizes to the space's first, so an
+  // arch has the same key in the restricted space as in the whole one.
+  ArchSpec a = space.smallest(0.5, 128);
+  a.ks[3] = 7;  // stage 0, past its depth 2
+  EXPECT_NO_THROW(space.validate(a));
+  const ArchSpec n = space.normalized(a);
+  EXPECT_EQ(n.ks[3], 3);
+  EXPECT_NO_THROW(space.validate(n));
+  EXPECT_EQ(arch_key(space, a), arch_key(SearchSpace(), a));
+  SearchSpace fives = space;
+  fives.stage_choices[1].kernels = {5};
+  const ArchSpec f = fives.normalized(fives.smallest(0.5, 128));
+  EXPECT_NO_THROW(fives.validate(f));
+  EXPECT_EQ(f.ks[size_t(md)], 5);      // active
+  EXPECT_EQ(f.ks[size_t(md + 2)], 3);  // inactive
+}
+
+TEST(StageChoices, InconsistentRestrictionsAreInputErrors) {
+  auto message = [](std::vector<StageChoices> choices) {
+    SearchSpace space;
+    space.stage_choices = std::move(choices);
+    return input_error_message([&] { space.validate(); });
+  };
+  EXPECT_NE(message({{{9}, {}}}).find("stage 0: kernel size 9 is not one of the space's [3, 5, 7]"), std::string::npos);
+  EXPECT_NE(message({{}, {{}, {5}}}).find("stage 1: depth 5 is not one of the space's [2, 3, 4]"), std::string::npos);
+  EXPECT_NE(message({{{3, 3}, {}}}).find("kernel size 3 is listed twice"), std::string::npos);
+  EXPECT_NE(message(std::vector<StageChoices>(6)).find("stage_choices has 6 entries but the space has 5"), std::string::npos);
+}
+
+TEST(StageChoices, RestrictedKeepsTheChoicesBothAllow) {
+  const SearchSpace space = redistributed_space();
+  // Stage 1 {3, 5} cut to {5}; stage 2 (unrestricted) to depths {2, 3}; stage 0 keeps its own.
+  const SearchSpace cut = restricted(space, {{}, {{5, 7}, {}}, {{}, {3, 2}}});
+  EXPECT_EQ(cut.kernels_of(0), std::vector<int>({3}));
+  EXPECT_EQ(cut.depths_of(0), std::vector<int>({2}));
+  EXPECT_EQ(cut.kernels_of(1), std::vector<int>({5}));
+  EXPECT_EQ(cut.depths_of(2), std::vector<int>({2, 3}));
+  EXPECT_EQ(cut.kernels_of(2), space.kernel_choices);
+  EXPECT_EQ(cut.kernels_of(5), space.kernel_choices);  // the last block
+  EXPECT_EQ(cut.max_depth(), space.max_depth());       // the arch layout is the supernet's
+  const std::string msg = input_error_message([&] { restricted(space, {{{7}, {}}}); });
+  EXPECT_NE(msg.find("stage 0 of the space 'mcunet' has no kernel size among [7] (it has [3])"), std::string::npos) << msg;
+  EXPECT_EQ(restricted(SearchSpace(), {}).stage_choices.size(), 0u);
+}
+
+TEST(StageChoices, RoundTripThroughJsonAndYaml) {
+  const SearchSpace space = redistributed_space();
+  const SearchSpace from_json = space_from_json(space_to_json(space));
+  EXPECT_EQ(from_json.stage_choices, space.stage_choices);
+  const SearchSpace from_yaml = space_from_yaml(space_to_yaml(space), "test");
+  EXPECT_EQ(from_yaml.stage_choices, space.stage_choices);
+  // A space without restrictions writes no key, so files of earlier versions compare equal.
+  EXPECT_FALSE(space_to_json(SearchSpace()).contains("stage_choices"));
+
+  const SearchSpace written = space_from_yaml(
+      "stage_choices:\n  - {kernels: [3], depths: [2]}\n  - ~\n  - {depths: [3, 4]}\n", "space.yaml");
+  ASSERT_EQ(written.stage_choices.size(), 3u);
+  EXPECT_EQ(written.kernels_of(0), std::vector<int>({3}));
+  EXPECT_EQ(written.kernels_of(1), written.kernel_choices);
+  EXPECT_EQ(written.depths_of(2), std::vector<int>({3, 4}));
+  for (const char* bad : {"stage_choices: 3\n", "stage_choices: [[3]]\n", "stage_choices: [{kernel: [3]}]\n",
+                          "stage_choices: [{kernels: [4]}]\n", "stage_choices: [{kernels: [3.5]}]\n"})
+    EXPECT_THROW(space_from_yaml(bad, "space.yaml"), core::InputError) << bad;
 }

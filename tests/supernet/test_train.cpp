@@ -537,3 +537,50 @@ TEST(Finetune, TrainsTheStaticSubnet) {
   // The synthetic classes differ in brightness pattern: a few epochs are far above chance (25 %).
   EXPECT_GT(top1.back(), 60.0);
 }
+
+// A phase samples from each stage's own sets: the phase's choices the stage has, else the stage's
+// largest, in the supernet's arch layout (a phase without the deepest depth still fills 4 slots per
+// stage, which the supernet takes).
+TEST(PhaseSpace, CutsEachStagesSetsToThePhaseAndKeepsTheArchLayout) {
+  TrainOptions o = tiny_options();
+  o.space.depth_choices = {1, 2, 3, 4};
+  o.space.stage_choices = {{{3}, {1}}, {{3, 5}, {}}};
+  PhaseOptions p{"depth", 1, 0.1, {5, 7}, {}, {1, 2}, 2, false, false};
+  const search_space::SearchSpace ps = phase_space(o, p);
+  EXPECT_EQ(ps.max_depth(), 4);
+  EXPECT_EQ(ps.kernels_of(0), std::vector<int>({3}));  // the phase lists none of stage 0's: its largest
+  EXPECT_EQ(ps.kernels_of(1), std::vector<int>({5}));
+  EXPECT_EQ(ps.kernels_of(2), std::vector<int>({5, 7}));
+  EXPECT_EQ(ps.kernels_of(ps.num_stages()), std::vector<int>({5, 7}));  // the last block
+  EXPECT_EQ(ps.depths_of(0), std::vector<int>({1}));
+  EXPECT_EQ(ps.depths_of(1), std::vector<int>({1, 2}));
+  EXPECT_EQ(ps.expand_choices, std::vector<int>({6}));  // none listed: the largest
+  OFASupernet net(o.space, o.width);
+  core::Rng rng(3);
+  for (int i = 0; i < 200; ++i) {
+    const search_space::ArchSpec a = ps.sample(rng);
+    ASSERT_NO_THROW(net->set_active(a));
+    EXPECT_EQ(a.ks[0], 3);
+    EXPECT_EQ(a.d[0], 1);
+    EXPECT_LE(a.d[3], 2);
+  }
+  ASSERT_NO_THROW(net->set_active(ps.largest(o.width, 24)));
+  EXPECT_EQ(ps.largest(o.width, 24).d, (std::vector<int>{1, 2, 2, 2, 2}));
+}
+
+// A supernet trained on a restricted space records the restriction and extracts subnets of it.
+TEST(PhaseSpace, ARestrictedSpaceTrainsAndItsFileKeepsTheRestriction) {
+  torch::set_num_threads(1);
+  TrainOptions o = tiny_options();
+  o.space.stage_choices = {{{3}, {1}}};
+  o.phases = {PhaseOptions{"sandwich", 1, 0.05, {3, 5, 7}, {3, 4, 6}, {1, 2}, 3, true, false}};
+  SyntheticImages train(32, 4, 1), holdout(16, 4, 1, 99);
+  TempDir dir;
+  train_supernet(o, train, holdout, TrainPaths{dir.path.string()}, false);
+  auto f = load_supernet(TrainPaths{dir.path.string()}.supernet());
+  EXPECT_EQ(f.net->space.stage_choices, o.space.stage_choices);
+  const search_space::ArchSpec big = f.net->largest(24);
+  EXPECT_EQ(big.d[0], 1);
+  EXPECT_EQ(big.ks[0], 3);
+  EXPECT_EQ(f.net->extract(big)->desc.blocks[1].kernel, 3);
+}

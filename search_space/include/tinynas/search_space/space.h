@@ -31,6 +31,19 @@ struct ArchSpec {
 // one divisor if that falls below 0.9 v, and never below `divisor`.
 int make_divisible(double v, int divisor = 8);
 
+// A searchable stage's own kernel sizes and depths, each a subset of the space's sets (empty: the
+// space's set). This is MCUNetV2's receptive-field redistribution: the first stages, which patch-based
+// inference runs patch by patch, may be kept shallow with small kernels, so that each patch's halo (and
+// the MACs recomputed in it) stays small, while the later stages keep the deep, wide-kernel choices.
+// The supernet's layers are those of the space's sets: a restriction changes what is sampled and
+// searched, not the weights, so one supernet serves any restriction of its space.
+struct StageChoices {
+  std::vector<int> kernels;
+  std::vector<int> depths;
+
+  bool operator==(const StageChoices& o) const { return kernels == o.kernels && depths == o.depths; }
+};
+
 struct SearchSpace {
   std::string name = "mcunet";
   // Base widths: stem, first block, the searchable stages, the last stage.
@@ -50,8 +63,13 @@ struct SearchSpace {
   std::string frontend;
   int num_classes = 1000;
   int feature_mix_channels = 0;  // base width of an optional feature-mix conv (0 = none), times w
+  // Entry s restricts searchable stage s; stages past the list's end are not restricted.
+  std::vector<StageChoices> stage_choices;
 
   int num_stages() const { return int(stage_strides.size()) - 1; }
+  // The kernel sizes / depths stage `s` may take (s = num_stages(): the last block, never restricted).
+  const std::vector<int>& kernels_of(int s) const;
+  const std::vector<int>& depths_of(int s) const;
   int max_depth() const;
   int num_block_slots() const { return num_stages() * max_depth() + 1; }
   // Channels of stage `i` (0 = stem, 1 = first block, 2.. = searchable stages, last = last stage).
@@ -68,7 +86,8 @@ struct SearchSpace {
   ArchSpec mutate(const ArchSpec& arch, double p, core::Rng& rng, bool mutate_rw = false) const;
   // Takes each choice from one parent or the other with equal probability.
   ArchSpec crossover(const ArchSpec& a, const ArchSpec& b, core::Rng& rng) const;
-  // Inactive slots set to the first choice, so that equal networks have equal encodings.
+  // Inactive slots set to the space's first choices (whatever their stage's restriction), so that equal
+  // networks have equal encodings, in a space and in any restriction of it.
   ArchSpec normalized(const ArchSpec& arch) const;
   // The largest / smallest subnet for a given w and r.
   ArchSpec largest(double w, int r) const;
@@ -86,6 +105,10 @@ std::string to_json(const ArchSpec& arch, int indent = -1);
 ArchSpec arch_from_json(const std::string& text);  // throws core::InputError
 ArchSpec load_arch(const std::string& path);       // throws core::InputError naming the path
 void save_arch(const std::string& path, const ArchSpec& arch);  // atomic (temp file + rename)
+
+// The space with every stage's sets cut down to those `restriction` allows as well (the search over a
+// restriction of a supernet's space). Throws InputError when a stage would have no choice left.
+SearchSpace restricted(const SearchSpace& space, const std::vector<StageChoices>& restriction);
 
 // A space as JSON (the space a supernet file or training checkpoint was built for).
 nlohmann::json space_to_json(const SearchSpace& space);

@@ -116,6 +116,12 @@ std::vector<EpochMetrics> train_supernet(const TrainOptions& options, const data
                                          const data::Dataset& holdout, const TrainPaths& paths, bool resume,
                                          const StepCallback& on_step = {});
 
+// The space a phase samples its subnets from: each stage's kernel sizes and depths are those of the
+// supernet's space (stage restrictions included) that the phase lists, or the stage's largest when the
+// phase lists none of them; the last block takes the phase's kernel sizes, every block its expand ratios.
+// The arch layout (block slots per stage) is the supernet's.
+search_space::SearchSpace phase_space(const TrainOptions& options, const PhaseOptions& phase);
+
 // The options as JSON: stored in checkpoints (to refuse resuming with different options) and in the
 // final supernet file.
 nlohmann::json options_to_json(const TrainOptions& options);
