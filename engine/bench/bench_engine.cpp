@@ -3,7 +3,7 @@
 // with random weights. Each case is a generated firmware bundle, built and run as `tinynas export`
 // does; the figures count everything that runs on the MCU (widening, padding copies, requantization).
 //
-//   bench_engine [--board mps2-an386] [--keep DIR]
+//   bench_engine [--board mps2-an386] [--keep DIR] [--layers-only]
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -29,6 +29,18 @@ Graph single_layer(const std::string& name, OpKind kind, int size, int in_c, int
   g.input = g.add_tensor(size, size, in_c);
   g.output = g.add_tensor(search_space::conv_out_size(size, s), search_space::conv_out_size(size, s), out_c);
   g.ops[size_t(g.add_op(kind, g.input, g.output, k, s))].activation = Activation::Relu6;
+  return g;
+}
+
+// A residual add as blocks end: a 1x1 conv of the input, added to the input.
+Graph residual_add(int size, int channels) {
+  Graph g;
+  g.name = "residual add";
+  g.input = g.add_tensor(size, size, channels);
+  const int conv = g.add_tensor(size, size, channels);
+  g.add_op(OpKind::PointwiseConv2D, g.input, conv);
+  g.output = g.add_tensor(size, size, channels);
+  g.add_op(OpKind::Add, conv, g.output, 1, 1, g.input);
   return g;
 }
 
@@ -60,12 +72,14 @@ Result run(const Graph& g, const Board& board, const fs::path& dir) {
 
 int main(int argc, char** argv) {
   std::string board_name = "mps2-an386", keep;
+  bool networks = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--board" && i + 1 < argc) board_name = argv[++i];
     else if (a == "--keep" && i + 1 < argc) keep = argv[++i];
+    else if (a == "--layers-only") networks = false;
     else {
-      std::fprintf(stderr, "usage: bench_engine [--board mps2-an386|mps2-an500] [--keep DIR]\n");
+      std::fprintf(stderr, "usage: bench_engine [--board mps2-an386|mps2-an500] [--keep DIR] [--layers-only]\n");
       return 2;
     }
   }
@@ -103,6 +117,18 @@ int main(int argc, char** argv) {
                 double(layer.instructions) / double(layer.macs));
     if (l.cmsis_nn > 0) std::printf("   (CMSIS-NN about %.1f)", l.cmsis_nn);
     std::printf("\n");
+  }
+  {
+    const int size = 20, channels = 48;
+    const Result r = run(residual_add(size, channels), board, root / "add");
+    const auto& add = r.out.layers.at(1);
+    std::printf("%-34s %12d %14llu %9.2f   per element (CMSIS-NN about 82.5)\n", "residual add 48 @20x20",
+                size * size * channels, (unsigned long long)add.instructions,
+                double(add.instructions) / double(size * size * channels));
+  }
+  if (!networks) {
+    if (keep.empty()) fs::remove_all(root);
+    return 0;
   }
   std::printf("\n# whole networks, random weights\n");
   std::printf("%-34s %12s %14s %9s %10s %10s %10s %12s %7s\n", "network", "MACs", "instructions", "per MAC", "arena",

@@ -294,10 +294,19 @@ TEST(Kernels, AddMatchesReferenceAndRunsInPlace) {
   std::uniform_int_distribution<int32_t> mult(1 << 30, std::numeric_limits<int32_t>::max());
   std::uniform_int_distribution<int> shift(-4, 0);
   for (const Quant& qz : kQuants)
-    for (int trial = 0; trial < 4; ++trial) {
-      ref::AddParams r{-qz.input_zp, qz.output_zp == 127 ? 128 : -qz.output_zp, 20, mult(rng), shift(rng) - 1,
-                       mult(rng),    shift(rng) - 1, mult(rng), shift(rng) - 18, qz.output_zp, qz.act_min, qz.act_max};
-      const size_t n = 1 + size_t(trial) * 37;
+    for (int trial = 0; trial < 8; ++trial) {
+      // Input shifts -5..-1, or 0 (a multiplier of exactly 1/2: the input of the larger scale) for the
+      // second input (trial 1), the first (3, 7) or both (5); output shifts -22..-18 (the DSP build's
+      // fast path) on trials 0-5 and -25 (its general one) on 6-7.
+      const bool first_zero = trial % 4 == 3 || trial == 5, second_zero = trial % 4 == 1 || trial == 5;
+      ref::AddParams r{-qz.input_zp,      qz.output_zp == 127 ? 128 : -qz.output_zp,
+                       20,                mult(rng),
+                       first_zero ? 0 : shift(rng) - 1,
+                       mult(rng),         second_zero ? 0 : shift(rng) - 1,
+                       mult(rng),         trial < 6 ? -18 - trial % 5 : -25,
+                       qz.output_zp,      qz.act_min,
+                       qz.act_max};
+      const size_t n = 1 + size_t(trial) * 19;
       const auto a = random_bytes(rng, n), b = random_bytes(rng, n);
       const auto expected = ref::add(a, b, r);
       tn_add_params p{int32_t(n),         r.input1_offset,    r.input2_offset, r.input1_multiplier,
@@ -311,6 +320,82 @@ TEST(Kernels, AddMatchesReferenceAndRunsInPlace) {
       ASSERT_EQ(tn_add_s8(&p, a.data(), in_place.data(), in_place.data()), TN_OK);
       EXPECT_EQ(in_place, expected);
     }
+}
+
+// With the exporter's shifts the output moves by one step per about 2^19 of the rescaled sum, so an
+// error of one in an input's rounding would not show. Here one input is rescaled far down (shifts
+// -18..-16) and the output barely (-3..-1), so that the outputs stay in range and that input's rounding
+// reaches them: all 256 values of it, against zeros of shift 0 (the exporter's other input) as the
+// first or the second operand, and against random values of a shift as far down.
+TEST(Kernels, AddIsExactWhereEveryRoundingReachesTheOutput) {
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<int32_t> mult(1 << 30, std::numeric_limits<int32_t>::max());
+  std::uniform_int_distribution<int> input_shift(-18, -16), output_shift(-3, -1);
+  std::vector<int8_t> all(256);
+  for (int v = 0; v < 256; ++v) all[size_t(v)] = int8_t(v - 128);
+  int differing_from_truncation = 0;
+  for (const Quant& qz : kQuants)
+    for (int trial = 0; trial < 6; ++trial) {
+      // trial % 3: 0 = zeros first, 1 = zeros second, 2 = random values of a far-down shift second.
+      const bool zeros = trial % 3 != 2, zeros_first = trial % 3 == 0;
+      const auto other = zeros ? std::vector<int8_t>(all.size(), 0) : random_bytes(rng, all.size());
+      const std::vector<int8_t>& a = zeros_first ? other : all;
+      const std::vector<int8_t>& b = zeros_first ? all : other;
+      const int32_t other_offset = zeros ? 0 : -qz.input_zp, other_shift = zeros ? 0 : input_shift(rng);
+      ref::AddParams r{zeros_first ? other_offset : -qz.input_zp,
+                       zeros_first ? -qz.input_zp : other_offset,
+                       20,
+                       mult(rng),
+                       zeros_first ? other_shift : input_shift(rng),
+                       mult(rng),
+                       zeros_first ? input_shift(rng) : other_shift,
+                       mult(rng),
+                       output_shift(rng),
+                       qz.output_zp,
+                       qz.act_min,
+                       qz.act_max};
+      const auto expected = ref::add(a, b, r);
+      tn_add_params p{int32_t(all.size()), r.input1_offset,    r.input2_offset, r.input1_multiplier,
+                      r.input1_shift,      r.input2_multiplier, r.input2_shift, r.left_shift,
+                      r.output_multiplier, r.output_shift,     r.output_offset, r.act_min,
+                      r.act_max};
+      std::vector<int8_t> out(all.size(), 0);
+      ASSERT_EQ(tn_add_s8(&p, a.data(), b.data(), out.data()), TN_OK);
+      EXPECT_EQ(out, expected) << "trial " << trial;
+      // The case is sensitive: rescaling the inputs with truncation instead of rounding changes outputs.
+      for (size_t i = 0; i < all.size(); ++i) {
+        auto truncated = [&](int8_t x, int32_t offset, int32_t multiplier, int32_t shift) {
+          return int32_t((int64_t(offset + x) * (int64_t(1) << r.left_shift) * multiplier) >> (31 - shift));
+        };
+        const int32_t sum = truncated(a[i], r.input1_offset, r.input1_multiplier, r.input1_shift) +
+                            truncated(b[i], r.input2_offset, r.input2_multiplier, r.input2_shift);
+        const int32_t raw = ref::multiply_by_quantized_multiplier(sum, r.output_multiplier, r.output_shift) + r.output_offset;
+        differing_from_truncation += int8_t(std::clamp(raw, r.act_min, r.act_max)) != expected[i];
+      }
+    }
+  EXPECT_GT(differing_from_truncation, 100);
+
+  // An input of shift 0 (multiplier exactly 1/2 of its real value's range) rescales to about 2^19 per
+  // step, so its rounding shows only where the other input cancels it: b = -a, with multipliers that
+  // nearly match (both shifts 0, or shift -1 against 0, which the DSP build takes in swapped order).
+  std::vector<int8_t> negated(all.size());
+  for (size_t i = 0; i < all.size(); ++i) negated[i] = int8_t(std::max(-127, -int(all[i])));
+  std::uniform_int_distribution<int32_t> near(0, 1 << 10);
+  for (int trial = 0; trial < 8; ++trial) {
+    const bool halves = trial % 2 == 0;
+    const int32_t m2 = (1 << 30) + near(rng);
+    const int32_t m1 = halves ? m2 + near(rng) - (1 << 9) : std::numeric_limits<int32_t>::max() - near(rng);
+    ref::AddParams r{0, 0, 20, m1, halves ? 0 : -1, m2, 0, mult(rng), -1, 0, -128, 127};
+    const auto expected = ref::add(all, negated, r);
+    tn_add_params p{int32_t(all.size()), 0, 0, r.input1_multiplier, r.input1_shift, r.input2_multiplier, 0, 20,
+                    r.output_multiplier, -1, 0, -128, 127};
+    std::vector<int8_t> out(all.size(), 0);
+    ASSERT_EQ(tn_add_s8(&p, all.data(), negated.data(), out.data()), TN_OK);
+    EXPECT_EQ(out, expected) << "trial " << trial;
+    int saturated = 0;
+    for (int8_t v : expected) saturated += v == -128 || v == 127;
+    EXPECT_LT(saturated, 200) << "trial " << trial;
+  }
 }
 
 TEST(Kernels, MulMatchesReferenceBroadcastsPerChannelAndRunsInPlace) {

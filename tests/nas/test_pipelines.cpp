@@ -176,7 +176,7 @@ TEST(Search, TheExperimentsStageChoicesRestrictTheSupernetsCandidates) {
   dir.write("space.yaml", space_text + "stage_choices:\n  - {kernels: [3], depths: [2]}\n  - {kernels: [3]}\n");
   const Experiment x = load_experiment(dir.write(
       "restricted.yaml", "name: restricted\nspace: space.yaml\nmcu: stm32f746\n"
-                         "data: {kind: fashion-mnist, holdout: 5000, seed: 0}\n"
+                         "data: {kind: fashion-mnist, holdout: 300, seed: 1}\ntrain: {recalibration_images: 64}\n"
                          "supernet: {width: 0.5, resolutions: [24, 32, 40], checkpoint: " +
                              std::string(TINYNAS_SOURCE_DIR) + "/supernet/pretrained/fashion-mnist/supernet.pt}\n"));
   SearchRequest q = tiny_search(dir, x);
