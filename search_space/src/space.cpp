@@ -376,7 +376,7 @@ SearchSpace restricted(const SearchSpace& space, const std::vector<StageChoices>
     if (allowed.empty()) return;  // this stage's set stays as the space has it
     std::vector<int> kept;
     for (int v : have)
-      if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) kept.push_back(v);
+      if (contains(allowed, v)) kept.push_back(v);
     if (kept.empty())
       throw core::InputError("stage " + std::to_string(s) + " of the space '" + space.name + "' has no " + what + " among " +
                              list_to_string(allowed) + " (it has " + list_to_string(have) + ")");
