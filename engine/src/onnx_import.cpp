@@ -2002,8 +2002,11 @@ class Importer {
     int inferred = -1;
     for (size_t i = 0; i < target.size(); ++i) {
       if (target[i] == 0 && !allow_zero && i < x.shape.size()) target[i] = x.shape[i];
+      if (target[i] < -1 || (target[i] == -1 && inferred >= 0))
+        fail(node, "shape " + shape_string(target) + " is not a valid Reshape target");
       if (target[i] == -1) inferred = int(i);
-      else known *= target[i];
+      else if (__builtin_mul_overflow(known, target[i], &known))
+        fail(node, "shape " + shape_string(target) + " has more elements than a tensor can hold");
     }
     const int64_t elements = product(x.shape);
     if (inferred >= 0 && known > 0) target[size_t(inferred)] = elements / known;

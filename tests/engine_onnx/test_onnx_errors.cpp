@@ -125,6 +125,19 @@ TEST(OnnxImportErrors, GemmOfAVectorIsAnErrorNotACrash) {
   }
 }
 
+// Found by fuzzing: a Reshape target whose dims multiply past int64 overflowed (UB) while the -1 was
+// inferred. Dims below -1, two -1s and overflowing products are refused, naming the node.
+TEST(OnnxImportErrors, ReshapeTargetsThatCannotBeAShapeAreAnError) {
+  const std::vector<std::vector<int64_t>> bad = {{211106232532995, 1095216660483}, {1, -1, -1}, {1, -2, 24}};
+  for (const auto& target : bad) {
+    OnnxBuilder b({1, 3, 4, 4});
+    b.node("Reshape", {"x", b.int64_constant("target", target)}, "y", "bad_reshape");
+    const std::string msg = input_error_message([&] { import_onnx(b.finish("y"), "fuzzed.onnx"); });
+    EXPECT_TRUE(contains(msg, "fuzzed.onnx")) << msg;
+    EXPECT_TRUE(contains(msg, "bad_reshape") || contains(msg, "shape inference failed")) << msg;
+  }
+}
+
 // An op type or name from the file reached the terminal raw: escape sequences could rewrite the screen.
 TEST(OnnxImportErrors, ControlCharactersInNamesAreShownEscaped) {
   OnnxBuilder b({1, 2, 4, 4});
