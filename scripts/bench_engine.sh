@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The int8 engine on an emulated Cortex-M4 (QEMU mps2-an386, -icount shift=0): instructions per MAC of
-# single layers (the shapes the CMSIS-NN figures describe) and of whole MCUNet networks with random
-# weights, with their arena, stack peak and Flash. Instruction counts are exact and repeatable, so the
+# The int8 engine on an emulated Cortex-M4 and Cortex-M7 (QEMU mps2-an386 / mps2-an500, -icount
+# shift=0): instructions per MAC of single layers (the shapes the CMSIS-NN figures describe and the
+# small-map, small-channel and classifier shapes of MCU networks) and of whole networks with random
+# weights (three MCUNet zoo networks and a visual-wake-words one), with their arena, stack peak, Flash
+# and instructions per op type. Instruction counts are exact and repeatable, so the
 # figures do not depend on the machine's load. With TINYNAS_BENCH_ACCURACY=1 it also reports float vs
 # int8 top-1 of the shipped Fashion-MNIST network on the whole test split.
 # Usage: scripts/bench_engine.sh [BUILD_DIR]
@@ -14,6 +16,8 @@ if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/d
   exit 1
 fi
 "$BUILD/bench_engine" --board mps2-an386
+echo
+"$BUILD/bench_engine" --board mps2-an500  # the same source on the Cortex-M7
 
 if [[ "${TINYNAS_BENCH_ACCURACY:-0}" == 1 ]]; then
   out=$(mktemp -d)

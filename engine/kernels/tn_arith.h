@@ -53,6 +53,15 @@ TN_INLINE int32_t tn_requantize(int32_t acc, int32_t multiplier, int32_t shift) 
 
 TN_INLINE int32_t tn_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+/* Whether every one of n shifts lies in [lo, hi]: kernels check it once per call to take a path
+ * specialised for the requantization of nearly every layer. */
+TN_INLINE int tn_shifts_within(const int32_t* shift, int32_t n, int32_t lo, int32_t hi) {
+  int32_t i;
+  for (i = 0; i < n; ++i)
+    if (shift[i] < lo || shift[i] > hi) return 0;
+  return 1;
+}
+
 /* Unaligned little-endian loads and stores (one LDR/STR on Cortex-M4/M7, which allow unaligned
  * word access). */
 TN_INLINE int32_t tn_read_s32(const void* p) {

@@ -94,9 +94,16 @@ typedef struct {
   int32_t out_stride; /* output channels per pixel */
 } tn_matmul_rows;
 
-/* The columns of TN_PX pixels times the weight rows of `m`; writes `valid` pixels of m->rows values. */
+/* Rows whose shifts all lie in [-22, 0] (nearly every layer; tn_shifts_within, checked once per call)
+ * need no left shift beyond SMMULR's doubling, and their rounding constant and zero point fold into
+ * (2 * offset + 1) * 2^(e - 1) for e = -shift >= 1: each output channel's set-up is a few
+ * instructions instead of tn_fast_requant_init. */
+#define TN_SHIFTS_FOLD(shift, rows) tn_shifts_within((shift), (rows), -22, 0)
+
+/* The columns of TN_PX pixels times the weight rows of `m`; writes `valid` pixels of m->rows values.
+ * shifts_fold: TN_SHIFTS_FOLD holds for the rows (a constant in each instance). */
 TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols, int32_t row,
-                              int8_t* out, int32_t valid, int full_range) {
+                              int8_t* out, int32_t valid, int full_range, int shifts_fold) {
   /* Everything the loop needs in locals: stores through int8_t pointers may alias any memory, so the
    * compiler would otherwise reload each parameter after every output byte. */
   const int8_t* w = m->weights;
@@ -182,7 +189,6 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
 #undef TN_MAC_PIXEL
     {
       /* Pixels 0-2 from o, pixels 3-5 from o + 3 out_c: two base registers and two offsets. */
-      const tn_fast_requant r = tn_fast_requant_init(multiplier[oc], shift[oc]);
       int8_t* const o3 = o + 3 * out_c;
       const int32_t out_c2 = 2 * out_c;
       /* The six outputs of the step, each through STORE(destination, sum). */
@@ -193,15 +199,32 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
   if (valid > 3) STORE(o3[0], a3);           \
   if (valid > 4) STORE(o3[out_c], a4);       \
   if (valid > 5) STORE(o3[out_c2], a5);
-      if (tn_fast_requant_folds(&r)) { /* the common case: rounding and zero point in one constant */
-        const int32_t folded = tn_fast_requant_folded_constant(&r, offset);
-#define TN_STORE(dst, acc) dst = tn_output_value(tn_fast_requantize_folded(acc, &r, folded), 0, act_min, act_max, full_range)
-        TN_STORE_STEP(TN_STORE)
+      if (shifts_fold) {
+        const int32_t mul = multiplier[oc], e = -shift[oc];
+        if (e != 0) { /* the common case: rounding and zero point in one constant */
+          const int32_t folded = (int32_t)((uint32_t)(2 * offset + 1) << (e - 1));
+#define TN_STORE(dst, acc) \
+  dst = tn_output_value(tn_fast_requantize_folded_shifted((int32_t)((uint32_t)(acc) << 1), mul, folded, e), 0, act_min, act_max, full_range)
+          TN_STORE_STEP(TN_STORE)
 #undef TN_STORE
+        } else { /* shift 0: the doubling high multiply alone, no rounding division */
+#define TN_STORE(dst, acc) \
+  dst = tn_output_value(tn_smmulr((int32_t)((uint32_t)(acc) << 1), mul), offset, act_min, act_max, full_range)
+          TN_STORE_STEP(TN_STORE)
+#undef TN_STORE
+        }
       } else {
-#define TN_STORE(dst, acc) dst = tn_output_value(tn_fast_requantize(acc, &r), offset, act_min, act_max, full_range)
-        TN_STORE_STEP(TN_STORE)
+        const tn_fast_requant r = tn_fast_requant_init(multiplier[oc], shift[oc]);
+        if (tn_fast_requant_folds(&r)) { /* rounding and zero point in one constant */
+          const int32_t folded = tn_fast_requant_folded_constant(&r, offset);
+#define TN_STORE(dst, acc) dst = tn_output_value(tn_fast_requantize_folded(acc, &r, folded), 0, act_min, act_max, full_range)
+          TN_STORE_STEP(TN_STORE)
 #undef TN_STORE
+        } else {
+#define TN_STORE(dst, acc) dst = tn_output_value(tn_fast_requantize(acc, &r), offset, act_min, act_max, full_range)
+          TN_STORE_STEP(TN_STORE)
+#undef TN_STORE
+        }
       }
 #undef TN_STORE_STEP
     }
@@ -209,6 +232,7 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
     {
       int32_t acc[TN_PX];
       int32_t g, t, k;
+      (void)shifts_fold;
       for (k = 0; k < TN_PX; ++k) acc[k] = b;
       for (g = row >> 2; g > 0; --g) {
         for (k = 0; k < TN_PX; ++k)
@@ -225,16 +249,17 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
 }
 
 TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols,
-                                       int32_t row, int8_t* out, int32_t valid) {
-  /* Instances with constants for the common case: full steps, and the clamp of no activation or of
-   * a ReLU6 whose range covers the output's, which is one SSAT. */
+                                       int32_t row, int8_t* out, int32_t valid, int shifts_fold) {
+  /* Instances with constants for the common case: full steps of rows whose shifts fold, and the clamp
+   * of no activation or of a ReLU6 whose range covers the output's, which is one SSAT. Everything
+   * else (the last step, other shifts) shares one general instance. */
   const int full_range = p->q.act_min == -128 && p->q.act_max == 127;
-  if (valid == TN_PX && full_range)
-    tn_matmul_step(p, m, cols, row, out, TN_PX, 1);
-  else if (valid == TN_PX)
-    tn_matmul_step(p, m, cols, row, out, TN_PX, 0);
+  if (valid == TN_PX && shifts_fold && full_range)
+    tn_matmul_step(p, m, cols, row, out, TN_PX, 1, 1);
+  else if (valid == TN_PX && shifts_fold)
+    tn_matmul_step(p, m, cols, row, out, TN_PX, 0, 1);
   else
-    tn_matmul_step(p, m, cols, row, out, valid, 0);
+    tn_matmul_step(p, m, cols, row, out, valid, 0, 0);
 }
 
 /* The weight rows of group g. */
@@ -272,6 +297,7 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
   const int32_t groups = in_c / group_c, group_out = p->out_c / groups;
   int8_t* const stage = (int8_t*)(void*)(cols + TN_PX * row);
   const int32_t pixels = p->out_h * p->out_w;
+  const int shifts_fold = TN_SHIFTS_FOLD(p->q.shift, p->out_c);
   int32_t first;
   int32_t oy = 0, ox = 0;
   for (first = 0; first < pixels; first += TN_PX) {
@@ -295,7 +321,7 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
           tn_zero_run(0, row, cols, s);
         }
       }
-      tn_matmul_step_dispatch(p, &m, cols, row, output + first * p->out_c + g * group_out, valid);
+      tn_matmul_step_dispatch(p, &m, cols, row, output + first * p->out_c + g * group_out, valid, shifts_fold);
     }
   }
 }
@@ -326,6 +352,7 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
   {
     const int32_t row = tn_conv_weights_row_length(p->in_c, 1, 1);
     const tn_matmul_rows m = tn_group_rows(p, 0, p->out_c, row);
+    const int shifts_fold = TN_SHIFTS_FOLD(p->q.shift, p->out_c);
     for (first = 0; first < pixels; first += TN_PX) {
       const int32_t valid = pixels - first < TN_PX ? pixels - first : TN_PX;
       int32_t s;
@@ -337,7 +364,7 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
           tn_zero_run(0, row, scratch, s);
         }
       }
-      tn_matmul_step_dispatch(p, &m, scratch, row, output + first * p->out_c, valid);
+      tn_matmul_step_dispatch(p, &m, scratch, row, output + first * p->out_c, valid, shifts_fold);
     }
   }
   return TN_OK;

@@ -50,6 +50,24 @@ static void tn_fill_plane(const tn_depthwise_params* p, const int8_t* input, int
   } while (dst != end);
 }
 
+/* tn_fill_plane for small maps (a few values per row), where its word-pair loops cost more than they
+ * save: one load and one store per value. */
+TN_INLINE void tn_fill_plane_small(const tn_depthwise_params* p, const int8_t* input, int32_t channel, int16_t* plane,
+                                   int32_t plane_w) {
+  const int32_t c = p->channels, in_w = p->in_w;
+  const int8_t* src = input + channel;
+  int16_t* dst = plane + p->pad_h * plane_w + p->pad_w;
+  int16_t* const end = dst + p->in_h * plane_w;
+  do {
+    int16_t* const row_end = dst + in_w;
+    do {
+      *dst++ = *src;
+      src += c;
+    } while (dst != row_end);
+    dst += plane_w - in_w;
+  } while (dst != end);
+}
+
 /* The plane before the first channel: every element the zero point (-input_offset), so the border
  * stands for real zeros once the interior holds raw values. */
 static void tn_init_plane(int16_t* plane, int32_t elements, int32_t input_offset) {
@@ -299,6 +317,125 @@ static void tn_dw3x3_channel_dsp(const tn_depthwise_params* p, const int16_t* pl
   }
 }
 
+/* Layers with small output maps (at most TN_DW_SMALL_OUTPUTS outputs per channel: the last
+ * stages of MCU networks, 3x3 to 8x8 maps of hundreds of channels), where the per-channel set-up of
+ * the row-pass path costs more than the outputs. One loop over the channels: the nine weights from
+ * two word loads, doubled lane-wise for SMMULR's doubling (every shift of the layer is in [-22, -1],
+ * so the pre-shift is 1 and the rounding constant and zero point fold, see tn_shifts_within), the
+ * input offset's share of the bias from the packed weights, then each output's window
+ * multiply-accumulated and requantized in registers. The full int8 output range only. */
+TN_INLINE void tn_dw3x3_small_maps_stride(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
+                                          int16_t* plane, int32_t plane_w, int32_t stride) {
+  const int32_t c = p->channels, out_h = p->out_h, out_w = p->out_w;
+  const int32_t input_offset = p->q.input_offset;
+  const int32_t offset21 = 2 * p->q.output_offset + 1;
+  const int32_t row_step = stride * plane_w - stride * out_w; /* from a row's end to the next row's start */
+  const int32_t ones = 0x00010001;
+  int32_t ch;
+  for (ch = 0; ch < c; ++ch) {
+    const int8_t* w = p->weights + 9 * ch;
+    const int32_t wv0 = tn_read_s32(w), wv1 = tn_read_s32(w + 4);
+    /* (w0, w2), (w1, w3), (w4, w6), (w5, w7), each lane doubled by adding the bytes once more */
+    const int32_t e02 = tn_sxtab16(tn_sxtb16(wv0), wv0), o13 = tn_sxtab16_ror8(tn_sxtb16_ror8(wv0), wv0);
+    const int32_t e46 = tn_sxtab16(tn_sxtb16(wv1), wv1), o57 = tn_sxtab16_ror8(tn_sxtb16_ror8(wv1), wv1);
+    const int32_t w01 = tn_pack16(e02, o13), w34 = tn_pack16(o13 >> 16, e46);
+    const int32_t w67 = tn_pack16(e46 >> 16, o57 >> 16), w25 = tn_pack16(e02 >> 16, o57);
+    const int32_t w8 = 2 * w[8];
+    /* 2 (bias + input_offset * sum(w)): the sums over the plane's raw values, doubled */
+    const int32_t sum2 = tn_smlad(w01, ones, tn_smlad(w34, ones, tn_smlad(w67, ones, tn_smlad(w25, ones, w8))));
+    const int32_t bias = (int32_t)(((uint32_t)p->bias[ch] << 1) + (uint32_t)(input_offset * sum2));
+    const int32_t multiplier = p->q.multiplier[ch], exponent = -p->q.shift[ch];
+    const int32_t folded = (int32_t)((uint32_t)offset21 << (exponent - 1));
+    const int16_t* q0 = plane;
+    const int16_t* q1 = q0 + plane_w;
+    const int16_t* q2 = q1 + plane_w;
+    int8_t* o = output + ch;
+    int32_t oy;
+    tn_fill_plane_small(p, input, ch, plane, plane_w);
+    for (oy = 0; oy < out_h; ++oy, q0 += row_step, q1 += row_step, q2 += row_step) {
+      int8_t* const row_end = o + out_w * c;
+      do {
+        /* The third column as single values: a word would reach one element past the plane. */
+        int32_t a = tn_smlad(tn_read_s32(q0), w01, bias);
+        a = tn_smlabb(q0[2], w25, a);
+        a = tn_smlad(tn_read_s32(q1), w34, a);
+        a = tn_smlabt(q1[2], w25, a);
+        a = tn_smlad(tn_read_s32(q2), w67, a);
+        a = tn_smlabb(q2[2], w8, a);
+        *o = (int8_t)tn_ssat8(tn_fast_requantize_folded_shifted(a, multiplier, folded, exponent));
+        o += c;
+        q0 += stride;
+        q1 += stride;
+        q2 += stride;
+      } while (o != row_end);
+    }
+  }
+}
+
+/* The same for the 5x5 and 7x7 kernels (the kernel constant in each instance): per channel the
+ * weights are packed doubled into (w[ky][kx], w[ky][kx+1]) pairs and a last column, the input offset's
+ * share of the bias comes from the packed pairs, and each output's window is multiply-accumulated
+ * row by row and requantized in registers. */
+TN_INLINE void tn_dw_small_maps(const tn_depthwise_params* p, const int8_t* input, int8_t* output, int16_t* plane,
+                                int32_t plane_w, int32_t kernel, int32_t stride) {
+  const int32_t c = p->channels, out_h = p->out_h, out_w = p->out_w, pairs = kernel >> 1;
+  const int32_t input_offset = p->q.input_offset;
+  const int32_t offset21 = 2 * p->q.output_offset + 1;
+  const int32_t row_step = stride * plane_w - stride * out_w;
+  const int32_t ones = 0x00010001;
+  int32_t wpairs[TN_DW_MAX_KERNEL * (TN_DW_MAX_KERNEL / 2)];
+  int32_t wlast[TN_DW_MAX_KERNEL];
+  int32_t ch;
+  for (ch = 0; ch < c; ++ch) {
+    const int8_t* w = p->weights + kernel * kernel * ch;
+    const int32_t multiplier = p->q.multiplier[ch], exponent = -p->q.shift[ch];
+    const int32_t folded = (int32_t)((uint32_t)offset21 << (exponent - 1));
+    const int16_t* q = plane;
+    int8_t* o = output + ch;
+    int32_t sum2 = 0, bias, ky, k, oy;
+    for (ky = 0; ky < kernel; ++ky, w += kernel) {
+      for (k = 0; k < pairs; ++k) {
+        const int32_t pair = tn_pack16(2 * w[2 * k], 2 * w[2 * k + 1]);
+        wpairs[ky * pairs + k] = pair;
+        sum2 = tn_smlad(pair, ones, sum2);
+      }
+      wlast[ky] = 2 * w[kernel - 1];
+      sum2 += wlast[ky];
+    }
+    /* 2 (bias + input_offset * sum(w)): the sums over the plane's raw values, doubled */
+    bias = (int32_t)(((uint32_t)p->bias[ch] << 1) + (uint32_t)(input_offset * sum2));
+    tn_fill_plane_small(p, input, ch, plane, plane_w);
+    for (oy = 0; oy < out_h; ++oy, q += row_step) {
+      int8_t* const row_end = o + out_w * c;
+      do {
+        const int16_t* r = q;
+        const int32_t* wp = wpairs;
+        int32_t a = bias;
+        for (ky = 0; ky < kernel; ++ky, r += plane_w, wp += pairs) {
+          for (k = 0; k < pairs; ++k) a = tn_smlad(tn_read_s32(r + 2 * k), wp[k], a);
+          a = tn_smlabb(r[kernel - 1], wlast[ky], a);
+        }
+        *o = (int8_t)tn_ssat8(tn_fast_requantize_folded_shifted(a, multiplier, folded, exponent));
+        o += c;
+        q += stride;
+      } while (o != row_end);
+    }
+  }
+}
+static TN_NOINLINE void tn_dw3x3_small_maps(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
+                                            int16_t* plane, int32_t plane_w) {
+  if (p->stride == 1) tn_dw3x3_small_maps_stride(p, input, output, plane, plane_w, 1);
+  else tn_dw3x3_small_maps_stride(p, input, output, plane, plane_w, 2);
+}
+static TN_NOINLINE void tn_dw_small_maps_k5(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
+                                            int16_t* plane, int32_t plane_w) {
+  tn_dw_small_maps(p, input, output, plane, plane_w, 5, p->stride);
+}
+static TN_NOINLINE void tn_dw_small_maps_k7(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
+                                            int16_t* plane, int32_t plane_w) {
+  tn_dw_small_maps(p, input, output, plane, plane_w, 7, p->stride);
+}
+
 /* One channel with SMLAD: weights as (w[ky][kx], w[ky][kx+1]) pairs per row, an odd last column
  * as a single. Inlined with constant kernel and stride so the window loops unroll. For stride 1,
  * two horizontally adjacent outputs share the loads of each row's last columns. */
@@ -390,6 +527,15 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
   plane = scratch + 2 * tn_depthwise_sum_rows(p->out_h) * p->out_w;
   tn_init_plane(plane, plane_h * plane_w, p->q.input_offset);
   full_range = p->q.act_min == -128 && p->q.act_max == 127;
+#if defined(TN_DSP)
+  if ((p->kernel == 3 || p->kernel == 5 || p->kernel == 7) && (p->stride == 1 || p->stride == 2) && full_range &&
+      p->out_h * p->out_w <= TN_DW_SMALL_OUTPUTS && tn_shifts_within(p->q.shift, p->channels, -22, -1)) {
+    if (p->kernel == 3) tn_dw3x3_small_maps(p, input, output, plane, plane_w);
+    else if (p->kernel == 5) tn_dw_small_maps_k5(p, input, output, plane, plane_w);
+    else tn_dw_small_maps_k7(p, input, output, plane, plane_w);
+    return TN_OK;
+  }
+#endif
   for (ch = 0; ch < p->channels; ++ch) {
     const int8_t* w = p->weights + ch * p->kernel * p->kernel;
     const int32_t bias = tn_effective_bias(p->bias[ch], w, p->kernel * p->kernel, p->q.input_offset);

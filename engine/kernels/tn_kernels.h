@@ -78,6 +78,10 @@ typedef struct {
   tn_requant_params q;
 } tn_depthwise_params;
 
+/* Output maps of at most this many outputs per channel take the depthwise kernels' one-pass path
+ * (3x3, 5x5 and 7x7 windows, stride 1 or 2, in the DSP build), the last stages of MCU networks. */
+#define TN_DW_SMALL_OUTPUTS 64
+
 tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input, int8_t* output, int16_t* scratch);
 
 /* Fully connected: output[o] = sum_i weights[o][i] (input[i] + input_offset) + bias[o], requantized.

@@ -60,8 +60,10 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
             "widened_values", "zeroed_values", "leftover_groups", "channels"};
   if (kind.rfind("depthwise_", 0) == 0)
     // The plane initialised once; per channel: its rows copied in, the passes over output rows, the
-    // outputs requantized (and odd last columns), the setup.
-    return {"constant", "macs", "plane", "inputs", "input_rows", "row_passes", "outputs", "odd_outputs", "channels"};
+    // outputs requantized (and odd last columns), the setup. Small maps (TN_DW_SMALL_OUTPUTS) take the
+    // one-pass path, with features of their own: MACs, outputs, channels, input values copied.
+    return {"constant",    "macs",     "plane",         "inputs",         "input_rows",    "row_passes", "outputs",
+            "odd_outputs", "channels", "small_map_macs", "small_map_outputs", "small_map_channels", "small_map_inputs"};
   if (kind == "fully_connected") return {"constant", "macs", "outputs"};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0) return {"constant", "window_reads", "outputs"};
   if (kind == "global_avgpool") return {"constant", "inputs", "channels"};
@@ -97,15 +99,24 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
   if (kind.rfind("depthwise_", 0) == 0) {
     const int64_t plane = int64_t(tn_depthwise_plane_extent(s.in_h, s.pad_h, op.kernel_h, op.stride_h, s.out_h)) *
                           tn_depthwise_plane_extent(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_w);
+    const double macs = double(out_elements * op.kernel_h * op.kernel_w);
+    const double inputs = double(int64_t(s.in_h) * s.in_w * in.c);
+    const bool small_map = pixels <= TN_DW_SMALL_OUTPUTS && op.kernel_h == op.kernel_w && op.kernel_h % 2 == 1 &&
+                           op.kernel_h <= 7 && op.stride_h <= 2;
+    if (small_map) return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs};
     return {1.0,
-            double(out_elements * op.kernel_h * op.kernel_w),
+            macs,
             double(plane),
-            double(int64_t(s.in_h) * s.in_w * in.c),
+            inputs,
             double(int64_t(s.in_h) * in.c),
             double(int64_t(out.c) * ceil_div(s.out_h, TN_DW_SUM_ROWS)),
             double(out_elements),
             double(int64_t(s.out_h) * out.c * (s.out_w % 2)),
-            double(out.c)};
+            double(out.c),
+            0,
+            0,
+            0,
+            0};
   }
   if (kind == "fully_connected") return {1.0, double(engine::op_macs(g, op)), double(out.elements())};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0)

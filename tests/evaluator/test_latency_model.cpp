@@ -72,11 +72,22 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   EXPECT_EQ(latency_features(g, g.ops[0]),
             (std::vector<double>{1, 67 * 6 * 16 * 48, 67 * 48, 67, 6400, 32, 0, 48}));
   // Depthwise 3x3 s2, pad 1: 100 * 48 * 9 MACs; plane max(9*2+3, 21)^2 = 441; 19200 inputs; 20 * 48
-  // rows copied; 48 channels * ceil(10 / 4) passes; 4800 outputs, none odd; 48 channels.
-  EXPECT_EQ(latency_features(g, g.ops[1]), (std::vector<double>{1, 43200, 441, 19200, 960, 48 * 3, 4800, 0, 48}));
+  // rows copied; 48 channels * ceil(10 / 4) passes; 4800 outputs, none odd; 48 channels; 100 outputs
+  // per channel are more than the small-map path takes (64).
+  EXPECT_EQ(latency_features(g, g.ops[1]),
+            (std::vector<double>{1, 43200, 441, 19200, 960, 48 * 3, 4800, 0, 48, 0, 0, 0, 0}));
   EXPECT_EQ(latency_features(g, g.ops[2]), (std::vector<double>{1, 4800}));
   for (const auto& op : g.ops)
     EXPECT_EQ(latency_features(g, op).size(), latency_feature_names(latency_kind(g, op)).size());
+  // A 5x5 depthwise on a 6x6 map (36 outputs per channel): the small-map features only, beside the
+  // plane max((6 - 1) + 5, 6 + 2)^2 = 100: 36 * 32 * 25 MACs, 36 * 32 outputs, 32 channels, 6 * 6 * 32
+  // inputs.
+  Graph h;
+  h.input = h.add_tensor(6, 6, 32);
+  h.output = h.add_tensor(6, 6, 32);
+  h.add_op(OpKind::DepthwiseConv2D, h.input, h.output, 5, 1);
+  EXPECT_EQ(latency_features(h, h.ops[0]),
+            (std::vector<double>{1, 0, 100, 0, 0, 0, 0, 0, 0, 36 * 32 * 25, 36 * 32, 32, 36 * 32}));
 }
 
 TEST(LatencyModelFit, RecoversKnownCoefficientsFromSyntheticCounts) {
