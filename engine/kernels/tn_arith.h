@@ -237,6 +237,12 @@ TN_INLINE int tn_fast_requant_folds(const tn_fast_requant* r) { return r->expone
 TN_INLINE int32_t tn_fast_requant_folded_constant(const tn_fast_requant* r, int32_t output_offset) {
   return r->half + (int32_t)((uint32_t)output_offset << r->exponent);
 }
+/* The folded constant of a shift in [-22, -1], whose pre-shift is 1 and exponent e = -shift:
+ * 2^(e-1) + offset * 2^e = (2 * offset + 1) * 2^(e-1). Kernels that checked a layer's shifts once
+ * (tn_shifts_within) use it instead of tn_fast_requant_init per channel. */
+TN_INLINE int32_t tn_folded_constant_of_exponent(int32_t output_offset, int32_t exponent) {
+  return (int32_t)((uint32_t)(2 * output_offset + 1) << (exponent - 1));
+}
 /* For an accumulator already multiplied by 2^pre_shift. */
 TN_INLINE int32_t tn_fast_requantize_folded_shifted(int32_t shifted, int32_t multiplier, int32_t folded,
                                                     int32_t exponent) {

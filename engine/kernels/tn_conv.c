@@ -202,7 +202,7 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
       if (shifts_fold) {
         const int32_t mul = multiplier[oc], e = -shift[oc];
         if (e != 0) { /* the common case: rounding and zero point in one constant */
-          const int32_t folded = (int32_t)((uint32_t)(2 * offset + 1) << (e - 1));
+          const int32_t folded = tn_folded_constant_of_exponent(offset, e);
 #define TN_STORE(dst, acc) \
   dst = tn_output_value(tn_fast_requantize_folded_shifted((int32_t)((uint32_t)(acc) << 1), mul, folded, e), 0, act_min, act_max, full_range)
           TN_STORE_STEP(TN_STORE)

@@ -328,7 +328,7 @@ TN_INLINE void tn_dw3x3_small_maps_stride(const tn_depthwise_params* p, const in
                                           int16_t* plane, int32_t plane_w, int32_t stride) {
   const int32_t c = p->channels, out_h = p->out_h, out_w = p->out_w;
   const int32_t input_offset = p->q.input_offset;
-  const int32_t offset21 = 2 * p->q.output_offset + 1;
+  const int32_t output_offset = p->q.output_offset;
   const int32_t row_step = stride * plane_w - stride * out_w; /* from a row's end to the next row's start */
   const int32_t ones = 0x00010001;
   int32_t ch;
@@ -345,7 +345,7 @@ TN_INLINE void tn_dw3x3_small_maps_stride(const tn_depthwise_params* p, const in
     const int32_t sum2 = tn_smlad(w01, ones, tn_smlad(w34, ones, tn_smlad(w67, ones, tn_smlad(w25, ones, w8))));
     const int32_t bias = (int32_t)(((uint32_t)p->bias[ch] << 1) + (uint32_t)(input_offset * sum2));
     const int32_t multiplier = p->q.multiplier[ch], exponent = -p->q.shift[ch];
-    const int32_t folded = (int32_t)((uint32_t)offset21 << (exponent - 1));
+    const int32_t folded = tn_folded_constant_of_exponent(output_offset, exponent);
     const int16_t* q0 = plane;
     const int16_t* q1 = q0 + plane_w;
     const int16_t* q2 = q1 + plane_w;
@@ -380,7 +380,7 @@ TN_INLINE void tn_dw_small_maps(const tn_depthwise_params* p, const int8_t* inpu
                                 int32_t plane_w, int32_t kernel, int32_t stride) {
   const int32_t c = p->channels, out_h = p->out_h, out_w = p->out_w, pairs = kernel >> 1;
   const int32_t input_offset = p->q.input_offset;
-  const int32_t offset21 = 2 * p->q.output_offset + 1;
+  const int32_t output_offset = p->q.output_offset;
   const int32_t row_step = stride * plane_w - stride * out_w;
   const int32_t ones = 0x00010001;
   int32_t wpairs[TN_DW_MAX_KERNEL * (TN_DW_MAX_KERNEL / 2)];
@@ -389,7 +389,7 @@ TN_INLINE void tn_dw_small_maps(const tn_depthwise_params* p, const int8_t* inpu
   for (ch = 0; ch < c; ++ch) {
     const int8_t* w = p->weights + kernel * kernel * ch;
     const int32_t multiplier = p->q.multiplier[ch], exponent = -p->q.shift[ch];
-    const int32_t folded = (int32_t)((uint32_t)offset21 << (exponent - 1));
+    const int32_t folded = tn_folded_constant_of_exponent(output_offset, exponent);
     const int16_t* q = plane;
     int8_t* o = output + ch;
     int32_t sum2 = 0, bias, ky, k, oy;

@@ -77,7 +77,7 @@ TN_INLINE void tn_fc_pair(const int16_t* widened, const int8_t* input, int32_t i
 TN_INLINE int8_t tn_fc_output(const tn_fully_connected_params* p, int32_t o, int32_t acc, int shifts_fold) {
   const int32_t shift = p->q.shift[o], multiplier = p->q.multiplier[o], offset = p->q.output_offset;
   if (shifts_fold && shift != 0) {
-    const int32_t folded = (int32_t)((uint32_t)(2 * offset + 1) << (-shift - 1));
+    const int32_t folded = tn_folded_constant_of_exponent(offset, -shift);
     return tn_output_value(
         tn_fast_requantize_folded_shifted((int32_t)((uint32_t)acc << 1), multiplier, folded, -shift), 0,
         p->q.act_min, p->q.act_max, 0);
