@@ -144,6 +144,9 @@ TN_INLINE int32_t tn_sxtab16_ror8(int32_t a, int32_t x) {
   __asm__("ldrd %0, %1, [%2, %3]" : "=&r"(lo), "=&r"(hi) : "r"(ptr), "I"(offset) : "memory")
 /* Two words to a 4-byte aligned address: one STRD. */
 #define TN_STORE_PAIR(ptr, lo, hi) __asm__("strd %1, %2, [%0]" : : "r"(ptr), "r"(lo), "r"(hi) : "memory")
+/* The same at a constant byte offset from ptr. */
+#define TN_STORE_PAIR_AT(ptr, offset, lo, hi) \
+  __asm__("strd %1, %2, [%0, %3]" : : "r"(ptr), "r"(lo), "r"(hi), "I"(offset) : "memory")
 #else
 TN_INLINE int32_t tn_lane0(int32_t x) { return (int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
 TN_INLINE int32_t tn_lane1(int32_t x) { return (int16_t)(uint16_t)((uint32_t)x >> 16); }
@@ -192,6 +195,7 @@ TN_INLINE int32_t tn_sxtab16_ror8(int32_t a, int32_t x) { return tn_sxtab16(a, (
     tn_write_s32((ptr), (lo));                         \
     tn_write_s32((char*)(void*)(ptr) + 4, (hi));       \
   } while (0)
+#define TN_STORE_PAIR_AT(ptr, offset, lo, hi) TN_STORE_PAIR((char*)(void*)(ptr) + (offset), (lo), (hi))
 #endif
 
 /* Requantization in four DSP-friendly steps, with per-channel constants computed once

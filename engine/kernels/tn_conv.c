@@ -39,6 +39,37 @@ TN_INLINE void tn_widen_run(const int8_t* src, int32_t count, int32_t input_offs
   for (; j < count; ++j) tn_column_group(cols, j >> 2, pixel)[TN_LANE(j & 3)] = (int16_t)(src[j] + input_offset);
 }
 
+#if defined(TN_DSP)
+/* The columns of a full step of a 1x1 convolution whose channels fill whole groups: the six pixels'
+ * inputs are contiguous, so one pass over the groups widens all of them (pixel p's group j at
+ * in + p in_c + 4 j), without the per-pixel set-up of tn_widen_run, which narrow layers (8 or 16
+ * channels) pay once for every two to four words. */
+TN_INLINE void tn_widen_step(const int8_t* in, int32_t in_c, int32_t input_offset, int16_t* cols) {
+  const int32_t offset2 = tn_pack16(input_offset, input_offset), c2 = 2 * in_c;
+  const int8_t* src = in;
+  const int8_t* src3 = in + 3 * in_c;
+  int16_t* dst = cols;
+  int16_t* const end = cols + in_c * TN_PX;
+#define TN_WIDEN_PIXEL(from, byte_offset)                                                      \
+  {                                                                                            \
+    const int32_t v = tn_read_s32(from);                                                       \
+    TN_STORE_PAIR_AT(dst, byte_offset, tn_sxtab16(offset2, v), tn_sxtab16_ror8(offset2, v)); \
+  }
+  do {
+    TN_WIDEN_PIXEL(src, 0)
+    TN_WIDEN_PIXEL(src + in_c, 8)
+    TN_WIDEN_PIXEL(src + c2, 16)
+    TN_WIDEN_PIXEL(src3, 24)
+    TN_WIDEN_PIXEL(src3 + in_c, 32)
+    TN_WIDEN_PIXEL(src3 + c2, 40)
+    src += 4;
+    src3 += 4;
+    dst += 4 * TN_PX;
+  } while (dst != end);
+#undef TN_WIDEN_PIXEL
+}
+#endif
+
 TN_INLINE void tn_zero_run(int32_t first, int32_t count, int16_t* cols, int32_t pixel) {
   int32_t j;
   for (j = first; j < first + count; ++j) tn_column_group(cols, j >> 2, pixel)[TN_LANE(j & 3)] = 0;
@@ -99,6 +130,8 @@ typedef struct {
  * (2 * offset + 1) * 2^(e - 1) for e = -shift >= 1: each output channel's set-up is a few
  * instructions instead of tn_fast_requant_init. */
 #define TN_SHIFTS_FOLD(shift, rows) tn_shifts_within((shift), (rows), -22, 0)
+/* Of those, rows without a shift of 0: every output channel takes the folded form. */
+#define TN_SHIFTS_FOLD_NONZERO(shift, rows) tn_shifts_within((shift), (rows), -22, -1)
 
 /* The columns of TN_PX pixels times the weight rows of `m`; writes `valid` pixels of m->rows values.
  * shifts_fold: TN_SHIFTS_FOLD holds for the rows (a constant in each instance). */
@@ -145,7 +178,7 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
         c += 4 * TN_PX;
       }
       if (c != end) {
-#if defined(TN_DSP_NATIVE)
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__) /* unoptimised builds lack the registers */
         /* Four weight words per iteration. In assembly: the six sums, the weight pair, the column
          * pair and two pointers take 12 registers (the end pointer is read from memory once per
          * iteration); in C, GCC spills a sum in every group. */
@@ -248,12 +281,156 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
   }
 }
 
+#if defined(TN_DSP_NATIVE)
+/* The step of the common case in assembly: all TN_PX pixels, every shift in [-22, -1], the full-range
+ * clamp. C leaves about 45 instructions of pointer reloads, spills and loop control per output channel
+ * around the 36 of its six requantizations; this loop keeps 15-20 by holding the six sums, the weight
+ * and column pointers and the output pointer in registers through the whole channel loop.
+ * It needs all 14 general registers, so it copies its arguments below the stack pointer and reads the
+ * per-channel values from there; the per-channel arrays are indexed with the output pointer, hence
+ * the bases biased by -4 * out (address arithmetic modulo 2^32). Field order is the LDM/STM order. */
+typedef struct {
+  const int16_t* cols;            /* [sp, #0] */
+  uint32_t cols_entry;            /* [sp, #4]: the columns pointer where the four-group loop is entered */
+  const int16_t* cols_end;        /* [sp, #8] */
+  uint32_t bias_base;             /* [sp, #12] */
+  uint32_t multiplier_base;       /* [sp, #16] */
+  uint32_t shift_base;            /* [sp, #20] */
+  int32_t offset_odd;             /* [sp, #24]: 2 * output offset + 1 */
+  int32_t out_stride;             /* [sp, #28] */
+  const int8_t* out_end;          /* [sp, #32] */
+  const int8_t* weights;          /* [sp, #36], then r11 */
+  int8_t* out;                    /* [sp, #40], then r12 */
+  int32_t entry_bytes;            /* then [sp, #44]: the entry's offset into the loop, 84 bytes a group */
+} tn_matmul_asm_args;
+
+/* One weight word (4 row values) times the six columns: r6/r7 the weight lanes, r8/r9 a column pair,
+ * r10 the columns, r11 the weights, r0-r5 the sums. */
+#define TN_ASM_GROUP(base)                                                                            \
+  "ldr r6, [r11], #4\n\t"                                                                             \
+  "sxtb16 r7, r6, ror #8\n\t"                                                                         \
+  "sxtb16 r6, r6\n\t"                                                                                 \
+  "ldrd r8, r9, [r10, #" #base "]\n\t" "smlad r0, r8, r6, r0\n\t" "smlad r0, r9, r7, r0\n\t"          \
+  "ldrd r8, r9, [r10, #" #base "+8]\n\t" "smlad r1, r8, r6, r1\n\t" "smlad r1, r9, r7, r1\n\t"        \
+  "ldrd r8, r9, [r10, #" #base "+16]\n\t" "smlad r2, r8, r6, r2\n\t" "smlad r2, r9, r7, r2\n\t"       \
+  "ldrd r8, r9, [r10, #" #base "+24]\n\t" "smlad r3, r8, r6, r3\n\t" "smlad r3, r9, r7, r3\n\t"       \
+  "ldrd r8, r9, [r10, #" #base "+32]\n\t" "smlad r4, r8, r6, r4\n\t" "smlad r4, r9, r7, r4\n\t"       \
+  "ldrd r8, r9, [r10, #" #base "+40]\n\t" "smlad r5, r8, r6, r5\n\t" "smlad r5, r9, r7, r5\n\t"
+/* Sum r of the channel to int8 in r9: doubled, high multiply with the folded constant (r6 the
+ * multiplier, r7 the constant), the sign term, the shift by e (r8), the clamp. */
+#define TN_ASM_REQUANTIZE(r)                                                                          \
+  "lsl " r ", " r ", #1\n\t"                                                                         \
+  "smmlar r9, " r ", r6, r7\n\t"                                                                     \
+  "add r9, r9, " r ", asr #31\n\t"                                                                   \
+  "asr r9, r9, r8\n\t"                                                                               \
+  "ssat r9, #8, r9\n\t"
+
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_matmul_step_asm(
+    const tn_matmul_asm_args* args) {
+  register const tn_matmul_asm_args* r0 __asm__("r0") = args;
+  __asm__ volatile(
+      "sub sp, sp, #48\n\t"
+      "ldr r1, [r0, #44]\n\t"
+      "ldmia r0, {r2-r12}\n\t"
+      "stmia sp, {r2-r12}\n\t"
+      /* The groups after the first run in the four-group loop, entered part way (Duff's device) so
+       * that the passes end exactly at the last group: the entry address, with the Thumb bit. */
+      "adr r9, 4f\n\t"
+      "add r9, r9, r1\n\t"
+      "orr r9, r9, #1\n\t"
+      "str r9, [sp, #44]\n\t"
+      "1:\n\t"
+      /* The first group starts every sum from the bias, held in r5 (the last sum it updates). */
+      "ldr r9, [sp, #12]\n\t"
+      "ldr r10, [sp, #0]\n\t"
+      "ldr r5, [r9, r12, lsl #2]\n\t"
+      "ldr r6, [r11], #4\n\t"
+      "sxtb16 r7, r6, ror #8\n\t"
+      "sxtb16 r6, r6\n\t"
+      "ldrd r8, r9, [r10, #0]\n\t" "smlad r0, r8, r6, r5\n\t" "smlad r0, r9, r7, r0\n\t"
+      "ldrd r8, r9, [r10, #8]\n\t" "smlad r1, r8, r6, r5\n\t" "smlad r1, r9, r7, r1\n\t"
+      "ldrd r8, r9, [r10, #16]\n\t" "smlad r2, r8, r6, r5\n\t" "smlad r2, r9, r7, r2\n\t"
+      "ldrd r8, r9, [r10, #24]\n\t" "smlad r3, r8, r6, r5\n\t" "smlad r3, r9, r7, r3\n\t"
+      "ldrd r8, r9, [r10, #32]\n\t" "smlad r4, r8, r6, r5\n\t" "smlad r4, r9, r7, r4\n\t"
+      "ldrd r8, r9, [r10, #40]\n\t" "smlad r5, r8, r6, r5\n\t" "smlad r5, r9, r7, r5\n\t"
+      "ldr r10, [sp, #4]\n\t"
+      "ldr lr, [sp, #8]\n\t"
+      "ldr r9, [sp, #44]\n\t"
+      "bx r9\n\t"
+      /* Every instruction of a group is 32 bits wide: 84 bytes a group. */
+      ".balign 4\n\t"
+      "4:\n\t"
+      TN_ASM_GROUP(0) TN_ASM_GROUP(48) TN_ASM_GROUP(96) TN_ASM_GROUP(144)
+      "6:\n\t"
+      ".if (6b - 4b) != 4 * 84\n\t"
+      ".error \"tn_matmul_step_asm: a group is not 84 bytes, the loop entry would be wrong\"\n\t"
+      ".endif\n\t"
+      "adds r10, r10, #192\n\t"
+      "cmp r10, lr\n\t"
+      "bne 4b\n\t"
+      /* The channel's multiplier (r6), e = -shift (r8) and folded constant (2 offset + 1) 2^(e-1) (r7). */
+      "ldr r9, [sp, #16]\n\t"
+      "ldr r6, [r9, r12, lsl #2]\n\t"
+      "ldr r9, [sp, #20]\n\t"
+      "ldr r8, [r9, r12, lsl #2]\n\t"
+      "rsb r8, r8, #0\n\t"
+      "ldr r9, [sp, #24]\n\t"
+      "sub r7, r8, #1\n\t"
+      "lsl r7, r9, r7\n\t"
+      "ldr r10, [sp, #28]\n\t"
+      /* Pixels 0-1 from the output pointer, 2-3 and 4-5 from r0 once its sum is stored. */
+      TN_ASM_REQUANTIZE("r0") "strb r9, [r12]\n\t"
+      TN_ASM_REQUANTIZE("r1") "strb r9, [r12, r10]\n\t"
+      "add r0, r12, r10, lsl #1\n\t"
+      TN_ASM_REQUANTIZE("r2") "strb r9, [r0]\n\t"
+      TN_ASM_REQUANTIZE("r3") "strb r9, [r0, r10]\n\t"
+      "add r0, r0, r10, lsl #1\n\t"
+      TN_ASM_REQUANTIZE("r4") "strb r9, [r0]\n\t"
+      TN_ASM_REQUANTIZE("r5") "strb r9, [r0, r10]\n\t"
+      "ldr lr, [sp, #32]\n\t"
+      "add r12, r12, #1\n\t"
+      "cmp r12, lr\n\t"
+      "bne 1b\n\t"
+      "add sp, sp, #48\n\t"
+      : "+r"(r0)
+      :
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef TN_ASM_GROUP
+#undef TN_ASM_REQUANTIZE
+#endif
+
 TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols,
-                                       int32_t row, int8_t* out, int32_t valid, int shifts_fold) {
+                                       int32_t row, int8_t* out, int32_t valid, int shifts_fold,
+                                       int shifts_nonzero) {
   /* Instances with constants for the common case: full steps of rows whose shifts fold, and the clamp
    * of no activation or of a ReLU6 whose range covers the output's, which is one SSAT. Everything
    * else (the last step, other shifts) shares one general instance. */
   const int full_range = p->q.act_min == -128 && p->q.act_max == 127;
+#if defined(TN_DSP_NATIVE)
+  if (valid == TN_PX && shifts_nonzero && full_range && row >= 8) {
+    /* After the first group, (groups - 1) % 4 groups run in a first, partial pass of the loop, which
+     * is entered at group (4 - that) % 4 with the columns pointer moved back as many groups. */
+    const int32_t groups = row >> 2, skipped = (4 - ((groups - 1) & 3)) & 3;
+    tn_matmul_asm_args a;
+    a.cols = cols;
+    a.cols_entry = (uint32_t)(uintptr_t)cols + (uint32_t)((1 - skipped) * 8 * TN_PX);
+    a.cols_end = cols + groups * 4 * TN_PX;
+    a.entry_bytes = skipped * 84;
+    a.bias_base = (uint32_t)(uintptr_t)m->bias - 4u * (uint32_t)(uintptr_t)out;
+    a.multiplier_base = (uint32_t)(uintptr_t)m->multiplier - 4u * (uint32_t)(uintptr_t)out;
+    a.shift_base = (uint32_t)(uintptr_t)m->shift - 4u * (uint32_t)(uintptr_t)out;
+    a.offset_odd = 2 * p->q.output_offset + 1;
+    a.out_stride = m->out_stride;
+    a.out_end = out + m->rows;
+    a.weights = m->weights;
+    a.out = out;
+    tn_matmul_step_asm(&a);
+    return;
+  }
+#else
+  (void)shifts_nonzero;
+#endif
   if (valid == TN_PX && shifts_fold && full_range)
     tn_matmul_step(p, m, cols, row, out, TN_PX, 1, 1);
   else if (valid == TN_PX && shifts_fold)
@@ -298,6 +475,7 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
   int8_t* const stage = (int8_t*)(void*)(cols + TN_PX * row);
   const int32_t pixels = p->out_h * p->out_w;
   const int shifts_fold = TN_SHIFTS_FOLD(p->q.shift, p->out_c);
+  const int shifts_nonzero = shifts_fold && TN_SHIFTS_FOLD_NONZERO(p->q.shift, p->out_c);
   int32_t first;
   int32_t oy = 0, ox = 0;
   for (first = 0; first < pixels; first += TN_PX) {
@@ -321,7 +499,8 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
           tn_zero_run(0, row, cols, s);
         }
       }
-      tn_matmul_step_dispatch(p, &m, cols, row, output + first * p->out_c + g * group_out, valid, shifts_fold);
+      tn_matmul_step_dispatch(p, &m, cols, row, output + first * p->out_c + g * group_out, valid, shifts_fold,
+                              shifts_nonzero);
     }
   }
 }
@@ -353,18 +532,24 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
     const int32_t row = tn_conv_weights_row_length(p->in_c, 1, 1);
     const tn_matmul_rows m = tn_group_rows(p, 0, p->out_c, row);
     const int shifts_fold = TN_SHIFTS_FOLD(p->q.shift, p->out_c);
+    const int shifts_nonzero = shifts_fold && TN_SHIFTS_FOLD_NONZERO(p->q.shift, p->out_c);
     for (first = 0; first < pixels; first += TN_PX) {
       const int32_t valid = pixels - first < TN_PX ? pixels - first : TN_PX;
       int32_t s;
-      for (s = 0; s < TN_PX; ++s) {
-        if (s < valid) {
-          tn_widen_run(input + (first + s) * p->in_c, p->in_c, p->q.input_offset, scratch, s);
-          tn_zero_run(p->in_c, row - p->in_c, scratch, s);
-        } else {
-          tn_zero_run(0, row, scratch, s);
+#if defined(TN_DSP)
+      if (valid == TN_PX && row == p->in_c)
+        tn_widen_step(input + first * p->in_c, p->in_c, p->q.input_offset, scratch);
+      else
+#endif
+        for (s = 0; s < TN_PX; ++s) {
+          if (s < valid) {
+            tn_widen_run(input + (first + s) * p->in_c, p->in_c, p->q.input_offset, scratch, s);
+            tn_zero_run(p->in_c, row - p->in_c, scratch, s);
+          } else {
+            tn_zero_run(0, row, scratch, s);
+          }
         }
-      }
-      tn_matmul_step_dispatch(p, &m, scratch, row, output + first * p->out_c, valid, shifts_fold);
+      tn_matmul_step_dispatch(p, &m, scratch, row, output + first * p->out_c, valid, shifts_fold, shifts_nonzero);
     }
   }
   return TN_OK;

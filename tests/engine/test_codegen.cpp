@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "small_network.h"
 #include "test_helpers.h"
@@ -18,6 +21,7 @@
 #include "tinynas/engine/toolchain.h"
 #include "tinynas/core/errors.h"
 #include "tinynas/core/files.h"
+#include "tinynas/search_space/network.h"
 #include "tinynas/search_space/zoo_json.h"
 #include "zoo_files.h"
 
@@ -45,6 +49,21 @@ FirmwareOutput build_and_run(const std::string& dir, const std::string& board_na
   const RunResult run = board.is_host() ? run_host(build.elf, 120) : run_in_qemu(build.elf, board, 300);
   EXPECT_TRUE(run.ok) << run.output << run.errors;
   return parse_firmware_output(run.output);
+}
+
+// The bundle of qm with two test inputs, run on the host and on both emulated cores.
+struct HostAndCoreRuns {
+  FirmwareOutput host;
+  std::vector<std::pair<std::string, FirmwareOutput>> cores;
+};
+HostAndCoreRuns run_on_host_and_cores(const QuantizedModel& qm, uint64_t input_seed) {
+  tinynas_test::TempDir tmp;
+  const std::string dir = (tmp.path / "bundle").string();
+  write_bundle(qm, inputs_for(qm, 2, input_seed), dir);
+  HostAndCoreRuns runs;
+  runs.host = build_and_run(dir, "host");
+  for (const char* board : {"mps2-an386", "mps2-an500"}) runs.cores.emplace_back(board, build_and_run(dir, board));
+  return runs;
 }
 
 // A float as a C literal that reads back as the same float.
@@ -138,15 +157,11 @@ TEST(Codegen, CortexMRunsAreBitIdenticalToTheHost) {
   net.resolution = 48;
   net.num_classes = 10;
   const Graph g = build_graph(net);
-  const QuantizedModel qm = random_quantized(g, 3);
-  tinynas_test::TempDir tmp;
-  const std::string dir = (tmp.path / "bundle").string();
-  write_bundle(qm, inputs_for(qm, 2, 9), dir);
-  const FirmwareOutput host = build_and_run(dir, "host");
+  const HostAndCoreRuns runs = run_on_host_and_cores(random_quantized(g, 3), 9);
+  const FirmwareOutput& host = runs.host;
   ASSERT_EQ(host.inferences.size(), 2u);
-  for (const char* board : {"mps2-an386", "mps2-an500"}) {
+  for (const auto& [board, arm] : runs.cores) {
     SCOPED_TRACE(board);
-    const FirmwareOutput arm = build_and_run(dir, board);
     ASSERT_EQ(arm.inferences.size(), 2u);
     for (size_t i = 0; i < 2; ++i) EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
     ASSERT_EQ(arm.layers.size(), g.ops.size());
@@ -160,6 +175,50 @@ TEST(Codegen, CortexMRunsAreBitIdenticalToTheHost) {
     EXPECT_LE(arm.inferences[1].instructions, sum + 200 * arm.layers.size());
     EXPECT_GT(arm.stack_peak_bytes, 0u);
     EXPECT_LT(arm.stack_peak_bytes, 1024u);  // the bound the README states
+  }
+}
+
+// The convolutions' matrix multiply on the cores runs an assembly loop for full steps; its row lengths
+// (4 values a group) enter that loop at every one of its four groups, with odd and even channel counts,
+// both activations, a stride-2 standard convolution and a last, partial step of pixels. The output is
+// the last convolution's map itself, so no pooling hides a wrong value.
+TEST(Codegen, CortexMConvolutionShapesAreBitIdenticalToTheHost) {
+  if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  Graph g;
+  g.name = "convolution shapes";
+  g.input = g.add_tensor(9, 11, 3);  // 99 pixels: 16 full steps of 6 and 3 left
+  struct Layer {
+    OpKind kind;
+    int kernel, stride, out_c;
+    Activation act;
+  };
+  // Groups of 4 row values: 7, 2, 5, 3, 10, 13, 2, 4, 54 (every remainder modulo 4).
+  const Layer layers[] = {{OpKind::Conv2D, 3, 1, 8, Activation::Relu6},
+                          {OpKind::PointwiseConv2D, 1, 1, 20, Activation::Relu6},
+                          {OpKind::PointwiseConv2D, 1, 1, 12, Activation::None},
+                          {OpKind::PointwiseConv2D, 1, 1, 40, Activation::Relu6},
+                          {OpKind::PointwiseConv2D, 1, 1, 52, Activation::Relu6},
+                          {OpKind::PointwiseConv2D, 1, 1, 7, Activation::None},
+                          {OpKind::PointwiseConv2D, 1, 1, 16, Activation::Relu6},
+                          {OpKind::PointwiseConv2D, 1, 1, 24, Activation::None},
+                          {OpKind::Conv2D, 3, 2, 10, Activation::None}};
+  int x = g.input;
+  for (const Layer& l : layers) {
+    const Tensor& in = g.tensors[size_t(x)];
+    const int h = search_space::conv_out_size(in.h, l.stride), w = search_space::conv_out_size(in.w, l.stride);
+    const int y = g.add_tensor(h, w, l.out_c);
+    g.ops[size_t(g.add_op(l.kind, x, y, l.kernel, l.stride))].activation = l.act;
+    x = y;
+  }
+  g.output = x;
+  const HostAndCoreRuns runs = run_on_host_and_cores(random_quantized(g, 11), 12);
+  const FirmwareOutput& host = runs.host;
+  ASSERT_EQ(host.inferences.size(), 2u);
+  ASSERT_EQ(host.inferences[0].output.size(), size_t(5 * 6 * 10));
+  for (const auto& [board, arm] : runs.cores) {
+    SCOPED_TRACE(board);
+    ASSERT_EQ(arm.inferences.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
   }
 }
 
