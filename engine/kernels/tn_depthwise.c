@@ -438,16 +438,24 @@ static TN_NOINLINE void tn_dw_small_maps_k7(const tn_depthwise_params* p, const 
 
 /* One channel with SMLAD: weights as (w[ky][kx], w[ky][kx+1]) pairs per row, an odd last column
  * as a single. Inlined with constant kernel and stride so the window loops unroll. For stride 1,
- * two horizontally adjacent outputs share the loads of each row's last columns. */
+ * two horizontally adjacent outputs share the loads of each row's last columns.
+ * folded (a constant in each instance): the full int8 range and a rounding exponent that folds with
+ * the zero point, the weights and bias already times 2^pre_shift (as in tn_dw3x3_channel_fast), so
+ * each output is SMMLAR, the sign term, the shift and SSAT with `folded_constant`. */
 TN_INLINE void tn_dw_channel_dsp(const tn_depthwise_params* p, const int16_t* plane, int32_t plane_w,
                                  const int32_t* wpairs, const int32_t* wlast, int32_t bias, tn_fast_requant r,
-                                 int8_t* out, int32_t kernel, int32_t stride, int full_range) {
+                                 int32_t folded_constant, int8_t* out, int32_t kernel, int32_t stride, int full_range,
+                                 int folded) {
   /* Parameters in locals: stores through int8_t pointers may alias any memory, so the compiler would
    * otherwise reload them after every output byte. */
   const int32_t c = p->channels, out_h = p->out_h, out_w = p->out_w;
   const int32_t offset = p->q.output_offset, act_min = p->q.act_min, act_max = p->q.act_max;
+  const int32_t multiplier = r.multiplier, exponent = r.exponent;
   const int32_t pairs = kernel >> 1;
   int32_t oy;
+#define TN_DW_OUTPUT(a)                                                                                   \
+  (folded ? (int8_t)tn_ssat8(tn_fast_requantize_folded_shifted((a), multiplier, folded_constant, exponent)) \
+          : tn_output_value(tn_fast_requantize((a), &r), offset, act_min, act_max, full_range))
   for (oy = 0; oy < out_h; ++oy) {
     const int16_t* top = plane + oy * stride * plane_w;
     int8_t* o = out + oy * out_w * c;
@@ -469,8 +477,8 @@ TN_INLINE void tn_dw_channel_dsp(const tn_depthwise_params* p, const int16_t* pl
             a1 = tn_smlatb(tail, wlast[ky], a1);
           }
         }
-        o[0] = tn_output_value(tn_fast_requantize(a0, &r), offset, act_min, act_max, full_range);
-        o[c] = tn_output_value(tn_fast_requantize(a1, &r), offset, act_min, act_max, full_range);
+        o[0] = TN_DW_OUTPUT(a0);
+        o[c] = TN_DW_OUTPUT(a1);
         o += 2 * c;
       }
     }
@@ -482,10 +490,11 @@ TN_INLINE void tn_dw_channel_dsp(const tn_depthwise_params* p, const int16_t* pl
         for (k = 0; k < pairs; ++k) a = tn_smlad(tn_read_s32(rowp + 2 * k), wpairs[ky * pairs + k], a);
         if (kernel & 1) a += rowp[kernel - 1] * (int16_t)wlast[ky];
       }
-      o[0] = tn_output_value(tn_fast_requantize(a, &r), offset, act_min, act_max, full_range);
+      o[0] = TN_DW_OUTPUT(a);
       o += c;
     }
   }
+#undef TN_DW_OUTPUT
 }
 
 #endif
@@ -551,20 +560,30 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
       int32_t wlast[TN_DW_MAX_KERNEL];
       const int32_t k = p->kernel, pairs = k >> 1;
       const tn_fast_requant r = tn_fast_requant_init(p->q.multiplier[ch], p->q.shift[ch]);
+      /* The folded form (see tn_dw_channel_dsp) for the kernels and strides with instances below:
+       * weights times 2^pre_shift stay within int16 for pre_shift <= 8, the bias times it within int32
+       * by the accumulator bound quantization checks. */
+      const int folded = (k & 1) && (p->stride == 1 || p->stride == 2) && full_range &&
+                         tn_fast_requant_folds(&r) && r.pre_shift <= 8;
+      const int32_t scale = folded ? 1 << r.pre_shift : 1; /* a product: the weights may be negative */
+      const int32_t scaled_bias = folded ? (int32_t)((uint32_t)bias << r.pre_shift) : bias;
+      const int32_t folded_constant = folded ? tn_fast_requant_folded_constant(&r, p->q.output_offset) : 0;
       int32_t ky, kx;
       for (ky = 0; ky < k; ++ky) {
         for (kx = 0; kx < pairs; ++kx)
-          wpairs[ky * pairs + kx] = (int32_t)(((uint32_t)(uint16_t)w[ky * k + 2 * kx]) |
-                                              ((uint32_t)(uint16_t)w[ky * k + 2 * kx + 1] << 16));
-        wlast[ky] = (k & 1) ? (int32_t)(uint16_t)w[ky * k + k - 1] : 0;
+          wpairs[ky * pairs + kx] = tn_pack16(w[ky * k + 2 * kx] * scale, w[ky * k + 2 * kx + 1] * scale);
+        wlast[ky] = (k & 1) ? (int32_t)(uint16_t)(int16_t)(w[ky * k + k - 1] * scale) : 0;
       }
-#define TN_DW_CASE(K, S)                                                                                     \
-  if (k == (K) && p->stride == (S)) {                                                                       \
-    if (full_range)                                                                                         \
-      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, output + ch, K, S, 1);         \
-    else                                                                                                    \
-      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, output + ch, K, S, 0);         \
-    continue;                                                                                               \
+      /* Two instances per kernel and stride: the folded one, and the clamp of an activation inside
+       * the int8 range; anything else takes the general instance below. */
+#define TN_DW_CASE(K, S)                                                                                  \
+  if (k == (K) && p->stride == (S) && (folded || !full_range)) {                                         \
+    if (folded)                                                                                          \
+      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, scaled_bias, r, folded_constant, output + ch, K, \
+                        S, 1, 1);                                                                        \
+    else                                                                                                 \
+      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, 0, output + ch, K, S, 0, 0);         \
+    continue;                                                                                            \
   }
       TN_DW_CASE(3, 1)
       TN_DW_CASE(3, 2)
@@ -573,7 +592,7 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
       TN_DW_CASE(7, 1)
       TN_DW_CASE(7, 2)
 #undef TN_DW_CASE
-      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, output + ch, k, p->stride, 0);
+      tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, 0, output + ch, k, p->stride, full_range, 0);
       continue;
     }
 #endif

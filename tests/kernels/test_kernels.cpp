@@ -229,6 +229,9 @@ TEST(Kernels, DepthwiseConvolutionMatchesReferenceAndRunsInPlace) {
       {11, 11, 2, 7, 2, 3, 3, 3, 3}, {4, 4, 1, 7, 2, 3, 3, 3, 3}, {6, 6, 3, 9, 1, 4, 4, 4, 4},  // k9: generic
       {5, 6, 3, 4, 1, 1, 2, 2, 1},  // even kernel
       {20, 20, 16, 3, 1, 1, 1, 1, 1}, {3, 5, 6, 3, 1, 0, 0, 0, 0},
+      // 5x5 and 7x7 beyond the small-map paths (more than TN_DW_SMALL_OUTPUTS outputs), odd widths
+      {10, 9, 3, 5, 1, 2, 2, 2, 2}, {17, 17, 2, 5, 2, 2, 2, 2, 2}, {9, 11, 2, 7, 1, 3, 3, 3, 3},
+      {19, 17, 2, 7, 2, 3, 3, 3, 3},
   };
   std::mt19937 rng(7);
   for (const Case& c : cases)
