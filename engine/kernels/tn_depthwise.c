@@ -560,10 +560,10 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
       int32_t wlast[TN_DW_MAX_KERNEL];
       const int32_t k = p->kernel, pairs = k >> 1;
       const tn_fast_requant r = tn_fast_requant_init(p->q.multiplier[ch], p->q.shift[ch]);
-      /* The folded form (see tn_dw_channel_dsp) for the kernels and strides with instances below:
-       * weights times 2^pre_shift stay within int16 for pre_shift <= 8, the bias times it within int32
-       * by the accumulator bound quantization checks. */
-      const int folded = (k & 1) && (p->stride == 1 || p->stride == 2) && full_range &&
+      /* The folded form (see tn_dw_channel_dsp) for exactly the kernels and strides with instances
+       * below: weights times 2^pre_shift stay within int16 for pre_shift <= 8, the bias times it within
+       * int32 by the accumulator bound quantization checks. */
+      const int folded = (k == 5 || k == 7) && (p->stride == 1 || p->stride == 2) && full_range &&
                          tn_fast_requant_folds(&r) && r.pre_shift <= 8;
       const int32_t scale = folded ? 1 << r.pre_shift : 1; /* a product: the weights may be negative */
       const int32_t scaled_bias = folded ? (int32_t)((uint32_t)bias << r.pre_shift) : bias;
@@ -574,8 +574,9 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
           wpairs[ky * pairs + kx] = tn_pack16(w[ky * k + 2 * kx] * scale, w[ky * k + 2 * kx + 1] * scale);
         wlast[ky] = (k & 1) ? (int32_t)(uint16_t)(int16_t)(w[ky * k + k - 1] * scale) : 0;
       }
-      /* Two instances per kernel and stride: the folded one, and the clamp of an activation inside
-       * the int8 range; anything else takes the general instance below. */
+      /* Two instances per kernel and stride (3x3 took tn_dw3x3_channel_dsp above): the folded one,
+       * and the clamp of an activation inside the int8 range; anything else takes the general
+       * instance below. */
 #define TN_DW_CASE(K, S)                                                                                  \
   if (k == (K) && p->stride == (S) && (folded || !full_range)) {                                         \
     if (folded)                                                                                          \
@@ -585,8 +586,6 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
       tn_dw_channel_dsp(p, plane, plane_w, wpairs, wlast, bias, r, 0, output + ch, K, S, 0, 0);         \
     continue;                                                                                            \
   }
-      TN_DW_CASE(3, 1)
-      TN_DW_CASE(3, 2)
       TN_DW_CASE(5, 1)
       TN_DW_CASE(5, 2)
       TN_DW_CASE(7, 1)

@@ -232,6 +232,7 @@ TEST(Kernels, DepthwiseConvolutionMatchesReferenceAndRunsInPlace) {
       // 5x5 and 7x7 beyond the small-map paths (more than TN_DW_SMALL_OUTPUTS outputs), odd widths
       {10, 9, 3, 5, 1, 2, 2, 2, 2}, {17, 17, 2, 5, 2, 2, 2, 2, 2}, {9, 11, 2, 7, 1, 3, 3, 3, 3},
       {19, 17, 2, 7, 2, 3, 3, 3, 3},
+      {10, 9, 3, 1, 1, 0, 0, 0, 0},  // 1x1 depthwise: the general path
   };
   std::mt19937 rng(7);
   for (const Case& c : cases)
