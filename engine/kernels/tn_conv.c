@@ -125,16 +125,24 @@ typedef struct {
   int32_t out_stride; /* output channels per pixel */
 } tn_matmul_rows;
 
-/* Rows whose shifts all lie in [-22, 0] (nearly every layer; tn_shifts_within, checked once per call)
- * need no left shift beyond SMMULR's doubling, and their rounding constant and zero point fold into
- * (2 * offset + 1) * 2^(e - 1) for e = -shift >= 1: each output channel's set-up is a few
- * instructions instead of tn_fast_requant_init. */
-#define TN_SHIFTS_FOLD(shift, rows) tn_shifts_within((shift), (rows), -22, 0)
-/* Of those, rows without a shift of 0: every output channel takes the folded form. */
-#define TN_SHIFTS_FOLD_NONZERO(shift, rows) tn_shifts_within((shift), (rows), -22, -1)
+/* How a layer's shifts requantize, from one scan per call. Rows whose shifts all lie in [-22, 0]
+ * (nearly every layer) need no left shift beyond SMMULR's doubling, and their rounding constant and
+ * zero point fold into (2 * offset + 1) * 2^(e - 1) for e = -shift >= 1: each output channel's set-up
+ * is a few instructions instead of tn_fast_requant_init. Without a shift of 0 every channel takes the
+ * folded form, which the assembly loop needs. */
+enum { TN_SHIFTS_GENERAL, TN_SHIFTS_FOLD, TN_SHIFTS_FOLD_NONZERO };
+static int tn_shift_form(const int32_t* shift, int32_t n) {
+  int form = TN_SHIFTS_FOLD_NONZERO;
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    if (shift[i] < -22 || shift[i] > 0) return TN_SHIFTS_GENERAL;
+    if (shift[i] == 0) form = TN_SHIFTS_FOLD;
+  }
+  return form;
+}
 
 /* The columns of TN_PX pixels times the weight rows of `m`; writes `valid` pixels of m->rows values.
- * shifts_fold: TN_SHIFTS_FOLD holds for the rows (a constant in each instance). */
+ * shifts_fold: every shift of the rows is in [-22, 0] (tn_shift_form; a constant in each instance). */
 TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols, int32_t row,
                               int8_t* out, int32_t valid, int full_range, int shifts_fold) {
   /* Everything the loop needs in locals: stores through int8_t pointers may alias any memory, so the
@@ -401,14 +409,14 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_matmul_
 #endif
 
 TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols,
-                                       int32_t row, int8_t* out, int32_t valid, int shifts_fold,
-                                       int shifts_nonzero) {
+                                       int32_t row, int8_t* out, int32_t valid, int shift_form) {
   /* Instances with constants for the common case: full steps of rows whose shifts fold, and the clamp
    * of no activation or of a ReLU6 whose range covers the output's, which is one SSAT. Everything
    * else (the last step, other shifts) shares one general instance. */
   const int full_range = p->q.act_min == -128 && p->q.act_max == 127;
+  const int shifts_fold = shift_form != TN_SHIFTS_GENERAL;
 #if defined(TN_DSP_NATIVE)
-  if (valid == TN_PX && shifts_nonzero && full_range && row >= 8) {
+  if (valid == TN_PX && shift_form == TN_SHIFTS_FOLD_NONZERO && full_range && row >= 8) {
     /* After the first group, (groups - 1) % 4 groups run in a first, partial pass of the loop, which
      * is entered at group (4 - that) % 4 with the columns pointer moved back as many groups. */
     const int32_t groups = row >> 2, skipped = (4 - ((groups - 1) & 3)) & 3;
@@ -428,8 +436,6 @@ TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_
     tn_matmul_step_asm(&a);
     return;
   }
-#else
-  (void)shifts_nonzero;
 #endif
   if (valid == TN_PX && shifts_fold && full_range)
     tn_matmul_step(p, m, cols, row, out, TN_PX, 1, 1);
@@ -474,8 +480,7 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
   const int32_t groups = in_c / group_c, group_out = p->out_c / groups;
   int8_t* const stage = (int8_t*)(void*)(cols + TN_PX * row);
   const int32_t pixels = p->out_h * p->out_w;
-  const int shifts_fold = TN_SHIFTS_FOLD(p->q.shift, p->out_c);
-  const int shifts_nonzero = shifts_fold && TN_SHIFTS_FOLD_NONZERO(p->q.shift, p->out_c);
+  const int shift_form = tn_shift_form(p->q.shift, p->out_c);
   int32_t first;
   int32_t oy = 0, ox = 0;
   for (first = 0; first < pixels; first += TN_PX) {
@@ -499,8 +504,7 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
           tn_zero_run(0, row, cols, s);
         }
       }
-      tn_matmul_step_dispatch(p, &m, cols, row, output + first * p->out_c + g * group_out, valid, shifts_fold,
-                              shifts_nonzero);
+      tn_matmul_step_dispatch(p, &m, cols, row, output + first * p->out_c + g * group_out, valid, shift_form);
     }
   }
 }
@@ -531,8 +535,7 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
   {
     const int32_t row = tn_conv_weights_row_length(p->in_c, 1, 1);
     const tn_matmul_rows m = tn_group_rows(p, 0, p->out_c, row);
-    const int shifts_fold = TN_SHIFTS_FOLD(p->q.shift, p->out_c);
-    const int shifts_nonzero = shifts_fold && TN_SHIFTS_FOLD_NONZERO(p->q.shift, p->out_c);
+    const int shift_form = tn_shift_form(p->q.shift, p->out_c);
     for (first = 0; first < pixels; first += TN_PX) {
       const int32_t valid = pixels - first < TN_PX ? pixels - first : TN_PX;
       int32_t s;
@@ -549,7 +552,7 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
             tn_zero_run(0, row, scratch, s);
           }
         }
-      tn_matmul_step_dispatch(p, &m, scratch, row, output + first * p->out_c, valid, shifts_fold, shifts_nonzero);
+      tn_matmul_step_dispatch(p, &m, scratch, row, output + first * p->out_c, valid, shift_form);
     }
   }
   return TN_OK;
