@@ -18,6 +18,115 @@ static int tn_fully_connected_params_valid(const tn_fully_connected_params* p) {
 
 #if defined(TN_DSP)
 
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+/* The classifiers' common case in assembly, one call per pair of rows: 8 input values per pass (one
+ * LDRD of the input and one of each row, 25 instructions per 16 multiply-accumulates; C spills a sum
+ * or a weight word in every group, 13 values being live), then both outputs requantized in the folded
+ * form. Word-aligned input and rows, whole passes of 8 values, the full int8 output range and shifts
+ * in [-22, -1] only (tn_fc_classifier_asm checks); everything else takes the C path. */
+typedef struct {
+  const int8_t* input;
+  const int8_t* w0;
+  const int8_t* w1;
+  int32_t offset2;            /* the input offset in both halfword lanes */
+  int32_t bias0, bias1;
+  const int8_t* end;          /* the input's end */
+  int32_t odd;                /* an odd number of passes: the first runs only the loop's second half */
+  int32_t multiplier0, multiplier1;
+  int32_t exponent0, exponent1; /* -shift, in [1, 22] */
+  int32_t offset_odd;         /* 2 * output offset + 1 */
+  int8_t* out0;
+  int8_t* out1;
+} tn_fc_pair_asm_args;
+
+/* Eight values: the input in r7/r8, row 0 in r9/r10, row 1 in r9/r7 (r7 free once its input word is
+ * widened); r11/r12 the input lanes with the offset (r3), lr the weight lanes, r4/r5 the sums. */
+#define TN_FC_ASM_ROW_WORD(w, acc)                                      \
+  "sxtb16 lr, " w "\n\t" "smlad " acc ", r11, lr, " acc "\n\t"           \
+  "sxtb16 lr, " w ", ror #8\n\t" "smlad " acc ", r12, lr, " acc "\n\t"
+#define TN_FC_ASM_INPUT_WORD(x)                                         \
+  "sxtab16 r11, r3, " x "\n\t"                                          \
+  "sxtab16 r12, r3, " x ", ror #8\n\t"
+#define TN_FC_ASM_PASS                                                  \
+  "ldrd r7, r8, [r0], #8\n\t"                                           \
+  "ldrd r9, r10, [r1], #8\n\t"                                          \
+  TN_FC_ASM_INPUT_WORD("r7") TN_FC_ASM_ROW_WORD("r9", "r4")             \
+  "ldrd r9, r7, [r2], #8\n\t"                                           \
+  TN_FC_ASM_ROW_WORD("r9", "r5")                                        \
+  TN_FC_ASM_INPUT_WORD("r8") TN_FC_ASM_ROW_WORD("r10", "r4") TN_FC_ASM_ROW_WORD("r7", "r5")
+/* Sum `acc` doubled, high multiply with the folded constant (2 offset + 1) 2^(e-1), the sign term,
+ * the shift by e, one SSAT: as tn_fast_requantize_folded_shifted. */
+#define TN_FC_ASM_REQUANTIZE(acc, multiplier, exponent, out)            \
+  "sub r1, " exponent ", #1\n\t"                                        \
+  "lsl r1, r10, r1\n\t"                                                 \
+  "lsl " acc ", " acc ", #1\n\t"                                        \
+  "smmlar r2, " acc ", " multiplier ", r1\n\t"                          \
+  "add r2, r2, " acc ", asr #31\n\t"                                    \
+  "asr r2, r2, " exponent "\n\t"                                        \
+  "ssat r2, #8, r2\n\t"                                                 \
+  "strb r2, [" out "]\n\t"
+
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_fc_pair_asm(
+    const tn_fc_pair_asm_args* args) {
+  register const tn_fc_pair_asm_args* r0 __asm__("r0") = args;
+  __asm__ volatile(
+      "push {r0}\n\t"
+      "ldr r12, [r0, #28]\n\t"
+      "ldmia r0, {r0-r6}\n\t"
+      "cmp r12, #0\n\t"
+      "bne 2f\n\t"
+      "1:\n\t" TN_FC_ASM_PASS
+      "2:\n\t" TN_FC_ASM_PASS
+      "cmp r0, r6\n\t"
+      "bne 1b\n\t"
+      "pop {r0}\n\t"
+      "ldrd r6, r7, [r0, #32]\n\t"
+      "ldrd r8, r9, [r0, #40]\n\t"
+      "ldr r10, [r0, #48]\n\t"
+      "ldrd r11, r12, [r0, #52]\n\t"
+      TN_FC_ASM_REQUANTIZE("r4", "r6", "r8", "r11")
+      TN_FC_ASM_REQUANTIZE("r5", "r7", "r9", "r12")
+      : "+r"(r0)
+      :
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef TN_FC_ASM_REQUANTIZE
+#undef TN_FC_ASM_PASS
+#undef TN_FC_ASM_INPUT_WORD
+#undef TN_FC_ASM_ROW_WORD
+
+/* The whole layer through tn_fc_pair_asm when it qualifies; 0 (nothing written) when it does not. */
+static int tn_fc_classifier_asm(const tn_fully_connected_params* p, const int8_t* input, int8_t* output) {
+  const int32_t n = p->in_features, out = p->out_features;
+  tn_fc_pair_asm_args a;
+  int32_t o;
+  if ((n & 7) != 0 || ((((uintptr_t)input | (uintptr_t)p->weights) & 3) != 0) || p->q.act_min != -128 ||
+      p->q.act_max != 127 || !tn_shifts_within(p->q.shift, out, -22, -1))
+    return 0;
+  a.offset2 = tn_pack16(p->q.input_offset, p->q.input_offset);
+  a.end = input + n;
+  a.odd = (n >> 3) & 1;
+  a.offset_odd = 2 * p->q.output_offset + 1;
+  for (o = 0; o < out; o += 2) {
+    /* An odd last row pairs with itself and writes its output twice. */
+    const int32_t second = o + 1 < out ? o + 1 : o;
+    a.input = input;
+    a.w0 = p->weights + o * n; /* rows of a multiple of 8 values need no padding */
+    a.w1 = p->weights + second * n;
+    a.bias0 = p->bias[o];
+    a.bias1 = p->bias[second];
+    a.multiplier0 = p->q.multiplier[o];
+    a.multiplier1 = p->q.multiplier[second];
+    a.exponent0 = -p->q.shift[o];
+    a.exponent1 = -p->q.shift[second];
+    a.out0 = output + o;
+    a.out1 = output + second;
+    tn_fc_pair_asm(&a);
+  }
+  return 1;
+}
+#endif
+
 /* acc + the dot product of 4 input values (lanes (x0, x2) and (x1, x3)) and the weight word w. */
 TN_INLINE int32_t tn_fc_group(int32_t x02, int32_t x13, int32_t w, int32_t acc) {
   return tn_smlad(x13, tn_sxtb16_ror8(w), tn_smlad(x02, tn_sxtb16(w), acc));
@@ -112,6 +221,9 @@ tn_status tn_fully_connected_s8(const tn_fully_connected_params* p, const int8_t
   row = tn_fully_connected_row_length(p->in_features);
 #if defined(TN_DSP)
   if (p->out_features <= TN_FC_DIRECT_OUTPUTS) {
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+    if (tn_fc_classifier_asm(p, input, output)) return TN_OK;
+#endif
     tn_fc_rows(p, input, scratch, output, 1);
     return TN_OK;
   }

@@ -56,10 +56,10 @@ struct HostAndCoreRuns {
   FirmwareOutput host;
   std::vector<std::pair<std::string, FirmwareOutput>> cores;
 };
-HostAndCoreRuns run_on_host_and_cores(const QuantizedModel& qm, uint64_t input_seed) {
+HostAndCoreRuns run_on_host_and_cores(const QuantizedModel& qm, uint64_t input_seed, int inferences = 2) {
   tinynas_test::TempDir tmp;
   const std::string dir = (tmp.path / "bundle").string();
-  write_bundle(qm, inputs_for(qm, 2, input_seed), dir);
+  write_bundle(qm, inputs_for(qm, inferences, input_seed), dir);
   HostAndCoreRuns runs;
   runs.host = build_and_run(dir, "host");
   for (const char* board : {"mps2-an386", "mps2-an500"}) runs.cores.emplace_back(board, build_and_run(dir, board));
@@ -219,6 +219,51 @@ TEST(Codegen, CortexMConvolutionShapesAreBitIdenticalToTheHost) {
     SCOPED_TRACE(board);
     ASSERT_EQ(arm.inferences.size(), 2u);
     for (size_t i = 0; i < 2; ++i) EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
+  }
+}
+
+// Classifiers of at most 4 outputs run an assembly loop on the cores, 8 input values a pass, a call per
+// pair of rows: an even (96 inputs, 12 passes) and an odd (168, 21) number of passes, an odd output
+// count (the last row paired with itself) and a single output, after a widened fully connected layer.
+// The last case makes rounding ties common (a few weights of +-1, multiplier 1/2, shift -2: a quarter
+// of the values before the shift end in binary .10), so the negative ties' sign term is exercised.
+TEST(Codegen, CortexMClassifierShapesAreBitIdenticalToTheHost) {
+  if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  struct Case {
+    std::vector<int> features;
+    bool ties;
+  };
+  const Case cases[] = {{{200, 96, 3}, false}, {{168, 1}, false}, {{96, 2}, true}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.features.front());
+    Graph g;
+    g.name = "classifier shapes";
+    g.input = g.add_tensor(1, 1, c.features.front());
+    int x = g.input;
+    for (size_t i = 1; i < c.features.size(); ++i) {
+      const int y = g.add_tensor(1, 1, c.features[i]);
+      g.add_op(OpKind::FullyConnected, x, y);
+      x = y;
+    }
+    g.output = x;
+    QuantizedModel qm = random_quantized(g, 21);
+    const int inferences = c.ties ? 48 : 2;
+    if (c.ties) {
+      QuantizedOpParams& fc = qm.params.back();
+      for (size_t i = 0; i < fc.weights.size(); ++i) fc.weights[i] = int8_t(i % 23 == 0 ? (i % 2 ? 1 : -1) : 0);
+      for (int32_t& b : fc.bias) b = 0;
+      for (QuantizedMultiplier& m : fc.requant) m = QuantizedMultiplier{1 << 30, -2};
+    }
+    const HostAndCoreRuns runs = run_on_host_and_cores(qm, 22, inferences);
+    const FirmwareOutput& host = runs.host;
+    ASSERT_EQ(host.inferences.size(), size_t(inferences));
+    ASSERT_EQ(host.inferences[0].output.size(), size_t(c.features.back()));
+    for (const auto& [board, arm] : runs.cores) {
+      SCOPED_TRACE(board);
+      ASSERT_EQ(arm.inferences.size(), size_t(inferences));
+      for (size_t i = 0; i < size_t(inferences); ++i)
+        EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
+    }
   }
 }
 
