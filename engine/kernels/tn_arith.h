@@ -70,6 +70,11 @@ TN_INLINE int32_t tn_read_s32(const void* p) {
   return v;
 }
 TN_INLINE void tn_write_s32(void* p, int32_t v) { memcpy(p, &v, 4); }
+TN_INLINE int32_t tn_read_u16(const void* p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
 
 /* Two int16 values in the lanes of a word (lane 0 in bits 0-15, lane 1 in bits 16-31): one PKHBT
  * on the DSP cores (GCC emits two instructions for the C form). */
@@ -82,6 +87,15 @@ TN_INLINE int32_t tn_pack16(int32_t lane0, int32_t lane1) {
   return (int32_t)(((uint32_t)(uint16_t)lane0) | ((uint32_t)(uint16_t)lane1 << 16));
 #endif
 }
+
+/* The pointer p, hidden from the optimiser's view of where it came from: in a loop over channels
+ * whose body is fully unrolled, GCC otherwise turns every per-channel address into its own pointer
+ * advanced once per channel, and spills most of them. */
+#if defined(__GNUC__)
+#define TN_OPAQUE_POINTER(p) __asm__("" : "+r"(p))
+#else
+#define TN_OPAQUE_POINTER(p) ((void)0)
+#endif
 
 /* The last step of every requantizing kernel: add the output zero point and clamp. With the full
  * int8 range as the clamp (no activation, or a ReLU6 whose range covers the output's) the DSP build

@@ -422,8 +422,212 @@ TN_INLINE void tn_dw_small_maps(const tn_depthwise_params* p, const int8_t* inpu
     }
   }
 }
+#define TN_DW_FIXED_MAX_W 8
+
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+/* The nine outputs of one channel of tn_dw3x3_fixed_map in assembly, every plane value at a constant
+ * offset: 18 instructions an output. C keeps two or three constants in memory here (14 live values),
+ * reloading them in every output. Field order is the LDM order. */
+typedef struct {
+  const int16_t* plane;                 /* r0 */
+  int32_t w01, w34, w67, w25, w8;       /* r1-r5: the weight pairs, doubled */
+  int32_t bias;                         /* r6: doubled, the input offset's share included */
+  int32_t multiplier, folded, exponent; /* r7-r9 */
+  int8_t* out;                          /* r10 */
+  int32_t out_stride;                   /* r11: the channels */
+} tn_dw3x3_asm_args;
+
+/* The output whose window starts at plane element E of a plane PW wide: three pairs and three single
+ * values, the requantization, the store, the next output. r12 the sum, lr the value. */
+#define TN_DW3X3_ASM_OUTPUT(E, PW)                                                        \
+  "ldr lr, [r0, #2*(" #E ")]\n\t" "smlad r12, lr, r1, r6\n\t"                           \
+  "ldrsh lr, [r0, #2*(" #E "+2)]\n\t" "smlabb r12, lr, r4, r12\n\t"                     \
+  "ldr lr, [r0, #2*(" #E "+" #PW ")]\n\t" "smlad r12, lr, r2, r12\n\t"                  \
+  "ldrsh lr, [r0, #2*(" #E "+" #PW "+2)]\n\t" "smlabt r12, lr, r4, r12\n\t"             \
+  "ldr lr, [r0, #2*(" #E "+2*" #PW ")]\n\t" "smlad r12, lr, r3, r12\n\t"                \
+  "ldrsh lr, [r0, #2*(" #E "+2*" #PW "+2)]\n\t" "smlabb r12, lr, r5, r12\n\t"           \
+  "smmlar lr, r12, r7, r8\n\t"                                                          \
+  "add lr, lr, r12, asr #31\n\t"                                                        \
+  "asr lr, lr, r9\n\t"                                                                  \
+  "ssat lr, #8, lr\n\t"                                                                 \
+  "strb lr, [r10]\n\t"                                                                  \
+  "add r10, r10, r11\n\t"
+#define TN_DW3X3_ASM_ROW(E0, E1, E2, PW) TN_DW3X3_ASM_OUTPUT(E0, PW) TN_DW3X3_ASM_OUTPUT(E1, PW) TN_DW3X3_ASM_OUTPUT(E2, PW)
+
+/* 3x3 outputs, stride 1: a plane 5 wide. */
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_outputs_s1_asm(
+    const tn_dw3x3_asm_args* args) {
+  register const tn_dw3x3_asm_args* r0 __asm__("r0") = args;
+  __asm__ volatile("ldmia r0, {r0-r11}\n\t" TN_DW3X3_ASM_ROW(0, 1, 2, 5) TN_DW3X3_ASM_ROW(5, 6, 7, 5)
+                       TN_DW3X3_ASM_ROW(10, 11, 12, 5)
+                   : "+r"(r0)
+                   :
+                   : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+/* 3x3 outputs, stride 2: a plane 7 wide. */
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_outputs_s2_asm(
+    const tn_dw3x3_asm_args* args) {
+  register const tn_dw3x3_asm_args* r0 __asm__("r0") = args;
+  __asm__ volatile("ldmia r0, {r0-r11}\n\t" TN_DW3X3_ASM_ROW(0, 2, 4, 7) TN_DW3X3_ASM_ROW(14, 16, 18, 7)
+                       TN_DW3X3_ASM_ROW(28, 30, 32, 7)
+                   : "+r"(r0)
+                   :
+                   : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef TN_DW3X3_ASM_ROW
+#undef TN_DW3X3_ASM_OUTPUT
+#endif
+
+/* tn_dw3x3_small_maps_stride for one geometry, every size a constant of the instance: the planes of
+ * two channels filled at once (one halfword load reads both channels of a pixel; SXTB16 splits two
+ * pixels into one word of each plane), every window read at constant offsets and all loops over
+ * the map unrolled, so each output is its six loads, six multiply-accumulates and requantization.
+ * For 3x3 outputs (tn_depthwise_planes), the last stage of networks at 80-96 pixels, whose short
+ * rows leave the general loops mostly overhead. The padding is `pad` on the top and left. */
+TN_INLINE void tn_dw3x3_fixed_map(const tn_depthwise_params* p, const int8_t* input, int8_t* output, int16_t* plane,
+                                  int32_t in_h, int32_t in_w, int32_t out_h, int32_t out_w, int32_t stride,
+                                  int32_t pad) {
+  const int32_t plane_w = (out_w - 1) * stride + 3, plane_size = plane_w * ((out_h - 1) * stride + 3);
+  const int32_t c = p->channels;
+  const int32_t input_offset = p->q.input_offset;
+  const int32_t output_offset = p->q.output_offset;
+  const int32_t ones = 0x00010001;
+  int16_t* const interior = plane + pad * plane_w + pad;
+  /* The parameters in locals: stores through int8_t pointers may alias them. */
+  const int8_t* w = p->weights;
+  const int32_t* bias_of = p->bias;
+  const int32_t* multiplier_of = p->q.multiplier;
+  const int32_t* shift_of = p->q.shift;
+  int8_t* o_base = output;
+  int32_t ch;
+  /* The second plane's border (the caller set the first one's). */
+  tn_init_plane(plane + plane_size, plane_size, input_offset);
+  for (ch = 0; ch < c; ch += 2) {
+    const int32_t channels = ch + 1 < c ? 2 : 1;
+    const int8_t* src = input + ch;
+    int32_t y, x, k;
+    TN_OPAQUE_POINTER(src);
+    if (channels == 2) {
+#pragma GCC unroll 8
+      for (y = 0; y < in_h; ++y) {
+#pragma GCC unroll 4
+        for (x = 0; x + 1 < in_w; x += 2) {
+          const int32_t both = tn_pack16(tn_read_u16(src), tn_read_u16(src + c)); /* (a0 b0 a1 b1) */
+          tn_write_s32(interior + y * plane_w + x, tn_sxtb16(both));
+          tn_write_s32(interior + plane_size + y * plane_w + x, tn_sxtb16_ror8(both));
+          src += 2 * c;
+        }
+        if (in_w & 1) {
+          interior[y * plane_w + in_w - 1] = src[0];
+          interior[plane_size + y * plane_w + in_w - 1] = src[1];
+          src += c;
+        }
+      }
+    } else {
+#pragma GCC unroll 8
+      for (y = 0; y < in_h; ++y) {
+#pragma GCC unroll 4
+        for (x = 0; x + 1 < in_w; x += 2) {
+          tn_write_s32(interior + y * plane_w + x, tn_pack16(src[0], src[c]));
+          src += 2 * c;
+        }
+        if (in_w & 1) {
+          interior[y * plane_w + in_w - 1] = *src;
+          src += c;
+        }
+      }
+    }
+#pragma GCC unroll 1
+    for (k = 0; k < channels; ++k, w += 9, ++bias_of, ++multiplier_of, ++shift_of) {
+      const int16_t* const channel_plane = plane + k * plane_size;
+      const int32_t wv0 = tn_read_s32(w), wv1 = tn_read_s32(w + 4);
+      /* (w0, w2), (w1, w3), (w4, w6), (w5, w7), each lane doubled by adding the bytes once more */
+      const int32_t e02 = tn_sxtab16(tn_sxtb16(wv0), wv0), o13 = tn_sxtab16_ror8(tn_sxtb16_ror8(wv0), wv0);
+      const int32_t e46 = tn_sxtab16(tn_sxtb16(wv1), wv1), o57 = tn_sxtab16_ror8(tn_sxtb16_ror8(wv1), wv1);
+      const int32_t w01 = tn_pack16(e02, o13), w34 = tn_pack16(o13 >> 16, e46);
+      const int32_t w67 = tn_pack16(e46 >> 16, o57 >> 16), w25 = tn_pack16(e02 >> 16, o57);
+      const int32_t w8 = 2 * w[8];
+      /* 2 (bias + input_offset * sum(w)): the sums over the plane's raw values, doubled */
+      const int32_t sum2 = tn_smlad(w01, ones, tn_smlad(w34, ones, tn_smlad(w67, ones, tn_smlad(w25, ones, w8))));
+      const int32_t bias = (int32_t)(((uint32_t)*bias_of << 1) + (uint32_t)(input_offset * sum2));
+      const int32_t multiplier = *multiplier_of, exponent = -*shift_of;
+      const int32_t folded = tn_folded_constant_of_exponent(output_offset, exponent);
+      int8_t* o = o_base + k;
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+      if (out_h == 3 && out_w == 3) {
+        tn_dw3x3_asm_args args;
+        args.plane = channel_plane;
+        args.w01 = w01;
+        args.w34 = w34;
+        args.w67 = w67;
+        args.w25 = w25;
+        args.w8 = w8;
+        args.bias = bias;
+        args.multiplier = multiplier;
+        args.folded = folded;
+        args.exponent = exponent;
+        args.out = o;
+        args.out_stride = c;
+        if (stride == 1)
+          tn_dw3x3_outputs_s1_asm(&args);
+        else
+          tn_dw3x3_outputs_s2_asm(&args);
+        continue;
+      }
+#endif
+      TN_OPAQUE_POINTER(o);
+      /* Row by row, every sum before any store, so that the loads neighbouring windows share are
+       * made once: the third column of a window is the second word of the next window's row (stride
+       * 1: its high half) or its first word (stride 2: the low half; the last window of a row loads
+       * that value alone, a word would reach past the plane). */
+#pragma GCC unroll 8
+      for (y = 0; y < out_h; ++y) {
+        const int16_t* const q = channel_plane + y * stride * plane_w;
+        int32_t a[TN_DW_FIXED_MAX_W];
+#pragma GCC unroll 8
+        for (x = 0; x < out_w; ++x) {
+          const int16_t* const t = q + x * stride;
+          int32_t acc = tn_smlad(tn_read_s32(t), w01, bias);
+          acc = tn_smlad(tn_read_s32(t + plane_w), w34, acc);
+          acc = tn_smlad(tn_read_s32(t + 2 * plane_w), w67, acc);
+          if (stride == 1) {
+            acc = tn_smlatb(tn_read_s32(t + 1), w25, acc);
+            acc = tn_smlatt(tn_read_s32(t + 1 + plane_w), w25, acc);
+            acc = tn_smlatb(tn_read_s32(t + 1 + 2 * plane_w), w8, acc);
+          } else if (x + 1 < out_w) {
+            acc = tn_smlabb(tn_read_s32(t + 2), w25, acc);
+            acc = tn_smlabt(tn_read_s32(t + 2 + plane_w), w25, acc);
+            acc = tn_smlabb(tn_read_s32(t + 2 + 2 * plane_w), w8, acc);
+          } else {
+            acc = tn_smlabb(t[2], w25, acc);
+            acc = tn_smlabt(t[2 + plane_w], w25, acc);
+            acc = tn_smlabb(t[2 + 2 * plane_w], w8, acc);
+          }
+          a[x] = acc;
+        }
+#pragma GCC unroll 8
+        for (x = 0; x < out_w; ++x)
+          o[(y * out_w + x) * c] =
+              (int8_t)tn_ssat8(tn_fast_requantize_folded_shifted(a[x], multiplier, folded, exponent));
+      }
+    }
+    o_base += 2;
+  }
+}
+
 static TN_NOINLINE void tn_dw3x3_small_maps(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
                                             int16_t* plane, int32_t plane_w) {
+  /* 3x3 outputs, the last stage of networks at 80-96 pixels: stride 1 over a 3x3 map, stride 2 over 6x6. */
+  if (p->out_h == 3 && p->out_w == 3 && p->pad_h == 1 && p->pad_w == 1) {
+    if (p->stride == 1 && p->in_h == 3 && p->in_w == 3) {
+      tn_dw3x3_fixed_map(p, input, output, plane, 3, 3, 3, 3, 1, 1);
+      return;
+    }
+    if (p->stride == 2 && p->in_h == 6 && p->in_w == 6) {
+      tn_dw3x3_fixed_map(p, input, output, plane, 6, 6, 3, 3, 2, 1);
+      return;
+    }
+  }
   if (p->stride == 1) tn_dw3x3_small_maps_stride(p, input, output, plane, plane_w, 1);
   else tn_dw3x3_small_maps_stride(p, input, output, plane, plane_w, 2);
 }

@@ -34,19 +34,23 @@ static inline int32_t tn_pointwise_scratch_bytes(int32_t in_c) {
 #define TN_DW_SUM_ROWS 4
 static inline int32_t tn_depthwise_sum_rows(int32_t out_h) { return out_h < TN_DW_SUM_ROWS ? out_h : TN_DW_SUM_ROWS; }
 
-/* Depthwise kxk convolution, in place or not: tn_depthwise_sum_rows output rows of int32 sums, then one
- * zero-padded input channel plane in int16, so a channel can be read out of the shared buffer before
- * its output overwrites it. */
+/* Depthwise kxk convolution, in place or not: tn_depthwise_sum_rows output rows of int32 sums, then
+ * zero-padded input channel planes in int16 (tn_depthwise_planes), so a channel can be read out of the
+ * shared buffer before its output overwrites it. */
 static inline int32_t tn_depthwise_plane_extent(int32_t in, int32_t pad, int32_t kernel, int32_t stride, int32_t out) {
   /* Every row (column) the kernel window reaches, padding included, and at least the input. */
   const int32_t reach = (out - 1) * stride + kernel;
   return reach > in + pad ? reach : in + pad;
 }
+/* Planes after the sums: two for the 3x3 kernels with 3x3 outputs, which fill two channels at once. */
+static inline int32_t tn_depthwise_planes(int32_t kernel, int32_t out_h, int32_t out_w) {
+  return kernel == 3 && out_h == 3 && out_w == 3 ? 2 : 1;
+}
 static inline int32_t tn_depthwise_scratch_bytes(int32_t in_h, int32_t in_w, int32_t pad_h, int32_t pad_w,
                                                  int32_t kernel, int32_t stride, int32_t out_h, int32_t out_w) {
-  return tn_depthwise_sum_rows(out_h) * out_w * (int32_t)sizeof(int32_t) + tn_depthwise_plane_extent(in_h, pad_h, kernel, stride, out_h) *
-                                               tn_depthwise_plane_extent(in_w, pad_w, kernel, stride, out_w) *
-                                               (int32_t)sizeof(int16_t);
+  return tn_depthwise_sum_rows(out_h) * out_w * (int32_t)sizeof(int32_t) +
+         tn_depthwise_planes(kernel, out_h, out_w) * tn_depthwise_plane_extent(in_h, pad_h, kernel, stride, out_h) *
+             tn_depthwise_plane_extent(in_w, pad_w, kernel, stride, out_w) * (int32_t)sizeof(int16_t);
 }
 
 /* Fully connected: the input vector widened to int16 (rounded up to a multiple of 4). */

@@ -222,6 +222,42 @@ TEST(Codegen, CortexMConvolutionShapesAreBitIdenticalToTheHost) {
   }
 }
 
+// 3x3 depthwise layers with 3x3 outputs run assembly output blocks on the cores (stride 2 over a 6x6
+// map, then stride 1 over the 3x3 map, in place or not as the planner chooses), two channels a
+// plane fill with an odd channel count. The second run makes rounding ties common in the last
+// layer (a few weights of +-1, multiplier 1/2, shift -2), so the negative ties' sign term is exercised.
+TEST(Codegen, CortexMSmallMapDepthwiseIsBitIdenticalToTheHost) {
+  if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  for (const bool ties : {false, true}) {
+    SCOPED_TRACE(ties ? "ties" : "random");
+    Graph g;
+    g.name = "small-map depthwise";
+    g.input = g.add_tensor(6, 6, 13);
+    const int middle = g.add_tensor(3, 3, 13);
+    g.output = g.add_tensor(3, 3, 13);
+    g.add_op(OpKind::DepthwiseConv2D, g.input, middle, 3, 2);
+    g.add_op(OpKind::DepthwiseConv2D, middle, g.output, 3, 1);
+    QuantizedModel qm = random_quantized(g, 31);
+    if (ties) {
+      QuantizedOpParams& dw = qm.params.back();
+      for (size_t i = 0; i < dw.weights.size(); ++i) dw.weights[i] = int8_t(i % 5 == 0 ? (i % 2 ? 1 : -1) : 0);
+      for (int32_t& b : dw.bias) b = 0;
+      for (QuantizedMultiplier& m : dw.requant) m = QuantizedMultiplier{1 << 30, -2};
+    }
+    const int inferences = 12;
+    const HostAndCoreRuns runs = run_on_host_and_cores(qm, 32, inferences);
+    const FirmwareOutput& host = runs.host;
+    ASSERT_EQ(host.inferences.size(), size_t(inferences));
+    ASSERT_EQ(host.inferences[0].output.size(), size_t(3 * 3 * 13));
+    for (const auto& [board, arm] : runs.cores) {
+      SCOPED_TRACE(board);
+      ASSERT_EQ(arm.inferences.size(), size_t(inferences));
+      for (size_t i = 0; i < size_t(inferences); ++i)
+        EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
+    }
+  }
+}
+
 // Classifiers of at most 4 outputs run an assembly loop on the cores, 8 input values a pass, a call per
 // pair of rows: an even (96 inputs, 12 passes) and an odd (168, 21) number of passes, an odd output
 // count (the last row paired with itself) and a single output, after a widened fully connected layer.

@@ -233,6 +233,8 @@ TEST(Kernels, DepthwiseConvolutionMatchesReferenceAndRunsInPlace) {
       {10, 9, 3, 5, 1, 2, 2, 2, 2}, {17, 17, 2, 5, 2, 2, 2, 2, 2}, {9, 11, 2, 7, 1, 3, 3, 3, 3},
       {19, 17, 2, 7, 2, 3, 3, 3, 3},
       {10, 9, 3, 1, 1, 0, 0, 0, 0},  // 1x1 depthwise: the general path
+      // 3x3 outputs (two channels a plane fill): an odd and an even channel count, stride 1 and 2
+      {3, 3, 7, 3, 1, 1, 1, 1, 1}, {3, 3, 8, 3, 1, 1, 1, 1, 1}, {6, 6, 5, 3, 2, 1, 1, 0, 0}, {6, 6, 2, 3, 2, 1, 1, 1, 1},
   };
   std::mt19937 rng(7);
   for (const Case& c : cases)
