@@ -37,12 +37,20 @@ static void tn_fill_plane(const tn_depthwise_params* p, const int8_t* input, int
       src = src4 + 2 * c2;
       dst += 8;
     }
-    for (; n >= 2; n -= 2) {
-      tn_write_s32(dst, tn_pack16(src[0], src[c]));
-      src += c2;
-      dst += 2;
+    /* The last 0-3 pairs straight through (a loop's set-up and tests cost more than the copies on
+     * rows of 10-40 values), then an odd last value. */
+#define TN_FILL_PAIR                                \
+  tn_write_s32(dst, tn_pack16(src[0], src[c]));     \
+  src += c2;                                        \
+  dst += 2;
+    switch (n >> 1) {
+      case 3: TN_FILL_PAIR /* fall through */
+      case 2: TN_FILL_PAIR /* fall through */
+      case 1: TN_FILL_PAIR /* fall through */
+      default: break;
     }
-    if (n) {
+#undef TN_FILL_PAIR
+    if (n & 1) {
       *dst++ = *src;
       src += c;
     }
@@ -482,7 +490,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_o
  * two channels filled at once (one halfword load reads both channels of a pixel; SXTB16 splits two
  * pixels into one word of each plane), every window read at constant offsets and all loops over
  * the map unrolled, so each output is its six loads, six multiply-accumulates and requantization.
- * For 3x3 outputs (tn_depthwise_planes), the last stage of networks at 80-96 pixels, whose short
+ * For 3x3 outputs (tn_depthwise_fixed_map), the last stage of networks at 80-96 pixels, whose short
  * rows leave the general loops mostly overhead. The padding is `pad` on the top and left. */
 TN_INLINE void tn_dw3x3_fixed_map(const tn_depthwise_params* p, const int8_t* input, int8_t* output, int16_t* plane,
                                   int32_t in_h, int32_t in_w, int32_t out_h, int32_t out_w, int32_t stride,
@@ -618,15 +626,12 @@ TN_INLINE void tn_dw3x3_fixed_map(const tn_depthwise_params* p, const int8_t* in
 static TN_NOINLINE void tn_dw3x3_small_maps(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
                                             int16_t* plane, int32_t plane_w) {
   /* 3x3 outputs, the last stage of networks at 80-96 pixels: stride 1 over a 3x3 map, stride 2 over 6x6. */
-  if (p->out_h == 3 && p->out_w == 3 && p->pad_h == 1 && p->pad_w == 1) {
-    if (p->stride == 1 && p->in_h == 3 && p->in_w == 3) {
+  if (tn_depthwise_fixed_map(p->in_h, p->in_w, p->pad_h, p->pad_w, 3, p->stride, p->out_h, p->out_w)) {
+    if (p->stride == 1)
       tn_dw3x3_fixed_map(p, input, output, plane, 3, 3, 3, 3, 1, 1);
-      return;
-    }
-    if (p->stride == 2 && p->in_h == 6 && p->in_w == 6) {
+    else
       tn_dw3x3_fixed_map(p, input, output, plane, 6, 6, 3, 3, 2, 1);
-      return;
-    }
+    return;
   }
   if (p->stride == 1) tn_dw3x3_small_maps_stride(p, input, output, plane, plane_w, 1);
   else tn_dw3x3_small_maps_stride(p, input, output, plane, plane_w, 2);

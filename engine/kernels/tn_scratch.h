@@ -42,14 +42,18 @@ static inline int32_t tn_depthwise_plane_extent(int32_t in, int32_t pad, int32_t
   const int32_t reach = (out - 1) * stride + kernel;
   return reach > in + pad ? reach : in + pad;
 }
-/* Planes after the sums: two for the 3x3 kernels with 3x3 outputs, which fill two channels at once. */
-static inline int32_t tn_depthwise_planes(int32_t kernel, int32_t out_h, int32_t out_w) {
-  return kernel == 3 && out_h == 3 && out_w == 3 ? 2 : 1;
+/* The geometries of the 3x3 depthwise kernel's fixed-geometry path (3x3 outputs, padding 1: stride 1
+ * over a 3x3 map, stride 2 over 6x6), which fills the planes of two channels at once. */
+static inline int tn_depthwise_fixed_map(int32_t in_h, int32_t in_w, int32_t pad_h, int32_t pad_w, int32_t kernel,
+                                         int32_t stride, int32_t out_h, int32_t out_w) {
+  return kernel == 3 && out_h == 3 && out_w == 3 && pad_h == 1 && pad_w == 1 &&
+         ((stride == 1 && in_h == 3 && in_w == 3) || (stride == 2 && in_h == 6 && in_w == 6));
 }
 static inline int32_t tn_depthwise_scratch_bytes(int32_t in_h, int32_t in_w, int32_t pad_h, int32_t pad_w,
                                                  int32_t kernel, int32_t stride, int32_t out_h, int32_t out_w) {
+  const int32_t planes = tn_depthwise_fixed_map(in_h, in_w, pad_h, pad_w, kernel, stride, out_h, out_w) ? 2 : 1;
   return tn_depthwise_sum_rows(out_h) * out_w * (int32_t)sizeof(int32_t) +
-         tn_depthwise_planes(kernel, out_h, out_w) * tn_depthwise_plane_extent(in_h, pad_h, kernel, stride, out_h) *
+         planes * tn_depthwise_plane_extent(in_h, pad_h, kernel, stride, out_h) *
              tn_depthwise_plane_extent(in_w, pad_w, kernel, stride, out_w) * (int32_t)sizeof(int16_t);
 }
 

@@ -61,9 +61,12 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
   if (kind.rfind("depthwise_", 0) == 0)
     // The plane initialised once; per channel: its rows copied in, the passes over output rows, the
     // outputs requantized (and odd last columns), the setup. Small maps (TN_DW_SMALL_OUTPUTS) take the
-    // one-pass path, with features of their own: MACs, outputs, channels, input values copied.
-    return {"constant",    "macs",     "plane",         "inputs",         "input_rows",    "row_passes", "outputs",
-            "odd_outputs", "channels", "small_map_macs", "small_map_outputs", "small_map_channels", "small_map_inputs"};
+    // one-pass path, with features of their own: MACs, outputs, channels, input values copied; the
+    // fixed geometries of the 3x3 kernel (tn_depthwise_fixed_map) a fixed cost per layer and channel.
+    return {"constant",          "macs",           "plane",           "inputs",
+            "input_rows",        "row_passes",     "outputs",         "odd_outputs",
+            "channels",          "small_map_macs", "small_map_outputs", "small_map_channels",
+            "small_map_inputs",  "fixed_map_layers", "fixed_map_channels"};
   if (kind == "fully_connected") return {"constant", "macs", "outputs"};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0) return {"constant", "window_reads", "outputs"};
   if (kind == "global_avgpool") return {"constant", "inputs", "channels"};
@@ -103,7 +106,11 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
     const double inputs = double(int64_t(s.in_h) * s.in_w * in.c);
     const bool small_map = pixels <= TN_DW_SMALL_OUTPUTS && op.kernel_h == op.kernel_w && op.kernel_h % 2 == 1 &&
                            op.kernel_h <= 7 && op.stride_h <= 2;
-    if (small_map) return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs};
+    if (tn_depthwise_fixed_map(s.in_h, s.in_w, s.pad_h, s.pad_w, op.kernel_h, op.stride_h, s.out_h, s.out_w) &&
+        op.kernel_w == 3 && op.stride_w == op.stride_h)
+      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, double(out.c)};
+    if (small_map)
+      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs, 0, 0};
     return {1.0,
             macs,
             double(plane),
@@ -113,6 +120,8 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
             double(out_elements),
             double(int64_t(s.out_h) * out.c * (s.out_w % 2)),
             double(out.c),
+            0,
+            0,
             0,
             0,
             0,
