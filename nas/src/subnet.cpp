@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "tinynas/core/errors.h"
 #include "tinynas/nas/experiment_supernet.h"
 #include "tinynas/nas/train.h"
@@ -100,13 +102,20 @@ ExtractResult extract_subnet(const ExtractRequest& q) {
                : q.from_scratch   ? std::string("re-initialized subnet")
                                   : std::string("extracted subnet"),
                r.extracted_holdout_top1);
+  // An interrupted fine-tuning run continues from its last epoch (see finetune_checkpoint_path).
+  const std::string checkpoint = finetune_checkpoint_path(q.out);
   if (q.finetune.epochs > 0) {
     supernet::FinetuneOptions options = q.finetune;
     options.batch_size = x.train.options.batch_size;
     options.seed = x.train.options.seed;
+    options.checkpoint = checkpoint;
     supernet::finetune(net, training_split(), *holdout, r.resolution, options, q.on_finetune_step);
   }
   supernet::save_subnet(q.out, net, r.arch);
+  if (q.finetune.epochs > 0) {
+    std::error_code ignored;  // the network is written; a checkpoint left behind is only disk space
+    std::filesystem::remove(checkpoint, ignored);
+  }
   r.blocks = int(net->desc.blocks.size());
   r.holdout_top1 = top1(net, *holdout, r.resolution);
   if (q.test) r.test_top1 = top1(net, *data::open_split(x.data, "test"), r.resolution);

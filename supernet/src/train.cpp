@@ -169,46 +169,6 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
   core::write_file_atomic(path, out.str());
 }
 
-// SGD's state by parameter position (group by group): the momentum buffers, and which parameters have
-// a gradient tensor. LibTorch's SGD skips a parameter whose gradient is undefined but keeps applying
-// momentum to one whose gradient was zeroed (a parameter no subnet of the step used), so a resumed run
-// must restore both to continue exactly.
-std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
-
-torch::serialize::OutputArchive momentum_archive(torch::optim::SGD& opt) {
-  torch::serialize::OutputArchive out;
-  int64_t i = 0;
-  std::vector<uint8_t> has_grad;
-  for (auto& group : opt.param_groups())
-    for (auto& p : group.params()) {
-      has_grad.push_back(p.grad().defined());
-      const auto it = opt.state().find(state_key(p));
-      if (it != opt.state().end())
-        out.write(std::to_string(i), static_cast<torch::optim::SGDParamState&>(*it->second).momentum_buffer());
-      ++i;
-    }
-  out.write("has_grad", torch::tensor(std::vector<int64_t>(has_grad.begin(), has_grad.end()), torch::kInt64));
-  return out;
-}
-
-void load_momentum(torch::optim::SGD& opt, torch::serialize::InputArchive& in) {
-  torch::Tensor has_grad;
-  in.read("has_grad", has_grad);
-  int64_t i = 0;
-  for (auto& group : opt.param_groups())
-    for (auto& p : group.params()) {
-      torch::Tensor buf;
-      if (in.try_read(std::to_string(i), buf)) {
-        if (!buf.sizes().equals(p.sizes())) throw core::InputError("checkpoint momentum does not match the parameters");
-        auto state = std::make_unique<torch::optim::SGDParamState>();
-        state->momentum_buffer(buf);
-        opt.state()[state_key(p)] = std::move(state);
-      }
-      if (i < has_grad.numel() && has_grad[i].item<int64_t>()) p.mutable_grad() = torch::zeros_like(p);
-      ++i;
-    }
-}
-
 void save_checkpoint(const TrainPaths& paths, const nlohmann::json& options, const TrainState& st, OFASupernet& net,
                      torch::optim::SGD& opt, StaticNet* teacher) {
   nlohmann::json j;

@@ -250,6 +250,7 @@ TEST(Subnet, ANetworkFileTrainsFromRandomWeightsAndExports) {
   const supernet::SubnetFile f = supernet::load_subnet(x.out);
   EXPECT_FALSE(f.arch.has_value());
   EXPECT_TRUE(f.net->desc.same_layers(net));
+  EXPECT_FALSE(std::filesystem::exists(finetune_checkpoint_path(x.out)));  // removed once the network is written
   ExportRequest e;
   e.experiment = x.experiment;
   e.subnet = x.out;

@@ -538,6 +538,56 @@ TEST(Finetune, TrainsTheStaticSubnet) {
   EXPECT_GT(top1.back(), 60.0);
 }
 
+// Fine-tuning stopped when its second epoch starts (the progress callback throws) and run again goes on
+// from the checkpoint of the first to the same weights, BN statistics and holdout figures as a run that
+// was never stopped; a checkpoint of other options is refused, naming the file.
+TEST(Finetune, ResumesFromItsCheckpointToTheSameWeights) {
+  torch::set_num_threads(1);
+  const auto o = tiny_options();
+  SyntheticImages train(128, 4, 1), holdout(32, 4, 1, 99);
+  TempDir dir;
+  const auto fresh = [&] {
+    torch::manual_seed(0);
+    OFASupernet net(o.space, 0.25);
+    return net->extract(net->largest(16));
+  };
+  FinetuneOptions fo;
+  fo.epochs = 2;
+  fo.lr = 0.05;
+  fo.batch_size = 16;
+  auto whole = fresh();
+  const auto whole_top1 = finetune(whole, train, holdout, 16, fo);
+
+  fo.checkpoint = (dir.path / "net.finetune-checkpoint").string();
+  struct Stopped {};
+  int starts = 0;
+  auto stopped = fresh();
+  EXPECT_THROW(finetune(stopped, train, holdout, 16, fo,
+                        [&](const StepProgress& p) {
+                          if (p.epoch_start && ++starts == 2) throw Stopped{};
+                        }),
+               Stopped);
+  ASSERT_TRUE(core::is_file(fo.checkpoint));
+  auto resumed = fresh();
+  starts = 0;
+  const auto resumed_top1 = finetune(resumed, train, holdout, 16, fo, [&](const StepProgress& p) { starts += p.epoch_start; });
+  EXPECT_EQ(starts, 1);  // only the second epoch ran
+  EXPECT_EQ(resumed_top1, whole_top1);
+  const auto a = whole->named_parameters(), b = resumed->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].value(), b[i].value())) << a[i].key();
+  const auto abuf = whole->named_buffers(), bbuf = resumed->named_buffers();
+  ASSERT_EQ(abuf.size(), bbuf.size());
+  for (size_t i = 0; i < abuf.size(); ++i) EXPECT_TRUE(torch::equal(abuf[i].value(), bbuf[i].value())) << abuf[i].key();
+
+  FinetuneOptions other = fo;
+  other.lr = 0.1;
+  auto another = fresh();
+  const std::string msg = tinynas_test::input_error_message([&] { finetune(another, train, holdout, 16, other); });
+  EXPECT_NE(msg.find("net.finetune-checkpoint"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("another fine-tuning run"), std::string::npos) << msg;
+}
+
 // A phase samples from each stage's own sets: the phase's choices the stage has, else the stage's
 // largest, in the supernet's arch layout (a phase without the deepest depth still fills 4 slots per
 // stage, which the supernet takes).

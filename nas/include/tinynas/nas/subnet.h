@@ -63,4 +63,8 @@ struct ExtractResult {
 // atomically.
 ExtractResult extract_subnet(const ExtractRequest& request);
 
+// Where extract_subnet keeps the fine-tuning state after every epoch (removed once `out` is written): a
+// rerun with the same request continues from it.
+inline std::string finetune_checkpoint_path(const std::string& out) { return out + ".finetune-checkpoint"; }
+
 }  // namespace tinynas::nas

@@ -30,6 +30,11 @@ void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::st
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path);
 std::string read_string(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path);
 
+// SGD's state by parameter position: its momentum buffers and which parameters have a gradient tensor,
+// for checkpoints that resume to the same weights. load_momentum: InputError when it does not match.
+torch::serialize::OutputArchive momentum_archive(torch::optim::SGD& opt);
+void load_momentum(torch::optim::SGD& opt, torch::serialize::InputArchive& in);
+
 }  // namespace tinynas::supernet
 
 namespace tinynas::supernet {

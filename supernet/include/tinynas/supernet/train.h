@@ -142,6 +142,9 @@ struct FinetuneOptions {
   double label_smoothing = 0.1;
   uint64_t seed = 0;
   int64_t max_steps_per_epoch = 0;  // 0 = the whole training set
+  // When set: the state after every epoch is written there (atomically), and a run that finds the file
+  // continues after its last epoch, to the same weights as an uninterrupted run.
+  std::string checkpoint{};
 };
 
 }  // namespace tinynas::supernet
