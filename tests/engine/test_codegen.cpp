@@ -66,6 +66,16 @@ HostAndCoreRuns run_on_host_and_cores(const QuantizedModel& qm, uint64_t input_s
   return runs;
 }
 
+// Every core ran as many inferences as the host and printed the same outputs, bit for bit.
+void expect_cores_match_host(const HostAndCoreRuns& runs) {
+  for (const auto& [board, arm] : runs.cores) {
+    SCOPED_TRACE(board);
+    ASSERT_EQ(arm.inferences.size(), runs.host.inferences.size());
+    for (size_t i = 0; i < arm.inferences.size(); ++i)
+      EXPECT_EQ(arm.inferences[i].output, runs.host.inferences[i].output) << "input " << i;
+  }
+}
+
 // A float as a C literal that reads back as the same float.
 std::string float_literal_for_test(float v) {
   char text[32];
@@ -215,11 +225,7 @@ TEST(Codegen, CortexMConvolutionShapesAreBitIdenticalToTheHost) {
   const FirmwareOutput& host = runs.host;
   ASSERT_EQ(host.inferences.size(), 2u);
   ASSERT_EQ(host.inferences[0].output.size(), size_t(5 * 6 * 10));
-  for (const auto& [board, arm] : runs.cores) {
-    SCOPED_TRACE(board);
-    ASSERT_EQ(arm.inferences.size(), 2u);
-    for (size_t i = 0; i < 2; ++i) EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
-  }
+  expect_cores_match_host(runs);
 }
 
 // 3x3 depthwise layers with 3x3 outputs run assembly output blocks on the cores (stride 2 over a 6x6
@@ -249,12 +255,7 @@ TEST(Codegen, CortexMSmallMapDepthwiseIsBitIdenticalToTheHost) {
     const FirmwareOutput& host = runs.host;
     ASSERT_EQ(host.inferences.size(), size_t(inferences));
     ASSERT_EQ(host.inferences[0].output.size(), size_t(3 * 3 * 13));
-    for (const auto& [board, arm] : runs.cores) {
-      SCOPED_TRACE(board);
-      ASSERT_EQ(arm.inferences.size(), size_t(inferences));
-      for (size_t i = 0; i < size_t(inferences); ++i)
-        EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
-    }
+    expect_cores_match_host(runs);
   }
 }
 
@@ -294,12 +295,7 @@ TEST(Codegen, CortexMClassifierShapesAreBitIdenticalToTheHost) {
     const FirmwareOutput& host = runs.host;
     ASSERT_EQ(host.inferences.size(), size_t(inferences));
     ASSERT_EQ(host.inferences[0].output.size(), size_t(c.features.back()));
-    for (const auto& [board, arm] : runs.cores) {
-      SCOPED_TRACE(board);
-      ASSERT_EQ(arm.inferences.size(), size_t(inferences));
-      for (size_t i = 0; i < size_t(inferences); ++i)
-        EXPECT_EQ(arm.inferences[i].output, host.inferences[i].output) << "input " << i;
-    }
+    expect_cores_match_host(runs);
   }
 }
 
