@@ -313,7 +313,7 @@ Experiment load_experiment(const std::string& path) {
   x.constraints = load_constraints(n["constraints"], path);
   if (const YAML::Node se = n["search"]) {
     const std::string at = path + ": search";
-    check_keys(se, at, {"patch", "max_patches"});
+    check_keys(mapping(se, at), at, {"patch", "max_patches"});
     if (se["patch"]) x.search.patch = get<bool>(se, "patch", at);
     if (se["max_patches"]) x.search.max_patches = get<int>(se, "max_patches", at);
     if (x.search.max_patches < 1 || x.search.max_patches > 16)
@@ -321,8 +321,7 @@ Experiment load_experiment(const std::string& path) {
   }
   if (const YAML::Node s1 = n["stage1"]) {
     const std::string at = path + ": stage1";
-    if (!s1.IsMap()) throw core::InputError(at + ": must be a mapping");
-    check_keys(s1, at, {"samples", "seed", "widths", "resolutions", "min_fit_fraction"});
+    check_keys(mapping(s1, at), at, {"samples", "seed", "widths", "resolutions", "min_fit_fraction"});
     if (s1["min_fit_fraction"]) x.stage1.min_fit_fraction = get<double>(s1, "min_fit_fraction", at);
     if (s1["samples"]) x.stage1.samples = get<int>(s1, "samples", at);
     if (s1["seed"]) x.stage1.seed = get<uint64_t>(s1, "seed", at);

@@ -78,6 +78,14 @@ TEST(Config, PowerFiguresAndConstraints) {
         [&] { load_experiment(dir.write("c.yaml", "space: " + space + "\nconstraints: " + constraints + "\n")); });
     EXPECT_NE(msg.find(needle), std::string::npos) << constraints << ": " << msg;
   }
+  // Every section given as a scalar (or a list) is an input error naming the section.
+  for (const std::string section : {"constraints", "stage1", "data", "supernet", "train", "search"}) {
+    for (const std::string value : {"3", "[1, 2]"}) {
+      const std::string msg = tinynas_test::input_error_message(
+          [&] { load_experiment(dir.write("s.yaml", "space: " + space + "\n" + section + ": " + value + "\n")); });
+      EXPECT_NE(msg.find(section + ": must be a mapping"), std::string::npos) << section << ": " << value << ": " << msg;
+    }
+  }
 }
 
 // `search:` switches patch-based inference into the search; its keys are checked.
