@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Search quality on CIFAR-10 (MLPerf Tiny's image classification task) from a user's JPEG class folders:
 # trains the supernet of configs/experiments/cifar10.yaml, builds its accuracy predictor (Kendall tau and
-# the noise ceiling), searches under two budgets (an SRAM-bound one, and ResNet-8's own SRAM and Flash),
+# the noise ceiling), searches under two budgets (an SRAM-bound one, and ResNet-8's own SRAM, Flash and
+# latency: its instructions per inference on the emulated Cortex-M4 at the MCU's clock),
 # then trains every network for the same epochs with the same recipe: the searched winner and the
 # scaled MobileNetV2 / ProxylessNAS baselines fine-tuned from the supernet, MLPerf Tiny's ResNet-8
 # (configs/networks/resnet8-cifar10.json) from random weights. Each is exported for the emulated
@@ -27,7 +28,7 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 TAR="${1:-}"
 BUILD="${2:-build}"
-[[ -n "$TAR" ]] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ -n "$TAR" ]] || { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ -f "$TAR" ]] || { echo "bench_cifar10.sh: no such file: $TAR" >&2; exit 2; }
 source scripts/bench_lib.sh
 bench_setup bench_cifar10.sh bench-cifar10
@@ -63,11 +64,24 @@ RESNET8="$ROOT/configs/networks/resnet8-cifar10.json"
 "$TN" --log-level warn profile "$RESNET8" --config "$EXPERIMENT" --json >"$WORK/resnet8-profile.json"
 read -r R8_SRAM R8_FLASH < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["totals"]
 print(t["peak_sram_bytes"], t["flash"]["total_bytes"])' "$WORK/resnet8-profile.json")
-log "ResNet-8's budget: SRAM $R8_SRAM B, Flash $R8_FLASH B"
+# Its latency: instructions per inference on the emulated core at the MCU's clock, which is how the
+# latency model counts time. Random weights give the trained network's count: the weights only choose
+# between requantization paths, and ResNet-8's counts are the same either way.
+if [[ ! -f "$WORK/resnet8-instructions.txt" ]]; then
+  "$TN" --log-level warn export --config "$EXPERIMENT" --arch "$RESNET8" --random-weights --mcu "$EXPORT_MCU" --run-qemu \
+    --force --out "$WORK/resnet8-random.bundle" | sed -n 's/^total: \([0-9]*\) instructions.*/\1/p' >"$WORK/resnet8-instructions.tmp"
+  [[ -s "$WORK/resnet8-instructions.tmp" ]] || { echo "bench_cifar10.sh: no instruction count for ResNet-8" >&2; exit 1; }
+  mv "$WORK/resnet8-instructions.tmp" "$WORK/resnet8-instructions.txt"
+fi
+R8_INSTRUCTIONS="$(cat "$WORK/resnet8-instructions.txt")"
+MCU_NAME="$(sed -n 's/^mcu: *//p' "$EXPERIMENT")"
+CLOCK_MHZ="$(sed -n 's/^clock_mhz: *//p' "configs/mcu/$MCU_NAME.yaml")"
+R8_LATENCY="$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / (float(sys.argv[2]) * 1e3):.3f}ms")' "$R8_INSTRUCTIONS" "$CLOCK_MHZ")"
+log "ResNet-8's budget: SRAM $R8_SRAM B, Flash $R8_FLASH B, latency $R8_LATENCY ($R8_INSTRUCTIONS instructions at $CLOCK_MHZ MHz)"
 
 # 6. The searches.
 bench_search sram-bound "${SRAM_BUDGET[@]}"
-bench_search resnet8-budget --sram "$R8_SRAM" --flash "$R8_FLASH"
+bench_search resnet8-budget --sram "$R8_SRAM" --flash "$R8_FLASH" --latency "$R8_LATENCY"
 
 # 7. Every network trained for the same epochs, then exported and run on the emulated Cortex-M4.
 for budget in sram-bound resnet8-budget; do

@@ -67,7 +67,7 @@ bench_predictor() {
 bench_search() {
   local name="$1"
   shift
-  if [[ ! -f "$WORK/search-$name/report.json" ]]; then
+  if [[ ! -f "$WORK/search-$name/summary.json" ]]; then
     log "search '$name': $*"
     "$TN" --log-level warn search --config "$EXPERIMENT" "$@" --no-firmware --out "$WORK/search-$name" \
       >"$WORK/search-$name.txt"

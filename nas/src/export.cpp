@@ -230,8 +230,8 @@ ExportResult export_network(const ExportRequest& q) {
     evaluation_split = own_test ? "test" : "holdout";
     const auto test = data::open_split(x.data, evaluation_split);
     if (train->channels() != in.c)
-      throw core::InputError("the network takes " + std::to_string(in.c) + " channels, the data has " +
-                             std::to_string(train->channels()));
+      throw core::InputError("the network takes " + std::to_string(in.c) + " channels, the data of " + x.path + " has " +
+                             std::to_string(train->channels()) + ": --config names the experiment whose data it was trained on");
     if (train->width(in.h) != in.w)
       throw core::InputError("the network takes " + std::to_string(in.h) + " x " + std::to_string(in.w) +
                              " inputs, the data gives " + std::to_string(in.h) + " x " + std::to_string(train->width(in.h)));
