@@ -74,8 +74,9 @@ if [[ ! -f "$WORK/resnet8-instructions.txt" ]]; then
   mv "$WORK/resnet8-instructions.tmp" "$WORK/resnet8-instructions.txt"
 fi
 R8_INSTRUCTIONS="$(cat "$WORK/resnet8-instructions.txt")"
-MCU_NAME="$(sed -n 's/^mcu: *//p' "$EXPERIMENT")"
-CLOCK_MHZ="$(sed -n 's/^clock_mhz: *//p' "configs/mcu/$MCU_NAME.yaml")"
+MCU_NAME="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["mcu"])' "$WORK/resnet8-profile.json")"
+CLOCK_MHZ="$(sed -n 's/^clock_mhz: *\([0-9.]*\).*/\1/p' "configs/mcu/$MCU_NAME.yaml" 2>/dev/null)"
+[[ -n "$CLOCK_MHZ" ]] || { echo "bench_cifar10.sh: no clock_mhz in configs/mcu/$MCU_NAME.yaml" >&2; exit 1; }
 R8_LATENCY="$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / (float(sys.argv[2]) * 1e3):.3f}ms")' "$R8_INSTRUCTIONS" "$CLOCK_MHZ")"
 log "ResNet-8's budget: SRAM $R8_SRAM B, Flash $R8_FLASH B, latency $R8_LATENCY ($R8_INSTRUCTIONS instructions at $CLOCK_MHZ MHz)"
 
