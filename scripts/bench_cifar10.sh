@@ -62,8 +62,8 @@ bench_predictor
 # 5. ResNet-8's budget: its peak SRAM (arena + stack) and Flash on the experiment's MCU.
 RESNET8="$ROOT/configs/networks/resnet8-cifar10.json"
 "$TN" --log-level warn profile "$RESNET8" --config "$EXPERIMENT" --json >"$WORK/resnet8-profile.json"
-read -r R8_SRAM R8_FLASH < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["totals"]
-print(t["peak_sram_bytes"], t["flash"]["total_bytes"])' "$WORK/resnet8-profile.json")
+read -r R8_SRAM R8_FLASH MCU_NAME < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["totals"]
+print(t["peak_sram_bytes"], t["flash"]["total_bytes"], t["mcu"])' "$WORK/resnet8-profile.json")
 # Its latency: instructions per inference on the emulated core at the MCU's clock, which is how the
 # latency model counts time. Random weights give the trained network's count: the weights only choose
 # between requantization paths, and ResNet-8's counts are the same either way.
@@ -74,7 +74,6 @@ if [[ ! -f "$WORK/resnet8-instructions.txt" ]]; then
   mv "$WORK/resnet8-instructions.tmp" "$WORK/resnet8-instructions.txt"
 fi
 R8_INSTRUCTIONS="$(cat "$WORK/resnet8-instructions.txt")"
-MCU_NAME="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["mcu"])' "$WORK/resnet8-profile.json")"
 CLOCK_MHZ="$(sed -n 's/^clock_mhz: *\([0-9.]*\).*/\1/p' "configs/mcu/$MCU_NAME.yaml" 2>/dev/null)"
 [[ -n "$CLOCK_MHZ" ]] || { echo "bench_cifar10.sh: no clock_mhz in configs/mcu/$MCU_NAME.yaml" >&2; exit 1; }
 R8_LATENCY="$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / (float(sys.argv[2]) * 1e3):.3f}ms")' "$R8_INSTRUCTIONS" "$CLOCK_MHZ")"

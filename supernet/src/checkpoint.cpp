@@ -70,16 +70,15 @@ void verify_zip_checksums(const std::string& bytes, const std::string& path) {
   if (!problem.empty()) fail(problem);
 }
 
+// The key under which LibTorch's optimizers keep a parameter's state.
+std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
 }  // namespace
 
 // SGD's state by parameter position (group by group): the momentum buffers, and which parameters have
 // a gradient tensor. LibTorch's SGD skips a parameter whose gradient is undefined but keeps applying
 // momentum to one whose gradient was zeroed (a parameter no subnet of the step used), so a resumed run
 // must restore both to continue exactly.
-namespace {
-std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
-}  // namespace
-
 torch::serialize::OutputArchive momentum_archive(torch::optim::SGD& opt) {
   torch::serialize::OutputArchive out;
   int64_t i = 0;

@@ -37,12 +37,10 @@ nlohmann::json finetune_run(const StaticNet& net, const data::Dataset& train, co
           {"parameters", parameters}};
 }
 
-void save_finetune_checkpoint(const std::string& path, const nlohmann::json& run, int epochs_done,
-                              const std::vector<double>& holdout_top1, StaticNet& net, torch::optim::SGD& opt) {
-  const nlohmann::json state = {{"format", "tinynas-finetune-checkpoint-1"},
-                                {"run", run},
-                                {"epochs_done", epochs_done},
-                                {"holdout_top1", holdout_top1}};
+// The epochs done are those with a holdout figure.
+void save_finetune_checkpoint(const std::string& path, const nlohmann::json& run, const std::vector<double>& holdout_top1,
+                              StaticNet& net, torch::optim::SGD& opt) {
+  const nlohmann::json state = {{"format", "tinynas-finetune-checkpoint-1"}, {"run", run}, {"holdout_top1", holdout_top1}};
   torch::serialize::OutputArchive archive, model;
   archive.write("state", c10::IValue(state.dump()));
   net->save(model);
@@ -70,7 +68,6 @@ int resume_finetune(const std::string& path, const nlohmann::json& run, StaticNe
     throw core::InputError("'" + path + "' has a malformed state record: " + e.what());
   }
   const int epochs_done = int(holdout_top1.size());
-  if (state.value("epochs_done", -1) != epochs_done) throw core::InputError("'" + path + "' has a malformed state record");
   try {
     torch::serialize::InputArchive model, optimizer;
     archive.read("model", model);
@@ -135,7 +132,7 @@ std::vector<double> finetune(StaticNet& net, const data::Dataset& train, const d
     holdout_top1.push_back(evaluate([&](const torch::Tensor& x) { return net->forward(x); }, holdout, r).top1());
     spdlog::info("fine-tune epoch {}/{}: loss {:.4f}, holdout top-1 {:.2f} %", epoch + 1, o.epochs,
                  loss_sum / double(steps), holdout_top1.back());
-    if (!o.checkpoint.empty()) save_finetune_checkpoint(o.checkpoint, run, epoch + 1, holdout_top1, net, opt);
+    if (!o.checkpoint.empty()) save_finetune_checkpoint(o.checkpoint, run, holdout_top1, net, opt);
   }
   net->eval();
   return holdout_top1;
