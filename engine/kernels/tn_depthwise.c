@@ -16,6 +16,7 @@
 /* Copies channel `channel` of the input into the plane's interior as raw int8 values: the input
  * offset is folded into the bias instead (tn_effective_bias) and the border holds the zero point, so
  * the copy is one load and one store per element. */
+#if !(defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)) /* the cores take tn_fill_plane_asm */
 static void tn_fill_plane(const tn_depthwise_params* p, const int8_t* input, int32_t channel, int16_t* plane,
                           int32_t plane_w) {
   const int32_t c = p->channels, c2 = 2 * c, c3 = 3 * c, in_w = p->in_w;
@@ -57,6 +58,71 @@ static void tn_fill_plane(const tn_depthwise_params* p, const int8_t* input, int
     dst += skip;
   } while (dst != end);
 }
+#endif
+
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+/* tn_fill_plane in assembly: every value of the loop in a register (GCC spent about 30 instructions a
+ * row around its loop), eight values per iteration through two pairs of PKHBT and four stores, then
+ * the row's last 4, 2 and 1 values. Field order is the LDM order. */
+typedef struct {
+  const int8_t* src; /* r0: the channel's first input value */
+  int16_t* dst;      /* r1: the plane's first interior value */
+  int32_t c;         /* r2-r4: the input's channels, twice and three times that */
+  int32_t c2;
+  int32_t c3;
+  int16_t* dst_end;  /* r10 (r5-r9 are the loop's values and a row's end of whole groups of 8) */
+  int32_t skip_bytes; /* r11: 2 (plane_w - in_w), the border between two rows */
+  int32_t group_bytes; /* r12: (in_w & ~7) c, the input span of a row's groups of 8 */
+  int32_t tail;      /* lr: in_w & 7 */
+} tn_fill_plane_args;
+
+/* Four values: four byte loads c apart, two pairs packed, two (unaligned) word stores. */
+#define TN_FILL4_ASM                                                                                \
+  "ldrsb r5, [r0]\n\t" "ldrsb r6, [r0, r2]\n\t" "ldrsb r7, [r0, r3]\n\t" "ldrsb r8, [r0, r4]\n\t"    \
+  "add r0, r0, r2, lsl #2\n\t" "pkhbt r5, r5, r6, lsl #16\n\t" "pkhbt r7, r7, r8, lsl #16\n\t"        \
+  "str r7, [r1, #4]\n\t" "str r5, [r1], #8\n\t"
+
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_fill_plane_asm(
+    const tn_fill_plane_args* args) {
+  register const tn_fill_plane_args* r0 __asm__("r0") = args;
+  __asm__ volatile(
+      "add r12, r0, #20\n\t"
+      "ldmia r12, {r10-r12, lr}\n\t"
+      "ldmia r0, {r0-r4}\n\t"
+      "1:\n\t"
+      "add r9, r0, r12\n\t"
+      "cmp r0, r9\n\t"
+      "beq 3f\n\t"
+      "2:\n\t" TN_FILL4_ASM TN_FILL4_ASM
+      "cmp r0, r9\n\t"
+      "bne 2b\n\t"
+      "3:\n\t"
+      "tst lr, #4\n\t"
+      "beq 4f\n\t" TN_FILL4_ASM
+      "4:\n\t"
+      "tst lr, #2\n\t"
+      "beq 5f\n\t"
+      "ldrsb r5, [r0]\n\t"
+      "ldrsb r6, [r0, r2]\n\t"
+      "add r0, r0, r3\n\t"
+      "pkhbt r5, r5, r6, lsl #16\n\t"
+      "str r5, [r1], #4\n\t"
+      "5:\n\t"
+      "tst lr, #1\n\t"
+      "beq 6f\n\t"
+      "ldrsb r5, [r0]\n\t"
+      "add r0, r0, r2\n\t"
+      "strh r5, [r1], #2\n\t"
+      "6:\n\t"
+      "add r1, r1, r11\n\t"
+      "cmp r1, r10\n\t"
+      "bne 1b\n\t"
+      : "+r"(r0)
+      :
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef TN_FILL4_ASM
+#endif
 
 /* tn_fill_plane for small maps (a few values per row), where its word-pair loops cost more than they
  * save: one load and one store per value. */
@@ -108,6 +174,7 @@ typedef struct {
   int32_t w01, w34, w67; /* (w[ky][0], w[ky][1]) */
   int32_t w25, w8;       /* the last column: (w[0][2], w[1][2]) and (w[2][2], 0) */
   int32_t bias;
+  int32_t w12, w45, w78; /* (w[ky][1], w[ky][2]): the assembly multiply pass (tn_dw3x3_s1_sums_asm) */
 } tn_dw3x3_weights;
 
 /* The last output of an odd-width row, its window at q (rows q, q + plane_w, q + 2 plane_w). The
@@ -242,6 +309,200 @@ static TN_NOINLINE void tn_requant_row_clamp(const int32_t* sums, int32_t n, con
   tn_requant_row(sums, n, r, o, c, offset, act_min, act_max, 0);
 }
 
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+/* The two passes of tn_dw3x3_channel_fast in assembly for stride 1 over a plane of even width (every
+ * row word-aligned) with an even output width: GCC kept a third of the multiply pass's live values on
+ * the stack. Each plane row of a pair of outputs is one LDRD of four values (x0..x3), and the weights
+ * of a row are held twice, as (k0, k1) and (k1, k2):
+ *   out0 = SMLAD((x0, x1), (k0, k1)) + x2 k2,  out1 = x1 k0 + SMLAD((x2, x3), (k1, k2)),
+ * four multiplies and one load per row and pair. Field order is the LDM order. */
+typedef struct {
+  const int16_t* p0; /* r0-r2: the plane rows of the first window row */
+  const int16_t* p1;
+  const int16_t* p2;
+  int32_t* sums;                        /* r3 */
+  int32_t k01_0, k12_0, k01_1, k12_1;   /* r4-r9: (k0, k1) and (k1, k2) of window rows 0-2 */
+  int32_t k01_2, k12_2;
+  int32_t bias;                         /* the frame on the stack, from here on */
+  const int32_t* sums_end;
+  int32_t row_bytes;                    /* 4 out_w */
+  int32_t skip_bytes;                   /* 2 (plane_w - out_w): from a row's last window to the next row */
+  int32_t odd_pairs;                    /* (out_w / 2) & 1: enter the two-pair loop at its second pair */
+} tn_dw3x3_s1_sums_args;
+
+/* One pair of outputs: r10/r11 the row's four values, r12/lr the two sums. */
+#define TN_DW3X3_S1_PAIR_ASM                                                            \
+  "ldr r12, [sp]\n\t"                                                                   \
+  "ldrd r10, r11, [r0], #4\n\t" "smlatb lr, r10, r4, r12\n\t" "smlad r12, r10, r4, r12\n\t" \
+  "smlabt r12, r11, r5, r12\n\t" "smlad lr, r11, r5, lr\n\t"                            \
+  "ldrd r10, r11, [r1], #4\n\t" "smlad r12, r10, r6, r12\n\t" "smlatb lr, r10, r6, lr\n\t" \
+  "smlabt r12, r11, r7, r12\n\t" "smlad lr, r11, r7, lr\n\t"                            \
+  "ldrd r10, r11, [r2], #4\n\t" "smlad r12, r10, r8, r12\n\t" "smlatb lr, r10, r8, lr\n\t" \
+  "smlabt r12, r11, r9, r12\n\t" "smlad lr, r11, r9, lr\n\t"                            \
+  "strd r12, lr, [r3], #8\n\t"
+
+/* The sums of the rows from p0.. up to sums_end, row after row; returns the row pointers advanced to
+ * the next row's windows. */
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_s1_sums_asm(
+    tn_dw3x3_s1_sums_args* args) {
+  register tn_dw3x3_s1_sums_args* r0 __asm__("r0") = args;
+  __asm__ volatile(
+      "push {r0}\n\t"
+      "add r12, r0, #40\n\t"
+      "ldmia r12, {r7-r11}\n\t"
+      "sub sp, sp, #24\n\t"
+      "stmia sp, {r7-r11}\n\t" /* sp: bias, sums_end, row_bytes, skip_bytes, odd_pairs, the row's end */
+      "ldmia r0, {r0-r9}\n\t"
+      "1:\n\t"
+      "ldr r10, [sp, #8]\n\t"
+      "add r10, r3, r10\n\t"
+      "str r10, [sp, #20]\n\t"
+      "ldr r10, [sp, #16]\n\t"
+      "cmp r10, #0\n\t"
+      "bne 3f\n\t"
+      "2:\n\t" TN_DW3X3_S1_PAIR_ASM "3:\n\t" TN_DW3X3_S1_PAIR_ASM
+      "ldr r10, [sp, #20]\n\t"
+      "cmp r3, r10\n\t"
+      "bne 2b\n\t"
+      "ldr r10, [sp, #12]\n\t"
+      "add r0, r0, r10\n\t"
+      "add r1, r1, r10\n\t"
+      "add r2, r2, r10\n\t"
+      "ldr r10, [sp, #4]\n\t"
+      "cmp r3, r10\n\t"
+      "bne 1b\n\t"
+      "add sp, sp, #24\n\t"
+      "pop {r10}\n\t"
+      "stmia r10, {r0-r3}\n\t"
+      : "+r"(r0)
+      :
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef TN_DW3X3_S1_PAIR_ASM
+
+/* The multiply pass for stride 2 (any plane width, so word loads may be unaligned): output 0 of a pair
+ * reads columns 0-2, output 1 columns 2-4 of each row; one data register, each row's loads feeding
+ * both sums (x0x1, then x2x3, then x4 alone: a word would reach past the plane). An odd output width
+ * ends each row with a single output. */
+typedef struct {
+  const int16_t* p0; /* r0-r2 */
+  const int16_t* p1;
+  const int16_t* p2;
+  int32_t* sums;                /* r3 */
+  int32_t w01, w34, w67, w25, w8; /* r4-r8, as tn_dw3x3_weights */
+  int32_t bias;                 /* r9 */
+  const int32_t* sums_end;      /* the frame on the stack, from here on */
+  int32_t pair_bytes;           /* 8 (out_w / 2): the sums of a row's pairs */
+  int32_t skip_bytes;           /* 4 plane_w - 8 (out_w / 2): to the next row's first window */
+  int32_t odd;                  /* out_w & 1 */
+} tn_dw3x3_s2_sums_args;
+
+/* One window row of a pair: P the row pointer, W its (k0, k1), K/HALF its k2; the sums r12 and r11
+ * start from IN0 and IN1 (the bias register in the first row). */
+#define TN_DW3X3_S2_ROW_ASM(P, W, K, HALF, IN0, IN1)                                                \
+  "ldr r10, [" P "], #8\n\t" "smlad r12, r10, " W ", " IN0 "\n\t" "ldr r10, [" P ", #-4]\n\t"      \
+  "smla" HALF " r12, r10, " K ", r12\n\t" "smlad r11, r10, " W ", " IN1 "\n\t" "ldrsh r10, [" P "]\n\t" \
+  "smla" HALF " r11, r10, " K ", r11\n\t"
+#define TN_DW3X3_S2_SINGLE_ROW_ASM(P, W, K, HALF, IN0)                                              \
+  "ldr r10, [" P "]\n\t" "smlad r12, r10, " W ", " IN0 "\n\t" "ldrsh r10, [" P ", #4]\n\t"        \
+  "smla" HALF " r12, r10, " K ", r12\n\t"
+
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_s2_sums_asm(
+    tn_dw3x3_s2_sums_args* args) {
+  register tn_dw3x3_s2_sums_args* r0 __asm__("r0") = args;
+  __asm__ volatile(
+      "push {r0}\n\t"
+      "add r12, r0, #40\n\t"
+      "ldmia r12, {r8-r11}\n\t"
+      "sub sp, sp, #16\n\t"
+      "stmia sp, {r8-r11}\n\t" /* sp: sums_end, pair_bytes, skip_bytes, odd */
+      "ldmia r0, {r0-r9}\n\t"
+      "1:\n\t"
+      "ldr lr, [sp, #4]\n\t"
+      "add lr, r3, lr\n\t"
+      "cmp r3, lr\n\t"
+      "beq 3f\n\t"
+      "2:\n\t"
+      TN_DW3X3_S2_ROW_ASM("r0", "r4", "r7", "bb", "r9", "r9") TN_DW3X3_S2_ROW_ASM("r1", "r5", "r7", "bt", "r12", "r11")
+          TN_DW3X3_S2_ROW_ASM("r2", "r6", "r8", "bb", "r12", "r11")
+      "strd r12, r11, [r3], #8\n\t"
+      "cmp r3, lr\n\t"
+      "bne 2b\n\t"
+      "3:\n\t"
+      "ldr r10, [sp, #12]\n\t"
+      "cmp r10, #0\n\t"
+      "beq 4f\n\t"
+      TN_DW3X3_S2_SINGLE_ROW_ASM("r0", "r4", "r7", "bb", "r9") TN_DW3X3_S2_SINGLE_ROW_ASM("r1", "r5", "r7", "bt", "r12")
+          TN_DW3X3_S2_SINGLE_ROW_ASM("r2", "r6", "r8", "bb", "r12")
+      "str r12, [r3], #4\n\t"
+      "4:\n\t"
+      "ldr r10, [sp, #8]\n\t"
+      "add r0, r0, r10\n\t"
+      "add r1, r1, r10\n\t"
+      "add r2, r2, r10\n\t"
+      "ldr r10, [sp]\n\t"
+      "cmp r3, r10\n\t"
+      "bne 1b\n\t"
+      "add sp, sp, #16\n\t"
+      "pop {r10}\n\t"
+      "stmia r10, {r0-r3}\n\t"
+      : "+r"(r0)
+      :
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef TN_DW3X3_S2_ROW_ASM
+#undef TN_DW3X3_S2_SINGLE_ROW_ASM
+
+/* The requantization pass in assembly: four sums per LDM, each SMMLAR with the folded constant, the
+ * sign term, the exponent shift, SSAT and its byte store, c bytes apart. */
+typedef struct {
+  const int32_t* sums; /* r4 */
+  const int32_t* sums_end;
+  int8_t* out;       /* r6 */
+  int32_t channels;  /* r7: the output stride */
+  int32_t multiplier; /* r10 */
+  int32_t folded;     /* r11 */
+  int32_t exponent;   /* r12 */
+} tn_dw_requant_args;
+
+#define TN_DW_REQUANT_ASM(R, STORE)                                                        \
+  "smmlar lr, " R ", r10, r11\n\t" "add " R ", lr, " R ", asr #31\n\t" "asr " R ", " R ", r12\n\t" \
+  "ssat " R ", #8, " R "\n\t" "strb " R ", " STORE "\n\t"
+
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw_requant_asm(
+    const tn_dw_requant_args* args) {
+  register const tn_dw_requant_args* r0 __asm__("r0") = args;
+  __asm__ volatile(
+      "ldmia r0, {r4-r7, r10-r12}\n\t"
+      "add r8, r7, r7\n\t"
+      "add r9, r8, r7\n\t"
+      "sub r1, r5, r4\n\t" /* the sums past the groups of four: one, then two */
+      "tst r1, #4\n\t"
+      "beq 4f\n\t"
+      "ldr r0, [r4], #4\n\t" TN_DW_REQUANT_ASM("r0", "[r6]")
+      "add r6, r6, r7\n\t"
+      "4:\n\t"
+      "tst r1, #8\n\t"
+      "beq 1f\n\t"
+      "ldmia r4!, {r0, r1}\n\t" TN_DW_REQUANT_ASM("r0", "[r6]") TN_DW_REQUANT_ASM("r1", "[r6, r7]")
+      "add r6, r6, r8\n\t"
+      "1:\n\t"
+      "cmp r4, r5\n\t"
+      "beq 3f\n\t"
+      "2:\n\t"
+      "ldmia r4!, {r0-r3}\n\t" TN_DW_REQUANT_ASM("r0", "[r6]") TN_DW_REQUANT_ASM("r1", "[r6, r7]")
+          TN_DW_REQUANT_ASM("r2", "[r6, r8]") TN_DW_REQUANT_ASM("r3", "[r6, r9]")
+      "add r6, r6, r7, lsl #2\n\t"
+      "cmp r4, r5\n\t"
+      "bne 2b\n\t"
+      "3:\n\t"
+      : "+r"(r0)
+      :
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef TN_DW_REQUANT_ASM
+#endif
+
 /* The common case of the 3x3 kernels, a whole channel in one call: the full int8 output range, a
  * rounding exponent that folds with the zero point (tn_fast_requant_folds), and weights and bias
  * pre-scaled by 2^pre_shift (the caller checks that they fit int16 / int32), so the sums are already
@@ -251,6 +512,65 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
                                               int32_t c, const tn_fast_requant* rq, int32_t folded) {
   const int32_t multiplier = rq->multiplier, exponent = rq->exponent;
   int32_t oy;
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+  /* The assembly passes: stride 1 needs word-aligned plane rows (LDRD) and whole output pairs. */
+  if (stride == 2 || (!(plane_w & 1) && !(out_w & 1) && !((uintptr_t)plane & 3))) {
+    tn_dw3x3_s1_sums_args a1;
+    tn_dw3x3_s2_sums_args a2;
+    tn_dw_requant_args q;
+    if (stride == 1) {
+      a1.p0 = plane;
+      a1.p1 = plane + plane_w;
+      a1.p2 = plane + 2 * plane_w;
+      a1.k01_0 = k->w01;
+      a1.k12_0 = k->w12;
+      a1.k01_1 = k->w34;
+      a1.k12_1 = k->w45;
+      a1.k01_2 = k->w67;
+      a1.k12_2 = k->w78;
+      a1.bias = k->bias;
+      a1.row_bytes = 4 * out_w;
+      a1.skip_bytes = 2 * (plane_w - out_w);
+      a1.odd_pairs = (out_w >> 1) & 1;
+    } else {
+      a2.p0 = plane;
+      a2.p1 = plane + plane_w;
+      a2.p2 = plane + 2 * plane_w;
+      a2.w01 = k->w01;
+      a2.w34 = k->w34;
+      a2.w67 = k->w67;
+      a2.w25 = k->w25;
+      a2.w8 = k->w8;
+      a2.bias = k->bias;
+      a2.pair_bytes = 8 * (out_w >> 1);
+      a2.skip_bytes = 4 * plane_w - 8 * (out_w >> 1);
+      a2.odd = out_w & 1;
+    }
+    q.channels = c;
+    q.multiplier = multiplier;
+    q.folded = folded;
+    q.exponent = exponent;
+    for (oy = 0; oy < out_h; oy += TN_DW_SUM_ROWS) {
+      const int32_t rows = out_h - oy < TN_DW_SUM_ROWS ? out_h - oy : TN_DW_SUM_ROWS;
+      const int32_t* const sums_end = sums + rows * out_w;
+      /* each pass advances its row pointers to the next block's rows */
+      if (stride == 1) {
+        a1.sums = sums;
+        a1.sums_end = sums_end;
+        tn_dw3x3_s1_sums_asm(&a1);
+      } else {
+        a2.sums = sums;
+        a2.sums_end = sums_end;
+        tn_dw3x3_s2_sums_asm(&a2);
+      }
+      q.sums = sums;
+      q.sums_end = sums_end;
+      q.out = out + oy * out_w * c;
+      tn_dw_requant_asm(&q);
+    }
+    return;
+  }
+#endif
   for (oy = 0; oy < out_h; oy += TN_DW_SUM_ROWS) {
     const int32_t rows = out_h - oy < TN_DW_SUM_ROWS ? out_h - oy : TN_DW_SUM_ROWS;
     const int16_t* r0 = plane + oy * stride * plane_w;
@@ -300,6 +620,9 @@ static void tn_dw3x3_channel_dsp(const tn_depthwise_params* p, const int16_t* pl
     k.w67 = tn_pack16(w[6] * scale, w[7] * scale);
     k.w25 = tn_pack16(w[2] * scale, w[5] * scale);
     k.w8 = tn_pack16(w[8] * scale, 0);
+    k.w12 = tn_pack16(w[1] * scale, w[2] * scale);
+    k.w45 = tn_pack16(w[4] * scale, w[5] * scale);
+    k.w78 = tn_pack16(w[7] * scale, w[8] * scale);
     k.bias = (int32_t)((uint32_t)bias << r->pre_shift);
     tn_dw3x3_channel_fast(plane, plane_w, stride, p->out_h, out_w, &k, sums, out, c, r,
                           tn_fast_requant_folded_constant(r, p->q.output_offset));
@@ -731,6 +1054,9 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
   int32_t* sums;
   int16_t* plane;
   int full_range;
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+  tn_fill_plane_args fill;
+#endif
   if (!p || !input || !output || !scratch || p->in_h <= 0 || p->in_w <= 0 || p->channels <= 0 || p->out_h <= 0 ||
       p->out_w <= 0 || p->kernel <= 0 || p->stride <= 0 || p->pad_h < 0 || p->pad_w < 0 || !p->weights ||
       !p->bias || !p->q.multiplier || !p->q.shift || p->q.act_min > p->q.act_max || p->q.act_min < -128 ||
@@ -754,10 +1080,28 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
     return TN_OK;
   }
 #endif
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+  {
+    const int32_t c = p->channels, in_w = p->in_w;
+    fill.dst = plane + p->pad_h * plane_w + p->pad_w;
+    fill.c = c;
+    fill.c2 = 2 * c;
+    fill.c3 = 3 * c;
+    fill.dst_end = fill.dst + p->in_h * plane_w;
+    fill.skip_bytes = 2 * (plane_w - in_w);
+    fill.group_bytes = (in_w & ~7) * c;
+    fill.tail = in_w & 7;
+  }
+#endif
   for (ch = 0; ch < p->channels; ++ch) {
     const int8_t* w = p->weights + ch * p->kernel * p->kernel;
     const int32_t bias = tn_effective_bias(p->bias[ch], w, p->kernel * p->kernel, p->q.input_offset);
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+    fill.src = input + ch;
+    tn_fill_plane_asm(&fill);
+#else
     tn_fill_plane(p, input, ch, plane, plane_w);
+#endif
 #if defined(TN_DSP)
     if (p->kernel == 3 && (p->stride == 1 || p->stride == 2)) {
       const tn_fast_requant r = tn_fast_requant_init(p->q.multiplier[ch], p->q.shift[ch]);

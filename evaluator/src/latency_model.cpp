@@ -63,10 +63,12 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
     // outputs requantized (and odd last columns), the setup. Small maps (TN_DW_SMALL_OUTPUTS) take the
     // one-pass path, with features of their own: MACs, outputs, channels, input values copied; the
     // fixed geometries of the 3x3 kernel (tn_depthwise_fixed_map) a fixed cost per layer and channel.
+    // The 3x3 stride-1 passes run in assembly on the cores when the plane and output widths are even
+    // (word-aligned rows, whole output pairs), in C otherwise: their outputs cost more then.
     return {"constant",          "macs",           "plane",           "inputs",
             "input_rows",        "row_passes",     "outputs",         "odd_outputs",
             "channels",          "small_map_macs", "small_map_outputs", "small_map_channels",
-            "small_map_inputs",  "fixed_map_layers", "fixed_map_channels"};
+            "small_map_inputs",  "fixed_map_layers", "fixed_map_channels", "odd_width_outputs"};
   if (kind == "fully_connected") return {"constant", "macs", "outputs"};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0) return {"constant", "window_reads", "outputs"};
   if (kind == "global_avgpool") return {"constant", "inputs", "channels"};
@@ -108,9 +110,12 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
                            op.kernel_h <= 7 && op.stride_h <= 2;
     if (tn_depthwise_fixed_map(s.in_h, s.in_w, s.pad_h, s.pad_w, op.kernel_h, op.stride_h, s.out_h, s.out_w) &&
         op.kernel_w == 3 && op.stride_w == op.stride_h)
-      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, double(out.c)};
+      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, double(out.c), 0};
     if (small_map)
-      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs, 0, 0};
+      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs, 0, 0, 0};
+    const int32_t plane_w = tn_depthwise_plane_extent(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_w);
+    const bool c_passes = op.kernel_h == 3 && op.kernel_w == 3 && op.stride_h == 1 && op.stride_w == 1 &&
+                          ((plane_w % 2) != 0 || (s.out_w % 2) != 0);
     return {1.0,
             macs,
             double(plane),
@@ -125,7 +130,8 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
             0,
             0,
             0,
-            0};
+            0,
+            c_passes ? double(out_elements) : 0.0};
   }
   if (kind == "fully_connected") return {1.0, double(engine::op_macs(g, op)), double(out.elements())};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0)

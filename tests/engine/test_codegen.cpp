@@ -83,6 +83,15 @@ std::string float_literal_for_test(float v) {
   return std::string(text) + "f";
 }
 
+// Weights of +-1 at every `every`-th place and 0 elsewhere, no bias, multiplier 1/2 and shift -2: a
+// quarter of the values before the shift end in binary .10, so rounding ties (and the sign term of
+// negative ones) are common.
+void make_rounding_ties(QuantizedOpParams& p, size_t every) {
+  for (size_t i = 0; i < p.weights.size(); ++i) p.weights[i] = int8_t(i % every == 0 ? (i % 2 ? 1 : -1) : 0);
+  for (int32_t& b : p.bias) b = 0;
+  for (QuantizedMultiplier& m : p.requant) m = QuantizedMultiplier{1 << 30, -2};
+}
+
 }  // namespace
 
 TEST(Codegen, HostBundlePrintsTheInterpretersOutputs) {
@@ -244,17 +253,48 @@ TEST(Codegen, CortexMSmallMapDepthwiseIsBitIdenticalToTheHost) {
     g.add_op(OpKind::DepthwiseConv2D, g.input, middle, 3, 2);
     g.add_op(OpKind::DepthwiseConv2D, middle, g.output, 3, 1);
     QuantizedModel qm = random_quantized(g, 31);
-    if (ties) {
-      QuantizedOpParams& dw = qm.params.back();
-      for (size_t i = 0; i < dw.weights.size(); ++i) dw.weights[i] = int8_t(i % 5 == 0 ? (i % 2 ? 1 : -1) : 0);
-      for (int32_t& b : dw.bias) b = 0;
-      for (QuantizedMultiplier& m : dw.requant) m = QuantizedMultiplier{1 << 30, -2};
-    }
+    if (ties) make_rounding_ties(qm.params.back(), 5);
     const int inferences = 12;
     const HostAndCoreRuns runs = run_on_host_and_cores(qm, 32, inferences);
     const FirmwareOutput& host = runs.host;
     ASSERT_EQ(host.inferences.size(), size_t(inferences));
     ASSERT_EQ(host.inferences[0].output.size(), size_t(3 * 3 * 13));
+    expect_cores_match_host(runs);
+  }
+}
+
+// 3x3 depthwise layers beyond the small-map paths run assembly multiply and requantization passes
+// on the cores: stride 1 over planes of even width (10 and 5 output pairs a row; blocks of 4 rows
+// with a last block of 2 and of 1 row, whose sum counts leave 2 and 1 past the requantization's groups
+// of 4; 9 pairs over 18 columns), stride 2 with even and odd output widths (a single output ending each
+// row), and stride 1 over a plane of odd width takes the C passes. The second case makes rounding ties
+// common in every layer (a few weights of +-1, multiplier 1/2, shift -2).
+TEST(Codegen, CortexMRowDepthwiseIsBitIdenticalToTheHost) {
+  if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  struct Case {
+    int width;
+    bool ties;
+  };
+  for (const Case& c : {Case{20, false}, Case{18, true}}) {
+    SCOPED_TRACE(c.width);
+    const int half = (c.width + 1) / 2;
+    Graph g;
+    g.name = "row depthwise";
+    g.input = g.add_tensor(18, c.width, 13);
+    const int wide = g.add_tensor(18, c.width, 13);
+    const int strided = g.add_tensor(9, half, 13);
+    g.output = g.add_tensor(9, half, 13);
+    g.add_op(OpKind::DepthwiseConv2D, g.input, wide, 3, 1);
+    g.add_op(OpKind::DepthwiseConv2D, wide, strided, 3, 2);
+    g.add_op(OpKind::DepthwiseConv2D, strided, g.output, 3, 1);
+    QuantizedModel qm = random_quantized(g, 41);
+    if (c.ties)
+      for (QuantizedOpParams& dw : qm.params) make_rounding_ties(dw, 5);
+    const int inferences = 4;
+    const HostAndCoreRuns runs = run_on_host_and_cores(qm, 42, inferences);
+    const FirmwareOutput& host = runs.host;
+    ASSERT_EQ(host.inferences.size(), size_t(inferences));
+    ASSERT_EQ(host.inferences[0].output.size(), size_t(9 * half * 13));
     expect_cores_match_host(runs);
   }
 }
@@ -285,12 +325,7 @@ TEST(Codegen, CortexMClassifierShapesAreBitIdenticalToTheHost) {
     g.output = x;
     QuantizedModel qm = random_quantized(g, 21);
     const int inferences = c.ties ? 48 : 2;
-    if (c.ties) {
-      QuantizedOpParams& fc = qm.params.back();
-      for (size_t i = 0; i < fc.weights.size(); ++i) fc.weights[i] = int8_t(i % 23 == 0 ? (i % 2 ? 1 : -1) : 0);
-      for (int32_t& b : fc.bias) b = 0;
-      for (QuantizedMultiplier& m : fc.requant) m = QuantizedMultiplier{1 << 30, -2};
-    }
+    if (c.ties) make_rounding_ties(qm.params.back(), 23);
     const HostAndCoreRuns runs = run_on_host_and_cores(qm, 22, inferences);
     const FirmwareOutput& host = runs.host;
     ASSERT_EQ(host.inferences.size(), size_t(inferences));

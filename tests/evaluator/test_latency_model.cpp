@@ -75,7 +75,7 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   // rows copied; 48 channels * ceil(10 / 4) passes; 4800 outputs, none odd; 48 channels; 100 outputs
   // per channel are more than the small-map path takes (64).
   EXPECT_EQ(latency_features(g, g.ops[1]),
-            (std::vector<double>{1, 43200, 441, 19200, 960, 48 * 3, 4800, 0, 48, 0, 0, 0, 0, 0, 0}));
+            (std::vector<double>{1, 43200, 441, 19200, 960, 48 * 3, 4800, 0, 48, 0, 0, 0, 0, 0, 0, 0}));
   EXPECT_EQ(latency_features(g, g.ops[2]), (std::vector<double>{1, 4800}));
   for (const auto& op : g.ops)
     EXPECT_EQ(latency_features(g, op).size(), latency_feature_names(latency_kind(g, op)).size());
@@ -87,7 +87,7 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   h.output = h.add_tensor(6, 6, 32);
   h.add_op(OpKind::DepthwiseConv2D, h.input, h.output, 5, 1);
   EXPECT_EQ(latency_features(h, h.ops[0]),
-            (std::vector<double>{1, 0, 100, 0, 0, 0, 0, 0, 0, 36 * 32 * 25, 36 * 32, 32, 36 * 32, 0, 0}));
+            (std::vector<double>{1, 0, 100, 0, 0, 0, 0, 0, 0, 36 * 32 * 25, 36 * 32, 32, 36 * 32, 0, 0, 0}));
   // 3x3 kernels with 3x3 outputs, stride 2 over 6x6 and stride 1 over 3x3 (padding 1): the fixed
   // geometry, one layer and its 40 channels, beside planes of 7 x 7 and 5 x 5; stride 2 over 5x5 (also
   // 3x3 outputs) is not one of them and takes the small-map features.
@@ -97,14 +97,31 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   f.output = f.add_tensor(3, 3, 40);
   f.add_op(OpKind::DepthwiseConv2D, f.input, middle, 3, 2);
   f.add_op(OpKind::DepthwiseConv2D, middle, f.output, 3, 1);
-  EXPECT_EQ(latency_features(f, f.ops[0]), (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 40}));
-  EXPECT_EQ(latency_features(f, f.ops[1]), (std::vector<double>{1, 0, 25, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 40}));
+  EXPECT_EQ(latency_features(f, f.ops[0]), (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 40, 0}));
+  EXPECT_EQ(latency_features(f, f.ops[1]), (std::vector<double>{1, 0, 25, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 40, 0}));
   Graph odd;
   odd.input = odd.add_tensor(5, 5, 8);
   odd.output = odd.add_tensor(3, 3, 8);
   odd.add_op(OpKind::DepthwiseConv2D, odd.input, odd.output, 3, 2);
   EXPECT_EQ(latency_features(odd, odd.ops[0]),
-            (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 9 * 8 * 9, 9 * 8, 8, 5 * 5 * 8, 0, 0}));
+            (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 9 * 8 * 9, 9 * 8, 8, 5 * 5 * 8, 0, 0, 0}));
+  // 3x3 stride 1 beyond the small maps: over 10x10 (plane 12 wide, 5 output pairs a row) the
+  // assembly passes; over 9x9 (plane 11 wide) the C passes, all 81 * 8 outputs counted as such. Both:
+  // 9 MACs an output, plane (n + 2)^2, n * n * 8 inputs, n * 8 rows, 8 * ceil(n / 4) passes, n * n * 8
+  // outputs, n * 8 odd last columns when n is odd, 8 channels.
+  Graph even;
+  even.input = even.add_tensor(10, 10, 8);
+  even.output = even.add_tensor(10, 10, 8);
+  even.add_op(OpKind::DepthwiseConv2D, even.input, even.output, 3, 1);
+  Graph nine;
+  nine.input = nine.add_tensor(9, 9, 8);
+  nine.output = nine.add_tensor(9, 9, 8);
+  nine.add_op(OpKind::DepthwiseConv2D, nine.input, nine.output, 3, 1);
+  EXPECT_EQ(latency_kind(even, even.ops[0]), "depthwise_k3_s1");
+  EXPECT_EQ(latency_features(even, even.ops[0]),
+            (std::vector<double>{1, 800 * 9, 144, 800, 80, 8 * 3, 800, 0, 8, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(latency_features(nine, nine.ops[0]),
+            (std::vector<double>{1, 648 * 9, 121, 648, 72, 8 * 3, 648, 72, 8, 0, 0, 0, 0, 0, 0, 648}));
 }
 
 TEST(LatencyModelFit, RecoversKnownCoefficientsFromSyntheticCounts) {
