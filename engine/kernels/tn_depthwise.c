@@ -124,6 +124,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_fill_pl
 #undef TN_FILL4_ASM
 #endif
 
+#if defined(TN_DSP) /* the small-map paths */
 /* tn_fill_plane for small maps (a few values per row), where its word-pair loops cost more than they
  * save: one load and one store per value. */
 TN_INLINE void tn_fill_plane_small(const tn_depthwise_params* p, const int8_t* input, int32_t channel, int16_t* plane,
@@ -141,6 +142,7 @@ TN_INLINE void tn_fill_plane_small(const tn_depthwise_params* p, const int8_t* i
     dst += plane_w - in_w;
   } while (dst != end);
 }
+#endif
 
 /* The plane before the first channel: every element the zero point (-input_offset), so the border
  * stands for real zeros once the interior holds raw values. */
