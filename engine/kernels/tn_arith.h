@@ -19,6 +19,12 @@
 #define TN_DSP 1
 #endif
 
+/* The kernels' inline assembly is Thumb-2 (the Cortex-M cores: ARM state has other register-pair rules
+ * and r11 as its frame pointer) and takes every register, which only an optimizing build leaves it. */
+#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__) && defined(__thumb2__)
+#define TN_ASM_THUMB2 1
+#endif
+
 #if defined(__GNUC__)
 #define TN_INLINE static inline __attribute__((always_inline))
 #else

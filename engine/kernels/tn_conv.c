@@ -186,7 +186,7 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
         c += 4 * TN_PX;
       }
       if (c != end) {
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__) /* unoptimised builds lack the registers */
+#if defined(TN_ASM_THUMB2) /* unoptimised builds lack the registers */
         /* Four weight words per iteration. In assembly: the six sums, the weight pair, the column
          * pair and two pointers take 12 registers (the end pointer is read from memory once per
          * iteration); in C, GCC spills a sum in every group. */
@@ -289,7 +289,7 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
   }
 }
 
-#if defined(TN_DSP_NATIVE)
+#if defined(TN_ASM_THUMB2)
 /* The step of the common case in assembly: all TN_PX pixels, every shift in [-22, -1], the full-range
  * clamp. C leaves about 45 instructions of pointer reloads, spills and loop control per output channel
  * around the 36 of its six requantizations; this loop keeps 15-20 by holding the six sums, the weight
@@ -415,7 +415,7 @@ TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_
    * else (the last step, other shifts) shares one general instance. */
   const int full_range = p->q.act_min == -128 && p->q.act_max == 127;
   const int shifts_fold = shift_form != TN_SHIFTS_GENERAL;
-#if defined(TN_DSP_NATIVE)
+#if defined(TN_ASM_THUMB2)
   if (valid == TN_PX && shift_form == TN_SHIFTS_FOLD_NONZERO && full_range && row >= 8) {
     /* After the first group, (groups - 1) % 4 groups run in a first, partial pass of the loop, which
      * is entered at group (4 - that) % 4 with the columns pointer moved back as many groups. */

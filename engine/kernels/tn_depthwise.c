@@ -16,7 +16,7 @@
 /* Copies channel `channel` of the input into the plane's interior as raw int8 values: the input
  * offset is folded into the bias instead (tn_effective_bias) and the border holds the zero point, so
  * the copy is one load and one store per element. */
-#if !(defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)) /* the cores take tn_fill_plane_asm */
+#if !defined(TN_ASM_THUMB2) /* the cores take tn_fill_plane_asm */
 static void tn_fill_plane(const tn_depthwise_params* p, const int8_t* input, int32_t channel, int16_t* plane,
                           int32_t plane_w) {
   const int32_t c = p->channels, c2 = 2 * c, c3 = 3 * c, in_w = p->in_w;
@@ -60,7 +60,7 @@ static void tn_fill_plane(const tn_depthwise_params* p, const int8_t* input, int
 }
 #endif
 
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
 /* tn_fill_plane in assembly: every value of the loop in a register (GCC spent about 30 instructions a
  * row around its loop), eight values per iteration through two pairs of PKHBT and four stores, then
  * the row's last 4, 2 and 1 values. Field order is the LDM order. */
@@ -311,7 +311,7 @@ static TN_NOINLINE void tn_requant_row_clamp(const int32_t* sums, int32_t n, con
   tn_requant_row(sums, n, r, o, c, offset, act_min, act_max, 0);
 }
 
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
 /* The two passes of tn_dw3x3_channel_fast in assembly for stride 1 over a plane of even width (every
  * row word-aligned) with an even output width: GCC kept a third of the multiply pass's live values on
  * the stack. Each plane row of a pair of outputs is one LDRD of four values (x0..x3), and the weights
@@ -514,7 +514,7 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
                                               int32_t c, const tn_fast_requant* rq, int32_t folded) {
   const int32_t multiplier = rq->multiplier, exponent = rq->exponent;
   int32_t oy;
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
   /* The assembly passes: stride 1 needs word-aligned plane rows (LDRD) and whole output pairs. */
   if (stride == 2 || (!(plane_w & 1) && !(out_w & 1) && !((uintptr_t)plane & 3))) {
     tn_dw3x3_s1_sums_args a1;
@@ -757,7 +757,7 @@ TN_INLINE void tn_dw_small_maps(const tn_depthwise_params* p, const int8_t* inpu
 }
 #define TN_DW_FIXED_MAX_W 8
 
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
 /* The nine outputs of one channel of tn_dw3x3_fixed_map in assembly, every plane value at a constant
  * offset: 18 instructions an output. C keeps two or three constants in memory here (14 live values),
  * reloading them in every output. Field order is the LDM order. */
@@ -886,7 +886,7 @@ TN_INLINE void tn_dw3x3_fixed_map(const tn_depthwise_params* p, const int8_t* in
       const int32_t multiplier = *multiplier_of, exponent = -*shift_of;
       const int32_t folded = tn_folded_constant_of_exponent(output_offset, exponent);
       int8_t* o = o_base + k;
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
       if (out_h == 3 && out_w == 3) {
         tn_dw3x3_asm_args args;
         args.plane = channel_plane;
@@ -1056,7 +1056,7 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
   int32_t* sums;
   int16_t* plane;
   int full_range;
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
   tn_fill_plane_args fill;
 #endif
   if (!p || !input || !output || !scratch || p->in_h <= 0 || p->in_w <= 0 || p->channels <= 0 || p->out_h <= 0 ||
@@ -1082,7 +1082,7 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
     return TN_OK;
   }
 #endif
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
   {
     const int32_t c = p->channels, in_w = p->in_w;
     fill.dst = plane + p->pad_h * plane_w + p->pad_w;
@@ -1098,7 +1098,7 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
   for (ch = 0; ch < p->channels; ++ch) {
     const int8_t* w = p->weights + ch * p->kernel * p->kernel;
     const int32_t bias = tn_effective_bias(p->bias[ch], w, p->kernel * p->kernel, p->q.input_offset);
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
     fill.src = input + ch;
     tn_fill_plane_asm(&fill);
 #else

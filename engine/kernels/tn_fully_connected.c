@@ -18,7 +18,7 @@ static int tn_fully_connected_params_valid(const tn_fully_connected_params* p) {
 
 #if defined(TN_DSP)
 
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
 /* The classifiers' common case in assembly, one call per pair of rows: 8 input values per pass (one
  * LDRD of the input and one of each row, 25 instructions per 16 multiply-accumulates; C spills a sum
  * or a weight word in every group, 13 values being live), then both outputs requantized in the folded
@@ -221,7 +221,7 @@ tn_status tn_fully_connected_s8(const tn_fully_connected_params* p, const int8_t
   row = tn_fully_connected_row_length(p->in_features);
 #if defined(TN_DSP)
   if (p->out_features <= TN_FC_DIRECT_OUTPUTS) {
-#if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__)
+#if defined(TN_ASM_THUMB2)
     if (tn_fc_classifier_asm(p, input, output)) return TN_OK;
 #endif
     tn_fc_rows(p, input, scratch, output, 1);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "tinynas/core/errors.h"
 #include "tinynas/engine/patch.h"
 
 namespace tinynas::engine {
@@ -97,7 +98,11 @@ void compute_lifetimes(const Graph& g, std::vector<int>& first_use, std::vector<
 int64_t plan_into(const Graph& g, const PatchStage* stage, const PlanOptions& opt, Workspace& ws, MemoryPlan* plan) {
   const int nt = int(g.tensors.size());
   const int nops = int(g.ops.size());
-  const int64_t align = std::max(1, opt.alignment);
+  // The kernels' scratch and tensors are read with word loads (LDRD, LDM on the cores): 4-byte
+  // alignment at least.
+  if (opt.alignment < 4 || opt.alignment % 4 != 0)
+    throw core::InputError("memory planner: alignment " + std::to_string(opt.alignment) + " is not a multiple of 4");
+  const int64_t align = opt.alignment;
   compute_lifetimes(g, ws.first_use, ws.last_use);
   const FrontendSizes& frontend = frontend_sizes(g.frontend);
   if (g.frontend != Frontend::None) ws.first_use[size_t(g.input)] = -1;

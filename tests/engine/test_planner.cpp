@@ -171,6 +171,12 @@ TEST(PlannerHand, AlignmentRoundsSizesAndOffsets) {
   const MemoryPlan q = plan_memory(g, o);
   EXPECT_EQ(q.tensor_offset, (std::vector<int64_t>{0, 16, 0}));
   EXPECT_EQ(q.arena_bytes, 32);
+  // The kernels read scratch and tensors with word loads: an alignment that is not a multiple of 4 is
+  // refused, not rounded.
+  for (const int bad : {0, 1, 2, 6}) {
+    o.alignment = bad;
+    EXPECT_THROW(plan_memory(g, o), core::InputError) << bad;
+  }
 }
 
 // ---- check_plan on corrupted plans ----------------------------------------------------------------
