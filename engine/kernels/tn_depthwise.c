@@ -243,7 +243,8 @@ static TN_NOINLINE void tn_dw3x3_sums_s1(const int16_t* r0, int32_t plane_w, int
 #undef TN_DW3X3_S1_PAIR
 }
 
-/* Stride 2: output 0 reads columns 0-2, output 1 columns 2-4; rows advance by two plane rows. */
+/* Stride 2: output 0 reads columns 0-2, output 1 columns 2-4 (the fifth alone: on a plane 2 out_w + 1
+ * wide a word would reach past its last row); rows advance by two plane rows. */
 static TN_NOINLINE void tn_dw3x3_sums_s2(const int16_t* r0, int32_t plane_w, int32_t out_w, int32_t rows,
                                          const tn_dw3x3_weights* k, int32_t* s) {
   const int32_t w01 = k->w01, w34 = k->w34, w67 = k->w67, w25 = k->w25, w8 = k->w8, bias = k->bias;
@@ -258,13 +259,13 @@ static TN_NOINLINE void tn_dw3x3_sums_s2(const int16_t* r0, int32_t plane_w, int
       int32_t a0 = bias, a1 = bias, x;
       x = tn_read_s32(p0 + 2);
       a0 = tn_smlabb(x, w25, tn_smlad(tn_read_s32(p0), w01, a0));
-      a1 = tn_smlabb(tn_read_s32(p0 + 4), w25, tn_smlad(x, w01, a1));
+      a1 = tn_smlabb(p0[4], w25, tn_smlad(x, w01, a1));
       x = tn_read_s32(p1 + 2);
       a0 = tn_smlabt(x, w25, tn_smlad(tn_read_s32(p1), w34, a0));
-      a1 = tn_smlabt(tn_read_s32(p1 + 4), w25, tn_smlad(x, w34, a1));
+      a1 = tn_smlabt(p1[4], w25, tn_smlad(x, w34, a1));
       x = tn_read_s32(p2 + 2);
       a0 = tn_smlabb(x, w8, tn_smlad(tn_read_s32(p2), w67, a0));
-      a1 = tn_smlabb(tn_read_s32(p2 + 4), w8, tn_smlad(x, w67, a1));
+      a1 = tn_smlabb(p2[4], w8, tn_smlad(x, w67, a1));
       s[0] = a0;
       s[1] = a1;
       s += 2;

@@ -232,6 +232,9 @@ TEST(Kernels, DepthwiseConvolutionMatchesReferenceAndRunsInPlace) {
       // 5x5 and 7x7 beyond the small-map paths (more than TN_DW_SMALL_OUTPUTS outputs), odd widths
       {10, 9, 3, 5, 1, 2, 2, 2, 2}, {17, 17, 2, 5, 2, 2, 2, 2, 2}, {9, 11, 2, 7, 1, 3, 3, 3, 3},
       {19, 17, 2, 7, 2, 3, 3, 3, 3},
+      // 3x3 stride 2 beyond the small-map paths: planes 21 and 19 wide (2 out_w + 1), the last pair's
+      // fifth column at the plane's very end
+      {20, 20, 3, 3, 2, 1, 1, 1, 1}, {18, 19, 2, 3, 2, 1, 1, 1, 1},
       {10, 9, 3, 1, 1, 0, 0, 0, 0},  // 1x1 depthwise: the general path
       // 3x3 outputs (two channels a plane fill): an odd and an even channel count, stride 1 and 2
       {3, 3, 7, 3, 1, 1, 1, 1, 1}, {3, 3, 8, 3, 1, 1, 1, 1, 1}, {6, 6, 5, 3, 2, 1, 1, 0, 0}, {6, 6, 2, 3, 2, 1, 1, 1, 1},
