@@ -102,8 +102,8 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
             double(out.c)};
   }
   if (kind.rfind("depthwise_", 0) == 0) {
-    const int64_t plane = int64_t(tn_depthwise_plane_extent(s.in_h, s.pad_h, op.kernel_h, op.stride_h, s.out_h)) *
-                          tn_depthwise_plane_extent(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_w);
+    const int32_t plane_w = tn_depthwise_plane_extent(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_w);
+    const int64_t plane = int64_t(tn_depthwise_plane_extent(s.in_h, s.pad_h, op.kernel_h, op.stride_h, s.out_h)) * plane_w;
     const double macs = double(out_elements * op.kernel_h * op.kernel_w);
     const double inputs = double(int64_t(s.in_h) * s.in_w * in.c);
     const bool small_map = pixels <= TN_DW_SMALL_OUTPUTS && op.kernel_h == op.kernel_w && op.kernel_h % 2 == 1 &&
@@ -113,7 +113,6 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
       return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, double(out.c), 0};
     if (small_map)
       return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs, 0, 0, 0};
-    const int32_t plane_w = tn_depthwise_plane_extent(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_w);
     const bool c_passes = op.kernel_h == 3 && op.kernel_w == 3 && op.stride_h == 1 && op.stride_w == 1 &&
                           ((plane_w % 2) != 0 || (s.out_w % 2) != 0);
     return {1.0,
