@@ -27,8 +27,10 @@
 
 #if defined(__GNUC__)
 #define TN_INLINE static inline __attribute__((always_inline))
+#define TN_NOINLINE __attribute__((noinline))
 #else
 #define TN_INLINE static inline
+#define TN_NOINLINE
 #endif
 
 /* ---------------------------------------------------------------------------------------------

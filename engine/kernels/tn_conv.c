@@ -1,4 +1,4 @@
-/* Standard and 1x1 convolutions as one matrix multiply: TN_CONV_PIXELS_PER_STEP (6) output pixels at a
+/* Standard and 1x1 convolutions as one matrix multiply: TN_CONV_PIXELS_PER_STEP (8) output pixels at a
  * time, their im2col columns widened to int16 in the scratch, times the packed weight rows.
  *
  * Column layout in the scratch, for the pixels p of a step and the row values j (ky, kx, ic):
@@ -10,8 +10,8 @@
 #include "tn_scratch.h"
 
 #define TN_PX TN_CONV_PIXELS_PER_STEP
-#if TN_PX != 6
-#error "the DSP matrix multiply is written for 6 pixels per step"
+#if TN_PX != 8
+#error "the DSP matrix multiply is written for 8 pixels per step"
 #endif
 
 /* Where value t (0..3) of a group goes. */
@@ -40,7 +40,7 @@ TN_INLINE void tn_widen_run(const int8_t* src, int32_t count, int32_t input_offs
 }
 
 #if defined(TN_DSP)
-/* The columns of a full step of a 1x1 convolution whose channels fill whole groups: the six pixels'
+/* The columns of a full step of a 1x1 convolution whose channels fill whole groups: the eight pixels'
  * inputs are contiguous, so one pass over the groups widens all of them (pixel p's group j at
  * in + p in_c + 4 j), without the per-pixel set-up of tn_widen_run, which narrow layers (8 or 16
  * channels) pay once for every two to four words. */
@@ -48,6 +48,7 @@ TN_INLINE void tn_widen_step(const int8_t* in, int32_t in_c, int32_t input_offse
   const int32_t offset2 = tn_pack16(input_offset, input_offset), c2 = 2 * in_c;
   const int8_t* src = in;
   const int8_t* src3 = in + 3 * in_c;
+  const int8_t* src6 = in + 6 * in_c;
   int16_t* dst = cols;
   int16_t* const end = cols + in_c * TN_PX;
 #define TN_WIDEN_PIXEL(from, byte_offset)                                                      \
@@ -62,8 +63,11 @@ TN_INLINE void tn_widen_step(const int8_t* in, int32_t in_c, int32_t input_offse
     TN_WIDEN_PIXEL(src3, 24)
     TN_WIDEN_PIXEL(src3 + in_c, 32)
     TN_WIDEN_PIXEL(src3 + c2, 40)
+    TN_WIDEN_PIXEL(src6, 48)
+    TN_WIDEN_PIXEL(src6 + in_c, 56)
     src += 4;
     src3 += 4;
+    src6 += 4;
     dst += 4 * TN_PX;
   } while (dst != end);
 #undef TN_WIDEN_PIXEL
@@ -75,44 +79,69 @@ TN_INLINE void tn_zero_run(int32_t first, int32_t count, int16_t* cols, int32_t 
   for (j = first; j < first + count; ++j) tn_column_group(cols, j >> 2, pixel)[TN_LANE(j & 3)] = 0;
 }
 
+/* What the im2col of one pixel reads from the layer, as values: the loop keeps them in registers
+ * (read through p, every int8 store could alias them and they would be reloaded per pixel). */
+typedef struct {
+  int32_t in_h, in_w, pad_h, pad_w, input_offset;
+  int32_t pad_word; /* four bytes of the zero point, which stands for padding */
+} tn_im2col_geometry;
+
+/* Copies `count` bytes, four at a time (unaligned word accesses), then the rest one by one. With a
+ * constant count (the stem's window rows of 3 or 9 values) the copies unroll. */
+TN_INLINE void tn_copy_bytes(int8_t* dst, const int8_t* src, int32_t count) {
+  int32_t c = 0;
+  for (; c + 4 <= count; c += 4) tn_write_s32(dst + c, tn_read_s32(src + c));
+  for (; c < count; ++c) dst[c] = src[c];
+}
+
 /* The im2col column of output pixel (oy, ox) into slot `pixel`, in two steps: the raw int8 values
  * (ky, kx, ic) of the group whose channels start at `input` are gathered into the staging row, the
  * zero point standing for padding (it becomes 0 once the offset is added), then widened 4 at a time
  * (in lane order in the DSP build). Gathering contiguous runs of bytes and widening whole words is
  * cheaper than placing values one by one. Inlined with a constant window and channels for the stem,
  * where the loops unroll; in_c is the input's channels per pixel, group_c the group's. */
-TN_INLINE void tn_im2col_pixel(const tn_conv_params* p, const int8_t* input, int32_t oy, int32_t ox, int16_t* cols,
-                               int8_t* stage, int32_t pixel, int32_t kernel_h, int32_t kernel_w, int32_t stride_h,
-                               int32_t stride_w, int32_t dilation_h, int32_t dilation_w, int32_t in_c,
-                               int32_t group_c) {
+TN_INLINE void tn_im2col_pixel(tn_im2col_geometry g, const int8_t* input, int32_t oy, int32_t ox,
+                               int16_t* cols, int8_t* stage, int32_t pixel, int32_t kernel_h, int32_t kernel_w,
+                               int32_t stride_h, int32_t stride_w, int32_t dilation_h, int32_t dilation_w,
+                               int32_t in_c, int32_t group_c) {
   const int32_t row = tn_conv_weights_row_length(group_c, kernel_h, kernel_w);
-  const int8_t pad = (int8_t)-p->q.input_offset;
-  const int32_t x0 = ox * stride_w - p->window.pad_w;
+  const int8_t pad = (int8_t)g.pad_word;
+  const int32_t x0 = ox * stride_w - g.pad_w, y0 = oy * stride_h - g.pad_h;
   const int32_t run = kernel_w * group_c;
   int8_t* dst = stage;
   int32_t ky, kx, c;
-  for (ky = 0; ky < kernel_h; ++ky) {
-    const int32_t iy = oy * stride_h - p->window.pad_h + ky * dilation_h;
-    if (iy < 0 || iy >= p->in_h) {
-      for (c = 0; c < run; ++c) *dst++ = pad;
-    } else if (dilation_w == 1 && group_c == in_c && x0 >= 0 && x0 + kernel_w <= p->in_w) {
-      /* the whole window row is inside and contiguous: one run */
-      const int8_t* src = input + (iy * p->in_w + x0) * in_c;
-      for (c = 0; c < run; ++c) *dst++ = src[c];
-    } else {
-      for (kx = 0; kx < kernel_w; ++kx) {
-        const int32_t ix = x0 + kx * dilation_w;
-        if (ix < 0 || ix >= p->in_w) {
-          for (c = 0; c < group_c; ++c) *dst++ = pad;
-        } else {
-          const int8_t* src = input + (iy * p->in_w + ix) * in_c;
-          for (c = 0; c < group_c; ++c) *dst++ = src[c];
+  /* The row's last 0-3 values past the window (row is a multiple of 4) are padding: one word store,
+   * which the gathered values then overwrite where they reach. */
+  tn_write_s32(stage + row - 4, g.pad_word);
+  if (dilation_w == 1 && group_c == in_c && x0 >= 0 && x0 + kernel_w <= g.in_w && y0 >= 0 &&
+      y0 + (kernel_h - 1) * dilation_h < g.in_h) {
+    /* the window inside the map (most pixels): every window row is one contiguous run */
+    const int8_t* src = input + (y0 * g.in_w + x0) * in_c;
+    const int32_t row_step = dilation_h * g.in_w * in_c;
+    for (ky = 0; ky < kernel_h; ++ky, src += row_step, dst += run) tn_copy_bytes(dst, src, run);
+  } else {
+    for (ky = 0; ky < kernel_h; ++ky) {
+      const int32_t iy = y0 + ky * dilation_h;
+      if (iy < 0 || iy >= g.in_h) {
+        for (c = 0; c < run; ++c) *dst++ = pad;
+      } else if (dilation_w == 1 && group_c == in_c && x0 >= 0 && x0 + kernel_w <= g.in_w) {
+        /* the whole window row is inside and contiguous: one run */
+        tn_copy_bytes(dst, input + (iy * g.in_w + x0) * in_c, run);
+        dst += run;
+      } else {
+        for (kx = 0; kx < kernel_w; ++kx) {
+          const int32_t ix = x0 + kx * dilation_w;
+          if (ix < 0 || ix >= g.in_w) {
+            for (c = 0; c < group_c; ++c) *dst++ = pad;
+          } else {
+            const int8_t* src = input + (iy * g.in_w + ix) * in_c;
+            for (c = 0; c < group_c; ++c) *dst++ = src[c];
+          }
         }
       }
     }
   }
-  while (dst != stage + row) *dst++ = pad;
-  tn_widen_run(stage, row, p->q.input_offset, cols, pixel);
+  tn_widen_run(stage, row, g.input_offset, cols, pixel);
 }
 
 /* The weight rows one matrix multiply step runs: those of one group's output channels. */
@@ -159,13 +188,13 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
     const int16_t* c = cols;
     int8_t* o = out + oc;
 #if defined(TN_DSP)
-    int32_t a0, a1, a2, a3, a4, a5;
-    /* One weight word (4 row values) feeds 2 SMLADs per pixel: 6 pixels, 24 multiply-accumulates
+    int32_t a0, a1, a2, a3, a4, a5, a6, a7;
+    /* One weight word (4 row values) feeds 2 SMLADs per pixel: 8 pixels, 32 multiply-accumulates
      * per word loaded. */
 #define TN_MAC_PIXEL(acc, from, base, k)     \
   TN_LOAD_PAIR(lo, hi, c, (base) + 8 * (k)); \
   acc = tn_smlad(hi, w13, tn_smlad(lo, w02, from));
-#define TN_MATMUL_GROUP(base, f0, f1, f2, f3, f4, f5)                                             \
+#define TN_MATMUL_GROUP(base, f0, f1, f2, f3, f4, f5, f6, f7)                                     \
   {                                                                                               \
     const int32_t wv = tn_read_s32(w);                                                            \
     const int32_t w02 = tn_sxtb16(wv);                                                            \
@@ -174,72 +203,46 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
     w += 4;                                                                                       \
     TN_MAC_PIXEL(a0, f0, base, 0) TN_MAC_PIXEL(a1, f1, base, 1) TN_MAC_PIXEL(a2, f2, base, 2)     \
     TN_MAC_PIXEL(a3, f3, base, 3) TN_MAC_PIXEL(a4, f4, base, 4) TN_MAC_PIXEL(a5, f5, base, 5)     \
+    TN_MAC_PIXEL(a6, f6, base, 6) TN_MAC_PIXEL(a7, f7, base, 7)                                   \
   }
 #define TN_GROUP_BYTES (8 * TN_PX)
     {
       /* The groups left over by the four-group loop first, then the loop. */
       const int16_t* const end = c + (row >> 2) * 4 * TN_PX;
       const int16_t* const end1 = c + ((row >> 2) & 3) * 4 * TN_PX;
-      a0 = a1 = a2 = a3 = a4 = a5 = b;
+      a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = b;
       while (c != end1) {
-        TN_MATMUL_GROUP(0, a0, a1, a2, a3, a4, a5)
+        TN_MATMUL_GROUP(0, a0, a1, a2, a3, a4, a5, a6, a7)
         c += 4 * TN_PX;
       }
       if (c != end) {
-#if defined(TN_ASM_THUMB2) /* unoptimised builds lack the registers */
-        /* Four weight words per iteration. In assembly: the six sums, the weight pair, the column
-         * pair and two pointers take 12 registers (the end pointer is read from memory once per
-         * iteration); in C, GCC spills a sum in every group. */
-#define TN_ASM_PIXEL(base, k, acc)                                         \
-  "ldrd %[lo], %[hi], [%[c], #" #base "+8*" #k "]\n\t"                    \
-  "smlad %[" #acc "], %[lo], %[w02], %[" #acc "]\n\t"                    \
-  "smlad %[" #acc "], %[hi], %[w13], %[" #acc "]\n\t"
-#define TN_ASM_GROUP(base)                                                 \
-  "ldr %[w02], [%[w]], #4\n\t"                                           \
-  "sxtb16 %[w13], %[w02], ror #8\n\t"                                    \
-  "sxtb16 %[w02], %[w02]\n\t"                                            \
-  TN_ASM_PIXEL(base, 0, a0) TN_ASM_PIXEL(base, 1, a1) TN_ASM_PIXEL(base, 2, a2) \
-  TN_ASM_PIXEL(base, 3, a3) TN_ASM_PIXEL(base, 4, a4) TN_ASM_PIXEL(base, 5, a5)
-        int32_t w02, w13, lo, hi;
-        __asm__ volatile("1:\n\t"
-                         TN_ASM_GROUP(0) TN_ASM_GROUP(48) TN_ASM_GROUP(96) TN_ASM_GROUP(144)
-                         "adds %[c], %[c], #192\n\t"
-                         "ldr %[lo], %[end]\n\t"
-                         "cmp %[c], %[lo]\n\t"
-                         "bne 1b\n\t"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
-                           [c] "+r"(c), [w] "+r"(w), [w02] "=&r"(w02), [w13] "=&r"(w13), [lo] "=&r"(lo),
-                           [hi] "=&r"(hi)
-                         : [end] "m"(end)
-                         : "cc", "memory");
-#undef TN_ASM_GROUP
-#undef TN_ASM_PIXEL
-#else
         do {
-          TN_MATMUL_GROUP(0, a0, a1, a2, a3, a4, a5)
-          TN_MATMUL_GROUP(TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5)
-          TN_MATMUL_GROUP(2 * TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5)
-          TN_MATMUL_GROUP(3 * TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5)
+          TN_MATMUL_GROUP(0, a0, a1, a2, a3, a4, a5, a6, a7)
+          TN_MATMUL_GROUP(TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5, a6, a7)
+          TN_MATMUL_GROUP(2 * TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5, a6, a7)
+          TN_MATMUL_GROUP(3 * TN_GROUP_BYTES, a0, a1, a2, a3, a4, a5, a6, a7)
           c += 16 * TN_PX;
         } while (c != end);
-#endif
       }
     }
 #undef TN_GROUP_BYTES
 #undef TN_MATMUL_GROUP
 #undef TN_MAC_PIXEL
     {
-      /* Pixels 0-2 from o, pixels 3-5 from o + 3 out_c: two base registers and two offsets. */
+      /* Pixels 0-2 from o, 3-5 from o + 3 out_c, 6-7 from o + 6 out_c: three bases, two offsets. */
       int8_t* const o3 = o + 3 * out_c;
+      int8_t* const o6 = o3 + 3 * out_c;
       const int32_t out_c2 = 2 * out_c;
-      /* The six outputs of the step, each through STORE(destination, sum). */
+      /* The eight outputs of the step, each through STORE(destination, sum). */
 #define TN_STORE_STEP(STORE)                 \
   STORE(o[0], a0);                           \
   if (valid > 1) STORE(o[out_c], a1);        \
   if (valid > 2) STORE(o[out_c2], a2);       \
   if (valid > 3) STORE(o3[0], a3);           \
   if (valid > 4) STORE(o3[out_c], a4);       \
-  if (valid > 5) STORE(o3[out_c2], a5);
+  if (valid > 5) STORE(o3[out_c2], a5);      \
+  if (valid > 6) STORE(o6[0], a6);           \
+  if (valid > 7) STORE(o6[out_c], a7);
       if (shifts_fold) {
         const int32_t mul = multiplier[oc], e = -shift[oc];
         if (e != 0) { /* the common case: rounding and zero point in one constant */
@@ -291,12 +294,11 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
 
 #if defined(TN_ASM_THUMB2)
 /* The step of the common case in assembly: all TN_PX pixels, every shift in [-22, -1], the full-range
- * clamp. C leaves about 45 instructions of pointer reloads, spills and loop control per output channel
- * around the 36 of its six requantizations; this loop keeps 15-20 by holding the six sums, the weight
- * and column pointers and the output pointer in registers through the whole channel loop.
- * It needs all 14 general registers, so it copies its arguments below the stack pointer and reads the
- * per-channel values from there; the per-channel arrays are indexed with the output pointer, hence
- * the bases biased by -4 * out (address arithmetic modulo 2^32). Field order is the LDM/STM order. */
+ * clamp. C leaves pointer reloads, spills and loop control per output channel around its eight
+ * requantizations; this loop holds the eight sums and the weight and column pointers in registers
+ * through the whole channel and keeps the rest below the stack pointer (it needs all 14 general
+ * registers). The per-channel arrays are indexed with the output pointer, hence the bases biased by
+ * -4 * out (address arithmetic modulo 2^32). Field order is the LDM/STM order. */
 typedef struct {
   const int16_t* cols;            /* [sp, #0] */
   uint32_t cols_entry;            /* [sp, #4]: the columns pointer where the four-group loop is entered */
@@ -307,124 +309,281 @@ typedef struct {
   int32_t offset_odd;             /* [sp, #24]: 2 * output offset + 1 */
   int32_t out_stride;             /* [sp, #28] */
   const int8_t* out_end;          /* [sp, #32] */
-  const int8_t* weights;          /* [sp, #36], then r11 */
-  int8_t* out;                    /* [sp, #40], then r12 */
-  int32_t entry_bytes;            /* then [sp, #44]: the entry's offset into the loop, 84 bytes a group */
+  const int8_t* weights;          /* [sp, #36], then lr */
+  int8_t* out;                    /* [sp, #40]: the channel's output, in r12 between the sums */
+  int32_t entry_bytes;            /* then [sp, #44]: the entry's address in the loop (108 or 60 bytes a group) */
+  int32_t valid;                  /* [sp, #48]: the step's pixels (the last step's function); [sp, #52] spare */
 } tn_matmul_asm_args;
 
-/* One weight word (4 row values) times the six columns: r6/r7 the weight lanes, r8/r9 a column pair,
- * r10 the columns, r11 the weights, r0-r5 the sums. */
+/* One weight word (4 row values) times the eight columns: r8/r9 the weight lanes, r10/r11 a column
+ * pair, r12 the columns, lr the weights, r0-r7 the sums. */
+#define TN_ASM_PIXEL(base, k, sum) \
+  "ldrd r10, r11, [r12, #" #base "+8*" #k "]\n\t" "smlad " sum ", r10, r8, " sum "\n\t" "smlad " sum ", r11, r9, " sum "\n\t"
 #define TN_ASM_GROUP(base)                                                                            \
-  "ldr r6, [r11], #4\n\t"                                                                             \
-  "sxtb16 r7, r6, ror #8\n\t"                                                                         \
-  "sxtb16 r6, r6\n\t"                                                                                 \
-  "ldrd r8, r9, [r10, #" #base "]\n\t" "smlad r0, r8, r6, r0\n\t" "smlad r0, r9, r7, r0\n\t"          \
-  "ldrd r8, r9, [r10, #" #base "+8]\n\t" "smlad r1, r8, r6, r1\n\t" "smlad r1, r9, r7, r1\n\t"        \
-  "ldrd r8, r9, [r10, #" #base "+16]\n\t" "smlad r2, r8, r6, r2\n\t" "smlad r2, r9, r7, r2\n\t"       \
-  "ldrd r8, r9, [r10, #" #base "+24]\n\t" "smlad r3, r8, r6, r3\n\t" "smlad r3, r9, r7, r3\n\t"       \
-  "ldrd r8, r9, [r10, #" #base "+32]\n\t" "smlad r4, r8, r6, r4\n\t" "smlad r4, r9, r7, r4\n\t"       \
-  "ldrd r8, r9, [r10, #" #base "+40]\n\t" "smlad r5, r8, r6, r5\n\t" "smlad r5, r9, r7, r5\n\t"
-/* Sum r of the channel to int8 in r9: doubled, high multiply with the folded constant (r6 the
- * multiplier, r7 the constant), the sign term, the shift by e (r8), the clamp. */
+  "ldr r8, [lr], #4\n\t"                                                                              \
+  "sxtb16 r9, r8, ror #8\n\t"                                                                         \
+  "sxtb16 r8, r8\n\t"                                                                                 \
+  TN_ASM_PIXEL(base, 0, "r0") TN_ASM_PIXEL(base, 1, "r1") TN_ASM_PIXEL(base, 2, "r2")                \
+  TN_ASM_PIXEL(base, 3, "r3") TN_ASM_PIXEL(base, 4, "r4") TN_ASM_PIXEL(base, 5, "r5")                \
+  TN_ASM_PIXEL(base, 6, "r6") TN_ASM_PIXEL(base, 7, "r7")
+/* Sum r of the channel to int8 in r11: doubled, high multiply with the folded constant (r8 the
+ * multiplier, r9 the constant), the sign term, the shift by e (r10), the clamp. */
 #define TN_ASM_REQUANTIZE(r)                                                                          \
   "lsl " r ", " r ", #1\n\t"                                                                         \
-  "smmlar r9, " r ", r6, r7\n\t"                                                                     \
-  "add r9, r9, " r ", asr #31\n\t"                                                                   \
-  "asr r9, r9, r8\n\t"                                                                               \
-  "ssat r9, #8, r9\n\t"
+  "smmlar r11, " r ", r8, r9\n\t"                                                                    \
+  "add r11, r11, " r ", asr #31\n\t"                                                                 \
+  "asr r11, r11, r10\n\t"                                                                            \
+  "ssat r11, #8, r11\n\t"
+/* The first group starts every sum from the bias, held in the last sum it updates. */
+#define TN_ASM_FIRST_PIXEL(k, sum, bias) \
+  "ldrd r10, r11, [r12, #8*" #k "]\n\t" "smlad " sum ", r10, r8, " bias "\n\t" "smlad " sum ", r11, r9, " sum "\n\t"
 
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_matmul_step_asm(
-    const tn_matmul_asm_args* args) {
-  register const tn_matmul_asm_args* r0 __asm__("r0") = args;
-  __asm__ volatile(
-      "sub sp, sp, #48\n\t"
-      "ldr r1, [r0, #44]\n\t"
-      "ldmia r0, {r2-r12}\n\t"
-      "stmia sp, {r2-r12}\n\t"
-      /* The groups after the first run in the four-group loop, entered part way (Duff's device) so
-       * that the passes end exactly at the last group: the entry address, with the Thumb bit. */
-      "adr r9, 4f\n\t"
-      "add r9, r9, r1\n\t"
-      "orr r9, r9, #1\n\t"
-      "str r9, [sp, #44]\n\t"
-      "1:\n\t"
-      /* The first group starts every sum from the bias, held in r5 (the last sum it updates). */
-      "ldr r9, [sp, #12]\n\t"
-      "ldr r10, [sp, #0]\n\t"
-      "ldr r5, [r9, r12, lsl #2]\n\t"
-      "ldr r6, [r11], #4\n\t"
-      "sxtb16 r7, r6, ror #8\n\t"
-      "sxtb16 r6, r6\n\t"
-      "ldrd r8, r9, [r10, #0]\n\t" "smlad r0, r8, r6, r5\n\t" "smlad r0, r9, r7, r0\n\t"
-      "ldrd r8, r9, [r10, #8]\n\t" "smlad r1, r8, r6, r5\n\t" "smlad r1, r9, r7, r1\n\t"
-      "ldrd r8, r9, [r10, #16]\n\t" "smlad r2, r8, r6, r5\n\t" "smlad r2, r9, r7, r2\n\t"
-      "ldrd r8, r9, [r10, #24]\n\t" "smlad r3, r8, r6, r5\n\t" "smlad r3, r9, r7, r3\n\t"
-      "ldrd r8, r9, [r10, #32]\n\t" "smlad r4, r8, r6, r5\n\t" "smlad r4, r9, r7, r4\n\t"
-      "ldrd r8, r9, [r10, #40]\n\t" "smlad r5, r8, r6, r5\n\t" "smlad r5, r9, r7, r5\n\t"
-      "ldr r10, [sp, #4]\n\t"
-      "ldr lr, [sp, #8]\n\t"
-      "ldr r9, [sp, #44]\n\t"
-      "bx r9\n\t"
-      /* Every instruction of a group is 32 bits wide: 84 bytes a group. */
-      ".balign 4\n\t"
-      "4:\n\t"
-      TN_ASM_GROUP(0) TN_ASM_GROUP(48) TN_ASM_GROUP(96) TN_ASM_GROUP(144)
-      "6:\n\t"
-      ".if (6b - 4b) != 4 * 84\n\t"
-      ".error \"tn_matmul_step_asm: a group is not 84 bytes, the loop entry would be wrong\"\n\t"
-      ".endif\n\t"
-      "adds r10, r10, #192\n\t"
-      "cmp r10, lr\n\t"
-      "bne 4b\n\t"
-      /* The channel's multiplier (r6), e = -shift (r8) and folded constant (2 offset + 1) 2^(e-1) (r7). */
-      "ldr r9, [sp, #16]\n\t"
-      "ldr r6, [r9, r12, lsl #2]\n\t"
-      "ldr r9, [sp, #20]\n\t"
-      "ldr r8, [r9, r12, lsl #2]\n\t"
-      "rsb r8, r8, #0\n\t"
-      "ldr r9, [sp, #24]\n\t"
-      "sub r7, r8, #1\n\t"
-      "lsl r7, r9, r7\n\t"
-      "ldr r10, [sp, #28]\n\t"
-      /* Pixels 0-1 from the output pointer, 2-3 and 4-5 from r0 once its sum is stored. */
-      TN_ASM_REQUANTIZE("r0") "strb r9, [r12]\n\t"
-      TN_ASM_REQUANTIZE("r1") "strb r9, [r12, r10]\n\t"
-      "add r0, r12, r10, lsl #1\n\t"
-      TN_ASM_REQUANTIZE("r2") "strb r9, [r0]\n\t"
-      TN_ASM_REQUANTIZE("r3") "strb r9, [r0, r10]\n\t"
-      "add r0, r0, r10, lsl #1\n\t"
-      TN_ASM_REQUANTIZE("r4") "strb r9, [r0]\n\t"
-      TN_ASM_REQUANTIZE("r5") "strb r9, [r0, r10]\n\t"
-      "ldr lr, [sp, #32]\n\t"
-      "add r12, r12, #1\n\t"
-      "cmp r12, lr\n\t"
-      "bne 1b\n\t"
-      "add sp, sp, #48\n\t"
-      : "+r"(r0)
-      :
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+/* The arguments below the stack pointer (r11 the weights, r12 the output, r1 the loop entry's offset);
+ * r0 still points at them. */
+#define TN_ASM_ARGS_TO_STACK \
+  "sub sp, sp, #56\n\t"     \
+  "ldr r1, [r0, #44]\n\t"   \
+  "ldmia r0, {r2-r12}\n\t"  \
+  "stmia sp, {r2-r12}\n\t"
+/* The groups after the first run in the four-group loop, entered part way (Duff's device) so that the
+ * passes end exactly at the last group: the entry address, with the Thumb bit, at [sp, #44]. */
+#define TN_ASM_LOOP_SETUP \
+  "adr r9, 4f\n\t"       \
+  "add r9, r9, r1\n\t"   \
+  "orr r9, r9, #1\n\t"   \
+  "str r9, [sp, #44]\n\t"
+/* Every instruction of a group is 32 bits wide: 108 bytes a group. */
+#define TN_ASM_LOOP                                                                             \
+  "ldr r12, [sp, #4]\n\t"                                                                       \
+  "ldr r10, [sp, #44]\n\t"                                                                      \
+  "bx r10\n\t"                                                                                  \
+  ".balign 4\n\t"                                                                               \
+  "4:\n\t"                                                                                      \
+  TN_ASM_GROUP(0) TN_ASM_GROUP(64) TN_ASM_GROUP(128) TN_ASM_GROUP(192)                          \
+  "6:\n\t"                                                                                      \
+  ".if (6b - 4b) != 4 * 108\n\t"                                                                \
+  ".error \"tn_matmul_step_asm: a group is not 108 bytes, the loop entry would be wrong\"\n\t"  \
+  ".endif\n\t"                                                                                  \
+  "add r12, r12, #256\n\t"                                                                      \
+  "ldr r10, [sp, #8]\n\t"                                                                       \
+  "cmp r12, r10\n\t"                                                                            \
+  "bne 4b\n\t"
+/* Pixels 1-7 of a full step: r0 holds the stride, r1 the pixel pairs' base. */
+#define TN_ASM_STORES_FULL \
+  TN_ASM_REQUANTIZE("r1") "strb r11, [r12, r0]\n\t" \
+  "add r1, r12, r0, lsl #1\n\t" \
+  TN_ASM_REQUANTIZE("r2") "strb r11, [r1]\n\t" \
+  TN_ASM_REQUANTIZE("r3") "strb r11, [r1, r0]\n\t" \
+  "add r1, r1, r0, lsl #1\n\t" \
+  TN_ASM_REQUANTIZE("r4") "strb r11, [r1]\n\t" \
+  TN_ASM_REQUANTIZE("r5") "strb r11, [r1, r0]\n\t" \
+  "add r1, r1, r0, lsl #1\n\t" \
+  TN_ASM_REQUANTIZE("r6") "strb r11, [r1]\n\t" \
+  TN_ASM_REQUANTIZE("r7") "strb r11, [r1, r0]\n\t"
+/* Pixels 1 to valid - 1 of a last step of 5 to 7 pixels (counted in lr, the weights pointer kept below). */
+#define TN_ASM_STORES_TAIL                                                              \
+  "str lr, [sp, #52]\n\t"                                                              \
+  "ldr lr, [sp, #48]\n\t"                                                              \
+  "cmp lr, #1\n\t" "beq 8f\n\t"                                                        \
+  TN_ASM_REQUANTIZE("r1") "strb r11, [r12, r0]\n\t" "cmp lr, #2\n\t" "beq 8f\n\t"     \
+  "add r1, r12, r0, lsl #1\n\t"                                                        \
+  TN_ASM_REQUANTIZE("r2") "strb r11, [r1]\n\t" "cmp lr, #3\n\t" "beq 8f\n\t"          \
+  TN_ASM_REQUANTIZE("r3") "strb r11, [r1, r0]\n\t" "cmp lr, #4\n\t" "beq 8f\n\t"      \
+  "add r1, r1, r0, lsl #1\n\t"                                                         \
+  TN_ASM_REQUANTIZE("r4") "strb r11, [r1]\n\t" "cmp lr, #5\n\t" "beq 8f\n\t"          \
+  TN_ASM_REQUANTIZE("r5") "strb r11, [r1, r0]\n\t" "cmp lr, #6\n\t" "beq 8f\n\t"      \
+  "add r1, r1, r0, lsl #1\n\t"                                                         \
+  TN_ASM_REQUANTIZE("r6") "strb r11, [r1]\n\t"                                          \
+  "8:\n\t"                                                                             \
+  "ldr lr, [sp, #52]\n\t"
+#define TN_MATMUL_STEP_ASM_FUNCTION(name, SETUP, REST, STORES)                                                            \
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void name(const tn_matmul_asm_args* args) { \
+  register const tn_matmul_asm_args* r0 __asm__("r0") = args;                                                \
+  __asm__ volatile(                                                                                          \
+      TN_ASM_ARGS_TO_STACK                                                                                   \
+      "ldr r0, [r0, #48]\n\t"                                                                                \
+      "str r0, [sp, #48]\n\t"                                                                                \
+      "mov lr, r11\n\t"                                                                                      \
+      SETUP                                                                                                  \
+      "1:\n\t"                                                                                               \
+      "ldr r11, [sp, #12]\n\t"                                                                               \
+      "ldr r7, [r11, r12, lsl #2]\n\t"                                                                       \
+      "str r12, [sp, #40]\n\t"                                                                               \
+      "ldr r12, [sp, #0]\n\t"                                                                                \
+      "ldr r8, [lr], #4\n\t"                                                                                 \
+      "sxtb16 r9, r8, ror #8\n\t"                                                                            \
+      "sxtb16 r8, r8\n\t"                                                                                    \
+      TN_ASM_FIRST_PIXEL(0, "r0", "r7") TN_ASM_FIRST_PIXEL(1, "r1", "r7") TN_ASM_FIRST_PIXEL(2, "r2", "r7")  \
+      TN_ASM_FIRST_PIXEL(3, "r3", "r7") TN_ASM_FIRST_PIXEL(4, "r4", "r7") TN_ASM_FIRST_PIXEL(5, "r5", "r7")  \
+      TN_ASM_FIRST_PIXEL(6, "r6", "r7") TN_ASM_FIRST_PIXEL(7, "r7", "r7")                                    \
+      REST                                                                                                   \
+      /* The channel's multiplier (r8), e = -shift (r10) and folded constant (2 offset + 1) 2^(e-1) (r9). */ \
+      "ldr r12, [sp, #40]\n\t"                                                                               \
+      "ldr r11, [sp, #16]\n\t"                                                                               \
+      "ldr r8, [r11, r12, lsl #2]\n\t"                                                                       \
+      "ldr r11, [sp, #20]\n\t"                                                                               \
+      "ldr r10, [r11, r12, lsl #2]\n\t"                                                                      \
+      "rsb r10, r10, #0\n\t"                                                                                 \
+      "ldr r11, [sp, #24]\n\t"                                                                               \
+      "sub r9, r10, #1\n\t"                                                                                  \
+      "lsl r9, r11, r9\n\t"                                                                                  \
+      /* Pixel 0 at the output pointer; then r0 holds the stride, r1 the pixel pairs' base. */               \
+      TN_ASM_REQUANTIZE("r0") "strb r11, [r12]\n\t"                                                          \
+      "ldr r0, [sp, #28]\n\t"                                                                                \
+      STORES                                                                                                 \
+      "ldr r11, [sp, #32]\n\t"                                                                               \
+      "add r12, r12, #1\n\t"                                                                                 \
+      "cmp r12, r11\n\t"                                                                                     \
+      "bne 1b\n\t"                                                                                           \
+      "add sp, sp, #56\n\t"                                                                                  \
+      : "+r"(r0)                                                                                             \
+      :                                                                                                      \
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");    \
 }
+TN_MATMUL_STEP_ASM_FUNCTION(tn_matmul_step_asm, TN_ASM_LOOP_SETUP, TN_ASM_LOOP, TN_ASM_STORES_FULL)
+TN_MATMUL_STEP_ASM_FUNCTION(tn_matmul_step_asm_tail, TN_ASM_LOOP_SETUP, TN_ASM_LOOP, TN_ASM_STORES_TAIL)
+/* Rows of exactly two groups (8 input channels, common in the first blocks): the second group straight
+ * after the first, without the loop's entry and test. */
+TN_MATMUL_STEP_ASM_FUNCTION(tn_matmul_step_asm_two_groups, , TN_ASM_GROUP(64), TN_ASM_STORES_FULL)
+#undef TN_MATMUL_STEP_ASM_FUNCTION
+#undef TN_ASM_LOOP_SETUP
+#undef TN_ASM_LOOP
+#undef TN_ASM_STORES_FULL
+#undef TN_ASM_STORES_TAIL
+
+/* A last step of 4 pixels or fewer runs the first four columns only (half the multiplies of a full
+ * step), one of a single pixel the first column only (small maps, e.g. 3x3, 5x5 or 7x7, end with a step
+ * of one pixel). Fewer sums leave registers for the output pointer (r4), its stride (r5), the columns'
+ * end (r6) and the pixel count (r7); the bias goes through r3. */
+#define TN_ASM_GROUP4(base)                                                                           \
+  "ldr r8, [lr], #4\n\t"                                                                              \
+  "sxtb16 r9, r8, ror #8\n\t"                                                                         \
+  "sxtb16 r8, r8\n\t"                                                                                 \
+  TN_ASM_PIXEL(base, 0, "r0") TN_ASM_PIXEL(base, 1, "r1") TN_ASM_PIXEL(base, 2, "r2")                \
+  TN_ASM_PIXEL(base, 3, "r3")
+#define TN_ASM_FIRST4                                                                                 \
+  TN_ASM_FIRST_PIXEL(0, "r0", "r3") TN_ASM_FIRST_PIXEL(1, "r1", "r3") TN_ASM_FIRST_PIXEL(2, "r2", "r3") \
+  TN_ASM_FIRST_PIXEL(3, "r3", "r3")
+#define TN_ASM_STORES4                                                                                \
+  "cmp r7, #1\n\t" "beq 8f\n\t"                                                                       \
+  TN_ASM_REQUANTIZE("r1") "strb r11, [r4, r5]\n\t"                                                    \
+  "cmp r7, #2\n\t" "beq 8f\n\t"                                                                       \
+  "add r12, r4, r5, lsl #1\n\t"                                                                       \
+  TN_ASM_REQUANTIZE("r2") "strb r11, [r12]\n\t"                                                       \
+  "cmp r7, #3\n\t" "beq 8f\n\t"                                                                       \
+  TN_ASM_REQUANTIZE("r3") "strb r11, [r12, r5]\n\t"                                                   \
+  "8:\n\t"
+#define TN_ASM_GROUP1(base)                                                                           \
+  "ldr r8, [lr], #4\n\t"                                                                              \
+  "sxtb16 r9, r8, ror #8\n\t"                                                                         \
+  "sxtb16 r8, r8\n\t"                                                                                 \
+  TN_ASM_PIXEL(base, 0, "r0")
+#define TN_ASM_FIRST1 TN_ASM_FIRST_PIXEL(0, "r0", "r3")
+#define TN_ASM_STORES1
+/* GROUP_BYTES: the code bytes of GROUP, every instruction 32 bits wide (a string, for the check). */
+#define TN_MATMUL_SMALL_STEP_ASM_FUNCTION(name, GROUP, GROUP_BYTES, FIRST, STORES)                            \
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void name(const tn_matmul_asm_args* args) { \
+  register const tn_matmul_asm_args* r0 __asm__("r0") = args;                                                \
+  __asm__ volatile(                                                                                          \
+      TN_ASM_ARGS_TO_STACK                                                                                   \
+      "ldr r7, [r0, #48]\n\t"                                                                                \
+      "mov lr, r11\n\t"                                                                                      \
+      "mov r4, r12\n\t"                                                                                      \
+      "ldr r5, [sp, #28]\n\t"                                                                                \
+      "ldr r6, [sp, #8]\n\t"                                                                                 \
+      "adr r9, 4f\n\t"                                                                                       \
+      "add r9, r9, r1\n\t"                                                                                   \
+      "orr r9, r9, #1\n\t"                                                                                   \
+      "str r9, [sp, #44]\n\t"                                                                                \
+      "1:\n\t"                                                                                               \
+      "ldr r11, [sp, #12]\n\t"                                                                               \
+      "ldr r3, [r11, r4, lsl #2]\n\t"                                                                        \
+      "ldr r12, [sp, #0]\n\t"                                                                                \
+      "ldr r8, [lr], #4\n\t"                                                                                 \
+      "sxtb16 r9, r8, ror #8\n\t"                                                                            \
+      "sxtb16 r8, r8\n\t"                                                                                    \
+      FIRST                                                                                                  \
+      "ldr r12, [sp, #4]\n\t"                                                                                \
+      "ldr r10, [sp, #44]\n\t"                                                                               \
+      "bx r10\n\t"                                                                                           \
+      ".balign 4\n\t"                                                                                        \
+      "4:\n\t"                                                                                               \
+      GROUP(0) GROUP(64) GROUP(128) GROUP(192)                                                               \
+      "6:\n\t"                                                                                               \
+      ".if (6b - 4b) != 4 * " GROUP_BYTES "\n\t"                                                             \
+      ".error \"" #name ": a group is not " GROUP_BYTES " bytes, the loop entry would be wrong\"\n\t"        \
+      ".endif\n\t"                                                                                           \
+      "add r12, r12, #256\n\t"                                                                               \
+      "cmp r12, r6\n\t"                                                                                      \
+      "bne 4b\n\t"                                                                                           \
+      "ldr r11, [sp, #16]\n\t"                                                                               \
+      "ldr r8, [r11, r4, lsl #2]\n\t"                                                                        \
+      "ldr r11, [sp, #20]\n\t"                                                                               \
+      "ldr r10, [r11, r4, lsl #2]\n\t"                                                                       \
+      "rsb r10, r10, #0\n\t"                                                                                 \
+      "ldr r11, [sp, #24]\n\t"                                                                               \
+      "sub r9, r10, #1\n\t"                                                                                  \
+      "lsl r9, r11, r9\n\t"                                                                                  \
+      TN_ASM_REQUANTIZE("r0") "strb r11, [r4]\n\t"                                                           \
+      STORES                                                                                                 \
+      "ldr r11, [sp, #32]\n\t"                                                                               \
+      "add r4, r4, #1\n\t"                                                                                   \
+      "cmp r4, r11\n\t"                                                                                      \
+      "bne 1b\n\t"                                                                                           \
+      "add sp, sp, #56\n\t"                                                                                  \
+      : "+r"(r0)                                                                                             \
+      :                                                                                                      \
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");    \
+}
+TN_MATMUL_SMALL_STEP_ASM_FUNCTION(tn_matmul_step_asm4, TN_ASM_GROUP4, "60", TN_ASM_FIRST4, TN_ASM_STORES4)
+TN_MATMUL_SMALL_STEP_ASM_FUNCTION(tn_matmul_step_asm1, TN_ASM_GROUP1, "24", TN_ASM_FIRST1, TN_ASM_STORES1)
+#undef TN_MATMUL_SMALL_STEP_ASM_FUNCTION
+#undef TN_ASM_ARGS_TO_STACK
+#undef TN_ASM_GROUP4
+#undef TN_ASM_FIRST4
+#undef TN_ASM_STORES4
+#undef TN_ASM_GROUP1
+#undef TN_ASM_FIRST1
+#undef TN_ASM_STORES1
+#undef TN_ASM_FIRST_PIXEL
 #undef TN_ASM_GROUP
+#undef TN_ASM_PIXEL
 #undef TN_ASM_REQUANTIZE
 #endif
 
+/* The C steps: instances with constants for full steps of rows whose shifts fold, with and without the
+ * full-range clamp (one SSAT), and one general instance for the rest (the last step, other shifts).
+ * One copy that every convolution loop calls (inlined into each, it multiplied their code): on the
+ * cores only the layers the assembly does not take come here. */
+static TN_NOINLINE void tn_matmul_step_c(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols,
+                                         int32_t row, int8_t* out, int32_t valid, int shifts_fold, int full_range) {
+  if (valid == TN_PX && shifts_fold && full_range)
+    tn_matmul_step(p, m, cols, row, out, TN_PX, 1, 1);
+  else if (valid == TN_PX && shifts_fold)
+    tn_matmul_step(p, m, cols, row, out, TN_PX, 0, 1);
+  else
+    tn_matmul_step(p, m, cols, row, out, valid, 0, 0);
+}
+
 TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols,
                                        int32_t row, int8_t* out, int32_t valid, int shift_form) {
-  /* Instances with constants for the common case: full steps of rows whose shifts fold, and the clamp
-   * of no activation or of a ReLU6 whose range covers the output's, which is one SSAT. Everything
-   * else (the last step, other shifts) shares one general instance. */
+  /* On the cores the common case (every shift in [-22, -1], the clamp of no activation or of a ReLU6
+   * whose range covers the output's, rows of two groups or more) runs an assembly step chosen by the
+   * step's pixels and the row's groups; everything else the C steps. */
   const int full_range = p->q.act_min == -128 && p->q.act_max == 127;
   const int shifts_fold = shift_form != TN_SHIFTS_GENERAL;
 #if defined(TN_ASM_THUMB2)
-  if (valid == TN_PX && shift_form == TN_SHIFTS_FOLD_NONZERO && full_range && row >= 8) {
+  if (shift_form == TN_SHIFTS_FOLD_NONZERO && full_range && row >= 8) {
     /* After the first group, (groups - 1) % 4 groups run in a first, partial pass of the loop, which
      * is entered at group (4 - that) % 4 with the columns pointer moved back as many groups. */
     const int32_t groups = row >> 2, skipped = (4 - ((groups - 1) & 3)) & 3;
+    const int32_t columns = tn_conv_step_columns(valid);
+    const int32_t group_code_bytes = columns == TN_PX ? 108 : columns == 4 ? 60 : 24;
     tn_matmul_asm_args a;
     a.cols = cols;
     a.cols_entry = (uint32_t)(uintptr_t)cols + (uint32_t)((1 - skipped) * 8 * TN_PX);
     a.cols_end = cols + groups * 4 * TN_PX;
-    a.entry_bytes = skipped * 84;
+    a.entry_bytes = skipped * group_code_bytes;
     a.bias_base = (uint32_t)(uintptr_t)m->bias - 4u * (uint32_t)(uintptr_t)out;
     a.multiplier_base = (uint32_t)(uintptr_t)m->multiplier - 4u * (uint32_t)(uintptr_t)out;
     a.shift_base = (uint32_t)(uintptr_t)m->shift - 4u * (uint32_t)(uintptr_t)out;
@@ -433,16 +592,22 @@ TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_
     a.out_end = out + m->rows;
     a.weights = m->weights;
     a.out = out;
-    tn_matmul_step_asm(&a);
+    a.valid = valid;
+    /* a last step: the columns past `valid` are zeros, their sums not stored */
+    if (valid == TN_PX && groups == 2)
+      tn_matmul_step_asm_two_groups(&a);
+    else if (valid == TN_PX)
+      tn_matmul_step_asm(&a);
+    else if (columns == TN_PX)
+      tn_matmul_step_asm_tail(&a);
+    else if (columns == 4)
+      tn_matmul_step_asm4(&a);
+    else
+      tn_matmul_step_asm1(&a);
     return;
   }
 #endif
-  if (valid == TN_PX && shifts_fold && full_range)
-    tn_matmul_step(p, m, cols, row, out, TN_PX, 1, 1);
-  else if (valid == TN_PX && shifts_fold)
-    tn_matmul_step(p, m, cols, row, out, TN_PX, 0, 1);
-  else
-    tn_matmul_step(p, m, cols, row, out, valid, 0, 0);
+  tn_matmul_step_c(p, m, cols, row, out, valid, shifts_fold, full_range);
 }
 
 /* The weight rows of group g. */
@@ -481,8 +646,15 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
   int8_t* const stage = (int8_t*)(void*)(cols + TN_PX * row);
   const int32_t pixels = p->out_h * p->out_w;
   const int shift_form = tn_shift_form(p->q.shift, p->out_c);
+  tn_im2col_geometry geo;
   int32_t first;
   int32_t oy = 0, ox = 0;
+  geo.in_h = p->in_h;
+  geo.in_w = p->in_w;
+  geo.pad_h = p->window.pad_h;
+  geo.pad_w = p->window.pad_w;
+  geo.input_offset = p->q.input_offset;
+  geo.pad_word = (int32_t)((uint32_t)(uint8_t)(int8_t)-p->q.input_offset * 0x01010101u);
   for (first = 0; first < pixels; first += TN_PX) {
     const int32_t valid = pixels - first < TN_PX ? pixels - first : TN_PX;
     const int32_t step_oy = oy, step_ox = ox;
@@ -494,7 +666,7 @@ TN_INLINE void tn_conv_loop(const tn_conv_params* p, const int8_t* input, int8_t
       ox = step_ox;
       for (s = 0; s < TN_PX; ++s) {
         if (s < valid) {
-          tn_im2col_pixel(p, input + g * group_c, oy, ox, cols, stage, s, kernel_h, kernel_w, stride_h, stride_w,
+          tn_im2col_pixel(geo, input + g * group_c, oy, ox, cols, stage, s, kernel_h, kernel_w, stride_h, stride_w,
                           dilation_h, dilation_w, in_c, group_c);
           if (++ox == p->out_w) {
             ox = 0;

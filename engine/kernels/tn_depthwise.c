@@ -166,11 +166,6 @@ static int32_t tn_effective_bias(int32_t bias, const int8_t* w, int32_t taps, in
  * pass. Each is its own function, so each gets the registers for its constants (the nine weights in
  * five words; the requantization constants) instead of reloading them from the stack. Two outputs
  * share the loads of each plane row. */
-#if defined(__GNUC__)
-#define TN_NOINLINE __attribute__((noinline))
-#else
-#define TN_NOINLINE
-#endif
 
 typedef struct {
   int32_t w01, w34, w67; /* (w[ky][0], w[ky][1]) */
@@ -314,8 +309,8 @@ static TN_NOINLINE void tn_requant_row_clamp(const int32_t* sums, int32_t n, con
 
 #if defined(TN_ASM_THUMB2)
 /* The two passes of tn_dw3x3_channel_fast in assembly for stride 1 over a plane of even width (every
- * row word-aligned) with an even output width: GCC kept a third of the multiply pass's live values on
- * the stack. Each plane row of a pair of outputs is one LDRD of four values (x0..x3), and the weights
+ * row word-aligned; an odd output width ends each row with a single output, in its own instance): GCC
+ * kept a third of the multiply pass's live values on the stack. Each plane row of a pair of outputs is one LDRD of four values (x0..x3), and the weights
  * of a row are held twice, as (k0, k1) and (k1, k2):
  *   out0 = SMLAD((x0, x1), (k0, k1)) + x2 k2,  out1 = x1 k0 + SMLAD((x2, x3), (k1, k2)),
  * four multiplies and one load per row and pair. Field order is the LDM order. */
@@ -328,8 +323,8 @@ typedef struct {
   int32_t k01_2, k12_2;
   int32_t bias;                         /* the frame on the stack, from here on */
   const int32_t* sums_end;
-  int32_t row_bytes;                    /* 4 out_w */
-  int32_t skip_bytes;                   /* 2 (plane_w - out_w): from a row's last window to the next row */
+  int32_t row_bytes;                    /* 8 (out_w / 2): the sums of a row's pairs */
+  int32_t skip_bytes;                   /* 2 (plane_w - 2 (out_w / 2)): from a row's last pair to the next row */
   int32_t odd_pairs;                    /* (out_w / 2) & 1: enter the two-pair loop at its second pair */
 } tn_dw3x3_s1_sums_args;
 
@@ -346,41 +341,56 @@ typedef struct {
 
 /* The sums of the rows from p0.. up to sums_end, row after row; returns the row pointers advanced to
  * the next row's windows. */
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_s1_sums_asm(
-    tn_dw3x3_s1_sums_args* args) {
-  register tn_dw3x3_s1_sums_args* r0 __asm__("r0") = args;
-  __asm__ volatile(
-      "push {r0}\n\t"
-      "add r12, r0, #40\n\t"
-      "ldmia r12, {r7-r11}\n\t"
-      "sub sp, sp, #24\n\t"
-      "stmia sp, {r7-r11}\n\t" /* sp: bias, sums_end, row_bytes, skip_bytes, odd_pairs, the row's end */
-      "ldmia r0, {r0-r9}\n\t"
-      "1:\n\t"
-      "ldr r10, [sp, #8]\n\t"
-      "add r10, r3, r10\n\t"
-      "str r10, [sp, #20]\n\t"
-      "ldr r10, [sp, #16]\n\t"
-      "cmp r10, #0\n\t"
-      "bne 3f\n\t"
-      "2:\n\t" TN_DW3X3_S1_PAIR_ASM "3:\n\t" TN_DW3X3_S1_PAIR_ASM
-      "ldr r10, [sp, #20]\n\t"
-      "cmp r3, r10\n\t"
-      "bne 2b\n\t"
-      "ldr r10, [sp, #12]\n\t"
-      "add r0, r0, r10\n\t"
-      "add r1, r1, r10\n\t"
-      "add r2, r2, r10\n\t"
-      "ldr r10, [sp, #4]\n\t"
-      "cmp r3, r10\n\t"
-      "bne 1b\n\t"
-      "add sp, sp, #24\n\t"
-      "pop {r10}\n\t"
-      "stmia r10, {r0-r3}\n\t"
-      : "+r"(r0)
-      :
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+/* The single output ending a row of odd width: (x0, x1) times (k0, k1) and x2 times k2, the top of
+ * (k1, k2). */
+#define TN_DW3X3_S1_SINGLE_ASM                                                                              \
+  "ldr r12, [sp]\n\t"                                                                                       \
+  "ldr r10, [r0]\n\t" "ldrsh r11, [r0, #4]\n\t" "smlad r12, r10, r4, r12\n\t" "smlabt r12, r11, r5, r12\n\t" \
+  "ldr r10, [r1]\n\t" "ldrsh r11, [r1, #4]\n\t" "smlad r12, r10, r6, r12\n\t" "smlabt r12, r11, r7, r12\n\t" \
+  "ldr r10, [r2]\n\t" "ldrsh r11, [r2, #4]\n\t" "smlad r12, r10, r8, r12\n\t" "smlabt r12, r11, r9, r12\n\t" \
+  "str r12, [r3], #4\n\t"
+/* Two instances, for even and odd output widths (SINGLE the code after a row's pairs), so that even
+ * rows pay no test. */
+#define TN_DW3X3_S1_SUMS_ASM_FUNCTION(name, SINGLE)                                                   \
+  __attribute__((noinline, optimize("omit-frame-pointer"))) static void name(tn_dw3x3_s1_sums_args* args) { \
+    register tn_dw3x3_s1_sums_args* r0 __asm__("r0") = args;                                          \
+    __asm__ volatile(                                                                                 \
+        "push {r0}\n\t"                                                                               \
+        "add r12, r0, #40\n\t"                                                                        \
+        "ldmia r12, {r7-r11}\n\t"                                                                     \
+        "sub sp, sp, #24\n\t"                                                                         \
+        "stmia sp, {r7-r11}\n\t" /* sp: bias, sums_end, row_bytes, skip_bytes, odd_pairs, row end */  \
+        "ldmia r0, {r0-r9}\n\t"                                                                       \
+        "1:\n\t"                                                                                      \
+        "ldr r10, [sp, #8]\n\t"                                                                       \
+        "add r10, r3, r10\n\t"                                                                        \
+        "str r10, [sp, #20]\n\t"                                                                      \
+        "ldr r10, [sp, #16]\n\t"                                                                      \
+        "cmp r10, #0\n\t"                                                                             \
+        "bne 3f\n\t"                                                                                  \
+        "2:\n\t" TN_DW3X3_S1_PAIR_ASM "3:\n\t" TN_DW3X3_S1_PAIR_ASM                                   \
+        "ldr r10, [sp, #20]\n\t"                                                                      \
+        "cmp r3, r10\n\t"                                                                             \
+        "bne 2b\n\t"                                                                                  \
+        SINGLE                                                                                        \
+        "ldr r10, [sp, #12]\n\t"                                                                      \
+        "add r0, r0, r10\n\t"                                                                         \
+        "add r1, r1, r10\n\t"                                                                         \
+        "add r2, r2, r10\n\t"                                                                         \
+        "ldr r10, [sp, #4]\n\t"                                                                       \
+        "cmp r3, r10\n\t"                                                                             \
+        "bne 1b\n\t"                                                                                  \
+        "add sp, sp, #24\n\t"                                                                         \
+        "pop {r10}\n\t"                                                                               \
+        "stmia r10, {r0-r3}\n\t"                                                                      \
+        : "+r"(r0)                                                                                    \
+        :                                                                                             \
+        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"); \
+  }
+TN_DW3X3_S1_SUMS_ASM_FUNCTION(tn_dw3x3_s1_sums_asm, )
+TN_DW3X3_S1_SUMS_ASM_FUNCTION(tn_dw3x3_s1_sums_asm_odd, TN_DW3X3_S1_SINGLE_ASM)
+#undef TN_DW3X3_S1_SUMS_ASM_FUNCTION
+#undef TN_DW3X3_S1_SINGLE_ASM
 #undef TN_DW3X3_S1_PAIR_ASM
 
 /* The multiply pass for stride 2 (any plane width, so word loads may be unaligned): output 0 of a pair
@@ -516,8 +526,8 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
   const int32_t multiplier = rq->multiplier, exponent = rq->exponent;
   int32_t oy;
 #if defined(TN_ASM_THUMB2)
-  /* The assembly passes: stride 1 needs word-aligned plane rows (LDRD) and whole output pairs. */
-  if (stride == 2 || (!(plane_w & 1) && !(out_w & 1) && !((uintptr_t)plane & 3))) {
+  /* The assembly passes: stride 1 needs word-aligned plane rows (LDRD) and a pair in every row. */
+  if (stride == 2 || (!(plane_w & 1) && out_w >= 2 && !((uintptr_t)plane & 3))) {
     tn_dw3x3_s1_sums_args a1;
     tn_dw3x3_s2_sums_args a2;
     tn_dw_requant_args q;
@@ -532,8 +542,8 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
       a1.k01_2 = k->w67;
       a1.k12_2 = k->w78;
       a1.bias = k->bias;
-      a1.row_bytes = 4 * out_w;
-      a1.skip_bytes = 2 * (plane_w - out_w);
+      a1.row_bytes = 8 * (out_w >> 1);
+      a1.skip_bytes = 2 * (plane_w - 2 * (out_w >> 1));
       a1.odd_pairs = (out_w >> 1) & 1;
     } else {
       a2.p0 = plane;
@@ -560,7 +570,10 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
       if (stride == 1) {
         a1.sums = sums;
         a1.sums_end = sums_end;
-        tn_dw3x3_s1_sums_asm(&a1);
+        if (out_w & 1)
+          tn_dw3x3_s1_sums_asm_odd(&a1);
+        else
+          tn_dw3x3_s1_sums_asm(&a1);
       } else {
         a2.sums = sums;
         a2.sums_end = sums_end;
@@ -1068,7 +1081,7 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
   /* In place needs the output to fit in the input's slots. */
   if (output == input && p->out_h * p->out_w > p->in_h * p->in_w) return TN_ERROR_ARGUMENT;
   plane_h = tn_depthwise_plane_extent(p->in_h, p->pad_h, p->kernel, p->stride, p->out_h);
-  plane_w = tn_depthwise_plane_extent(p->in_w, p->pad_w, p->kernel, p->stride, p->out_w);
+  plane_w = tn_depthwise_plane_width(p->in_w, p->pad_w, p->kernel, p->stride, p->out_h, p->out_w);
   sums = (int32_t*)(void*)scratch;
   (void)sums; /* the portable build needs no row buffer */
   plane = scratch + 2 * tn_depthwise_sum_rows(p->out_h) * p->out_w;

@@ -14,7 +14,13 @@ extern "C" {
 
 /* Output pixels a standard or 1x1 convolution computes per step: each weight word it loads then
  * feeds this many multiply-accumulates. */
-#define TN_CONV_PIXELS_PER_STEP 6
+#define TN_CONV_PIXELS_PER_STEP 8
+
+/* The columns (pixels) the cores' matrix multiply computes for a step of `valid` pixels: a last step
+ * of 2 to 4 pixels runs four columns, one of a single pixel one column, the rest all of them. */
+static inline int32_t tn_conv_step_columns(int32_t valid) {
+  return valid == 1 ? 1 : valid <= 4 ? 4 : TN_CONV_PIXELS_PER_STEP;
+}
 
 /* Standard convolution (the stem included): the im2col columns of one step of one group, widened to
  * int16, and one int8 staging row the columns are gathered in. */
@@ -49,12 +55,20 @@ static inline int tn_depthwise_fixed_map(int32_t in_h, int32_t in_w, int32_t pad
   return kernel == 3 && out_h == 3 && out_w == 3 && pad_h == 1 && pad_w == 1 &&
          ((stride == 1 && in_h == 3 && in_w == 3) || (stride == 2 && in_h == 6 && in_w == 6));
 }
+/* The width of a depthwise plane: the columns the windows reach, and for 3x3 stride 1 beyond the small
+ * maps (TN_DW_SMALL_OUTPUTS) rounded up to even, so that every plane row starts word-aligned for the
+ * assembly pass's pair loads (the extra column is never read). */
+static inline int32_t tn_depthwise_plane_width(int32_t in_w, int32_t pad_w, int32_t kernel, int32_t stride,
+                                               int32_t out_h, int32_t out_w) {
+  const int32_t reach = tn_depthwise_plane_extent(in_w, pad_w, kernel, stride, out_w);
+  return kernel == 3 && stride == 1 && out_h * out_w > TN_DW_SMALL_OUTPUTS ? (reach + 1) & ~1 : reach;
+}
 static inline int32_t tn_depthwise_scratch_bytes(int32_t in_h, int32_t in_w, int32_t pad_h, int32_t pad_w,
                                                  int32_t kernel, int32_t stride, int32_t out_h, int32_t out_w) {
   const int32_t planes = tn_depthwise_fixed_map(in_h, in_w, pad_h, pad_w, kernel, stride, out_h, out_w) ? 2 : 1;
   return tn_depthwise_sum_rows(out_h) * out_w * (int32_t)sizeof(int32_t) +
          planes * tn_depthwise_plane_extent(in_h, pad_h, kernel, stride, out_h) *
-             tn_depthwise_plane_extent(in_w, pad_w, kernel, stride, out_w) * (int32_t)sizeof(int16_t);
+             tn_depthwise_plane_width(in_w, pad_w, kernel, stride, out_h, out_w) * (int32_t)sizeof(int16_t);
 }
 
 /* Fully connected: the input vector widened to int16 (rounded up to a multiple of 4). */

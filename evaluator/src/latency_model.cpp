@@ -52,19 +52,24 @@ std::string latency_kind(const Graph& g, const Op& op) {
 
 std::vector<std::string> latency_feature_names(const std::string& kind) {
   if (kind == "pointwise" || kind.rfind("conv_", 0) == 0)
-    // The matrix multiply over whole steps of pixels (a partial last step computes all its slots):
-    // MACs, one epilogue per (step, output channel) and per step, the im2col values widened and the
-    // unused slots zeroed, the weight groups the unrolled loop leaves to the single-group loop, the
-    // channels of the partial last step.
+    // The matrix multiply over steps of pixels (a partial last step computes 1, 4 or all its columns,
+    // tn_conv_step_columns): MACs of the columns computed, one epilogue per (step, output channel) and
+    // per step, the im2col values widened and the unused slots zeroed, the weight groups the unrolled
+    // loop's entry skips, the channels of the partial last step, the outputs requantized, the
+    // (step, output channel) pairs that enter the four-group loop (full steps of two-group rows run
+    // their second group straight), and the weight words loaded and split (once per step whatever its
+    // columns: a one-column step pays them for 4 MACs, a full one for 32).
     return {"constant",       "step_macs",      "channel_steps", "steps",
-            "widened_values", "zeroed_values", "leftover_groups", "channels"};
+            "widened_values", "zeroed_values", "leftover_groups", "channels",
+            "outputs",        "loop_channel_steps", "weight_words"};
   if (kind.rfind("depthwise_", 0) == 0)
     // The plane initialised once; per channel: its rows copied in, the passes over output rows, the
     // outputs requantized (and odd last columns), the setup. Small maps (TN_DW_SMALL_OUTPUTS) take the
     // one-pass path, with features of their own: MACs, outputs, channels, input values copied; the
     // fixed geometries of the 3x3 kernel (tn_depthwise_fixed_map) a fixed cost per layer and channel.
-    // The 3x3 stride-1 passes run in assembly on the cores when the plane and output widths are even
-    // (word-aligned rows, whole output pairs), in C otherwise: their outputs cost more then.
+    // The 3x3 stride-1 passes run in assembly on the cores when the plane width is even (word-aligned
+    // rows; tn_depthwise_plane_width makes it so beyond the small maps) and a row has an output pair,
+    // in C otherwise: their outputs cost more then.
     return {"constant",          "macs",           "plane",           "inputs",
             "input_rows",        "row_passes",     "outputs",         "odd_outputs",
             "channels",          "small_map_macs", "small_map_outputs", "small_map_channels",
@@ -92,17 +97,23 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
     // Each step gathers and widens one column per group.
     const int64_t row = tn_conv_weights_row_length(in.c / op.groups, op.kernel_h, op.kernel_w);
     const int64_t steps = ceil_div(pixels, TN_CONV_PIXELS_PER_STEP);
+    const int64_t last = pixels % TN_CONV_PIXELS_PER_STEP;
+    const int64_t columns = pixels - last + (last ? tn_conv_step_columns(int32_t(last)) : 0);
+    const int64_t loop_steps = row / 4 == 2 ? (last ? 1 : 0) : steps;
     return {1.0,
-            double(steps * TN_CONV_PIXELS_PER_STEP * row * out.c),
+            double(columns * row * out.c),
             double(steps * out.c),
             double(steps),
             double(pixels * row * op.groups),
             double((steps * TN_CONV_PIXELS_PER_STEP - pixels) * row * op.groups),
             double(steps * out.c * ((row / 4) % 4)),
-            double(out.c)};
+            double(out.c),
+            double(out_elements),
+            double(loop_steps * out.c),
+            double(steps * out.c * (row / 4))};
   }
   if (kind.rfind("depthwise_", 0) == 0) {
-    const int32_t plane_w = tn_depthwise_plane_extent(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_w);
+    const int32_t plane_w = tn_depthwise_plane_width(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_h, s.out_w);
     const int64_t plane = int64_t(tn_depthwise_plane_extent(s.in_h, s.pad_h, op.kernel_h, op.stride_h, s.out_h)) * plane_w;
     const double macs = double(out_elements * op.kernel_h * op.kernel_w);
     const double inputs = double(int64_t(s.in_h) * s.in_w * in.c);
@@ -114,7 +125,7 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
     if (small_map)
       return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs, 0, 0, 0};
     const bool c_passes = op.kernel_h == 3 && op.kernel_w == 3 && op.stride_h == 1 && op.stride_w == 1 &&
-                          ((plane_w % 2) != 0 || (s.out_w % 2) != 0);
+                          ((plane_w % 2) != 0 || s.out_w < 2);
     return {1.0,
             macs,
             double(plane),

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -197,44 +198,54 @@ TEST(Codegen, CortexMRunsAreBitIdenticalToTheHost) {
   }
 }
 
-// The convolutions' matrix multiply on the cores runs an assembly loop for full steps; its row lengths
-// (4 values a group) enter that loop at every one of its four groups, with odd and even channel counts,
-// both activations, a stride-2 standard convolution and a last, partial step of pixels. The output is
-// the last convolution's map itself, so no pooling hides a wrong value.
+// The convolutions' matrix multiply on the cores runs assembly steps of 8 pixels; its row lengths
+// (4 values a group) enter the step's loop at every one of its four groups, with odd and even channel
+// counts, both activations and stride-2 standard convolutions. The two inputs and the stride-2 maps
+// after them leave every last, partial step of 1 to 7 pixels (9x11: 3, 5x6: 6, 3x3: 1, 2x2: 4;
+// 5x9: 5, 3x5: 7, 2x3: 6, 1x2: 2). The output is the last convolution's map itself, so no pooling
+// hides a wrong value.
 TEST(Codegen, CortexMConvolutionShapesAreBitIdenticalToTheHost) {
   if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
-  Graph g;
-  g.name = "convolution shapes";
-  g.input = g.add_tensor(9, 11, 3);  // 99 pixels: 16 full steps of 6 and 3 left
   struct Layer {
     OpKind kind;
     int kernel, stride, out_c;
     Activation act;
   };
-  // Groups of 4 row values: 7, 2, 5, 3, 10, 13, 2, 4, 54 (every remainder modulo 4).
-  const Layer layers[] = {{OpKind::Conv2D, 3, 1, 8, Activation::Relu6},
-                          {OpKind::PointwiseConv2D, 1, 1, 20, Activation::Relu6},
-                          {OpKind::PointwiseConv2D, 1, 1, 12, Activation::None},
-                          {OpKind::PointwiseConv2D, 1, 1, 40, Activation::Relu6},
-                          {OpKind::PointwiseConv2D, 1, 1, 52, Activation::Relu6},
-                          {OpKind::PointwiseConv2D, 1, 1, 7, Activation::None},
-                          {OpKind::PointwiseConv2D, 1, 1, 16, Activation::Relu6},
-                          {OpKind::PointwiseConv2D, 1, 1, 24, Activation::None},
-                          {OpKind::Conv2D, 3, 2, 10, Activation::None}};
-  int x = g.input;
-  for (const Layer& l : layers) {
-    const Tensor& in = g.tensors[size_t(x)];
-    const int h = search_space::conv_out_size(in.h, l.stride), w = search_space::conv_out_size(in.w, l.stride);
-    const int y = g.add_tensor(h, w, l.out_c);
-    g.ops[size_t(g.add_op(l.kind, x, y, l.kernel, l.stride))].activation = l.act;
-    x = y;
+  // Groups of 4 row values: 7, 2, 5, 3, 10, 13, 2, 4, 54 (every remainder modulo 4), then 3 and 4.
+  const std::vector<Layer> layers = {{OpKind::Conv2D, 3, 1, 8, Activation::Relu6},
+                                     {OpKind::PointwiseConv2D, 1, 1, 20, Activation::Relu6},
+                                     {OpKind::PointwiseConv2D, 1, 1, 12, Activation::None},
+                                     {OpKind::PointwiseConv2D, 1, 1, 40, Activation::Relu6},
+                                     {OpKind::PointwiseConv2D, 1, 1, 52, Activation::Relu6},
+                                     {OpKind::PointwiseConv2D, 1, 1, 7, Activation::None},
+                                     {OpKind::PointwiseConv2D, 1, 1, 16, Activation::Relu6},
+                                     {OpKind::PointwiseConv2D, 1, 1, 24, Activation::None},
+                                     {OpKind::Conv2D, 3, 2, 10, Activation::None},
+                                     {OpKind::PointwiseConv2D, 1, 1, 13, Activation::Relu6},
+                                     {OpKind::Conv2D, 3, 2, 9, Activation::None},
+                                     {OpKind::PointwiseConv2D, 1, 1, 11, Activation::None},
+                                     {OpKind::Conv2D, 3, 2, 6, Activation::Relu6}};
+  for (const auto& [in_h, in_w, seed] : {std::tuple{9, 11, 11}, std::tuple{5, 9, 13}}) {
+    SCOPED_TRACE(std::to_string(in_h) + "x" + std::to_string(in_w));
+    Graph g;
+    g.name = "convolution shapes";
+    g.input = g.add_tensor(in_h, in_w, 3);
+    int x = g.input;
+    for (const Layer& l : layers) {
+      const Tensor& in = g.tensors[size_t(x)];
+      const int h = search_space::conv_out_size(in.h, l.stride), w = search_space::conv_out_size(in.w, l.stride);
+      const int y = g.add_tensor(h, w, l.out_c);
+      g.ops[size_t(g.add_op(l.kind, x, y, l.kernel, l.stride))].activation = l.act;
+      x = y;
+    }
+    g.output = x;
+    const Tensor& out = g.tensors[size_t(x)];
+    const HostAndCoreRuns runs = run_on_host_and_cores(random_quantized(g, seed), seed + 1);
+    const FirmwareOutput& host = runs.host;
+    ASSERT_EQ(host.inferences.size(), 2u);
+    ASSERT_EQ(host.inferences[0].output.size(), size_t(out.h * out.w * out.c));
+    expect_cores_match_host(runs);
   }
-  g.output = x;
-  const HostAndCoreRuns runs = run_on_host_and_cores(random_quantized(g, 11), 12);
-  const FirmwareOutput& host = runs.host;
-  ASSERT_EQ(host.inferences.size(), 2u);
-  ASSERT_EQ(host.inferences[0].output.size(), size_t(5 * 6 * 10));
-  expect_cores_match_host(runs);
 }
 
 // 3x3 depthwise layers with 3x3 outputs run assembly output blocks on the cores (stride 2 over a 6x6
@@ -264,18 +275,19 @@ TEST(Codegen, CortexMSmallMapDepthwiseIsBitIdenticalToTheHost) {
 }
 
 // 3x3 depthwise layers beyond the small-map paths run assembly multiply and requantization passes
-// on the cores: stride 1 over planes of even width (10 and 5 output pairs a row; blocks of 4 rows
-// with a last block of 2 and of 1 row, whose sum counts leave 2 and 1 past the requantization's groups
-// of 4; 9 pairs over 18 columns), stride 2 with even and odd output widths (a single output ending each
-// row), and stride 1 over a plane of odd width takes the C passes. The second case makes rounding ties
-// common in every layer (a few weights of +-1, multiplier 1/2, shift -2).
+// on the cores: stride 1 with even output widths (10, 5, 11 and 9 output pairs a row, the two-pair
+// loop entered at either pair; blocks of 4 rows with a last block of 2 and of 1 row, whose sum counts
+// leave 2 and 1 past the requantization's groups of 4) and odd ones (4 and 5 pairs and a single output,
+// the plane rounded up to an even width), stride 2 with even and odd output widths (a single output
+// ending each row). The second case makes rounding ties common in every layer (a few weights of +-1,
+// multiplier 1/2, shift -2).
 TEST(Codegen, CortexMRowDepthwiseIsBitIdenticalToTheHost) {
   if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
   struct Case {
     int width;
     bool ties;
   };
-  for (const Case& c : {Case{20, false}, Case{18, true}}) {
+  for (const Case& c : {Case{20, false}, Case{18, true}, Case{22, false}}) {
     SCOPED_TRACE(c.width);
     const int half = (c.width + 1) / 2;
     Graph g;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <tuple>
 
 #include "test_helpers.h"
 #include "tinynas/engine/toolchain.h"
@@ -66,11 +67,27 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   EXPECT_EQ(latency_kind(g, g.ops[0]), "pointwise");
   EXPECT_EQ(latency_kind(g, g.ops[1]), "depthwise_k3_s2");
   EXPECT_EQ(latency_kind(g, g.ops[2]), "add");
-  // Pointwise: ceil(400 / 6) = 67 steps of 6 px * 16 * 48 MACs; 67 steps * 48 channels; 67 steps;
-  // 400 px * 16 values widened, (402 - 400) * 16 zeroed; 16 / 4 = 4 groups leave none to the
-  // single-group loop; 48 channels.
+  // Pointwise: 400 / 8 = 50 steps of 8 px * 16 * 48 MACs; 50 steps * 48 channels; 50 steps;
+  // 400 px * 16 values widened, none zeroed; 16 / 4 = 4 groups leave none to the loop's entry;
+  // 48 channels; 400 * 48 outputs; every (step, channel) through the loop; 4 weight words a step and
+  // channel.
   EXPECT_EQ(latency_features(g, g.ops[0]),
-            (std::vector<double>{1, 67 * 6 * 16 * 48, 67 * 48, 67, 6400, 32, 0, 48}));
+            (std::vector<double>{1, 50 * 8 * 16 * 48, 50 * 48, 50, 6400, 0, 0, 48, 400 * 48, 50 * 48, 50 * 48 * 4}));
+  // Partial last steps: 9 px = 8 + 1 (1 column computed), 10 = 8 + 2 (4 columns), 13 = 8 + 5 (8);
+  // (steps * 8 - pixels) * 16 slots zeroed. With 8 input channels (two groups) only the last step
+  // enters the loop.
+  for (const int in_c : {16, 8}) {
+    for (const auto& [h, w, columns] : {std::tuple{3, 3, 9}, std::tuple{2, 5, 12}, std::tuple{1, 13, 16}}) {
+      Graph small;
+      small.input = small.add_tensor(h, w, in_c);
+      small.output = small.add_tensor(h, w, 48);
+      small.add_op(OpKind::PointwiseConv2D, small.input, small.output);
+      EXPECT_EQ(latency_features(small, small.ops[0]),
+                (std::vector<double>{1, double(columns * in_c * 48), 2 * 48, 2, double(h * w * in_c),
+                                     double((16 - h * w) * in_c), double(2 * 48 * (in_c / 4 % 4)), 48,
+                                     double(h * w * 48), in_c == 8 ? 48.0 : 96.0, double(2 * 48 * in_c / 4)}));
+    }
+  }
   // Depthwise 3x3 s2, pad 1: 100 * 48 * 9 MACs; plane max(9*2+3, 21)^2 = 441; 19200 inputs; 20 * 48
   // rows copied; 48 channels * ceil(10 / 4) passes; 4800 outputs, none odd; 48 channels; 100 outputs
   // per channel are more than the small-map path takes (64).
@@ -105,10 +122,11 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   odd.add_op(OpKind::DepthwiseConv2D, odd.input, odd.output, 3, 2);
   EXPECT_EQ(latency_features(odd, odd.ops[0]),
             (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 9 * 8 * 9, 9 * 8, 8, 5 * 5 * 8, 0, 0, 0}));
-  // 3x3 stride 1 beyond the small maps: over 10x10 (plane 12 wide, 5 output pairs a row) the
-  // assembly passes; over 9x9 (plane 11 wide) the C passes, all 81 * 8 outputs counted as such. Both:
-  // 9 MACs an output, plane (n + 2)^2, n * n * 8 inputs, n * 8 rows, 8 * ceil(n / 4) passes, n * n * 8
-  // outputs, n * 8 odd last columns when n is odd, 8 channels.
+  // 3x3 stride 1 beyond the small maps: the assembly passes over 10x10 (plane 12 wide, 5 output pairs
+  // a row) and over 9x9 (plane 11 wide, rounded up to 12 so its rows stay word-aligned; 4 pairs and a
+  // single output a row), no output counted to the C passes. Both: 9 MACs an output, plane (n + 2) rows
+  // of 12, n * n * 8 inputs, n * 8 rows, 8 * ceil(n / 4) passes, n * n * 8 outputs, n * 8 odd last
+  // columns when n is odd, 8 channels.
   Graph even;
   even.input = even.add_tensor(10, 10, 8);
   even.output = even.add_tensor(10, 10, 8);
@@ -121,7 +139,7 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   EXPECT_EQ(latency_features(even, even.ops[0]),
             (std::vector<double>{1, 800 * 9, 144, 800, 80, 8 * 3, 800, 0, 8, 0, 0, 0, 0, 0, 0, 0}));
   EXPECT_EQ(latency_features(nine, nine.ops[0]),
-            (std::vector<double>{1, 648 * 9, 121, 648, 72, 8 * 3, 648, 72, 8, 0, 0, 0, 0, 0, 0, 648}));
+            (std::vector<double>{1, 648 * 9, 11 * 12, 648, 72, 8 * 3, 648, 72, 8, 0, 0, 0, 0, 0, 0, 0}));
 }
 
 TEST(LatencyModelFit, RecoversKnownCoefficientsFromSyntheticCounts) {
@@ -171,7 +189,7 @@ TEST(LatencyModelFit, SavesAndLoadsAndNamesErrors) {
   m.clock_hz = 100e6;
   m.source = "test";
   m.kinds["add"] = {{12.5, 3.25}, 7, 0.01};
-  m.kinds["pointwise"] = {{100, 1.0 / 3.0, 20, 4, 1, 2, 3, 5}, 9, 0.02};
+  m.kinds["pointwise"] = {{100, 1.0 / 3.0, 20, 4, 1, 2, 3, 5, 6, 7, 8}, 9, 0.02};
   m.validation_subnets = 20;
   m.validation_mape_percent = 1.5;
   m.validation_max_error_percent = 3.0;
