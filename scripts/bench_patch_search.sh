@@ -4,11 +4,11 @@
 # space, and with patch search over its receptive-field-redistributed space
 # (configs/experiments/fashion-mnist-patch.yaml: 3x3 kernels and two blocks in the first stage). Each
 # winner is exported and, with the toolchain and QEMU, run on the emulated Cortex-M7 against the host.
-# Usage: scripts/bench_patch_search.sh [BUILD_DIR] [BUDGETS (default "32K 8K 5K")]
+# Usage: scripts/bench_patch_search.sh [BUILD_DIR] [BUDGETS (default "32K 8K 6K")]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
-BUDGETS="${2:-32K 8K 5K}"
+BUDGETS="${2:-32K 8K 6K}"
 [[ -x "$BUILD/tinynas" ]] || { echo "bench_patch_search.sh: $BUILD/tinynas not built" >&2; exit 1; }
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT

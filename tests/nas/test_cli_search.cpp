@@ -79,15 +79,15 @@ TEST(CliSearch, AnEnergyLimitBindsAndIsReported) {
   EXPECT_NE(report.find("Table 26"), std::string::npos) << report;
 }
 
-// --patch: at 5 KB no subnet of the shipped supernet fits layer by layer (the smallest needs 5.6 KiB), so
-// the search without it exits 2; with it, candidates may run their first blocks patch by patch, and the
+// --patch: at 6 KB none of this small search's candidates fits layer by layer (the smallest needs 6.1
+// KiB), so the search without it exits 2; with it, candidates may run their first blocks patch by patch, and the
 // winner's schedule fits, its latency counts the recomputation, and its firmware runs that schedule
 // bit-identical to the layer-wise reference.
 TEST(CliSearch, PatchSchedulesMeetABudgetNoLayerWiseSubnetMeets) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   tinynas_test::TempDir tmp;
   const std::string out = (tmp.path / "search").string();
-  const std::string args = "search --sram 5K --flash 1M --predictor none --population 6 --parents 3 --mutations 2 "
+  const std::string args = "search --sram 6K --flash 1M --predictor none --population 6 --parents 3 --mutations 2 "
                            "--crossovers 2 --generations 1 --top-k 1 --seed 1 --out " + out;
   auto r = run_tinynas(args + " --no-firmware");
   EXPECT_EQ(r.code, 2) << r.out;
@@ -96,9 +96,9 @@ TEST(CliSearch, PatchSchedulesMeetABudgetNoLayerWiseSubnetMeets) {
   const auto summary = nlohmann::json::parse(std::ifstream(fs::path(out) / "summary.json"));
   const auto& searched = summary["networks"][0];
   EXPECT_NE(searched["patch"].get<std::string>(), "layer-wise");
-  EXPECT_LE(searched["sram_bytes"].get<int64_t>(), 5 * 1024);
+  EXPECT_LE(searched["sram_bytes"].get<int64_t>(), 6 * 1024);
   EXPECT_GT(searched["holdout_top1"].get<double>(), 50.0);
-  for (const auto& n : summary["networks"]) EXPECT_LE(n["sram_bytes"].get<int64_t>(), 5 * 1024) << n["name"];
+  for (const auto& n : summary["networks"]) EXPECT_LE(n["sram_bytes"].get<int64_t>(), 6 * 1024) << n["name"];
   std::ifstream md(fs::path(out) / "report.md");
   const std::string report((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
   EXPECT_NE(report.find("| " + searched["patch"].get<std::string>() + " |"), std::string::npos) << report;
