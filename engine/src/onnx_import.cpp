@@ -14,7 +14,6 @@
 #include <map>
 #include <tuple>
 #include <mutex>
-#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -71,11 +70,16 @@ std::string shape_string(const std::vector<int64_t>& dims) {
 // The largest graph input the importer takes (64 Mi int8 elements, 200 times an MCU's SRAM).
 constexpr double kMaxInputElements = double(int64_t(1) << 26);
 
-// The product of dims[from, to), bounds clamped to the dims.
+// The product of dims[from, to), bounds clamped to the dims. Dims come from the file (declared shapes
+// included), so a product past int64 is an input error, not an overflow.
 int64_t product(const std::vector<int64_t>& dims, size_t from = 0, size_t to = SIZE_MAX) {
   to = std::min(to, dims.size());
   from = std::min(from, to);
-  return std::accumulate(dims.begin() + ptrdiff_t(from), dims.begin() + ptrdiff_t(to), int64_t(1), std::multiplies<>());
+  int64_t p = 1;
+  for (size_t i = from; i < to; ++i)
+    if (__builtin_mul_overflow(p, dims[i], &p))
+      throw core::InputError("ONNX: a tensor's dimensions multiply past 2^63");
+  return p;
 }
 
 std::string format_number(double v) {
