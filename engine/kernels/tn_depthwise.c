@@ -1,4 +1,6 @@
-/* Depthwise convolution, one channel at a time through an int16 plane in the scratch.
+/* Depthwise convolution, one channel at a time through an int16 plane in the scratch (3x3 stride-2
+ * layers with whole groups of four channels: four channels at a time straight from the input, see
+ * tn_dw3x3_s2_quads).
  *
  * The plane holds the channel with its padding, widened to int16 (raw values; the input offset is
  * folded into the bias), so the inner loops need no bounds checks and load two neighbouring values
@@ -984,6 +986,386 @@ static TN_NOINLINE void tn_dw_small_maps_k7(const tn_depthwise_params* p, const 
   tn_dw_small_maps(p, input, output, plane, plane_w, 7, p->stride);
 }
 
+/* 3x3 stride 2 straight from the int8 input, four channels at a time (the stride-2 layers beyond the
+ * small maps, channel counts a multiple of 4): one word load brings a pixel's four channels, SXTB16
+ * splits it into (c0, c2) and (c1, c3), and SMLABB/SMLATT multiply each lane by its own channel's
+ * weight. A multiply per MAC, but no plane: at stride 2 the plane fill cost as much as the multiplies
+ * (four input values an output). A row's first window over the left padding skips the padded column
+ * (its bias holds the zero point's share instead); top and bottom rows, and rows with padding on the
+ * right, read a gathered copy of their three input rows, with the zero point where they leave the map. */
+typedef struct {
+  int32_t bias[4];       /* 2 (bias + input_offset * sum(w)) of the four channels */
+  int32_t w[9][2];       /* per tap: (2 w[c0], 2 w[c2]) and (2 w[c1], 2 w[c3]) */
+  int32_t requant[4][2]; /* multiplier and folded constant of each channel */
+  int32_t exponent[4];
+  int32_t bias_left[4];  /* the bias of a window whose first column is the left padding, which it skips */
+} tn_dw3x3_quad;
+
+/* Output rows of one group: in each row pairs of windows two columns apart read in place (the first
+ * pair over the left padding when `left`), then an optional last window. Field order is the
+ * assembly's LDM order. */
+typedef struct {
+  const int8_t* in;      /* the first row's first pair's window (its top-left pixel; with `left`, the
+                          * pixel right of it: column 0) */
+  int32_t col_bytes;     /* between a window's columns */
+  int32_t row_bytes;     /* between a window's rows; output rows are two window rows apart */
+  int32_t pairs;         /* pairs of windows a row after the left pair */
+  int8_t* out;           /* the first row's first output */
+  int32_t out_step;      /* between the outputs of a row */
+  int32_t out_row_bytes; /* between output rows */
+  int32_t rows;
+  int32_t left;          /* 1: each row starts with a pair whose first window's column -1 is padding */
+  int32_t tail;          /* 1: a last window after the pairs */
+  const tn_dw3x3_quad* k;
+} tn_dw3x3_quad_rows;
+
+#if defined(TN_ASM_THUMB2)
+/* One tap: the pixel's four channels (r8), split into (c0, c2) and (c1, c3), times the tap's weights
+ * (r10, r11) into the sums A, B, C, D of channels 0-3. */
+#define TN_QUAD_MAC_ASM(A, B, C, D)                                                                  \
+  "sxtb16 r9, r8\n\t" "sxtb16 r8, r8, ror #8\n\t" "smlabb " A ", r9, r10, " A "\n\t"                 \
+  "smlatt " C ", r9, r10, " C "\n\t" "smlabb " B ", r8, r11, " B "\n\t" "smlatt " D ", r8, r11, " D "\n\t"
+/* The shared column (still split in r9, r8) for the first window with the weights in r10, r11. */
+#define TN_QUAD_MAC_AGAIN_ASM                                                                         \
+  "smlabb r0, r9, r10, r0\n\t" "smlatt r2, r9, r10, r2\n\t" "smlabb r1, r8, r11, r1\n\t"           \
+  "smlatt r3, r8, r11, r3\n\t"
+#define TN_QUAD_TAP_ASM(W, LOAD) "ldrd r10, r11, [sp, #" #W "]\n\t" "ldr r8, " LOAD "\n\t" TN_QUAD_MAC_ASM("r0", "r1", "r2", "r3")
+/* One channel's output from the sum ACC: SMMLAR with the folded constant, the sign term, the exponent,
+ * SSAT, the byte store. */
+#define TN_QUAD_OUT_ASM(ACC, RQ, E, STORE)                                                           \
+  "ldrd r10, r11, [sp, #" #RQ "]\n\t" "ldr r9, [sp, #" #E "]\n\t"                                    \
+  "smmlar r8, " ACC ", r10, r11\n\t" "add r8, r8, " ACC ", asr #31\n\t" "asr r8, r8, r9\n\t"          \
+  "ssat r8, #8, r8\n\t" "strb r8, " STORE "\n\t"
+/* Channel J of both windows of a pair, from the sums A and B, to r12 and lr. */
+#define TN_QUAD_PAIR_OUT_ASM(A, B, RQ, E, J)                                                          \
+  "ldrd r10, r11, [sp, #" #RQ "]\n\t" "ldr r9, [sp, #" #E "]\n\t"                                    \
+  "smmlar r8, " A ", r10, r11\n\t" "add r8, r8, " A ", asr #31\n\t" "asr r8, r8, r9\n\t"              \
+  "ssat r8, #8, r8\n\t" "strb r8, [r12, " J "]\n\t"                                                   \
+  "smmlar r8, " B ", r10, r11\n\t" "add r8, r8, " B ", asr #31\n\t" "asr r8, r8, r9\n\t"              \
+  "ssat r8, #8, r8\n\t" "strb r8, [lr, " J "]\n\t"
+/* A pair's eight outputs: each channel's constants loaded once for both windows, the windows' output
+ * pointers in r12 and lr (saved and restored around); r0 the next pair's output pointer after it. */
+#define TN_QUAD_PAIR_OUTPUTS_ASM                                                                      \
+  "str r12, [sp, #204]\n\t" "ldr r12, [sp, #160]\n\t" "ldr lr, [sp, #164]\n\t" "add lr, r12, lr\n\t"   \
+  TN_QUAD_PAIR_OUT_ASM("r0", "r4", 104, 136, "#0") TN_QUAD_PAIR_OUT_ASM("r1", "r5", 112, 140, "#1")   \
+  TN_QUAD_PAIR_OUT_ASM("r2", "r6", 120, 144, "#2") TN_QUAD_PAIR_OUT_ASM("r3", "r7", 128, 148, "#3")   \
+  "ldr r9, [sp, #164]\n\t" "add r0, lr, r9\n\t" "str r0, [sp, #160]\n\t" "ldr lr, [sp, #200]\n\t"     \
+  "ldr r12, [sp, #204]\n\t"
+/* A row of a pair at r12: the second window's first column is the first one's third, so five word
+ * loads, each tap's weights loaded once for both windows (sums r0-r3 and r4-r7). */
+#define TN_QUAD_PAIR_ROW_ASM(W0, W1, W2)                                                              \
+  "ldrd r10, r11, [sp, #" #W0 "]\n\t"                                                                 \
+  "ldr r8, [r12]\n\t" TN_QUAD_MAC_ASM("r0", "r1", "r2", "r3")                                        \
+  "ldr r8, [r12, lr, lsl #1]\n\t" TN_QUAD_MAC_ASM("r4", "r5", "r6", "r7")                             \
+  "ldrd r10, r11, [sp, #" #W2 "]\n\t" TN_QUAD_MAC_AGAIN_ASM                                           \
+  "ldr r8, [r12, lr, lsl #2]\n\t" TN_QUAD_MAC_ASM("r4", "r5", "r6", "r7")                             \
+  "ldrd r10, r11, [sp, #" #W1 "]\n\t"                                                                 \
+  "ldr r8, [r12, lr]\n\t" TN_QUAD_MAC_ASM("r0", "r1", "r2", "r3")                                     \
+  "add r8, r12, lr, lsl #1\n\t" "ldr r8, [r8, lr]\n\t" TN_QUAD_MAC_ASM("r4", "r5", "r6", "r7")
+/* A row of the left pair, r12 at column 0: the first window's column -1 skipped, four word loads. */
+#define TN_QUAD_LEFT_ROW_ASM(W0, W1, W2)                                                              \
+  "ldrd r10, r11, [sp, #" #W1 "]\n\t"                                                                 \
+  "ldr r8, [r12]\n\t" TN_QUAD_MAC_ASM("r0", "r1", "r2", "r3")                                        \
+  "ldrd r10, r11, [sp, #" #W0 "]\n\t"                                                                 \
+  "ldr r8, [r12, lr]\n\t" TN_QUAD_MAC_ASM("r4", "r5", "r6", "r7")                                     \
+  "ldrd r10, r11, [sp, #" #W2 "]\n\t" TN_QUAD_MAC_AGAIN_ASM                                           \
+  "add r8, r12, lr, lsl #1\n\t" "ldr r8, [r8, lr]\n\t" TN_QUAD_MAC_ASM("r4", "r5", "r6", "r7")        \
+  "ldrd r10, r11, [sp, #" #W1 "]\n\t"                                                                 \
+  "ldr r8, [r12, lr, lsl #1]\n\t" TN_QUAD_MAC_ASM("r4", "r5", "r6", "r7")
+#define TN_QUAD_NEXT_ROW_ASM "ldr r10, [sp, #152]\n\t" "add r12, r12, r10\n\t"
+
+/* tn_dw3x3_quad_rows in assembly (GCC spilled the sums and loaded the weights a word at a time). The
+ * quad is copied into the frame so that its constants sit at fixed offsets of sp, leaving all other
+ * registers to the loop: the eight sums of a pair (r0-r7), the pixel pointer r12, the column step lr.
+ *   sp + 0: the bias twice (one LDM for a pair), 32: the weights, 104: the requantization constants,
+ *   136: the exponents, 152: row_bytes, 156: from a pair's third window row to the next pair,
+ *   160: the next output, 164: out_step, 168: the end of the row's pairs' outputs, 172: the row's
+ *   first pixel, 176: the row's first output, 180: rows left, 184: left, 188: the outputs of a row's
+ *   pairs in bytes, 192: tail, 196: out_row_bytes, 200: col_bytes, 204: the pixel pointer while the
+ *   outputs take r12, 208: the left window's bias, 224: from the left pair's third window row to the
+ *   next pair. */
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_quad_rows_asm(
+    const tn_dw3x3_quad_rows* rows) {
+  register const tn_dw3x3_quad_rows* r0 __asm__("r0") = rows;
+  __asm__ volatile(
+      "sub sp, sp, #232\n\t"
+      "ldr r1, [r0, #40]\n\t"
+      "ldmia r1!, {r2-r5}\n\t"
+      "add r6, sp, #16\n\t"
+      "stmia sp, {r2-r5}\n\t"
+      "stmia r6!, {r2-r5}\n\t"
+      "ldmia r1!, {r2-r5, r7-r10}\n\t"
+      "stmia r6!, {r2-r5, r7-r10}\n\t"
+      "ldmia r1!, {r2-r5, r7-r10}\n\t"
+      "stmia r6!, {r2-r5, r7-r10}\n\t"
+      "ldmia r1!, {r2-r5, r7-r10}\n\t"
+      "stmia r6!, {r2-r5, r7-r10}\n\t"
+      "ldmia r1!, {r2-r5, r7, r8}\n\t"
+      "stmia r6!, {r2-r5, r7, r8}\n\t"
+      "ldmia r1, {r2-r5}\n\t"
+      "add r7, sp, #208\n\t"
+      "stmia r7, {r2-r5}\n\t"
+      "ldmia r0, {r1-r10}\n\t" /* in, col, row, pairs, out, out_step, out_row_bytes, rows, left, tail */
+      "str r3, [sp, #152]\n\t"
+      "lsl r12, r2, #2\n\t"
+      "sub r12, r12, r3, lsl #1\n\t"
+      "str r12, [sp, #156]\n\t"
+      "sub r12, r12, r2\n\t"
+      "str r12, [sp, #224]\n\t"
+      "str r6, [sp, #164]\n\t"
+      "str r1, [sp, #172]\n\t"
+      "str r5, [sp, #176]\n\t"
+      "str r8, [sp, #180]\n\t"
+      "str r9, [sp, #184]\n\t"
+      "mul r12, r4, r6\n\t"
+      "lsl r12, r12, #1\n\t"
+      "str r12, [sp, #188]\n\t"
+      "str r10, [sp, #192]\n\t"
+      "str r7, [sp, #196]\n\t"
+      "str r2, [sp, #200]\n\t"
+      "mov lr, r2\n\t"
+      "2:\n\t" /* a row */
+      "ldr r4, [sp, #176]\n\t"
+      "str r4, [sp, #160]\n\t"
+      "ldr r12, [sp, #172]\n\t"
+      "ldr r5, [sp, #184]\n\t"
+      "cmp r5, #0\n\t"
+      "beq 3f\n\t"
+      "add r8, sp, #208\n\t"
+      "ldmia r8, {r0-r3}\n\t"
+      "add r8, sp, #16\n\t"
+      "ldmia r8, {r4-r7}\n\t"
+      TN_QUAD_LEFT_ROW_ASM(32, 40, 48) TN_QUAD_NEXT_ROW_ASM
+      TN_QUAD_LEFT_ROW_ASM(56, 64, 72) TN_QUAD_NEXT_ROW_ASM
+      TN_QUAD_LEFT_ROW_ASM(80, 88, 96)
+      "ldr r10, [sp, #224]\n\t"
+      "add r12, r12, r10\n\t"
+      TN_QUAD_PAIR_OUTPUTS_ASM
+      "3:\n\t"
+      "ldr r4, [sp, #160]\n\t"
+      "ldr r5, [sp, #188]\n\t"
+      "add r5, r4, r5\n\t"
+      "str r5, [sp, #168]\n\t"
+      "cmp r4, r5\n\t"
+      "beq 5f\n\t"
+      "4:\n\t" /* a pair */
+      "ldmia sp, {r0-r7}\n\t"
+      TN_QUAD_PAIR_ROW_ASM(32, 40, 48) TN_QUAD_NEXT_ROW_ASM
+      TN_QUAD_PAIR_ROW_ASM(56, 64, 72) TN_QUAD_NEXT_ROW_ASM
+      TN_QUAD_PAIR_ROW_ASM(80, 88, 96)
+      "ldr r10, [sp, #156]\n\t"
+      "add r12, r12, r10\n\t"
+      TN_QUAD_PAIR_OUTPUTS_ASM
+      "ldr r8, [sp, #168]\n\t"
+      "cmp r0, r8\n\t"
+      "bne 4b\n\t"
+      "5:\n\t"
+      "ldr r4, [sp, #192]\n\t"
+      "cmp r4, #0\n\t"
+      "beq 6f\n\t"
+      "ldmia sp, {r0-r3}\n\t" /* the last window, at r12 after the pairs */
+      TN_QUAD_TAP_ASM(32, "[r12]") TN_QUAD_TAP_ASM(40, "[r12, lr]") TN_QUAD_TAP_ASM(48, "[r12, lr, lsl #1]")
+      TN_QUAD_NEXT_ROW_ASM
+      TN_QUAD_TAP_ASM(56, "[r12]") TN_QUAD_TAP_ASM(64, "[r12, lr]") TN_QUAD_TAP_ASM(72, "[r12, lr, lsl #1]")
+      TN_QUAD_NEXT_ROW_ASM
+      TN_QUAD_TAP_ASM(80, "[r12]") TN_QUAD_TAP_ASM(88, "[r12, lr]") TN_QUAD_TAP_ASM(96, "[r12, lr, lsl #1]")
+      "ldr r4, [sp, #160]\n\t"
+      TN_QUAD_OUT_ASM("r0", 104, 136, "[r4]") TN_QUAD_OUT_ASM("r1", 112, 140, "[r4, #1]")
+      TN_QUAD_OUT_ASM("r2", 120, 144, "[r4, #2]") TN_QUAD_OUT_ASM("r3", 128, 148, "[r4, #3]")
+      "6:\n\t" /* the next row */
+      "ldr r4, [sp, #172]\n\t"
+      "ldr r5, [sp, #152]\n\t"
+      "add r4, r4, r5, lsl #1\n\t"
+      "str r4, [sp, #172]\n\t"
+      "ldr r4, [sp, #176]\n\t"
+      "ldr r5, [sp, #196]\n\t"
+      "add r4, r4, r5\n\t"
+      "str r4, [sp, #176]\n\t"
+      "ldr r4, [sp, #180]\n\t"
+      "subs r4, r4, #1\n\t"
+      "str r4, [sp, #180]\n\t"
+      "bne 2b\n\t"
+      "add sp, sp, #232\n\t"
+      : "+r"(r0)
+      :
+      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+#undef TN_QUAD_NEXT_ROW_ASM
+#undef TN_QUAD_LEFT_ROW_ASM
+#undef TN_QUAD_PAIR_ROW_ASM
+#undef TN_QUAD_PAIR_OUTPUTS_ASM
+#undef TN_QUAD_PAIR_OUT_ASM
+#undef TN_QUAD_OUT_ASM
+#undef TN_QUAD_TAP_ASM
+#undef TN_QUAD_MAC_AGAIN_ASM
+#undef TN_QUAD_MAC_ASM
+#else
+/* One window, its columns col_bytes and rows row_bytes apart: `in` its top-left pixel, or with
+ * skip_first_column (the left padding, not read; the left bias) the pixel right of it. */
+static void tn_dw3x3_quad_window(const tn_dw3x3_quad* k, const int8_t* in, int32_t col_bytes, int32_t row_bytes,
+                                 int skip_first_column, int8_t* out) {
+  const int32_t* const bias = skip_first_column ? k->bias_left : k->bias;
+  int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+  int32_t t;
+  for (t = skip_first_column ? 1 : 0; t < 9; t += skip_first_column && t % 3 == 2 ? 2 : 1) {
+    const int32_t x = tn_read_s32(in + (t / 3) * row_bytes + (t % 3 - skip_first_column) * col_bytes);
+    const int32_t lo = tn_sxtb16(x), hi = tn_sxtb16_ror8(x);
+    a0 = tn_smlabb(lo, k->w[t][0], a0);
+    a2 = tn_smlatt(lo, k->w[t][0], a2);
+    a1 = tn_smlabb(hi, k->w[t][1], a1);
+    a3 = tn_smlatt(hi, k->w[t][1], a3);
+  }
+#define TN_QUAD_OUT(j, a) \
+  out[j] = (int8_t)tn_ssat8(tn_fast_requantize_folded_shifted(a, k->requant[j][0], k->requant[j][1], k->exponent[j]))
+  TN_QUAD_OUT(0, a0);
+  TN_QUAD_OUT(1, a1);
+  TN_QUAD_OUT(2, a2);
+  TN_QUAD_OUT(3, a3);
+#undef TN_QUAD_OUT
+}
+#endif
+
+static void tn_dw3x3_quad_rows_run(const tn_dw3x3_quad_rows* r) {
+#if defined(TN_ASM_THUMB2)
+  tn_dw3x3_quad_rows_asm(r);
+#else
+  const int8_t* in = r->in;
+  int8_t* out = r->out;
+  int32_t y, i;
+  for (y = 0; y < r->rows; ++y, in += 2 * r->row_bytes, out += r->out_row_bytes) {
+    int8_t* o = out;
+    const int8_t* window = in;
+    if (r->left) {
+      tn_dw3x3_quad_window(r->k, window, r->col_bytes, r->row_bytes, 1, o);
+      tn_dw3x3_quad_window(r->k, window + r->col_bytes, r->col_bytes, r->row_bytes, 0, o + r->out_step);
+      window += 3 * r->col_bytes;
+      o += 2 * r->out_step;
+    }
+    for (i = 0; i < 2 * r->pairs + r->tail; ++i, window += 2 * r->col_bytes, o += r->out_step)
+      tn_dw3x3_quad_window(r->k, window, r->col_bytes, r->row_bytes, 0, o);
+  }
+#endif
+}
+
+/* Whether tn_dw3x3_s2_quads takes the layer: its geometries (tn_depthwise_quads_geometry), the full int8
+ * range and shifts in [-22, -1] (pre-shift 1, folded constants, doubled weights as
+ * tn_dw3x3_small_maps_stride). */
+typedef char tn_dw_quad_bytes_check[sizeof(tn_dw3x3_quad) == TN_DW_QUAD_BYTES ? 1 : -1];
+static int tn_dw3x3_s2_quads_take(const tn_depthwise_params* p, int full_range) {
+  return tn_depthwise_quads_geometry(p->in_h, p->in_w, p->pad_h, p->pad_w, p->kernel, p->stride, p->out_h, p->out_w,
+                                     p->channels) &&
+         full_range && tn_shifts_within(p->q.shift, p->channels, -22, -1);
+}
+
+/* Gathers `words` words of the group into dst: the zero point for the first `before` and the last
+ * `after`, the pixels from src (pixel_bytes apart) in between. */
+static void tn_quad_gather(int32_t* dst, const int8_t* src, int32_t pixel_bytes, int32_t words, int32_t before,
+                           int32_t after, int32_t zero_point) {
+  int32_t* const copy_end = dst + words - after;
+  int32_t* const end = dst + words;
+  int32_t* const copy = dst + before;
+  while (dst != copy) *dst++ = zero_point;
+  for (; dst != copy_end; ++dst, src += pixel_bytes) *dst = tn_read_s32(src);
+  while (dst != end) *dst++ = zero_point;
+}
+
+/* The constants of the group of four channels from g. */
+static TN_NOINLINE void tn_dw3x3_quad_pack(const tn_depthwise_params* p, int32_t g, tn_dw3x3_quad* k) {
+  /* The four channels' weights are 36 consecutive bytes: channel j's tap t at 9 j + t. */
+  const int8_t* const w = p->weights + 9 * g;
+  int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, t;
+  for (t = 0; t < 9; ++t) {
+    const int32_t w0 = w[t], w1 = w[9 + t], w2 = w[18 + t], w3 = w[27 + t];
+    s0 += w0;
+    s1 += w1;
+    s2 += w2;
+    s3 += w3;
+    k->w[t][0] = tn_pack16(2 * w0, 2 * w2);
+    k->w[t][1] = tn_pack16(2 * w1, 2 * w3);
+  }
+  /* The left bias leaves out the first column's input offset share: that column is padding, whose raw
+   * value (the zero point) plus the offset is 0. */
+#define TN_QUAD_CHANNEL(j, sum)                                                                              \
+  k->bias[j] = (int32_t)(((uint32_t)p->bias[g + j] + (uint32_t)(p->q.input_offset * (sum))) << 1);          \
+  k->bias_left[j] = (int32_t)(((uint32_t)p->bias[g + j] +                                                  \
+                               (uint32_t)(p->q.input_offset * ((sum) - w[9 * j] - w[9 * j + 3] - w[9 * j + 6]))) \
+                              << 1);                                                                       \
+  k->requant[j][0] = p->q.multiplier[g + j];                                                               \
+  k->exponent[j] = -p->q.shift[g + j];                                                                     \
+  k->requant[j][1] = tn_folded_constant_of_exponent(p->q.output_offset, k->exponent[j]);
+  TN_QUAD_CHANNEL(0, s0)
+  TN_QUAD_CHANNEL(1, s1)
+  TN_QUAD_CHANNEL(2, s2)
+  TN_QUAD_CHANNEL(3, s3)
+#undef TN_QUAD_CHANNEL
+}
+
+/* Output row oy of the group at in_g (whose output fields r holds) from its three input rows gathered
+ * with the padding: the window columns -pad_w .. 2 out_w - pad_w, 2 out_w + 1 words a row. */
+static TN_NOINLINE void tn_dw3x3_quad_gathered_row(const tn_depthwise_params* p, const int8_t* in_g, int32_t oy,
+                                                   tn_dw3x3_quad_rows* r, int32_t* gathered) {
+  const int32_t in_h = p->in_h, row_bytes = p->in_w * p->channels, words = 2 * p->out_w + 1;
+  const int32_t after = words - p->pad_w - p->in_w > 0 ? words - p->pad_w - p->in_w : 0;
+  const int32_t zero_point = (int32_t)((uint32_t)(uint8_t)(int8_t)-p->q.input_offset * 0x01010101u);
+  int32_t ky;
+  for (ky = 0; ky < 3; ++ky) {
+    const int32_t y = 2 * oy - p->pad_h + ky;
+    if (y < 0 || y >= in_h)
+      tn_quad_gather(gathered + ky * words, in_g, 0, words, words, 0, zero_point);
+    else
+      tn_quad_gather(gathered + ky * words, in_g + y * row_bytes, p->channels, words, p->pad_w, after, zero_point);
+  }
+  r->in = (const int8_t*)gathered;
+  r->col_bytes = 4;
+  r->row_bytes = 4 * words;
+  r->pairs = p->out_w >> 1;
+  r->tail = p->out_w & 1;
+  r->left = 0;
+  r->rows = 1;
+  tn_dw3x3_quad_rows_run(r);
+}
+
+/* The layer, group by group, rows in order (in place, an output overwrites input that only earlier
+ * windows read). Output rows inside the map vertically read in place when no window reaches past the
+ * right end, all of them in one run (the first window over the left padding pairing with the second);
+ * the others read their input rows gathered. */
+static TN_NOINLINE tn_status tn_dw3x3_s2_quads(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
+                                               int16_t* scratch) {
+  const int32_t c = p->channels, out_h = p->out_h, out_w = p->out_w, pad_w = p->pad_w;
+  const int32_t y_last = (p->in_h - 3 + p->pad_h) >> 1;
+  const int32_t y_first = p->pad_h, y_end = y_last + 1 < out_h ? y_last + 1 : out_h;
+  const int in_place_rows = ((p->in_w - 3 + pad_w) >> 1) + 1 >= out_w && (pad_w == 0 || out_w >= 2);
+  tn_dw3x3_quad* const k = (tn_dw3x3_quad*)(void*)scratch;
+  int32_t* const gathered = (int32_t*)(void*)(k + 1);
+  tn_dw3x3_quad_rows r;
+  int32_t g;
+  r.k = k;
+  r.out_step = c;
+  r.out_row_bytes = out_w * c;
+  for (g = 0; g < c; g += 4) {
+    const int8_t* const in_g = input + g;
+    int32_t oy;
+    tn_dw3x3_quad_pack(p, g, k);
+    for (oy = 0; oy < out_h; ++oy) {
+      r.out = output + oy * out_w * c + g;
+      if (oy >= y_first && oy < y_end && in_place_rows) {
+        r.in = in_g + (2 * oy - y_first) * p->in_w * c;
+        r.col_bytes = c;
+        r.row_bytes = p->in_w * c;
+        r.pairs = (out_w - 2 * pad_w) >> 1; /* after the left pair */
+        r.tail = (out_w - 2 * pad_w) & 1;
+        r.left = pad_w;
+        r.rows = y_end - oy;
+        tn_dw3x3_quad_rows_run(&r);
+        oy = y_end - 1;
+      } else {
+        tn_dw3x3_quad_gathered_row(p, in_g, oy, &r, gathered);
+      }
+    }
+  }
+  return TN_OK;
+}
+
 /* One channel with SMLAD: weights as (w[ky][kx], w[ky][kx+1]) pairs per row, an odd last column
  * as a single. Inlined with constant kernel and stride so the window loops unroll. For stride 1,
  * two horizontally adjacent outputs share the loads of each row's last columns.
@@ -1065,23 +1447,19 @@ static void tn_dw_channel_generic(const tn_depthwise_params* p, const int16_t* p
     }
 }
 
-tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input, int8_t* output, int16_t* scratch) {
-  int32_t plane_h, plane_w, ch;
+/* The plane paths (every layer tn_dw3x3_s2_quads does not take), in their own frame: their inlined
+ * kernels' locals stay off the stack of the four-channel path. */
+static TN_NOINLINE tn_status tn_depthwise_planes(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
+                                                 int16_t* scratch) {
+  const int32_t plane_h = tn_depthwise_plane_extent(p->in_h, p->pad_h, p->kernel, p->stride, p->out_h);
+  const int32_t plane_w = tn_depthwise_plane_width(p->in_w, p->pad_w, p->kernel, p->stride, p->out_h, p->out_w);
+  int32_t ch;
   int32_t* sums;
   int16_t* plane;
   int full_range;
 #if defined(TN_ASM_THUMB2)
   tn_fill_plane_args fill;
 #endif
-  if (!p || !input || !output || !scratch || p->in_h <= 0 || p->in_w <= 0 || p->channels <= 0 || p->out_h <= 0 ||
-      p->out_w <= 0 || p->kernel <= 0 || p->stride <= 0 || p->pad_h < 0 || p->pad_w < 0 || !p->weights ||
-      !p->bias || !p->q.multiplier || !p->q.shift || p->q.act_min > p->q.act_max || p->q.act_min < -128 ||
-      p->q.act_max > 127)
-    return TN_ERROR_ARGUMENT;
-  /* In place needs the output to fit in the input's slots. */
-  if (output == input && p->out_h * p->out_w > p->in_h * p->in_w) return TN_ERROR_ARGUMENT;
-  plane_h = tn_depthwise_plane_extent(p->in_h, p->pad_h, p->kernel, p->stride, p->out_h);
-  plane_w = tn_depthwise_plane_width(p->in_w, p->pad_w, p->kernel, p->stride, p->out_h, p->out_w);
   sums = (int32_t*)(void*)scratch;
   (void)sums; /* the portable build needs no row buffer */
   plane = scratch + 2 * tn_depthwise_sum_rows(p->out_h) * p->out_w;
@@ -1167,4 +1545,20 @@ tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input
     tn_dw_channel_generic(p, plane, plane_w, w, bias, ch, output + ch, full_range);
   }
   return TN_OK;
+}
+
+tn_status tn_depthwise_conv_s8(const tn_depthwise_params* p, const int8_t* input, int8_t* output, int16_t* scratch) {
+  if (!p || !input || !output || !scratch || p->in_h <= 0 || p->in_w <= 0 || p->channels <= 0 || p->out_h <= 0 ||
+      p->out_w <= 0 || p->kernel <= 0 || p->stride <= 0 || p->pad_h < 0 || p->pad_w < 0 || !p->weights ||
+      !p->bias || !p->q.multiplier || !p->q.shift || p->q.act_min > p->q.act_max || p->q.act_min < -128 ||
+      p->q.act_max > 127)
+    return TN_ERROR_ARGUMENT;
+  /* In place needs the output to fit in the input's slots. */
+  if (output == input && p->out_h * p->out_w > p->in_h * p->in_w) return TN_ERROR_ARGUMENT;
+  /* Tail calls: neither path's frame sits beneath the other's. */
+#if defined(TN_DSP)
+  if (tn_dw3x3_s2_quads_take(p, p->q.act_min == -128 && p->q.act_max == 127))
+    return tn_dw3x3_s2_quads(p, input, output, scratch);
+#endif
+  return tn_depthwise_planes(p, input, output, scratch);
 }

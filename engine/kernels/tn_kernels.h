@@ -68,7 +68,9 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
 
 /* Depthwise kxk convolution (channel multiplier 1): weights [c][k][k]. The output may overwrite the
  * input (output == input) when it has no more elements than the input: each channel is copied to
- * the scratch plane before any of its outputs is written. Other overlaps are not allowed. */
+ * the scratch plane before any of its outputs is written (the 3x3 stride-2 four-channel path, which
+ * reads the input in place, writes each output after every window that reads the input it
+ * overwrites). Other overlaps are not allowed. */
 typedef struct {
   int32_t in_h, in_w, channels;
   int32_t out_h, out_w;

@@ -71,6 +71,24 @@ static inline int32_t tn_depthwise_scratch_bytes(int32_t in_h, int32_t in_w, int
              tn_depthwise_plane_width(in_w, pad_w, kernel, stride, out_h, out_w) * (int32_t)sizeof(int16_t);
 }
 
+/* The 3x3 stride-2 depthwise kernel's four-channel path, read straight from the input: its scratch (the
+ * packed constants of a group of four channels, TN_DW_QUAD_BYTES, then a padded output row's three
+ * input rows gathered, 2 out_w + 1 words each) and the geometries it takes: whole groups of four
+ * channels beyond the small maps, padding of at most 1 (in place, an output then overwrites input no
+ * later window reads), a whole window in the map, the gathered rows within the plane path's scratch.
+ * The kernel also needs the full int8 output range and shifts in [-22, -1], which only it sees. */
+#define TN_DW_QUAD_BYTES 152
+static inline int32_t tn_depthwise_quads_scratch_bytes(int32_t out_w) {
+  return TN_DW_QUAD_BYTES + 3 * (2 * out_w + 1) * (int32_t)sizeof(int32_t);
+}
+static inline int tn_depthwise_quads_geometry(int32_t in_h, int32_t in_w, int32_t pad_h, int32_t pad_w, int32_t kernel,
+                                              int32_t stride, int32_t out_h, int32_t out_w, int32_t channels) {
+  return kernel == 3 && stride == 2 && (channels & 3) == 0 && out_h * out_w > TN_DW_SMALL_OUTPUTS && pad_h <= 1 &&
+         pad_w <= 1 && in_h >= 3 && in_w >= 3 &&
+         tn_depthwise_quads_scratch_bytes(out_w) <=
+             tn_depthwise_scratch_bytes(in_h, in_w, pad_h, pad_w, kernel, stride, out_h, out_w);
+}
+
 /* Fully connected: the input vector widened to int16 (rounded up to a multiple of 4). */
 static inline int32_t tn_fully_connected_scratch_bytes(int32_t in_features) {
   return tn_fully_connected_row_length(in_features) * (int32_t)sizeof(int16_t);

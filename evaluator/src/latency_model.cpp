@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -69,11 +70,17 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
     // fixed geometries of the 3x3 kernel (tn_depthwise_fixed_map) a fixed cost per layer and channel.
     // The 3x3 stride-1 passes run in assembly on the cores when the plane width is even (word-aligned
     // rows; tn_depthwise_plane_width makes it so beyond the small maps) and a row has an output pair,
-    // in C otherwise: their outputs cost more then.
+    // in C otherwise: their outputs cost more then. The 3x3 stride-2 layers the four-channel path takes
+    // (tn_depthwise_quads_geometry; it also needs the full int8 range and shifts in [-22, -1], which the
+    // exporter gives nearly every layer) have features of their own: per group of four channels its
+    // set-up, the pairs of windows (those over the left padding skip a column), the single last
+    // windows, the output rows and the words gathered for rows with padding.
     return {"constant",          "macs",           "plane",           "inputs",
             "input_rows",        "row_passes",     "outputs",         "odd_outputs",
             "channels",          "small_map_macs", "small_map_outputs", "small_map_channels",
-            "small_map_inputs",  "fixed_map_layers", "fixed_map_channels", "odd_width_outputs"};
+            "small_map_inputs",  "fixed_map_layers", "fixed_map_channels", "odd_width_outputs",
+            "quad_groups",       "quad_pairs",     "quad_left_pairs", "quad_tails",
+            "quad_rows",         "quad_gathered_words"};
   if (kind == "fully_connected") return {"constant", "macs", "outputs"};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0) return {"constant", "window_reads", "outputs"};
   if (kind == "global_avgpool") return {"constant", "inputs", "channels"};
@@ -121,9 +128,30 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
                            op.kernel_h <= 7 && op.stride_h <= 2;
     if (tn_depthwise_fixed_map(s.in_h, s.in_w, s.pad_h, s.pad_w, op.kernel_h, op.stride_h, s.out_h, s.out_w) &&
         op.kernel_w == 3 && op.stride_w == op.stride_h)
-      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, double(out.c), 0};
+      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, double(out.c), 0, 0, 0, 0, 0, 0, 0};
     if (small_map)
-      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs, 0, 0, 0};
+      return {1.0, 0, double(plane), 0, 0, 0, 0, 0, 0, macs, double(out_elements), double(out.c), inputs, 0, 0, 0,
+              0, 0, 0, 0, 0, 0};
+    if (op.kernel_w == op.kernel_h && op.stride_w == op.stride_h &&
+        tn_depthwise_quads_geometry(s.in_h, s.in_w, s.pad_h, s.pad_w, op.kernel_h, op.stride_h, s.out_h, s.out_w,
+                                    out.c)) {
+      // As tn_dw3x3_s2_quads: rows inside the map vertically read in place when no window reaches past the
+      // right end (a left pair first with left padding, then pairs and a last single window); the other
+      // rows read their three input rows gathered, 2 out_w + 1 words each.
+      const int64_t groups = out.c / 4;
+      const int64_t y_end = std::min<int64_t>((s.in_h - 3 + s.pad_h) / 2 + 1, s.out_h);
+      const bool in_place = (s.in_w - 3 + s.pad_w) / 2 + 1 >= s.out_w && (s.pad_w == 0 || s.out_w >= 2);
+      const int64_t inside_rows = in_place ? std::max<int64_t>(0, y_end - s.pad_h) : 0;
+      const int64_t gathered_rows = s.out_h - inside_rows;
+      const int64_t windows = s.out_w - 2 * s.pad_w; /* an inside row's after its left pair */
+      return {1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+              double(groups),
+              double(groups * (inside_rows * (windows / 2 + s.pad_w) + gathered_rows * (s.out_w / 2))),
+              double(groups * inside_rows * s.pad_w),
+              double(groups * (inside_rows * (windows % 2) + gathered_rows * (s.out_w % 2))),
+              double(groups * s.out_h),
+              double(groups * gathered_rows * 3 * (2 * s.out_w + 1))};
+    }
     const bool c_passes = op.kernel_h == 3 && op.kernel_w == 3 && op.stride_h == 1 && op.stride_w == 1 &&
                           ((plane_w % 2) != 0 || s.out_w < 2);
     return {1.0,
@@ -141,7 +169,13 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
             0,
             0,
             0,
-            c_passes ? double(out_elements) : 0.0};
+            c_passes ? double(out_elements) : 0.0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0};
   }
   if (kind == "fully_connected") return {1.0, double(engine::op_macs(g, op)), double(out.elements())};
   if (kind.rfind("avgpool_", 0) == 0 || kind.rfind("maxpool_", 0) == 0)

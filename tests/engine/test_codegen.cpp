@@ -311,6 +311,34 @@ TEST(Codegen, CortexMRowDepthwiseIsBitIdenticalToTheHost) {
   }
 }
 
+// Stride-2 3x3 depthwise layers with whole groups of four channels run the cores' four-channel assembly
+// straight from the input (the host build its plane path): a map with padding on every side whose rows
+// hold an even number of windows after the left pair, and one with an odd number (a last window alone)
+// and a bottom row past the map; the second case makes rounding ties common.
+TEST(Codegen, CortexMStrideTwoDepthwiseQuadsAreBitIdenticalToTheHost) {
+  if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  struct Case {
+    int in_h, in_w, channels, out_h, out_w;
+    bool ties;
+  };
+  for (const Case& c : {Case{20, 20, 16, 10, 10, false}, Case{19, 17, 8, 10, 9, true}}) {
+    SCOPED_TRACE(c.in_w);
+    Graph g;
+    g.name = "stride-2 depthwise quads";
+    g.input = g.add_tensor(c.in_h, c.in_w, c.channels);
+    g.output = g.add_tensor(c.out_h, c.out_w, c.channels);
+    g.add_op(OpKind::DepthwiseConv2D, g.input, g.output, 3, 2);
+    QuantizedModel qm = random_quantized(g, 43);
+    if (c.ties)
+      for (QuantizedOpParams& dw : qm.params) make_rounding_ties(dw, 7);
+    const int inferences = 3;
+    const HostAndCoreRuns runs = run_on_host_and_cores(qm, 44, inferences);
+    ASSERT_EQ(runs.host.inferences.size(), size_t(inferences));
+    ASSERT_EQ(runs.host.inferences[0].output.size(), size_t(c.out_h * c.out_w * c.channels));
+    expect_cores_match_host(runs);
+  }
+}
+
 // Classifiers of at most 4 outputs run an assembly loop on the cores, 8 input values a pass, a call per
 // pair of rows: an even (96 inputs, 12 passes) and an odd (168, 21) number of passes, an odd output
 // count (the last row paired with itself) and a single output, after a widened fully connected layer.

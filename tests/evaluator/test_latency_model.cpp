@@ -88,11 +88,35 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
                                      double(h * w * 48), in_c == 8 ? 48.0 : 96.0, double(2 * 48 * in_c / 4)}));
     }
   }
-  // Depthwise 3x3 s2, pad 1: 100 * 48 * 9 MACs; plane max(9*2+3, 21)^2 = 441; 19200 inputs; 20 * 48
-  // rows copied; 48 channels * ceil(10 / 4) passes; 4800 outputs, none odd; 48 channels; 100 outputs
-  // per channel are more than the small-map path takes (64).
-  EXPECT_EQ(latency_features(g, g.ops[1]),
-            (std::vector<double>{1, 43200, 441, 19200, 960, 48 * 3, 4800, 0, 48, 0, 0, 0, 0, 0, 0, 0}));
+  // Depthwise 3x3 s2, pad 1, 48 channels, 100 outputs per channel (more than the small-map path takes):
+  // the four-channel path, 12 groups. Rows 1-9 read in place (windows up to input row 2 * 9 + 1 = 19
+  // and column 19), each a left pair and (10 - 2) / 2 = 4 pairs; row 0 (over the top padding) gathered:
+  // 3 rows of 2 * 10 + 1 words, 5 pairs. 12 * (9 * 5 + 5) = 600 pairs, 12 * 9 left ones, no single
+  // windows, 12 * 10 rows, 12 * 63 words.
+  EXPECT_EQ(latency_features(g, g.ops[1]), (std::vector<double>{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12,
+                                                                600, 108, 0, 120, 12 * 63}));
+  // With 46 channels (not whole groups of four) the plane path: 100 * 46 * 9 MACs; plane
+  // max(9*2+3, 21)^2 = 441; 18400 inputs; 20 * 46 rows copied; 46 channels * ceil(10 / 4) passes;
+  // 4600 outputs, none odd; 46 channels.
+  {
+    Graph p46;
+    p46.input = p46.add_tensor(20, 20, 46);
+    p46.output = p46.add_tensor(10, 10, 46);
+    p46.add_op(OpKind::DepthwiseConv2D, p46.input, p46.output, 3, 2);
+    EXPECT_EQ(latency_features(p46, p46.ops[0]), (std::vector<double>{1, 41400, 441, 18400, 920, 46 * 3, 4600, 0, 46, 0,
+                                                                      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  }
+  // Without padding on the left and an odd width: 21x19 -> 10x9, rows 0-9 all in place (windows up to
+  // row 20 and column 18), each 4 pairs and a single; 2 groups.
+  {
+    Graph q;
+    q.input = q.add_tensor(21, 19, 8);
+    q.output = q.add_tensor(10, 9, 8);
+    q.add_op(OpKind::DepthwiseConv2D, q.input, q.output, 3, 2);
+    q.ops[0].pad_h = q.ops[0].pad_w = 0;
+    EXPECT_EQ(latency_features(q, q.ops[0]), (std::vector<double>{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+                                                                  2 * 10 * 4, 0, 2 * 10, 2 * 10, 0}));
+  }
   EXPECT_EQ(latency_features(g, g.ops[2]), (std::vector<double>{1, 4800}));
   for (const auto& op : g.ops)
     EXPECT_EQ(latency_features(g, op).size(), latency_feature_names(latency_kind(g, op)).size());
@@ -104,7 +128,8 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   h.output = h.add_tensor(6, 6, 32);
   h.add_op(OpKind::DepthwiseConv2D, h.input, h.output, 5, 1);
   EXPECT_EQ(latency_features(h, h.ops[0]),
-            (std::vector<double>{1, 0, 100, 0, 0, 0, 0, 0, 0, 36 * 32 * 25, 36 * 32, 32, 36 * 32, 0, 0, 0}));
+            (std::vector<double>{1, 0, 100, 0, 0, 0, 0, 0, 0, 36 * 32 * 25, 36 * 32, 32, 36 * 32, 0, 0, 0, 0, 0, 0, 0,
+                                 0, 0}));
   // 3x3 kernels with 3x3 outputs, stride 2 over 6x6 and stride 1 over 3x3 (padding 1): the fixed
   // geometry, one layer and its 40 channels, beside planes of 7 x 7 and 5 x 5; stride 2 over 5x5 (also
   // 3x3 outputs) is not one of them and takes the small-map features.
@@ -114,14 +139,16 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   f.output = f.add_tensor(3, 3, 40);
   f.add_op(OpKind::DepthwiseConv2D, f.input, middle, 3, 2);
   f.add_op(OpKind::DepthwiseConv2D, middle, f.output, 3, 1);
-  EXPECT_EQ(latency_features(f, f.ops[0]), (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 40, 0}));
-  EXPECT_EQ(latency_features(f, f.ops[1]), (std::vector<double>{1, 0, 25, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 40, 0}));
+  EXPECT_EQ(latency_features(f, f.ops[0]),
+            (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 40, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(latency_features(f, f.ops[1]),
+            (std::vector<double>{1, 0, 25, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 40, 0, 0, 0, 0, 0, 0, 0}));
   Graph odd;
   odd.input = odd.add_tensor(5, 5, 8);
   odd.output = odd.add_tensor(3, 3, 8);
   odd.add_op(OpKind::DepthwiseConv2D, odd.input, odd.output, 3, 2);
   EXPECT_EQ(latency_features(odd, odd.ops[0]),
-            (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 9 * 8 * 9, 9 * 8, 8, 5 * 5 * 8, 0, 0, 0}));
+            (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 9 * 8 * 9, 9 * 8, 8, 5 * 5 * 8, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
   // 3x3 stride 1 beyond the small maps: the assembly passes over 10x10 (plane 12 wide, 5 output pairs
   // a row) and over 9x9 (plane 11 wide, rounded up to 12 so its rows stay word-aligned; 4 pairs and a
   // single output a row), no output counted to the C passes. Both: 9 MACs an output, plane (n + 2) rows
@@ -137,9 +164,9 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   nine.add_op(OpKind::DepthwiseConv2D, nine.input, nine.output, 3, 1);
   EXPECT_EQ(latency_kind(even, even.ops[0]), "depthwise_k3_s1");
   EXPECT_EQ(latency_features(even, even.ops[0]),
-            (std::vector<double>{1, 800 * 9, 144, 800, 80, 8 * 3, 800, 0, 8, 0, 0, 0, 0, 0, 0, 0}));
+            (std::vector<double>{1, 800 * 9, 144, 800, 80, 8 * 3, 800, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
   EXPECT_EQ(latency_features(nine, nine.ops[0]),
-            (std::vector<double>{1, 648 * 9, 11 * 12, 648, 72, 8 * 3, 648, 72, 8, 0, 0, 0, 0, 0, 0, 0}));
+            (std::vector<double>{1, 648 * 9, 11 * 12, 648, 72, 8 * 3, 648, 72, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
 }
 
 TEST(LatencyModelFit, RecoversKnownCoefficientsFromSyntheticCounts) {

@@ -235,6 +235,14 @@ TEST(Kernels, DepthwiseConvolutionMatchesReferenceAndRunsInPlace) {
       // 3x3 stride 2 beyond the small-map paths: planes 21 and 19 wide (2 out_w + 1), the last pair's
       // fifth column at the plane's very end
       {20, 20, 3, 3, 2, 1, 1, 1, 1}, {18, 19, 2, 3, 2, 1, 1, 1, 1},
+      // ... and with whole groups of four channels, read straight from the input: padding on all sides
+      // (even and odd windows after the left pair, a bottom row past the map), padding after (every row
+      // gathered), none (even and odd rows of windows)
+      {20, 20, 8, 3, 2, 1, 1, 1, 1}, {19, 18, 12, 3, 2, 1, 1, 1, 1}, {20, 18, 4, 3, 2, 0, 0, 1, 1},
+      {21, 17, 8, 3, 2, 0, 0, 0, 0}, {21, 19, 4, 3, 2, 0, 0, 0, 0},
+      // padding on one side only: the top (a gathered first row, windows in place from column 0) and the
+      // left (left pairs, a gathered last row)
+      {20, 19, 8, 3, 2, 1, 0, 1, 0}, {20, 20, 4, 3, 2, 0, 1, 1, 1},
       {10, 9, 3, 1, 1, 0, 0, 0, 0},  // 1x1 depthwise: the general path
       // 3x3 outputs (two channels a plane fill): an odd and an even channel count, stride 1 and 2
       {3, 3, 7, 3, 1, 1, 1, 1, 1}, {3, 3, 8, 3, 1, 1, 1, 1, 1}, {6, 6, 5, 3, 2, 1, 1, 0, 0}, {6, 6, 2, 3, 2, 1, 1, 1, 1},
