@@ -1207,7 +1207,8 @@ static void tn_dw3x3_quad_window(const tn_dw3x3_quad* k, const int8_t* in, int32
   const int32_t* const bias = skip_first_column ? k->bias_left : k->bias;
   int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
   int32_t t;
-  for (t = skip_first_column ? 1 : 0; t < 9; t += skip_first_column && t % 3 == 2 ? 2 : 1) {
+  for (t = 0; t < 9; ++t) {
+    if (skip_first_column && t % 3 == 0) continue;
     const int32_t x = tn_read_s32(in + (t / 3) * row_bytes + (t % 3 - skip_first_column) * col_bytes);
     const int32_t lo = tn_sxtb16(x), hi = tn_sxtb16_ror8(x);
     a0 = tn_smlabb(lo, k->w[t][0], a0);
@@ -1326,15 +1327,13 @@ static TN_NOINLINE void tn_dw3x3_quad_gathered_row(const tn_depthwise_params* p,
 }
 
 /* The layer, group by group, rows in order (in place, an output overwrites input that only earlier
- * windows read). Output rows inside the map vertically read in place when no window reaches past the
- * right end, all of them in one run (the first window over the left padding pairing with the second);
- * the others read their input rows gathered. */
+ * windows read). The rows read in place (tn_depthwise_quads_in_place_rows) run in one call, the first
+ * window over the left padding pairing with the second; the others read their input rows gathered. */
 static TN_NOINLINE tn_status tn_dw3x3_s2_quads(const tn_depthwise_params* p, const int8_t* input, int8_t* output,
                                                int16_t* scratch) {
   const int32_t c = p->channels, out_h = p->out_h, out_w = p->out_w, pad_w = p->pad_w;
-  const int32_t y_last = (p->in_h - 3 + p->pad_h) >> 1;
-  const int32_t y_first = p->pad_h, y_end = y_last + 1 < out_h ? y_last + 1 : out_h;
-  const int in_place_rows = ((p->in_w - 3 + pad_w) >> 1) + 1 >= out_w && (pad_w == 0 || out_w >= 2);
+  const tn_depthwise_quads_rows in_place =
+      tn_depthwise_quads_in_place_rows(p->in_h, p->in_w, p->pad_h, pad_w, out_h, out_w);
   tn_dw3x3_quad* const k = (tn_dw3x3_quad*)(void*)scratch;
   int32_t* const gathered = (int32_t*)(void*)(k + 1);
   tn_dw3x3_quad_rows r;
@@ -1348,16 +1347,16 @@ static TN_NOINLINE tn_status tn_dw3x3_s2_quads(const tn_depthwise_params* p, con
     tn_dw3x3_quad_pack(p, g, k);
     for (oy = 0; oy < out_h; ++oy) {
       r.out = output + oy * out_w * c + g;
-      if (oy >= y_first && oy < y_end && in_place_rows) {
-        r.in = in_g + (2 * oy - y_first) * p->in_w * c;
+      if (oy >= in_place.first && oy < in_place.end) {
+        r.in = in_g + (2 * oy - p->pad_h) * p->in_w * c;
         r.col_bytes = c;
         r.row_bytes = p->in_w * c;
         r.pairs = (out_w - 2 * pad_w) >> 1; /* after the left pair */
         r.tail = (out_w - 2 * pad_w) & 1;
         r.left = pad_w;
-        r.rows = y_end - oy;
+        r.rows = in_place.end - oy;
         tn_dw3x3_quad_rows_run(&r);
-        oy = y_end - 1;
+        oy = in_place.end - 1;
       } else {
         tn_dw3x3_quad_gathered_row(p, in_g, oy, &r, gathered);
       }

@@ -88,6 +88,22 @@ static inline int tn_depthwise_quads_geometry(int32_t in_h, int32_t in_w, int32_
          tn_depthwise_quads_scratch_bytes(out_w) <=
              tn_depthwise_scratch_bytes(in_h, in_w, pad_h, pad_w, kernel, stride, out_h, out_w);
 }
+/* The output rows that path reads in place, [first, end): the rows whose windows lie inside the map
+ * vertically, when no window reaches past the map's right end (and, with padding on the left, a row has
+ * the two windows of its left pair); the other rows read their three input rows gathered. */
+typedef struct {
+  int32_t first, end;
+} tn_depthwise_quads_rows;
+static inline tn_depthwise_quads_rows tn_depthwise_quads_in_place_rows(int32_t in_h, int32_t in_w, int32_t pad_h,
+                                                                     int32_t pad_w, int32_t out_h, int32_t out_w) {
+  const int32_t last = (in_h - 3 + pad_h) / 2; /* the last output row whose window ends inside */
+  const int32_t end = last + 1 < out_h ? last + 1 : out_h;
+  const int in_place = (in_w - 3 + pad_w) / 2 + 1 >= out_w && (pad_w == 0 || out_w >= 2);
+  tn_depthwise_quads_rows rows;
+  rows.first = pad_h;
+  rows.end = in_place && end > pad_h ? end : pad_h;
+  return rows;
+}
 
 /* Fully connected: the input vector widened to int16 (rounded up to a multiple of 4). */
 static inline int32_t tn_fully_connected_scratch_bytes(int32_t in_features) {

@@ -135,13 +135,13 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
     if (op.kernel_w == op.kernel_h && op.stride_w == op.stride_h &&
         tn_depthwise_quads_geometry(s.in_h, s.in_w, s.pad_h, s.pad_w, op.kernel_h, op.stride_h, s.out_h, s.out_w,
                                     out.c)) {
-      // As tn_dw3x3_s2_quads: rows inside the map vertically read in place when no window reaches past the
-      // right end (a left pair first with left padding, then pairs and a last single window); the other
-      // rows read their three input rows gathered, 2 out_w + 1 words each.
+      // As tn_dw3x3_s2_quads: the rows read in place (a left pair first with left padding, then pairs
+      // and a last single window); the other rows read their three input rows gathered, 2 out_w + 1
+      // words each.
       const int64_t groups = out.c / 4;
-      const int64_t y_end = std::min<int64_t>((s.in_h - 3 + s.pad_h) / 2 + 1, s.out_h);
-      const bool in_place = (s.in_w - 3 + s.pad_w) / 2 + 1 >= s.out_w && (s.pad_w == 0 || s.out_w >= 2);
-      const int64_t inside_rows = in_place ? std::max<int64_t>(0, y_end - s.pad_h) : 0;
+      const tn_depthwise_quads_rows rows =
+          tn_depthwise_quads_in_place_rows(s.in_h, s.in_w, s.pad_h, s.pad_w, s.out_h, s.out_w);
+      const int64_t inside_rows = rows.end - rows.first;
       const int64_t gathered_rows = s.out_h - inside_rows;
       const int64_t windows = s.out_w - 2 * s.pad_w; /* an inside row's after its left pair */
       return {1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
