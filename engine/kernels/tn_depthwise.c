@@ -327,12 +327,13 @@ typedef struct {
   const int32_t* sums_end;
   int32_t row_bytes;                    /* 8 (out_w / 2): the sums of a row's pairs */
   int32_t skip_bytes;                   /* 2 (plane_w - 2 (out_w / 2)): from a row's last pair to the next row */
-  int32_t odd_pairs;                    /* (out_w / 2) & 1: enter the two-pair loop at its second pair */
+  int32_t entry_bytes;                  /* 68 ((4 - (out_w / 2) % 4) % 4): the four-pair loop's entry */
 } tn_dw3x3_s1_sums_args;
 
-/* One pair of outputs: r10/r11 the row's four values, r12/lr the two sums. */
+/* One pair of outputs: r10/r11 the row's four values, r12/lr the two sums. Every instruction is 32
+ * bits wide: 68 bytes a pair, for the loop's entry. */
 #define TN_DW3X3_S1_PAIR_ASM                                                            \
-  "ldr r12, [sp]\n\t"                                                                   \
+  "ldr.w r12, [sp]\n\t"                                                                 \
   "ldrd r10, r11, [r0], #4\n\t" "smlatb lr, r10, r4, r12\n\t" "smlad r12, r10, r4, r12\n\t" \
   "smlabt r12, r11, r5, r12\n\t" "smlad lr, r11, r5, lr\n\t"                            \
   "ldrd r10, r11, [r1], #4\n\t" "smlad r12, r10, r6, r12\n\t" "smlatb lr, r10, r6, lr\n\t" \
@@ -341,8 +342,6 @@ typedef struct {
   "smlabt r12, r11, r9, r12\n\t" "smlad lr, r11, r9, lr\n\t"                            \
   "strd r12, lr, [r3], #8\n\t"
 
-/* The sums of the rows from p0.. up to sums_end, row after row; returns the row pointers advanced to
- * the next row's windows. */
 /* The single output ending a row of odd width: (x0, x1) times (k0, k1) and x2 times k2, the top of
  * (k1, k2). */
 #define TN_DW3X3_S1_SINGLE_ASM                                                                              \
@@ -351,8 +350,10 @@ typedef struct {
   "ldr r10, [r1]\n\t" "ldrsh r11, [r1, #4]\n\t" "smlad r12, r10, r6, r12\n\t" "smlabt r12, r11, r7, r12\n\t" \
   "ldr r10, [r2]\n\t" "ldrsh r11, [r2, #4]\n\t" "smlad r12, r10, r8, r12\n\t" "smlabt r12, r11, r9, r12\n\t" \
   "str r12, [r3], #4\n\t"
-/* Two instances, for even and odd output widths (SINGLE the code after a row's pairs), so that even
- * rows pay no test. */
+/* The sums of the rows from p0.. up to sums_end, row after row; returns the row pointers advanced to
+ * the next row's windows. Two instances, for even and odd output widths (SINGLE the code after a row's
+ * pairs), so that even rows pay no test. A row's pairs run in a four-pair loop entered part way (the entry address, with
+ * the Thumb bit, at [sp, #16]), so that the passes end exactly at the row's last pair. */
 #define TN_DW3X3_S1_SUMS_ASM_FUNCTION(name, SINGLE)                                                   \
   __attribute__((noinline, optimize("omit-frame-pointer"))) static void name(tn_dw3x3_s1_sums_args* args) { \
     register tn_dw3x3_s1_sums_args* r0 __asm__("r0") = args;                                          \
@@ -361,19 +362,27 @@ typedef struct {
         "add r12, r0, #40\n\t"                                                                        \
         "ldmia r12, {r7-r11}\n\t"                                                                     \
         "sub sp, sp, #24\n\t"                                                                         \
-        "stmia sp, {r7-r11}\n\t" /* sp: bias, sums_end, row_bytes, skip_bytes, odd_pairs, row end */  \
+        "stmia sp, {r7-r11}\n\t" /* sp: bias, sums_end, row_bytes, skip_bytes, entry, row end */      \
+        "adr r10, 4f\n\t"                                                                             \
+        "add r10, r10, r11\n\t"                                                                       \
+        "orr r10, r10, #1\n\t"                                                                        \
+        "str r10, [sp, #16]\n\t"                                                                      \
         "ldmia r0, {r0-r9}\n\t"                                                                       \
         "1:\n\t"                                                                                      \
         "ldr r10, [sp, #8]\n\t"                                                                       \
         "add r10, r3, r10\n\t"                                                                        \
         "str r10, [sp, #20]\n\t"                                                                      \
         "ldr r10, [sp, #16]\n\t"                                                                      \
-        "cmp r10, #0\n\t"                                                                             \
-        "bne 3f\n\t"                                                                                  \
-        "2:\n\t" TN_DW3X3_S1_PAIR_ASM "3:\n\t" TN_DW3X3_S1_PAIR_ASM                                   \
+        "bx r10\n\t"                                                                                  \
+        ".balign 4\n\t"                                                                               \
+        "4:\n\t" TN_DW3X3_S1_PAIR_ASM TN_DW3X3_S1_PAIR_ASM TN_DW3X3_S1_PAIR_ASM TN_DW3X3_S1_PAIR_ASM   \
+        "5:\n\t"                                                                                      \
+        ".if (5b - 4b) != 4 * 68\n\t"                                                                 \
+        ".error \"" #name ": a pair is not 68 bytes, the loop entry would be wrong\"\n\t"            \
+        ".endif\n\t"                                                                                  \
         "ldr r10, [sp, #20]\n\t"                                                                      \
         "cmp r3, r10\n\t"                                                                             \
-        "bne 2b\n\t"                                                                                  \
+        "bne 4b\n\t"                                                                                  \
         SINGLE                                                                                        \
         "ldr r10, [sp, #12]\n\t"                                                                      \
         "add r0, r0, r10\n\t"                                                                         \
@@ -469,7 +478,8 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_s
 #undef TN_DW3X3_S2_SINGLE_ROW_ASM
 
 /* The requantization pass in assembly: four sums per LDM, each SMMLAR with the folded constant, the
- * sign term, the exponent shift, SSAT and its byte store, c bytes apart. */
+ * sign term, the exponent shift, SSAT and its byte store, c bytes apart; eight per loop pass, after the
+ * sums past the groups of eight (one, two, four). */
 typedef struct {
   const int32_t* sums; /* r4 */
   const int32_t* sums_end;
@@ -484,6 +494,10 @@ typedef struct {
   "smmlar lr, " R ", r10, r11\n\t" "add " R ", lr, " R ", asr #31\n\t" "asr " R ", " R ", r12\n\t" \
   "ssat " R ", #8, " R "\n\t" "strb " R ", " STORE "\n\t"
 
+#define TN_DW_REQUANT_FOUR_ASM                                                                                  \
+  "ldmia r4!, {r0-r3}\n\t" TN_DW_REQUANT_ASM("r0", "[r6]") TN_DW_REQUANT_ASM("r1", "[r6, r7]")                   \
+      TN_DW_REQUANT_ASM("r2", "[r6, r8]") TN_DW_REQUANT_ASM("r3", "[r6, r9]") "add r6, r6, r7, lsl #2\n\t"
+
 __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw_requant_asm(
     const tn_dw_requant_args* args) {
   register const tn_dw_requant_args* r0 __asm__("r0") = args;
@@ -491,23 +505,25 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw_requ
       "ldmia r0, {r4-r7, r10-r12}\n\t"
       "add r8, r7, r7\n\t"
       "add r9, r8, r7\n\t"
-      "sub r1, r5, r4\n\t" /* the sums past the groups of four: one, then two */
+      "sub r1, r5, r4\n\t" /* the sums past the groups of eight: one, two, then four */
       "tst r1, #4\n\t"
       "beq 4f\n\t"
       "ldr r0, [r4], #4\n\t" TN_DW_REQUANT_ASM("r0", "[r6]")
       "add r6, r6, r7\n\t"
       "4:\n\t"
-      "tst r1, #8\n\t"
-      "beq 1f\n\t"
+      /* N the two-sum bit, C the four-sum bit; nothing below sets the flags before the tests */
+      "lsls r1, r1, #28\n\t"
+      "bpl 1f\n\t"
       "ldmia r4!, {r0, r1}\n\t" TN_DW_REQUANT_ASM("r0", "[r6]") TN_DW_REQUANT_ASM("r1", "[r6, r7]")
       "add r6, r6, r8\n\t"
       "1:\n\t"
+      "bcc 5f\n\t"
+      TN_DW_REQUANT_FOUR_ASM
+      "5:\n\t"
       "cmp r4, r5\n\t"
       "beq 3f\n\t"
       "2:\n\t"
-      "ldmia r4!, {r0-r3}\n\t" TN_DW_REQUANT_ASM("r0", "[r6]") TN_DW_REQUANT_ASM("r1", "[r6, r7]")
-          TN_DW_REQUANT_ASM("r2", "[r6, r8]") TN_DW_REQUANT_ASM("r3", "[r6, r9]")
-      "add r6, r6, r7, lsl #2\n\t"
+      TN_DW_REQUANT_FOUR_ASM TN_DW_REQUANT_FOUR_ASM
       "cmp r4, r5\n\t"
       "bne 2b\n\t"
       "3:\n\t"
@@ -515,6 +531,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw_requ
       :
       : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
+#undef TN_DW_REQUANT_FOUR_ASM
 #undef TN_DW_REQUANT_ASM
 #endif
 
@@ -546,7 +563,7 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
       a1.bias = k->bias;
       a1.row_bytes = 8 * (out_w >> 1);
       a1.skip_bytes = 2 * (plane_w - 2 * (out_w >> 1));
-      a1.odd_pairs = (out_w >> 1) & 1;
+      a1.entry_bytes = (4 - (out_w >> 1) % 4) % 4 * 68;
     } else {
       a2.p0 = plane;
       a2.p1 = plane + plane_w;
