@@ -16,6 +16,16 @@ extern "C" {
  * feeds this many multiply-accumulates. */
 #define TN_CONV_PIXELS_PER_STEP 8
 
+/* Output pixels a 1x1 convolution computes per step on the cores in the common case (shifts in
+ * [-22, -1], the full int8 range, channels a multiple of 4): six sums leave registers for loading two
+ * pixels' columns at once. A last step of fewer pixels runs as a partial step of TN_CONV_PIXELS_PER_STEP. */
+#define TN_POINTWISE_PIXELS_PER_STEP 6
+/* The groups of four channels one pass of the six-pixel step's loop runs (after the row's first). */
+#define TN_POINTWISE_LOOP_GROUPS 16
+/* Rows of one or two groups (4 or 8 channels) keep steps of 8 pixels: their few multiplies per output
+ * channel do not pay for the six-pixel step's larger share of per-channel work. */
+static inline int tn_pointwise_takes_six_pixel_steps(int32_t in_c) { return (in_c & 3) == 0 && in_c >= 12; }
+
 /* The columns (pixels) the cores' matrix multiply computes for a step of `valid` pixels: a last step
  * of 2 to 4 pixels runs four columns, one of a single pixel one column, the rest all of them. */
 static inline int32_t tn_conv_step_columns(int32_t valid) {

@@ -59,10 +59,16 @@ std::vector<std::string> latency_feature_names(const std::string& kind) {
     // loop's entry skips, the channels of the partial last step, the outputs requantized, the
     // (step, output channel) pairs that enter the four-group loop (full steps of two-group rows run
     // their second group straight), and the weight words loaded and split (once per step whatever its
-    // columns: a one-column step pays them for 4 MACs, a full one for 32).
+    // columns: a one-column step pays them for 4 MACs, a full one for 32). The 1x1 layers of whole
+    // groups of four channels, 12 or more (tn_pointwise_takes_six_pixel_steps; the kernel also needs
+    // the full int8 range and shifts in [-22, -1], which the exporter gives nearly every layer), run
+    // steps of six pixels with features of their own: the steps, the (step, output channel) pairs, their
+    // MACs, the passes of the 16-group loop and the groups widened; a last step of fewer pixels has the
+    // eight-pixel features.
     return {"constant",       "step_macs",      "channel_steps", "steps",
             "widened_values", "zeroed_values", "leftover_groups", "channels",
-            "outputs",        "loop_channel_steps", "weight_words"};
+            "outputs",        "loop_channel_steps", "weight_words", "six_steps",
+            "six_channel_steps", "six_macs",    "six_loop_passes", "six_widened_groups"};
   if (kind.rfind("depthwise_", 0) == 0)
     // The plane initialised once; per channel: its rows copied in, the passes over output rows, the
     // outputs requantized (and odd last columns), the setup. Small maps (TN_DW_SMALL_OUTPUTS) take the
@@ -101,23 +107,33 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
   const int64_t pixels = int64_t(s.out_h) * s.out_w;
   const int64_t out_elements = pixels * out.c;
   if (kind == "pointwise" || kind.rfind("conv_", 0) == 0) {
-    // Each step gathers and widens one column per group.
+    // Each step gathers and widens one column per group; the pixels the six-pixel steps leave run in
+    // steps of eight.
     const int64_t row = tn_conv_weights_row_length(in.c / op.groups, op.kernel_h, op.kernel_w);
-    const int64_t steps = ceil_div(pixels, TN_CONV_PIXELS_PER_STEP);
-    const int64_t last = pixels % TN_CONV_PIXELS_PER_STEP;
-    const int64_t columns = pixels - last + (last ? tn_conv_step_columns(int32_t(last)) : 0);
-    const int64_t loop_steps = row / 4 == 2 ? (last ? 1 : 0) : steps;
+    const int64_t groups = row / 4;
+    const bool six = kind == "pointwise" && tn_pointwise_takes_six_pixel_steps(in.c);
+    const int64_t six_steps = six ? pixels / TN_POINTWISE_PIXELS_PER_STEP : 0;
+    const int64_t eight_pixels = pixels - six_steps * TN_POINTWISE_PIXELS_PER_STEP;
+    const int64_t steps = ceil_div(eight_pixels, TN_CONV_PIXELS_PER_STEP);
+    const int64_t last = eight_pixels % TN_CONV_PIXELS_PER_STEP;
+    const int64_t columns = eight_pixels - last + (last ? tn_conv_step_columns(int32_t(last)) : 0);
+    const int64_t loop_steps = groups == 2 ? (last ? 1 : 0) : steps;
     return {1.0,
             double(columns * row * out.c),
             double(steps * out.c),
             double(steps),
-            double(pixels * row * op.groups),
-            double((steps * TN_CONV_PIXELS_PER_STEP - pixels) * row * op.groups),
-            double(steps * out.c * ((row / 4) % 4)),
+            double(eight_pixels * row * op.groups),
+            double((steps * TN_CONV_PIXELS_PER_STEP - eight_pixels) * row * op.groups),
+            double(steps * out.c * (groups % 4)),
             double(out.c),
-            double(out_elements),
+            double(eight_pixels * out.c),
             double(loop_steps * out.c),
-            double(steps * out.c * (row / 4))};
+            double(steps * out.c * groups),
+            double(six_steps),
+            double(six_steps * out.c),
+            double(six_steps * TN_POINTWISE_PIXELS_PER_STEP * row * out.c),
+            double(six_steps * out.c * ceil_div(groups - 1, TN_POINTWISE_LOOP_GROUPS)),
+            double(six_steps * groups)};
   }
   if (kind.rfind("depthwise_", 0) == 0) {
     const int32_t plane_w = tn_depthwise_plane_width(s.in_w, s.pad_w, op.kernel_w, op.stride_w, s.out_h, s.out_w);

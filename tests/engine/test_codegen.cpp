@@ -339,6 +339,38 @@ TEST(Codegen, CortexMStrideTwoDepthwiseQuadsAreBitIdenticalToTheHost) {
   }
 }
 
+// 1x1 convolutions of 12 input channels or more (whole groups of four) run the cores' six-pixel steps:
+// rows of 3, 17, 18, 33 and 16 groups enter the 16-group loop after 2, 16, 17, 32 and 15 groups (at
+// every kind of entry, with one and two passes); the maps' 77 and 20 pixels leave last steps of 5 and
+// 2 pixels, which run as partial eight-pixel steps. The second case makes rounding ties common.
+TEST(Codegen, CortexMSixPixelPointwiseStepsAreBitIdenticalToTheHost) {
+  if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
+  struct Case {
+    int h, w;
+    bool ties;
+  };
+  for (const Case& c : {Case{7, 11, false}, Case{4, 5, true}}) {
+    SCOPED_TRACE(c.h * c.w);
+    Graph g;
+    g.name = "six-pixel pointwise steps";
+    g.input = g.add_tensor(c.h, c.w, 12);
+    int x = g.input;
+    for (const int out_c : {68, 72, 132, 64, 12}) {
+      const int y = g.add_tensor(c.h, c.w, out_c);
+      g.add_op(OpKind::PointwiseConv2D, x, y, 1, 1);
+      x = y;
+    }
+    g.output = x;
+    QuantizedModel qm = random_quantized(g, 51);
+    if (c.ties)
+      for (QuantizedOpParams& pw : qm.params) make_rounding_ties(pw, 5);
+    const HostAndCoreRuns runs = run_on_host_and_cores(qm, 52);
+    ASSERT_EQ(runs.host.inferences.size(), 2u);
+    ASSERT_EQ(runs.host.inferences[0].output.size(), size_t(c.h * c.w * 12));
+    expect_cores_match_host(runs);
+  }
+}
+
 // Classifiers of at most 4 outputs run an assembly loop on the cores, 8 input values a pass, a call per
 // pair of rows: an even (96 inputs, 12 passes) and an odd (168, 21) number of passes, an odd output
 // count (the last row paired with itself) and a single output, after a widened fully connected layer.

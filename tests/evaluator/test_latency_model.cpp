@@ -67,26 +67,47 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   EXPECT_EQ(latency_kind(g, g.ops[0]), "pointwise");
   EXPECT_EQ(latency_kind(g, g.ops[1]), "depthwise_k3_s2");
   EXPECT_EQ(latency_kind(g, g.ops[2]), "add");
-  // Pointwise: 400 / 8 = 50 steps of 8 px * 16 * 48 MACs; 50 steps * 48 channels; 50 steps;
-  // 400 px * 16 values widened, none zeroed; 16 / 4 = 4 groups leave none to the loop's entry;
-  // 48 channels; 400 * 48 outputs; every (step, channel) through the loop; 4 weight words a step and
-  // channel.
+  // Pointwise, 16 input channels (whole groups, 12 or more: six-pixel steps): 400 = 66 * 6 + 4 px.
+  // The last 4 px: one eight-pixel step of 4 columns, 4 * 16 * 48 MACs, 48 (step, channel) pairs,
+  // 4 * 16 values widened and (8 - 4) * 16 zeroed, 4 groups leave none to the loop's entry, 48
+  // channels, 4 * 48 outputs, 48 pairs through the loop, 4 weight words a pair. The six-pixel steps:
+  // 66, 66 * 48 pairs, 66 * 6 * 16 * 48 MACs, one pass of the 16-group loop a pair (3 groups after the
+  // first), 66 * 4 groups widened.
   EXPECT_EQ(latency_features(g, g.ops[0]),
-            (std::vector<double>{1, 50 * 8 * 16 * 48, 50 * 48, 50, 6400, 0, 0, 48, 400 * 48, 50 * 48, 50 * 48 * 4}));
-  // Partial last steps: 9 px = 8 + 1 (1 column computed), 10 = 8 + 2 (4 columns), 13 = 8 + 5 (8);
-  // (steps * 8 - pixels) * 16 slots zeroed. With 8 input channels (two groups) only the last step
-  // enters the loop.
-  for (const int in_c : {16, 8}) {
-    for (const auto& [h, w, columns] : {std::tuple{3, 3, 9}, std::tuple{2, 5, 12}, std::tuple{1, 13, 16}}) {
-      Graph small;
-      small.input = small.add_tensor(h, w, in_c);
-      small.output = small.add_tensor(h, w, 48);
-      small.add_op(OpKind::PointwiseConv2D, small.input, small.output);
-      EXPECT_EQ(latency_features(small, small.ops[0]),
-                (std::vector<double>{1, double(columns * in_c * 48), 2 * 48, 2, double(h * w * in_c),
-                                     double((16 - h * w) * in_c), double(2 * 48 * (in_c / 4 % 4)), 48,
-                                     double(h * w * 48), in_c == 8 ? 48.0 : 96.0, double(2 * 48 * in_c / 4)}));
-    }
+            (std::vector<double>{1, 4 * 16 * 48, 48, 1, 64, 64, 0, 48, 4 * 48, 48, 48 * 4, 66, 66 * 48,
+                                 66 * 6 * 16 * 48, 66 * 48, 66 * 4}));
+  // Eight input channels (two groups) keep eight-pixel steps. Partial last steps: 9 px = 8 + 1 (1
+  // column computed), 10 = 8 + 2 (4 columns), 13 = 8 + 5 (8); (steps * 8 - pixels) * 8 slots zeroed;
+  // only the last step enters the loop.
+  for (const auto& [h, w, columns] : {std::tuple{3, 3, 9}, std::tuple{2, 5, 12}, std::tuple{1, 13, 16}}) {
+    Graph small;
+    small.input = small.add_tensor(h, w, 8);
+    small.output = small.add_tensor(h, w, 48);
+    small.add_op(OpKind::PointwiseConv2D, small.input, small.output);
+    EXPECT_EQ(latency_features(small, small.ops[0]),
+              (std::vector<double>{1, double(columns * 8 * 48), 2 * 48, 2, double(h * w * 8), double((16 - h * w) * 8),
+                                   double(2 * 48 * 2), 48, double(h * w * 48), 48, double(2 * 48 * 2), 0, 0, 0, 0, 0}));
+  }
+  // Six-pixel steps with what they leave: 9 px = 6 + 3 (a step of 4 columns), 10 = 6 + 4 (4), 13 =
+  // 12 + 1 (1 column), 6 = 6 (none); 72 input channels (18 groups) pass the 16-group loop twice.
+  struct SixCase {
+    int h, w, in_c, six_steps, left, columns;
+  };
+  for (const SixCase& c : {SixCase{3, 3, 16, 1, 3, 4}, SixCase{2, 5, 16, 1, 4, 4}, SixCase{1, 13, 16, 2, 1, 1},
+                           SixCase{2, 3, 16, 1, 0, 0}, SixCase{2, 3, 72, 1, 0, 0}}) {
+    SCOPED_TRACE(std::to_string(c.h * c.w) + " px, " + std::to_string(c.in_c) + " channels");
+    Graph six;
+    six.input = six.add_tensor(c.h, c.w, c.in_c);
+    six.output = six.add_tensor(c.h, c.w, 48);
+    six.add_op(OpKind::PointwiseConv2D, six.input, six.output);
+    const double eight_steps = c.left ? 1 : 0, groups = c.in_c / 4, passes = c.in_c == 72 ? 2 : 1;
+    EXPECT_EQ(latency_features(six, six.ops[0]),
+              (std::vector<double>{1, double(c.columns * c.in_c * 48), 48 * eight_steps, eight_steps,
+                                   double(c.left * c.in_c), double((8 - c.left) * c.in_c) * eight_steps, 0, 48,
+                                   double(c.left * 48), 48 * eight_steps, 48 * groups * eight_steps,
+                                   double(c.six_steps), double(c.six_steps * 48),
+                                   double(c.six_steps * 6 * c.in_c * 48), c.six_steps * 48 * passes,
+                                   c.six_steps * groups}));
   }
   // Depthwise 3x3 s2, pad 1, 48 channels, 100 outputs per channel (more than the small-map path takes):
   // the four-channel path, 12 groups. Rows 1-9 read in place (windows up to input row 2 * 9 + 1 = 19
@@ -216,7 +237,7 @@ TEST(LatencyModelFit, SavesAndLoadsAndNamesErrors) {
   m.clock_hz = 100e6;
   m.source = "test";
   m.kinds["add"] = {{12.5, 3.25}, 7, 0.01};
-  m.kinds["pointwise"] = {{100, 1.0 / 3.0, 20, 4, 1, 2, 3, 5, 6, 7, 8}, 9, 0.02};
+  m.kinds["pointwise"] = {{100, 1.0 / 3.0, 20, 4, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13}, 9, 0.02};
   m.validation_subnets = 20;
   m.validation_mape_percent = 1.5;
   m.validation_max_error_percent = 3.0;
