@@ -121,11 +121,12 @@ TN_INLINE void tn_im2col_pixel(tn_im2col_geometry g, const int8_t* input, int32_
   const int32_t run = kernel_w * group_c;
   int8_t* dst = stage;
   int32_t ky, kx, c;
+  /* A window row inside the map horizontally is one contiguous run of the input. */
+  const int rows_contiguous = dilation_w == 1 && group_c == in_c && x0 >= 0 && x0 + kernel_w <= g.in_w;
   /* The row's last 0-3 values past the window (row is a multiple of 4) are padding: one word store,
    * which the gathered values then overwrite where they reach. */
   tn_write_s32(stage + row - 4, g.pad_word);
-  if (dilation_w == 1 && group_c == in_c && x0 >= 0 && x0 + kernel_w <= g.in_w && y0 >= 0 &&
-      y0 + (kernel_h - 1) * dilation_h < g.in_h) {
+  if (rows_contiguous && y0 >= 0 && y0 + (kernel_h - 1) * dilation_h < g.in_h) {
     /* the window inside the map (most pixels): every window row is one contiguous run */
     const int8_t* src = input + (y0 * g.in_w + x0) * in_c;
     const int32_t row_step = dilation_h * g.in_w * in_c;
@@ -135,7 +136,7 @@ TN_INLINE void tn_im2col_pixel(tn_im2col_geometry g, const int8_t* input, int32_
       const int32_t iy = y0 + ky * dilation_h;
       if (iy < 0 || iy >= g.in_h) {
         for (c = 0; c < run; ++c) *dst++ = pad;
-      } else if (dilation_w == 1 && group_c == in_c && x0 >= 0 && x0 + kernel_w <= g.in_w) {
+      } else if (rows_contiguous) {
         /* the whole window row is inside and contiguous: one run */
         tn_copy_bytes(dst, input + (iy * g.in_w + x0) * in_c, run);
         dst += run;
