@@ -310,7 +310,7 @@ TN_INLINE void tn_matmul_step(const tn_conv_params* p, const tn_matmul_rows* m, 
  * requantizations; this loop holds the eight sums and the weight and column pointers in registers
  * through the whole channel and keeps the rest below the stack pointer (it needs all 14 general
  * registers). The per-channel arrays are indexed with the output pointer, hence the bases biased by
- * -4 * out (address arithmetic modulo 2^32). Field order is the LDM/STM order. */
+ * -4 * out (address arithmetic modulo 2^32, tn_matmul_asm_args_at). Field order is the LDM/STM order. */
 typedef struct {
   const int16_t* cols;            /* [sp, #0] */
   uint32_t cols_entry;            /* [sp, #4]: the columns pointer where the four-group loop is entered */
@@ -702,6 +702,18 @@ static TN_NOINLINE void tn_matmul_step_c(const tn_conv_params* p, const tn_matmu
     tn_matmul_step(p, m, cols, row, out, valid, 0, 0);
 }
 
+#if defined(TN_ASM_THUMB2)
+/* Points the assembly step's per-channel array bases (biased by -4 * out) and output range at the
+ * step's outputs at `out`. */
+TN_INLINE void tn_matmul_asm_args_at(tn_matmul_asm_args* a, const tn_matmul_rows* m, int8_t* out) {
+  a->bias_base = (uint32_t)(uintptr_t)m->bias - 4u * (uint32_t)(uintptr_t)out;
+  a->multiplier_base = (uint32_t)(uintptr_t)m->multiplier - 4u * (uint32_t)(uintptr_t)out;
+  a->shift_base = (uint32_t)(uintptr_t)m->shift - 4u * (uint32_t)(uintptr_t)out;
+  a->out = out;
+  a->out_end = out + m->rows;
+}
+#endif
+
 TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_rows* m, const int16_t* cols,
                                        int32_t row, int8_t* out, int32_t valid, int shift_form) {
   /* On the cores the common case (every shift in [-22, -1], the clamp of no activation or of a ReLU6
@@ -721,15 +733,11 @@ TN_INLINE void tn_matmul_step_dispatch(const tn_conv_params* p, const tn_matmul_
     a.cols_entry = (uint32_t)(uintptr_t)cols + (uint32_t)((1 - skipped) * 8 * TN_PX);
     a.cols_end = cols + groups * 4 * TN_PX;
     a.entry_bytes = skipped * group_code_bytes;
-    a.bias_base = (uint32_t)(uintptr_t)m->bias - 4u * (uint32_t)(uintptr_t)out;
-    a.multiplier_base = (uint32_t)(uintptr_t)m->multiplier - 4u * (uint32_t)(uintptr_t)out;
-    a.shift_base = (uint32_t)(uintptr_t)m->shift - 4u * (uint32_t)(uintptr_t)out;
     a.offset_odd = 2 * p->q.output_offset + 1;
     a.out_stride = m->out_stride;
-    a.out_end = out + m->rows;
     a.weights = m->weights;
-    a.out = out;
     a.valid = valid;
+    tn_matmul_asm_args_at(&a, m, out);
     /* a last step: the columns past `valid` are zeros, their sums not stored */
     if (valid == TN_PX && groups == 2)
       tn_matmul_step_asm_two_groups(&a);
@@ -866,15 +874,9 @@ tn_status tn_pointwise_conv_s8(const tn_conv_params* p, const int8_t* input, int
       widen.cols = scratch;
       widen.cols_end = scratch + p->in_c * TN_POINTWISE_PIXELS_PER_STEP;
       for (; first < full; first += TN_POINTWISE_PIXELS_PER_STEP) {
-        int8_t* const out = output + first * p->out_c;
         widen.in = input + first * p->in_c;
         tn_widen_six_pixels_asm(&widen);
-        /* the per-channel arrays are indexed with the output pointer: bases biased by -4 * out */
-        a.bias_base = (uint32_t)(uintptr_t)m.bias - 4u * (uint32_t)(uintptr_t)out;
-        a.multiplier_base = (uint32_t)(uintptr_t)m.multiplier - 4u * (uint32_t)(uintptr_t)out;
-        a.shift_base = (uint32_t)(uintptr_t)m.shift - 4u * (uint32_t)(uintptr_t)out;
-        a.out = out;
-        a.out_end = out + m.rows;
+        tn_matmul_asm_args_at(&a, &m, output + first * p->out_c);
         tn_pointwise_step6_asm(&a);
       }
     }
