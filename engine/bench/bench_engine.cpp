@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
     // runtime code, 58 KB in every configs/mcu/ profile) against the linked firmware without its
     // embedded test input.
     const int64_t linked = r.build.flash_bytes() - r.test_input_bytes;
-    const int64_t model = estimate_flash(g, 60 * 1024).total();
+    const int64_t model = estimate_flash(g, 63 * 1024).total();
     std::printf("%-34s %12lld %14llu %9.2f %10lld %10llu %10lld %12lld %6.2f%%\n", n.file, (long long)macs,
                 (unsigned long long)instr, double(instr) / double(macs), (long long)r.arena,
                 (unsigned long long)r.out.stack_peak_bytes, (long long)linked, (long long)model,

@@ -23,6 +23,18 @@
  * and r11 as its frame pointer) and takes every register, which only an optimizing build leaves it. */
 #if defined(TN_DSP_NATIVE) && defined(__OPTIMIZE__) && defined(__thumb2__)
 #define TN_ASM_THUMB2 1
+/* A kernel step in that assembly: a function of one argument, the address of its argument block (in r0
+ * on entry), whose BODY may take every register but sp and pc. Not inlined, so its callers keep their
+ * registers; no frame pointer, so r7 is free to it. */
+#define TN_ASM_FUNCTION(name, args_type, BODY)                                                            \
+  __attribute__((noinline, optimize("omit-frame-pointer"))) static void name(args_type* args) {            \
+    register args_type* r0 __asm__("r0") = args;                                                           \
+    __asm__ volatile(BODY                                                                                  \
+                     : "+r"(r0)                                                                            \
+                     :                                                                                     \
+                     : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", \
+                       "memory");                                                                          \
+  }
 #endif
 
 #if defined(__GNUC__)

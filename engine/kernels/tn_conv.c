@@ -409,9 +409,7 @@ typedef struct {
   "8:\n\t"                                                                             \
   "ldr lr, [sp, #52]\n\t"
 #define TN_MATMUL_STEP_ASM_FUNCTION(name, SETUP, REST, STORES)                                                            \
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void name(const tn_matmul_asm_args* args) { \
-  register const tn_matmul_asm_args* r0 __asm__("r0") = args;                                                \
-  __asm__ volatile(                                                                                          \
+TN_ASM_FUNCTION(name, const tn_matmul_asm_args,                                                              \
       TN_ASM_ARGS_TO_STACK                                                                                   \
       "ldr r0, [r0, #48]\n\t"                                                                                \
       "str r0, [sp, #48]\n\t"                                                                                \
@@ -447,11 +445,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void name(const
       "add r12, r12, #1\n\t"                                                                                 \
       "cmp r12, r11\n\t"                                                                                     \
       "bne 1b\n\t"                                                                                           \
-      "add sp, sp, #56\n\t"                                                                                  \
-      : "+r"(r0)                                                                                             \
-      :                                                                                                      \
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");    \
-}
+      "add sp, sp, #56\n\t")
 TN_MATMUL_STEP_ASM_FUNCTION(tn_matmul_step_asm, TN_ASM_LOOP_SETUP, TN_ASM_LOOP, TN_ASM_STORES_FULL)
 TN_MATMUL_STEP_ASM_FUNCTION(tn_matmul_step_asm_tail, TN_ASM_LOOP_SETUP, TN_ASM_LOOP, TN_ASM_STORES_TAIL)
 /* Rows of exactly two groups (8 input channels, common in the first blocks): the second group straight
@@ -494,9 +488,7 @@ TN_MATMUL_STEP_ASM_FUNCTION(tn_matmul_step_asm_two_groups, , TN_ASM_GROUP(64), T
 #define TN_ASM_STORES1
 /* GROUP_BYTES: the code bytes of GROUP, every instruction 32 bits wide (a string, for the check). */
 #define TN_MATMUL_SMALL_STEP_ASM_FUNCTION(name, GROUP, GROUP_BYTES, FIRST, STORES)                            \
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void name(const tn_matmul_asm_args* args) { \
-  register const tn_matmul_asm_args* r0 __asm__("r0") = args;                                                \
-  __asm__ volatile(                                                                                          \
+TN_ASM_FUNCTION(name, const tn_matmul_asm_args,                                                              \
       TN_ASM_ARGS_TO_STACK                                                                                   \
       "ldr r7, [r0, #48]\n\t"                                                                                \
       "mov lr, r11\n\t"                                                                                      \
@@ -542,11 +534,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void name(const
       "add r4, r4, #1\n\t"                                                                                   \
       "cmp r4, r11\n\t"                                                                                      \
       "bne 1b\n\t"                                                                                           \
-      "add sp, sp, #56\n\t"                                                                                  \
-      : "+r"(r0)                                                                                             \
-      :                                                                                                      \
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");    \
-}
+      "add sp, sp, #56\n\t")
 TN_MATMUL_SMALL_STEP_ASM_FUNCTION(tn_matmul_step_asm4, TN_ASM_GROUP4, "60", TN_ASM_FIRST4, TN_ASM_STORES4)
 TN_MATMUL_SMALL_STEP_ASM_FUNCTION(tn_matmul_step_asm1, TN_ASM_GROUP1, "24", TN_ASM_FIRST1, TN_ASM_STORES1)
 #undef TN_MATMUL_SMALL_STEP_ASM_FUNCTION
@@ -612,9 +600,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_widen_s
 #if TN_POINTWISE_LOOP_GROUPS != 16
 #error "tn_pointwise_step6_asm's loop runs 16 groups a pass"
 #endif
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_pointwise_step6_asm(const tn_matmul_asm_args* args) {
-  register const tn_matmul_asm_args* r0 __asm__("r0") = args;
-  __asm__ volatile(
+TN_ASM_FUNCTION(tn_pointwise_step6_asm, const tn_matmul_asm_args,
       TN_ASM_ARGS_TO_STACK
       "mov lr, r11\n\t"
       "adr r9, 4f\n\t"
@@ -666,11 +652,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_pointwi
       "add r12, r12, #1\n\t"
       "cmp r12, r11\n\t"
       "bne 1b\n\t"
-      "add sp, sp, #56\n\t"
-      : "+r"(r0)
-      :
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+      "add sp, sp, #56\n\t")
 #undef TN_ASM_GROUP6_X4
 #undef TN_ASM_GROUP6
 #undef TN_ASM_WEIGHT_WORD

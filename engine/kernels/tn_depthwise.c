@@ -74,8 +74,9 @@ typedef struct {
   int32_t c3;
   int16_t* dst_end;  /* r10 (r5-r9 are the loop's values and a row's end of whole groups of 8) */
   int32_t skip_bytes; /* r11: 2 (plane_w - in_w), the border between two rows */
-  int32_t group_bytes; /* r12: (in_w & ~7) c, the input span of a row's groups of 8 */
-  int32_t tail;      /* lr: in_w & 7 */
+  int32_t group_bytes; /* r12: (in_w & ~7) c, the input span of a row's groups of 8 (the straight
+                        * instances below: their entry) */
+  int32_t tail;      /* lr: in_w & 7 (the straight instances: in_w & 3) */
 } tn_fill_plane_args;
 
 /* Four values: four byte loads c apart, two pairs packed, two (unaligned) word stores. */
@@ -84,10 +85,7 @@ typedef struct {
   "add r0, r0, r2, lsl #2\n\t" "pkhbt r5, r5, r6, lsl #16\n\t" "pkhbt r7, r7, r8, lsl #16\n\t"        \
   "str r7, [r1, #4]\n\t" "str r5, [r1], #8\n\t"
 
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_fill_plane_asm(
-    const tn_fill_plane_args* args) {
-  register const tn_fill_plane_args* r0 __asm__("r0") = args;
-  __asm__ volatile(
+TN_ASM_FUNCTION(tn_fill_plane_asm, const tn_fill_plane_args,
       "add r12, r0, #20\n\t"
       "ldmia r12, {r10-r12, lr}\n\t"
       "ldmia r0, {r0-r4}\n\t"
@@ -118,12 +116,69 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_fill_pl
       "6:\n\t"
       "add r1, r1, r11\n\t"
       "cmp r1, r10\n\t"
-      "bne 1b\n\t"
-      : "+r"(r0)
-      :
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+      "bne 1b\n\t")
+
+/* Rows of at most 4 TN_FILL_SHORT_GROUPS values: the groups of four run straight, entered part way
+ * (entry_bytes 36 times the groups a row lacks), then the row's last 2 and 1 values, in the instance
+ * whose rows have them (the flags of one shift tell which), so a row costs a branch and its end test. */
+#define TN_FILL_SHORT_GROUPS 8
+/* TN_FILL4_ASM in 32-bit encodings: 36 bytes a group, for the entry. */
+#define TN_FILL4_WIDE_ASM                                                                           \
+  "ldrsb.w r5, [r0]\n\t" "ldrsb.w r6, [r0, r2]\n\t" "ldrsb.w r7, [r0, r3]\n\t" "ldrsb.w r8, [r0, r4]\n\t" \
+  "add.w r0, r0, r2, lsl #2\n\t" "pkhbt r5, r5, r6, lsl #16\n\t" "pkhbt r7, r7, r8, lsl #16\n\t"    \
+  "str.w r7, [r1, #4]\n\t" "str r5, [r1], #8\n\t"
+#define TN_FILL_TAIL_ASM                  \
+  "lsls r12, lr, #31\n\t" /* C: a pair, N: a single value */ \
+  "bcc 6f\n\t"                           \
+  "ldrsb r5, [r0]\n\t"                   \
+  "ldrsb r6, [r0, r2]\n\t"               \
+  "add r0, r0, r3\n\t"                   \
+  "pkhbt r5, r5, r6, lsl #16\n\t"        \
+  "str r5, [r1], #4\n\t"                 \
+  "6:\n\t"                               \
+  "bpl 7f\n\t"                           \
+  "ldrsb r5, [r0]\n\t"                   \
+  "add r0, r0, r2\n\t"                   \
+  "strh r5, [r1], #2\n\t"                \
+  "7:\n\t"
+#define TN_FILL_SHORT_ASM_FUNCTION(name, TAIL)                                                              \
+  TN_ASM_FUNCTION(name, const tn_fill_plane_args,                                                           \
+        "add r12, r0, #20\n\t"                                                                              \
+        "ldmia r12, {r10-r12, lr}\n\t"                                                                      \
+        "ldmia r0, {r0-r4}\n\t"                                                                             \
+        "adr r9, 4f\n\t"                                                                                    \
+        "add r9, r9, r12\n\t"                                                                               \
+        "orr r9, r9, #1\n\t"                                                                                \
+        "1:\n\t"                                                                                            \
+        "bx r9\n\t"                                                                                         \
+        ".balign 4\n\t"                                                                                     \
+        "4:\n\t" TN_FILL4_WIDE_ASM TN_FILL4_WIDE_ASM TN_FILL4_WIDE_ASM TN_FILL4_WIDE_ASM TN_FILL4_WIDE_ASM   \
+        TN_FILL4_WIDE_ASM TN_FILL4_WIDE_ASM TN_FILL4_WIDE_ASM                                                \
+        "5:\n\t"                                                                                            \
+        ".if (5b - 4b) != 8 * 36\n\t"                                                                       \
+        ".error \"" #name ": a group is not 36 bytes, the entry would be wrong\"\n\t"                        \
+        ".endif\n\t" TAIL                                                                                    \
+        "add r1, r1, r11\n\t"                                                                               \
+        "cmp r1, r10\n\t"                                                                                   \
+        "bne 1b\n\t")
+typedef char tn_fill_short_groups_check[TN_FILL_SHORT_GROUPS == 8 ? 1 : -1]; /* the eight groups above */
+TN_FILL_SHORT_ASM_FUNCTION(tn_fill_plane_short_asm, )
+TN_FILL_SHORT_ASM_FUNCTION(tn_fill_plane_short_asm_tail, TN_FILL_TAIL_ASM)
+#undef TN_FILL_SHORT_ASM_FUNCTION
+#undef TN_FILL_TAIL_ASM
+#undef TN_FILL4_WIDE_ASM
 #undef TN_FILL4_ASM
+
+/* A channel's rows into the plane: the straight instances for rows of at most 4 TN_FILL_SHORT_GROUPS
+ * values, the loop otherwise. */
+static void tn_fill_plane_run(tn_fill_plane_args* fill, int32_t in_w) {
+  if (in_w > 4 * TN_FILL_SHORT_GROUPS)
+    tn_fill_plane_asm(fill);
+  else if (in_w & 3)
+    tn_fill_plane_short_asm_tail(fill);
+  else
+    tn_fill_plane_short_asm(fill);
+}
 #endif
 
 #if defined(TN_DSP) /* the small-map paths */
@@ -186,7 +241,8 @@ TN_INLINE int32_t tn_dw3x3_single(const int16_t* q, int32_t plane_w, const tn_dw
 }
 
 /* Sums of `rows` output rows of width out_w into s (row after row), the first row's window at r0.
- * One call per TN_DW_SUM_ROWS rows keeps the call overhead off the short rows of small feature maps. */
+ * One call per block of tn_depthwise_sum_rows rows keeps the call overhead off the short rows of small
+ * feature maps. */
 static TN_NOINLINE void tn_dw3x3_sums_s1(const int16_t* r0, int32_t plane_w, int32_t out_w, int32_t rows,
                                          const tn_dw3x3_weights* k, int32_t* s) {
   const int32_t w01 = k->w01, w34 = k->w34, w67 = k->w67, w25 = k->w25, w8 = k->w8, bias = k->bias;
@@ -330,34 +386,36 @@ typedef struct {
   int32_t entry_bytes;                  /* 68 ((4 - (out_w / 2) % 4) % 4): the four-pair loop's entry */
 } tn_dw3x3_s1_sums_args;
 
-/* One pair of outputs: r10/r11 the row's four values, r12/lr the two sums. Every instruction is 32
- * bits wide: 68 bytes a pair, for the loop's entry. */
-#define TN_DW3X3_S1_PAIR_ASM                                                            \
-  "ldr.w r12, [sp]\n\t"                                                                 \
-  "ldrd r10, r11, [r0], #4\n\t" "smlatb lr, r10, r4, r12\n\t" "smlad r12, r10, r4, r12\n\t" \
-  "smlabt r12, r11, r5, r12\n\t" "smlad lr, r11, r5, lr\n\t"                            \
-  "ldrd r10, r11, [r1], #4\n\t" "smlad r12, r10, r6, r12\n\t" "smlatb lr, r10, r6, lr\n\t" \
-  "smlabt r12, r11, r7, r12\n\t" "smlad lr, r11, r7, lr\n\t"                            \
-  "ldrd r10, r11, [r2], #4\n\t" "smlad r12, r10, r8, r12\n\t" "smlatb lr, r10, r8, lr\n\t" \
-  "smlabt r12, r11, r9, r12\n\t" "smlad lr, r11, r9, lr\n\t"                            \
+/* One pair of outputs: r10/r11 a row's four values (row 0 by a load that advances r0, rows 1 and 2
+ * from LOAD1 and LOAD2), r12/lr the two sums, started from the register BIAS. Every instruction is 32
+ * bits wide, 64 bytes a pair, for the loops' entries. */
+#define TN_DW3X3_S1_PAIR_ROWS_ASM(BIAS, LOAD1, LOAD2)                                               \
+  "ldrd r10, r11, [r0], #4\n\t" "smlatb lr, r10, r4, " BIAS "\n\t" "smlad r12, r10, r4, " BIAS "\n\t" \
+  "smlabt r12, r11, r5, r12\n\t" "smlad lr, r11, r5, lr\n\t"                                        \
+  "ldrd r10, r11, " LOAD1 "\n\t" "smlad r12, r10, r6, r12\n\t" "smlatb lr, r10, r6, lr\n\t"       \
+  "smlabt r12, r11, r7, r12\n\t" "smlad lr, r11, r7, lr\n\t"                                        \
+  "ldrd r10, r11, " LOAD2 "\n\t" "smlad r12, r10, r8, r12\n\t" "smlatb lr, r10, r8, lr\n\t"       \
+  "smlabt r12, r11, r9, r12\n\t" "smlad lr, r11, r9, lr\n\t"                                        \
   "strd r12, lr, [r3], #8\n\t"
+/* Here the bias is reloaded into r12 and each row has its pointer: 68 bytes a pair. */
+#define TN_DW3X3_S1_PAIR_ASM "ldr.w r12, [sp]\n\t" TN_DW3X3_S1_PAIR_ROWS_ASM("r12", "[r1], #4", "[r2], #4")
 
 /* The single output ending a row of odd width: (x0, x1) times (k0, k1) and x2 times k2, the top of
- * (k1, k2). */
-#define TN_DW3X3_S1_SINGLE_ASM                                                                              \
-  "ldr r12, [sp]\n\t"                                                                                       \
-  "ldr r10, [r0]\n\t" "ldrsh r11, [r0, #4]\n\t" "smlad r12, r10, r4, r12\n\t" "smlabt r12, r11, r5, r12\n\t" \
-  "ldr r10, [r1]\n\t" "ldrsh r11, [r1, #4]\n\t" "smlad r12, r10, r6, r12\n\t" "smlabt r12, r11, r7, r12\n\t" \
-  "ldr r10, [r2]\n\t" "ldrsh r11, [r2, #4]\n\t" "smlad r12, r10, r8, r12\n\t" "smlabt r12, r11, r9, r12\n\t" \
+ * (k1, k2); ROW0-ROW2 the rows' addresses as "base, #offset". */
+#define TN_DW3X3_S1_SINGLE_ROWS_ASM(BIAS, ROW0, ROW1, ROW2)                                                  \
+  "ldr r10, [" ROW0 "]\n\t" "ldrsh r11, [" ROW0 " + 4]\n\t" "smlad r12, r10, r4, " BIAS "\n\t"              \
+  "smlabt r12, r11, r5, r12\n\t"                                                                             \
+  "ldr r10, [" ROW1 "]\n\t" "ldrsh r11, [" ROW1 " + 4]\n\t" "smlad r12, r10, r6, r12\n\t" "smlabt r12, r11, r7, r12\n\t" \
+  "ldr r10, [" ROW2 "]\n\t" "ldrsh r11, [" ROW2 " + 4]\n\t" "smlad r12, r10, r8, r12\n\t" "smlabt r12, r11, r9, r12\n\t" \
   "str r12, [r3], #4\n\t"
+#define TN_DW3X3_S1_SINGLE_ASM \
+  "ldr r12, [sp]\n\t" TN_DW3X3_S1_SINGLE_ROWS_ASM("r12", "r0, #0", "r1, #0", "r2, #0")
 /* The sums of the rows from p0.. up to sums_end, row after row; returns the row pointers advanced to
  * the next row's windows. Two instances, for even and odd output widths (SINGLE the code after a row's
  * pairs), so that even rows pay no test. A row's pairs run in a four-pair loop entered part way (the entry address, with
  * the Thumb bit, at [sp, #16]), so that the passes end exactly at the row's last pair. */
 #define TN_DW3X3_S1_SUMS_ASM_FUNCTION(name, SINGLE)                                                   \
-  __attribute__((noinline, optimize("omit-frame-pointer"))) static void name(tn_dw3x3_s1_sums_args* args) { \
-    register tn_dw3x3_s1_sums_args* r0 __asm__("r0") = args;                                          \
-    __asm__ volatile(                                                                                 \
+  TN_ASM_FUNCTION(name, tn_dw3x3_s1_sums_args,                                                        \
         "push {r0}\n\t"                                                                               \
         "add r12, r0, #40\n\t"                                                                        \
         "ldmia r12, {r7-r11}\n\t"                                                                     \
@@ -393,14 +451,72 @@ typedef struct {
         "bne 1b\n\t"                                                                                  \
         "add sp, sp, #24\n\t"                                                                         \
         "pop {r10}\n\t"                                                                               \
-        "stmia r10, {r0-r3}\n\t"                                                                      \
-        : "+r"(r0)                                                                                    \
-        :                                                                                             \
-        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"); \
-  }
+        "stmia r10, {r0-r3}\n\t")
 TN_DW3X3_S1_SUMS_ASM_FUNCTION(tn_dw3x3_s1_sums_asm, )
 TN_DW3X3_S1_SUMS_ASM_FUNCTION(tn_dw3x3_s1_sums_asm_odd, TN_DW3X3_S1_SINGLE_ASM)
 #undef TN_DW3X3_S1_SUMS_ASM_FUNCTION
+
+/* Rows of at most TN_DW3X3_S1_SHORT_PAIRS pairs (and a single), over a plane whose rows are
+ * TN_DW3X3_S1_SHORT_PLANE_W values apart whatever the map's width (tn_depthwise_plane_width): window
+ * rows 1 and 2 are then fixed offsets from one pointer, which leaves registers for the bias and the
+ * border between rows. The pairs run straight, entered part way, so a row costs its entry, the step
+ * over the border and the end test (21 instructions in the looped instances above, 6 here), and a pair
+ * 16 (no bias reload). Field order is the LDM order. */
+#define TN_DW3X3_S1_SHORT_PAIRS ((TN_DW3X3_S1_SHORT_PLANE_W - 3) / 2)
+typedef struct {
+  const int16_t* p0;                    /* r0: the first window's top row */
+  int32_t skip_bytes;                   /* r1: 2 (TN_DW3X3_S1_SHORT_PLANE_W - 2 (out_w / 2)) */
+  int32_t bias;                         /* r2 */
+  int32_t* sums;                        /* r3 */
+  int32_t k01_0, k12_0, k01_1, k12_1;   /* r4-r9, as tn_dw3x3_s1_sums_args */
+  int32_t k01_2, k12_2;
+  const int32_t* sums_end;              /* the frame on the stack, from here on */
+  int32_t entry_bytes;                  /* 64 (TN_DW3X3_S1_SHORT_PAIRS - out_w / 2) */
+} tn_dw3x3_s1_short_args;
+
+/* Rows 1 and 2 at 72 and 144 bytes from row 0 (less the 4 a pair's first load advanced r0). */
+#define TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_PAIR_ROWS_ASM("r2", "[r0, #68]", "[r0, #140]")
+#define TN_DW3X3_S1_SHORT_SINGLE_ASM TN_DW3X3_S1_SINGLE_ROWS_ASM("r2", "r0, #0", "r0, #72", "r0, #144")
+#define TN_DW3X3_S1_SHORT_ASM_FUNCTION(name, SINGLE)                                                  \
+  TN_ASM_FUNCTION(name, tn_dw3x3_s1_short_args,                                                       \
+        "push {r0}\n\t"                                                                               \
+        "add r12, r0, #40\n\t"                                                                        \
+        "ldmia r12, {r10, r11}\n\t"                                                                   \
+        "adr r12, 4f\n\t"                                                                             \
+        "add r11, r11, r12\n\t"                                                                       \
+        "orr r11, r11, #1\n\t"                                                                        \
+        "push {r10, r11}\n\t" /* sp: sums_end, entry */                                              \
+        "ldmia r0, {r0-r9}\n\t"                                                                       \
+        "1:\n\t"                                                                                      \
+        "ldr r10, [sp, #4]\n\t"                                                                       \
+        "bx r10\n\t"                                                                                  \
+        ".balign 4\n\t"                                                                               \
+        "4:\n\t" TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM        \
+        TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM                 \
+        TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM                 \
+        TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM                 \
+        TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM TN_DW3X3_S1_SHORT_PAIR_ASM                 \
+        TN_DW3X3_S1_SHORT_PAIR_ASM                                                                    \
+        "5:\n\t"                                                                                      \
+        ".if (5b - 4b) != 16 * 64\n\t"                                                                \
+        ".error \"" #name ": a pair is not 64 bytes, the entry would be wrong\"\n\t"                  \
+        ".endif\n\t" SINGLE                                                                            \
+        "add r0, r0, r1\n\t"                                                                          \
+        "ldr r10, [sp]\n\t"                                                                           \
+        "cmp r3, r10\n\t"                                                                             \
+        "bne 1b\n\t"                                                                                  \
+        "add sp, sp, #8\n\t"                                                                          \
+        "pop {r10}\n\t"                                                                               \
+        "stmia r10, {r0-r3}\n\t")
+/* the sixteen pairs above, and the offsets of rows 1 and 2 (72 and 144 bytes) */
+typedef char tn_dw3x3_s1_short_check[TN_DW3X3_S1_SHORT_PAIRS == 16 && TN_DW3X3_S1_SHORT_PLANE_W == 36 ? 1 : -1];
+TN_DW3X3_S1_SHORT_ASM_FUNCTION(tn_dw3x3_s1_short_asm, )
+TN_DW3X3_S1_SHORT_ASM_FUNCTION(tn_dw3x3_s1_short_asm_odd, TN_DW3X3_S1_SHORT_SINGLE_ASM)
+#undef TN_DW3X3_S1_SHORT_ASM_FUNCTION
+#undef TN_DW3X3_S1_SHORT_SINGLE_ASM
+#undef TN_DW3X3_S1_SHORT_PAIR_ASM
+#undef TN_DW3X3_S1_SINGLE_ROWS_ASM
+#undef TN_DW3X3_S1_PAIR_ROWS_ASM
 #undef TN_DW3X3_S1_SINGLE_ASM
 #undef TN_DW3X3_S1_PAIR_ASM
 
@@ -431,10 +547,7 @@ typedef struct {
   "ldr r10, [" P "]\n\t" "smlad r12, r10, " W ", " IN0 "\n\t" "ldrsh r10, [" P ", #4]\n\t"        \
   "smla" HALF " r12, r10, " K ", r12\n\t"
 
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_s2_sums_asm(
-    tn_dw3x3_s2_sums_args* args) {
-  register tn_dw3x3_s2_sums_args* r0 __asm__("r0") = args;
-  __asm__ volatile(
+TN_ASM_FUNCTION(tn_dw3x3_s2_sums_asm, tn_dw3x3_s2_sums_args,
       "push {r0}\n\t"
       "add r12, r0, #40\n\t"
       "ldmia r12, {r8-r11}\n\t"
@@ -469,11 +582,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_s
       "bne 1b\n\t"
       "add sp, sp, #16\n\t"
       "pop {r10}\n\t"
-      "stmia r10, {r0-r3}\n\t"
-      : "+r"(r0)
-      :
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+      "stmia r10, {r0-r3}\n\t")
 #undef TN_DW3X3_S2_ROW_ASM
 #undef TN_DW3X3_S2_SINGLE_ROW_ASM
 
@@ -498,10 +607,7 @@ typedef struct {
   "ldmia r4!, {r0-r3}\n\t" TN_DW_REQUANT_ASM("r0", "[r6]") TN_DW_REQUANT_ASM("r1", "[r6, r7]")                   \
       TN_DW_REQUANT_ASM("r2", "[r6, r8]") TN_DW_REQUANT_ASM("r3", "[r6, r9]") "add r6, r6, r7, lsl #2\n\t"
 
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw_requant_asm(
-    const tn_dw_requant_args* args) {
-  register const tn_dw_requant_args* r0 __asm__("r0") = args;
-  __asm__ volatile(
+TN_ASM_FUNCTION(tn_dw_requant_asm, const tn_dw_requant_args,
       "ldmia r0, {r4-r7, r10-r12}\n\t"
       "add r8, r7, r7\n\t"
       "add r9, r8, r7\n\t"
@@ -526,11 +632,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw_requ
       TN_DW_REQUANT_FOUR_ASM TN_DW_REQUANT_FOUR_ASM
       "cmp r4, r5\n\t"
       "bne 2b\n\t"
-      "3:\n\t"
-      : "+r"(r0)
-      :
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+      "3:\n\t")
 #undef TN_DW_REQUANT_FOUR_ASM
 #undef TN_DW_REQUANT_ASM
 #endif
@@ -543,14 +645,28 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
                                               int32_t out_w, const tn_dw3x3_weights* k, int32_t* sums, int8_t* out,
                                               int32_t c, const tn_fast_requant* rq, int32_t folded) {
   const int32_t multiplier = rq->multiplier, exponent = rq->exponent;
+  const int32_t block_rows = tn_depthwise_sum_rows(out_h, out_w);
   int32_t oy;
 #if defined(TN_ASM_THUMB2)
   /* The assembly passes: stride 1 needs word-aligned plane rows (LDRD) and a pair in every row. */
   if (stride == 2 || (!(plane_w & 1) && out_w >= 2 && !((uintptr_t)plane & 3))) {
     tn_dw3x3_s1_sums_args a1;
+    tn_dw3x3_s1_short_args as;
     tn_dw3x3_s2_sums_args a2;
     tn_dw_requant_args q;
-    if (stride == 1) {
+    const int short_rows = stride == 1 && tn_dw3x3_s1_short_rows(plane_w, out_w);
+    if (short_rows) {
+      as.p0 = plane;
+      as.skip_bytes = 2 * (TN_DW3X3_S1_SHORT_PLANE_W - 2 * (out_w >> 1));
+      as.bias = k->bias;
+      as.k01_0 = k->w01;
+      as.k12_0 = k->w12;
+      as.k01_1 = k->w34;
+      as.k12_1 = k->w45;
+      as.k01_2 = k->w67;
+      as.k12_2 = k->w78;
+      as.entry_bytes = (TN_DW3X3_S1_SHORT_PAIRS - (out_w >> 1)) * 64;
+    } else if (stride == 1) {
       a1.p0 = plane;
       a1.p1 = plane + plane_w;
       a1.p2 = plane + 2 * plane_w;
@@ -582,17 +698,25 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
     q.multiplier = multiplier;
     q.folded = folded;
     q.exponent = exponent;
-    for (oy = 0; oy < out_h; oy += TN_DW_SUM_ROWS) {
-      const int32_t rows = out_h - oy < TN_DW_SUM_ROWS ? out_h - oy : TN_DW_SUM_ROWS;
+    for (oy = 0; oy < out_h; oy += block_rows) {
+      const int32_t rows = out_h - oy < block_rows ? out_h - oy : block_rows;
       const int32_t* const sums_end = sums + rows * out_w;
       /* each pass advances its row pointers to the next block's rows */
-      if (stride == 1) {
+      if (short_rows) {
+        as.sums = sums;
+        as.sums_end = sums_end;
+        if (out_w & 1)
+          tn_dw3x3_s1_short_asm_odd(&as);
+        else
+          tn_dw3x3_s1_short_asm(&as);
+      } else if (stride == 1) {
         a1.sums = sums;
         a1.sums_end = sums_end;
-        if (out_w & 1)
+        if (out_w & 1) {
           tn_dw3x3_s1_sums_asm_odd(&a1);
-        else
+        } else {
           tn_dw3x3_s1_sums_asm(&a1);
+        }
       } else {
         a2.sums = sums;
         a2.sums_end = sums_end;
@@ -606,8 +730,8 @@ static TN_NOINLINE void tn_dw3x3_channel_fast(const int16_t* plane, int32_t plan
     return;
   }
 #endif
-  for (oy = 0; oy < out_h; oy += TN_DW_SUM_ROWS) {
-    const int32_t rows = out_h - oy < TN_DW_SUM_ROWS ? out_h - oy : TN_DW_SUM_ROWS;
+  for (oy = 0; oy < out_h; oy += block_rows) {
+    const int32_t rows = out_h - oy < block_rows ? out_h - oy : block_rows;
     const int16_t* r0 = plane + oy * stride * plane_w;
     /* The outputs of consecutive rows of one channel are every c-th byte without a gap. */
     int8_t* o = out + oy * out_w * c;
@@ -821,25 +945,13 @@ typedef struct {
 #define TN_DW3X3_ASM_ROW(E0, E1, E2, PW) TN_DW3X3_ASM_OUTPUT(E0, PW) TN_DW3X3_ASM_OUTPUT(E1, PW) TN_DW3X3_ASM_OUTPUT(E2, PW)
 
 /* 3x3 outputs, stride 1: a plane 5 wide. */
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_outputs_s1_asm(
-    const tn_dw3x3_asm_args* args) {
-  register const tn_dw3x3_asm_args* r0 __asm__("r0") = args;
-  __asm__ volatile("ldmia r0, {r0-r11}\n\t" TN_DW3X3_ASM_ROW(0, 1, 2, 5) TN_DW3X3_ASM_ROW(5, 6, 7, 5)
-                       TN_DW3X3_ASM_ROW(10, 11, 12, 5)
-                   : "+r"(r0)
-                   :
-                   : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+TN_ASM_FUNCTION(tn_dw3x3_outputs_s1_asm, const tn_dw3x3_asm_args,
+                "ldmia r0, {r0-r11}\n\t" TN_DW3X3_ASM_ROW(0, 1, 2, 5) TN_DW3X3_ASM_ROW(5, 6, 7, 5)
+                    TN_DW3X3_ASM_ROW(10, 11, 12, 5))
 /* 3x3 outputs, stride 2: a plane 7 wide. */
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_outputs_s2_asm(
-    const tn_dw3x3_asm_args* args) {
-  register const tn_dw3x3_asm_args* r0 __asm__("r0") = args;
-  __asm__ volatile("ldmia r0, {r0-r11}\n\t" TN_DW3X3_ASM_ROW(0, 2, 4, 7) TN_DW3X3_ASM_ROW(14, 16, 18, 7)
-                       TN_DW3X3_ASM_ROW(28, 30, 32, 7)
-                   : "+r"(r0)
-                   :
-                   : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+TN_ASM_FUNCTION(tn_dw3x3_outputs_s2_asm, const tn_dw3x3_asm_args,
+                "ldmia r0, {r0-r11}\n\t" TN_DW3X3_ASM_ROW(0, 2, 4, 7) TN_DW3X3_ASM_ROW(14, 16, 18, 7)
+                    TN_DW3X3_ASM_ROW(28, 30, 32, 7))
 #undef TN_DW3X3_ASM_ROW
 #undef TN_DW3X3_ASM_OUTPUT
 #endif
@@ -1101,10 +1213,7 @@ typedef struct {
  *   pairs in bytes, 192: tail, 196: out_row_bytes, 200: col_bytes, 204: the pixel pointer while the
  *   outputs take r12, 208: the left window's bias, 224: from the left pair's third window row to the
  *   next pair. */
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_quad_rows_asm(
-    const tn_dw3x3_quad_rows* rows) {
-  register const tn_dw3x3_quad_rows* r0 __asm__("r0") = rows;
-  __asm__ volatile(
+TN_ASM_FUNCTION(tn_dw3x3_quad_rows_asm, const tn_dw3x3_quad_rows,
       "sub sp, sp, #232\n\t"
       "ldr r1, [r0, #40]\n\t"
       "ldmia r1!, {r2-r5}\n\t"
@@ -1202,11 +1311,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_dw3x3_q
       "subs r4, r4, #1\n\t"
       "str r4, [sp, #180]\n\t"
       "bne 2b\n\t"
-      "add sp, sp, #232\n\t"
-      : "+r"(r0)
-      :
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+      "add sp, sp, #232\n\t")
 #undef TN_QUAD_NEXT_ROW_ASM
 #undef TN_QUAD_LEFT_ROW_ASM
 #undef TN_QUAD_PAIR_ROW_ASM
@@ -1478,7 +1583,7 @@ static TN_NOINLINE tn_status tn_depthwise_planes(const tn_depthwise_params* p, c
 #endif
   sums = (int32_t*)(void*)scratch;
   (void)sums; /* the portable build needs no row buffer */
-  plane = scratch + 2 * tn_depthwise_sum_rows(p->out_h) * p->out_w;
+  plane = scratch + 2 * tn_depthwise_sum_rows(p->out_h, p->out_w) * p->out_w;
   tn_init_plane(plane, plane_h * plane_w, p->q.input_offset);
   full_range = p->q.act_min == -128 && p->q.act_max == 127;
 #if defined(TN_DSP)
@@ -1499,8 +1604,10 @@ static TN_NOINLINE tn_status tn_depthwise_planes(const tn_depthwise_params* p, c
     fill.c3 = 3 * c;
     fill.dst_end = fill.dst + p->in_h * plane_w;
     fill.skip_bytes = 2 * (plane_w - in_w);
-    fill.group_bytes = (in_w & ~7) * c;
-    fill.tail = in_w & 7;
+    /* the looped instance: the input span of a row's groups of 8 and the rest; the straight ones:
+     * their entry, and the rest past the groups of 4 */
+    fill.group_bytes = in_w > 4 * TN_FILL_SHORT_GROUPS ? (in_w & ~7) * c : (TN_FILL_SHORT_GROUPS - (in_w >> 2)) * 36;
+    fill.tail = in_w > 4 * TN_FILL_SHORT_GROUPS ? in_w & 7 : in_w & 3;
   }
 #endif
   for (ch = 0; ch < p->channels; ++ch) {
@@ -1508,7 +1615,7 @@ static TN_NOINLINE tn_status tn_depthwise_planes(const tn_depthwise_params* p, c
     const int32_t bias = tn_effective_bias(p->bias[ch], w, p->kernel * p->kernel, p->q.input_offset);
 #if defined(TN_ASM_THUMB2)
     fill.src = input + ch;
-    tn_fill_plane_asm(&fill);
+    tn_fill_plane_run(&fill, p->in_w);
 #else
     tn_fill_plane(p, input, ch, plane, plane_w);
 #endif

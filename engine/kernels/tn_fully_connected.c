@@ -66,10 +66,7 @@ typedef struct {
   "ssat r2, #8, r2\n\t"                                                 \
   "strb r2, [" out "]\n\t"
 
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_fc_pair_asm(
-    const tn_fc_pair_asm_args* args) {
-  register const tn_fc_pair_asm_args* r0 __asm__("r0") = args;
-  __asm__ volatile(
+TN_ASM_FUNCTION(tn_fc_pair_asm, const tn_fc_pair_asm_args,
       "push {r0}\n\t"
       "ldr r12, [r0, #28]\n\t"
       "ldmia r0, {r0-r6}\n\t"
@@ -85,11 +82,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void tn_fc_pair
       "ldr r10, [r0, #48]\n\t"
       "ldrd r11, r12, [r0, #52]\n\t"
       TN_FC_ASM_REQUANTIZE("r4", "r6", "r8", "r11")
-      TN_FC_ASM_REQUANTIZE("r5", "r7", "r9", "r12")
-      : "+r"(r0)
-      :
-      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
+      TN_FC_ASM_REQUANTIZE("r5", "r7", "r9", "r12"))
 #undef TN_FC_ASM_REQUANTIZE
 #undef TN_FC_ASM_PASS
 #undef TN_FC_ASM_INPUT_WORD

@@ -45,10 +45,16 @@ static inline int32_t tn_pointwise_scratch_bytes(int32_t in_c) {
   return TN_CONV_PIXELS_PER_STEP * tn_conv_weights_row_length(in_c, 1, 1) * (int32_t)sizeof(int16_t);
 }
 
-/* Output rows of int32 sums the 3x3 depthwise kernels compute per pass before requantizing them
- * (fewer when the output has fewer rows). */
+/* Output rows of int32 sums the 3x3 depthwise kernels compute per pass before requantizing them: as
+ * many as TN_DW_SUM_BYTES hold (a 20x20 channel's), at least TN_DW_SUM_ROWS, at most the output's. Each
+ * pass costs about 50 instructions of calls and set-up, a tenth of a 4-row pass over 20 columns. */
 #define TN_DW_SUM_ROWS 4
-static inline int32_t tn_depthwise_sum_rows(int32_t out_h) { return out_h < TN_DW_SUM_ROWS ? out_h : TN_DW_SUM_ROWS; }
+#define TN_DW_SUM_BYTES 1600
+static inline int32_t tn_depthwise_sum_rows(int32_t out_h, int32_t out_w) {
+  const int32_t fit = TN_DW_SUM_BYTES / (out_w * (int32_t)sizeof(int32_t));
+  const int32_t rows = fit > TN_DW_SUM_ROWS ? fit : TN_DW_SUM_ROWS;
+  return out_h < rows ? out_h : rows;
+}
 
 /* Depthwise kxk convolution, in place or not: tn_depthwise_sum_rows output rows of int32 sums, then
  * zero-padded input channel planes in int16 (tn_depthwise_planes), so a channel can be read out of the
@@ -65,18 +71,29 @@ static inline int tn_depthwise_fixed_map(int32_t in_h, int32_t in_w, int32_t pad
   return kernel == 3 && out_h == 3 && out_w == 3 && pad_h == 1 && pad_w == 1 &&
          ((stride == 1 && in_h == 3 && in_w == 3) || (stride == 2 && in_h == 6 && in_w == 6));
 }
-/* The width of a depthwise plane: the columns the windows reach, and for 3x3 stride 1 beyond the small
- * maps (TN_DW_SMALL_OUTPUTS) rounded up to even, so that every plane row starts word-aligned for the
- * assembly pass's pair loads (the extra column is never read). */
+/* The width of a depthwise plane: the columns the windows reach; for 3x3 stride 1 beyond the small maps
+ * (TN_DW_SMALL_OUTPUTS) rounded up to even, so that every plane row starts word-aligned for the
+ * assembly pass's pair loads (the extra column is never read), and for outputs of 2-33 columns
+ * TN_DW3X3_S1_SHORT_PLANE_W whatever the map's width: that pass then reads window rows 1 and 2 at fixed
+ * offsets (tn_dw3x3_s1_short_rows). */
+#define TN_DW3X3_S1_SHORT_PLANE_W 36
+static inline int tn_dw3x3_s1_short_width(int32_t out_w, int32_t reach) {
+  return out_w >= 2 && out_w <= TN_DW3X3_S1_SHORT_PLANE_W - 3 && reach <= TN_DW3X3_S1_SHORT_PLANE_W;
+}
 static inline int32_t tn_depthwise_plane_width(int32_t in_w, int32_t pad_w, int32_t kernel, int32_t stride,
                                                int32_t out_h, int32_t out_w) {
   const int32_t reach = tn_depthwise_plane_extent(in_w, pad_w, kernel, stride, out_w);
-  return kernel == 3 && stride == 1 && out_h * out_w > TN_DW_SMALL_OUTPUTS ? (reach + 1) & ~1 : reach;
+  if (kernel != 3 || stride != 1 || out_h * out_w <= TN_DW_SMALL_OUTPUTS) return reach;
+  return tn_dw3x3_s1_short_width(out_w, reach) ? TN_DW3X3_S1_SHORT_PLANE_W : (reach + 1) & ~1;
+}
+/* The 3x3 stride-1 layers whose assembly pass runs over the fixed-width plane. */
+static inline int tn_dw3x3_s1_short_rows(int32_t plane_w, int32_t out_w) {
+  return plane_w == TN_DW3X3_S1_SHORT_PLANE_W && out_w >= 2 && out_w <= TN_DW3X3_S1_SHORT_PLANE_W - 3;
 }
 static inline int32_t tn_depthwise_scratch_bytes(int32_t in_h, int32_t in_w, int32_t pad_h, int32_t pad_w,
                                                  int32_t kernel, int32_t stride, int32_t out_h, int32_t out_w) {
   const int32_t planes = tn_depthwise_fixed_map(in_h, in_w, pad_h, pad_w, kernel, stride, out_h, out_w) ? 2 : 1;
-  return tn_depthwise_sum_rows(out_h) * out_w * (int32_t)sizeof(int32_t) +
+  return tn_depthwise_sum_rows(out_h, out_w) * out_w * (int32_t)sizeof(int32_t) +
          planes * tn_depthwise_plane_extent(in_h, pad_h, kernel, stride, out_h) *
              tn_depthwise_plane_width(in_w, pad_w, kernel, stride, out_h, out_w) * (int32_t)sizeof(int16_t);
 }

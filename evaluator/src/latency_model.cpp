@@ -175,7 +175,7 @@ std::vector<double> latency_features(const Graph& g, const Op& op, const engine:
             double(plane),
             inputs,
             double(int64_t(s.in_h) * in.c),
-            double(int64_t(out.c) * ceil_div(s.out_h, TN_DW_SUM_ROWS)),
+            double(int64_t(out.c) * ceil_div(s.out_h, tn_depthwise_sum_rows(s.out_h, s.out_w))),
             double(out_elements),
             double(int64_t(s.out_h) * out.c * (s.out_w % 2)),
             double(out.c),

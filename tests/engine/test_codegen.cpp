@@ -274,20 +274,24 @@ TEST(Codegen, CortexMSmallMapDepthwiseIsBitIdenticalToTheHost) {
   }
 }
 
-// 3x3 depthwise layers beyond the small-map paths run assembly multiply and requantization passes
-// on the cores: stride 1 with even output widths (10, 5, 11 and 9 output pairs a row, the two-pair
-// loop entered at either pair; blocks of 4 rows with a last block of 2 and of 1 row, whose sum counts
-// leave 2 and 1 past the requantization's groups of 4) and odd ones (4 and 5 pairs and a single output,
-// the plane rounded up to an even width), stride 2 with even and odd output widths (a single output
-// ending each row). The second case makes rounding ties common in every layer (a few weights of +-1,
-// multiplier 1/2, shift -2).
+// 3x3 depthwise layers beyond the small-map paths run assembly plane fills, multiply and
+// requantization passes on the cores: stride 1 with outputs of at most 33 columns over the fixed-width
+// plane, their pairs run straight (entered at 10, 9, 16, 5, 8 and 9 pairs a row; odd widths of 16, 4 and
+// 8 pairs and a single output) and wider rows in the four-pair loop (widths 36 and 35: 18 and 17
+// pairs, the plane rounded up to an even width); rows of at most 32 input values filled straight (all
+// eight groups, fewer, with last pairs and single values or none), longer ones in the fill's loop; one
+// block of sums per channel for the narrow maps, blocks of 12 and 6 or 11 and 7 rows for the wider ones, whose sum
+// counts leave 4, 2 and 1 past the requantization's groups of 8; stride 2 with even and odd output
+// widths (a single output ending each row). The second case makes rounding ties common in every layer
+// (a few weights of +-1, multiplier 1/2, shift -2).
 TEST(Codegen, CortexMRowDepthwiseIsBitIdenticalToTheHost) {
   if (!arm_toolchain_available() || !qemu_available()) GTEST_SKIP() << "arm-none-eabi-gcc or qemu-system-arm missing";
   struct Case {
     int width;
     bool ties;
   };
-  for (const Case& c : {Case{20, false}, Case{18, true}, Case{22, false}}) {
+  for (const Case& c : {Case{20, false}, Case{18, true}, Case{32, false}, Case{33, false}, Case{36, false},
+                        Case{35, false}}) {
     SCOPED_TRACE(c.width);
     const int half = (c.width + 1) / 2;
     Graph g;

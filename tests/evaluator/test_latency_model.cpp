@@ -117,14 +117,14 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   EXPECT_EQ(latency_features(g, g.ops[1]), (std::vector<double>{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12,
                                                                 600, 108, 0, 120, 12 * 63}));
   // With 46 channels (not whole groups of four) the plane path: 100 * 46 * 9 MACs; plane
-  // max(9*2+3, 21)^2 = 441; 18400 inputs; 20 * 46 rows copied; 46 channels * ceil(10 / 4) passes;
-  // 4600 outputs, none odd; 46 channels.
+  // max(9*2+3, 21)^2 = 441; 18400 inputs; 20 * 46 rows copied; 46 channels * one pass (10 rows of 10
+  // sums fit 1600 bytes); 4600 outputs, none odd; 46 channels.
   {
     Graph p46;
     p46.input = p46.add_tensor(20, 20, 46);
     p46.output = p46.add_tensor(10, 10, 46);
     p46.add_op(OpKind::DepthwiseConv2D, p46.input, p46.output, 3, 2);
-    EXPECT_EQ(latency_features(p46, p46.ops[0]), (std::vector<double>{1, 41400, 441, 18400, 920, 46 * 3, 4600, 0, 46, 0,
+    EXPECT_EQ(latency_features(p46, p46.ops[0]), (std::vector<double>{1, 41400, 441, 18400, 920, 46, 4600, 0, 46, 0,
                                                                       0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
   }
   // Without padding on the left and an odd width: 21x19 -> 10x9, rows 0-9 all in place (windows up to
@@ -170,11 +170,12 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   odd.add_op(OpKind::DepthwiseConv2D, odd.input, odd.output, 3, 2);
   EXPECT_EQ(latency_features(odd, odd.ops[0]),
             (std::vector<double>{1, 0, 49, 0, 0, 0, 0, 0, 0, 9 * 8 * 9, 9 * 8, 8, 5 * 5 * 8, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
-  // 3x3 stride 1 beyond the small maps: the assembly passes over 10x10 (plane 12 wide, 5 output pairs
-  // a row) and over 9x9 (plane 11 wide, rounded up to 12 so its rows stay word-aligned; 4 pairs and a
-  // single output a row), no output counted to the C passes. Both: 9 MACs an output, plane (n + 2) rows
-  // of 12, n * n * 8 inputs, n * 8 rows, 8 * ceil(n / 4) passes, n * n * 8 outputs, n * 8 odd last
-  // columns when n is odd, 8 channels.
+  // 3x3 stride 1 beyond the small maps: the assembly passes over 10x10 (5 output pairs a row) and over
+  // 9x9 (4 pairs and a single output a row), no output counted to the C passes, both over the plane of
+  // fixed width 36 for outputs of at most 33 columns; 40x40 over a plane of its own width, 42. Each: 9
+  // MACs an output, plane (n + 2) rows of 36 (42), n * n * 8 inputs, n * 8 rows, passes: 8 channels times
+  // one (n rows of n sums fit 1600 bytes; 40 columns: 10 rows, four passes), n * n * 8 outputs, n * 8 odd
+  // last columns when n is odd, 8 channels.
   Graph even;
   even.input = even.add_tensor(10, 10, 8);
   even.output = even.add_tensor(10, 10, 8);
@@ -185,9 +186,15 @@ TEST(LatencyFeatures, HandComputedForEachKind) {
   nine.add_op(OpKind::DepthwiseConv2D, nine.input, nine.output, 3, 1);
   EXPECT_EQ(latency_kind(even, even.ops[0]), "depthwise_k3_s1");
   EXPECT_EQ(latency_features(even, even.ops[0]),
-            (std::vector<double>{1, 800 * 9, 144, 800, 80, 8 * 3, 800, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+            (std::vector<double>{1, 800 * 9, 12 * 36, 800, 80, 8, 800, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
   EXPECT_EQ(latency_features(nine, nine.ops[0]),
-            (std::vector<double>{1, 648 * 9, 11 * 12, 648, 72, 8 * 3, 648, 72, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+            (std::vector<double>{1, 648 * 9, 11 * 36, 648, 72, 8, 648, 72, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  Graph wide;
+  wide.input = wide.add_tensor(40, 40, 8);
+  wide.output = wide.add_tensor(40, 40, 8);
+  wide.add_op(OpKind::DepthwiseConv2D, wide.input, wide.output, 3, 1);
+  EXPECT_EQ(latency_features(wide, wide.ops[0]), (std::vector<double>{1, 12800 * 9, 42 * 42, 12800, 320, 8 * 4, 12800, 0,
+                                                                      8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
 }
 
 TEST(LatencyModelFit, RecoversKnownCoefficientsFromSyntheticCounts) {
